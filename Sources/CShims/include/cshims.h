@@ -1,0 +1,10 @@
+#ifndef SWIFTPS_CSHIMS_H
+#define SWIFTPS_CSHIMS_H
+#include <stdint.h>
+/// The kernel thread id of the calling thread.
+int32_t swiftps_gettid(void);
+/// Names the calling thread (at most 15 characters are kept).
+void swiftps_set_thread_name(const char *name);
+/// Peak resident set size of this process in kilobytes.
+int64_t swiftps_peak_rss_kb(void);
+#endif

@@ -1,0 +1,75 @@
+import Testing
+
+@testable import SwiftPSTensor
+
+@Suite struct NDArrayTests {
+    @Test func shapeAndValues() throws {
+        let a = NDArray([1, 2, 3, 4, 5, 6], shape: [2, 3])
+        #expect(a.count == 6)
+        #expect(a[1, 2] == 6)
+        #expect(a.toArray() == [1, 2, 3, 4, 5, 6])
+        let r = try a.reshaped([3, -1])
+        #expect(r.shape == [3, 2])
+        r[flat: 0] = 9
+        #expect(a[0, 0] == 9, "reshaped shares storage")
+        #expect(throws: TensorError.self) { try a.reshaped([4, 2]) }
+    }
+
+    @Test func sliceIsAView() {
+        let a = NDArray([1, 2, 3, 4, 5, 6], shape: [3, 2])
+        let s = a.slice(1..<3)
+        #expect(s.shape == [2, 2])
+        #expect(s.toArray() == [3, 4, 5, 6])
+        s[flat: 0] = -1
+        #expect(a[1, 0] == -1)
+        let c = a.copy()
+        c[flat: 0] = 100
+        #expect(a[flat: 0] == 1)
+    }
+
+    @Test func gemmMatchesHandWork() throws {
+        // [[1,2],[3,4]] x [[5,6],[7,8]] = [[19,22],[43,50]]
+        let a = NDArray([1, 2, 3, 4], shape: [2, 2])
+        let b = NDArray([5, 6, 7, 8], shape: [2, 2])
+        #expect(try BLAS.matmul(a, b).toArray() == [19, 22, 43, 50])
+        // aᵀ b = [[1,3],[2,4]] x b = [[26,30],[38,44]]
+        #expect(try BLAS.matmul(a, b, transA: true).toArray() == [26, 30, 38, 44])
+        #expect(try BLAS.matmul(a, b, transB: true).toArray() == [17, 23, 39, 53])
+        #expect(throws: TensorError.self) { try BLAS.matmul(a, NDArray(shape: [3, 2])) }
+    }
+
+    @Test func reductions() {
+        let a = NDArray((1...20).map(Float.init), shape: [4, 5])
+        #expect(a.sum() == 210)
+        #expect(a.mean() == 10.5)
+        #expect(a.max() == 20)
+        #expect(a.argmaxRows() == [4, 4, 4, 4])
+        #expect(abs(a.norm() - Float((1...20).map { $0 * $0 }.reduce(0, +)).squareRoot()) < 1e-4)
+    }
+
+    @Test func seededRandomIsReproducible() {
+        var g1 = RandomGenerator(seed: 42)
+        var g2 = RandomGenerator(seed: 42)
+        let a = (0..<100).map { _ in g1.normal() }
+        let b = (0..<100).map { _ in g2.normal() }
+        #expect(a == b)
+        var g3 = RandomGenerator(seed: 7)
+        let u = (0..<20_000).map { _ in g3.uniform(-1, 1) }
+        #expect(u.allSatisfy { $0 >= -1 && $0 < 1 })
+        #expect(abs(u.reduce(0, +) / Float(u.count)) < 0.02)
+        let n = (0..<20_000).map { _ in g3.normal(mean: 2, std: 3) }
+        let mean = n.reduce(0, +) / Float(n.count)
+        let variance = n.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Float(n.count)
+        #expect(abs(mean - 2) < 0.1)
+        #expect(abs(variance.squareRoot() - 3) < 0.1)
+        let bern = (0..<20_000).map { _ in g3.bernoulli(0.3) }
+        #expect(abs(bern.reduce(0, +) / Float(bern.count) - 0.3) < 0.02)
+        let p = g3.permutation(50)
+        #expect(p.sorted() == Array(0..<50))
+    }
+
+    @Test func blasThreadsAreSetFromASetting() {
+        #expect(BLAS.configureThreads(1) == 1)
+        #expect(BLAS.threads == 1)
+    }
+}
