@@ -1,0 +1,131 @@
+import SwiftPSModule
+import SwiftPSTensor
+import Testing
+
+/// A hand-driven clock and a log that records lines, for the Speedometer.
+private final class Harness {
+    var now = 0.0
+    var lines: [String] = []
+}
+
+private func scoredAccuracy() throws -> Accuracy {
+    // 2 of 3 correct: accuracy 0.666667.
+    let acc = Accuracy()
+    try acc.update(labels: [NDArray([0, 1, 1])], preds: [NDArray([0.3, 0.7, 0, 1, 0.4, 0.6], shape: [3, 2])])
+    return acc
+}
+
+private struct SaveFailed: Error {}
+
+@Suite("Callbacks")
+struct CallbackTests {
+    @Test func speedometerLogsMXNetLinesAtTheRightBatches() throws {
+        let h = Harness()
+        let speedometer = try Speedometer(batchSize: 10, frequent: 2, clock: { h.now }, log: { h.lines.append($0) })
+        let acc = try scoredAccuracy()
+        func batch(_ epoch: Int, _ n: Int, at t: Double) {
+            h.now = t
+            speedometer(BatchEndParam(epoch: epoch, nbatch: n, evalMetric: acc))
+        }
+        batch(0, 0, at: 0)  // starts the clock
+        batch(0, 1, at: 0.5)  // not a multiple of 2
+        #expect(h.lines.isEmpty)
+        batch(0, 2, at: 1.0)  // 2 batches × 10 samples in 1 s
+        #expect(h.lines == ["Epoch[0] Batch [0-2]\tSpeed: 20.00 samples/sec\taccuracy=0.666667"])
+        #expect(acc.numInst == 0, "autoReset resets the metric after reading it")
+        try acc.update(labels: [NDArray([1])], preds: [NDArray([0.2, 0.8], shape: [1, 2])])
+        batch(0, 3, at: 1.2)
+        batch(0, 4, at: 1.5)  // 20 samples in 0.5 s
+        #expect(h.lines.last == "Epoch[0] Batch [2-4]\tSpeed: 40.00 samples/sec\taccuracy=1.000000")
+        // A lower batch index means a new epoch: the clock restarts and nothing is logged.
+        batch(1, 0, at: 10)
+        #expect(h.lines.count == 2)
+        batch(1, 1, at: 10.1)
+        batch(1, 2, at: 10.25)  // 20 samples in 0.25 s; the metric is empty: nan
+        #expect(h.lines.last == "Epoch[1] Batch [0-2]\tSpeed: 80.00 samples/sec\taccuracy=nan")
+    }
+
+    @Test func speedometerWithoutAutoResetOrMetric() throws {
+        let h = Harness()
+        let cumulative = try Speedometer(
+            batchSize: 4, frequent: 2, autoReset: false, clock: { h.now }, log: { h.lines.append($0) })
+        let metrics = try Metrics.create(["acc", "f1"])
+        try metrics.update(labels: [NDArray([0, 1, 1])], preds: [NDArray([0.3, 0.7, 0, 1, 0.4, 0.6], shape: [3, 2])])
+        for n in 0...4 {
+            h.now = Double(n)
+            cumulative(BatchEndParam(epoch: 3, nbatch: n, evalMetric: metrics))
+        }
+        #expect(
+            h.lines == [
+                "Epoch[3] Batch [0-2]\tSpeed: 4.00 samples/sec\taccuracy=0.666667\tf1=0.800000",
+                "Epoch[3] Batch [0-4]\tSpeed: 4.00 samples/sec\taccuracy=0.666667\tf1=0.800000",
+            ])
+        #expect(try metrics.metric(at: 0).numInst == 3, "without autoReset the metric keeps its counts")
+
+        let plain = Harness()
+        let bare = try Speedometer(batchSize: 8, frequent: 1, clock: { plain.now }, log: { plain.lines.append($0) })
+        let callback = bare.callback
+        callback(BatchEndParam(epoch: 0, nbatch: 0, evalMetric: nil))
+        plain.now = 2
+        callback(BatchEndParam(epoch: 0, nbatch: 1, evalMetric: nil))
+        callback(BatchEndParam(epoch: 0, nbatch: 2, evalMetric: nil))  // no time passed
+        #expect(
+            plain.lines == [
+                "Iter[0] Batch [1]\tSpeed: 4.00 samples/sec", "Iter[0] Batch [2]\tSpeed: inf samples/sec",
+            ])
+        #expect(throws: CallbackError.self) { try Speedometer(batchSize: 8, frequent: 0) }
+        let t0 = Speedometer.monotonicSeconds()
+        #expect(Speedometer.monotonicSeconds() >= t0)
+    }
+
+    @Test func progressBarRendersMXNetStyle() throws {
+        var written: [String] = []
+        let bar = try ProgressBar(total: 4, length: 8, write: { written.append($0) })
+        for n in 1...4 { bar(BatchEndParam(epoch: 0, nbatch: n, evalMetric: nil)) }
+        #expect(
+            written == ["[==------] 25%\r", "[====----] 50%\r", "[======--] 75%\r", "[========] 100%\r"])
+        // round half to even (Python 3) for the bar, ceil for the percentage.
+        let halves = try ProgressBar(total: 8, length: 4, write: { _ in })
+        #expect(halves.render(count: 0) == "[----] 0%\r")
+        #expect(halves.render(count: 1) == "[----] 13%\r")  // 0.5 → 0, 12.5 → 13
+        #expect(halves.render(count: 3) == "[==--] 38%\r")  // 1.5 → 2, 37.5 → 38
+        #expect(halves.render(count: 20) == "[====] 100%\r")  // clamped
+        let wide = try ProgressBar(total: 2, write: { _ in })
+        #expect(
+            wide.render(count: 1)
+                == "[" + String(repeating: "=", count: 40) + String(repeating: "-", count: 40) + "] 50%\r")
+        #expect(throws: CallbackError.self) { try ProgressBar(total: 0) }
+        #expect(!ProgressBar.isTerminal(fileDescriptor: -1))
+    }
+
+    @Test func doCheckpointSavesEveryPeriodEpochs() throws {
+        var saved: [Int] = []
+        let everyThird = doCheckpoint(period: 3) { saved.append($0) }
+        for epoch in 0..<9 { try everyThird(epoch) }
+        #expect(saved == [3, 6, 9])
+        saved = []
+        let every = doCheckpoint(period: 0) { saved.append($0) }
+        for epoch in 0..<3 { try every(epoch) }
+        #expect(saved == [1, 2, 3])
+        let failing = doCheckpoint { _ in throw SaveFailed() }
+        #expect(throws: SaveFailed.self) { try failing(0) }
+    }
+
+    @Test func metricLoggingCallbacks() throws {
+        var lines: [String] = []
+        let validation = logValidationMetrics(log: { lines.append($0) })
+        validation(BatchEndParam(epoch: 2, nbatch: 7, evalMetric: try scoredAccuracy()))
+        validation(BatchEndParam(epoch: 2, nbatch: 7, evalMetric: nil))
+        #expect(lines == ["Epoch[2] Validation-accuracy=0.666667"])
+
+        lines = []
+        let acc = try scoredAccuracy()
+        let train = try logTrainMetric(period: 2, autoReset: true, log: { lines.append($0) })
+        train(BatchEndParam(epoch: 0, nbatch: 1, evalMetric: acc))
+        #expect(lines.isEmpty)
+        train(BatchEndParam(epoch: 0, nbatch: 2, evalMetric: acc))
+        #expect(lines == ["Iter[0] Batch[2] Train-accuracy=0.666667"])
+        #expect(acc.numInst == 0)
+        #expect(throws: CallbackError.self) { try logTrainMetric(period: 0) }
+    }
+}
