@@ -34,6 +34,7 @@ public enum CallbackError: Error, CustomStringConvertible, Equatable {
     /// An argument outside its domain; says which and why.
     case invalidArgument(String)
 
+    /// A message that says what is wrong and what to do about it.
     public var description: String {
         switch self {
         case .invalidArgument(let s): return "invalid callback argument: \(s)"

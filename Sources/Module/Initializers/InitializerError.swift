@@ -13,6 +13,7 @@ public enum InitializerError: Error, CustomStringConvertible, Equatable {
     /// A bad argument in an initializer spec (`"uniform:abc"`, `"xavier:cubic"`).
     case invalidArgument(String)
 
+    /// A message that says what is wrong and what to do about it.
     public var description: String {
         switch self {
         case .unknownPattern(let name):

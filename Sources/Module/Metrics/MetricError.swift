@@ -16,6 +16,7 @@ public enum MetricError: Error, CustomStringConvertible, Equatable {
     /// A constructor argument outside its domain (for instance `topK` below 2).
     case invalidArgument(String)
 
+    /// A message that says what is wrong and what to do about it.
     public var description: String {
         switch self {
         case .arrayCountMismatch(let metric, let labels, let preds):
