@@ -4,8 +4,8 @@ public enum OperatorRegistry {
     public static let types: [String: any Operator.Type] = {
         var t: [String: any Operator.Type] = [:]
         for op in allOperatorTypes { t[op.typeName] = op }
-        // MXNet aliases.
-        t["elemwise_add"] = t["_Plus"] ?? t["elemwise_add"]
+        // MXNet aliases (listed beside the operators in Operators/AllOperators.swift).
+        for (alias, name) in operatorAliases { t[alias] = t[name] }
         return t
     }()
 

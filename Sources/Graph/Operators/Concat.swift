@@ -1,0 +1,114 @@
+import SwiftPSTensor
+
+/// MXNet's `Concat`: joins `num_args` arrays along axis `dim` (default 1; negative counts from the
+/// end). Arguments are named `arg0`, `arg1`, …; all other axes must agree.
+public struct Concat: Operator {
+    public static let typeName = "Concat"
+    /// How many arrays are joined.
+    public let numArgs: Int
+    /// The axis they are joined along, as given (may be negative).
+    public let dim: Int
+
+    public init(attributes: [String: String]) throws {
+        let r = AttributeReader(op: Self.typeName, attributes)
+        numArgs = try r.int("num_args")
+        dim = try r.int("dim", default: 1)
+        guard numArgs >= 1 else { throw r.bad("num_args", "\(numArgs)", "must be at least 1") }
+    }
+
+    /// A Concat of `numArgs` arrays along `dim`.
+    public init(numArgs: Int, dim: Int = 1) {
+        self.numArgs = numArgs
+        self.dim = dim
+    }
+
+    public var attributes: [String: String] { ["num_args": String(numArgs), "dim": String(dim)] }
+
+    public func listArguments() -> [String] { (0..<numArgs).map { "arg\($0)" } }
+
+    func axis(_ ndim: Int) throws -> Int {
+        let a = dim < 0 ? dim + ndim : dim
+        guard a >= 0, a < ndim else {
+            throw GraphError.shapeError("Concat dim \(dim) is out of range for \(ndim)-D inputs")
+        }
+        return a
+    }
+
+    public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
+        guard s.count == numArgs else {
+            throw GraphError.shapeError("Concat has num_args=\(numArgs) but \(s.count) inputs")
+        }
+        var shapes: [[Int]] = []
+        for (i, shape) in s.enumerated() {
+            guard let shape else {
+                throw GraphError.shapeError("Concat needs the shape of every input; arg\(i) is unknown")
+            }
+            shapes.append(shape)
+        }
+        let first = shapes[0]
+        let a = try axis(first.count)
+        var out = first
+        for (i, shape) in shapes.enumerated().dropFirst() {
+            var other = shape
+            guard other.count == first.count else {
+                throw GraphError.shapeError("Concat arg\(i) has shape \(shape), arg0 has \(first): ranks differ")
+            }
+            other[a] = first[a]
+            guard other == first else {
+                throw GraphError.shapeError("Concat arg\(i) shape \(shape) differs from arg0 \(first) off axis \(a)")
+            }
+            out[a] += shape[a]
+        }
+        return (shapes, [out], [])
+    }
+
+    public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
+        let shapes = context.inputShapes
+        let a = try axis(shapes[0].count)
+        let outer = shapes[0][..<a].reduce(1, *)
+        let blocks = shapes.map { $0[a...].reduce(1, *) }
+        return Instance(outer: outer, blocks: blocks)
+    }
+
+    final class Instance: OperatorInstance {
+        /// The product of the axes before `dim`.
+        let outer: Int
+        /// For each input, the contiguous block it contributes per outer index.
+        let blocks: [Int]
+        let total: Int
+        init(outer: Int, blocks: [Int]) {
+            self.outer = outer
+            self.blocks = blocks
+            total = blocks.reduce(0, +)
+        }
+
+        func forward(_ b: OpBinding, isTrain: Bool) {
+            let y = b.outputs[0].data
+            var start = 0
+            for (i, block) in blocks.enumerated() {
+                let x = b.inputs[i].data
+                for o in 0..<outer { (y + o * total + start).update(from: x + o * block, count: block) }
+                start += block
+            }
+        }
+
+        func backward(_ b: OpBinding) {
+            let dy = b.outputGrads[0].data
+            var start = 0
+            for (i, block) in blocks.enumerated() {
+                b.withGrad(i) { dxArr, acc in
+                    let dx = dxArr.data
+                    for o in 0..<outer {
+                        let src = dy + o * total + start
+                        if acc {
+                            Kernels.addInPlace(block, src, dx + o * block)
+                        } else {
+                            (dx + o * block).update(from: src, count: block)
+                        }
+                    }
+                }
+                start += block
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+import SwiftPSTensor
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Attribute readers shared by the operators: 2-D tuples, ranges, rejected settings.
+extension AttributeReader {
+    /// The error for attribute `name` with value `value`.
+    func bad(_ name: String, _ value: String, _ reason: String) -> GraphError {
+        .badAttribute(op: op, name: name, value: value, reason: reason)
+    }
+
+    /// A 2-element tuple such as MXNet's `kernel="(5, 5)"`; `nil` default means required.
+    /// Every entry must be at least `minimum`.
+    func pair(_ name: String, default d: [Int]?, minimum: Int) throws -> [Int] {
+        guard let t = try tuple(name) ?? d else { throw bad(name, "", "is required") }
+        let raw = self.raw[name] ?? AttributeReader.format(t)
+        guard t.count == 2 else {
+            throw bad(name, raw, "must have 2 entries (SwiftPS supports 2-D NCHW only)")
+        }
+        guard t.allSatisfy({ $0 >= minimum }) else { throw bad(name, raw, "entries must be at least \(minimum)") }
+        return t
+    }
+
+    /// A float in `range`.
+    func float(_ name: String, default d: Float, in range: ClosedRange<Float>) throws -> Float {
+        let v = try float(name, default: d)
+        guard range.contains(v) else {
+            throw bad(name, raw[name] ?? "\(v)", "must lie in [\(range.lowerBound), \(range.upperBound)]")
+        }
+        return v
+    }
+
+    /// Throws when attribute `name` is present and differs from the only supported value.
+    func requireAbsentOr(_ name: String, _ accepted: Set<String>, reason: String) throws {
+        guard let v = raw[name] else { return }
+        let norm = v.trimmingSpaces
+        guard accepted.contains(norm) || accepted.contains(norm.replacingSpaces()) else { throw bad(name, v, reason) }
+    }
+}
+
+extension String {
+    /// The string without any space characters: `"(1, 1)"` → `"(1,1)"`.
+    func replacingSpaces() -> String { String(filter { $0 != " " }) }
+}
+
+/// Writes a gradient element-wise, overwriting or accumulating; the branch is hoisted out of the
+/// loop so each loop vectorizes.
+@inline(__always)
+func writeGrad(_ n: Int, _ dst: UnsafeMutablePointer<Float>, accumulate: Bool, _ value: (Int) -> Float) {
+    if accumulate {
+        for i in 0..<n { dst[i] += value(i) }
+    } else {
+        for i in 0..<n { dst[i] = value(i) }
+    }
+}
+
+/// A Float formatted the way MXNet writes float attributes (`0.5`, `0.001`).
+func formatFloat(_ v: Float) -> String {
+    let s = "\(v)"
+    return s.hasSuffix(".0") ? String(s.dropLast(2)) : s
+}
+
+/// A buffer of `Int32` indices owned by an operator instance (for example max-pooling argmax).
+final class IndexBuffer {
+    let base: UnsafeMutablePointer<Int32>
+    let count: Int
+    init(count: Int) {
+        self.count = count
+        base = .allocate(capacity: max(count, 1))
+        base.initialize(repeating: 0, count: max(count, 1))
+    }
+    deinit { base.deallocate() }
+}
+
+/// The output length of a window sweep: `(in + 2·pad − kernel) / stride + 1`, rounded down (MXNet's
+/// `valid` convention) or up (`full`); nil when the window does not fit.
+func windowOutputLength(_ input: Int, kernel: Int, stride: Int, pad: Int, roundUp: Bool = false) -> Int? {
+    let span = input + 2 * pad - kernel
+    guard span >= 0 else { return nil }
+    return (roundUp ? (span + stride - 1) / stride : span / stride) + 1
+}

@@ -1,0 +1,108 @@
+import SwiftPSGraph
+import SwiftPSTensor
+import Testing
+
+@Suite struct ConvolutionTests {
+    static let image = NDArray((1...9).map(Float.init), shape: [1, 1, 3, 3])
+
+    @Test func forwardByHand() throws {
+        let w = NDArray([1, 2, 3, 4], shape: [1, 1, 2, 2])
+        let op = Convolution(kernel: [2, 2], numFilter: 1)
+        let f = try OpFixture(op, shapes: [nil, nil, nil], given: [0: Self.image, 1: w, 2: NDArray([0.5])])
+        // y[i,j] = 1·x[i,j] + 2·x[i,j+1] + 3·x[i+1,j] + 4·x[i+1,j+1] + 0.5
+        expectClose(try f.forward()[0].toArray(), [37.5, 47.5, 67.5, 77.5], "y")
+        #expect(f.outputs[0].shape == [1, 1, 2, 2])
+    }
+
+    @Test func forwardWithPadAndStrideByHand() throws {
+        let w = NDArray([1, 2, 3, 4], shape: [1, 1, 2, 2])
+        let op = Convolution(kernel: [2, 2], numFilter: 1, stride: [2, 2], pad: [1, 1], noBias: true)
+        let f = try OpFixture(op, shapes: [nil, nil], given: [0: Self.image, 1: w])
+        // Windows on the zero-padded 5×5 image at rows/cols {0,1} and {2,3}:
+        // (0,0) sees only x00·4; (0,1) x01·3 + x02·4; (1,0) x10·2 + x20·4; (1,1) the full 1,2,3,4 taps.
+        expectClose(try f.forward()[0].toArray(), [4, 18, 36, 77], "y")
+    }
+
+    @Test func channelsAndFiltersByHand() throws {
+        // Channel 0: 1…9; channel 1: all ones. Filter 0: taps 1,2,3,4 on channel 0 and all-ones on
+        // channel 1 (adds 4). Filter 1: only tap (0,0) of channel 1 (adds 1), bias −1.
+        var x = (1...9).map(Float.init)
+        x += Array(repeating: 1, count: 9)
+        let w = NDArray([1, 2, 3, 4, 1, 1, 1, 1, 0, 0, 0, 0, 1, 0, 0, 0], shape: [2, 2, 2, 2])
+        let f = try OpFixture(
+            Convolution(kernel: [2, 2], numFilter: 2), shapes: [nil, nil, nil],
+            given: [0: NDArray(x, shape: [1, 2, 3, 3]), 1: w, 2: NDArray([0.5, -1])])
+        expectClose(try f.forward()[0].toArray(), [41.5, 51.5, 71.5, 81.5, 0, 0, 0, 0], "y")
+    }
+
+    @Test func backwardByHand() throws {
+        let w = NDArray(shape: [1, 1, 2, 2], repeating: 1)
+        let f = try OpFixture(
+            Convolution(kernel: [2, 2], numFilter: 1), shapes: [nil, nil, nil], given: [0: Self.image, 1: w])
+        f.heads[0].fill(1)
+        let g = try f.gradients()
+        // dx counts the windows covering each pixel; dW sums the pixels under each tap; db counts outputs.
+        expectClose(g[0]!.toArray(), [1, 2, 1, 2, 4, 2, 1, 2, 1], "dx")
+        expectClose(g[1]!.toArray(), [12, 16, 24, 28], "dW")
+        expectClose(g[2]!.toArray(), [4], "db")
+    }
+
+    @Test func shapeInference() throws {
+        let op = try Convolution(attributes: ["kernel": "(5, 5)", "num_filter": "20"])
+        let s = try op.inferShape([[2, 3, 28, 28], nil, nil])
+        #expect(s.inputs == [[2, 3, 28, 28], [20, 3, 5, 5], [20]])
+        #expect(s.outputs == [[2, 20, 24, 24]])
+        let strided = try Convolution(attributes: [
+            "kernel": "(5,5)", "num_filter": "4", "stride": "(2,2)", "pad": "(2,2)", "no_bias": "True",
+        ])
+        #expect(strided.listArguments() == ["data", "weight"])
+        #expect(try strided.inferShape([[1, 3, 28, 28], nil]).outputs == [[1, 4, 14, 14]])
+        expectShapeError { _ = try op.inferShape([[2, 3, 28], nil, nil]) }
+        expectShapeError { _ = try op.inferShape([[2, 3, 4, 4], nil, nil]) }
+        expectShapeError { _ = try op.inferShape([[2, 3, 28, 28], [20, 2, 5, 5], nil]) }
+    }
+
+    @Test func attributes() {
+        let base = ["kernel": "(3, 3)", "num_filter": "8"]
+        func with(_ k: String, _ v: String) -> [String: String] { base.merging([k: v]) { $1 } }
+        expectBadAttribute("kernel") { _ = try Convolution(attributes: ["num_filter": "8"]) }
+        expectBadAttribute("kernel") { _ = try Convolution(attributes: with("kernel", "(3)")) }
+        expectBadAttribute("kernel") { _ = try Convolution(attributes: with("kernel", "(3, 3, 3)")) }
+        expectBadAttribute("num_filter") { _ = try Convolution(attributes: ["kernel": "(3, 3)"]) }
+        expectBadAttribute("num_filter") { _ = try Convolution(attributes: with("num_filter", "many")) }
+        expectBadAttribute("dilate") { _ = try Convolution(attributes: with("dilate", "(2, 2)")) }
+        expectBadAttribute("num_group") { _ = try Convolution(attributes: with("num_group", "2")) }
+        expectBadAttribute("layout") { _ = try Convolution(attributes: with("layout", "NHWC")) }
+        expectBadAttribute("stride") { _ = try Convolution(attributes: with("stride", "(0, 1)")) }
+        expectBadAttribute("pad") { _ = try Convolution(attributes: with("pad", "(-1, 0)")) }
+        #expect((try? Convolution(attributes: with("dilate", "(1, 1)"))) != nil)
+    }
+
+    @Test(arguments: [
+        ([1, 1], [0, 0], false), ([2, 2], [1, 1], false), ([1, 2], [1, 0], true), ([2, 1], [0, 2], false),
+    ])
+    func gradient(stride: [Int], pad: [Int], noBias: Bool) throws {
+        let op = Convolution(kernel: [3, 2], numFilter: 3, stride: stride, pad: pad, noBias: noBias)
+        let f = try OpFixture(op, shapes: [[2, 2, 5, 4]] + Array(repeating: nil, count: noBias ? 1 : 2))
+        try GradientCheck.check(f)
+    }
+
+    @Test func gradReq() throws {
+        let op = Convolution(kernel: [2, 2], numFilter: 2, stride: [1, 1], pad: [1, 1])
+        try GradientCheck.checkAccumulation(OpFixture(op, shapes: [[3, 2, 3, 3], nil, nil]))
+    }
+
+    /// Only the weight wants a gradient: data's (bound, .null) is left alone and dW is still right.
+    @Test func weightGradientOnly() throws {
+        let f = try OpFixture(Convolution(kernel: [2, 2], numFilter: 2), shapes: [[2, 1, 3, 3], nil, nil])
+        let full = try f.gradients()
+        let dx = NDArray(shape: f.inputShapes[0], repeating: 9)
+        let dw = NDArray(shape: f.inputShapes[1])
+        let b = f.binding(grads: [dx, dw, nil], reqs: [.null, .write, .null])
+        let inst = try f.instance()
+        inst.forward(b, isTrain: true)
+        inst.backward(b)
+        #expect(dx.toArray().allSatisfy { $0 == 9 })
+        expectClose(dw.toArray(), full[1]!.toArray(), "dW")
+    }
+}
