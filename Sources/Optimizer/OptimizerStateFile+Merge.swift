@@ -24,7 +24,8 @@ extension OptimizerStateFile {
         return out
     }
 
-    private static func join(name: String, _ parts: [NamedOptimizerState]) throws(OptimizerError) -> NamedOptimizerState {
+    private static func join(name: String, _ parts: [NamedOptimizerState]) throws(OptimizerError) -> NamedOptimizerState
+    {
         guard let first = parts.first else { throw .badState("'\(name)': no slices to merge") }
         let total = first.totalCount
         let arrayCount = first.state.arrays.count
@@ -36,7 +37,8 @@ extension OptimizerStateFile {
             }
             guard p.state.arrays.count == arrayCount else {
                 throw .badState(
-                    "'\(name)': slices disagree on the number of state arrays (\(arrayCount) and \(p.state.arrays.count))")
+                    "'\(name)': slices disagree on the number of state arrays (\(arrayCount) and \(p.state.arrays.count))"
+                )
             }
             guard p.state.numUpdate == numUpdate else {
                 throw .badState(
@@ -68,7 +70,9 @@ extension OptimizerStateFile {
     /// `whole` may itself be a slice; `range` must lie inside it. This is how a server restores its
     /// part of a parameter's state after the number of servers changed. The result holds copies.
     /// Throws `OptimizerError.badState` naming the parameter if `range` does not fit.
-    public static func slice(_ whole: NamedOptimizerState, range: Range<Int>) throws(OptimizerError) -> NamedOptimizerState {
+    public static func slice(_ whole: NamedOptimizerState, range: Range<Int>) throws(OptimizerError)
+        -> NamedOptimizerState
+    {
         let have = whole.range
         guard range.lowerBound >= have.lowerBound, range.upperBound <= have.upperBound else {
             throw .badState("'\(whole.name)': cannot cut elements \(range) from a state holding \(have)")
