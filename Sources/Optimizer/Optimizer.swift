@@ -59,6 +59,15 @@ public final class OptimizerState: @unchecked Sendable {
 /// bias correction) depend only on the configuration, the parameter's name and `state.numUpdate`.
 /// So updating two slices of a weight with their slices of the state gives bit for bit what updating
 /// the whole gives; parameter servers rely on this. `update` does not allocate.
+///
+/// The update count: MXNet keeps one count per parameter (`_index_update_count`, used for Adam's
+/// bias correction `t`) and feeds the schedule the global `num_update`, the maximum of those counts.
+/// SwiftPS feeds the schedule the parameter's own count (`state.numUpdate`). When every parameter
+/// is updated once per step, as under `Module.update` and `dist_sync`, every count equals the
+/// maximum, so the rates are MXNet's; and since each count travels with its state (and its state
+/// file), a server holding any slice computes the same rate without knowing about other parameters,
+/// before and after a resume. The two differ only when parameters are updated unevenly (MXNet's
+/// lagging parameters would use the leader's rate).
 public protocol Optimizer: Sendable {
     /// The configuration this optimizer was made from (what servers receive).
     var config: OptimizerConfig { get }
