@@ -37,7 +37,8 @@ let package = Package(
         .target(name: "SwiftPSGraph", dependencies: ["SwiftPSTensor"], path: "Sources/Graph"),
         // Optimizers and LR schedules: used by the Module (local updates) and by the servers.
         .target(
-            name: "SwiftPSOptimizer", dependencies: ["SwiftPSTensor"], path: "Sources/Optimizer"),
+            name: "SwiftPSOptimizer", dependencies: ["SwiftPSTensor"], path: "Sources/Optimizer",
+            exclude: ["STATE-FORMAT.md"]),
         // Transport: the Van (ZeroMQ), messages, the protobuf-c meta codec, an in-memory transport.
         .target(
             name: "SwiftPSTransport",

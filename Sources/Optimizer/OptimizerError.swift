@@ -7,6 +7,7 @@ public enum OptimizerError: Error, CustomStringConvertible, Equatable {
     /// Saved optimizer state that cannot be read.
     case badState(String)
 
+    /// What is wrong, in one sentence.
     public var description: String {
         switch self {
         case .unknownOptimizer(let n): return "unknown optimizer '\(n)': use sgd, nag, adam, adagrad or rmsprop"

@@ -1,0 +1,226 @@
+import Foundation
+import SwiftPSTensor
+
+/// The SwiftPS optimizer-state file: the portable replacement of MXNet 1.x's pickled `.states` file.
+///
+/// All integers are little-endian; floats are IEEE-754 binary32, little-endian. Layout (version 1):
+///
+///     offset  size       field
+///     0       8          magic, the ASCII bytes "SPSOPT01"
+///     8       4          version, UInt32 = 1
+///     12      4          L, UInt32: length of the configuration JSON (0 = no configuration)
+///     16      L          the `OptimizerConfig` as UTF-8 JSON (keys sorted)
+///     16+L    4          P, UInt32: number of parameter records
+///     then P records, each:
+///             4          N, UInt32: length of the name (1 ... 65536)
+///             N          the parameter name, UTF-8
+///             8          C, UInt64: element count of this slice (of every state array)
+///             8          offset, UInt64: where the slice starts in the whole parameter
+///             8          T, UInt64: element count of the whole parameter (offset + C <= T)
+///             8          numUpdate, UInt64: the parameter's update count
+///             4          A, UInt32: number of state arrays (0 ... 16)
+///             4*A*C      the arrays' float32 values, array after array
+///             8          checksum, UInt64: FNV-1a (64-bit) of the record's bytes from N to the data end
+///     nothing may follow the last record.
+///
+/// The same description is in `STATE-FORMAT.md`. `decode` throws `OptimizerError.badState` for any
+/// truncation, bad field or checksum mismatch, naming the parameter record it was reading.
+public enum OptimizerStateFile {
+    /// The eight magic bytes, "SPSOPT01".
+    public static let magic: [UInt8] = Array("SPSOPT01".utf8)
+    /// The format version this code writes and reads.
+    public static let version: UInt32 = 1
+    /// The longest parameter name accepted, in UTF-8 bytes.
+    public static let maxNameLength = 65_536
+    /// The most state arrays a record may hold.
+    public static let maxArrays = 16
+
+    /// Serialises a configuration (optional) and a set of named states.
+    ///
+    /// Throws `OptimizerError.badParameter` if the configuration cannot be written as JSON
+    /// (a non-finite number) or a name is empty or too long.
+    public static func encode(
+        config: OptimizerConfig? = nil, states: [NamedOptimizerState]
+    ) throws(OptimizerError) -> [UInt8] {
+        var out = magic
+        appendUInt32(&out, version)
+        if let config {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let json: Data
+            do { json = try encoder.encode(config) } catch {
+                throw .badParameter("optimizer configuration cannot be written as JSON: \(error)")
+            }
+            appendUInt32(&out, UInt32(json.count))
+            out.append(contentsOf: json)
+        } else {
+            appendUInt32(&out, 0)
+        }
+        appendUInt32(&out, UInt32(states.count))
+        for s in states {
+            let name = Array(s.name.utf8)
+            guard !name.isEmpty, name.count <= maxNameLength else {
+                throw .badParameter("parameter name '\(s.name)' must have 1 to \(maxNameLength) bytes")
+            }
+            guard s.state.arrays.count <= maxArrays else {
+                throw .badParameter("'\(s.name)' has \(s.state.arrays.count) state arrays; at most \(maxArrays)")
+            }
+            let start = out.count
+            appendUInt32(&out, UInt32(name.count))
+            out.append(contentsOf: name)
+            appendUInt64(&out, UInt64(s.state.count))
+            appendUInt64(&out, UInt64(s.offset))
+            appendUInt64(&out, UInt64(s.totalCount))
+            appendUInt64(&out, UInt64(s.state.numUpdate))
+            appendUInt32(&out, UInt32(s.state.arrays.count))
+            out.reserveCapacity(out.count + 4 * s.state.count * s.state.arrays.count + 8)
+            for a in s.state.arrays {
+                a.withUnsafeBufferPointer { for v in $0 { appendUInt32(&out, v.bitPattern) } }
+            }
+            let sum = out.withUnsafeBytes { fnv1a(UnsafeRawBufferPointer(rebasing: $0[start...])) }
+            appendUInt64(&out, sum)
+        }
+        return out
+    }
+
+    /// Reads a state file: the configuration, if one was written, and the named states in file order.
+    ///
+    /// Throws `OptimizerError.badState` saying which record and what is wrong for a truncated or
+    /// corrupt file, a wrong magic or an unsupported version.
+    public static func decode(_ bytes: [UInt8]) throws(OptimizerError) -> (OptimizerConfig?, [NamedOptimizerState]) {
+        var r = ByteReader(bytes: bytes)
+        let head = "file header"
+        guard try r.bytes(8, head) == magic else {
+            throw .badState("not a SwiftPS optimizer-state file (magic is not SPSOPT01)")
+        }
+        let v = try r.uint32(head)
+        guard v == version else { throw .badState("state file version \(v) is not supported (this reads \(version))") }
+        let configLength = Int(try r.uint32(head))
+        var config: OptimizerConfig?
+        if configLength > 0 {
+            let json = try r.bytes(configLength, "optimizer configuration")
+            do { config = try JSONDecoder().decode(OptimizerConfig.self, from: Data(json)) } catch {
+                throw .badState("optimizer configuration JSON cannot be read: \(error)")
+            }
+        }
+        let count = Int(try r.uint32(head))
+        var states: [NamedOptimizerState] = []
+        for i in 0..<count { states.append(try readRecord(&r, index: i)) }
+        guard r.position == bytes.count else {
+            throw .badState("\(bytes.count - r.position) unexpected bytes after the last parameter record")
+        }
+        return (config, states)
+    }
+
+    private static func readRecord(_ r: inout ByteReader, index: Int) throws(OptimizerError) -> NamedOptimizerState {
+        let start = r.position
+        var what = "parameter record \(index)"
+        let nameLength = Int(try r.uint32(what))
+        guard nameLength >= 1, nameLength <= maxNameLength else {
+            throw .badState("\(what): name length \(nameLength) is outside 1...\(maxNameLength)")
+        }
+        let nameBytes = try r.bytes(nameLength, what)
+        let name = String(decoding: nameBytes, as: UTF8.self)
+        guard Array(name.utf8) == nameBytes else {
+            throw .badState("\(what): the name is not valid UTF-8")
+        }
+        what = "parameter '\(name)' (record \(index))"
+        let count = try r.uint64(what)
+        let offset = try r.uint64(what)
+        let total = try r.uint64(what)
+        let numUpdate = try r.uint64(what)
+        let arrayCount = Int(try r.uint32(what))
+        let limit = UInt64(Int.max / 8)
+        guard count <= limit, offset <= limit, total <= limit, numUpdate <= limit else {
+            throw .badState("\(what): a count, offset or update count is impossibly large")
+        }
+        guard offset + count <= total else {
+            throw .badState("\(what): slice \(offset)..<\(offset + count) lies outside the \(total) elements")
+        }
+        guard arrayCount <= maxArrays else {
+            throw .badState("\(what): \(arrayCount) state arrays; at most \(maxArrays)")
+        }
+        let n = Int(count)
+        let (floats, overflow) = n.multipliedReportingOverflow(by: 4 * arrayCount)
+        guard !overflow, floats <= r.remaining else {
+            throw .badState("\(what): truncated: \(arrayCount) arrays of \(n) floats need more bytes than remain")
+        }
+        var arrays: [NDArray] = []
+        for _ in 0..<arrayCount {
+            let a = NDArray(shape: [n])
+            try r.floats(into: a.data, count: n, what)
+            arrays.append(a)
+        }
+        let expected = r.checksum(from: start)
+        let stored = try r.uint64(what)
+        guard stored == expected else { throw .badState("\(what): checksum mismatch, the record is corrupt") }
+        let state = OptimizerState(unchecked: n, arrays: arrays, numUpdate: Int(numUpdate))
+        return try NamedOptimizerState(name: name, state: state, offset: Int(offset), totalCount: Int(total))
+    }
+
+    private static func appendUInt32(_ out: inout [UInt8], _ v: UInt32) {
+        withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    private static func appendUInt64(_ out: inout [UInt8], _ v: UInt64) {
+        withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
+    }
+
+    /// FNV-1a, 64-bit: offset basis 0xcbf29ce484222325, prime 0x100000001b3.
+    static func fnv1a(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for b in bytes {
+            h ^= UInt64(b)
+            h = h &* 0x100_0000_01b3
+        }
+        return h
+    }
+
+    /// Reads little-endian fields, throwing `badState("<what>: truncated ...")` past the end.
+    private struct ByteReader {
+        let bytes: [UInt8]
+        var position = 0
+
+        var remaining: Int { bytes.count - position }
+
+        mutating func bytes(_ n: Int, _ what: String) throws(OptimizerError) -> [UInt8] {
+            guard n >= 0, n <= remaining else {
+                throw .badState("\(what): truncated: needs \(n) more bytes, \(remaining) remain")
+            }
+            defer { position += n }
+            return Array(bytes[position..<(position + n)])
+        }
+
+        mutating func uint32(_ what: String) throws(OptimizerError) -> UInt32 {
+            guard remaining >= 4 else { throw .badState("\(what): truncated: needs 4 more bytes, \(remaining) remain") }
+            let v = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: position, as: UInt32.self) }
+            position += 4
+            return UInt32(littleEndian: v)
+        }
+
+        mutating func uint64(_ what: String) throws(OptimizerError) -> UInt64 {
+            guard remaining >= 8 else { throw .badState("\(what): truncated: needs 8 more bytes, \(remaining) remain") }
+            let v = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: position, as: UInt64.self) }
+            position += 8
+            return UInt64(littleEndian: v)
+        }
+
+        mutating func floats(
+            into dst: UnsafeMutablePointer<Float>, count n: Int, _ what: String
+        ) throws(OptimizerError) {
+            guard n * 4 <= remaining else { throw .badState("\(what): truncated inside the state arrays") }
+            let p = position
+            bytes.withUnsafeBytes { raw in
+                for i in 0..<n {
+                    let bits = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: p + 4 * i, as: UInt32.self))
+                    dst[i] = Float(bitPattern: bits)
+                }
+            }
+            position += 4 * n
+        }
+
+        func checksum(from start: Int) -> UInt64 {
+            bytes.withUnsafeBytes { OptimizerStateFile.fnv1a(UnsafeRawBufferPointer(rebasing: $0[start..<position])) }
+        }
+    }
+}
