@@ -162,7 +162,8 @@ extension Symbol {
         }
         guard output >= 0, output < nodes[id].outputCount else {
             throw GraphError.badJSON(
-                "\(context): input refers to output \(output) of '\(nodes[id].name)', which has \(nodes[id].outputCount)")
+                "\(context): input refers to output \(output) of '\(nodes[id].name)', which has \(nodes[id].outputCount)"
+            )
         }
         return Entry(node: nodes[id], index: output)
     }
