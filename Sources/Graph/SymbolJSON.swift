@@ -176,6 +176,7 @@ public enum SymbolFileError: Error, CustomStringConvertible, Equatable {
     /// The file cannot be written.
     case cannotWrite(path: String, reason: String)
 
+    /// The path and the reason, for logs and error messages.
     public var description: String {
         switch self {
         case .cannotRead(let path, let reason): return "cannot read symbol file \(path): \(reason)"
