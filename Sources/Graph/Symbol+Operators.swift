@@ -1,0 +1,156 @@
+/// Typed builders for the supported operators, MXNet's `mx.sym.<Op>(…)` functions.
+///
+/// Each builder writes its parameters as the strings MXNet stores in symbol JSON (`"(5, 5)"`,
+/// `"True"`) and calls `Symbol.operation`, so the node is created through `OperatorRegistry`.
+/// Optional parameters left nil are not written, so the operator's (MXNet's) default applies.
+extension Symbol {
+    private static func attrs(_ pairs: [(String, String?)]) -> [String: String] {
+        var out: [String: String] = [:]
+        for (k, v) in pairs { if let v { out[k] = v } }
+        return out
+    }
+
+    private static func tuple(_ t: [Int]?) -> String? { t.map(AttributeReader.format) }
+    private static func flag(_ b: Bool?) -> String? { b.map(AttributeReader.format) }
+    private static func number(_ f: Float?) -> String? { f.map { String($0) } }
+
+    /// `FullyConnected`: `data · weightᵀ + bias` with `num_hidden` outputs (MXNet's parameters
+    /// `num_hidden`, `no_bias`, `flatten`).
+    public static func fullyConnected(
+        _ data: Symbol, numHidden: Int, noBias: Bool = false, flatten: Bool = true, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "FullyConnected", name: name, inputs: [("data", data)],
+            attributes: [
+                "num_hidden": String(numHidden), "no_bias": AttributeReader.format(noBias),
+                "flatten": AttributeReader.format(flatten),
+            ])
+    }
+
+    /// `Activation` with `act_type` one of relu, sigmoid, tanh, softrelu, softsign.
+    public static func activation(_ data: Symbol, actType: String, name: String? = nil) throws -> Symbol {
+        try operation("Activation", name: name, inputs: [("data", data)], attributes: ["act_type": actType])
+    }
+
+    /// `LeakyReLU` with `act_type` (default leaky) and `slope` (MXNet default 0.25).
+    public static func leakyReLU(
+        _ data: Symbol, actType: String = "leaky", slope: Float? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "LeakyReLU", name: name, inputs: [("data", data)],
+            attributes: attrs([("act_type", actType), ("slope", number(slope))]))
+    }
+
+    /// `Convolution` (2-D, NCHW) with `kernel`, `num_filter`, and optional `stride`, `pad`, `no_bias`.
+    public static func convolution(
+        _ data: Symbol, kernel: [Int], numFilter: Int, stride: [Int]? = nil, pad: [Int]? = nil,
+        noBias: Bool = false, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "Convolution", name: name, inputs: [("data", data)],
+            attributes: attrs([
+                ("kernel", tuple(kernel)), ("num_filter", String(numFilter)), ("stride", tuple(stride)),
+                ("pad", tuple(pad)), ("no_bias", AttributeReader.format(noBias)),
+            ]))
+    }
+
+    /// `Pooling` with `kernel`, `pool_type` (max, avg, sum), optional `stride`, `pad`, `global_pool`.
+    public static func pooling(
+        _ data: Symbol, kernel: [Int], poolType: String = "max", stride: [Int]? = nil, pad: [Int]? = nil,
+        globalPool: Bool = false, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "Pooling", name: name, inputs: [("data", data)],
+            attributes: attrs([
+                ("kernel", tuple(kernel)), ("pool_type", poolType), ("stride", tuple(stride)),
+                ("pad", tuple(pad)), ("global_pool", globalPool ? AttributeReader.format(true) : nil),
+            ]))
+    }
+
+    /// `Flatten`: (N, d1, d2, …) → (N, d1·d2·…).
+    public static func flatten(_ data: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("Flatten", name: name, inputs: [("data", data)])
+    }
+
+    /// `Reshape` to `shape`, with MXNet's special values (0 keeps a dimension, -1 infers one).
+    public static func reshape(_ data: Symbol, shape: [Int], name: String? = nil) throws -> Symbol {
+        try operation(
+            "Reshape", name: name, inputs: [("data", data)], attributes: ["shape": AttributeReader.format(shape)])
+    }
+
+    /// `BatchNorm` over axis 1 with `eps`, `momentum`, `fix_gamma`, `use_global_stats`; creates
+    /// `<name>_gamma`, `<name>_beta` and the auxiliary states `<name>_moving_mean`, `<name>_moving_var`.
+    public static func batchNorm(
+        _ data: Symbol, eps: Float? = nil, momentum: Float? = nil, fixGamma: Bool? = nil,
+        useGlobalStats: Bool? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "BatchNorm", name: name, inputs: [("data", data)],
+            attributes: attrs([
+                ("eps", number(eps)), ("momentum", number(momentum)), ("fix_gamma", flag(fixGamma)),
+                ("use_global_stats", flag(useGlobalStats)),
+            ]))
+    }
+
+    /// `Dropout` with drop probability `p` (MXNet default 0.5); identity when not training.
+    public static func dropout(_ data: Symbol, p: Float = 0.5, name: String? = nil) throws -> Symbol {
+        try operation("Dropout", name: name, inputs: [("data", data)], attributes: ["p": String(p)])
+    }
+
+    /// `elemwise_add`: `lhs + rhs` of equal shapes.
+    public static func elemwiseAdd(_ lhs: Symbol, _ rhs: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("elemwise_add", name: name, arguments: [lhs, rhs])
+    }
+
+    /// `Concat` of `inputs` along `dim` (MXNet default 1); writes `num_args`.
+    public static func concat(_ inputs: [Symbol], dim: Int = 1, name: String? = nil) throws -> Symbol {
+        try operation(
+            "Concat", name: name, arguments: inputs,
+            attributes: ["num_args": String(inputs.count), "dim": String(dim)])
+    }
+
+    /// `SoftmaxOutput`: softmax forward, cross-entropy gradient backward. Without `label`, a variable
+    /// `<name>_label` is created (`softmax_label` for the usual name `softmax`).
+    public static func softmaxOutput(
+        _ data: Symbol, label: Symbol? = nil, name: String? = nil, gradScale: Float? = nil,
+        normalization: String? = nil, ignoreLabel: Float? = nil, useIgnore: Bool? = nil
+    ) throws -> Symbol {
+        var inputs = [("data", data)]
+        if let label { inputs.append(("label", label)) }
+        return try operation(
+            "SoftmaxOutput", name: name, inputs: inputs,
+            attributes: attrs([
+                ("grad_scale", number(gradScale)), ("normalization", normalization),
+                ("ignore_label", number(ignoreLabel)), ("use_ignore", flag(useIgnore)),
+            ]))
+    }
+
+    /// `LinearRegressionOutput`: identity forward, `(out - label) · grad_scale` backward.
+    public static func linearRegressionOutput(
+        _ data: Symbol, label: Symbol? = nil, gradScale: Float? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try regression("LinearRegressionOutput", data, label, gradScale, name)
+    }
+
+    /// `LogisticRegressionOutput`: sigmoid forward, `(sigmoid - label) · grad_scale` backward.
+    public static func logisticRegressionOutput(
+        _ data: Symbol, label: Symbol? = nil, gradScale: Float? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try regression("LogisticRegressionOutput", data, label, gradScale, name)
+    }
+
+    /// `MAERegressionOutput`: identity forward, `sign(out - label) · grad_scale` backward.
+    public static func maeRegressionOutput(
+        _ data: Symbol, label: Symbol? = nil, gradScale: Float? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try regression("MAERegressionOutput", data, label, gradScale, name)
+    }
+
+    private static func regression(
+        _ op: String, _ data: Symbol, _ label: Symbol?, _ gradScale: Float?, _ name: String?
+    ) throws -> Symbol {
+        var inputs = [("data", data)]
+        if let label { inputs.append(("label", label)) }
+        return try operation(op, name: name, inputs: inputs, attributes: attrs([("grad_scale", number(gradScale))]))
+    }
+}
