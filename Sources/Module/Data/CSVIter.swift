@@ -1,0 +1,127 @@
+import SwiftPSTensor
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Batches read from comma-separated text files, MXNet's `CSVIter`.
+///
+/// `dataCSV` holds one sample per line: `prod(dataShape)` numbers separated by commas (spaces around
+/// a number are allowed; blank lines are skipped). `labelCSV`, when given, holds one line per
+/// sample of `prod(labelShape)` numbers; without it every label is 0, as in MXNet. A label shape of
+/// `[1]` gives labels of shape `(B)`. Batching, padding (MXNet's `round_batch` is
+/// `lastBatchHandle: .pad`), sharding and `batchesPerEpoch` behave as in `NDArrayIter`, and the
+/// returned batch is reused on every `next()`. A bad cell is an error naming the file, the 1-based
+/// line and the 1-based column.
+public final class CSVIter: DataIter {
+    /// The number of samples in the file (all parts together).
+    public let sampleCount: Int
+    private let inner: NDArrayIter
+
+    /// Reads the CSV files and prepares the first epoch.
+    public init(
+        dataCSV: String, dataShape: [Int], labelCSV: String? = nil, labelShape: [Int] = [1], batchSize: Int,
+        shuffle: Bool = false, seed: UInt64 = 0, lastBatchHandle: LastBatchHandle = .pad,
+        dataName: String = "data", labelName: String = "softmax_label", numParts: Int = 1, partIndex: Int = 0,
+        batchesPerEpoch: Int? = nil
+    ) throws(DataIterError) {
+        guard !dataShape.isEmpty, dataShape.allSatisfy({ $0 > 0 }), labelShape.allSatisfy({ $0 > 0 }) else {
+            throw .invalidArgument("CSVIter: shapes must have positive dims, got data \(dataShape) label \(labelShape)")
+        }
+        let (values, rows) = try CSVIter.parse(dataCSV, width: NDArray.elementCount(dataShape))
+        let data = NDArray(shape: [rows] + dataShape)
+        values.withUnsafeBufferPointer { src in
+            if let base = src.baseAddress { data.data.update(from: base, count: src.count) }
+        }
+        let labelSampleShape = labelShape == [1] ? [] : labelShape
+        let label = NDArray(shape: [rows] + labelSampleShape)
+        if let labelCSV {
+            let (labels, labelRows) = try CSVIter.parse(labelCSV, width: NDArray.elementCount(labelShape))
+            guard labelRows == rows else {
+                throw .invalidArgument("CSVIter: \(dataCSV) has \(rows) samples but \(labelCSV) has \(labelRows)")
+            }
+            labels.withUnsafeBufferPointer { src in
+                if let base = src.baseAddress { label.data.update(from: base, count: src.count) }
+            }
+        }
+        sampleCount = rows
+        inner = try NDArrayIter(
+            data: [(dataName, data)], label: [(labelName, label)], batchSize: batchSize, shuffle: shuffle,
+            seed: seed, lastBatchHandle: lastBatchHandle, numParts: numParts, partIndex: partIndex,
+            batchesPerEpoch: batchesPerEpoch)
+    }
+
+    /// Samples per batch.
+    public var batchSize: Int { inner.batchSize }
+    /// `data`: `[B] + dataShape`.
+    public var provideData: [DataDesc] { inner.provideData }
+    /// `softmax_label`: `[B] + labelShape` (`[B]` for a label shape of `[1]`).
+    public var provideLabel: [DataDesc] { inner.provideLabel }
+    /// The samples of this iterator's shard.
+    public var shardRange: Range<Int> { inner.shardRange }
+    /// The number of batches the current epoch yields.
+    public var batchesInEpoch: Int { inner.batchesInEpoch }
+    /// Starts the next epoch.
+    public func reset() { inner.reset() }
+    /// The next batch (reused between calls), or nil at the end of the epoch.
+    public func next() throws -> DataBatch? { try inner.next() }
+
+    /// The numbers of `path`, row by row, each row exactly `width` numbers; and the row count.
+    static func parse(_ path: String, width: Int) throws(DataIterError) -> ([Float], Int) {
+        let bytes: [UInt8]
+        do {
+            bytes = try AtomicFile.read(path)
+        } catch {
+            if error.code == ENOENT { throw .missingFile(path: path, hint: "check the CSV path") }
+            throw .badFile(path: path, reason: error.reason)
+        }
+        var values: [Float] = []
+        var rows = 0
+        var line = 0
+        var lineStart = 0
+        while lineStart < bytes.count {
+            line += 1
+            var lineEnd = lineStart
+            while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+            let next = lineEnd + 1
+            if lineEnd > lineStart && bytes[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
+            defer { lineStart = next }
+            if bytes[lineStart..<lineEnd].allSatisfy(isBlank) { continue }
+            var column = 0
+            var cellStart = lineStart
+            while cellStart <= lineEnd {
+                var cellEnd = cellStart
+                while cellEnd < lineEnd && bytes[cellEnd] != UInt8(ascii: ",") { cellEnd += 1 }
+                column += 1
+                guard column <= width else {
+                    throw .badCell(
+                        path: path, line: line, column: column, reason: "expected \(width) values per line, found more")
+                }
+                var from = cellStart
+                var to = cellEnd
+                while from < to && isBlank(bytes[from]) { from += 1 }
+                while to > from && isBlank(bytes[to - 1]) { to -= 1 }
+                let cell = String(decoding: bytes[from..<to], as: UTF8.self)
+                guard let value = Float(cell) else {
+                    throw .badCell(
+                        path: path, line: line, column: column,
+                        reason: cell.isEmpty ? "empty cell" : "'\(cell)' is not a number")
+                }
+                values.append(value)
+                cellStart = cellEnd + 1
+            }
+            guard column == width else {
+                throw .badCell(
+                    path: path, line: line, column: column + 1,
+                    reason: "expected \(width) values per line, found \(column)")
+            }
+            rows += 1
+        }
+        return (values, rows)
+    }
+}
+
+/// A space or a tab.
+private func isBlank(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }

@@ -1,0 +1,105 @@
+import CZlib
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// An IDX file as used by MNIST and Fashion-MNIST (LeCun's format): a big-endian header of two
+/// zero bytes, a type byte (0x08 = unsigned byte), a dimension count, then one big-endian uint32 per
+/// dimension, followed by the values row-major.
+///
+/// Files are read through zlib's `gzopen`/`gzread`, which reads gzip-compressed and plain files
+/// alike, into one buffer.
+struct IdxFile {
+    /// The dimensions from the header, outermost first.
+    let dims: [Int]
+    /// The values, one byte each.
+    let values: [UInt8]
+
+    /// Reads the file at `path`, checking that it holds unsigned bytes with `expectedRank` dimensions.
+    static func read(_ path: String, expectedRank: Int, missingHint: String) throws(DataIterError) -> IdxFile {
+        let bytes = try readAll(path, missingHint: missingHint)
+        guard bytes.count >= 4 else {
+            throw .badFile(path: path, reason: "not an IDX file: \(bytes.count) bytes, shorter than the 4-byte magic")
+        }
+        let magic = bigEndian(bytes, at: 0)
+        let wanted = UInt32(0x0800) | UInt32(expectedRank)
+        guard magic == wanted else {
+            throw .badFile(
+                path: path,
+                reason: "expected the IDX magic 0x\(String(wanted, radix: 16, uppercase: true).leftPadded(8)) "
+                    + "(unsigned bytes, \(expectedRank) dimensions), found "
+                    + "0x\(String(magic, radix: 16, uppercase: true).leftPadded(8))")
+        }
+        let headerSize = 4 + 4 * expectedRank
+        guard bytes.count >= headerSize else {
+            throw .badFile(path: path, reason: "truncated IDX header: \(bytes.count) bytes, expected \(headerSize)")
+        }
+        var dims: [Int] = []
+        var total = 1
+        for axis in 0..<expectedRank {
+            let dim = Int(bigEndian(bytes, at: 4 + 4 * axis))
+            dims.append(dim)
+            let (product, overflow) = total.multipliedReportingOverflow(by: dim)
+            guard !overflow else { throw .badFile(path: path, reason: "IDX dimensions \(dims) overflow") }
+            total = product
+        }
+        guard bytes.count - headerSize == total else {
+            throw .badFile(
+                path: path,
+                reason: "IDX header says \(dims) = \(total) values, but the file holds \(bytes.count - headerSize) "
+                    + "bytes after its \(headerSize)-byte header")
+        }
+        let values = bytes.withUnsafeBytes { [UInt8](UnsafeRawBufferPointer(rebasing: $0[headerSize...])) }
+        return IdxFile(dims: dims, values: values)
+    }
+
+    /// The uint32 stored big-endian at `offset`.
+    private static func bigEndian(_ bytes: [UInt8], at offset: Int) -> UInt32 {
+        (UInt32(bytes[offset]) << 24) | (UInt32(bytes[offset + 1]) << 16) | (UInt32(bytes[offset + 2]) << 8)
+            | UInt32(bytes[offset + 3])
+    }
+
+    /// The whole (decompressed) content of `path`, read with `gzread` into a buffer that doubles as
+    /// it fills.
+    private static func readAll(_ path: String, missingHint: String) throws(DataIterError) -> [UInt8] {
+        guard access(path, F_OK) == 0 else { throw .missingFile(path: path, hint: missingHint) }
+        guard let file = gzopen(path, "rb") else {
+            throw .badFile(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { gzclose(file) }
+        gzbuffer(file, 1 << 18)
+        var capacity = 1 << 22
+        var buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        var size = 0
+        while true {
+            if size == capacity {
+                let bigger = UnsafeMutableRawPointer.allocate(byteCount: capacity * 2, alignment: 16)
+                bigger.copyMemory(from: buffer, byteCount: size)
+                buffer.deallocate()
+                buffer = bigger
+                capacity *= 2
+            }
+            let want = min(capacity - size, Int(Int32.max))
+            let n = gzread(file, buffer + size, UInt32(want))
+            guard n >= 0 else {
+                var code: Int32 = 0
+                let message = gzerror(file, &code).map { String(cString: $0) } ?? "zlib error \(code)"
+                throw .badFile(path: path, reason: "cannot decompress: \(message)")
+            }
+            if n == 0 { break }
+            size += Int(n)
+        }
+        return [UInt8](UnsafeRawBufferPointer(start: buffer, count: size))
+    }
+}
+
+extension String {
+    /// The string padded on the left with zeros to `width` characters.
+    fileprivate func leftPadded(_ width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

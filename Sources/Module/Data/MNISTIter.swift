@@ -1,0 +1,121 @@
+import SwiftPSTensor
+
+/// Batches of MNIST-style images and labels read from IDX files, MXNet's `MNISTIter`.
+///
+/// Reads an images file (magic `0x00000803`: N × rows × cols unsigned bytes) and a labels file
+/// (magic `0x00000801`: N unsigned bytes), gzipped or not. Pixels are scaled to [0, 1] by dividing
+/// by 255. The data is `(B, rows*cols)` when `flat`, else `(B, 1, rows, cols)`; the label is `(B)`.
+/// Defaults follow MXNet's `MNISTIter`: batch 128, shuffled, not flat, seed 0. Batching, shuffling,
+/// sharding (`numParts`/`partIndex`) and `batchesPerEpoch` behave as in `NDArrayIter`, and the
+/// returned batch is reused on every `next()`.
+public final class MNISTIter: DataIter {
+    /// The number of samples in the files (all parts together).
+    public let sampleCount: Int
+    /// The image height and width.
+    public let imageSize: (rows: Int, cols: Int)
+    private let inner: NDArrayIter
+
+    /// Reads `image` and `label` and prepares the first epoch.
+    public convenience init(
+        image: String, label: String, batchSize: Int = 128, shuffle: Bool = true, seed: UInt64 = 0,
+        flat: Bool = false, lastBatchHandle: LastBatchHandle = .pad, dataName: String = "data",
+        labelName: String = "softmax_label", numParts: Int = 1, partIndex: Int = 0, batchesPerEpoch: Int? = nil
+    ) throws(DataIterError) {
+        try self.init(
+            image: image, label: label, batchSize: batchSize, shuffle: shuffle, seed: seed, flat: flat,
+            lastBatchHandle: lastBatchHandle, dataName: dataName, labelName: labelName, numParts: numParts,
+            partIndex: partIndex, batchesPerEpoch: batchesPerEpoch, missingHint: "check the path")
+    }
+
+    init(
+        image: String, label: String, batchSize: Int, shuffle: Bool, seed: UInt64, flat: Bool,
+        lastBatchHandle: LastBatchHandle, dataName: String, labelName: String, numParts: Int, partIndex: Int,
+        batchesPerEpoch: Int?, missingHint: String
+    ) throws(DataIterError) {
+        let images = try IdxFile.read(image, expectedRank: 3, missingHint: missingHint)
+        let labels = try IdxFile.read(label, expectedRank: 1, missingHint: missingHint)
+        let n = images.dims[0]
+        guard labels.dims[0] == n else {
+            throw .invalidArgument("\(image) holds \(n) images but \(label) holds \(labels.dims[0]) labels")
+        }
+        let rows = images.dims[1]
+        let cols = images.dims[2]
+        let data = NDArray(shape: flat ? [n, rows * cols] : [n, 1, rows, cols])
+        images.values.withUnsafeBufferPointer { src in
+            let dst = data.data
+            for i in 0..<src.count { dst[i] = Float(src[i]) / 255 }
+        }
+        let target = NDArray(shape: [n])
+        labels.values.withUnsafeBufferPointer { src in
+            let dst = target.data
+            for i in 0..<src.count { dst[i] = Float(src[i]) }
+        }
+        sampleCount = n
+        imageSize = (rows, cols)
+        inner = try NDArrayIter(
+            data: [(dataName, data)], label: [(labelName, target)], batchSize: batchSize, shuffle: shuffle,
+            seed: seed, lastBatchHandle: lastBatchHandle, numParts: numParts, partIndex: partIndex,
+            batchesPerEpoch: batchesPerEpoch)
+    }
+
+    /// Samples per batch.
+    public var batchSize: Int { inner.batchSize }
+    /// `data`: `(B, rows*cols)` when flat, else `(B, 1, rows, cols)`.
+    public var provideData: [DataDesc] { inner.provideData }
+    /// `softmax_label`: `(B)`.
+    public var provideLabel: [DataDesc] { inner.provideLabel }
+    /// The samples of this iterator's shard.
+    public var shardRange: Range<Int> { inner.shardRange }
+    /// The number of batches the current epoch yields.
+    public var batchesInEpoch: Int { inner.batchesInEpoch }
+    /// Starts the next epoch.
+    public func reset() { inner.reset() }
+    /// The next batch (reused between calls), or nil at the end of the epoch.
+    public func next() throws -> DataBatch? { try inner.next() }
+}
+
+/// The Fashion-MNIST data set (Zalando; MNIST's format and sizes: 60,000 training and 10,000 test
+/// images of 28×28, 10 classes), read with `MNISTIter` from the standard file names.
+public enum FashionMNIST {
+    /// Where the `dataset-fashion-mnist` package installs the files.
+    public static let defaultDirectory = "/usr/share/datasets/fashion-mnist"
+    /// What to do when a file is missing.
+    static let missingHint = "run scripts/setup (it installs the Debian package dataset-fashion-mnist)"
+
+    /// The training set (`train-images-idx3-ubyte.gz`, `train-labels-idx1-ubyte.gz` in `dataDir`).
+    public static func train(
+        dataDir: String = defaultDirectory, batchSize: Int = 128, shuffle: Bool = true, seed: UInt64 = 0,
+        flat: Bool = false, lastBatchHandle: LastBatchHandle = .pad, numParts: Int = 1, partIndex: Int = 0,
+        batchesPerEpoch: Int? = nil
+    ) throws(DataIterError) -> MNISTIter {
+        try open(
+            prefix: "train", dataDir: dataDir, batchSize: batchSize, shuffle: shuffle, seed: seed, flat: flat,
+            lastBatchHandle: lastBatchHandle, numParts: numParts, partIndex: partIndex,
+            batchesPerEpoch: batchesPerEpoch)
+    }
+
+    /// The test set (`t10k-images-idx3-ubyte.gz`, `t10k-labels-idx1-ubyte.gz` in `dataDir`), in
+    /// file order by default.
+    public static func test(
+        dataDir: String = defaultDirectory, batchSize: Int = 128, shuffle: Bool = false, seed: UInt64 = 0,
+        flat: Bool = false, lastBatchHandle: LastBatchHandle = .pad, numParts: Int = 1, partIndex: Int = 0,
+        batchesPerEpoch: Int? = nil
+    ) throws(DataIterError) -> MNISTIter {
+        try open(
+            prefix: "t10k", dataDir: dataDir, batchSize: batchSize, shuffle: shuffle, seed: seed, flat: flat,
+            lastBatchHandle: lastBatchHandle, numParts: numParts, partIndex: partIndex,
+            batchesPerEpoch: batchesPerEpoch)
+    }
+
+    private static func open(
+        prefix: String, dataDir: String, batchSize: Int, shuffle: Bool, seed: UInt64, flat: Bool,
+        lastBatchHandle: LastBatchHandle, numParts: Int, partIndex: Int, batchesPerEpoch: Int?
+    ) throws(DataIterError) -> MNISTIter {
+        let dir = dataDir.hasSuffix("/") ? String(dataDir.dropLast()) : dataDir
+        return try MNISTIter(
+            image: "\(dir)/\(prefix)-images-idx3-ubyte.gz", label: "\(dir)/\(prefix)-labels-idx1-ubyte.gz",
+            batchSize: batchSize, shuffle: shuffle, seed: seed, flat: flat, lastBatchHandle: lastBatchHandle,
+            dataName: "data", labelName: "softmax_label", numParts: numParts, partIndex: partIndex,
+            batchesPerEpoch: batchesPerEpoch, missingHint: missingHint)
+    }
+}

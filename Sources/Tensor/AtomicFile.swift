@@ -1,0 +1,157 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A failed file-system call, naming the call, the path and the system's error text.
+///
+/// Matches what MXNet's `dmlc::Stream` reports when a checkpoint cannot be written or read
+/// (the path and `strerror(errno)`), but as a typed error instead of a fatal log.
+public struct AtomicFileError: Error, CustomStringConvertible, Equatable {
+    /// The system call that failed (`open`, `write`, `fsync`, `rename`, `read`).
+    public let operation: String
+    /// The path it was called on.
+    public let path: String
+    /// The `errno` value it left.
+    public let code: Int32
+
+    /// Captures the current `errno` for `operation` on `path`.
+    init(_ operation: String, path: String, code: Int32 = errno) {
+        self.operation = operation
+        self.path = path
+        self.code = code
+    }
+
+    /// The system's text for `code` (`strerror`).
+    public var reason: String {
+        guard let text = strerror(code) else { return "errno \(code)" }
+        return String(cString: text)
+    }
+
+    public var description: String { "\(operation) \(path): \(reason) (errno \(code))" }
+}
+
+/// Crash-safe whole-file writes and whole-file reads.
+///
+/// MXNet writes `.params` files in place, so a crash mid-write leaves a truncated checkpoint. Here a
+/// write goes to a temporary file in the same directory, which is fsync'd and then renamed over the
+/// target; the directory is fsync'd last so the rename itself is durable. Readers see either the old
+/// complete file or the new complete file, never a mix.
+public enum AtomicFile {
+    /// Atomically replaces the file at `path` with `bytes` (temp file, fsync, rename, fsync directory).
+    public static func write(_ bytes: [UInt8], to path: String) throws(AtomicFileError) {
+        let result: Result<Void, AtomicFileError> = bytes.withUnsafeBytes { raw in
+            do throws(AtomicFileError) {
+                try write(raw, to: path)
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
+    /// Atomically replaces the file at `path` with the bytes in `buffer`.
+    public static func write(_ buffer: UnsafeRawBufferPointer, to path: String) throws(AtomicFileError) {
+        let directory = directoryName(of: path)
+        let (fd, temporary) = try createTemporary(besides: path)
+        do throws(AtomicFileError) {
+            try writeAll(buffer, to: fd, path: temporary)
+            guard fsync(fd) == 0 else { throw AtomicFileError("fsync", path: temporary) }
+            guard close(fd) == 0 else { throw AtomicFileError("close", path: temporary) }
+        } catch {
+            _ = close(fd)
+            _ = unlink(temporary)
+            throw error
+        }
+        guard rename(temporary, path) == 0 else {
+            let failure = AtomicFileError("rename", path: path)
+            _ = unlink(temporary)
+            throw failure
+        }
+        try syncDirectory(directory)
+    }
+
+    /// Reads the whole file at `path`.
+    public static func read(_ path: String) throws(AtomicFileError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw AtomicFileError("open", path: path) }
+        defer { _ = close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw AtomicFileError("fstat", path: path) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(max(Int(info.st_size), 0))
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { systemRead(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw AtomicFileError("read", path: path)
+            }
+            if n == 0 { break }
+            bytes.append(contentsOf: chunk[0..<n])
+        }
+        return bytes
+    }
+
+    /// The directory part of `path` ("." when it has none).
+    static func directoryName(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        let dir = path[..<slash]
+        return dir.isEmpty ? "/" : String(dir)
+    }
+
+    /// Creates `<path>.tmp.<pid>.<random>` exclusively and opens it for writing.
+    private static func createTemporary(besides path: String) throws(AtomicFileError) -> (Int32, String) {
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<16 {
+            let suffix = String(generator.next() & 0xFFFF_FFFF, radix: 16)
+            let temporary = "\(path).tmp.\(getpid()).\(suffix)"
+            let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            if fd >= 0 { return (fd, temporary) }
+            if errno != EEXIST { throw AtomicFileError("open", path: temporary) }
+        }
+        throw AtomicFileError("open", path: "\(path).tmp.*", code: EEXIST)
+    }
+
+    /// Writes every byte of `buffer`, retrying short writes and EINTR.
+    private static func writeAll(_ buffer: UnsafeRawBufferPointer, to fd: Int32, path: String) throws(AtomicFileError) {
+        guard let base = buffer.baseAddress else { return }
+        var done = 0
+        while done < buffer.count {
+            let n = systemWrite(fd, base + done, buffer.count - done)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw AtomicFileError("write", path: path)
+            }
+            done += n
+        }
+    }
+
+    /// Flushes a directory entry change (the rename) to disk.
+    private static func syncDirectory(_ directory: String) throws(AtomicFileError) {
+        let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw AtomicFileError("open", path: directory) }
+        defer { _ = close(fd) }
+        guard fsync(fd) == 0 else { throw AtomicFileError("fsync", path: directory) }
+    }
+}
+
+/// `read(2)`, named apart from `AtomicFile.read`.
+private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {
+    #if canImport(Glibc)
+        return Glibc.read(fd, buffer, count)
+    #else
+        return Darwin.read(fd, buffer, count)
+    #endif
+}
+
+/// `write(2)`, named apart from `AtomicFile.write`.
+private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) -> Int {
+    #if canImport(Glibc)
+        return Glibc.write(fd, buffer, count)
+    #else
+        return Darwin.write(fd, buffer, count)
+    #endif
+}

@@ -1,0 +1,89 @@
+import Testing
+
+@testable import SwiftPSTensor
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// A fresh directory under /tmp, removed by `remove()`.
+struct ScratchDirectory {
+    let path: String
+
+    init() {
+        var template = Array("/tmp/swiftps-tensor-XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { buffer -> String in
+            guard let base = buffer.baseAddress, let made = mkdtemp(base) else { return "/tmp" }
+            return String(cString: made)
+        }
+    }
+
+    /// The names in the directory, sorted.
+    func entries() -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names.sorted()
+    }
+
+    func remove() {
+        for name in entries() { unlink(path + "/" + name) }
+        rmdir(path)
+    }
+}
+
+@Suite struct AtomicFileTests {
+    @Test func writeCreatesThenReplacesWithoutLeavingTemporaries() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let target = dir.path + "/weights.params"
+        try AtomicFile.write([1, 2, 3, 4, 5], to: target)
+        #expect(try AtomicFile.read(target) == [1, 2, 3, 4, 5])
+        try AtomicFile.write([9, 8], to: target)
+        #expect(try AtomicFile.read(target) == [9, 8], "the old content is replaced, not overwritten in place")
+        #expect(dir.entries() == ["weights.params"], "no temporary file is left behind")
+    }
+
+    @Test func emptyAndLargeFilesRoundTrip() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let target = dir.path + "/blob"
+        try AtomicFile.write([], to: target)
+        #expect(try AtomicFile.read(target) == [])
+        let big = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try AtomicFile.write(big, to: target)
+        #expect(try AtomicFile.read(target) == big)
+    }
+
+    @Test func errorsNameThePathAndTheSystemReason() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let missing = dir.path + "/nope.params"
+        do {
+            _ = try AtomicFile.read(missing)
+            Issue.record("reading a missing file must fail")
+        } catch {
+            #expect(error.path == missing)
+            #expect(error.code == ENOENT)
+            #expect(error.description.contains(missing))
+            #expect(error.description.contains("No such file"))
+        }
+        let inMissingDir = dir.path + "/no-such-dir/x.params"
+        #expect(throws: AtomicFileError.self) { try AtomicFile.write([1], to: inMissingDir) }
+        #expect(dir.entries() == [])
+    }
+
+    @Test func directoryOfPath() {
+        #expect(AtomicFile.directoryName(of: "a.params") == ".")
+        #expect(AtomicFile.directoryName(of: "/x.params") == "/")
+        #expect(AtomicFile.directoryName(of: "/tmp/run/x.params") == "/tmp/run")
+    }
+}
