@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPSTensor
 
 /// The MXNet version SwiftPS writes into symbol JSON (`attrs.mxnet_version`): 1.9.1.
 public let symbolJSONMXNetVersion = 10901
@@ -69,18 +70,22 @@ extension Symbol {
     /// Writes `toJSON()` to `path` atomically (MXNet's `Symbol.save`, as `prefix-symbol.json`): a
     /// temporary file in the same directory is written, fsync'd and renamed over `path`.
     public func save(to path: String) throws {
-        try AtomicFile.store(Data(toJSON().utf8), at: path)
+        do {
+            try AtomicFile.write(Array(toJSON().utf8), to: path)
+        } catch {
+            throw SymbolFileError.cannotWrite(path: path, reason: error.reason)
+        }
     }
 
     /// Reads a symbol JSON file (MXNet's `mx.sym.load`).
     public static func load(from path: String) throws -> Symbol {
-        let data: Data
+        let bytes: [UInt8]
         do {
-            data = try Data(contentsOf: URL(fileURLWithPath: path))
+            bytes = try AtomicFile.read(path)
         } catch {
-            throw SymbolFileError.cannotRead(path: path, reason: error.localizedDescription)
+            throw SymbolFileError.cannotRead(path: path, reason: error.reason)
         }
-        guard let text = String(data: data, encoding: .utf8) else {
+        guard let text = String(validating: bytes, as: UTF8.self) else {
             throw GraphError.badJSON("\(path) is not UTF-8 text")
         }
         return try fromJSON(text)

@@ -23,12 +23,6 @@ public struct BatchEndParam {
 /// `score_end_callback`).
 public typealias BatchEndCallback = (BatchEndParam) -> Void
 
-/// Called after every epoch with the epoch index and the synchronized parameters, MXNet's
-/// `epoch_end_callback(epoch, symbol, arg_params, aux_params)` without the symbol: the Module owns
-/// its symbol, so a callback that needs it (a checkpoint) is built by the Module and captures it.
-public typealias EpochEndCallback = (_ epoch: Int, _ argParams: [String: NDArray], _ auxParams: [String: NDArray]) ->
-    Void
-
 /// Errors raised when a callback is configured with arguments that cannot work.
 public enum CallbackError: Error, CustomStringConvertible, Equatable {
     /// An argument outside its domain; says which and why.

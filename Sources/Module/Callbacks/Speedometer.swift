@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPSTensor
 
 #if canImport(Glibc)
     import Glibc
@@ -50,11 +51,7 @@ public final class Speedometer {
     }
 
     /// Seconds on `CLOCK_MONOTONIC`: never jumps with wall-clock changes.
-    public static func monotonicSeconds() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
+    public static func monotonicSeconds() -> Double { MonotonicClock.now() }
 
     /// This speedometer as a `BatchEndCallback`.
     public var callback: BatchEndCallback { { [self] param in self(param) } }

@@ -1,0 +1,71 @@
+import ArgumentParser
+import Foundation
+import SwiftPS
+
+/// `swiftps bench`: benchmarks that print JSON.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Benchmarks that print machine-readable JSON.",
+        subcommands: [BenchGemm.self])
+}
+
+/// Runs `body` `repeats` times after `warmup` runs and returns the median and best seconds per run.
+func measure(warmup: Int = 3, repeats: Int, _ body: () throws -> Void) rethrows -> (median: Double, best: Double) {
+    for _ in 0..<warmup { try body() }
+    var times: [Double] = []
+    times.reserveCapacity(repeats)
+    for _ in 0..<repeats {
+        let t0 = MonotonicClock.now()
+        try body()
+        times.append(MonotonicClock.now() - t0)
+    }
+    times.sort()
+    return (times[times.count / 2], times[0])
+}
+
+/// A small JSON writer for benchmark output (keys in insertion order).
+struct JSONObject {
+    private var fields: [(String, String)] = []
+
+    init() {}
+
+    /// An object of metric (name, value) pairs.
+    init(pairs: [(name: String, value: Double)]) {
+        for p in pairs { set(p.name, p.value) }
+    }
+
+    mutating func set(_ key: String, _ value: Double) { fields.append((key, jsonNumber(value))) }
+    mutating func set(_ key: String, _ value: Int) { fields.append((key, String(value))) }
+    mutating func set(_ key: String, _ value: String) { fields.append((key, jsonString(value))) }
+    mutating func set(_ key: String, _ value: JSONObject) { fields.append((key, value.text)) }
+    mutating func set(_ key: String, _ value: [JSONObject]) {
+        fields.append((key, "[" + value.map(\.text).joined(separator: ", ") + "]"))
+    }
+
+    var text: String { "{" + fields.map { "\(jsonString($0.0)): \($0.1)" }.joined(separator: ", ") + "}" }
+}
+
+func jsonNumber(_ v: Double) -> String {
+    guard v.isFinite else { return "null" }
+    return String(format: abs(v) >= 100 ? "%.1f" : "%.4f", v)
+}
+
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for c in s.unicodeScalars {
+        switch c {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\t": out += "\\t"
+        default:
+            if c.value < 0x20 {
+                let hex = String(c.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(c)
+            }
+        }
+    }
+    return out + "\""
+}

@@ -1,0 +1,147 @@
+import ArgumentParser
+import SwiftPS
+
+/// `swiftps bench gemm`: GFLOP/s of the mlp's and lenet's matrix products and of one full
+/// forward+backward step of each, next to the machine's large-sgemm figure.
+struct BenchGemm: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gemm",
+        abstract: "GFLOP/s of the mlp/lenet matrix products and of a full training step, as JSON.")
+
+    @Option(help: "Batch size.")
+    var batchSize: Int = 128
+
+    @Option(help: "Timed repetitions of each measurement.")
+    var repeats: Int = 50
+
+    @Option(help: "OpenBLAS threads.")
+    var blasThreads: Int = 1
+
+    func run() throws {
+        BLAS.configureThreads(blasThreads)
+        var out = JSONObject()
+        out.set("benchmark", "gemm")
+        out.set("blas_threads", BLAS.threads)
+        out.set("blas_core", BLAS.coreName)
+        out.set("batch_size", batchSize)
+
+        // The machine's figure: one large square sgemm.
+        let big = 1024
+        out.set("sgemm_1024_gflops", gemmGflops(m: big, n: big, k: big, transB: false, repeats: 10))
+
+        let b = batchSize
+        // (name, m, n, k, transA, transB): forward y = x·Wᵀ, backward dx = dy·W, dW = dyᵀ·x.
+        var products: [JSONObject] = []
+        let mlpLayers = [(784, 128), (128, 64), (64, 10)]
+        for (i, (inDim, outDim)) in mlpLayers.enumerated() {
+            for (pass, m, n, k, ta, tb) in [
+                ("forward", b, outDim, inDim, false, true), ("backward_data", b, inDim, outDim, false, false),
+                ("backward_weight", outDim, inDim, b, true, false),
+            ] {
+                var p = JSONObject()
+                p.set("model", "mlp")
+                p.set("layer", "fc\(i + 1)")
+                p.set("pass", pass)
+                p.set("m", m)
+                p.set("n", n)
+                p.set("k", k)
+                p.set("gflops", gemmGflops(m: m, n: n, k: k, transA: ta, transB: tb, repeats: repeats * 4))
+                products.append(p)
+            }
+        }
+        // lenet convolutions as one GEMM per image: W (F × C·kh·kw) · col (C·kh·kw × oh·ow).
+        for (name, f, ckk, spatial) in [("conv1", 20, 25, 24 * 24), ("conv2", 50, 500, 8 * 8)] {
+            var p = JSONObject()
+            p.set("model", "lenet")
+            p.set("layer", name)
+            p.set("pass", "forward_per_image")
+            p.set("m", f)
+            p.set("n", spatial)
+            p.set("k", ckk)
+            p.set("gflops", gemmGflops(m: f, n: spatial, k: ckk, transB: false, repeats: repeats * 4))
+            products.append(p)
+        }
+        for (pass, m, n, k, ta, tb) in [
+            ("forward", b, 500, 800, false, true), ("backward_data", b, 800, 500, false, false),
+            ("backward_weight", 500, 800, b, true, false),
+        ] {
+            var p = JSONObject()
+            p.set("model", "lenet")
+            p.set("layer", "fc1")
+            p.set("pass", pass)
+            p.set("m", m)
+            p.set("n", n)
+            p.set("k", k)
+            p.set("gflops", gemmGflops(m: m, n: n, k: k, transA: ta, transB: tb, repeats: repeats * 4))
+            products.append(p)
+        }
+        out.set("products", products)
+
+        var steps: [JSONObject] = []
+        for (name, symbol, shape) in [
+            ("mlp", try Models.mlp(), [b, 784]), ("lenet", try Models.lenet(), [b, 1, 28, 28]),
+        ] {
+            steps.append(try stepBenchmark(name: name, symbol: symbol, dataShape: shape))
+        }
+        out.set("steps", steps)
+        out.set(
+            "reference",
+            "anchors.md: sgemm ~100 GFLOP/s on one thread; one mlp step at batch 128 is 0.68 ms of BLAS + element-wise work (189K samples/s)"
+        )
+        print(out.text)
+    }
+
+    /// Times one forward+backward step through the executor and reports its matrix-product FLOP rate.
+    func stepBenchmark(name: String, symbol: Symbol, dataShape: [Int]) throws -> JSONObject {
+        let b = dataShape[0]
+        let exec = try symbol.simpleBind(shapes: ["data": dataShape, "softmax_label": [b]], gradReq: .write)
+        var rng = RandomGenerator(seed: 1)
+        for (argName, array) in exec.argDict {
+            if argName == "softmax_label" {
+                for i in 0..<array.count { array.data[i] = Float(i % 10) }
+            } else {
+                rng.fillUniform(array, low: -0.05, high: 0.05)
+            }
+        }
+        let reps = name == "lenet" ? max(5, repeats / 5) : repeats * 4
+        let (median, best) = measure(repeats: reps) {
+            exec.forward(isTrain: true)
+            try? exec.backward(outGrads: nil)
+        }
+        let flops = Double(stepFlops(name: name, batch: b))
+        var s = JSONObject()
+        s.set("model", name)
+        s.set("step_ms_median", median * 1000)
+        s.set("step_ms_best", best * 1000)
+        s.set("samples_per_sec", Double(b) / median)
+        s.set("gemm_gflops_in_step", flops / median / 1e9)
+        if name == "mlp" {
+            // anchors.md: 0.68 ms per step at batch 128 on one thread is the BLAS + element-wise floor.
+            s.set("reference_step_ms", 0.68 * Double(b) / 128)
+            s.set("fraction_of_reference", 0.68 * Double(b) / 128 / (median * 1000))
+        }
+        return s
+    }
+
+    /// The multiply-add FLOPs of one forward+backward step's matrix products (3 GEMMs per layer).
+    func stepFlops(name: String, batch b: Int) -> Int {
+        if name == "mlp" {
+            return [(784, 128), (128, 64), (64, 10)].reduce(0) { $0 + 3 * 2 * b * $1.0 * $1.1 }
+        }
+        // lenet: conv1 (20×25 · 25×576), conv2 (50×500 · 500×64) per image; fc 800→500, 500→10.
+        let conv = 2 * b * (20 * 25 * 576 + 50 * 500 * 64)
+        let fc = 2 * b * (800 * 500 + 500 * 10)
+        // conv1's data gradient is not needed (its input is data), so it does two GEMMs.
+        return conv * 3 - 2 * b * 20 * 25 * 576 + fc * 3
+    }
+
+    func gemmGflops(m: Int, n: Int, k: Int, transA: Bool = false, transB: Bool, repeats: Int) -> Double {
+        let a = NDArray(shape: transA ? [k, m] : [m, k], repeating: 0.5)
+        let bm = NDArray(shape: transB ? [n, k] : [k, n], repeating: 0.25)
+        let c = NDArray(shape: [m, n])
+        let (median, _) = measure(repeats: repeats) {
+            BLAS.gemm(transA: transA, transB: transB, m: m, n: n, k: k, a: a.data, b: bm.data, c: c.data)
+        }
+        return 2 * Double(m) * Double(n) * Double(k) / median / 1e9
+    }
+}

@@ -1,0 +1,69 @@
+import SwiftPSOptimizer
+import SwiftPSTensor
+
+/// Errors raised by key-value stores.
+public enum KVStoreError: Error, CustomStringConvertible, Equatable {
+    /// A key used before `initialize`.
+    case unknownKey(String)
+    /// A key initialized twice, or with a different shape than before.
+    case badKey(String)
+    /// An operation that needs an optimizer on the store before `setOptimizer`.
+    case noOptimizer(String)
+    /// A store type string that SwiftPS does not know.
+    case unknownType(String)
+    /// A distributed operation that failed (a server or the scheduler; the message names it).
+    case remote(String)
+    /// A deadline passed; names what was awaited and from whom.
+    case timeout(String)
+
+    public var description: String {
+        switch self {
+        case .unknownKey(let k): return "key '\(k)' was not initialized: call initialize first"
+        case .badKey(let s): return s
+        case .noOptimizer(let s): return "\(s): call setOptimizer first"
+        case .unknownType(let t): return "unknown kvstore type '\(t)': use local, dist_sync or dist_async"
+        case .remote(let s): return s
+        case .timeout(let s): return s
+        }
+    }
+}
+
+/// MXNet's KVStore: a store of named arrays that workers push gradients to and pull weights from.
+///
+/// Keys are strings; every worker must initialize the same keys in the same order (as in MXNet,
+/// where string keys become integers in order of first init). When an optimizer is set
+/// (`setOptimizer`), pushes are gradients and the store applies the update ("update on kvstore",
+/// MXNet's default); otherwise a push replaces the stored value with the sum of what was pushed.
+///
+/// Operations may complete asynchronously: `push`, `pull` and `pushPull` return once the request is
+/// queued, and `wait(_:)` blocks until every operation on that key has finished, so communication
+/// overlaps computation (MXNet's engine dependencies). `priority` orders queued requests: higher first
+/// (the Module passes `-index`, so the first layer's weights come back first).
+public protocol KVStore: AnyObject {
+    /// The store's type.
+    var type: KVStoreType { get }
+    /// This worker's rank, 0 ..< numWorkers.
+    var rank: Int { get }
+    /// The number of workers in the job.
+    var numWorkers: Int { get }
+    /// True once an optimizer is installed: pushes are gradients, updated on the store.
+    var updatesOnStore: Bool { get }
+
+    /// Registers `keys` with initial `values` (MXNet's `init`); in a distributed store rank 0's values
+    /// win and the call returns when every worker has initialized.
+    func initialize(_ keys: [String], values: [NDArray]) throws
+    /// Pushes `value` (a gradient when an optimizer is set) for `key`.
+    func push(_ key: String, _ value: NDArray, priority: Int) throws
+    /// Pulls the current value of `key` into `out`.
+    func pull(_ key: String, into out: NDArray, priority: Int) throws
+    /// Pushes `value` then pulls the updated value into `out`, as one round trip.
+    func pushPull(_ key: String, _ value: NDArray, into out: NDArray, priority: Int) throws
+    /// Blocks until every operation on `key` has finished and its output arrays are valid.
+    func wait(_ key: String) throws
+    /// Blocks until every queued operation has finished.
+    func waitAll() throws
+    /// Installs an optimizer described by `config` (on the servers for a distributed store).
+    func setOptimizer(_ config: OptimizerConfig) throws
+    /// A barrier over all workers (returns at once for a local store).
+    func barrier() throws
+}

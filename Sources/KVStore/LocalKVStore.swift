@@ -1,0 +1,107 @@
+import SwiftPSOptimizer
+import SwiftPSTensor
+
+/// MXNet's `local` kvstore in one process: holds a copy of each key, sums what is pushed, and runs
+/// the optimizer on it when one is installed ("update on kvstore").
+///
+/// Every operation completes before it returns, so `wait` has nothing to wait for.
+public final class LocalKVStore: KVStore {
+    public var type: KVStoreType { .local }
+    public var rank: Int { 0 }
+    public var numWorkers: Int { 1 }
+    public var updatesOnStore: Bool { optimizer != nil }
+
+    private var store: [String: NDArray] = [:]
+    private var states: [String: OptimizerState] = [:]
+    private var optimizer: (any Optimizer)?
+    private var config: OptimizerConfig?
+    /// Keys in order of first initialization (MXNet maps string keys to integers this way).
+    public private(set) var keys: [String] = []
+
+    /// An empty local store.
+    public init() {}
+
+    public func initialize(_ keys: [String], values: [NDArray]) throws {
+        guard keys.count == values.count else {
+            throw KVStoreError.badKey("initialize: \(keys.count) keys but \(values.count) values")
+        }
+        for (key, value) in zip(keys, values) {
+            if let old = store[key] {
+                guard old.count == value.count else {
+                    throw KVStoreError.badKey(
+                        "key '\(key)' was initialized with shape \(old.shape), now \(value.shape)")
+                }
+                try old.copy(from: value)
+            } else {
+                store[key] = value.copy()
+                self.keys.append(key)
+            }
+        }
+    }
+
+    private func stored(_ key: String) throws -> NDArray {
+        guard let s = store[key] else { throw KVStoreError.unknownKey(key) }
+        return s
+    }
+
+    public func push(_ key: String, _ value: NDArray, priority: Int = 0) throws {
+        let s = try stored(key)
+        guard value.count == s.count else {
+            throw KVStoreError.badKey("push to '\(key)': shape \(value.shape) but the key holds \(s.shape)")
+        }
+        if let optimizer {
+            let state = try states[key] ?? optimizer.createState(name: key, count: s.count)
+            states[key] = state
+            try optimizer.update(name: key, weight: s, grad: value, state: state)
+        } else {
+            try s.copy(from: value)
+        }
+    }
+
+    public func pull(_ key: String, into out: NDArray, priority: Int = 0) throws {
+        let s = try stored(key)
+        guard out.count == s.count else {
+            throw KVStoreError.badKey("pull of '\(key)': shape \(out.shape) but the key holds \(s.shape)")
+        }
+        try out.copy(from: s)
+    }
+
+    public func pushPull(_ key: String, _ value: NDArray, into out: NDArray, priority: Int = 0) throws {
+        try push(key, value, priority: priority)
+        try pull(key, into: out, priority: priority)
+    }
+
+    public func wait(_ key: String) throws {}
+    public func waitAll() throws {}
+    public func barrier() throws {}
+
+    public func setOptimizer(_ config: OptimizerConfig) throws {
+        optimizer = try makeOptimizer(config)
+        self.config = config
+    }
+
+    /// The optimizer state of every key, by name (empty before any update).
+    public func optimizerStates() -> [NamedOptimizerState] {
+        keys.compactMap { key in
+            states[key].map { NamedOptimizerState(name: key, state: $0) }
+        }
+    }
+
+    /// Writes the optimizer states (and config) in SwiftPS's optimizer-state format, atomically.
+    public func saveOptimizerStates(to path: String) throws {
+        try AtomicFile.write(OptimizerStateFile.encode(config: config, states: optimizerStates()), to: path)
+    }
+
+    /// Reads optimizer states written by `saveOptimizerStates` (or merged from server shards).
+    public func loadOptimizerStates(from path: String) throws {
+        let (_, named) = try OptimizerStateFile.decode(try AtomicFile.read(path))
+        for n in named {
+            guard let s = store[n.name] else { continue }
+            guard n.state.count == s.count else {
+                throw KVStoreError.badKey(
+                    "optimizer state for '\(n.name)' in \(path) has \(n.state.count) elements, the key \(s.count)")
+            }
+            states[n.name] = n.state
+        }
+    }
+}
