@@ -13,11 +13,15 @@ public final class JoinableThread: Sendable {
     /// The thread's name, as shown by `top -H` (at most 15 characters are kept by the kernel).
     public let name: String
 
+    private let token = UUID().uuidString
+
     /// Starts `body` on a new thread named `name`.
     public init(name: String, body: @escaping @Sendable () -> Void) {
         self.name = name
         let finished = self.finished
+        let token = self.token
         let thread = Thread {
+            Thread.current.threadDictionary[threadTokenKey] = token
             swiftps_set_thread_name(name)
             body()
             finished.signal()
@@ -25,6 +29,9 @@ public final class JoinableThread: Sendable {
         thread.name = name
         thread.start()
     }
+
+    /// Whether the calling thread is this thread (a thread must never join itself).
+    public var isCurrent: Bool { (Thread.current.threadDictionary[threadTokenKey] as? String) == token }
 
     /// Waits up to `timeout` real seconds for the thread to finish. Returns `false` if it did not.
     /// Joining again after a successful join returns `true` at once.
@@ -36,6 +43,8 @@ public final class JoinableThread: Sendable {
         return ok
     }
 }
+
+private let threadTokenKey = "swiftps.JoinableThread.token"
 
 private final class JoinOnce: @unchecked Sendable {
     private let lock = NSLock()
