@@ -16,6 +16,7 @@ extension PostOffice {
             let now = clock.now()
             guard now >= next else { continue }
             next = now + config.heartbeatInterval
+            defer { heartbeatTick = now }
             if isScheduler {
                 checkNodes(now: now)
             } else {

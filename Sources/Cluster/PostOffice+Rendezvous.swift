@@ -26,6 +26,11 @@ extension PostOffice {
                 throw ClusterError.notRunning("start() was already called")
             }
             phase = .rendezvous
+            if isScheduler {
+                // Known before the first ADD_NODE can arrive, so even early refusals carry sender 1.
+                me.id = NodeID.scheduler
+                transport.setLocalID(NodeID.scheduler)
+            }
             state.unlock()
             if authenticator == nil {
                 logger.notice(
@@ -64,10 +69,8 @@ extension PostOffice {
     // MARK: - Scheduler side
 
     private func rendezvousAsScheduler() throws {
-        transport.setLocalID(NodeID.scheduler)
         state.lock()
         defer { state.unlock() }
-        me.id = NodeID.scheduler
         table[NodeID.scheduler] = me
         let deadline = clock.now() + config.rendezvousTimeout
         let complete = clock.wait(on: state, until: deadline) {
@@ -103,6 +106,7 @@ extension PostOffice {
             if let authenticator { control.auth = authenticator.sign(table: published, nonce: node.nonce) }
             sendLocked(Message(control: control, request: false), to: node.id)
         }
+        for node in published { table[node.id] = node }
         let now = clock.now()
         for id in table.keys { lastHeard[id] = now }
         phase = .ready

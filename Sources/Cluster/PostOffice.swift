@@ -50,6 +50,8 @@ public final class PostOffice: @unchecked Sendable {
     var temporaryPeer: Int32 = -1
     var tableReply: Message?
     var threads: [JoinableThread] = []
+    /// The clock reading of the heartbeat thread's last completed tick (tests wait on it).
+    var heartbeatTick = -Double.infinity
     var terminationThread: JoinableThread?
 
     /// Creates a node; nothing happens on the network until `start()`.
