@@ -285,7 +285,7 @@ const ProtobufCMessageDescriptor swiftps__node__descriptor =
   (ProtobufCMessageInit) swiftps__node__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor swiftps__control__field_descriptors[6] =
+static const ProtobufCFieldDescriptor swiftps__control__field_descriptors[8] =
 {
   {
     "cmd",
@@ -359,20 +359,46 @@ static const ProtobufCFieldDescriptor swiftps__control__field_descriptors[6] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "auth",
+    22,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Swiftps__Control, auth),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "nonce",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Swiftps__Control, nonce),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swiftps__control__field_indices_by_name[] = {
+  6,   /* field[6] = auth */
   2,   /* field[2] = barrier_group */
   5,   /* field[5] = batches_per_epoch */
   0,   /* field[0] = cmd */
   4,   /* field[4] = epoch */
   3,   /* field[3] = msg_sig */
   1,   /* field[1] = node */
+  7,   /* field[7] = nonce */
 };
 static const ProtobufCIntRange swiftps__control__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 20, 4 },
-  { 0, 6 }
+  { 0, 8 }
 };
 const ProtobufCMessageDescriptor swiftps__control__descriptor =
 {
@@ -382,7 +408,7 @@ const ProtobufCMessageDescriptor swiftps__control__descriptor =
   "Swiftps__Control",
   "swiftps",
   sizeof(Swiftps__Control),
-  6,
+  8,
   swiftps__control__field_descriptors,
   swiftps__control__field_indices_by_name,
   2,  swiftps__control__number_ranges,

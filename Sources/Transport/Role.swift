@@ -17,6 +17,7 @@ public enum NodeRole: Int32, Sendable, CaseIterable, CustomStringConvertible {
         }
     }
 
+    /// The `DMLC_ROLE` spelling.
     public var description: String {
         switch self {
         case .server: return "server"
@@ -30,6 +31,9 @@ public enum NodeRole: Int32, Sendable, CaseIterable, CustomStringConvertible {
 public enum NodeID {
     /// The scheduler's id.
     public static let scheduler: Int32 = 1
+    /// The id of a node that has not been through rendezvous yet (ps-lite uses `Node::kEmpty`; the
+    /// wire default 0 is cheaper).
+    public static let unassigned: Int32 = 0
     /// The id of server `rank`.
     public static func server(_ rank: Int) -> Int32 { Int32(8 + 2 * rank) }
     /// The id of worker `rank`.

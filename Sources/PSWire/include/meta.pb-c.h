@@ -124,10 +124,18 @@ struct  Swiftps__Control
   uint64_t msg_sig;
   int64_t epoch;
   int64_t batches_per_epoch;
+  /*
+   * HMAC-SHA256 over the scheduler's node table and the recipient's nonce
+   */
+  ProtobufCBinaryData auth;
+  /*
+   * the recipient's ADD_NODE nonce, echoed in the table reply
+   */
+  ProtobufCBinaryData nonce;
 };
 #define SWIFTPS__CONTROL__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swiftps__control__descriptor) \
-    , SWIFTPS__COMMAND__EMPTY, 0,NULL, 0, 0, 0, 0 }
+    , SWIFTPS__COMMAND__EMPTY, 0,NULL, 0, 0, 0, 0, {0,NULL}, {0,NULL} }
 
 
 struct  Swiftps__Meta

@@ -1,0 +1,51 @@
+import Crypto
+import SwiftPSTransport
+
+/// HMAC-SHA256 signatures for rendezvous, with the cluster's shared secret. ps-lite has no
+/// authentication at all (anyone who reaches the scheduler's port joins the job); SwiftPS signs each
+/// ADD_NODE request over (role, host, port, shard size, nonce) and the scheduler's table reply over
+/// (the table, the recipient's nonce), so a replayed or forged table is refused too.
+struct Authenticator: Sendable {
+    private let secret: [UInt8]
+
+    init(secret: [UInt8]) { self.secret = secret }
+
+    private var key: SymmetricKey { SymmetricKey(data: secret) }
+
+    /// A fresh 16-byte nonce.
+    static func nonce() -> [UInt8] {
+        var rng = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+    }
+
+    func sign(request node: NodeInfo) -> [UInt8] { mac(Self.requestBytes(node)) }
+
+    func verify(request node: NodeInfo) -> Bool { check(node.auth, over: Self.requestBytes(node)) }
+
+    func sign(table: [NodeInfo], nonce: [UInt8]) -> [UInt8] { mac(Self.tableBytes(table, nonce: nonce)) }
+
+    func verify(table: [NodeInfo], nonce: [UInt8], auth: [UInt8]) -> Bool {
+        check(auth, over: Self.tableBytes(table, nonce: nonce))
+    }
+
+    private func mac(_ bytes: [UInt8]) -> [UInt8] {
+        Array(HMAC<SHA256>.authenticationCode(for: bytes, using: key))
+    }
+
+    private func check(_ auth: [UInt8], over bytes: [UInt8]) -> Bool {
+        guard auth.count == SHA256.byteCount else { return false }
+        return HMAC<SHA256>.isValidAuthenticationCode(auth, authenticating: bytes, using: key)
+    }
+
+    private static func requestBytes(_ node: NodeInfo) -> [UInt8] {
+        Array("swiftps-v1|add-node|\(node.role)|\(node.hostname)|\(node.port)|\(node.shardSize)|".utf8) + node.nonce
+    }
+
+    private static func tableBytes(_ table: [NodeInfo], nonce: [UInt8]) -> [UInt8] {
+        var text = "swiftps-v1|table|"
+        for node in table {
+            text += "\(node.id),\(node.role),\(node.rank),\(node.hostname),\(node.port),\(node.shardSize);"
+        }
+        return Array(text.utf8) + [0x7C] + nonce
+    }
+}

@@ -1,0 +1,102 @@
+import SwiftPSTransport
+
+/// How this process joins a cluster: the settings ps-lite reads from `DMLC_*` variables, plus the
+/// deadlines, heartbeats and secret SwiftPS adds. Build one directly or with `fromEnvironment(_:)`.
+public struct ClusterConfig: Sendable, Equatable {
+    /// This process's role (`DMLC_ROLE`).
+    public var role: NodeRole
+    /// The scheduler's host (`DMLC_PS_ROOT_URI`); host names are resolved before connecting.
+    public var schedulerHost: String
+    /// The scheduler's port (`DMLC_PS_ROOT_PORT`).
+    public var schedulerPort: Int
+    /// Number of workers (`DMLC_NUM_WORKER`).
+    public var numWorkers: Int
+    /// Number of servers (`DMLC_NUM_SERVER`).
+    public var numServers: Int
+    /// The interface address to bind (`SWIFTPS_BIND`; default every interface, `0.0.0.0`).
+    public var bindHost: String
+    /// The address peers use to reach this node (`DMLC_NODE_HOST`, else the IPv4 address of
+    /// `DMLC_INTERFACE`, else the first non-loopback IPv4 address, else 127.0.0.1). The scheduler
+    /// advertises `schedulerHost`. `nil` = detect at start.
+    public var advertisedHost: String?
+    /// `DMLC_INTERFACE`: the interface whose address is advertised when `advertisedHost` is `nil`.
+    public var interface: String?
+    /// Ports a worker or server may bind (`SWIFTPS_PORT_RANGE`); `nil` = an ephemeral port.
+    public var portRange: ClosedRange<Int>?
+    /// Seconds to wait for every node to register (`SWIFTPS_RENDEZVOUS_TIMEOUT`, default 60).
+    public var rendezvousTimeout: Double
+    /// Default seconds a barrier may take (`SWIFTPS_BARRIER_TIMEOUT`, default 300).
+    public var barrierTimeout: Double
+    /// Seconds between heartbeats (`SWIFTPS_HEARTBEAT_INTERVAL`, default 1; 0 disables them, as
+    /// ps-lite's default `PS_HEARTBEAT_INTERVAL=0` does).
+    public var heartbeatInterval: Double
+    /// Seconds of silence after which a node (or the scheduler) is declared dead
+    /// (`SWIFTPS_HEARTBEAT_TIMEOUT`, default 10).
+    public var heartbeatTimeout: Double
+    /// Default seconds `PostOffice.request` waits for a response (`SWIFTPS_REQUEST_TIMEOUT`, default 120).
+    public var requestTimeout: Double
+    /// The shared secret (`SWIFTPS_SECRET_FILE` / `--secret-file`); `nil` = unauthenticated cluster.
+    public var secret: [UInt8]?
+    /// For workers: the number of samples in this worker's shard, published in the node table.
+    public var shardSize: Int64
+
+    /// Creates a configuration with SwiftPS's defaults.
+    public init(
+        role: NodeRole, schedulerHost: String, schedulerPort: Int, numWorkers: Int, numServers: Int,
+        bindHost: String = "0.0.0.0", advertisedHost: String? = nil, interface: String? = nil,
+        portRange: ClosedRange<Int>? = nil, rendezvousTimeout: Double = 60, barrierTimeout: Double = 300,
+        heartbeatInterval: Double = 1, heartbeatTimeout: Double = 10, requestTimeout: Double = 120,
+        secret: [UInt8]? = nil, shardSize: Int64 = 0
+    ) {
+        self.role = role
+        self.schedulerHost = schedulerHost
+        self.schedulerPort = schedulerPort
+        self.numWorkers = numWorkers
+        self.numServers = numServers
+        self.bindHost = bindHost
+        self.advertisedHost = advertisedHost
+        self.interface = interface
+        self.portRange = portRange
+        self.rendezvousTimeout = rendezvousTimeout
+        self.barrierTimeout = barrierTimeout
+        self.heartbeatInterval = heartbeatInterval
+        self.heartbeatTimeout = heartbeatTimeout
+        self.requestTimeout = requestTimeout
+        self.secret = secret
+        self.shardSize = shardSize
+    }
+
+    /// Checks the values that cannot work, naming the setting.
+    public func validate() throws(ClusterError) {
+        guard numWorkers >= 1 else {
+            throw .invalidConfiguration(variable: "DMLC_NUM_WORKER", value: "\(numWorkers)", reason: "need at least 1")
+        }
+        guard numServers >= 0 else {
+            throw .invalidConfiguration(
+                variable: "DMLC_NUM_SERVER", value: "\(numServers)", reason: "cannot be negative")
+        }
+        guard (1...65535).contains(schedulerPort) else {
+            throw .invalidConfiguration(
+                variable: "DMLC_PS_ROOT_PORT", value: "\(schedulerPort)", reason: "must be a port in 1-65535")
+        }
+        guard !schedulerHost.isEmpty else {
+            throw .invalidConfiguration(
+                variable: "DMLC_PS_ROOT_URI", value: "", reason: "the scheduler's address is required")
+        }
+        for (name, value) in [
+            ("SWIFTPS_RENDEZVOUS_TIMEOUT", rendezvousTimeout), ("SWIFTPS_BARRIER_TIMEOUT", barrierTimeout),
+            ("SWIFTPS_HEARTBEAT_TIMEOUT", heartbeatTimeout), ("SWIFTPS_REQUEST_TIMEOUT", requestTimeout),
+        ] where !(value > 0) {
+            throw .invalidConfiguration(
+                variable: name, value: "\(value)", reason: "must be a positive number of seconds")
+        }
+        guard heartbeatInterval >= 0, heartbeatInterval == 0 || heartbeatInterval < heartbeatTimeout else {
+            throw .invalidConfiguration(
+                variable: "SWIFTPS_HEARTBEAT_INTERVAL", value: "\(heartbeatInterval)",
+                reason: "must be 0 (off) or less than SWIFTPS_HEARTBEAT_TIMEOUT (\(heartbeatTimeout) s)")
+        }
+        if let secret, secret.isEmpty {
+            throw .invalidConfiguration(variable: "SWIFTPS_SECRET_FILE", value: "", reason: "the secret is empty")
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import SwiftPSTransport
+
+extension PostOffice {
+    /// The heartbeat thread, ps-lite's `Van::Heartbeat` + `GetDeadNodes`, but acting on what it finds:
+    /// workers and servers send HEARTBEAT to the scheduler every `heartbeatInterval` and terminate
+    /// themselves when the scheduler has been silent for `heartbeatTimeout`; the scheduler answers each
+    /// heartbeat and, when a node has been silent for `heartbeatTimeout`, tells everyone (NODE_FAILED
+    /// naming the node's role, rank, id and address) and terminates.
+    func heartbeatLoop() {
+        state.lock()
+        defer { state.unlock() }
+        var next = clock.now()
+        while phase == .ready && terminalError == nil {
+            _ = clock.wait(on: state, until: next) { phase != .ready || terminalError != nil }
+            guard phase == .ready, terminalError == nil else { return }
+            let now = clock.now()
+            guard now >= next else { continue }
+            next = now + config.heartbeatInterval
+            defer { heartbeatTick = now }
+            if isScheduler {
+                checkNodes(now: now)
+            } else {
+                sendLocked(Message(control: Control(cmd: .heartbeat, nodes: [me]), request: true), to: NodeID.scheduler)
+                let heard = lastHeard[NodeID.scheduler] ?? now
+                if now - heard > config.heartbeatTimeout {
+                    let scheduler = table[NodeID.scheduler].map(\.description) ?? "the scheduler"
+                    terminate(
+                        .schedulerLost(
+                            "lost contact with \(scheduler): nothing heard for \(formatSeconds(now - heard)) s (timeout \(formatSeconds(config.heartbeatTimeout)) s); is it still running?"
+                        ))
+                }
+            }
+        }
+    }
+
+    private func checkNodes(now: Double) {
+        let silent = table.values.filter { node in
+            node.id != NodeID.scheduler && now - (lastHeard[node.id] ?? now) > config.heartbeatTimeout
+        }.sorted { $0.id < $1.id }
+        guard !silent.isEmpty else { return }
+        let names = silent.map { node in
+            "\(node.role) \(node.rank) (id \(node.id)) at \(node.address), silent for \(formatSeconds(now - (lastHeard[node.id] ?? now))) s"
+        }
+        let reason =
+            "\(names.joined(separator: "; ")): no heartbeat within \(formatSeconds(config.heartbeatTimeout)) s; did the process crash or hang? check its log"
+        for node in table.values where node.id != NodeID.scheduler && !silent.contains(node) {
+            sendLocked(Message(control: Control(cmd: .nodeFailed, nodes: silent), error: reason), to: node.id)
+        }
+        terminate(.nodeFailed(reason))
+    }
+}

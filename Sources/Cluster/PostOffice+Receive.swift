@@ -1,0 +1,67 @@
+import SwiftPSTransport
+
+extension PostOffice {
+    /// Entry point for every received message (the transport's receive thread), ps-lite's
+    /// `Van::Receiving`: control commands are handled here, application messages go to the dispatch
+    /// thread, and responses to `request` wake their caller.
+    func receive(_ message: Message) {
+        state.lock()
+        defer { state.unlock() }
+        guard phase != .stopped, phase != .idle else { return }
+        guard accepts(message) else { return }
+        if message.sender != NodeID.unassigned { lastHeard[message.sender] = clock.now() }
+        switch message.control.cmd {
+        case .addNode:
+            if isScheduler && message.request {
+                handleAddNode(message)
+            } else if !isScheduler && !message.request && phase == .rendezvous {
+                tableReply = message
+                state.broadcast()
+            }
+        case .barrier:
+            if isScheduler && message.request {
+                handleBarrierRequest(from: message.sender, group: message.control.barrierGroup)
+            } else if !message.request {
+                barrierReleases[message.control.barrierGroup, default: 0] += 1
+                state.broadcast()
+            }
+        case .heartbeat:
+            if isScheduler && message.request {
+                sendLocked(Message(control: Control(cmd: .heartbeat), request: false), to: message.sender)
+            }
+        case .terminate:
+            if phase == .rendezvous {
+                terminate(.rendezvousTimeout(message.error))
+            } else {
+                terminate(.terminated(message.error))
+            }
+        case .nodeFailed:
+            terminate(.nodeFailed(message.error))
+        default:
+            let key = PendingKey(peer: message.sender, timestamp: message.timestamp)
+            if !message.request, let slot = pending[key], slot == nil {
+                pending[key] = .some(message)
+                state.broadcast()
+            } else {
+                appQueue.append(message)
+                state.broadcast()
+            }
+        }
+    }
+
+    /// Drops messages from unknown senders: before the table exists only the scheduler may talk to a
+    /// node and only ADD_NODE may reach the scheduler; afterwards every sender must be in the table.
+    private func accepts(_ message: Message) -> Bool {
+        let sender = message.sender
+        let allowed: Bool
+        if phase == .rendezvous {
+            allowed = isScheduler ? message.control.cmd == .addNode && message.request : sender == NodeID.scheduler
+        } else {
+            allowed = table[sender] != nil || (isScheduler && message.control.cmd == .addNode && message.request)
+        }
+        if !allowed {
+            logger.warning("dropped \(message.debugDescription) from unknown sender \(sender)")
+        }
+        return allowed
+    }
+}

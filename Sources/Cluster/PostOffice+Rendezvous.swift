@@ -1,0 +1,269 @@
+import Foundation
+import SwiftPSTransport
+
+/// Why the scheduler refused an ADD_NODE, carried in the refusal's `head`.
+enum RefusalCode: Int32 {
+    case authentication = 1
+    case clusterFull = 2
+}
+
+extension PostOffice {
+    /// Joins the cluster, ps-lite's `Van::Start` + `Postoffice::Start` with a deadline: binds, registers
+    /// with the scheduler (ADD_NODE), receives the node table, connects to every node except peers of
+    /// its own role, starts heartbeats, then barriers over everyone.
+    ///
+    /// The scheduler collects `numServers + numWorkers` nodes and ranks each role by (host, port), so
+    /// ranks are deterministic for fixed addresses; ids follow ps-lite (server r → 8+2r, worker r → 9+2r).
+    /// If the cluster is not complete within `rendezvousTimeout`, the scheduler sends TERMINATE naming
+    /// the missing nodes to those that arrived, and every process throws `ClusterError.rendezvousTimeout`.
+    public func start() throws {
+        do {
+            try config.validate()
+            let host = try AdvertisedHost.choose(for: config, logger: logger)
+            state.lock()
+            guard phase == .idle else {
+                state.unlock()
+                throw ClusterError.notRunning("start() was already called")
+            }
+            phase = .rendezvous
+            if isScheduler {
+                // Known before the first ADD_NODE can arrive, so even early refusals carry sender 1.
+                me.id = NodeID.scheduler
+                transport.setLocalID(NodeID.scheduler)
+            }
+            state.unlock()
+            if authenticator == nil {
+                logger.notice(
+                    "the cluster is unauthenticated: anyone who reaches its ports can join (set SWIFTPS_SECRET_FILE)")
+            }
+            let bind = BindOptions(
+                host: config.bindHost, port: isScheduler ? config.schedulerPort : 0,
+                portRange: isScheduler ? nil : config.portRange)
+            let port: Int
+            do {
+                port = try transport.start(bind: bind) { [weak self] message in self?.receive(message) }
+            } catch {
+                throw ClusterError.transport("\(config.role) cannot listen on \(bind.host):\(bind.port): \(error)")
+            }
+            state.lock()
+            me.hostname = host
+            me.port = Int32(port)
+            state.unlock()
+            threads.append(JoinableThread(name: "ps-dispatch") { [self] in dispatchLoop() })
+            if isScheduler { try rendezvousAsScheduler() } else { try rendezvousAsNode() }
+            if config.heartbeatInterval > 0 {
+                let thread = JoinableThread(name: "ps-heartbeat") { [self] in heartbeatLoop() }
+                locked { threads.append(thread) }
+            }
+            try barrier(group: .all, timeout: config.rendezvousTimeout)
+            logger.info("\(locked { describe(me.id) }) joined the cluster (rank \(rank))")
+        } catch let error as ClusterError {
+            stop()
+            throw error
+        } catch {
+            stop()
+            throw ClusterError.transport("\(error)")
+        }
+    }
+
+    // MARK: - Scheduler side
+
+    private func rendezvousAsScheduler() throws {
+        state.lock()
+        defer { state.unlock() }
+        table[NodeID.scheduler] = me
+        let deadline = clock.now() + config.rendezvousTimeout
+        let complete = clock.wait(on: state, until: deadline) {
+            arrivalsComplete || terminalError != nil || phase == .stopped
+        }
+        if let terminalError { throw terminalError }
+        if phase == .stopped { throw ClusterError.notRunning("stopped during rendezvous") }
+        guard complete else {
+            let reason = missingDescription()
+            for node in arrivals {
+                sendLocked(Message(control: Control(cmd: .terminate), error: reason), to: temporaryConnection(to: node))
+            }
+            terminalError = .rendezvousTimeout(reason)
+            throw ClusterError.rendezvousTimeout(reason)
+        }
+        assignRanks()
+        for node in table.values where node.id != NodeID.scheduler {
+            do {
+                try transport.connect(to: node.id, host: node.hostname, port: Int(node.port))
+            } catch {
+                throw ClusterError.transport("cannot connect to \(node): \(error)")
+            }
+        }
+        let entries = table.values.sorted { $0.id < $1.id }
+        let published = entries.map { entry -> NodeInfo in
+            var entry = entry
+            entry.auth = []
+            entry.nonce = []
+            return entry
+        }
+        for node in entries where node.id != NodeID.scheduler {
+            var control = Control(cmd: .addNode, nodes: published, nonce: node.nonce)
+            if let authenticator { control.auth = authenticator.sign(table: published, nonce: node.nonce) }
+            sendLocked(Message(control: control, request: false), to: node.id)
+        }
+        for node in published { table[node.id] = node }
+        let now = clock.now()
+        for id in table.keys { lastHeard[id] = now }
+        phase = .ready
+        logger.info("scheduler: all \(arrivals.count) nodes registered: \(published.map(\.description))")
+    }
+
+    private var arrivalsComplete: Bool {
+        arrivals.filter { $0.role == .server }.count == config.numServers
+            && arrivals.filter { $0.role == .worker }.count == config.numWorkers
+    }
+
+    private func missingDescription() -> String {
+        let servers = arrivals.filter { $0.role == .server }.count
+        let workers = arrivals.filter { $0.role == .worker }.count
+        var missing: [String] = []
+        if servers < config.numServers {
+            missing.append("\(config.numServers - servers) of \(config.numServers) servers")
+        }
+        if workers < config.numWorkers {
+            missing.append("\(config.numWorkers - workers) of \(config.numWorkers) workers")
+        }
+        let arrived = arrivals.isEmpty ? "none" : arrivals.map { "\($0.role) at \($0.address)" }.joined(separator: ", ")
+        return
+            "\(missing.joined(separator: " and ")) never registered with the scheduler at \(config.schedulerHost):\(config.schedulerPort) within \(formatSeconds(config.rendezvousTimeout)) s (arrived: \(arrived)); are they running? do they use this DMLC_PS_ROOT_URI/PORT? is a firewall blocking the port?"
+    }
+
+    /// Ranks each role by (host, port) and assigns ps-lite ids.
+    private func assignRanks() {
+        for role in [NodeRole.server, .worker] {
+            let sorted = arrivals.filter { $0.role == role }.sorted {
+                ($0.hostname, $0.port) < ($1.hostname, $1.port)
+            }
+            for (rank, var node) in sorted.enumerated() {
+                node.rank = Int32(rank)
+                node.id = role == .server ? NodeID.server(rank) : NodeID.worker(rank)
+                table[node.id] = node
+            }
+        }
+    }
+
+    /// A transport connection to a node that has no id yet (to refuse it or terminate it).
+    private func temporaryConnection(to node: NodeInfo) -> Int32 {
+        let key = temporaryPeer
+        temporaryPeer -= 1
+        do {
+            try transport.connect(to: key, host: node.hostname, port: Int(node.port))
+        } catch {
+            logger.warning("cannot reach \(node.role) at \(node.address) to tell it: \(error)")
+        }
+        return key
+    }
+
+    /// The scheduler's ADD_NODE handling (ps-lite's `ProcessAddNodeCommandAtScheduler`), on the receive
+    /// thread with `state` held.
+    func handleAddNode(_ message: Message) {
+        guard let node = message.control.nodes.first, node.role != .scheduler else {
+            logger.warning("dropped an ADD_NODE without a worker or server entry: \(message.debugDescription)")
+            return
+        }
+        if let authenticator, !authenticator.verify(request: node) {
+            logger.error("refused \(node.role) at \(node.address): its HMAC does not match this cluster's secret")
+            refuse(node, code: .authentication, "authentication refused by the scheduler: check --secret-file")
+            return
+        }
+        if authenticator == nil && !node.auth.isEmpty {
+            logger.error("refused \(node.role) at \(node.address): it has a secret but the scheduler has none")
+            refuse(
+                node, code: .authentication,
+                "authentication refused by the scheduler: it runs without a secret; check --secret-file on both")
+            return
+        }
+        if arrivals.contains(where: { $0.hostname == node.hostname && $0.port == node.port }) { return }
+        let expected = node.role == .server ? config.numServers : config.numWorkers
+        if phase != .rendezvous || arrivals.filter({ $0.role == node.role }).count >= expected {
+            logger.error("refused \(node.role) at \(node.address): the cluster already has \(expected) \(node.role)s")
+            refuse(
+                node, code: .clusterFull,
+                "the cluster already has its \(expected) \(node.role)s: check DMLC_NUM_SERVER / DMLC_NUM_WORKER and stale processes"
+            )
+            return
+        }
+        arrivals.append(node)
+        logger.info(
+            "scheduler: \(node.role) at \(node.address) registered (\(arrivals.count) of \(config.numServers + config.numWorkers))"
+        )
+        state.broadcast()
+    }
+
+    private func refuse(_ node: NodeInfo, code: RefusalCode, _ reason: String) {
+        var reply = Message(head: code.rawValue, control: Control(cmd: .addNode, nonce: node.nonce), request: false)
+        reply.error = reason
+        sendLocked(reply, to: temporaryConnection(to: node))
+    }
+
+    // MARK: - Worker and server side
+
+    private func rendezvousAsNode() throws {
+        let schedulerAddress = "\(config.schedulerHost):\(config.schedulerPort)"
+        do {
+            try transport.connect(to: NodeID.scheduler, host: config.schedulerHost, port: config.schedulerPort)
+        } catch {
+            throw ClusterError.transport("cannot reach the scheduler at \(schedulerAddress): \(error)")
+        }
+        state.lock()
+        defer { state.unlock() }
+        me.nonce = Authenticator.nonce()
+        me.auth = authenticator?.sign(request: me) ?? []
+        sendLocked(Message(control: Control(cmd: .addNode, nodes: [me]), request: true), to: NodeID.scheduler)
+        // A little longer than the scheduler's own deadline, so its TERMINATE (which names the missing
+        // nodes) arrives first.
+        let patience = config.rendezvousTimeout + max(5, config.heartbeatTimeout)
+        let answered = clock.wait(on: state, until: clock.now() + patience) {
+            tableReply != nil || terminalError != nil || phase == .stopped
+        }
+        if let terminalError { throw terminalError }
+        if phase == .stopped { throw ClusterError.notRunning("stopped during rendezvous") }
+        guard answered, let reply = tableReply else {
+            throw ClusterError.rendezvousTimeout(
+                "no node table from the scheduler at \(schedulerAddress) within \(formatSeconds(patience)) s: is it running? is a firewall blocking port \(config.schedulerPort)?"
+            )
+        }
+        try adoptTable(reply)
+    }
+
+    /// Checks and adopts the scheduler's table (ps-lite's `UpdateLocalID` + connecting to the peers).
+    private func adoptTable(_ reply: Message) throws {
+        if !reply.error.isEmpty {
+            if reply.head == RefusalCode.authentication.rawValue {
+                throw ClusterError.authenticationRefused(reply.error)
+            }
+            throw ClusterError.rendezvousRefused(reply.error)
+        }
+        guard reply.control.nonce == me.nonce else {
+            throw ClusterError.protocolViolation("the scheduler's node table answers another request (nonce mismatch)")
+        }
+        if let authenticator,
+            !authenticator.verify(table: reply.control.nodes, nonce: me.nonce, auth: reply.control.auth)
+        {
+            throw ClusterError.authenticationRefused(
+                "authentication refused: the scheduler's node table is not signed with this node's secret; check --secret-file on the scheduler"
+            )
+        }
+        guard let mine = reply.control.nodes.first(where: { $0.hostname == me.hostname && $0.port == me.port }) else {
+            throw ClusterError.protocolViolation("the scheduler's node table does not list this node at \(me.address)")
+        }
+        me.id = mine.id
+        me.rank = mine.rank
+        transport.setLocalID(mine.id)
+        for node in reply.control.nodes { table[node.id] = node }
+        for node in reply.control.nodes where node.role != config.role && node.id != NodeID.scheduler {
+            do {
+                try transport.connect(to: node.id, host: node.hostname, port: Int(node.port))
+            } catch {
+                throw ClusterError.transport("cannot connect to \(node): \(error)")
+            }
+        }
+        lastHeard[NodeID.scheduler] = clock.now()
+        phase = .ready
+    }
+}

@@ -1,0 +1,254 @@
+import Foundation
+import Logging
+import SwiftPSTransport
+
+/// One process's membership in a SwiftPS cluster, ps-lite's `Postoffice` + the control half of `Van`:
+/// rendezvous at the scheduler, the node table, barriers, heartbeats, request deadlines,
+/// authentication and termination, over any `Transport`.
+///
+/// Threads: control messages are handled on the transport's receive thread (briefly, never blocking);
+/// application messages are handed to a dedicated dispatch thread that calls the app handler (so the
+/// handler may block briefly without stalling heartbeats); a heartbeat thread pings the scheduler (or,
+/// on the scheduler, watches everyone); the termination handler runs on its own thread.
+///
+/// Every wait has a deadline on `clock`, and every failure names the node concerned.
+public final class PostOffice: @unchecked Sendable {
+    enum Phase: Int, Comparable {
+        case idle, rendezvous, ready, stopped
+        static func < (a: Phase, b: Phase) -> Bool { a.rawValue < b.rawValue }
+    }
+
+    struct PendingKey: Hashable {
+        var peer: Int32
+        var timestamp: Int64
+    }
+
+    /// The configuration this node runs with.
+    public let config: ClusterConfig
+    /// The transport under this node.
+    public let transport: any Transport
+    /// The clock every deadline is measured on.
+    public let clock: any DeadlineClock
+    let logger: Logger
+    let authenticator: Authenticator?
+    let onTermination: @Sendable (ClusterError) -> Void
+    let state = NSCondition()
+
+    // Guarded by `state`:
+    var phase = Phase.idle
+    var me: NodeInfo
+    var table: [Int32: NodeInfo] = [:]
+    var terminalError: ClusterError?
+    var lastHeard: [Int32: Double] = [:]
+    var nextTimestampValue: Int64 = 1
+    var pending: [PendingKey: Message?] = [:]
+    var appHandler: (@Sendable (Message) -> Void)?
+    var appQueue: [Message] = []
+    var barrierArrived: [Int32: Set<Int32>] = [:]
+    var barrierReleases: [Int32: Int] = [:]
+    var arrivals: [NodeInfo] = []
+    var temporaryPeer: Int32 = -1
+    var tableReply: Message?
+    var threads: [JoinableThread] = []
+    /// The clock reading of the heartbeat thread's last completed tick (tests wait on it).
+    var heartbeatTick = -Double.infinity
+    var terminationThread: JoinableThread?
+
+    /// Creates a node; nothing happens on the network until `start()`.
+    ///
+    /// - Parameter onTermination: called once, on its own thread, when the job must end: the scheduler
+    ///   declared a node dead, terminated the job, or this node lost the scheduler. A command-line
+    ///   process should print the error and exit non-zero (see `exitProcess`).
+    public init(
+        config: ClusterConfig, transport: any Transport, clock: any DeadlineClock = SystemDeadlineClock(),
+        logger: Logger = Logger(label: "swiftps.cluster"),
+        onTermination: @escaping @Sendable (ClusterError) -> Void
+    ) {
+        self.config = config
+        self.transport = transport
+        self.clock = clock
+        self.logger = logger
+        self.onTermination = onTermination
+        authenticator = config.secret.map { Authenticator(secret: $0) }
+        me = NodeInfo(role: config.role, shardSize: config.shardSize)
+    }
+
+    /// A termination handler for command-line processes: logs the error and exits with status 1.
+    public static let exitProcess: @Sendable (ClusterError) -> Void = { error in
+        FileHandle.standardError.write(Data("swiftps: \(error)\n".utf8))
+        exit(1)
+    }
+
+    // MARK: - Identity and table
+
+    /// This node's id (scheduler 1, server r → 8+2r, worker r → 9+2r); `NodeID.unassigned` before `start`.
+    public var myID: Int32 { locked { me.id } }
+    /// This node's rank within its role (ps-lite's `MyRank`, exported as `DMLC_RANK`).
+    public var rank: Int { locked { Int(me.rank) } }
+    /// This node's role.
+    public var role: NodeRole { config.role }
+    /// Whether this node is the scheduler.
+    public var isScheduler: Bool { config.role == .scheduler }
+    /// Whether this node is a server.
+    public var isServer: Bool { config.role == .server }
+    /// Whether this node is a worker.
+    public var isWorker: Bool { config.role == .worker }
+    /// The number of workers (`DMLC_NUM_WORKER`).
+    public var numWorkers: Int { config.numWorkers }
+    /// The number of servers (`DMLC_NUM_SERVER`).
+    public var numServers: Int { config.numServers }
+    /// This node's own table entry (advertised host and bound port once started).
+    public var myNode: NodeInfo { locked { me } }
+    /// The node table after rendezvous, sorted by id: the scheduler, then servers and workers with their
+    /// ranks, addresses and (for workers) shard sizes.
+    public var nodes: [NodeInfo] { locked { table.values.sorted { $0.id < $1.id } } }
+    /// The table entry of `id`.
+    public func node(_ id: Int32) -> NodeInfo? { locked { table[id] } }
+    /// The ids of a group (ps-lite's `GetNodeIDs`).
+    public func members(of group: NodeGroup) -> [Int32] {
+        group.members(numServers: config.numServers, numWorkers: config.numWorkers)
+    }
+    /// When (on `clock`) anything was last heard from `id`: heartbeats and every other message count.
+    public func lastHeard(from id: Int32) -> Double? { locked { lastHeard[id] } }
+    /// The error that ended the job, if one did.
+    public var terminationError: ClusterError? { locked { terminalError } }
+
+    /// A fresh request id. Use it for every timestamped message sent through this node, so responses
+    /// to `request(_:to:timeout:)` can never be confused with other traffic.
+    public func nextTimestamp() -> Int64 {
+        locked {
+            defer { nextTimestampValue += 1 }
+            return nextTimestampValue
+        }
+    }
+
+    /// `server 1 (id 10) at 10.0.0.5:41234`, or the bare id's name when unknown.
+    func describe(_ id: Int32) -> String {
+        if let node = table[id] { return node.description }
+        return "\(NodeID.name(of: id)) (id \(id))"
+    }
+
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        state.lock()
+        defer { state.unlock() }
+        return try body()
+    }
+
+    // MARK: - Application messages
+
+    /// Registers the handler for application (non-control) messages, called in arrival order on the
+    /// dispatch thread. Messages that arrived before a handler was set are delivered to it first.
+    /// Responses matched by `request(_:to:timeout:)` do not reach it.
+    public func setAppHandler(_ handler: @escaping @Sendable (Message) -> Void) {
+        state.lock()
+        appHandler = handler
+        state.broadcast()
+        state.unlock()
+    }
+
+    /// Sends `message` to node `id` (ps-lite's `Van::Send`), stamping this node as the sender. A message
+    /// to this node itself is delivered locally. Returns the bytes sent.
+    @discardableResult
+    public func send(_ message: Message, to id: Int32) throws -> Int {
+        var message = message
+        state.lock()
+        guard phase == .ready else {
+            let phase = self.phase
+            state.unlock()
+            throw terminalErrorOr(.notRunning("cannot send before rendezvous completed or after stop (\(phase))"))
+        }
+        guard table[id] != nil else {
+            state.unlock()
+            throw ClusterError.unknownNode(id)
+        }
+        message.sender = me.id
+        let myID = me.id
+        state.unlock()
+        if id == myID {
+            message.recver = myID
+            receive(message)
+            return message.dataByteCount
+        }
+        do {
+            return try transport.send(message, to: id)
+        } catch {
+            throw ClusterError.transport("sending to \(locked { describe(id) }): \(error)")
+        }
+    }
+
+    func terminalErrorOr(_ error: ClusterError) -> ClusterError {
+        locked { terminalError } ?? error
+    }
+
+    /// Sends a control or app message while holding `state`; logs instead of throwing.
+    func sendLocked(_ message: Message, to id: Int32) {
+        var message = message
+        message.sender = me.id
+        do {
+            try transport.send(message, to: id)
+        } catch {
+            logger.warning("could not send \(message.control.cmd) to \(describe(id)): \(error)")
+        }
+    }
+
+    func dispatchLoop() {
+        while true {
+            state.lock()
+            while (appQueue.isEmpty || appHandler == nil) && phase != .stopped {
+                _ = state.wait(until: Date(timeIntervalSinceNow: 0.5))
+            }
+            if phase == .stopped {
+                state.unlock()
+                return
+            }
+            let batch = appQueue
+            appQueue.removeAll()
+            let handler = appHandler
+            state.unlock()
+            for message in batch { handler?(message) }
+        }
+    }
+
+    // MARK: - Termination and shutdown
+
+    /// Ends the job with `error`: fails every pending wait, stops heartbeats and runs the termination
+    /// handler once, on its own thread. During rendezvous `start()` throws the error instead.
+    func terminate(_ error: ClusterError) {
+        guard terminalError == nil, phase != .stopped else { return }
+        terminalError = error
+        state.broadcast()
+        logger.error("\(error)")
+        if phase == .rendezvous { return }
+        let handler = onTermination
+        terminationThread = JoinableThread(name: "ps-terminate") { handler(error) }
+    }
+
+    /// Stops at once, without the final barrier: heartbeats, the dispatch thread and the transport.
+    /// Pending waits fail. Idempotent; safe to call from the app or termination handler.
+    public func stop() {
+        state.lock()
+        if phase == .stopped {
+            state.unlock()
+            return
+        }
+        phase = .stopped
+        state.broadcast()
+        let joinable = threads + [terminationThread].compactMap { $0 }
+        state.unlock()
+        for thread in joinable where !thread.isCurrent && thread.name != "ps-terminate" {
+            if !thread.join(timeout: 10) { logger.error("thread \(thread.name) did not stop within 10 s") }
+        }
+        transport.stop()
+        for thread in joinable where !thread.isCurrent && thread.name == "ps-terminate" {
+            if !thread.join(timeout: 10) { logger.error("the termination handler did not return within 10 s") }
+        }
+    }
+
+    /// Leaves the cluster cleanly, ps-lite's `Finalize`: a barrier over every node, then `stop()`.
+    /// The scheduler returns once the final barrier completes.
+    public func finalize(timeout: Double? = nil) throws {
+        defer { stop() }
+        try barrier(group: .all, timeout: timeout ?? config.barrierTimeout)
+        logger.info("\(locked { describe(me.id) }) finalized")
+    }
+}

@@ -1,0 +1,67 @@
+/// Where a transport binds its receiving socket. The bind address is separate from the address a
+/// node advertises to its peers (ps-lite binds the advertised IP, or `0.0.0.0` under Kubernetes).
+public struct BindOptions: Sendable, Equatable {
+    /// The interface address to bind (`0.0.0.0` = every IPv4 interface; a host name is resolved).
+    public var host: String
+    /// The port; 0 picks one from `portRange`, or an ephemeral port when `portRange` is `nil`.
+    public var port: Int
+    /// The ports to try when `port` is 0 (ps-lite tries random ports in 10000-50000).
+    public var portRange: ClosedRange<Int>?
+
+    /// Creates bind options.
+    public init(host: String = "0.0.0.0", port: Int = 0, portRange: ClosedRange<Int>? = nil) {
+        self.host = host
+        self.port = port
+        self.portRange = portRange
+    }
+}
+
+/// Limits a transport enforces on every message it sends or receives. Received messages that break
+/// them are dropped with a logged reason (ps-lite would crash or allocate without bound).
+public struct TransportLimits: Sendable, Equatable {
+    /// The largest message (meta plus data frames) in bytes; default 1 GiB.
+    public var maxMessageBytes: Int
+    /// The most data frames one message may carry; default 64 (the KVStore uses 2 or 3).
+    public var maxDataFrames: Int
+
+    /// Creates limits.
+    public init(maxMessageBytes: Int = 1 << 30, maxDataFrames: Int = 64) {
+        self.maxMessageBytes = maxMessageBytes
+        self.maxDataFrames = maxDataFrames
+    }
+
+    /// Throws when `message` with an encoded meta of `metaBytes` breaks a limit.
+    func check(_ message: Message, metaBytes: Int) throws(TransportError) {
+        guard message.data.count <= maxDataFrames else {
+            throw .tooManyFrames(count: message.data.count, limit: maxDataFrames)
+        }
+        let total = metaBytes + message.dataByteCount
+        guard total <= maxMessageBytes else { throw .messageTooLarge(bytes: total, limit: maxMessageBytes) }
+    }
+}
+
+/// The message transport under the cluster, ps-lite's `Van` reduced to its four duties (`Bind`,
+/// `Connect`, `SendMsg`, `RecvMsg`). `ZMQVan` is the real one; `InMemoryTransport` runs a whole
+/// cluster inside one process for tests.
+///
+/// Contract: `start` binds and begins delivering received messages to `onReceive`, always from one
+/// receive thread (never concurrently), which must not block for long. `connect` maps a peer id to
+/// an address (replacing an earlier mapping). `send` queues the message for the peer and returns the
+/// number of bytes it will put on the wire; it never blocks on the network. Delivery is in order per
+/// peer and at most once. `stop` flushes what it can, closes everything and joins its threads.
+public protocol Transport: AnyObject, Sendable {
+    /// Binds the receiving endpoint, starts the receive thread and returns the bound port.
+    func start(bind: BindOptions, onReceive: @escaping @Sendable (Message) -> Void) throws -> Int
+    /// Sets this node's id once rendezvous assigned it: it becomes the `recver` of received messages
+    /// and the identity (`ps<id>`) of connections made afterwards.
+    func setLocalID(_ id: Int32)
+    /// Connects to the peer known as `peer` at `host:port` (host names are resolved first).
+    func connect(to peer: Int32, host: String, port: Int) throws
+    /// Forgets the connection to `peer`, if any.
+    func disconnect(from peer: Int32)
+    /// Queues `message` for `peer`; returns the bytes it will send.
+    @discardableResult
+    func send(_ message: Message, to peer: Int32) throws -> Int
+    /// Stops receiving and sending, closes every socket and joins the threads. Idempotent.
+    func stop()
+}

@@ -1,0 +1,116 @@
+import CZmq
+import Foundation
+
+extension ZMQVan {
+    /// The send thread: owns every DEALER from creation to close (ps-lite's `ZMQVan::Connect` and
+    /// `SendMsg`, serialised through one queue).
+    func sendLoop() {
+        var sockets: [Int32: UnsafeMutableRawPointer] = [:]
+        while true {
+            state.lock()
+            while queue.isEmpty && !stopRequested {
+                _ = state.wait(until: Date(timeIntervalSinceNow: 0.5))
+            }
+            let batch = queue
+            queue.removeAll()
+            let finishing = stopRequested
+            state.unlock()
+            for command in batch { perform(command, sockets: &sockets) }
+            if finishing {
+                let linger = Int32(options.stopLinger * 1000)
+                for socket in sockets.values {
+                    setSocketOption(socket, ZMQ_LINGER, linger)
+                    zmq_close(socket)
+                }
+                return
+            }
+        }
+    }
+
+    private func perform(_ command: SendCommand, sockets: inout [Int32: UnsafeMutableRawPointer]) {
+        switch command {
+        case .connect(let peer, let endpoint, let ipv6, let identity, let reply):
+            if let old = sockets.removeValue(forKey: peer) { zmq_close(old) }
+            guard let socket = zmq_socket(context.raw, ZMQ_DEALER) else {
+                reply.set(.failure(zmqError("zmq_socket(DEALER)")))
+                return
+            }
+            setSocketOption(socket, ZMQ_LINGER, Int32(0))
+            setSocketOption(socket, ZMQ_SNDTIMEO, Int32(options.sendTimeout * 1000))
+            setSocketOption(socket, ZMQ_SNDHWM, options.sendHighWaterMark)
+            if ipv6 { setSocketOption(socket, ZMQ_IPV6, Int32(1)) }
+            if let identity { setSocketOption(socket, ZMQ_ROUTING_ID, bytes: identity) }
+            if options.connectionHeartbeat > 0 {
+                let ivl = Int32(options.connectionHeartbeat * 1000)
+                setSocketOption(socket, ZMQ_HEARTBEAT_IVL, ivl)
+                setSocketOption(socket, ZMQ_HEARTBEAT_TIMEOUT, ivl * 10)
+            }
+            guard zmq_connect(socket, endpoint) == 0 else {
+                let error = zmqError("zmq_connect(\(endpoint))")
+                zmq_close(socket)
+                reply.set(.failure(error))
+                return
+            }
+            sockets[peer] = socket
+            reply.set(.success(true))
+        case .disconnect(let peer):
+            if let socket = sockets.removeValue(forKey: peer) { zmq_close(socket) }
+        case .send(let peer, let meta, let data):
+            guard let socket = sockets[peer] else {
+                logger.warning("ZMQVan: dropped a message to \(NodeID.name(of: peer)) (id \(peer)): not connected")
+                return
+            }
+            sendMultipart(socket, peer: peer, meta: meta, data: data)
+        }
+    }
+
+    private func sendMultipart(_ socket: UnsafeMutableRawPointer, peer: Int32, meta: [UInt8], data: [Payload]) {
+        let msg = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
+        defer { msg.deallocate() }
+        zmq_msg_init_size(msg, meta.count)
+        meta.withUnsafeBytes { raw in
+            if let base = raw.baseAddress { zmq_msg_data(msg).copyMemory(from: base, byteCount: raw.count) }
+        }
+        guard send(msg, socket, more: !data.isEmpty) else {
+            recordSendFailure(peer: peer, frame: "meta")
+            return
+        }
+        for (i, payload) in data.enumerated() {
+            if payload.byteCount == 0 {
+                zmq_msg_init_size(msg, 0)
+            } else {
+                // Zero-copy: ZeroMQ reads the payload's own buffer and calls the free function (which
+                // drops this retain) on its I/O thread once the bytes are on the wire.
+                let hint = Unmanaged.passRetained(payload).toOpaque()
+                let data = UnsafeMutableRawPointer(mutating: payload.baseAddress)
+                if zmq_msg_init_data(msg, data, payload.byteCount, releasePayloadAfterSend, hint) != 0 {
+                    Unmanaged<Payload>.fromOpaque(hint).release()
+                    recordSendFailure(peer: peer, frame: "data frame \(i) (zmq_msg_init_data)")
+                    return
+                }
+            }
+            guard send(msg, socket, more: i + 1 < data.count) else {
+                recordSendFailure(peer: peer, frame: "data frame \(i)")
+                return
+            }
+        }
+    }
+
+    /// Sends one frame; on failure closes it (which runs its free function) and returns `false`.
+    private func send(_ msg: UnsafeMutablePointer<zmq_msg_t>, _ socket: UnsafeMutableRawPointer, more: Bool) -> Bool {
+        if zmq_msg_send(msg, socket, more ? ZMQ_SNDMORE : 0) >= 0 { return true }
+        zmq_msg_close(msg)
+        return false
+    }
+
+    private func recordSendFailure(peer: Int32, frame: String) {
+        let error = zmqError("zmq_msg_send")
+        state.lock()
+        sendFailures += 1
+        let endpoint = peers[peer] ?? "?"
+        state.unlock()
+        logger.error(
+            "ZMQVan: could not send the \(frame) to \(NodeID.name(of: peer)) (id \(peer)) at \(endpoint) within \(options.sendTimeout) s: \(error) (is the peer alive and reading?)"
+        )
+    }
+}

@@ -1,0 +1,238 @@
+import CZmq
+import Foundation
+import Logging
+
+/// The ZeroMQ transport, ps-lite's `ZMQVan` (`src/zmq_van.h`): one ROUTER bound to receive, one
+/// DEALER per peer to send, with identity `ps<id>`, linger 0 and multipart framing
+/// `[meta][data frames…]`.
+///
+/// Threads and socket ownership (ZeroMQ sockets are not thread-safe):
+/// - the receive thread creates, binds, reads and closes the ROUTER;
+/// - the send thread creates, writes and closes every DEALER; `connect`, `disconnect` and `send` hand
+///   it commands through a queue. A single sender thread (rather than a lock per peer) keeps the
+///   "one socket, one thread" rule literal, lets compute threads return at once (they never wait on
+///   ZeroMQ), and preserves the order of messages to each peer.
+///
+/// Data frames are sent without copying (`zmq_msg_init_data`; the payload is retained until ZeroMQ's
+/// I/O thread releases it) and received without copying (the payload wraps the frame). A received
+/// message that is malformed, oversized, has too many frames or an undecodable meta is dropped with
+/// a logged reason; the van keeps running.
+public final class ZMQVan: Transport, @unchecked Sendable {
+    /// Tuning knobs of the ZeroMQ transport.
+    public struct Options: Sendable {
+        /// Size and frame-count limits (also applied as `ZMQ_MAXMSGSIZE` on the ROUTER).
+        public var limits: TransportLimits
+        /// How long (seconds) the send thread waits when a peer's queue is full before it drops the
+        /// message and logs it (`ZMQ_SNDTIMEO`).
+        public var sendTimeout: Double
+        /// Messages queued per peer before sends wait (`ZMQ_SNDHWM`, ps-lite's `DMLC_PS_WATER_MARK`).
+        public var sendHighWaterMark: Int32
+        /// On `stop`, how long (seconds) queued messages may take to leave (`ZMQ_LINGER` set just before
+        /// closing; sockets otherwise run with linger 0 as in ps-lite, so a dead peer never blocks).
+        public var stopLinger: Double
+        /// ZeroMQ's own connection heartbeat interval in seconds (`ZMQ_HEARTBEAT_IVL`; a dead TCP peer
+        /// is noticed after 10 intervals); 0 disables it.
+        public var connectionHeartbeat: Double
+
+        /// Creates options.
+        public init(
+            limits: TransportLimits = TransportLimits(), sendTimeout: Double = 5, sendHighWaterMark: Int32 = 1000,
+            stopLinger: Double = 2, connectionHeartbeat: Double = 1
+        ) {
+            self.limits = limits
+            self.sendTimeout = sendTimeout
+            self.sendHighWaterMark = sendHighWaterMark
+            self.stopLinger = stopLinger
+            self.connectionHeartbeat = connectionHeartbeat
+        }
+    }
+
+    enum SendCommand {
+        case connect(peer: Int32, endpoint: String, ipv6: Bool, identity: [UInt8]?, reply: ResultBox<Bool>)
+        case disconnect(peer: Int32)
+        case send(peer: Int32, meta: [UInt8], data: [Payload])
+    }
+
+    /// The options in force.
+    public let options: Options
+    let logger: Logger
+    let context = ZMQContext()
+    let drops = DropCounter()
+    let state = NSCondition()
+    // Guarded by `state`:
+    var queue: [SendCommand] = []
+    var running = false
+    var stopRequested = false
+    var stopped = false
+    var localID: Int32 = NodeID.unassigned
+    var peers: [Int32: String] = [:]
+    var sendFailures = 0
+    private var receiveThread: JoinableThread?
+    private var sendThread: JoinableThread?
+    private var port = 0
+
+    /// Creates a van; nothing is bound until `start`.
+    public init(options: Options = Options(), logger: Logger = Logger(label: "swiftps.transport.zmq")) {
+        self.options = options
+        self.logger = logger
+    }
+
+    deinit {
+        stop()
+    }
+
+    /// The bound port (0 before `start`).
+    public var boundPort: Int {
+        state.lock()
+        defer { state.unlock() }
+        return port
+    }
+
+    /// Received messages dropped so far (malformed, oversized, undecodable).
+    public var droppedMessageCount: Int { drops.count }
+
+    /// Messages the send thread could not hand to ZeroMQ so far (peer queue full past `sendTimeout`).
+    public var failedSendCount: Int {
+        state.lock()
+        defer { state.unlock() }
+        return sendFailures
+    }
+
+    /// Binds the ROUTER (on the receive thread, which owns it), starts both threads and returns the port.
+    public func start(bind: BindOptions, onReceive: @escaping @Sendable (Message) -> Void) throws -> Int {
+        state.lock()
+        guard !running, !stopped else {
+            state.unlock()
+            throw TransportError.notRunning
+        }
+        running = true
+        state.unlock()
+        let bound = ResultBox<Int>()
+        let receiver = JoinableThread(name: "ps-zmq-recv") { [self] in
+            receiveLoop(bind: bind, bound: bound, onReceive: onReceive)
+        }
+        guard let result = bound.wait(timeout: 30) else {
+            failStart(receiver: receiver)
+            throw TransportError.threadUnresponsive(name: receiver.name, seconds: 30)
+        }
+        switch result {
+        case .failure(let error):
+            receiver.join(timeout: 5)
+            failStart(receiver: nil)
+            throw error
+        case .success(let boundPort):
+            let sender = JoinableThread(name: "ps-zmq-send") { [self] in sendLoop() }
+            state.lock()
+            port = boundPort
+            receiveThread = receiver
+            sendThread = sender
+            state.unlock()
+            logger.debug("ZMQVan bound tcp://\(bind.host):\(boundPort)")
+            return boundPort
+        }
+    }
+
+    private func failStart(receiver: JoinableThread?) {
+        state.lock()
+        stopRequested = true
+        running = false
+        stopped = true
+        state.unlock()
+        if let receiver, !receiver.join(timeout: 5) {
+            logger.error("ZMQVan: receive thread did not stop after a failed bind; leaking the ZeroMQ context")
+            return
+        }
+        context.terminate()
+    }
+
+    /// Sets this node's id: the `recver` of received messages, the `sender` stamped on sent ones, and
+    /// the `ps<id>` identity of DEALERs connected afterwards.
+    public func setLocalID(_ id: Int32) {
+        state.lock()
+        localID = id
+        state.unlock()
+    }
+
+    /// Resolves `host` and connects a DEALER to `tcp://ip:port` on the send thread, replacing an
+    /// earlier connection to `peer`.
+    public func connect(to peer: Int32, host: String, port: Int) throws {
+        let address = try HostResolver.resolve(host)
+        let endpoint = address.endpoint(port: port)
+        let reply = ResultBox<Bool>()
+        state.lock()
+        guard running, !stopRequested else {
+            state.unlock()
+            throw TransportError.notRunning
+        }
+        let identity = localID == NodeID.unassigned ? nil : identityBytes(for: localID)
+        queue.append(.connect(peer: peer, endpoint: endpoint, ipv6: address.isIPv6, identity: identity, reply: reply))
+        state.broadcast()
+        state.unlock()
+        guard let result = reply.wait(timeout: 30) else {
+            throw TransportError.threadUnresponsive(name: "ps-zmq-send", seconds: 30)
+        }
+        _ = try result.get()
+        state.lock()
+        peers[peer] = endpoint
+        state.unlock()
+        logger.debug("ZMQVan connected to \(NodeID.name(of: peer)) (id \(peer)) at \(endpoint)")
+    }
+
+    /// Closes the DEALER to `peer`, if any.
+    public func disconnect(from peer: Int32) {
+        state.lock()
+        if peers.removeValue(forKey: peer) != nil, running, !stopRequested {
+            queue.append(.disconnect(peer: peer))
+            state.broadcast()
+        }
+        state.unlock()
+    }
+
+    /// Encodes the meta, checks the limits and queues the message for the send thread. Returns the
+    /// bytes it will send. Failures on the wire later are logged and counted (`failedSendCount`).
+    @discardableResult
+    public func send(_ message: Message, to peer: Int32) throws -> Int {
+        var message = message
+        state.lock()
+        let id = localID
+        state.unlock()
+        if id != NodeID.unassigned { message.sender = id }
+        let meta = MetaCodec.encode(message)
+        try options.limits.check(message, metaBytes: meta.count)
+        state.lock()
+        defer { state.unlock() }
+        guard running, !stopRequested else { throw TransportError.notRunning }
+        guard peers[peer] != nil else { throw TransportError.unknownPeer(peer) }
+        queue.append(.send(peer: peer, meta: meta, data: message.data))
+        state.broadcast()
+        return meta.count + message.dataByteCount
+    }
+
+    /// Flushes queued sends (up to `stopLinger`), closes every socket, joins both threads and ends the
+    /// ZeroMQ context. Safe to call more than once.
+    public func stop() {
+        state.lock()
+        if stopped {
+            state.unlock()
+            return
+        }
+        stopRequested = true
+        stopped = true
+        let threads = [receiveThread, sendThread].compactMap { $0 }
+        let wasRunning = running
+        running = false
+        state.broadcast()
+        state.unlock()
+        guard wasRunning || !threads.isEmpty else {
+            context.terminate()
+            return
+        }
+        let deadline = options.stopLinger + 10
+        var allJoined = true
+        for thread in threads where !thread.join(timeout: deadline) {
+            allJoined = false
+            logger.error("ZMQVan: thread \(thread.name) did not stop within \(deadline) s; leaking the ZeroMQ context")
+        }
+        if allJoined { context.terminate() }
+    }
+}

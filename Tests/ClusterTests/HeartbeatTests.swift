@@ -1,0 +1,70 @@
+import Foundation
+import SwiftPSTransport
+import Testing
+
+@testable import SwiftPSCluster
+
+@Suite struct HeartbeatTests {
+    @Test func aSilentServerTerminatesTheJobNamingIt() throws {
+        let clock = ManualClock()
+        let cluster = InMemoryCluster(clock: clock)
+        defer { cluster.stopAll() }
+        let scheduler = cluster.add(cluster.config(.scheduler, workers: 2, servers: 1))
+        let server = cluster.add(cluster.config(.server, workers: 2, servers: 1))
+        let workers = (0..<2).map { _ in cluster.add(cluster.config(.worker, workers: 2, servers: 1)) }
+        #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
+        cluster.network.isolate(server.myNode.address)
+        var steps = 0
+        while scheduler.terminationError == nil && steps < 15 {
+            clock.advance(by: 1)
+            steps += 1
+            let now = clock.now()
+            // Let the live nodes' heartbeats, the scheduler's answers and its check for this second land.
+            _ = eventually(timeout: 5) {
+                (workers.allSatisfy { scheduler.lastHeard(from: $0.myID) == now && $0.lastHeard(from: 1) == now }
+                    && scheduler.locked { scheduler.heartbeatTick == now }) || scheduler.terminationError != nil
+            }
+        }
+        let events = cluster.terminations.wait(count: 4)
+        #expect(steps == 11, "the server is dead once silent for more than 10 s")
+        let informed = events.filter { $0.role != .server }
+        #expect(informed.count == 3, "\(events)")
+        for event in informed {
+            guard case .nodeFailed(let text) = event.error else {
+                Issue.record("expected NODE_FAILED, got \(event.error)")
+                continue
+            }
+            #expect(text.contains("server 0 (id 8) at \(server.myNode.address)"), "\(text)")
+        }
+        // The isolated server hears nothing from the scheduler and ends itself, naming the scheduler.
+        let own = events.first { $0.role == .server }
+        guard case .schedulerLost(let text)? = own?.error else {
+            Issue.record("expected the server to lose the scheduler, got \(String(describing: own))")
+            return
+        }
+        #expect(text.contains("scheduler (id 1) at 127.0.0.1:9100"), "\(text)")
+        // Pending waits fail at once with the termination.
+        #expect(throws: ClusterError.self) { try workers[0].barrier(group: .workers, timeout: 100) }
+    }
+
+    @Test func aSilentSchedulerIsNoticedByEveryNode() throws {
+        let clock = ManualClock()
+        let cluster = InMemoryCluster(clock: clock)
+        defer { cluster.stopAll() }
+        let scheduler = cluster.add(cluster.config(.scheduler, workers: 1, servers: 1))
+        _ = cluster.add(cluster.config(.server, workers: 1, servers: 1))
+        _ = cluster.add(cluster.config(.worker, workers: 1, servers: 1))
+        #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
+        cluster.network.isolate(scheduler.myNode.address)
+        for _ in 0..<12 {
+            clock.advance(by: 1)
+            usleep(5000)
+        }
+        let events = cluster.terminations.wait(count: 3)
+        let lost = events.filter {
+            if case .schedulerLost = $0.error { return true }
+            return false
+        }
+        #expect(Set(lost.map(\.role)) == [.server, .worker], "\(events)")
+    }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import SwiftPSTransport
+import Testing
+
+@testable import SwiftPSCluster
+
+@Suite struct RendezvousTests {
+    @Test func schedulerTwoServersTwoWorkersGetIdsRanksAndTable() throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        let scheduler = cluster.add(cluster.config(.scheduler, workers: 2, servers: 2))
+        let servers = (0..<2).map { _ in cluster.add(cluster.config(.server, workers: 2, servers: 2)) }
+        let workers = (0..<2).map { i in
+            cluster.add(cluster.config(.worker, workers: 2, servers: 2, shardSize: Int64(1000 + i)))
+        }
+        let results = cluster.startAll()
+        #expect(results.allSatisfy { $0?.succeeded == true }, "\(results)")
+        #expect(scheduler.myID == 1)
+        #expect(Set(servers.map(\.myID)) == [8, 10])
+        #expect(Set(workers.map(\.myID)) == [9, 11])
+        for office in servers + workers {
+            #expect(office.myID == (office.isServer ? NodeID.server(office.rank) : NodeID.worker(office.rank)))
+        }
+        let table = scheduler.nodes
+        #expect(table.map(\.id) == [1, 8, 9, 10, 11])
+        for office in servers + workers { #expect(office.nodes == table, "every node sees the same table") }
+        // Ranks follow (host, port).
+        let serverPorts = table.filter { $0.role == .server }.sorted { $0.rank < $1.rank }.map(\.port)
+        #expect(serverPorts == serverPorts.sorted())
+        // Workers' shard sizes are published.
+        let shards = Set(table.filter { $0.role == .worker }.map(\.shardSize))
+        #expect(shards == [1000, 1001])
+        for worker in workers { #expect(scheduler.node(worker.myID)?.shardSize == worker.config.shardSize) }
+    }
+
+    @Test func barriersOverEachGroupAndFinalize() throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        let scheduler = cluster.add(cluster.config(.scheduler, workers: 2, servers: 2))
+        let servers = (0..<2).map { _ in cluster.add(cluster.config(.server, workers: 2, servers: 2)) }
+        let workers = (0..<2).map { _ in cluster.add(cluster.config(.worker, workers: 2, servers: 2)) }
+        #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
+        for _ in 0..<3 {
+            #expect(
+                cluster.concurrently(workers) { try $0.barrier(group: .workers, timeout: 20) }.allSatisfy {
+                    $0?.succeeded == true
+                })
+            #expect(
+                cluster.concurrently(servers) { try $0.barrier(group: .servers, timeout: 20) }.allSatisfy {
+                    $0?.succeeded == true
+                })
+            let mixed = [scheduler] + servers
+            #expect(
+                cluster.concurrently(mixed) { try $0.barrier(group: [.scheduler, .servers], timeout: 20) }.allSatisfy {
+                    $0?.succeeded == true
+                })
+        }
+        // A node outside the group may not join its barrier.
+        #expect(throws: ClusterError.self) { try servers[0].barrier(group: .workers, timeout: 1) }
+        let finals = cluster.concurrently(cluster.offices) { try $0.finalize(timeout: 20) }
+        #expect(finals.allSatisfy { $0?.succeeded == true }, "\(finals)")
+    }
+
+    @Test func aBarrierThatNeverCompletesTimesOutNamingTheMissingNode() throws {
+        let clock = ManualClock()
+        let cluster = InMemoryCluster(clock: clock)
+        defer { cluster.stopAll() }
+        let scheduler = cluster.add(cluster.config(.scheduler, workers: 1, servers: 1))
+        _ = cluster.add(cluster.config(.server, workers: 1, servers: 1))
+        _ = cluster.add(cluster.config(.worker, workers: 1, servers: 1))
+        #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
+        let result = Inbox<ClusterError>()
+        let waiter = JoinableThread(name: "test-barrier") {
+            do { try scheduler.barrier(group: [.scheduler, .workers], timeout: 30) } catch let error as ClusterError {
+                result.put(error)
+            } catch {}
+        }
+        #expect(eventually { scheduler.locked { scheduler.barrierArrived[5]?.count == 1 } })
+        // Keep heartbeats flowing (the test is about the barrier), stepping past its deadline.
+        for _ in 0..<31 {
+            clock.advance(by: 1)
+            let now = clock.now()
+            _ = eventually(timeout: 5) { [8, 9].allSatisfy { scheduler.lastHeard(from: $0) == now } }
+        }
+        let error = try #require(result.wait(count: 1).first)
+        waiter.join(timeout: 10)
+        guard case .barrierTimeout(_, _, let detail) = error else {
+            Issue.record("expected a barrier timeout, got \(error)")
+            return
+        }
+        #expect(detail.contains("worker 0 (id 9)"), "\(detail)")
+    }
+
+    @Test func aNodeThatNeverArrivesFailsRendezvousNamingIt() throws {
+        let clock = ManualClock()
+        let cluster = InMemoryCluster(clock: clock)
+        defer { cluster.stopAll() }
+        let scheduler = cluster.add(cluster.config(.scheduler, workers: 2, servers: 2))
+        _ = cluster.add(cluster.config(.server, workers: 2, servers: 2))
+        _ = cluster.add(cluster.config(.worker, workers: 2, servers: 2))
+        _ = cluster.add(cluster.config(.worker, workers: 2, servers: 2))
+        let results = Inbox<Result<Void, ClusterError>>()
+        let runner = JoinableThread(name: "test-start") {
+            for result in cluster.startAll(timeout: 30) { results.put(result ?? .failure(.transport("no result"))) }
+        }
+        #expect(eventually { scheduler.locked { scheduler.arrivals.count == 3 } })
+        clock.advance(by: 61)
+        let all = results.wait(count: 4, timeout: 40)
+        runner.join(timeout: 10)
+        #expect(all.count == 4)
+        for result in all {
+            guard case .rendezvousTimeout(let text)? = result.failure else {
+                Issue.record("expected a rendezvous timeout, got \(result)")
+                continue
+            }
+            #expect(text.contains("1 of 2 servers"), "\(text)")
+        }
+    }
+}
