@@ -1,0 +1,237 @@
+import Foundation
+import Testing
+
+@testable import SwiftPSGraph
+@testable import SwiftPSKVStore
+@testable import SwiftPSModule
+@testable import SwiftPSOptimizer
+@testable import SwiftPSTensor
+
+/// Two Gaussian blobs in 2-D, class 0 around (-1,-1) and class 1 around (1,1).
+func blobs(_ n: Int, seed: UInt64) -> (NDArray, NDArray) {
+    var rng = RandomGenerator(seed: seed)
+    let x = NDArray(shape: [n, 2])
+    let y = NDArray(shape: [n])
+    for i in 0..<n {
+        let c = Float(i % 2)
+        y[flat: i] = c
+        x[flat: 2 * i] = (c * 2 - 1) + rng.normal(std: 0.5)
+        x[flat: 2 * i + 1] = (c * 2 - 1) + rng.normal(std: 0.5)
+    }
+    return (x, y)
+}
+
+/// data → FC(hidden) → relu → FC(2) → SoftmaxOutput.
+func smallNet(hidden: Int = 8) throws -> Symbol {
+    let data = Symbol.variable("data")
+    let fc1 = try Symbol.fullyConnected(data, numHidden: hidden, name: "fc1")
+    let act = try Symbol.activation(fc1, actType: "relu", name: "relu1")
+    let fc2 = try Symbol.fullyConnected(act, numHidden: 2, name: "fc2")
+    return try Symbol.softmaxOutput(fc2, name: "softmax")
+}
+
+@Suite struct ModuleStateTests {
+    @Test func callsInTheWrongStateThrowTheTypedError() throws {
+        let module = try Module(symbol: try smallNet())
+        let (x, y) = blobs(8, seed: 1)
+        let batch = DataBatch(data: [x], label: [y])
+        #expect(throws: ModuleError.wrongState(call: "forward", needs: "bind")) {
+            try module.forward(batch, isTrain: true)
+        }
+        #expect(throws: ModuleError.wrongState(call: "initParams", needs: "bind")) {
+            try module.initParams()
+        }
+        try module.bind(
+            dataShapes: [DataDesc(name: "data", shape: [8, 2])],
+            labelShapes: [
+                DataDesc(name: "softmax_label", shape: [8])
+            ])
+        #expect(throws: ModuleError.wrongState(call: "forward", needs: "initParams")) {
+            try module.forward(batch, isTrain: true)
+        }
+        try module.initParams(initializer: Xavier())
+        try module.forwardBackward(batch)
+        #expect(throws: ModuleError.wrongState(call: "update", needs: "initOptimizer")) { try module.update() }
+        #expect(throws: ModuleError.wrongState(call: "getInputGrads", needs: "bind(inputsNeedGrad: true)")) {
+            try module.getInputGrads()
+        }
+    }
+
+    @Test func unknownDataNameSuggestsCandidates() throws {
+        do {
+            _ = try Module(symbol: try smallNet(), dataNames: ["image"])
+            Issue.record("expected an error")
+        } catch let error as ModuleError {
+            let text = error.description
+            #expect(text.contains("'image'"))
+            #expect(text.contains("Did you mean one of:\n\tdata\n\tsoftmax_label"))
+            #expect(!text.contains("fc1_weight"), "parameters are not suggested, as in MXNet")
+        }
+    }
+
+    @Test func initParamsRejectsMissingAndExtraNames() throws {
+        let module = try Module(symbol: try smallNet())
+        try module.bind(dataShapes: [DataDesc(name: "data", shape: [4, 2])])
+        let partial = ["fc1_weight": NDArray(shape: [8, 2], repeating: 0.5)]
+        #expect(throws: ModuleError.missingParameter("fc1_bias")) {
+            try module.initParams(initializer: nil, argParams: partial)
+        }
+        try module.initParams(initializer: Zero(), argParams: partial, allowMissing: true)
+        let (args, _) = try module.getParams()
+        #expect(args["fc1_weight"]!.toArray() == [Float](repeating: 0.5, count: 16))
+        #expect(args["fc2_weight"]!.toArray() == [Float](repeating: 0, count: 16))
+        args["fc1_weight"]![flat: 0] = 99
+        #expect(try module.getParams().args["fc1_weight"]![flat: 0] == 0.5, "getParams returns copies")
+        var extra = args
+        extra["fc9_weight"] = NDArray(shape: [1])
+        #expect(throws: ModuleError.self) { try module.setParams(extra, [:]) }
+    }
+}
+
+@Suite struct ModuleTrainingTests {
+    @Test func fitLearnsTwoBlobsAndScoreAgrees() throws {
+        let (x, y) = blobs(256, seed: 2)
+        let train = try NDArrayIter(data: x, label: y, batchSize: 32, shuffle: true, seed: 3)
+        let (vx, vy) = blobs(100, seed: 4)
+        let val = try NDArrayIter(data: vx, label: vy, batchSize: 32)
+        let module = try Module(symbol: try smallNet(), seed: 5)
+        let metric = Accuracy()
+        try module.fit(
+            train, evalData: val, evalMetric: metric,
+            optimizer: OptimizerConfig(name: "sgd", learningRate: 0.5, momentum: 0.9),
+            initializer: Xavier(), numEpoch: 5)
+        let result = try module.score(val, Accuracy())
+        #expect(result[0].value > 0.95)
+        // 100 samples in batches of 32: the last batch has 28 padding rows that score leaves out.
+        let probs = try module.predict(val)[0][0]
+        #expect(probs.shape == [100, 2])
+        var correct = 0
+        for i in 0..<100 where (probs[i, 1] > probs[i, 0] ? 1 : 0) == Int(vy[flat: i]) { correct += 1 }
+        #expect(abs(Double(correct) / 100 - result[0].value) < 1e-9, "predict and score agree sample by sample")
+    }
+
+    @Test func predictTrimsPaddingAndMergesBatches() throws {
+        let module = try Module(symbol: try smallNet(), seed: 1)
+        let (x, _) = blobs(10, seed: 6)
+        let iter = try NDArrayIter(data: x, batchSize: 4)
+        try module.bind(dataShapes: iter.provideData, forTraining: false)
+        try module.initParams(initializer: Xavier())
+        let merged = try module.predict(iter)
+        #expect(merged.count == 1 && merged[0].count == 1)
+        #expect(merged[0][0].shape == [10, 2])
+        let perBatch = try module.predict(iter, mergeBatches: false)
+        #expect(perBatch.map { $0[0].shape[0] } == [4, 4, 2])
+        // Row 9 equals a one-sample forward of sample 9, computed by hand from the parameters.
+        let (args, _) = try module.getParams()
+        var hidden = [Float](repeating: 0, count: 8)
+        for h in 0..<8 {
+            var v = args["fc1_bias"]![flat: h]
+            for j in 0..<2 { v += args["fc1_weight"]![h, j] * x[9, j] }
+            hidden[h] = max(v, 0)
+        }
+        var logits = [Float](repeating: 0, count: 2)
+        for k in 0..<2 {
+            logits[k] = args["fc2_bias"]![flat: k]
+            for h in 0..<8 { logits[k] += args["fc2_weight"]![k, h] * hidden[h] }
+        }
+        let m = max(logits[0], logits[1])
+        let e = logits.map { expf($0 - m) }
+        #expect(abs(merged[0][0][9, 1] - e[1] / (e[0] + e[1])) < 1e-5)
+    }
+
+    @Test func checkpointRoundTripPredictsBitIdenticallyAndResumesExactly() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-ckpt-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let prefix = dir + "/net"
+        let (x, y) = blobs(64, seed: 7)
+        let config = OptimizerConfig(name: "sgd", learningRate: 0.1, momentum: 0.9)
+        func iter() throws -> NDArrayIter { try NDArrayIter(data: x, label: y, batchSize: 16, shuffle: true, seed: 8) }
+
+        // Continuous: 4 epochs.
+        let continuous = try Module(symbol: try smallNet(), seed: 9)
+        try continuous.fit(try iter(), optimizer: config, initializer: Xavier(), numEpoch: 4)
+
+        // Interrupted: 2 epochs, checkpoint with optimizer state, then resume for 2 more.
+        let first = try Module(symbol: try smallNet(), seed: 9)
+        let it = try iter()
+        try first.fit(it, optimizer: config, initializer: Xavier(), numEpoch: 2)
+        try first.saveCheckpoint(prefix: prefix, epoch: 2, saveOptimizerStates: true)
+        #expect(FileManager.default.fileExists(atPath: prefix + "-symbol.json"))
+        #expect(FileManager.default.fileExists(atPath: prefix + "-0002.params"))
+        #expect(FileManager.default.fileExists(atPath: prefix + "-0002.states"))
+
+        let resumed = try Module.load(prefix: prefix, epoch: 2, loadOptimizerStates: true, seed: 9)
+        let it2 = try iter()
+        it2.reset()
+        it2.reset()  // replay the two epochs' shuffles: the data order continues exactly
+        try resumed.fit(it2, optimizer: config, initializer: Xavier(), beginEpoch: 2, numEpoch: 4)
+        let a = try continuous.getParams().args
+        let b = try resumed.getParams().args
+        for (name, value) in a { #expect(value.toArray() == b[name]!.toArray(), "\(name) differs after resume") }
+
+        // A loaded checkpoint predicts bit-identically.
+        try resumed.saveCheckpoint(prefix: prefix, epoch: 4)
+        let loaded = try Module.load(prefix: prefix, epoch: 4)
+        let eval = try NDArrayIter(data: x, batchSize: 16)
+        try loaded.bind(dataShapes: eval.provideData, forTraining: false)
+        try loaded.initParams()
+        try resumed.bind(dataShapes: eval.provideData, forTraining: false, forceRebind: true)
+        #expect(try loaded.predict(eval)[0][0].toArray() == resumed.predict(eval)[0][0].toArray())
+    }
+
+    @Test func sequentialModuleMatchesOneModule() throws {
+        // fc1+relu in one module, fc2+softmax in a second; one SGD step must equal the single module's.
+        let data = Symbol.variable("data")
+        let fc1 = try Symbol.fullyConnected(data, numHidden: 8, name: "fc1")
+        let head = try Symbol.activation(fc1, actType: "relu", name: "relu1")
+        let tailData = Symbol.variable("data")
+        let fc2 = try Symbol.fullyConnected(tailData, numHidden: 2, name: "fc2")
+        let tail = try Symbol.softmaxOutput(fc2, name: "softmax")
+        let seq = SequentialModule()
+        seq.add(try Module(symbol: head, labelNames: []))
+        seq.add(try Module(symbol: tail), takeLabels: true)
+        let single = try Module(symbol: try smallNet())
+
+        let (x, y) = blobs(16, seed: 10)
+        let batch = DataBatch(data: [x], label: [y])
+        let shapes = [DataDesc(name: "data", shape: [16, 2])]
+        let labels = [DataDesc(name: "softmax_label", shape: [16])]
+        try single.bind(dataShapes: shapes, labelShapes: labels)
+        try single.initParams(initializer: Xavier())
+        let (initial, _) = try single.getParams()
+        try seq.bind(dataShapes: shapes, labelShapes: labels)
+        try seq.initParams(initializer: nil, argParams: initial)
+        let config = OptimizerConfig(name: "sgd", learningRate: 0.1)
+        try single.initOptimizer(kvstore: nil, optimizer: config, forceInit: false)
+        try seq.initOptimizer(kvstore: nil, optimizer: config, forceInit: false)
+        for m in [single, seq] as [any BaseModule] {
+            try m.forwardBackward(batch)
+            try m.update()
+        }
+        let a = try single.getParams().args
+        let b = try seq.getParams().args
+        #expect(Set(a.keys) == Set(b.keys))
+        for (name, value) in a { #expect(value.maxAbsDifference(b[name]!) < 1e-6, "\(name)") }
+        #expect(a["fc1_weight"]!.maxAbsDifference(initial["fc1_weight"]!) > 0, "the first module was trained")
+    }
+}
+
+@Suite struct LocalKVStoreTests {
+    @Test func pushReplacesWithoutOptimizerAndUpdatesWithOne() throws {
+        let kv = LocalKVStore()
+        try kv.initialize(["w"], values: [NDArray([1, 2, 3])])
+        let out = NDArray(shape: [3])
+        try kv.pull("w", into: out, priority: 0)
+        #expect(out.toArray() == [1, 2, 3])
+        try kv.push("w", NDArray([4, 5, 6]), priority: 0)
+        try kv.pull("w", into: out, priority: 0)
+        #expect(out.toArray() == [4, 5, 6])
+        // SGD lr 0.5: w - 0.5 * g = [4,5,6] - 0.5 * [2,2,2] = [3,4,5].
+        try kv.setOptimizer(OptimizerConfig(name: "sgd", learningRate: 0.5))
+        try kv.pushPull("w", NDArray([2, 2, 2]), into: out, priority: 0)
+        #expect(out.toArray() == [3, 4, 5])
+        #expect(throws: KVStoreError.unknownKey("v")) { try kv.pull("v", into: out, priority: 0) }
+        #expect(throws: KVStoreError.self) { try kv.push("w", NDArray([1]), priority: 0) }
+    }
+}
