@@ -47,7 +47,8 @@ struct JSONObject {
 
 func jsonNumber(_ v: Double) -> String {
     guard v.isFinite else { return "null" }
-    return String(format: abs(v) >= 100 ? "%.1f" : "%.4f", v)
+    // Large rates read better rounded; anything else keeps every digit (shortest exact form).
+    return abs(v) >= 1000 ? String(format: "%.1f", v) : "\(v)"
 }
 
 func jsonString(_ s: String) -> String {

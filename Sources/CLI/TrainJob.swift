@@ -19,6 +19,10 @@ struct TrainJob {
         if options.loadEpoch != nil && options.modelPrefix == nil {
             throw ModuleError.badInput("--load-epoch needs --model-prefix (where the checkpoint is)")
         }
+        if let prefix = options.modelPrefix {
+            let dir = (prefix as NSString).deletingLastPathComponent
+            if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        }
         let session = try TrainSession.start(kvType: kvType, logger: logger)
         defer { session.finish() }
         logger.info(

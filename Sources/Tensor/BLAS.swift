@@ -1,4 +1,5 @@
 import COpenBLAS
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -19,6 +20,7 @@ public enum BLAS {
         beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int? = nil
     ) {
         if m == 0 || n == 0 { return }
+        _ = BLAS.defaultThreads
         let la = lda ?? (transA ? m : k)
         let lb = ldb ?? (transB ? k : n)
         let lc = ldc ?? n
@@ -60,12 +62,22 @@ public enum BLAS {
     /// - Returns: the number of threads now in force.
     @discardableResult
     public static func configureThreads(_ threads: Int? = nil) -> Int {
+        threadsConfigured.store(true, ordering: .relaxed)
         let env = ProcessInfoLite.environment
         let n =
             threads ?? env[threadsVariable].flatMap { Int($0) } ?? env["OPENBLAS_NUM_THREADS"].flatMap { Int($0) } ?? 1
         openblas_set_num_threads(Int32(max(1, n)))
         return Int(openblas_get_num_threads())
     }
+
+    /// Set once a process has chosen its thread count.
+    private static let threadsConfigured = Atomic<Bool>(false)
+
+    /// Applies the default setting before the first product when the program never called
+    /// `configureThreads`, so the count never depends on OpenBLAS's own default (the core count).
+    @usableFromInline static let defaultThreads: Int = {
+        threadsConfigured.load(ordering: .relaxed) ? threads : configureThreads(nil)
+    }()
 
     /// OpenBLAS's thread count now in force.
     public static var threads: Int { Int(openblas_get_num_threads()) }

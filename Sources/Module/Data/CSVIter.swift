@@ -77,6 +77,14 @@ public final class CSVIter: DataIter {
             if error.code == ENOENT { throw .missingFile(path: path, hint: "check the CSV path") }
             throw .badFile(path: path, reason: error.reason)
         }
+        return try parse(bytes: bytes, path: path, width: width)
+    }
+
+    /// The numbers of CSV text already in memory; `width` nil takes the first row's width.
+    static func parse(bytes: [UInt8], path: String, width: Int?) throws(DataIterError) -> ([Float], Int) {
+        guard let width = width ?? firstRowWidth(bytes) else {
+            throw .badFile(path: path, reason: "no rows of numbers")
+        }
         var values: [Float] = []
         var rows = 0
         var line = 0
@@ -121,6 +129,21 @@ public final class CSVIter: DataIter {
         }
         return (values, rows)
     }
+}
+
+/// The number of cells in the first non-blank line.
+private func firstRowWidth(_ bytes: [UInt8]) -> Int? {
+    var start = 0
+    while start < bytes.count {
+        var end = start
+        while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+        let line = bytes[start..<end]
+        if !line.allSatisfy({ isBlank($0) || $0 == UInt8(ascii: "\r") }) {
+            return line.reduce(1) { $1 == UInt8(ascii: ",") ? $0 + 1 : $0 }
+        }
+        start = end + 1
+    }
+    return nil
 }
 
 /// A space or a tab.

@@ -20,7 +20,16 @@ struct IdxFile {
 
     /// Reads the file at `path`, checking that it holds unsigned bytes with `expectedRank` dimensions.
     static func read(_ path: String, expectedRank: Int, missingHint: String) throws(DataIterError) -> IdxFile {
-        let bytes = try readAll(path, missingHint: missingHint)
+        try decode(try readAll(path, missingHint: missingHint), path: path, expectedRank: expectedRank)
+    }
+
+    /// True when `bytes` start like an IDX file of unsigned bytes.
+    static func looksLikeIdx(_ bytes: [UInt8]) -> Bool {
+        bytes.count >= 4 && bytes[0] == 0 && bytes[1] == 0 && bytes[2] == 0x08 && (1...4).contains(bytes[3])
+    }
+
+    /// Parses IDX content already in memory; `path` names it in errors.
+    static func decode(_ bytes: [UInt8], path: String, expectedRank: Int) throws(DataIterError) -> IdxFile {
         guard bytes.count >= 4 else {
             throw .badFile(path: path, reason: "not an IDX file: \(bytes.count) bytes, shorter than the 4-byte magic")
         }
@@ -62,11 +71,17 @@ struct IdxFile {
             | UInt32(bytes[offset + 3])
     }
 
-    /// The whole (decompressed) content of `path`, read with `gzread` into a buffer that doubles as
-    /// it fills.
-    private static func readAll(_ path: String, missingHint: String) throws(DataIterError) -> [UInt8] {
-        guard access(path, F_OK) == 0 else { throw .missingFile(path: path, hint: missingHint) }
-        guard let file = gzopen(path, "rb") else {
+    /// The whole (decompressed) content of `path` (`-` is standard input), read with `gzread` into a
+    /// buffer that doubles as it fills; plain and gzip-compressed files alike.
+    static func readAll(_ path: String, missingHint: String) throws(DataIterError) -> [UInt8] {
+        let opened: gzFile?
+        if path == "-" {
+            opened = gzdopen(dup(STDIN_FILENO), "rb")
+        } else {
+            guard access(path, F_OK) == 0 else { throw .missingFile(path: path, hint: missingHint) }
+            opened = gzopen(path, "rb")
+        }
+        guard let file = opened else {
             throw .badFile(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
         }
         defer { gzclose(file) }

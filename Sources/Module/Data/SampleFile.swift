@@ -1,0 +1,26 @@
+import SwiftPSTensor
+
+/// Samples read whole from one file, for scoring and prediction: an IDX image file (gzipped or
+/// not), a CSV file of rows, or a NumPy `.npy` array. The format is recognised from the content,
+/// so standard input (`-`) works too.
+public enum SampleFile {
+    /// Reads the samples of `path` (`-`: standard input). The first axis is the sample axis: IDX
+    /// images become (N, 1, rows, cols) scaled to [0,1]; IDX labels (N); CSV rows (N, width);
+    /// `.npy` arrays keep their shape.
+    public static func load(_ path: String) throws -> NDArray {
+        let bytes = try IdxFile.readAll(path, missingHint: "check the path")
+        if NPYFile.looksLikeNPY(bytes) { return try NPYFile.decode(bytes, path: path) }
+        if IdxFile.looksLikeIdx(bytes) {
+            let rank = Int(bytes[3])
+            let idx = try IdxFile.decode(bytes, path: path, expectedRank: rank)
+            let out = NDArray(shape: rank == 3 ? [idx.dims[0], 1, idx.dims[1], idx.dims[2]] : idx.dims)
+            let scale: Float = rank == 1 ? 1 : 1 / 255
+            idx.values.withUnsafeBufferPointer { src in
+                for i in 0..<out.count { out.data[i] = Float(src[i]) * scale }
+            }
+            return out
+        }
+        let (values, rows) = try CSVIter.parse(bytes: bytes, path: path, width: nil)
+        return NDArray(values, shape: [rows, rows == 0 ? 0 : values.count / rows])
+    }
+}
