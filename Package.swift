@@ -84,7 +84,7 @@ let package = Package(
         .executableTarget(
             name: "swiftps",
             dependencies: [
-                "SwiftPS",
+                "SwiftPS", "CShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),

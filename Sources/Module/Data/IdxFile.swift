@@ -20,7 +20,53 @@ struct IdxFile {
 
     /// Reads the file at `path`, checking that it holds unsigned bytes with `expectedRank` dimensions.
     static func read(_ path: String, expectedRank: Int, missingHint: String) throws(DataIterError) -> IdxFile {
-        try decode(try readAll(path, missingHint: missingHint), path: path, expectedRank: expectedRank)
+        // Read the header first, then the values into a buffer of exactly their size: a 47 MB
+        // image file never costs more than 47 MB (reading into a growing buffer cost twice that).
+        guard access(path, F_OK) == 0 else { throw .missingFile(path: path, hint: missingHint) }
+        guard let file = gzopen(path, "rb") else {
+            throw .badFile(path: path, reason: "cannot open: \(String(cString: strerror(errno)))")
+        }
+        defer { gzclose(file) }
+        gzbuffer(file, 1 << 18)
+        let headerSize = 4 + 4 * expectedRank
+        var header = [UInt8](repeating: 0, count: headerSize)
+        let got = try readExactly(file, into: &header, path: path)
+        guard got == headerSize else {
+            return try decode(Array(header[..<got]), path: path, expectedRank: expectedRank)
+        }
+        let probe = try decode(header, path: path, expectedRank: expectedRank, headerOnly: true)
+        let total = probe.dims.reduce(1, *)
+        var values = [UInt8](repeating: 0, count: total)
+        let read = try readExactly(file, into: &values, path: path)
+        var extra: UInt8 = 0
+        let more = gzread(file, &extra, 1)
+        guard read == total, more == 0 else {
+            throw .badFile(
+                path: path,
+                reason: "IDX header says \(probe.dims) = \(total) values, but the file holds "
+                    + (more > 0 ? "more" : "\(read)") + " bytes after its \(headerSize)-byte header")
+        }
+        return IdxFile(dims: probe.dims, values: values)
+    }
+
+    /// Reads up to `buffer.count` bytes; returns how many were read.
+    private static func readExactly(_ file: gzFile, into buffer: inout [UInt8], path: String) throws(DataIterError)
+        -> Int
+    {
+        var done = 0
+        while done < buffer.count {
+            let n = buffer.withUnsafeMutableBytes { raw in
+                gzread(file, raw.baseAddress! + done, UInt32(min(raw.count - done, 1 << 30)))
+            }
+            guard n >= 0 else {
+                var code: Int32 = 0
+                let message = gzerror(file, &code).map { String(cString: $0) } ?? "zlib error \(code)"
+                throw .badFile(path: path, reason: "cannot decompress: \(message)")
+            }
+            if n == 0 { break }
+            done += Int(n)
+        }
+        return done
     }
 
     /// True when `bytes` start like an IDX file of unsigned bytes.
@@ -29,7 +75,9 @@ struct IdxFile {
     }
 
     /// Parses IDX content already in memory; `path` names it in errors.
-    static func decode(_ bytes: [UInt8], path: String, expectedRank: Int) throws(DataIterError) -> IdxFile {
+    static func decode(_ bytes: [UInt8], path: String, expectedRank: Int, headerOnly: Bool = false)
+        throws(DataIterError) -> IdxFile
+    {
         guard bytes.count >= 4 else {
             throw .badFile(path: path, reason: "not an IDX file: \(bytes.count) bytes, shorter than the 4-byte magic")
         }
@@ -55,6 +103,7 @@ struct IdxFile {
             guard !overflow else { throw .badFile(path: path, reason: "IDX dimensions \(dims) overflow") }
             total = product
         }
+        if headerOnly { return IdxFile(dims: dims, values: []) }
         guard bytes.count - headerSize == total else {
             throw .badFile(
                 path: path,

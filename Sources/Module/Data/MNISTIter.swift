@@ -13,7 +13,21 @@ public final class MNISTIter: DataIter {
     public let sampleCount: Int
     /// The image height and width.
     public let imageSize: (rows: Int, cols: Int)
-    private let inner: NDArrayIter
+    /// The samples of this iterator's shard.
+    public let shardRange: Range<Int>
+    public let batchSize: Int
+    /// `data`: `(B, rows*cols)` when flat, else `(B, 1, rows, cols)`.
+    public let provideData: [DataDesc]
+    /// `softmax_label`: `(B)`.
+    public let provideLabel: [DataDesc]
+    /// The shard's pixels and labels, kept as bytes (a quarter of the memory of Float32) and
+    /// converted batch by batch.
+    private let pixels: [UInt8]
+    private let labels: [UInt8]
+    private let pixelsPerImage: Int
+    private var schedule: BatchSchedule
+    private var local: [Int]
+    private let batch: DataBatch
 
     /// Reads `image` and `label` and prepares the first epoch.
     public convenience init(
@@ -33,45 +47,61 @@ public final class MNISTIter: DataIter {
         batchesPerEpoch: Int?, missingHint: String
     ) throws(DataIterError) {
         let images = try IdxFile.read(image, expectedRank: 3, missingHint: missingHint)
-        let labels = try IdxFile.read(label, expectedRank: 1, missingHint: missingHint)
+        let labelFile = try IdxFile.read(label, expectedRank: 1, missingHint: missingHint)
         let n = images.dims[0]
-        guard labels.dims[0] == n else {
-            throw .invalidArgument("\(image) holds \(n) images but \(label) holds \(labels.dims[0]) labels")
+        guard labelFile.dims[0] == n else {
+            throw .invalidArgument("\(image) holds \(n) images but \(label) holds \(labelFile.dims[0]) labels")
         }
         let rows = images.dims[1]
         let cols = images.dims[2]
-        let data = NDArray(shape: flat ? [n, rows * cols] : [n, 1, rows, cols])
-        images.values.withUnsafeBufferPointer { src in
-            let dst = data.data
-            for i in 0..<src.count { dst[i] = Float(src[i]) / 255 }
-        }
-        let target = NDArray(shape: [n])
-        labels.values.withUnsafeBufferPointer { src in
-            let dst = target.data
-            for i in 0..<src.count { dst[i] = Float(src[i]) }
-        }
+        let shard = try DataShard(numParts: numParts, partIndex: partIndex)
+        shardRange = shard.range(totalSamples: n)
+        pixelsPerImage = rows * cols
+        pixels = Array(images.values[(shardRange.lowerBound * pixelsPerImage)..<(shardRange.upperBound * pixelsPerImage)])
+        labels = Array(labelFile.values[shardRange])
+        schedule = try BatchSchedule(
+            sampleCount: shardRange.count, batchSize: batchSize, lastBatchHandle: lastBatchHandle,
+            batchesPerEpoch: batchesPerEpoch, shuffle: shuffle, seed: seed)
         sampleCount = n
         imageSize = (rows, cols)
-        inner = try NDArrayIter(
-            data: [(dataName, data)], label: [(labelName, target)], batchSize: batchSize, shuffle: shuffle,
-            seed: seed, lastBatchHandle: lastBatchHandle, numParts: numParts, partIndex: partIndex,
-            batchesPerEpoch: batchesPerEpoch)
+        self.batchSize = batchSize
+        provideData = [DataDesc(name: dataName, shape: flat ? [batchSize, rows * cols] : [batchSize, 1, rows, cols])]
+        provideLabel = [DataDesc(name: labelName, shape: [batchSize])]
+        local = [Int](repeating: 0, count: batchSize)
+        batch = DataBatch(
+            data: [NDArray(shape: provideData[0].shape)], label: [NDArray(shape: [batchSize])],
+            index: [Int](repeating: 0, count: batchSize))
     }
 
-    /// Samples per batch.
-    public var batchSize: Int { inner.batchSize }
-    /// `data`: `(B, rows*cols)` when flat, else `(B, 1, rows, cols)`.
-    public var provideData: [DataDesc] { inner.provideData }
-    /// `softmax_label`: `(B)`.
-    public var provideLabel: [DataDesc] { inner.provideLabel }
-    /// The samples of this iterator's shard.
-    public var shardRange: Range<Int> { inner.shardRange }
     /// The number of batches the current epoch yields.
-    public var batchesInEpoch: Int { inner.batchesInEpoch }
+    public var batchesInEpoch: Int { schedule.batchCount }
+
     /// Starts the next epoch.
-    public func reset() { inner.reset() }
+    public func reset() { schedule.reset() }
+
     /// The next batch (reused between calls), or nil at the end of the epoch.
-    public func next() throws -> DataBatch? { try inner.next() }
+    public func next() throws -> DataBatch? {
+        guard let pad = schedule.next(into: &local) else { return nil }
+        let data = batch.data[0].data
+        let label = batch.label[0].data
+        let width = pixelsPerImage
+        withExtendedLifetime(batch) {
+            pixels.withUnsafeBufferPointer { src in
+                for slot in 0..<batchSize {
+                    let from = src.baseAddress! + local[slot] * width
+                    let to = data + slot * width
+                    for i in 0..<width { to[i] = Float(from[i]) / 255 }
+                    label[slot] = Float(labels[local[slot]])
+                }
+            }
+        }
+        var index = batch.index ?? []
+        batch.index = nil
+        for slot in 0..<batchSize { index[slot] = shardRange.lowerBound + local[slot] }
+        batch.index = index
+        batch.pad = pad
+        return batch
+    }
 }
 
 /// The Fashion-MNIST data set (Zalando; MNIST's format and sizes: 60,000 training and 10,000 test

@@ -14,9 +14,9 @@ public enum SampleFile {
             let rank = Int(bytes[3])
             let idx = try IdxFile.decode(bytes, path: path, expectedRank: rank)
             let out = NDArray(shape: rank == 3 ? [idx.dims[0], 1, idx.dims[1], idx.dims[2]] : idx.dims)
-            let scale: Float = rank == 1 ? 1 : 1 / 255
+            let divisor: Float = rank == 1 ? 1 : 255  // the same scaling as MNISTIter
             idx.values.withUnsafeBufferPointer { src in
-                for i in 0..<out.count { out.data[i] = Float(src[i]) * scale }
+                for i in 0..<out.count { out.data[i] = Float(src[i]) / divisor }
             }
             return out
         }
