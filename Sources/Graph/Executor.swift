@@ -54,6 +54,10 @@ public final class Executor {
     private let headGradients: [HeadGradient?]
     private var monitor: ((String, NDArray) -> Void)?
     private var readyForBackward = false
+    /// For each step, the arguments whose first consumer (in forward order) it is. That step is
+    /// also the last one whose backward writes their gradients, so the same list says when a
+    /// weight is first needed in forward and when its gradient is final in backward.
+    private let firstUses: [[String]]
 
     init(
         symbol: Symbol, argArrays: [NDArray], gradArrays: [NDArray?], auxArrays: [NDArray], gradReqs: [String: GradReq],
@@ -76,12 +80,32 @@ public final class Executor {
         backwardSteps = plan.backwardSteps
         zeroBeforeBackward = plan.zeroBeforeBackward
         headGradients = plan.headGradients
+        var seen = Set<ObjectIdentifier>()
+        var uses: [[String]] = []
+        let names = Dictionary(zip(argArrays.map(ObjectIdentifier.init), argNames), uniquingKeysWith: { a, _ in a })
+        for step in plan.steps {
+            var here: [String] = []
+            for input in step.binding.inputs {
+                let id = ObjectIdentifier(input)
+                if let name = names[id], seen.insert(id).inserted { here.append(name) }
+            }
+            uses.append(here)
+        }
+        firstUses = uses
     }
 
     /// Runs every node forward (MXNet's `forward(is_train=…)`). With `isTrain`, operators use
     /// training behaviour (Dropout masks, BatchNorm batch statistics) and `backward` may follow.
     public func forward(isTrain: Bool = false) {
+        forward(isTrain: isTrain) { _ in }
+    }
+
+    /// Runs forward, calling `beforeUsing` with each argument's name right before the first node
+    /// that reads it, so a caller can wait for weights still in flight one by one (MXNet's engine
+    /// dependencies: the next forward waits only for the weights it is about to use).
+    public func forward(isTrain: Bool, beforeUsing: (String) throws -> Void) rethrows {
         for i in steps.indices {
+            for name in firstUses[i] { try beforeUsing(name) }
             steps[i].instance.forward(steps[i].binding, isTrain: isTrain)
             if let monitor {
                 for (name, array) in zip(steps[i].outputNames, steps[i].binding.outputs) { monitor(name, array) }
@@ -98,6 +122,12 @@ public final class Executor {
     /// - Throws: `GraphError.bindError` when no `forward(isTrain: true)` preceded it or the head
     ///   gradients do not match the outputs.
     public func backward(outGrads: [NDArray]? = nil) throws {
+        try backward(outGrads: outGrads, gradientReady: nil)
+    }
+
+    /// Runs backward, calling `gradientReady` with each argument's name as soon as its gradient is
+    /// final (last layer first), so a caller can start pushing it while backward goes on.
+    public func backward(outGrads: [NDArray]?, gradientReady: ((String) throws -> Void)?) throws {
         guard readyForBackward else {
             throw GraphError.bindError("backward needs a forward(isTrain: true) first")
         }
@@ -127,7 +157,12 @@ public final class Executor {
                 Kernels.fill(n, 1, dst)
             }
         }
-        for i in backwardSteps { steps[i].instance.backward(steps[i].binding) }
+        for i in backwardSteps {
+            steps[i].instance.backward(steps[i].binding)
+            if let gradientReady {
+                for name in firstUses[i] where gradDict[name] != nil { try gradientReady(name) }
+            }
+        }
     }
 
     /// Calls `callback` with each node output's name (`fc1_output`) and array right after the node

@@ -57,7 +57,8 @@ public final class MNISTIter: DataIter {
         let shard = try DataShard(numParts: numParts, partIndex: partIndex)
         shardRange = shard.range(totalSamples: n)
         pixelsPerImage = rows * cols
-        pixels = Array(images.values[(shardRange.lowerBound * pixelsPerImage)..<(shardRange.upperBound * pixelsPerImage)])
+        pixels = Array(
+            images.values[(shardRange.lowerBound * pixelsPerImage)..<(shardRange.upperBound * pixelsPerImage)])
         labels = Array(labelFile.values[shardRange])
         schedule = try BatchSchedule(
             sampleCount: shardRange.count, batchSize: batchSize, lastBatchHandle: lastBatchHandle,

@@ -56,6 +56,8 @@ public protocol BaseModule: AnyObject {
     func forward(_ batch: DataBatch, isTrain: Bool?) throws
     /// Runs backward; `outGrads` are the head gradients (nil for loss outputs).
     func backward(outGrads: [NDArray]?) throws
+    /// `forward(isTrain: true)` then `backward()`; a module may overlap them with communication.
+    func forwardBackward(_ batch: DataBatch) throws
     /// Updates the parameters with the installed optimizer from the last backward's gradients.
     func update() throws
     /// The outputs of the last forward.

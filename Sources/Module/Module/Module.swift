@@ -39,6 +39,13 @@ public final class Module: BaseModule {
     private var optimizerConfig: OptimizerConfig?
     private var monitor: Monitor?
     private var pendingWeights = false
+    /// Parameters whose gradients `forwardBackward` already pushed this step.
+    private var pushedEarly = Set<String>()
+    /// Each parameter's index in `paramNames` (the priority of its push is minus that).
+    private lazy var paramIndex: [String: Int] = Dictionary(
+        uniqueKeysWithValues: paramNames.enumerated().map { ($1, $0) })
+    /// The parameters the kvstore updates.
+    private lazy var trainable: Set<String> = Set(paramNames).subtracting(fixedParamNames)
     /// Parameters loaded by `Module.load` and applied at the first `initParams` (MXNet's
     /// `_arg_params`/`_aux_params` before bind).
     private var preloadedParams: (args: [String: NDArray], aux: [String: NDArray])?
@@ -327,8 +334,34 @@ public final class Module: BaseModule {
         }
         for (name, src) in zip(dataNames, batch.data) { try copyInput(name, src, executor) }
         for (name, src) in zip(labelNames, batch.label) { try copyInput(name, src, executor) }
-        try syncWeights()
-        executor.forward(isTrain: train)
+        if pendingWeights, let kvstore {
+            // Wait for each weight only when the first layer that reads it is about to run.
+            try executor.forward(isTrain: train) { name in
+                if trainable.contains(name) { try kvstore.wait(name) }
+            }
+            pendingWeights = false
+        } else {
+            executor.forward(isTrain: train)
+        }
+    }
+
+    /// Forward, then backward; with a distributed kvstore each gradient is pushed (pushPull with
+    /// priority -index) the moment backward has produced it, last layer first, so communication
+    /// overlaps the rest of backward. `update()` then only pushes what was not pushed yet.
+    /// (A gradient pushed this way is applied even if `update()` is never called.)
+    public func forwardBackward(_ batch: DataBatch) throws {
+        try forward(batch, isTrain: true)
+        guard let executor, optimizerInitialized, let kvstore, kvstore.type.isDistributed else {
+            try backward(outGrads: nil)
+            return
+        }
+        try executor.backward(outGrads: nil) { [self] name in
+            guard let index = paramIndex[name], !fixedParamNames.contains(name),
+                let grad = executor.gradDict[name], let weight = executor.argDict[name]
+            else { return }
+            try kvstore.pushPull(name, grad, into: weight, priority: -index)
+            pushedEarly.insert(name)
+        }
     }
 
     private func copyInput(_ name: String, _ src: NDArray, _ executor: Executor) throws {
@@ -365,8 +398,10 @@ public final class Module: BaseModule {
         }
         for (i, name) in paramNames.enumerated() where !fixedParamNames.contains(name) {
             guard let grad = executor.gradDict[name], let weight = executor.argDict[name] else { continue }
+            if pushedEarly.contains(name) { continue }
             try kvstore.pushPull(name, grad, into: weight, priority: -i)
         }
+        pushedEarly.removeAll(keepingCapacity: true)
         pendingWeights = true
     }
 
