@@ -92,6 +92,8 @@ struct BenchGemm: ParsableCommand {
                 for (pass, m, n, k, ta, tb) in [
                     ("forward", f, cols, ckk, false, false), ("backward_weight", f, ckk, cols, false, true),
                     ("backward_data", ckk, cols, f, true, false),
+                    // dWᵀ (CKK × F) = col · dyᵀ: the same product with the roles of m and n swapped.
+                    ("backward_weight_transposed", ckk, f, cols, false, true),
                 ] {
                     var p = JSONObject()
                     p.set("model", "lenet")
