@@ -6,7 +6,8 @@ import SwiftPSTensor
 /// `pooling_convention` valid (`Ho = (H + 2·pad − k) / s + 1` rounded down; `full` rounds up),
 /// `count_include_pad` True (an average divides by the window size clipped to the padded image,
 /// so padding counts as zeros). `global_pool` pools each whole plane to 1×1. Max pooling ignores
-/// padding, keeps the argmax of each window at forward and routes the gradient to it. A window
+/// padding, keeps the argmax of each window at forward and routes the gradient to it (for 2×2
+/// windows at stride 2, backward finds the argmax again from the data and the output). A window
 /// that lies wholly outside the image (possible with `full`) outputs 0 (MXNet leaves the lowest Float).
 public struct Pooling: Operator {
     public static let typeName = "Pooling"
