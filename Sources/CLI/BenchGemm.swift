@@ -17,6 +17,21 @@ struct BenchGemm: ParsableCommand {
     @Option(help: "OpenBLAS threads.")
     var blasThreads: Int = 1
 
+    @Option(help: "Which training steps to time: mlp, lenet or all.")
+    var steps: String = "all"
+
+    @Flag(help: "Skip the single-product measurements; time only the training steps.")
+    var stepsOnly = false
+
+    @Flag(help: "Also time lenet's convolution products with several images per GEMM.")
+    var convGroups = false
+
+    func validate() throws {
+        guard ["all", "mlp", "lenet"].contains(steps) else {
+            throw ValidationError("--steps must be mlp, lenet or all, not '\(steps)'")
+        }
+    }
+
     func run() throws {
         BLAS.configureThreads(blasThreads)
         var out = JSONObject()
@@ -30,6 +45,26 @@ struct BenchGemm: ParsableCommand {
         out.set("sgemm_1024_gflops", gemmGflops(m: big, n: big, k: big, transB: false, repeats: 10))
 
         let b = batchSize
+        if !stepsOnly {
+            out.set("products", products(batch: b))
+        }
+
+        var stepResults: [JSONObject] = []
+        for (name, symbol, shape) in [
+            ("mlp", try Models.mlp(), [b, 784]), ("lenet", try Models.lenet(), [b, 1, 28, 28]),
+        ] where steps == "all" || steps == name {
+            stepResults.append(try stepBenchmark(name: name, symbol: symbol, dataShape: shape))
+        }
+        out.set("steps", stepResults)
+        out.set(
+            "reference",
+            "anchors.md: sgemm ~100 GFLOP/s on one thread; one mlp step at batch 128 is 0.68 ms of BLAS + element-wise work (189K samples/s)"
+        )
+        print(out.text)
+    }
+
+    /// The single matrix products of the mlp and lenet at batch `b`, each with its GFLOP/s.
+    func products(batch b: Int) -> [JSONObject] {
         // (name, m, n, k, transA, transB): forward y = x·Wᵀ, backward dx = dy·W, dW = dyᵀ·x.
         var products: [JSONObject] = []
         let mlpLayers = [(784, 128), (128, 64), (64, 10)]
@@ -49,17 +84,31 @@ struct BenchGemm: ParsableCommand {
                 products.append(p)
             }
         }
-        // lenet convolutions as one GEMM per image: W (F × C·kh·kw) · col (C·kh·kw × oh·ow).
+        // lenet convolutions as one GEMM per `group` images (1 = per image): forward W (F × CKK) · col
+        // (CKK × G·oh·ow), backward_weight dy (F × G·oh·ow) · colᵀ, backward_data Wᵀ · dy (CKK × G·oh·ow).
         for (name, f, ckk, spatial) in [("conv1", 20, 25, 24 * 24), ("conv2", 50, 500, 8 * 8)] {
-            var p = JSONObject()
-            p.set("model", "lenet")
-            p.set("layer", name)
-            p.set("pass", "forward_per_image")
-            p.set("m", f)
-            p.set("n", spatial)
-            p.set("k", ckk)
-            p.set("gflops", gemmGflops(m: f, n: spatial, k: ckk, transB: false, repeats: repeats * 4))
-            products.append(p)
+            for group in convGroups ? [1, 2, 4, 8, 16, 128] : [1] {
+                let cols = group * spatial
+                for (pass, m, n, k, ta, tb) in [
+                    ("forward", f, cols, ckk, false, false), ("backward_weight", f, ckk, cols, false, true),
+                    ("backward_data", ckk, cols, f, true, false),
+                    // dWᵀ (CKK × F) = col · dyᵀ: the same product with the roles of m and n swapped.
+                    ("backward_weight_transposed", ckk, f, cols, false, true),
+                ] {
+                    var p = JSONObject()
+                    p.set("model", "lenet")
+                    p.set("layer", name)
+                    p.set("pass", pass)
+                    p.set("images_per_gemm", group)
+                    p.set("m", m)
+                    p.set("n", n)
+                    p.set("k", k)
+                    let gflops = gemmGflops(m: m, n: n, k: k, transA: ta, transB: tb, repeats: repeats * 4)
+                    p.set("gflops", gflops)
+                    p.set("ms_per_batch", 2 * Double(f * ckk * spatial * b) / gflops / 1e6)
+                    products.append(p)
+                }
+            }
         }
         for (pass, m, n, k, ta, tb) in [
             ("forward", b, 500, 800, false, true), ("backward_data", b, 800, 500, false, false),
@@ -75,26 +124,18 @@ struct BenchGemm: ParsableCommand {
             p.set("gflops", gemmGflops(m: m, n: n, k: k, transA: ta, transB: tb, repeats: repeats * 4))
             products.append(p)
         }
-        out.set("products", products)
-
-        var steps: [JSONObject] = []
-        for (name, symbol, shape) in [
-            ("mlp", try Models.mlp(), [b, 784]), ("lenet", try Models.lenet(), [b, 1, 28, 28]),
-        ] {
-            steps.append(try stepBenchmark(name: name, symbol: symbol, dataShape: shape))
-        }
-        out.set("steps", steps)
-        out.set(
-            "reference",
-            "anchors.md: sgemm ~100 GFLOP/s on one thread; one mlp step at batch 128 is 0.68 ms of BLAS + element-wise work (189K samples/s)"
-        )
-        print(out.text)
+        return products
     }
 
     /// Times one forward+backward step through the executor and reports its matrix-product FLOP rate.
     func stepBenchmark(name: String, symbol: Symbol, dataShape: [Int]) throws -> JSONObject {
         let b = dataShape[0]
-        let exec = try symbol.simpleBind(shapes: ["data": dataShape, "softmax_label": [b]], gradReq: .write)
+        // As Module binds for training: every parameter .write, the data (and label) .null.
+        var reqs: [String: GradReq] = [:]
+        for argName in symbol.listArguments() where argName != "data" && argName != "softmax_label" {
+            reqs[argName] = .write
+        }
+        let exec = try symbol.simpleBind(shapes: ["data": dataShape, "softmax_label": [b]], gradReqs: reqs)
         var rng = RandomGenerator(seed: 1)
         for (argName, array) in exec.argDict {
             if argName == "softmax_label" {
@@ -123,10 +164,12 @@ struct BenchGemm: ParsableCommand {
         return s
     }
 
-    /// The multiply-add FLOPs of one forward+backward step's matrix products (3 GEMMs per layer).
+    /// The multiply-add FLOPs of one forward+backward step's matrix products: 3 GEMMs per layer, except
+    /// the first layer, whose input is the data and so needs no data gradient (2 GEMMs).
     func stepFlops(name: String, batch b: Int) -> Int {
         if name == "mlp" {
-            return [(784, 128), (128, 64), (64, 10)].reduce(0) { $0 + 3 * 2 * b * $1.0 * $1.1 }
+            let all = [(784, 128), (128, 64), (64, 10)].reduce(0) { $0 + 3 * 2 * b * $1.0 * $1.1 }
+            return all - 2 * b * 784 * 128
         }
         // lenet: conv1 (20×25 · 25×576), conv2 (50×500 · 500×64) per image; fc 800→500, 500→10.
         let conv = 2 * b * (20 * 25 * 576 + 50 * 500 * 64)

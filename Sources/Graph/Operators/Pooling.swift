@@ -6,7 +6,8 @@ import SwiftPSTensor
 /// `pooling_convention` valid (`Ho = (H + 2·pad − k) / s + 1` rounded down; `full` rounds up),
 /// `count_include_pad` True (an average divides by the window size clipped to the padded image,
 /// so padding counts as zeros). `global_pool` pools each whole plane to 1×1. Max pooling ignores
-/// padding, keeps the argmax of each window at forward and routes the gradient to it. A window
+/// padding, keeps the argmax of each window at forward and routes the gradient to it (for 2×2
+/// windows at stride 2, backward finds the argmax again from the data and the output). A window
 /// that lies wholly outside the image (possible with `full`) outputs 0 (MXNet leaves the lowest Float).
 public struct Pooling: Operator {
     public static let typeName = "Pooling"
@@ -117,15 +118,22 @@ public struct Pooling: Operator {
 
     final class Instance: OperatorInstance {
         let kind: Kind, g: Window, planes: Int, countIncludePad: Bool
-        /// For max pooling, the flat index within its plane of each output's argmax (−1: empty window).
+        /// For max pooling, the flat index within its plane of each output's argmax (−1: empty window);
+        /// empty for the 2×2 stride-2 case, whose backward finds the argmax from the data.
         let argmax: IndexBuffer
+        /// Max pooling with 2×2 windows at stride 2 and no padding (lenet's), which gets its own loops.
+        let isMax2x2: Bool
 
         init(kind: Kind, window: Window, planes: Int, countIncludePad: Bool) {
             self.kind = kind
             g = window
             self.planes = planes
             self.countIncludePad = countIncludePad
-            argmax = IndexBuffer(count: kind == .max ? planes * window.outH * window.outW : 0)
+            let g = window
+            isMax2x2 =
+                kind == .max && g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0
+                && g.outH == g.height / 2 && g.outW == g.width / 2
+            argmax = IndexBuffer(count: kind == .max && !isMax2x2 ? planes * window.outH * window.outW : 0)
         }
 
         /// The divisor of output (oh, ow) for avg, 1 for sum.
@@ -142,6 +150,10 @@ public struct Pooling: Operator {
         func forward(_ b: OpBinding, isTrain: Bool) {
             let x = b.inputs[0].data
             let y = b.outputs[0].data
+            if isMax2x2 {
+                forwardMax2x2(x, y)
+                return
+            }
             let plane = g.height * g.width
             let outPlane = g.outH * g.outW
             for p in 0..<planes {
@@ -175,10 +187,130 @@ public struct Pooling: Operator {
             }
         }
 
+        /// The 2×2 stride-2 max, four windows at a time with selects rather than branches (which
+        /// mispredict on real data). No argmax is stored: backward finds it again from x and y.
+        func forwardMax2x2(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+            let (w, outH, outW) = (g.width, g.outH, g.outW)
+            let plane = g.height * w
+            for p in 0..<planes {
+                let xp = x + p * plane
+                let yp = y + p * outH * outW
+                for oh in 0..<outH {
+                    let r0 = xp + 2 * oh * w
+                    let r1 = r0 + w
+                    let yo = yp + oh * outW
+                    var ow = 0
+                    while ow + 4 <= outW {
+                        let top = UnsafeRawPointer(r0 + 2 * ow).loadUnaligned(as: SIMD8<Float>.self)
+                        let bottom = UnsafeRawPointer(r1 + 2 * ow).loadUnaligned(as: SIMD8<Float>.self)
+                        // The first largest in row-major order, as the general loop: replace only on >.
+                        var v = top.evenHalf
+                        v.replace(with: top.oddHalf, where: top.oddHalf .> v)
+                        v.replace(with: bottom.evenHalf, where: bottom.evenHalf .> v)
+                        v.replace(with: bottom.oddHalf, where: bottom.oddHalf .> v)
+                        UnsafeMutableRawPointer(yo + ow).storeBytes(of: v, as: SIMD4<Float>.self)
+                        ow += 4
+                    }
+                    while ow < outW {
+                        var v = r0[2 * ow]
+                        if r0[2 * ow + 1] > v { v = r0[2 * ow + 1] }
+                        if r1[2 * ow] > v { v = r1[2 * ow] }
+                        if r1[2 * ow + 1] > v { v = r1[2 * ow + 1] }
+                        yo[ow] = v
+                        ow += 1
+                    }
+                }
+            }
+        }
+
+        /// The 2×2 stride-2 max backward: each window's four gradients written (or added) at once, so
+        /// the gradient needs no separate zero fill. The window's argmax is its first element equal to
+        /// the output (the first element when the output is NaN), which is the element forward chose.
+        func backwardMax2x2(
+            _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
+            _ dx: UnsafeMutablePointer<Float>, accumulate: Bool
+        ) {
+            let (h, w, outH, outW) = (g.height, g.width, g.outH, g.outW)
+            let plane = h * w
+            var accumulate = accumulate
+            if !accumulate && (h % 2 != 0 || w % 2 != 0) {
+                // An odd last row or column lies in no window: zero everything, then add.
+                dx.update(repeating: 0, count: planes * plane)
+                accumulate = true
+            }
+            for p in 0..<planes {
+                let xp = x + p * plane
+                let dxp = dx + p * plane
+                let yp = y + p * outH * outW
+                let dyp = dy + p * outH * outW
+                for oh in 0..<outH {
+                    let offset = 2 * oh * w
+                    let (x0, x1) = (xp + offset, xp + offset + w)
+                    let (d0, d1) = (dxp + offset, dxp + offset + w)
+                    let yo = yp + oh * outW
+                    let dyo = dyp + oh * outW
+                    var ow = 0
+                    while ow + 4 <= outW {
+                        let top = UnsafeRawPointer(x0 + 2 * ow).loadUnaligned(as: SIMD8<Float>.self)
+                        let bottom = UnsafeRawPointer(x1 + 2 * ow).loadUnaligned(as: SIMD8<Float>.self)
+                        let v = UnsafeRawPointer(yo + ow).loadUnaligned(as: SIMD4<Float>.self)
+                        let d = UnsafeRawPointer(dyo + ow).loadUnaligned(as: SIMD4<Float>.self)
+                        let e0 = (top.evenHalf .== v) .| (v .!= v)
+                        let e1 = .!e0 .& (top.oddHalf .== v)
+                        let e01 = e0 .| e1
+                        let e2 = .!e01 .& (bottom.evenHalf .== v)
+                        let e3 = .!(e01 .| e2)
+                        let zero = SIMD4<Float>()
+                        var gTop = SIMD8<Float>()
+                        var gBottom = SIMD8<Float>()
+                        gTop.evenHalf = zero.replacing(with: d, where: e0)
+                        gTop.oddHalf = zero.replacing(with: d, where: e1)
+                        gBottom.evenHalf = zero.replacing(with: d, where: e2)
+                        gBottom.oddHalf = zero.replacing(with: d, where: e3)
+                        let t = UnsafeMutableRawPointer(d0 + 2 * ow)
+                        let u = UnsafeMutableRawPointer(d1 + 2 * ow)
+                        if accumulate {
+                            gTop += t.loadUnaligned(as: SIMD8<Float>.self)
+                            gBottom += u.loadUnaligned(as: SIMD8<Float>.self)
+                        }
+                        t.storeBytes(of: gTop, as: SIMD8<Float>.self)
+                        u.storeBytes(of: gBottom, as: SIMD8<Float>.self)
+                        ow += 4
+                    }
+                    while ow < outW {
+                        let v = yo[ow]
+                        let d = dyo[ow]
+                        let e0 = x0[2 * ow] == v || v.isNaN
+                        let e1 = !e0 && x0[2 * ow + 1] == v
+                        let e2 = !e0 && !e1 && x1[2 * ow] == v
+                        let e3 = !e0 && !e1 && !e2
+                        let grads: (Float, Float, Float, Float) = (e0 ? d : 0, e1 ? d : 0, e2 ? d : 0, e3 ? d : 0)
+                        if accumulate {
+                            d0[2 * ow] += grads.0
+                            d0[2 * ow + 1] += grads.1
+                            d1[2 * ow] += grads.2
+                            d1[2 * ow + 1] += grads.3
+                        } else {
+                            d0[2 * ow] = grads.0
+                            d0[2 * ow + 1] = grads.1
+                            d1[2 * ow] = grads.2
+                            d1[2 * ow + 1] = grads.3
+                        }
+                        ow += 1
+                    }
+                }
+            }
+        }
+
         func backward(_ b: OpBinding) {
             let dy = b.outputGrads[0].data
             let plane = g.height * g.width
             let outPlane = g.outH * g.outW
+            if isMax2x2 {
+                let (x, y) = (b.inputs[0].data, b.outputs[0].data)
+                b.withGrad(0) { dxArr, acc in backwardMax2x2(x, y, dy, dxArr.data, accumulate: acc) }
+                return
+            }
             b.withGrad(0) { dxArr, acc in
                 if !acc { dxArr.fill(0) }
                 let dx = dxArr.data
