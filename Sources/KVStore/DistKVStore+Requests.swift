@@ -102,8 +102,8 @@ extension DistKVStore {
                     "\(describe(request.server)) answered key \(frames.key) with \(frames.count) values, expected key \(request.key) with \(request.count)"
             }
             values.withUnsafeBytes { raw in
-                UnsafeMutableRawPointer(out.data + request.offset).copyMemory(
-                    from: raw.baseAddress!, byteCount: raw.count)
+                guard let source = raw.baseAddress else { return }
+                UnsafeMutableRawPointer(out.data + request.offset).copyMemory(from: source, byteCount: raw.count)
             }
             return nil
         } catch {

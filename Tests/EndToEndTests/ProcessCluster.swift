@@ -74,7 +74,7 @@ final class ProcessCluster {
     @discardableResult
     func spawn(_ name: String, _ arguments: [String], env: [String: String]) throws -> Node {
         let log = directory.appendingPathComponent("\(name).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)

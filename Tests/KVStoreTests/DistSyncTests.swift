@@ -3,6 +3,7 @@ import SwiftPSCluster
 import SwiftPSKVStore
 import SwiftPSOptimizer
 import SwiftPSTensor
+import SwiftPSTransport
 import Testing
 
 /// dist_sync over an in-process cluster: values worked out by hand.
@@ -108,5 +109,43 @@ import Testing
 func expectClose(_ actual: [Float], _ expected: [Float], _ what: String) throws {
     guard actual.count == expected.count, zip(actual, expected).allSatisfy({ abs($0 - $1) <= 1e-5 }) else {
         throw HarnessError(description: "\(what): got \(actual), expected \(expected)")
+    }
+}
+
+/// The server's ordering rules for requests that arrive while a dist_sync round is open.
+@Suite(.serialized) struct DistSyncOrderingTests {
+    @Test func aPullFromAWorkerThatPushedWaitsForTheRound() throws {
+        let cluster = try KVCluster(workers: 2, servers: 1)
+        defer { cluster.stop() }
+        let results = cluster.onWorkers { _, store in try store.initialize(["k"], values: [NDArray([0])]) }
+        #expect(results == [nil, nil])
+        // Worker 0 speaks raw KV messages; its answers come to this mailbox.
+        let answers = Mailbox<Message>()
+        let office = cluster.stores[0].postOffice
+        office.setAppHandler { answers.put($0) }
+        let push = Message(
+            request: true, push: true, timestamp: 1001,
+            data: [Payload(copying: [UInt64(0)]), Payload(copying: [Float(5)]), Payload(copying: [Int32(1)])])
+        let pull = Message(request: true, pull: true, timestamp: 1002, data: [Payload(copying: [UInt64(0)])])
+        try office.send(push, to: NodeID.server(0))
+        try office.send(pull, to: NodeID.server(0))
+        // Worker 1's push completes the round: the store becomes 5 + 7.
+        try cluster.stores[1].push("k", NDArray([7]), priority: 0)
+        try cluster.stores[1].wait("k")
+        let got = answers.wait(count: 2, timeout: 10)
+        #expect(got.map(\.timestamp) == [1001, 1002])
+        let pulled = try #require(got.last?.data.dropFirst().first)
+        #expect(try pulled.toArray(of: Float.self) == [12])
+    }
+
+    @Test func emptyKeysWork() throws {
+        let cluster = try KVCluster(workers: 2, servers: 2)
+        defer { cluster.stop() }
+        let results = cluster.onWorkers { _, store in
+            try store.initialize(["empty"], values: [NDArray(shape: [0])])
+            try store.pushPull("empty", NDArray(shape: [0]), into: NDArray(shape: [0]), priority: 0)
+            try store.waitAll()
+        }
+        #expect(results == [nil, nil])
     }
 }
