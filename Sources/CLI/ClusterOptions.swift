@@ -62,10 +62,24 @@ struct ClusterOptions: ParsableArguments {
 
     /// The configuration of a node of `role` from the flags and the environment.
     func config(role: NodeRole, shardSize: Int64 = 0) throws -> ClusterConfig {
-        var config = try ClusterConfig.fromEnvironment(environment(role: role))
-        config.shardSize = shardSize
-        return config
+        do {
+            var config = try ClusterConfig.fromEnvironment(environment(role: role))
+            config.shardSize = shardSize
+            return config
+        } catch {
+            guard case .invalidConfiguration(let variable, let value, let reason) = error else { throw error }
+            let flag = Self.flags[variable].map { " (or pass \($0))" } ?? ""
+            throw ClusterError.invalidConfiguration(variable: variable, value: value, reason: reason + flag)
+        }
     }
+
+    /// The flag that stands for each variable, for error messages.
+    static let flags = [
+        "DMLC_PS_ROOT_URI": "--scheduler-host", "DMLC_PS_ROOT_PORT": "--scheduler-port",
+        "DMLC_NUM_WORKER": "--num-workers", "DMLC_NUM_SERVER": "--num-servers", "SWIFTPS_PORT_RANGE": "--port-range",
+        "SWIFTPS_SECRET_FILE": "--secret-file", "SWIFTPS_HEARTBEAT_INTERVAL": "--heartbeat-interval",
+        "SWIFTPS_HEARTBEAT_TIMEOUT": "--heartbeat-timeout", "SWIFTPS_REQUEST_TIMEOUT": "--request-timeout",
+    ]
 
     /// The role `DMLC_ROLE` names, if any (MXNet decides a process's role from it at import).
     static var environmentRole: NodeRole? {
