@@ -20,6 +20,16 @@ struct Train: ParsableCommand {
     @OptionGroup var options: TrainOptions
 
     func run() throws {
+        // As importing mxnet does: with DMLC_ROLE=server or scheduler this process plays that role.
+        switch ClusterOptions.environmentRole {
+        case .scheduler?:
+            try ClusterRoles.reportingErrors("train (as scheduler)") { try ClusterRoles.runScheduler(options.cluster) }
+            return
+        case .server?:
+            try ClusterRoles.reportingErrors("train (as server)") { try ClusterRoles.runServer(options.cluster) }
+            return
+        default: break
+        }
         do {
             try TrainJob(options: options).run()
         } catch let error as ExitCode {
@@ -98,4 +108,17 @@ struct TrainOptions: ParsableArguments {
 
     @Flag(help: "Do not shuffle the training data.")
     var noShuffle = false
+
+    @Option(help: "After training, worker 0 writes the final parameters to this file (.params format).")
+    var saveFinal: String?
+
+    @Option(
+        help: """
+            Test aid: build each batch from K contiguous parts of the data, batch/K samples from each, \
+            so one process sees at step t what K dist_sync workers see together.
+            """)
+    var interleaveShards: Int?
+
+    @OptionGroup(title: "Cluster (for --kv-store dist_sync/dist_async)")
+    var cluster: ClusterOptions
 }

@@ -23,22 +23,22 @@ struct TrainJob {
             let dir = (prefix as NSString).deletingLastPathComponent
             if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         }
-        let session = try TrainSession.start(kvType: kvType, logger: logger)
-        defer { session.finish() }
+        let session = try TrainSession.start(
+            kvType: kvType, cluster: options.cluster, batchSize: options.batchSize,
+            shardSize: { numWorkers in try largestShard(numWorkers: numWorkers) }, logger: logger)
+        var finished = false
+        defer { if !finished { session.abort() } }
         logger.info(
             "network \(options.network), kvstore \(kvType), worker \(session.rank) of \(session.numWorkers), \(threads) BLAS thread(s)"
         )
 
         let symbol = try loadNetwork(options.network)
         let flat = !symbol.listArguments().contains { $0.hasPrefix("conv") }
-        let train = try FashionMNIST.train(
-            dataDir: options.dataDir, batchSize: options.batchSize, shuffle: !options.noShuffle,
-            seed: options.seed, flat: flat, numParts: session.numWorkers, partIndex: session.rank,
-            batchesPerEpoch: options.numBatches ?? session.batchesPerEpoch)
+        let (train, trainBatches) = try trainingData(flat: flat, session: session)
         let validation = try FashionMNIST.test(
             dataDir: options.dataDir, batchSize: options.batchSize, flat: flat, numParts: session.numWorkers,
             partIndex: session.rank)
-        let batchesPerEpoch = options.numBatches ?? train.batchesInEpoch
+        let batchesPerEpoch = options.numBatches ?? trainBatches
 
         var beginEpoch = 0
         let module: Module
@@ -86,7 +86,46 @@ struct TrainJob {
         let accuracy = final.first?.value ?? .nan
         if let path = options.metricsOut { logger.info("per-epoch metrics appended to \(path)") }
         if let prefix = options.modelPrefix { logger.info("checkpoints written as \(prefix)-NNNN.params") }
+        if let path = options.saveFinal, session.rank == 0 {
+            try module.saveParams(path)
+            logger.info("final parameters written to \(path)")
+        }
         print("final validation accuracy \(String(format: "%.4f", accuracy)) (worker \(session.rank))")
+        try session.finish()
+        finished = true
+    }
+
+    /// This worker's training data: its shard, or with `--interleave-shards K` the K shards stacked
+    /// batch by batch (see `InterleavedShards`); and the batches per epoch.
+    func trainingData(flat: Bool, session: TrainSession) throws -> (any DataIter, Int) {
+        guard let parts = options.interleaveShards else {
+            let train = try FashionMNIST.train(
+                dataDir: options.dataDir, batchSize: options.batchSize, shuffle: !options.noShuffle,
+                seed: options.seed, flat: flat, numParts: session.numWorkers, partIndex: session.rank,
+                batchesPerEpoch: options.numBatches ?? session.batchesPerEpoch)
+            return (train, train.batchesInEpoch)
+        }
+        guard parts >= 1, options.batchSize % parts == 0, session.numWorkers == 1 else {
+            throw ModuleError.badInput(
+                "--interleave-shards \(parts): needs a batch size divisible by it and --kv-store local")
+        }
+        let batches =
+            try options.numBatches
+            ?? DataShard.uniformBatchesPerEpoch(
+                totalSamples: Int(largestShard(numWorkers: 1)), numParts: parts, batchSize: options.batchSize / parts)
+        let iters = try (0..<parts).map { part in
+            try FashionMNIST.train(
+                dataDir: options.dataDir, batchSize: options.batchSize / parts, shuffle: !options.noShuffle,
+                seed: options.seed, flat: flat, numParts: parts, partIndex: part, batchesPerEpoch: batches)
+        }
+        return (try InterleavedShards(parts: iters), batches)
+    }
+
+    /// The size of the largest of `numWorkers` contiguous shards of the training set, ceil(N / workers):
+    /// what a worker declares at rendezvous, before it knows its rank.
+    func largestShard(numWorkers: Int) throws -> Int64 {
+        let all = try FashionMNIST.train(dataDir: options.dataDir, batchSize: 1, shuffle: false, flat: true)
+        return Int64((all.sampleCount + numWorkers - 1) / numWorkers)
     }
 
     /// The optimizer from the flags; `--lr-step-epochs` becomes a multi-factor schedule in updates.

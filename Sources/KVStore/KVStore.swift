@@ -15,6 +15,8 @@ public enum KVStoreError: Error, CustomStringConvertible, Equatable {
     case remote(String)
     /// A deadline passed; names what was awaited and from whom.
     case timeout(String)
+    /// A setting (an environment variable or an argument) that cannot work; the text names it.
+    case badConfiguration(String)
 
     public var description: String {
         switch self {
@@ -24,6 +26,7 @@ public enum KVStoreError: Error, CustomStringConvertible, Equatable {
         case .unknownType(let t): return "unknown kvstore type '\(t)': use local, dist_sync or dist_async"
         case .remote(let s): return s
         case .timeout(let s): return s
+        case .badConfiguration(let s): return s
         }
     }
 }

@@ -23,7 +23,7 @@ import Testing
         let exec = try bound()
         var order: [String] = []
         var fc2OutputAtFc2Weight: [Float] = []
-        try exec.forward(isTrain: true) { name in
+        exec.forward(isTrain: true) { name in
             order.append(name)
             if name == "fc2_weight" { fc2OutputAtFc2Weight = exec.outputs[0].toArray() }
         }

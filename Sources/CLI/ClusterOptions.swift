@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import Logging
+import SwiftPS
+
+/// The cluster flags shared by `swiftps scheduler`, `swiftps server` and `swiftps train`. Each one
+/// overrides the environment variable MXNet's launchers set (named in its help), so both
+/// `DMLC_*`-style launches and explicit flags work.
+struct ClusterOptions: ParsableArguments {
+    @Option(help: "The scheduler's address (default: DMLC_PS_ROOT_URI).")
+    var schedulerHost: String?
+
+    @Option(help: "The scheduler's port (default: DMLC_PS_ROOT_PORT).")
+    var schedulerPort: Int?
+
+    @Option(help: "Number of workers (default: DMLC_NUM_WORKER).")
+    var numWorkers: Int?
+
+    @Option(help: "Number of servers (default: DMLC_NUM_SERVER).")
+    var numServers: Int?
+
+    @Option(help: "The interface address to bind (default: SWIFTPS_BIND, else 0.0.0.0).")
+    var bind: String?
+
+    @Option(help: "The address peers use to reach this node (default: DMLC_NODE_HOST).")
+    var advertise: String?
+
+    @Option(help: "The interface whose IPv4 address is advertised (default: DMLC_INTERFACE).")
+    var interface: String?
+
+    @Option(help: "Ports workers and servers may bind, LOW-HIGH (default: SWIFTPS_PORT_RANGE).")
+    var portRange: String?
+
+    @Option(help: "A file holding the cluster's shared secret (default: SWIFTPS_SECRET_FILE).")
+    var secretFile: String?
+
+    @Option(help: "Seconds between heartbeats, 0 = off (default: SWIFTPS_HEARTBEAT_INTERVAL, else 1).")
+    var heartbeatInterval: Double?
+
+    @Option(help: "Seconds of silence before a node is declared dead (default: SWIFTPS_HEARTBEAT_TIMEOUT, else 10).")
+    var heartbeatTimeout: Double?
+
+    @Option(help: "Seconds a request to a server may take (default: SWIFTPS_REQUEST_TIMEOUT, else 120).")
+    var requestTimeout: Double?
+
+    /// The process environment with the given flags written over the variables they stand for.
+    func environment(role: NodeRole) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        let flags: [(String, String?)] = [
+            ("DMLC_PS_ROOT_URI", schedulerHost), ("DMLC_PS_ROOT_PORT", schedulerPort.map(String.init)),
+            ("DMLC_NUM_WORKER", numWorkers.map(String.init)), ("DMLC_NUM_SERVER", numServers.map(String.init)),
+            ("SWIFTPS_BIND", bind), ("DMLC_NODE_HOST", advertise), ("DMLC_INTERFACE", interface),
+            ("SWIFTPS_PORT_RANGE", portRange), ("SWIFTPS_SECRET_FILE", secretFile),
+            ("SWIFTPS_HEARTBEAT_INTERVAL", heartbeatInterval.map { "\($0)" }),
+            ("SWIFTPS_HEARTBEAT_TIMEOUT", heartbeatTimeout.map { "\($0)" }),
+            ("SWIFTPS_REQUEST_TIMEOUT", requestTimeout.map { "\($0)" }),
+        ]
+        for case (let name, let value?) in flags { env[name] = value }
+        env["DMLC_ROLE"] = role.description
+        return env
+    }
+
+    /// The configuration of a node of `role` from the flags and the environment.
+    func config(role: NodeRole, shardSize: Int64 = 0) throws -> ClusterConfig {
+        do {
+            var config = try ClusterConfig.fromEnvironment(environment(role: role))
+            config.shardSize = shardSize
+            return config
+        } catch {
+            guard case .invalidConfiguration(let variable, let value, let reason) = error else { throw error }
+            let flag = Self.flags[variable].map { " (or pass \($0))" } ?? ""
+            throw ClusterError.invalidConfiguration(variable: variable, value: value, reason: reason + flag)
+        }
+    }
+
+    /// The flag that stands for each variable, for error messages.
+    static let flags = [
+        "DMLC_PS_ROOT_URI": "--scheduler-host", "DMLC_PS_ROOT_PORT": "--scheduler-port",
+        "DMLC_NUM_WORKER": "--num-workers", "DMLC_NUM_SERVER": "--num-servers", "SWIFTPS_PORT_RANGE": "--port-range",
+        "SWIFTPS_SECRET_FILE": "--secret-file", "SWIFTPS_HEARTBEAT_INTERVAL": "--heartbeat-interval",
+        "SWIFTPS_HEARTBEAT_TIMEOUT": "--heartbeat-timeout", "SWIFTPS_REQUEST_TIMEOUT": "--request-timeout",
+    ]
+
+    /// The role `DMLC_ROLE` names, if any (MXNet decides a process's role from it at import).
+    static var environmentRole: NodeRole? {
+        ProcessInfo.processInfo.environment["DMLC_ROLE"].flatMap(NodeRole.init(name:))
+    }
+}
+
+/// Runs the roles that carry no training: the scheduler and the servers.
+enum ClusterRoles {
+    /// MXNet's scheduler (`RunServer` without a server object): rendezvous, barriers and heartbeats
+    /// until the final barrier, then exits. A failed node ends the process through
+    /// `PostOffice.exitProcess`, which names it.
+    static func runScheduler(_ options: ClusterOptions) throws {
+        let logger = LogSetup.logger("swiftps.scheduler")
+        let office = try join(as: .scheduler, options, logger: logger)
+        logger.info("all \(office.numWorkers) workers and \(office.numServers) servers joined")
+        // The job lasts as long as the workers train: no deadline here; heartbeats catch failures.
+        try office.finalize(timeout: .infinity)
+    }
+
+    /// MXNet's `KVStoreDistServer` process: joins, serves until worker 0 sends STOP_SERVER, then
+    /// leaves with the final barrier.
+    static func runServer(_ options: ClusterOptions) throws {
+        let logger = LogSetup.logger("swiftps.server")
+        let office = try join(as: .server, options, logger: logger)
+        let server = try KVServer(postOffice: office, logger: logger)
+        try server.run()
+        try office.finalize()
+        logger.info("server \(office.rank) stopped")
+    }
+
+    /// Joins the cluster over ZeroMQ as `role` (rendezvous included). A later cluster failure ends the
+    /// process with a one-line message naming the node (`PostOffice.exitProcess`).
+    static func join(as role: NodeRole, _ options: ClusterOptions, shardSize: Int64 = 0, logger: Logger) throws
+        -> PostOffice
+    {
+        let office = PostOffice(
+            config: try options.config(role: role, shardSize: shardSize), transport: ZMQVan(), logger: logger,
+            onTermination: PostOffice.exitProcess)
+        try office.start()
+        return office
+    }
+
+    /// Runs `body`, turning any error into one line on standard error and exit status 1.
+    static func reportingErrors(_ command: String, _ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as ExitCode {
+            throw error
+        } catch {
+            printError("swiftps \(command): \(error)")
+            throw ExitCode.failure
+        }
+    }
+}

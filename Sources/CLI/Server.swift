@@ -1,0 +1,20 @@
+import ArgumentParser
+import SwiftPS
+
+/// `swiftps server`: a parameter server (MXNet's `DMLC_ROLE=server` process).
+struct Server: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a parameter server: stores a shard of the weights and runs the optimizer on it.",
+        discussion: """
+            The cluster comes from the flags or from MXNet's environment variables (DMLC_PS_ROOT_URI, \
+            DMLC_PS_ROOT_PORT, DMLC_NUM_WORKER, DMLC_NUM_SERVER, DMLC_NODE_HOST, DMLC_INTERFACE, \
+            SWIFTPS_*). Serves until worker 0 ends the job; exits 1 with a message naming the node \
+            when a node fails.
+            """)
+
+    @OptionGroup var cluster: ClusterOptions
+
+    func run() throws {
+        try ClusterRoles.reportingErrors("server") { try ClusterRoles.runServer(cluster) }
+    }
+}

@@ -1,0 +1,168 @@
+import Foundation
+import SwiftPSCluster
+import SwiftPSTensor
+import SwiftPSTransport
+
+/// The kinds of request a worker sends for one key.
+enum KVRequestKind {
+    case initialize, push, pull, pushPull
+
+    var pushes: Bool { self != .pull }
+    var pulls: Bool { self == .pull || self == .pushPull }
+}
+
+/// One request in flight to one server: what to do with its answer.
+struct PendingRequest {
+    var key: Int
+    var server: Int32
+    /// Where pulled values go (the whole array; the slice starts at `offset`).
+    var out: NDArray?
+    var offset: Int
+    var count: Int
+}
+
+extension DistKVStore {
+    /// Sends the request for every slice of `key`. Operations on one key are ordered: earlier requests
+    /// of the key are waited for first (MXNet's engine dependency on the key's buffer).
+    func send(key: Int, kind: KVRequestKind, value: NDArray?, out: NDArray?, priority: Int) throws {
+        try wait(keys: [key])
+        let (slices, name, total) = locked { (placements[key].slices, keyNames[key], keyCounts[key]) }
+        var messages: [(message: Message, server: Int32, slice: KVPlacement.Slice)] = []
+        for slice in slices {
+            var message = Message(
+                head: kind == .initialize ? KVHead.initialize.rawValue : KVHead.data.rawValue,
+                request: true, push: kind.pushes, pull: kind.pulls,
+                timestamp: postOffice.nextTimestamp(), priority: Int32(clamping: priority))
+            let values = value.map { Payload.floats(noCopy: $0, offset: slice.offset, count: slice.count) }
+            message.data = KVFrames.encode(key: key, values: values, count: slice.count)
+            if kind == .initialize {
+                message.body = try [UInt8](
+                    JSONEncoder().encode(KVSliceInfo(name: name, totalCount: total, offset: slice.offset)))
+            }
+            messages.append((message, NodeID.server(slice.server), slice))
+        }
+        locked {
+            for (message, server, slice) in messages {
+                inFlight[message.timestamp] = PendingRequest(
+                    key: key, server: server, out: kind.pulls ? out : nil, offset: slice.offset, count: slice.count)
+                inFlightPerKey[key, default: 0] += 1
+            }
+        }
+        for (i, (message, server, _)) in messages.enumerated() {
+            do {
+                try postOffice.send(message, to: server)
+            } catch {
+                abandon(messages[i...].map(\.message.timestamp))
+                throw KVStoreError.remote("cannot send \(kind) of '\(name)' to \(describe(server)): \(error)")
+            }
+        }
+    }
+
+    /// Forgets requests that will never be answered (a failed send or an expired wait).
+    private func abandon(_ timestamps: [Int64]) {
+        locked {
+            for ts in timestamps {
+                guard let request = inFlight.removeValue(forKey: ts) else { continue }
+                inFlightPerKey[request.key, default: 1] -= 1
+            }
+            condition.broadcast()
+        }
+    }
+
+    /// Applies one server answer (the cluster's dispatch thread): pulled values are copied from the
+    /// received frame into `out`; errors are kept for the next `wait` on the key.
+    func handleResponse(_ message: Message) {
+        guard !message.request, !message.isControl else {
+            logger.warning("worker \(rank) ignored an unexpected \(message.debugDescription)")
+            return
+        }
+        guard let request = locked({ inFlight[message.timestamp] }) else {
+            logger.debug("worker \(rank) ignored a late or unknown answer \(message.debugDescription)")
+            return
+        }
+        var failure: String?
+        if !message.error.isEmpty {
+            failure = "\(describe(request.server)) answered: \(message.error)"
+        } else if let out = request.out {
+            failure = copyAnswer(message, into: out, request: request)
+        }
+        locked {
+            guard inFlight.removeValue(forKey: message.timestamp) != nil else { return }
+            inFlightPerKey[request.key, default: 1] -= 1
+            if let failure { failures[request.key] = failure }
+            condition.broadcast()
+        }
+    }
+
+    private func copyAnswer(_ message: Message, into out: NDArray, request: PendingRequest) -> String? {
+        do {
+            let frames = try KVFrames.decode(message, needsValues: true)
+            guard frames.key == request.key, frames.count == request.count, let values = frames.values else {
+                return
+                    "\(describe(request.server)) answered key \(frames.key) with \(frames.count) values, expected key \(request.key) with \(request.count)"
+            }
+            values.withUnsafeBytes { raw in
+                guard let source = raw.baseAddress else { return }
+                UnsafeMutableRawPointer(out.data + request.offset).copyMemory(from: source, byteCount: raw.count)
+            }
+            return nil
+        } catch {
+            return "\(describe(request.server)) sent a bad answer: \(error)"
+        }
+    }
+
+    /// Blocks until every request of `key` is answered (MXNet's `WaitToRead` on the output), or throws
+    /// `KVStoreError.timeout` naming the servers that did not answer within `timeout`, or the error a
+    /// server answered with, or the cluster's failure.
+    public func wait(_ key: String) throws {
+        guard let index = intKey(key) else { throw KVStoreError.unknownKey(key) }
+        try wait(keys: [index])
+    }
+
+    /// Blocks until every request in flight is answered (MXNet's `WaitForAll`), with the same deadline
+    /// and failures as `wait(_:)`.
+    public func waitAll() throws {
+        try wait(keys: nil)
+    }
+
+    /// Waits for the requests of `keys` (nil: all keys).
+    func wait(keys: [Int]?) throws {
+        func busy() -> Bool {
+            guard let keys else { return !inFlight.isEmpty }
+            return keys.contains { inFlightPerKey[$0, default: 0] > 0 }
+        }
+        func failed() -> (Int, String)? {
+            failures.first { keys?.contains($0.key) ?? true }.map { ($0.key, $0.value) }
+        }
+        let clock = postOffice.clock
+        condition.lock()
+        let answered = clock.wait(on: condition, until: clock.now() + timeout) {
+            !busy() || failed() != nil || postOffice.terminationError != nil
+        }
+        if let (key, message) = failed() {
+            failures.removeValue(forKey: key)
+            condition.unlock()
+            throw KVStoreError.remote("request for '\(keyNames[key])' failed: \(message)")
+        }
+        if let error = postOffice.terminationError {
+            condition.unlock()
+            throw KVStoreError.remote("the cluster failed while waiting for the servers: \(error)")
+        }
+        guard !answered else {
+            condition.unlock()
+            return
+        }
+        let late = inFlight.filter { keys?.contains($0.value.key) ?? true }
+        let servers = Set(late.values.map(\.server)).sorted()
+        let names = Set(late.values.map { keyNames[$0.key] }).sorted()
+        condition.unlock()
+        abandon(Array(late.keys))
+        throw KVStoreError.timeout(
+            "worker \(rank): no answer within \(timeout) s from \(servers.map(describe).joined(separator: ", ")) "
+                + "for \(names.joined(separator: ", ")): is the server alive and reachable? (SWIFTPS_REQUEST_TIMEOUT)")
+    }
+
+    func describe(_ server: Int32) -> String {
+        postOffice.node(server)?.description ?? NodeID.name(of: server)
+    }
+}

@@ -1,0 +1,213 @@
+import Foundation
+import Logging
+import SwiftPSCluster
+import SwiftPSOptimizer
+import SwiftPSTensor
+import SwiftPSTransport
+
+/// The worker side of MXNet's `dist_sync` / `dist_async` kvstore (`KVStoreDist`, `src/kvstore/kvstore_dist.h`).
+///
+/// String keys become integers in order of first `initialize`, as in MXNet, so every worker must
+/// initialize the same keys in the same order. Each key is placed on the servers by `KVPlacement`
+/// (whole on one server below the big-array bound, split over all servers above it), and every
+/// operation sends one message per server holding a slice: `[meta, keys, vals, lens]`, with the values
+/// sent without copying from the caller's array.
+///
+/// `push`, `pull` and `pushPull` send and return. Answers are applied on the cluster's dispatch thread
+/// (pulled values are copied from the received frame straight into the slice of `out`), and
+/// `wait(_:)`/`waitAll()` block until the answers are in, with a deadline (`timeout`) whose expiry
+/// throws `KVStoreError.timeout` naming the servers that did not answer.
+///
+/// Ordering: as MXNet's engine orders the operations on one key (they share a buffer), an operation on
+/// a key that still has requests in flight first waits for them; operations on different keys overlap.
+/// Requests are sent in call order; `priority` travels in the meta (the Module already calls in the
+/// order it wants the weights back) and is otherwise not used to reorder sends.
+public final class DistKVStore: KVStore, @unchecked Sendable {
+    /// `.distSync` or `.distAsync`.
+    public let type: KVStoreType
+    /// The cluster membership this store talks through (a started worker).
+    public let postOffice: PostOffice
+    /// Arrays with at least this many elements are split over all servers (MXNet's
+    /// `MXNET_KVSTORE_BIGARRAY_BOUND`).
+    public let bigArrayBound: Int
+    /// Seconds `wait`/`waitAll` and server commands may take before failing.
+    public let timeout: Double
+    /// This worker's rank (ps-lite's `MyRank`).
+    public var rank: Int { postOffice.rank }
+    /// The number of workers in the job.
+    public var numWorkers: Int { postOffice.numWorkers }
+    /// True once `setOptimizer` ran: the servers update the weights from pushed gradients.
+    public var updatesOnStore: Bool { locked { hasOptimizer } }
+
+    let logger: Logger
+    let condition = NSCondition()
+    // Guarded by `condition`:
+    var keyIndex: [String: Int] = [:]
+    var keyNames: [String] = []
+    var placements: [KVPlacement] = []
+    var keyCounts: [Int] = []
+    var inFlight: [Int64: PendingRequest] = [:]
+    var inFlightPerKey: [Int: Int] = [:]
+    var failures: [Int: String] = [:]
+    var hasOptimizer = false
+
+    /// Creates the store over a started worker `postOffice`, as MXNet's `KVStoreDist` constructor: rank 0
+    /// tells every server whether the job is synchronous (MXNet's `kSyncMode`, sent unless the type is
+    /// `_async`) and waits for their acknowledgements.
+    ///
+    /// - Parameters:
+    ///   - bigArrayBound: the split bound; default `SWIFTPS_BIGARRAY_BOUND`, else
+    ///     `MXNET_KVSTORE_BIGARRAY_BOUND`, else 1,000,000.
+    ///   - timeout: the deadline of every wait, default the cluster's `requestTimeout`.
+    public init(
+        postOffice: PostOffice, type: KVStoreType, bigArrayBound: Int? = nil, timeout: Double? = nil,
+        logger: Logger = Logger(label: "swiftps.kvstore")
+    ) throws {
+        guard type.isDistributed else {
+            throw KVStoreError.badConfiguration("DistKVStore serves dist_sync and dist_async, not \(type)")
+        }
+        guard postOffice.isWorker else {
+            throw KVStoreError.badConfiguration(
+                "DistKVStore needs a worker's PostOffice, got a \(postOffice.role) (the servers run KVServer)")
+        }
+        guard postOffice.numServers > 0 else {
+            throw KVStoreError.badConfiguration(
+                "\(type) needs at least one server: set DMLC_NUM_SERVER (or --num-servers) to 1 or more")
+        }
+        let bound = try bigArrayBound ?? KVPlacement.bigArrayBound(environment: ProcessInfo.processInfo.environment)
+        guard bound > 0 else { throw KVStoreError.badConfiguration("bigArrayBound \(bound) must be positive") }
+        let seconds = timeout ?? postOffice.config.requestTimeout
+        guard seconds > 0 else { throw KVStoreError.badConfiguration("timeout \(seconds) s must be positive") }
+        self.type = type
+        self.postOffice = postOffice
+        self.bigArrayBound = bound
+        self.timeout = seconds
+        self.logger = logger
+        postOffice.setAppHandler { [weak self] message in self?.handleResponse(message) }
+        if postOffice.rank == 0 {
+            try commandServers(Message(head: type == .distSync ? 1 : 0, control: Control(cmd: .syncMode)))
+        }
+    }
+
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        condition.lock()
+        defer { condition.unlock() }
+        return try body()
+    }
+
+    // MARK: - KVStore
+
+    /// MXNet's `InitImpl`: registers the keys (in order), rank 0 pushes the initial values (each
+    /// server's first push of a key sets it), then a barrier over the workers. Other workers get the
+    /// weights by pulling. Initializing a known key again re-sends rank 0's values.
+    public func initialize(_ keys: [String], values: [NDArray]) throws {
+        guard keys.count == values.count else {
+            throw KVStoreError.badKey("initialize: \(keys.count) keys but \(values.count) values")
+        }
+        var indices: [Int] = []
+        try locked {
+            for (key, value) in zip(keys, values) {
+                if let index = keyIndex[key] {
+                    guard keyCounts[index] == value.count else {
+                        throw KVStoreError.badKey(
+                            "key '\(key)' was initialized with \(keyCounts[index]) elements, now \(value.count)")
+                    }
+                    indices.append(index)
+                    continue
+                }
+                let index = keyNames.count
+                keyIndex[key] = index
+                keyNames.append(key)
+                keyCounts.append(value.count)
+                placements.append(
+                    KVPlacement(
+                        key: index, count: value.count, numServers: postOffice.numServers,
+                        bigArrayBound: bigArrayBound))
+                indices.append(index)
+            }
+        }
+        if rank == 0 {
+            for (index, value) in zip(indices, values) {
+                try send(key: index, kind: .initialize, value: value, out: nil, priority: 0)
+            }
+            try waitAll()
+        }
+        try postOffice.barrier(group: .workers)
+    }
+
+    /// Pushes `value` (a gradient once an optimizer is set) to the servers holding `key`.
+    public func push(_ key: String, _ value: NDArray, priority: Int = 0) throws {
+        try send(key: try index(of: key, count: value.count), kind: .push, value: value, out: nil, priority: priority)
+    }
+
+    /// Pulls the servers' value of `key` into `out` (answered from the store; see `KVServer`).
+    public func pull(_ key: String, into out: NDArray, priority: Int = 0) throws {
+        try send(key: try index(of: key, count: out.count), kind: .pull, value: nil, out: out, priority: priority)
+    }
+
+    /// MXNet's `PushPull`: one round trip per server that pushes `value` and brings back the updated
+    /// value into `out` (in dist_sync, once every worker has pushed this key).
+    public func pushPull(_ key: String, _ value: NDArray, into out: NDArray, priority: Int = 0) throws {
+        let index = try index(of: key, count: value.count)
+        guard out.count == value.count else {
+            throw KVStoreError.badKey("pushPull of '\(key)': value has \(value.count) elements, out \(out.count)")
+        }
+        try send(key: index, kind: .pushPull, value: value, out: out, priority: priority)
+    }
+
+    /// MXNet's `set_optimizer` with update on kvstore: rank 0 sends the typed configuration (JSON) to
+    /// every server (MXNet pickles the optimizer into `kController`), servers acknowledge, then a
+    /// barrier over the workers.
+    public func setOptimizer(_ config: OptimizerConfig) throws {
+        try config.validate()
+        if rank == 0 {
+            let body = try JSONEncoder().encode(config)
+            try commandServers(Message(body: [UInt8](body), control: Control(cmd: .setOptimizer)))
+        }
+        try postOffice.barrier(group: .workers)
+        locked { hasOptimizer = true }
+    }
+
+    /// A barrier over all workers (MXNet's `kv.barrier()`), with the cluster's barrier deadline.
+    public func barrier() throws {
+        try postOffice.barrier(group: .workers)
+    }
+
+    /// The end of a worker's session, MXNet's `~KVStoreDist` with `barrier_before_exit`: waits for
+    /// every request, barriers over the workers, then rank 0 sends STOP_SERVER to every server
+    /// (MXNet's `kStopServer`). The caller then leaves the cluster with `PostOffice.finalize()`.
+    public func close() throws {
+        try waitAll()
+        try postOffice.barrier(group: .workers)
+        if rank == 0 { try commandServers(Message(control: Control(cmd: .stopServer))) }
+    }
+
+    /// The integer key MXNet would use for `key` (its order of first `initialize`).
+    public func intKey(_ key: String) -> Int? { locked { keyIndex[key] } }
+
+    /// Where the slices of `key` live.
+    public func placement(of key: String) -> KVPlacement? { locked { keyIndex[key].map { placements[$0] } } }
+
+    // MARK: - Helpers
+
+    private func index(of key: String, count: Int) throws -> Int {
+        try locked {
+            guard let index = keyIndex[key] else { throw KVStoreError.unknownKey(key) }
+            guard keyCounts[index] == count else {
+                throw KVStoreError.badKey("'\(key)' holds \(keyCounts[index]) elements, the array given has \(count)")
+            }
+            return index
+        }
+    }
+
+    /// Sends `command` to every server as a request and waits for each acknowledgement.
+    private func commandServers(_ command: Message) throws {
+        for server in 0..<postOffice.numServers {
+            do {
+                _ = try postOffice.request(command, to: NodeID.server(server), timeout: timeout)
+            } catch let error as ClusterError {
+                throw KVStoreError.remote("\(command.control.cmd) to server \(server) failed: \(error)")
+            }
+        }
+    }
+}

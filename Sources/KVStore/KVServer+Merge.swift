@@ -1,0 +1,202 @@
+import Foundation
+import SwiftPSCluster
+import SwiftPSOptimizer
+import SwiftPSTensor
+import SwiftPSTransport
+
+/// One server's slice of one key: MXNet's `store_[key]` plus its `update_buf_[key]` and the
+/// optimizer state, keyed by parameter name and offset.
+final class ServerSlice {
+    let key: Int
+    let name: String
+    let offset: Int
+    let totalCount: Int
+    /// The stored weights of the slice.
+    let weight: NDArray
+    /// The sum of the round's pushes (MXNet's `merged`), reused every round.
+    let merged: NDArray
+    /// The optimizer state of this slice, made at its first update.
+    var state: OptimizerState?
+    /// dist_sync: this round's push requests, by worker rank (their frames are kept until the sum).
+    var pushes: [Int: Message] = [:]
+    /// Requests from workers that already pushed in the open round: handled when the round ends.
+    var deferred: [Message] = []
+
+    init(key: Int, info: KVSliceInfo, count: Int) {
+        self.key = key
+        name = info.name
+        offset = info.offset
+        totalCount = info.totalCount
+        weight = NDArray(shape: [count])
+        merged = NDArray(shape: [count])
+    }
+}
+
+extension KVServer {
+    /// KV traffic (MXNet's `DataHandleDefault`), with `condition` held.
+    func handleData(_ message: Message) throws {
+        guard NodeID.role(of: message.sender) == .worker, message.sender >= NodeID.worker(0) else {
+            throw KVStoreError.remote("KV requests are only accepted from workers")
+        }
+        guard let head = KVHead(rawValue: message.head) else {
+            throw KVStoreError.remote("unknown KV request type \(message.head)")
+        }
+        let frames = try KVFrames.decode(message, needsValues: message.push)
+        if head == .initialize {
+            try initialize(message, frames)
+            return
+        }
+        guard let slice = slices[frames.key] else {
+            throw KVStoreError.remote(
+                "key \(frames.key) is not initialized on server \(postOffice.rank): worker 0 must initialize it first")
+        }
+        if message.push {
+            guard frames.count == slice.weight.count else {
+                throw KVStoreError.remote(
+                    "push of \(frames.count) values to '\(slice.name)' (offset \(slice.offset)), whose slice here holds \(slice.weight.count)"
+                )
+            }
+        }
+        if syncMode {
+            try handleSync(message, frames, slice)
+        } else {
+            try handleAsync(message, frames, slice)
+        }
+    }
+
+    /// The first push of a key sets the slice (MXNet: `store_[key]` is empty); a later one overwrites it.
+    private func initialize(_ message: Message, _ frames: KVFrames) throws {
+        let info: KVSliceInfo
+        do {
+            info = try JSONDecoder().decode(KVSliceInfo.self, from: Data(message.body))
+        } catch {
+            throw KVStoreError.remote("initializing push of key \(frames.key) has no valid slice description: \(error)")
+        }
+        guard info.offset >= 0, info.offset + frames.count <= info.totalCount else {
+            throw KVStoreError.remote(
+                "slice [\(info.offset), +\(frames.count)) of '\(info.name)' lies outside its \(info.totalCount) elements"
+            )
+        }
+        let slice: ServerSlice
+        if let existing = slices[frames.key] {
+            guard existing.weight.count == frames.count, existing.name == info.name else {
+                throw KVStoreError.remote(
+                    "key \(frames.key) is '\(existing.name)' with \(existing.weight.count) elements here, not '\(info.name)' with \(frames.count)"
+                )
+            }
+            slice = existing
+        } else {
+            slice = ServerSlice(key: frames.key, info: info, count: frames.count)
+            slices[frames.key] = slice
+        }
+        try copy(frames.values, into: slice.weight)
+        answer(message)
+    }
+
+    /// dist_async: every push is applied at once (with the optimizer, or replacing the value without
+    /// one) and answered; pulls are answered from the store.
+    private func handleAsync(_ message: Message, _ frames: KVFrames, _ slice: ServerSlice) throws {
+        if message.push {
+            if optimizer != nil {
+                try copy(frames.values, into: slice.merged)
+                try update(slice)
+            } else {
+                try copy(frames.values, into: slice.weight)
+            }
+        }
+        answerWithStore(message, slice)
+    }
+
+    /// dist_sync: a push joins the key's round; the last worker's push completes it. A plain pull is
+    /// answered from the store at once, except that a request from a worker that already pushed in
+    /// the open round waits for the round's end (read-your-writes; MXNet's worker orders this itself).
+    private func handleSync(_ message: Message, _ frames: KVFrames, _ slice: ServerSlice) throws {
+        let rank = NodeID.rank(of: message.sender)
+        if slice.pushes[rank] != nil {
+            slice.deferred.append(message)
+            return
+        }
+        guard message.push else {
+            answerWithStore(message, slice)
+            return
+        }
+        slice.pushes[rank] = message
+        if slice.pushes.count == postOffice.numWorkers { completeRound(slice) }
+    }
+
+    /// Sums the round's pushes in worker-rank order (so the result does not depend on arrival order),
+    /// updates the slice, answers every push (pushpull: the new weights; push: an empty ack), then
+    /// handles the requests deferred during the round.
+    private func completeRound(_ slice: ServerSlice) {
+        let round = (0..<postOffice.numWorkers).compactMap { slice.pushes[$0] }
+        slice.pushes.removeAll()
+        var failure: String?
+        do {
+            for (i, push) in round.enumerated() {
+                let values = try KVFrames.decode(push, needsValues: true).values
+                if i == 0 { try copy(values, into: slice.merged) } else { try add(values, into: slice.merged) }
+            }
+            if optimizer != nil {
+                try update(slice)
+            } else {
+                try slice.weight.copy(from: slice.merged)
+            }
+        } catch {
+            failure = "the update of '\(slice.name)' failed: \(error)"
+        }
+        for push in round {
+            if let failure {
+                answer(push, error: failure)
+            } else {
+                answerWithStore(push, slice)
+            }
+        }
+        let deferred = slice.deferred
+        slice.deferred.removeAll()
+        for message in deferred {
+            do {
+                try handleData(message)
+            } catch {
+                answer(message, error: "\(error)")
+            }
+        }
+    }
+
+    /// Runs the optimizer on the slice with the gradient in `merged`.
+    private func update(_ slice: ServerSlice) throws {
+        guard let optimizer else { return }
+        let state = try slice.state ?? optimizer.createState(name: slice.name, count: slice.weight.count)
+        slice.state = state
+        try optimizer.update(name: slice.name, weight: slice.weight, grad: slice.merged, state: state)
+    }
+
+    /// Answers a pull or pushpull with a copy of the stored weights, a push with an empty ack.
+    private func answerWithStore(_ message: Message, _ slice: ServerSlice) {
+        guard message.pull else {
+            answer(message)
+            return
+        }
+        let count = slice.weight.count
+        answer(message, key: slice.key, values: Payload.floats(copying: slice.weight.data, count: count), count: count)
+    }
+
+    private func copy(_ values: Payload?, into array: NDArray) throws {
+        guard let values else { throw KVStoreError.remote("a push without values") }
+        try values.withUnsafeBufferPointer(of: Float.self) { source in
+            guard source.count == array.count else {
+                throw KVStoreError.remote("\(source.count) values for a slice of \(array.count)")
+            }
+            if let base = source.baseAddress { array.data.update(from: base, count: source.count) }
+        }
+    }
+
+    private func add(_ values: Payload?, into array: NDArray) throws {
+        guard let values else { throw KVStoreError.remote("a push without values") }
+        try values.withUnsafeBufferPointer(of: Float.self) { source in
+            guard source.count == array.count else {
+                throw KVStoreError.remote("\(source.count) values for a slice of \(array.count)")
+            }
+            if let base = source.baseAddress { Kernels.addInPlace(source.count, base, array.data) }
+        }
+    }
+}

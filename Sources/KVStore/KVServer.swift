@@ -1,0 +1,140 @@
+import Foundation
+import Logging
+import SwiftPSCluster
+import SwiftPSOptimizer
+import SwiftPSTensor
+import SwiftPSTransport
+
+/// A parameter server, MXNet's `KVStoreDistServer` (`src/kvstore/kvstore_dist_server.h`): stores its
+/// slices of the keys, merges the workers' pushes, runs the optimizer and answers.
+///
+/// Commands (control messages from worker 0, each acknowledged): SET_OPTIMIZER (a JSON
+/// `OptimizerConfig`, MXNet's pickled `kController`), SYNC_MODE (`head` 1 = dist_sync, MXNet's
+/// `kSyncMode`; the server starts asynchronous, as MXNet's does) and STOP_SERVER (`kStopServer`).
+///
+/// Data (see `KVServer+Merge.swift`): the first push of a key initializes it; in dist_sync the pushes
+/// of one key are kept until all workers have pushed, summed in worker-rank order, then the optimizer
+/// runs (without one the stored value becomes the sum) and every waiting request is answered; in
+/// dist_async each push is applied at once.
+///
+/// Everything runs on the cluster's dispatch thread (never the receive thread), one message at a time,
+/// so the state needs no locking beyond what `run` reads.
+public final class KVServer: @unchecked Sendable {
+    /// The cluster membership of this server (a started server node).
+    public let postOffice: PostOffice
+    let logger: Logger
+    let condition = NSCondition()
+    // Guarded by `condition` (written only on the dispatch thread):
+    var syncMode = false
+    var optimizer: (any Optimizer)?
+    var slices: [Int: ServerSlice] = [:]
+    var stopRequested = false
+
+    /// Creates the server over a started server `postOffice` and starts handling requests.
+    public init(postOffice: PostOffice, logger: Logger = Logger(label: "swiftps.server")) throws {
+        guard postOffice.isServer else {
+            throw KVStoreError.badConfiguration("KVServer needs a server's PostOffice, got a \(postOffice.role)")
+        }
+        self.postOffice = postOffice
+        self.logger = logger
+        postOffice.setAppHandler { [weak self] message in self?.handle(message) }
+    }
+
+    /// Whether worker 0 switched this server to dist_sync.
+    public var isSyncMode: Bool { locked { syncMode } }
+
+    /// The keys this server holds a slice of, with their parameter names.
+    public var storedKeys: [Int: String] { locked { slices.mapValues(\.name) } }
+
+    /// A copy of this server's slice of `key` (its current weights), or nil.
+    public func storedValue(_ key: Int) -> [Float]? { locked { slices[key]?.weight.toArray() } }
+
+    /// Serves until worker 0 sends STOP_SERVER (MXNet's `RunServer` executor loop), then returns; the
+    /// caller leaves with `PostOffice.finalize()`. Throws the cluster's error when the job fails (a
+    /// dead node, found by heartbeats), or `KVStoreError.timeout` after `timeout` seconds.
+    public func run(timeout: Double = .infinity) throws {
+        let clock = postOffice.clock
+        condition.lock()
+        defer { condition.unlock() }
+        let stopped = clock.wait(on: condition, until: clock.now() + timeout) {
+            stopRequested || postOffice.terminationError != nil
+        }
+        if let error = postOffice.terminationError { throw error }
+        guard stopped else {
+            throw KVStoreError.timeout(
+                "\(postOffice.myNode) did not receive STOP_SERVER within \(timeout) s")
+        }
+    }
+
+    func locked<T>(_ body: () throws -> T) rethrows -> T {
+        condition.lock()
+        defer { condition.unlock() }
+        return try body()
+    }
+
+    // MARK: - Dispatch
+
+    func handle(_ message: Message) {
+        guard message.request else {
+            logger.warning("server \(postOffice.rank) ignored an unexpected answer \(message.debugDescription)")
+            return
+        }
+        condition.lock()
+        defer { condition.unlock() }
+        do {
+            switch message.control.cmd {
+            case .empty: try handleData(message)
+            case .setOptimizer: try setOptimizer(message)
+            case .syncMode:
+                syncMode = message.head != 0
+                logger.info("server \(postOffice.rank): \(syncMode ? "dist_sync" : "dist_async") mode")
+                answer(message)
+            case .stopServer:
+                guard message.sender == NodeID.worker(0) else {
+                    throw KVStoreError.remote("STOP_SERVER is only accepted from worker 0")
+                }
+                answer(message)
+                stopRequested = true
+                condition.broadcast()
+            default:
+                throw KVStoreError.remote("server does not handle \(message.control.cmd)")
+            }
+        } catch {
+            answer(message, error: "\(error)")
+        }
+    }
+
+    private func setOptimizer(_ message: Message) throws {
+        let config: OptimizerConfig
+        do {
+            config = try JSONDecoder().decode(OptimizerConfig.self, from: Data(message.body))
+        } catch {
+            throw KVStoreError.remote("SET_OPTIMIZER carries no valid optimizer configuration: \(error)")
+        }
+        optimizer = try makeOptimizer(config)
+        for slice in slices.values { slice.state = nil }
+        logger.info(
+            "server \(postOffice.rank): optimizer \(config.name) lr \(config.learningRate) rescale \(config.rescaleGrad)"
+        )
+        answer(message)
+    }
+
+    /// Answers `request` (echoing its head and flags), with `values` as `[keys, vals, lens]` frames when
+    /// given, or with an error. A failed send is logged: the worker's deadline reports it.
+    func answer(_ request: Message, key: Int? = nil, values: Payload? = nil, count: Int = 0, error: String = "") {
+        var response = Message(
+            head: request.head, control: Control(cmd: request.control.cmd), push: request.push, pull: request.pull,
+            error: error)
+        if let key, let values { response.data = KVFrames.encode(key: key, values: values, count: count) }
+        if !error.isEmpty {
+            logger.warning(
+                "server \(postOffice.rank) refused \(request.debugDescription) from \(NodeID.name(of: request.sender)): \(error)"
+            )
+        }
+        do {
+            try postOffice.respond(to: request, with: response)
+        } catch {
+            logger.error("server \(postOffice.rank) cannot answer \(NodeID.name(of: request.sender)): \(error)")
+        }
+    }
+}

@@ -1,0 +1,172 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Finds the release `swiftps` binary: `SWIFTPS_BIN`, else `.build-test/release/swiftps`, else
+/// `.build/release/swiftps` under the package root. Nil when none exists (the tests then skip).
+enum SwiftPSBinary {
+    static let path: String? = {
+        if let path = ProcessInfo.processInfo.environment["SWIFTPS_BIN"], !path.isEmpty {
+            return FileManager.default.isExecutableFile(atPath: path) ? path : nil
+        }
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        return [".build-test/release/swiftps", ".build/release/swiftps"].map { root.appendingPathComponent($0).path }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    static let missing =
+        "no release swiftps binary: set SWIFTPS_BIN or build one (swift build -c release); scripts/test does both"
+}
+
+struct ClusterFailure: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Real SwiftPS processes on 127.0.0.1 for end-to-end tests: a scheduler, servers and workers started
+/// with MXNet's `DMLC_*` variables, each writing its output to a file in a fresh directory.
+///
+/// Every wait has a deadline, and `killAll()` (call it in a `defer`) kills whatever is still running,
+/// so a test never hangs and never leaves a process behind.
+final class ProcessCluster {
+    struct Node {
+        var name: String
+        var process: Process
+        var log: URL
+    }
+
+    let binary: String
+    let directory: URL
+    let schedulerPort: Int
+    let workers: Int
+    let servers: Int
+    private(set) var nodes: [Node] = []
+
+    /// A cluster of `workers` and `servers` on a free port, logging under a new temporary directory.
+    init(binary: String, workers: Int, servers: Int) throws {
+        self.binary = binary
+        self.workers = workers
+        self.servers = servers
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-e2e-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        schedulerPort = try Self.freePort()
+    }
+
+    /// The environment every node gets: the cluster, loopback only, one BLAS thread.
+    func environment(role: String, extra: [String: String] = [:]) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["DMLC_ROLE"] = role
+        env["DMLC_PS_ROOT_URI"] = "127.0.0.1"
+        env["DMLC_PS_ROOT_PORT"] = "\(schedulerPort)"
+        env["DMLC_NUM_WORKER"] = "\(workers)"
+        env["DMLC_NUM_SERVER"] = "\(servers)"
+        env["DMLC_NODE_HOST"] = "127.0.0.1"
+        env["SWIFTPS_BIND"] = "127.0.0.1"
+        env["SWIFTPS_RENDEZVOUS_TIMEOUT"] = "60"
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        for (key, value) in extra { env[key] = value }
+        return env
+    }
+
+    /// Starts `swiftps arguments…` as node `name` with `env`, its stdout and stderr going to `name.log`.
+    @discardableResult
+    func spawn(_ name: String, _ arguments: [String], env: [String: String]) throws -> Node {
+        let log = directory.appendingPathComponent("\(name).log")
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+        let handle = try FileHandle(forWritingTo: log)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = env
+        process.standardOutput = handle
+        process.standardError = handle
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        try handle.close()
+        let node = Node(name: name, process: process, log: log)
+        nodes.append(node)
+        return node
+    }
+
+    /// Starts the scheduler and the servers with `extra` environment variables.
+    func startSchedulerAndServers(extra: [String: String] = [:]) throws {
+        try spawn("scheduler", ["scheduler"], env: environment(role: "scheduler", extra: extra))
+        for i in 0..<servers {
+            try spawn("server\(i)", ["server"], env: environment(role: "server", extra: extra))
+        }
+    }
+
+    /// Waits up to `timeout` seconds for every node to exit; returns each node's status (nil: still
+    /// running at the deadline).
+    func waitAll(timeout: Double) -> [String: Int32?] {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while Date() < deadline, nodes.contains(where: { $0.process.isRunning }) { usleep(50_000) }
+        var statuses: [String: Int32?] = [:]
+        for node in nodes { statuses[node.name] = node.process.isRunning ? nil : node.process.terminationStatus }
+        return statuses
+    }
+
+    /// Waits up to `timeout` seconds until the log of one of `names` contains `text`; returns that name.
+    func waitForLog(of names: [String], containing text: String, timeout: Double) -> String? {
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while Date() < deadline {
+            if let name = names.first(where: { log($0).contains(text) }) { return name }
+            usleep(50_000)
+        }
+        return nil
+    }
+
+    /// Kills one node (SIGKILL) and reaps it.
+    func kill(_ name: String) {
+        guard let node = nodes.first(where: { $0.name == name }), node.process.isRunning else { return }
+        Glibc.kill(node.process.processIdentifier, SIGKILL)
+        node.process.waitUntilExit()
+    }
+
+    /// Kills every node still running (SIGKILL) and reaps it. Idempotent.
+    func killAll() {
+        for node in nodes where node.process.isRunning {
+            Glibc.kill(node.process.processIdentifier, SIGKILL)
+        }
+        for node in nodes { node.process.waitUntilExit() }
+    }
+
+    /// The output of node `name` so far.
+    func log(_ name: String) -> String {
+        guard let node = nodes.first(where: { $0.name == name }),
+            let data = FileManager.default.contents(atPath: node.log.path)
+        else { return "" }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Every node's log, for failure messages.
+    func allLogs() -> String {
+        nodes.map { "=== \($0.name) (\($0.log.path))\n\(log($0.name).suffix(3000))" }.joined(separator: "\n")
+    }
+
+    /// Removes the log directory.
+    func removeFiles() {
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it back, close).
+    static func freePort() throws -> Int {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw ClusterFailure(description: "socket() failed: errno \(errno)") }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
+                bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
+            }
+        }
+        guard bound else { throw ClusterFailure(description: "cannot bind a free port: errno \(errno)") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+}

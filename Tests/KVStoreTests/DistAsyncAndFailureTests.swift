@@ -1,0 +1,131 @@
+import Foundation
+import SwiftPSCluster
+import SwiftPSKVStore
+import SwiftPSOptimizer
+import SwiftPSTensor
+import SwiftPSTransport
+import Testing
+
+/// dist_async, deadlines and bad input over an in-process cluster.
+@Suite(.serialized) struct DistAsyncAndFailureTests {
+    @Test func distAsyncAppliesEachPushAtOnce() throws {
+        let cluster = try KVCluster(workers: 2, servers: 1, type: .distAsync)
+        defer { cluster.stop() }
+        let done = Mailbox<Int>()
+        let results = cluster.onWorkers { rank, store in
+            try store.initialize(["w"], values: [NDArray([0])])
+            try store.setOptimizer(OptimizerConfig(name: "sgd", learningRate: 1, wd: 0, rescaleGrad: 1))
+            let out = NDArray(shape: [1])
+            if rank == 0 {
+                // Applied without waiting for worker 1: w = 0 - 1 * 1.
+                try store.pushPull("w", NDArray([1]), into: out, priority: 0)
+                try store.wait("w")
+                try expectClose(out.toArray(), [-1], "first push")
+                done.put(0)
+            } else {
+                guard done.wait(count: 1, timeout: 10).count == 1 else {
+                    throw HarnessError(description: "worker 0 never finished")
+                }
+                try store.pushPull("w", NDArray([2]), into: out, priority: 0)
+                try store.wait("w")
+                try expectClose(out.toArray(), [-3], "second push")
+            }
+        }
+        #expect(results == [nil, nil])
+        #expect(cluster.servers[0].isSyncMode == false)
+        #expect(cluster.shutdown().allSatisfy { $0 == nil })
+    }
+
+    @Test func waitDeadlineNamesTheSilentServer() throws {
+        let cluster = try KVCluster(workers: 1, servers: 2, timeout: 0.5)
+        defer { cluster.stop() }
+        let store = cluster.stores[0]
+        // Key 1 ("b") lives on server 1 * 9973 % 2 = 1.
+        try store.initialize(["a", "b"], values: [NDArray([1]), NDArray([2])])
+        let server1 = try #require(store.postOffice.node(NodeID.server(1)))
+        cluster.network.isolate(server1.address)
+        try store.pull("b", into: NDArray(shape: [1]), priority: 0)
+        let error = #expect(throws: KVStoreError.self) { try store.wait("b") }
+        guard case .timeout(let text) = error else {
+            Issue.record("expected a timeout, got \(String(describing: error))")
+            return
+        }
+        #expect(text.contains("server 1 (id 10)"))
+        #expect(text.contains(server1.address))
+        #expect(!text.contains("server 0"))
+        // The other server still answers.
+        let a = NDArray(shape: [1])
+        try store.pull("a", into: a, priority: 0)
+        try store.wait("a")
+        #expect(a.toArray() == [1])
+    }
+
+    @Test func badInputIsRefusedWithoutCrashing() throws {
+        let cluster = try KVCluster(workers: 1, servers: 1)
+        defer { cluster.stop() }
+        let store = cluster.stores[0]
+        try store.initialize(["a"], values: [NDArray([1, 2])])
+        #expect(throws: KVStoreError.unknownKey("nope")) { try store.push("nope", NDArray([1]), priority: 0) }
+        #expect(throws: KVStoreError.self) { try store.push("a", NDArray([1, 2, 3]), priority: 0) }
+        // A malformed request straight to the server: two keys in one message.
+        let office = store.postOffice
+        let bad = Message(
+            request: true, push: true,
+            data: [Payload(copying: [UInt64(0), 1]), Payload(copying: [Float(1)]), Payload(copying: [Int32(1)])])
+        let error = #expect(throws: ClusterError.self) {
+            _ = try office.request(bad, to: NodeID.server(0), timeout: 10)
+        }
+        #expect("\(String(describing: error))".contains("expected one key"))
+        // A push to a key the server never saw.
+        let unknown = Message(
+            request: true, push: true,
+            data: [Payload(copying: [UInt64(7)]), Payload(copying: [Float(1)]), Payload(copying: [Int32(1)])])
+        let refused = #expect(throws: ClusterError.self) { _ = try office.request(unknown, to: NodeID.server(0)) }
+        #expect("\(String(describing: refused))".contains("key 7 is not initialized"))
+        // The server still works.
+        let out = NDArray(shape: [2])
+        try store.pushPull("a", NDArray([3, 4]), into: out, priority: 0)
+        try store.wait("a")
+        #expect(out.toArray() == [3, 4])
+    }
+}
+
+/// The placement formula and the bound's environment variables.
+struct KVPlacementTests {
+    @Test func smallArraysGoWholeToKeyTimes9973ModServers() {
+        for key in 0..<20 {
+            let placement = KVPlacement(key: key, count: 5, numServers: 3, bigArrayBound: 10)
+            #expect(placement.slices == [.init(server: key * 9973 % 3, offset: 0, count: 5)])
+        }
+        #expect(KVPlacement(key: 3, count: 9, numServers: 4, bigArrayBound: 10).slices.map(\.server) == [3])
+    }
+
+    @Test func bigArraysSplitByRoundedBoundaries() {
+        // 10 over 3: round(3.33) = 3, round(6.67) = 7 → 3, 4, 3 elements.
+        #expect(
+            KVPlacement(key: 0, count: 10, numServers: 3, bigArrayBound: 10).slices == [
+                .init(server: 0, offset: 0, count: 3), .init(server: 1, offset: 3, count: 4),
+                .init(server: 2, offset: 7, count: 3),
+            ])
+        // fc1_weight of the mlp (100,352) over 2 servers at bound 50,000: two halves.
+        #expect(
+            KVPlacement(key: 0, count: 100_352, numServers: 2, bigArrayBound: 50_000).slices.map(\.count) == [
+                50_176, 50_176,
+            ])
+        let odd = KVPlacement(key: 5, count: 1_000_003, numServers: 4, bigArrayBound: 1_000_000)
+        #expect(odd.slices.map(\.count).reduce(0, +) == 1_000_003)
+        #expect(odd.slices.map(\.offset) == [0, 250_001, 500_002, 750_002])
+    }
+
+    @Test func boundComesFromTheEnvironment() throws {
+        #expect(try KVPlacement.bigArrayBound(environment: [:]) == 1_000_000)
+        #expect(try KVPlacement.bigArrayBound(environment: ["MXNET_KVSTORE_BIGARRAY_BOUND": "77"]) == 77)
+        #expect(
+            try KVPlacement.bigArrayBound(environment: [
+                "SWIFTPS_BIGARRAY_BOUND": "50000", "MXNET_KVSTORE_BIGARRAY_BOUND": "77",
+            ]) == 50_000)
+        #expect(throws: KVStoreError.self) {
+            try KVPlacement.bigArrayBound(environment: ["SWIFTPS_BIGARRAY_BOUND": "x"])
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import SwiftPSCluster
+import SwiftPSKVStore
+import SwiftPSOptimizer
+import SwiftPSTensor
+import SwiftPSTransport
+import Testing
+
+/// dist_sync over an in-process cluster: values worked out by hand.
+@Suite(.serialized) struct DistSyncTests {
+    @Test func initPullAndPushPullSumWithoutOptimizer() throws {
+        let cluster = try KVCluster(workers: 2, servers: 2)
+        defer { cluster.stop() }
+        let results = cluster.onWorkers { rank, store in
+            // Rank 0's initial values win; rank 1's are ignored.
+            try store.initialize(["a", "b"], values: [NDArray(rank == 0 ? [1, 2, 3] : [9, 9, 9]), NDArray([5])])
+            let pulled = NDArray(shape: [3])
+            try store.pull("a", into: pulled, priority: 0)
+            try store.wait("a")
+            guard pulled.toArray() == [1, 2, 3] else { throw HarnessError(description: "pulled \(pulled.toArray())") }
+            let grad = NDArray(rank == 0 ? [1, 1, 1] : [10, 20, 30])
+            let out = NDArray(shape: [3])
+            try store.pushPull("a", grad, into: out, priority: 0)
+            try store.waitAll()
+            // No optimizer: the store becomes the sum of the round's pushes.
+            guard out.toArray() == [11, 21, 31] else {
+                throw HarnessError(description: "pushPull gave \(out.toArray())")
+            }
+        }
+        #expect(results == [nil, nil])
+        #expect(cluster.shutdown().allSatisfy { $0 == nil })
+    }
+
+    @Test func sumsInWorkerRankOrderWhateverTheArrivalOrder() throws {
+        // In float32 (1e8 + 1) - 1e8 == 0 but (1e8 - 1e8) + 1 == 1: only the rank order gives 0.
+        let cluster = try KVCluster(workers: 3, servers: 1)
+        defer { cluster.stop() }
+        let pushed = Mailbox<Int>()
+        let grads: [[Float]] = [[1e8], [1], [-1e8]]
+        let arrival = [2, 0, 1]
+        let results = cluster.onWorkers { rank, store in
+            try store.initialize(["k"], values: [NDArray([0])])
+            let position = arrival.firstIndex(of: rank)!
+            // Wait until the workers before this one in `arrival` have sent their push.
+            guard pushed.wait(count: position, timeout: 10).count >= position else {
+                throw HarnessError(description: "worker \(rank) was not released")
+            }
+            let out = NDArray(shape: [1])
+            try store.pushPull("k", NDArray(grads[rank]), into: out, priority: 0)
+            pushed.put(rank)
+            try store.wait("k")
+            guard out.toArray() == [0] else { throw HarnessError(description: "sum \(out.toArray()), expected 0") }
+        }
+        #expect(results == [nil, nil, nil])
+    }
+
+    @Test func sgdWithMomentumOnTheServerStepByStep() throws {
+        let cluster = try KVCluster(workers: 2, servers: 1)
+        defer { cluster.stop() }
+        let results = cluster.onWorkers { rank, store in
+            try store.initialize(["fc_weight"], values: [NDArray([1, 2])])
+            // rescaleGrad 1/2: the mean over the 2 workers; no weight decay to keep the arithmetic short.
+            try store.setOptimizer(
+                OptimizerConfig(name: "sgd", learningRate: 0.5, wd: 0, rescaleGrad: 0.5, momentum: 0.9))
+            guard store.updatesOnStore else { throw HarnessError(description: "no optimizer on the store") }
+            let grad = NDArray(rank == 0 ? [2, 4] : [4, 0])
+            let weight = NDArray(shape: [2])
+            // Step 1: g = (6, 4) / 2 = (3, 2); mom = -0.5 g = (-1.5, -1); w = (1, 2) + mom = (-0.5, 1).
+            try store.pushPull("fc_weight", grad, into: weight, priority: 0)
+            try store.wait("fc_weight")
+            try expectClose(weight.toArray(), [-0.5, 1], "step 1")
+            // Step 2: mom = 0.9 (-1.5, -1) - (1.5, 1) = (-2.85, -1.9); w = (-3.35, -0.9).
+            try store.pushPull("fc_weight", grad, into: weight, priority: 0)
+            try store.wait("fc_weight")
+            try expectClose(weight.toArray(), [-3.35, -0.9], "step 2")
+        }
+        #expect(results == [nil, nil])
+        #expect(cluster.servers[0].storedKeys == [0: "fc_weight"])
+        #expect(cluster.servers[0].isSyncMode)
+    }
+
+    @Test func bigArraySplitOverTwoServersReassembles() throws {
+        // Bound 10: 25 elements are split round(12.5) = 13 and 12 over the two servers.
+        let cluster = try KVCluster(workers: 2, servers: 2, bigArrayBound: 10)
+        defer { cluster.stop() }
+        let initial = (0..<25).map { Float($0) }
+        let results = cluster.onWorkers { rank, store in
+            try store.initialize(["big", "small"], values: [NDArray(initial), NDArray([7, 8])])
+            guard let placement = store.placement(of: "big"),
+                placement.slices == [.init(server: 0, offset: 0, count: 13), .init(server: 1, offset: 13, count: 12)]
+            else { throw HarnessError(description: "placement \(String(describing: store.placement(of: "big")))") }
+            let out = NDArray(shape: [25])
+            let grad = NDArray((0..<25).map { Float(rank == 0 ? $0 : 100 * $0) })
+            try store.pushPull("big", grad, into: out, priority: 0)
+            try store.waitAll()
+            let expected = (0..<25).map { Float(101 * $0) }
+            guard out.toArray() == expected else { throw HarnessError(description: "reassembled \(out.toArray())") }
+        }
+        #expect(results == [nil, nil])
+        #expect(cluster.servers[0].storedValue(0) == (0..<13).map { Float(101 * $0) })
+        #expect(cluster.servers[1].storedValue(0) == (13..<25).map { Float(101 * $0) })
+        // "small" (key 1, 2 elements) lives whole on server 1 * 9973 % 2 = 1.
+        #expect(cluster.servers[1].storedValue(1) == [7, 8])
+        #expect(cluster.servers[0].storedValue(1) == nil)
+    }
+}
+
+/// Throws when `actual` and `expected` differ by more than 1e-5 anywhere.
+func expectClose(_ actual: [Float], _ expected: [Float], _ what: String) throws {
+    guard actual.count == expected.count, zip(actual, expected).allSatisfy({ abs($0 - $1) <= 1e-5 }) else {
+        throw HarnessError(description: "\(what): got \(actual), expected \(expected)")
+    }
+}
+
+/// The server's ordering rules for requests that arrive while a dist_sync round is open.
+@Suite(.serialized) struct DistSyncOrderingTests {
+    @Test func aPullFromAWorkerThatPushedWaitsForTheRound() throws {
+        let cluster = try KVCluster(workers: 2, servers: 1)
+        defer { cluster.stop() }
+        let results = cluster.onWorkers { _, store in try store.initialize(["k"], values: [NDArray([0])]) }
+        #expect(results == [nil, nil])
+        // Worker 0 speaks raw KV messages; its answers come to this mailbox.
+        let answers = Mailbox<Message>()
+        let office = cluster.stores[0].postOffice
+        office.setAppHandler { answers.put($0) }
+        let push = Message(
+            request: true, push: true, timestamp: 1001,
+            data: [Payload(copying: [UInt64(0)]), Payload(copying: [Float(5)]), Payload(copying: [Int32(1)])])
+        let pull = Message(request: true, pull: true, timestamp: 1002, data: [Payload(copying: [UInt64(0)])])
+        try office.send(push, to: NodeID.server(0))
+        try office.send(pull, to: NodeID.server(0))
+        // Worker 1's push completes the round: the store becomes 5 + 7.
+        try cluster.stores[1].push("k", NDArray([7]), priority: 0)
+        try cluster.stores[1].wait("k")
+        let got = answers.wait(count: 2, timeout: 10)
+        #expect(got.map(\.timestamp) == [1001, 1002])
+        let pulled = try #require(got.last?.data.dropFirst().first)
+        #expect(try pulled.toArray(of: Float.self) == [12])
+    }
+
+    @Test func emptyKeysWork() throws {
+        let cluster = try KVCluster(workers: 2, servers: 2)
+        defer { cluster.stop() }
+        let results = cluster.onWorkers { _, store in
+            try store.initialize(["empty"], values: [NDArray(shape: [0])])
+            try store.pushPull("empty", NDArray(shape: [0]), into: NDArray(shape: [0]), priority: 0)
+            try store.waitAll()
+        }
+        #expect(results == [nil, nil])
+    }
+}

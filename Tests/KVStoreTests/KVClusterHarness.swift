@@ -1,0 +1,141 @@
+import Foundation
+import SwiftPSCluster
+import SwiftPSKVStore
+import SwiftPSTransport
+import Testing
+
+/// Collects values from other threads; every wait has a real-time deadline.
+final class Mailbox<T: Sendable>: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var items: [T] = []
+
+    func put(_ item: T) {
+        condition.lock()
+        items.append(item)
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Waits up to `timeout` seconds for `count` items and returns what arrived.
+    func wait(count: Int, timeout: Double = 30) -> [T] {
+        condition.lock()
+        defer { condition.unlock() }
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while items.count < count, condition.wait(until: deadline) {}
+        return items
+    }
+}
+
+struct HarnessError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// A whole SwiftPS cluster in one process over an `InMemoryNetwork`: a scheduler, `servers` servers
+/// running `KVServer` and `workers` workers each holding a `DistKVStore`. `stop()` tears everything
+/// down; call it in a `defer`.
+final class KVCluster: @unchecked Sendable {
+    let network = InMemoryNetwork()
+    let scheduler: PostOffice
+    let serverOffices: [PostOffice]
+    let workerOffices: [PostOffice]
+    private(set) var servers: [KVServer] = []
+    private(set) var stores: [DistKVStore] = []
+
+    /// Starts the cluster and makes the servers and stores (ordered by rank).
+    init(
+        workers: Int, servers: Int, type: KVStoreType = .distSync, bigArrayBound: Int = 1_000_000,
+        timeout: Double = 20
+    ) throws {
+        let network = self.network
+        func office(_ role: NodeRole) -> PostOffice {
+            let config = ClusterConfig(
+                role: role, schedulerHost: "127.0.0.1", schedulerPort: 9100, numWorkers: workers,
+                numServers: servers, advertisedHost: "127.0.0.1", rendezvousTimeout: 20, barrierTimeout: 20,
+                heartbeatInterval: 1, heartbeatTimeout: 30, requestTimeout: 20)
+            return PostOffice(config: config, transport: network.makeTransport()) { _ in }
+        }
+        scheduler = office(.scheduler)
+        serverOffices = (0..<servers).map { _ in office(.server) }
+        workerOffices = (0..<workers).map { _ in office(.worker) }
+        let all = [scheduler] + serverOffices + workerOffices
+        let started = Self.concurrently(all.count) { try all[$0].start() }
+        guard started.allSatisfy({ $0 == nil }) else {
+            for office in all { office.stop() }
+            throw HarnessError(description: "cluster did not start: \(started)")
+        }
+        let byServerRank = serverOffices.sorted { $0.rank < $1.rank }
+        let byWorkerRank = workerOffices.sorted { $0.rank < $1.rank }
+        do {
+            self.servers = try byServerRank.map { try KVServer(postOffice: $0) }
+            let made = Mailbox<(Int, DistKVStore)>()
+            let errors = Self.concurrently(workers) { i in
+                let store = try DistKVStore(
+                    postOffice: byWorkerRank[i], type: type, bigArrayBound: bigArrayBound, timeout: timeout)
+                made.put((i, store))
+            }
+            guard errors.allSatisfy({ $0 == nil }) else { throw HarnessError(description: "stores: \(errors)") }
+            self.stores = made.wait(count: workers, timeout: 1).sorted { $0.0 < $1.0 }.map(\.1)
+        } catch {
+            for office in all { office.stop() }
+            throw error
+        }
+    }
+
+    /// Runs `body(rank, store)` for every worker on its own thread; returns each worker's error (nil
+    /// on success). Gives up after `timeout` seconds, stopping the cluster.
+    func onWorkers(timeout: Double = 30, _ body: @escaping @Sendable (Int, DistKVStore) throws -> Void) -> [String?] {
+        let stores = self.stores
+        let results = Self.concurrently(stores.count, timeout: timeout) { try body($0, stores[$0]) }
+        if results.contains(where: { $0?.hasPrefix("timed out") ?? false }) { stop() }
+        return results
+    }
+
+    /// The clean end of a job: workers close (barrier, STOP_SERVER) and finalize, servers return
+    /// from `run` and finalize, the scheduler finalizes. Returns each node's error.
+    func shutdown() -> [String?] {
+        let stores = self.stores
+        let servers = self.servers
+        let scheduler = self.scheduler
+        let count = stores.count + servers.count + 1
+        return Self.concurrently(count) { i in
+            if i < stores.count {
+                try stores[i].close()
+                try stores[i].postOffice.finalize(timeout: 20)
+            } else if i < count - 1 {
+                let server = servers[i - stores.count]
+                try server.run(timeout: 20)
+                try server.postOffice.finalize(timeout: 20)
+            } else {
+                try scheduler.finalize(timeout: 20)
+            }
+        }
+    }
+
+    func stop() {
+        for office in [scheduler] + serverOffices + workerOffices { office.stop() }
+    }
+
+    /// Runs `body(i)` for `i` in `0..<count` on threads; nil for success, else the error's text.
+    static func concurrently(
+        _ count: Int, timeout: Double = 30, _ body: @escaping @Sendable (Int) throws -> Void
+    ) -> [String?] {
+        let results = Mailbox<(Int, String?)>()
+        var threads: [JoinableThread] = []
+        for i in 0..<count {
+            threads.append(
+                JoinableThread(name: "kv-test-\(i)") {
+                    do {
+                        try body(i)
+                        results.put((i, nil))
+                    } catch {
+                        results.put((i, "\(error)"))
+                    }
+                })
+        }
+        let got = results.wait(count: count, timeout: timeout)
+        var ordered = [String?](repeating: "timed out after \(timeout) s", count: count)
+        for (i, error) in got { ordered[i] = error }
+        if got.count == count { for thread in threads { thread.join(timeout: 5) } }
+        return ordered
+    }
+}
