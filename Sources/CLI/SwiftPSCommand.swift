@@ -8,6 +8,6 @@ struct SwiftPSCommand: AsyncParsableCommand {
         commandName: "swiftps",
         abstract: "Distributed data-parallel training on a parameter server (MXNet 1.x's Module + dist_sync).",
         version: swiftPSVersion,
-        subcommands: [Train.self, Scheduler.self, Server.self, Score.self, Predict.self, Bench.self]
+        subcommands: [Train.self, Launch.self, Scheduler.self, Server.self, Score.self, Predict.self, Bench.self]
     )
 }

@@ -1,0 +1,92 @@
+import Foundation
+
+extension LaunchJob {
+    /// `--launcher slurm`: inside an allocation, runs one `srun` of W+S+1 `--slurm-task`s. The scheduler runs on
+    /// the allocation's first node.
+    func runSlurm() async throws -> Int32 {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["SLURM_JOB_ID"] != nil else {
+            throw LaunchError(
+                "--launcher slurm runs inside a Slurm allocation (salloc or sbatch): SLURM_JOB_ID is not set")
+        }
+        guard let nodeList = environment["SLURM_JOB_NODELIST"] ?? environment["SLURM_NODELIST"] else {
+            throw LaunchError("SLURM_JOB_NODELIST is not set: run inside salloc or an sbatch script")
+        }
+        let nodes = try await LaunchSlurm.nodes(of: nodeList)
+        let schedulerHost = options.schedulerHost ?? nodes[0]
+        let port: Int
+        if let chosen = options.schedulerPort {
+            port = chosen
+        } else if LaunchNetwork.hostName().split(separator: ".").first == nodes[0].split(separator: ".").first {
+            port = try schedulerPort()
+        } else {
+            port = try options.portRange.map(LaunchParse.portRange)?.lowerBound ?? 9091
+        }
+        let command = LaunchSlurm.srunCommand(
+            numWorkers: options.numWorkers, numServers: options.numServers ?? options.numWorkers,
+            binary: try options.binary ?? localBinary(),
+            taskArguments: try taskArguments(schedulerHost: schedulerHost, schedulerPort: port),
+            command: options.command)
+        if options.dryRun {
+            console.write(command.map(LaunchParse.shellQuote).joined(separator: " "))
+            return 0
+        }
+        console.say(
+            "Slurm job \(environment["SLURM_JOB_ID"] ?? ""): scheduler at \(schedulerHost):\(port), "
+                + "\(command[1]) over \(nodes.count) nodes")
+        let task = LaunchTask(
+            role: .worker, rank: 0, host: nil, command: command, environment: [], name: "srun")
+        return try await supervise([LaunchLocalRunner(task: task)], prefixed: false)
+    }
+
+    /// The flags each `--slurm-task` gets: the job's own, with the scheduler's address fixed and paths absolute.
+    func taskArguments(schedulerHost: String, schedulerPort: Int) throws -> [String] {
+        var arguments = [
+            "-n", String(options.numWorkers), "-s", String(options.numServers ?? options.numWorkers),
+            "--scheduler-host", schedulerHost, "--scheduler-port", String(schedulerPort),
+            "--grace", String(options.grace),
+        ]
+        func add(_ flag: String, _ value: String?) {
+            if let value { arguments += [flag, value] }
+        }
+        add("--port-range", options.portRange)
+        add("--bind", options.bind)
+        add("--advertise", options.advertise)
+        add("--secret-file", try options.secretFile.map { try absolutePath($0, checkedAs: "--secret-file") })
+        add(
+            "--log-dir",
+            options.logDir.map {
+                $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0
+            })
+        add("--scheduler-command", options.schedulerCommand)
+        add("--server-command", options.serverCommand)
+        for value in options.env { add("--env", value) }
+        for value in options.envServer { add("--env-server", value) }
+        for value in options.envWorker { add("--env-worker", value) }
+        return arguments
+    }
+
+    /// `--slurm-task`: one task of the srun step. Takes its role from `SLURM_PROCID`, advertises its node's name
+    /// (`SLURMD_NODENAME`) unless `--advertise`, and runs that role's command with prefixed output.
+    func runSlurmTask() async throws -> Int32 {
+        let environment = ProcessInfo.processInfo.environment
+        guard let text = environment["SLURM_PROCID"], let procid = Int(text) else {
+            throw LaunchError("--slurm-task runs as an srun task: SLURM_PROCID is not set (use --launcher slurm)")
+        }
+        guard let schedulerHost = options.schedulerHost, let schedulerPort = options.schedulerPort else {
+            throw LaunchError("--slurm-task needs --scheduler-host and --scheduler-port (use --launcher slurm)")
+        }
+        let numServers = options.numServers ?? options.numWorkers
+        let (role, rank) = try LaunchSlurm.role(
+            procid: procid, numServers: numServers, numWorkers: options.numWorkers)
+        var cluster = try cluster(schedulerURI: schedulerHost, schedulerPort: schedulerPort)
+        cluster.launcher = "slurm"
+        let nodeHost = options.advertise ?? environment["SLURMD_NODENAME"] ?? LaunchNetwork.hostName()
+        let task = cluster.task(role: role, rank: rank, host: nil, nodeHost: nodeHost)
+        if options.dryRun {
+            printPlan([task], secretOverSSH: false)
+            return 0
+        }
+        return try await supervise([LaunchLocalRunner(task: task)], quietSuccess: true)
+    }
+}

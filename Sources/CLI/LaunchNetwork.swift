@@ -1,0 +1,78 @@
+import Foundation
+import SwiftPS
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// The launcher's two questions about this host's network: which port is free, and which address the other
+/// hosts reach it at. Neither sends a packet.
+enum LaunchNetwork {
+    /// The first port of `range` that a TCP socket can bind on `host` (default all interfaces), probed the way
+    /// dmlc's tracker does; `nil` when every port is taken.
+    static func freePort(in range: ClosedRange<Int>, host: String?) -> Int? {
+        range.first { canBind(port: $0, host: host ?? "0.0.0.0") }
+    }
+
+    private static func canBind(port: Int, host: String) -> Bool {
+        #if canImport(Glibc)
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+            let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var yes: Int32 = 1
+        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return false }
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+    }
+
+    /// The IPv4 address this host uses to reach `host` (the source address the kernel picks for a UDP
+    /// "connection", which sends nothing): dmlc's fallback for finding the tracker's address.
+    static func localAddress(toReach host: String) -> String? {
+        guard let target = try? HostResolver.resolve(host), !target.isIPv6 else { return nil }
+        #if canImport(Glibc)
+            let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        #else
+            let fd = socket(AF_INET, SOCK_DGRAM, 0)
+        #endif
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var remote = sockaddr_in()
+        remote.sin_family = sa_family_t(AF_INET)
+        remote.sin_port = in_port_t(UInt16(9).bigEndian)
+        guard inet_pton(AF_INET, target.ip, &remote.sin_addr) == 1 else { return nil }
+        let connected = withUnsafePointer(to: &remote) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { return nil }
+        var local = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { return nil }
+        var buffer = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+        guard inet_ntop(AF_INET, &local.sin_addr, &buffer, socklen_t(buffer.count)) != nil else { return nil }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// This host's name (`gethostname`).
+    static func hostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count) == 0 else { return "localhost" }
+        return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}

@@ -1,0 +1,131 @@
+/// The role of one process of a job, as in MXNet's `DMLC_ROLE`.
+enum LaunchRole: String, Sendable {
+    case scheduler, server, worker
+}
+
+/// One environment variable handed to a process.
+struct LaunchVariable: Equatable, Sendable {
+    /// The variable's name.
+    var name: String
+    /// Its value.
+    var value: String
+}
+
+/// One process of the job: what runs, where, and with which environment.
+struct LaunchTask: Sendable {
+    /// scheduler, server or worker.
+    var role: LaunchRole
+    /// The index within the role (the scheduler is 0).
+    var rank: Int
+    /// The host it runs on; `nil` is this host.
+    var host: LaunchHost?
+    /// The program and its arguments.
+    var command: [String]
+    /// Variables set on top of the inherited (local) or remote login environment.
+    var environment: [LaunchVariable]
+    /// A name that replaces the role and rank in messages (`srun`).
+    var name: String? = nil
+
+    /// `scheduler`, `server 0`, `worker 1`: the output prefix and the name in summaries.
+    var label: String { name ?? (role == .scheduler ? "scheduler" : "\(role.rawValue) \(rank)") }
+    /// The log file name under `--log-dir`: `<role>-<rank>.log`.
+    var logName: String { "\(role.rawValue)-\(rank).log" }
+    /// Where it runs, for messages.
+    var hostName: String { host?.address ?? LaunchNetwork.hostName() }
+}
+
+/// What every process of a job shares: sizes, the scheduler's address, and the launcher's settings.
+struct LaunchCluster: Sendable {
+    var numWorkers: Int
+    var numServers: Int
+    /// What nodes connect to: `DMLC_PS_ROOT_URI` and `DMLC_PS_ROOT_PORT`.
+    var schedulerURI: String
+    var schedulerPort: Int
+    /// local, ssh or slurm (`DMLC_JOB_CLUSTER`).
+    var launcher: String
+    var bind: String?
+    var portRange: String?
+    /// The secret's path as the processes see it (`SWIFTPS_SECRET_FILE`); ssh sets its own per host.
+    var secretPath: String?
+    /// Variables every process gets before the launcher's own (forwarded from the launcher's environment).
+    var forwarded: [LaunchVariable] = []
+    var env: [LaunchVariable] = []
+    var envServer: [LaunchVariable] = []
+    var envWorker: [LaunchVariable] = []
+    /// The scheduler's and servers' programs.
+    var schedulerCommand: [String]
+    var serverCommand: [String]
+    /// The workers' program (the command after `--`).
+    var workerCommand: [String]
+
+    /// The environment of one process: MXNet's `DMLC_*` variables, SwiftPS's `SWIFTPS_*` ones, then the
+    /// user's `--env`, `--env-server`/`--env-worker` (later entries win).
+    func environment(role: LaunchRole, rank: Int, nodeHost: String?) -> [LaunchVariable] {
+        var variables = forwarded
+        func set(_ name: String, _ value: String?) {
+            guard let value else { return }
+            variables.removeAll { $0.name == name }
+            variables.append(LaunchVariable(name: name, value: value))
+        }
+        set("DMLC_ROLE", role.rawValue)
+        set("DMLC_PS_ROOT_URI", schedulerURI)
+        set("DMLC_PS_ROOT_PORT", String(schedulerPort))
+        set("DMLC_NUM_WORKER", String(numWorkers))
+        set("DMLC_NUM_SERVER", String(numServers))
+        set("DMLC_NODE_HOST", nodeHost)
+        set("DMLC_TASK_ID", String(rank))
+        set("DMLC_RANK", String(rank))
+        set("DMLC_JOB_CLUSTER", launcher)
+        set("SWIFTPS_BIND", bind)
+        set("SWIFTPS_PORT_RANGE", portRange)
+        set("SWIFTPS_SECRET_FILE", secretPath)
+        for variable in env { set(variable.name, variable.value) }
+        switch role {
+        case .server: for variable in envServer { set(variable.name, variable.value) }
+        case .worker: for variable in envWorker { set(variable.name, variable.value) }
+        case .scheduler: break
+        }
+        return variables
+    }
+
+    /// The task of `role`/`rank` on `host` (nil: this host), advertising `nodeHost`.
+    func task(role: LaunchRole, rank: Int, host: LaunchHost?, nodeHost: String?) -> LaunchTask {
+        let command =
+            switch role {
+            case .scheduler: schedulerCommand
+            case .server: serverCommand
+            case .worker: workerCommand
+            }
+        return LaunchTask(
+            role: role, rank: rank, host: host, command: command,
+            environment: environment(role: role, rank: rank, nodeHost: nodeHost))
+    }
+
+    /// Every task of a job whose scheduler runs on this host: the scheduler, then servers, then workers.
+    /// With `hosts`, servers and workers are spread over them servers first, as dmlc's ssh launcher does,
+    /// and each advertises its host's address; without, all run here and advertise `advertise`.
+    func tasks(hosts: [LaunchHost]?, advertise: String) -> [LaunchTask] {
+        var tasks = [task(role: .scheduler, rank: 0, host: nil, nodeHost: advertise)]
+        let placed = hosts.map { LaunchHostfile.assign(numServers + numWorkers, over: $0) }
+        for index in 0..<(numServers + numWorkers) {
+            let role: LaunchRole = index < numServers ? .server : .worker
+            let rank = index < numServers ? index : index - numServers
+            let host = placed?[index]
+            tasks.append(task(role: role, rank: rank, host: host, nodeHost: host?.address ?? advertise))
+        }
+        return tasks
+    }
+}
+
+extension LaunchCluster {
+    /// The variables of the launcher's own environment that remote processes get too, as dmlc's ssh launcher
+    /// forwards `DMLC_INTERFACE`, `OMP_NUM_THREADS` and friends: `DMLC_INTERFACE`, thread counts, and every
+    /// `SWIFTPS_*` tuning variable (heartbeats, deadlines, log level) except the secret file and the binary.
+    static func forwardedVariables(from environment: [String: String]) -> [LaunchVariable] {
+        let named: Set<String> = ["DMLC_INTERFACE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"]
+        let excluded: Set<String> = ["SWIFTPS_SECRET_FILE", "SWIFTPS_BIN"]
+        return environment.keys.sorted()
+            .filter { named.contains($0) || ($0.hasPrefix("SWIFTPS_") && !excluded.contains($0)) }
+            .map { LaunchVariable(name: $0, value: environment[$0] ?? "") }
+    }
+}

@@ -1,0 +1,234 @@
+import Foundation
+import Subprocess
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// How a process of the job ended.
+enum LaunchExit: Sendable, Equatable {
+    /// It exited with this status.
+    case exited(Int32)
+    /// A signal ended it.
+    case signaled(Int32)
+    /// It could not be started or its host was lost; the text says why.
+    case lost(String)
+
+    /// Whether it ended well (status 0).
+    var isSuccess: Bool { self == .exited(0) }
+
+    /// "exited with status 3", "killed by signal 9 (SIGKILL)".
+    var description: String {
+        switch self {
+        case .exited(let status): "exited with status \(status)"
+        case .signaled(let signal): "killed by signal \(signal) (\(LaunchExit.signalName(signal)))"
+        case .lost(let reason): reason
+        }
+    }
+
+    /// The usual name of a signal number.
+    static func signalName(_ signal: Int32) -> String {
+        let names: [Int32: String] = [
+            SIGHUP: "SIGHUP", SIGINT: "SIGINT", SIGQUIT: "SIGQUIT", SIGILL: "SIGILL", SIGABRT: "SIGABRT",
+            SIGBUS: "SIGBUS", SIGFPE: "SIGFPE", SIGKILL: "SIGKILL", SIGSEGV: "SIGSEGV", SIGPIPE: "SIGPIPE",
+            SIGTERM: "SIGTERM", SIGTRAP: "SIGTRAP",
+        ]
+        return names[signal] ?? "signal \(signal)"
+    }
+}
+
+/// A process of the job that the supervisor can run and stop.
+protocol LaunchRunner: Sendable {
+    /// The task it runs.
+    var task: LaunchTask { get }
+    /// Runs the task to its end, handing every output line to `output`.
+    func run(output: LaunchTaskOutput) async -> LaunchExit
+    /// Stops the task and everything it started: asks politely, waits up to `grace`, then forces.
+    func stop(grace: Duration) async
+}
+
+/// The state a running local process shares with whoever stops it. The process leads its own process group,
+/// so signals go to `-pid` and reach its children too.
+final class LaunchProcessHandle: @unchecked Sendable {
+    private let lock = NSLock()
+    private var pid: pid_t?
+    private var finished = false
+    private var stopRequested = false
+    private var stdinClosers: [CheckedContinuation<Void, Never>] = []
+    private var stdinClosed = false
+
+    /// Records the started process; returns whether a stop was asked for before it started.
+    func started(pid: pid_t) -> Bool {
+        lock.withLock {
+            self.pid = pid
+            return stopRequested
+        }
+    }
+
+    /// Sends `signal` to the whole process group while the process is running; returns whether it was sent.
+    @discardableResult
+    func signalGroup(_ signal: Int32) -> Bool {
+        lock.withLock {
+            if pid == nil { stopRequested = true }
+            guard let pid, !finished else { return false }
+            return kill(-pid, signal) == 0
+        }
+    }
+
+    /// Marks the process as ended, after killing what is left of its group (children that outlived it).
+    func finish() {
+        lock.withLock {
+            if let pid, !finished { _ = kill(-pid, SIGKILL) }
+            finished = true
+        }
+        closeStandardInput()
+    }
+
+    /// Whether the process has ended.
+    var isFinished: Bool { lock.withLock { finished } }
+
+    /// Returns once `closeStandardInput()` has been called.
+    func standardInputClosed() async {
+        await withCheckedContinuation { continuation in
+            let resumeNow = lock.withLock {
+                if stdinClosed { return true }
+                stdinClosers.append(continuation)
+                return false
+            }
+            if resumeNow { continuation.resume() }
+        }
+    }
+
+    /// Asks the writer of standard input to close it (and so end a remote shell reading it).
+    func closeStandardInput() {
+        let waiting = lock.withLock {
+            stdinClosed = true
+            defer { stdinClosers.removeAll() }
+            return stdinClosers
+        }
+        for continuation in waiting { continuation.resume() }
+    }
+
+    /// Waits until the process has ended or `limit` has passed; returns whether it ended.
+    func waitUntilFinished(within limit: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + limit
+        while !isFinished {
+            if ContinuousClock.now >= deadline { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
+    }
+}
+
+/// Runs one command on this host in its own process group, streaming its output line by line.
+/// With `standardInput`, that text is written to the process's standard input, which then stays open until
+/// the process ends or `handle.closeStandardInput()` is called (how the ssh runner keeps a remote shell alive).
+struct LaunchLocalProcess: Sendable {
+    /// The program and its arguments; a program without `/` is looked up in `PATH`.
+    var command: [String]
+    /// Variables set on top of the launcher's environment.
+    var environment: [LaunchVariable]
+    /// Text for standard input, or `nil` for `/dev/null`.
+    var standardInput: String?
+    /// Shared with `stop`.
+    let handle = LaunchProcessHandle()
+
+    /// Runs the command to its end, handing each line of standard output and error to `line`.
+    func run(line: @escaping @Sendable (String) -> Void) async -> LaunchExit {
+        guard let program = command.first else { return .lost("nothing to run: the command is empty") }
+        let executable: Executable = program.contains("/") ? .path(.init(program)) : .name(program)
+        var overrides: [Environment.Key: String?] = [:]
+        for variable in environment {
+            if let key = Environment.Key(rawValue: variable.name) { overrides[key] = variable.value }
+        }
+        var options = PlatformOptions()
+        options.processGroupID = 0
+        let configuration = Configuration(
+            executable: executable, arguments: Arguments(Array(command.dropFirst())),
+            environment: .inherit.updating(overrides), platformOptions: options)
+        do {
+            let status: TerminationStatus
+            if let standardInput {
+                status = try await Subprocess.run(
+                    configuration, input: .inputWriter, output: .sequence, error: .sequence
+                ) { execution in
+                    try await drain(execution, line: line) {
+                        _ = try? await execution.standardInputWriter.write(standardInput)
+                        await handle.standardInputClosed()
+                        try? await execution.standardInputWriter.finish()
+                    }
+                }.terminationStatus
+            } else {
+                status = try await Subprocess.run(
+                    configuration, input: .none, output: .sequence, error: .sequence
+                ) { execution in
+                    try await drain(execution, line: line) {}
+                }.terminationStatus
+            }
+            handle.finish()
+            switch status {
+            case .exited(let code): return .exited(code)
+            case .signaled(let signal): return .signaled(signal)
+            }
+        } catch {
+            handle.finish()
+            return .lost("could not start \(program): \(error) (is it installed and on PATH?)")
+        }
+    }
+
+    private func drain<Input: InputProtocol>(
+        _ execution: Execution<Input, SequenceOutput, SequenceOutput>, line: @escaping @Sendable (String) -> Void,
+        feed: @escaping @Sendable () async -> Void
+    ) async throws {
+        if handle.started(pid: execution.processIdentifier.value) {
+            _ = handle.signalGroup(SIGKILL)
+        }
+        let feeder = Task { await feed() }
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for try await text in execution.standardOutput.strings(bufferingPolicy: .unbounded) { line(text) }
+                }
+                group.addTask {
+                    for try await text in execution.standardError.strings(bufferingPolicy: .unbounded) { line(text) }
+                }
+                try await group.waitForAll()
+            }
+        } catch {
+            handle.closeStandardInput()
+            await feeder.value
+            throw error
+        }
+        // Output ends when the process (and its group) closed it: stop feeding input then.
+        handle.closeStandardInput()
+        await feeder.value
+    }
+
+    /// SIGTERM to the process group, up to `grace` to exit, then SIGKILL.
+    func stop(grace: Duration) async {
+        guard handle.signalGroup(SIGTERM) else { return }
+        if await handle.waitUntilFinished(within: grace) { return }
+        handle.signalGroup(SIGKILL)
+    }
+}
+
+/// A task run on this host.
+struct LaunchLocalRunner: LaunchRunner {
+    let task: LaunchTask
+    let process: LaunchLocalProcess
+
+    init(task: LaunchTask) {
+        self.task = task
+        process = LaunchLocalProcess(command: task.command, environment: task.environment, standardInput: nil)
+    }
+
+    func run(output: LaunchTaskOutput) async -> LaunchExit {
+        await process.run { output.write($0) }
+    }
+
+    func stop(grace: Duration) async {
+        await process.stop(grace: grace)
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+
+/// Slurm support: inside an allocation, one `srun` starts W+S+1 tasks of `swiftps launch --slurm-task`, and
+/// each task takes its role from `SLURM_PROCID` (0 = scheduler, 1...S = servers, the rest workers), as dmlc's
+/// sge/yarn launchers map a task id to a role.
+enum LaunchSlurm {
+    /// The role and rank of Slurm task `procid` in a job of `numServers` servers and `numWorkers` workers.
+    static func role(procid: Int, numServers: Int, numWorkers: Int) throws -> (LaunchRole, Int) {
+        if procid == 0 { return (.scheduler, 0) }
+        if procid >= 1, procid <= numServers { return (.server, procid - 1) }
+        if procid > numServers, procid <= numServers + numWorkers { return (.worker, procid - 1 - numServers) }
+        throw LaunchError(
+            "SLURM_PROCID \(procid) is outside the job's \(numServers + numWorkers + 1) tasks: "
+                + "run srun with --ntasks=\(numServers + numWorkers + 1)")
+    }
+
+    /// Expands a Slurm node list such as `node[01-03,07],gpu5` into host names (what `scontrol show hostnames`
+    /// prints; used when scontrol is not on this host).
+    static func expandNodeList(_ list: String) throws -> [String] {
+        var names: [String] = []
+        var entry = ""
+        var depth = 0
+        for character in list + "," {
+            if character == "[" { depth += 1 }
+            if character == "]" { depth -= 1 }
+            if character == ",", depth == 0 {
+                if !entry.isEmpty { names += try expandEntry(entry) }
+                entry = ""
+            } else {
+                entry.append(character)
+            }
+        }
+        guard depth == 0, !names.isEmpty else {
+            throw LaunchError("cannot read the Slurm node list '\(list)': expected names like node[01-03,07],gpu5")
+        }
+        return names
+    }
+
+    private static func expandEntry(_ entry: String) throws -> [String] {
+        guard let open = entry.firstIndex(of: "["), let close = entry[open...].firstIndex(of: "]") else {
+            return [entry]
+        }
+        let prefix = String(entry[..<open])
+        let rest = try expandEntry(String(entry[entry.index(after: close)...]))
+        var names: [String] = []
+        for part in entry[entry.index(after: open)..<close].split(separator: ",") {
+            let bounds = part.split(separator: "-", maxSplits: 1).map(String.init)
+            guard let low = Int(bounds[0]), let high = Int(bounds.last ?? bounds[0]), low <= high else {
+                throw LaunchError("cannot read the Slurm node range '[\(part)]' in '\(entry)'")
+            }
+            let width = bounds[0].count
+            for number in low...high {
+                let digits = String(number)
+                let padded = String(repeating: "0", count: max(0, width - digits.count)) + digits
+                names += rest.map { prefix + padded + $0 }
+            }
+        }
+        return names
+    }
+
+    /// The `srun` command that starts every task: one task per process, `--kill-on-bad-exit` so Slurm ends
+    /// the step when one fails, each running `binary launch --slurm-task` with the job's flags.
+    static func srunCommand(
+        numWorkers: Int, numServers: Int, binary: String, taskArguments: [String], command: [String]
+    ) -> [String] {
+        [
+            "srun", "--ntasks=\(numWorkers + numServers + 1)", "--kill-on-bad-exit=1", "--unbuffered",
+            "--export=ALL", binary, "launch", "--slurm-task",
+        ] + taskArguments + ["--"] + command
+    }
+
+    /// The allocation's nodes, from `scontrol show hostnames` when it works, else by expanding the list here.
+    static func nodes(of nodeList: String) async throws -> [String] {
+        let scontrol = LaunchLocalProcess(
+            command: ["scontrol", "show", "hostnames", nodeList], environment: [], standardInput: nil)
+        let collected = LaunchLines()
+        if case .exited(0) = await scontrol.run(line: { collected.append($0) }), !collected.lines.isEmpty {
+            return collected.lines
+        }
+        return try expandNodeList(nodeList)
+    }
+}
+
+/// Lines collected from a short helper process.
+final class LaunchLines: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: [String] = []
+
+    /// Adds a line.
+    func append(_ line: String) { lock.withLock { stored.append(line) } }
+    /// The lines so far.
+    var lines: [String] { lock.withLock { stored } }
+}

@@ -1,0 +1,105 @@
+import Foundation
+import Testing
+
+/// Where processes go and what Slurm is asked to run, checked through `--dry-run` and `--slurm-task`.
+/// (Slurm itself is not installed here: these tests check the launcher's side only.)
+@Suite(.enabled(if: LaunchBinary.path != nil, "\(LaunchBinary.missing)"))
+struct LaunchPlanTests {
+    let binary = LaunchBinary.path ?? ""
+
+    /// `[label] on host` for every line of a dry run.
+    private func placement(_ output: String) -> [String: String] {
+        var hosts: [String: String] = [:]
+        for line in output.split(separator: "\n") where line.hasPrefix("[") {
+            guard let close = line.firstIndex(of: "]"), let colon = line.firstIndex(of: ":") else { continue }
+            let label = String(line[line.index(after: line.startIndex)..<close])
+            hosts[label] = String(line[line.index(close, offsetBy: 5)..<colon])
+        }
+        return hosts
+    }
+
+    @Test func sshPlacesServersFirstRoundRobinWithSlots() throws {
+        let hostfile = FileManager.default.temporaryDirectory.appendingPathComponent("hosts-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: hostfile) }
+        try "# the cluster\nalpha:2\n\nroot@beta   # one slot\n".write(to: hostfile, atomically: true, encoding: .utf8)
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "--launcher", "ssh", "-H", hostfile.path, "-n", "3", "-s", "2", "--dry-run",
+                "--scheduler-host", "10.0.0.1", "--scheduler-port", "9100", "--", "train",
+            ], deadline: .seconds(30))
+        #expect(result.status == 0, "\(result.all)")
+        let hosts = placement(result.standardOutput)
+        #expect(hosts["server 0"] == "alpha")
+        #expect(hosts["server 1"] == "alpha")
+        #expect(hosts["worker 0"] == "beta")
+        #expect(hosts["worker 1"] == "alpha")
+        #expect(hosts["worker 2"] == "alpha")
+        #expect(result.standardOutput.contains("DMLC_NODE_HOST=beta"))
+        #expect(result.standardOutput.contains("DMLC_PS_ROOT_URI=10.0.0.1 DMLC_PS_ROOT_PORT=9100"))
+    }
+
+    @Test func badHostfileLineIsNamed() throws {
+        let hostfile = FileManager.default.temporaryDirectory.appendingPathComponent("hosts-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: hostfile) }
+        try "alpha\nbeta:zero\n".write(to: hostfile, atomically: true, encoding: .utf8)
+        let result = try LaunchCommand.run(
+            [binary, "launch", "--launcher", "ssh", "-H", hostfile.path, "-n", "1", "--dry-run", "--", "true"],
+            deadline: .seconds(30))
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("\(hostfile.path):2"), "\(result.standardError)")
+    }
+
+    @Test func slurmRunsOneSrunStepWithTheSchedulerOnTheFirstNode() throws {
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "--launcher", "slurm", "-n", "2", "-s", "1", "--dry-run", "--port-range", "9200-9299",
+                "--binary", "/opt/swiftps", "--env", "A=1", "--", "sh", "-c", "echo hi",
+            ],
+            environment: ["SLURM_JOB_ID": "42", "SLURM_JOB_NODELIST": "node[08-10],gpu7", "PATH": "/usr/bin:/bin"],
+            deadline: .seconds(30))
+        #expect(result.status == 0, "\(result.all)")
+        let line = result.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(line.hasPrefix("srun --ntasks=4 --kill-on-bad-exit=1 "), "\(line)")
+        #expect(
+            line.contains(" /opt/swiftps launch --slurm-task -n 2 -s 1 --scheduler-host node08 --scheduler-port 92"))
+        #expect(line.contains("--port-range 9200-9299"))
+        #expect(line.contains("--env A=1"))
+        #expect(line.hasSuffix("-- sh -c 'echo hi'"))
+    }
+
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["SLURM_JOB_ID"] == nil, "runs outside Slurm only"))
+    func slurmOutsideAnAllocationIsRefused() throws {
+        let result = try LaunchCommand.run(
+            [binary, "launch", "--launcher", "slurm", "-n", "1", "--", "true"], deadline: .seconds(30))
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("SLURM_JOB_ID is not set"))
+    }
+
+    @Test(arguments: [
+        (0, "role=scheduler rank=0 node=n1"), (1, "role=server rank=0 node=n1"), (2, "role=worker rank=0 node=n1"),
+        (3, "role=worker rank=1 node=n1"),
+    ])
+    func slurmTaskTakesItsRoleFromProcID(procid: Int, expected: String) throws {
+        let report =
+            "echo role=$DMLC_ROLE rank=$DMLC_TASK_ID node=$DMLC_NODE_HOST at=$DMLC_PS_ROOT_URI:$DMLC_PS_ROOT_PORT"
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "--slurm-task", "-n", "2", "-s", "1", "--scheduler-host", "n0", "--scheduler-port",
+                "9300", "--scheduler-command", report, "--server-command", report, "--", "sh", "-c", report,
+            ],
+            environment: ["SLURM_PROCID": String(procid), "SLURMD_NODENAME": "n1"], deadline: .seconds(30))
+        #expect(result.status == 0, "\(result.all)")
+        #expect(result.standardOutput.contains("] \(expected) at=n0:9300"), "\(result.all)")
+    }
+
+    @Test func slurmTaskOutsideTheStepIsRefused() throws {
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "--slurm-task", "-n", "2", "-s", "1", "--scheduler-host", "n0", "--scheduler-port",
+                "9300", "--", "true",
+            ],
+            environment: ["SLURM_PROCID": "4"], deadline: .seconds(30))
+        #expect(result.status != 0)
+        #expect(result.standardError.contains("--ntasks=4"), "\(result.standardError)")
+    }
+}

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+/// `swiftps launch` with the real `swiftps scheduler`, `swiftps server` and `swiftps train --kv-store dist_sync`.
+/// Skipped until those commands exist in the binary under test (`swiftps scheduler --help` must succeed).
+@Suite(
+    .serialized, .enabled(if: LaunchBinary.path != nil, "\(LaunchBinary.missing)"),
+    .enabled(
+        if: LaunchBinary.hasClusterCommands,
+        "`swiftps scheduler --help` fails: the scheduler/server commands are not in this binary yet"))
+struct LaunchRealJobTests {
+    let binary = LaunchBinary.path ?? ""
+
+    /// A short dist_sync training run: one epoch of a few batches.
+    func train(batches: Int, epochs: Int = 1) -> [String] {
+        [
+            binary, "train", "--kv-store", "dist_sync", "--network", "mlp", "--num-epochs", String(epochs),
+            "--num-batches", String(batches), "--batch-size", "64", "--blas-threads", "1", "--no-progress",
+        ]
+    }
+
+    @Test func localJobWithTwoServersAndTwoWorkersSucceeds() throws {
+        let result = try LaunchCommand.run(
+            [binary, "launch", "-n", "2", "-s", "2", "--timeout", "600", "--"] + train(batches: 20),
+            deadline: .seconds(660))
+        #expect(result.status == 0, "\(result.all)")
+        #expect(result.standardError.contains("all 2 workers exited 0"))
+    }
+
+    @Test(.enabled(if: LaunchLab.unavailable == nil, "\(LaunchLab.unavailable ?? "")"))
+    func sshJobAcrossNamespacesSucceeds() throws {
+        let lab = try LaunchLab(hosts: 2)
+        defer { lab.tearDown() }
+        let secret = lab.directory.appendingPathComponent("secret")
+        try "real-job-\(UUID().uuidString)".write(to: secret, atomically: true, encoding: .utf8)
+        let result = try LaunchCommand.run(
+            lab.onLauncher(
+                [
+                    binary, "launch", "--launcher", "ssh", "-H", lab.hostfile, "-n", "2", "-s", "2", "--timeout",
+                    "600", "--binary", binary, "--secret-file", secret.path,
+                ] + lab.sshOptions + ["--"] + train(batches: 20)), deadline: .seconds(660))
+        #expect(result.status == 0, "\(result.all)")
+    }
+
+    @Test(.enabled(if: LaunchLab.unavailable == nil, "\(LaunchLab.unavailable ?? "")"))
+    func cuttingAHostOffARealJobNamesTheHost() throws {
+        let lab = try LaunchLab(hosts: 2)
+        defer { lab.tearDown() }
+        let launcher = try LaunchCommand(
+            lab.onLauncher(
+                [
+                    binary, "launch", "--launcher", "ssh", "-H", lab.hostfile, "-n", "2", "-s", "1", "--timeout",
+                    "600", "--binary", binary,
+                ] + lab.sshOptions + ["--"] + train(batches: 100_000, epochs: 1000)))
+        defer { launcher.kill() }
+        let training = LaunchPoll.until(.seconds(120)) { launcher.standardOutput.contains("[worker 0]") }
+        #expect(training, "worker 0 printed nothing: \(launcher.standardError)")
+        try lab.cut(2)
+        let result = try #require(launcher.wait(deadline: .seconds(180)), "the launcher did not notice the lost host")
+        #expect(result.status != 0)
+        #expect(result.all.contains(lab.address(2)), "the lost host is not named: \(result.all)")
+        let gone = LaunchPoll.until(.seconds(30)) { LaunchProcesses.matching(lab.hostfile).isEmpty }
+        #expect(gone, "the launcher is still running")
+    }
+}

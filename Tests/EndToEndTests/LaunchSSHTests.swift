@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+
+/// `swiftps launch --launcher ssh` across network-namespace "machines", each with its own sshd,
+/// with `sh -c` stand-ins for the scheduler, servers and workers.
+@Suite(
+    .serialized, .enabled(if: LaunchBinary.path != nil, "\(LaunchBinary.missing)"),
+    .enabled(if: LaunchLab.unavailable == nil, "\(LaunchLab.unavailable ?? "")"))
+struct LaunchSSHTests {
+    let binary = LaunchBinary.path ?? ""
+
+    @Test func processesLandOnTheirHostsWithEnvironmentAndSecret() throws {
+        let lab = try LaunchLab(hosts: 2)
+        defer { lab.tearDown() }
+        let marker = launchMarker("ssh")
+        defer { LaunchProcesses.killAll(marker) }
+        let secretValue = "secret-\(UUID().uuidString)"
+        let secret = lab.directory.appendingPathComponent("secret")
+        try secretValue.write(to: secret, atomically: true, encoding: .utf8)
+        let report =
+            "echo role=$DMLC_ROLE rank=$DMLC_TASK_ID on=$(hostname -I | tr -d ' ') node=$DMLC_NODE_HOST"
+            + " root=$DMLC_PS_ROOT_URI:$DMLC_PS_ROOT_PORT env=$ALL;"
+            + " echo secret-mode=$(stat -c %a \"$SWIFTPS_SECRET_FILE\") secret-dir=$(dirname \"$SWIFTPS_SECRET_FILE\");"
+            + " echo secret-sha=$(sha256sum < \"$SWIFTPS_SECRET_FILE\" | cut -c1-16);"
+            + " echo in-cmdlines=$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -c -F -f \"$SWIFTPS_SECRET_FILE\")"
+        let result = try LaunchCommand.run(
+            lab.onLauncher(
+                [
+                    binary, "launch", "--launcher", "ssh", "-H", lab.hostfile, "-n", "2", "-s", "1", "--grace", "2",
+                    "--secret-file", secret.path, "--env", "ALL=yes", "--workdir", "/tmp",
+                    "--scheduler-command", "echo scheduler root=$DMLC_PS_ROOT_URI; exec sleep 300 # \(marker)",
+                    "--server-command", "\(report); exec sleep 300 # \(marker)",
+                ] + lab.sshOptions + ["--", "sh", "-c", "\(report) # \(marker)"]), deadline: .seconds(120))
+        #expect(result.status == 0, "\(result.all)")
+        let output = result.standardOutput
+        let root = "root=10.213.\(lab.subnet).1:"
+        #expect(output.contains("[scheduler] scheduler root=10.213.\(lab.subnet).1"), "\(result.all)")
+        // Servers first, round robin: server 0 on host 1, worker 0 on host 2, worker 1 on host 1.
+        for (label, role, rank, host) in [
+            ("server 0", "server", 0, 1), ("worker 0", "worker", 0, 2), ("worker 1", "worker", 1, 1),
+        ] {
+            let address = lab.address(host)
+            let line = "[\(label)] role=\(role) rank=\(rank) on=\(address) node=\(address) \(root)"
+            #expect(output.contains(line), "\(label) is not on \(address): \(result.all)")
+            #expect(output.contains("[\(label)] secret-mode=600"), "\(result.all)")
+            #expect(output.contains("[\(label)] in-cmdlines=0"), "the secret is on a command line: \(result.all)")
+        }
+        #expect(output.components(separatedBy: "env=yes").count == 4)
+        let digest = try LaunchCommand.run(
+            ["/bin/sh", "-c", "sha256sum < '\(secret.path)' | cut -c1-16"], deadline: .seconds(10)
+        ).standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(output.components(separatedBy: "secret-sha=\(digest)").count == 4, "\(result.all)")
+        #expect(!output.contains(secretValue) && !result.standardError.contains(secretValue))
+        let secretDirectories = output.components(separatedBy: "secret-dir=").dropFirst().compactMap {
+            $0.split(separator: "\n").first.map(String.init)
+        }
+        #expect(secretDirectories.count == 3)
+        let gone = LaunchPoll.until(.seconds(20)) {
+            LaunchProcesses.matching(marker).isEmpty
+                && secretDirectories.allSatisfy { !FileManager.default.fileExists(atPath: $0) }
+        }
+        #expect(gone, "left behind: \(LaunchProcesses.matching(marker)) or a secret directory")
+    }
+
+    @Test func cuttingAHostOffFailsTheJobNamingTheHost() throws {
+        let lab = try LaunchLab(hosts: 2)
+        defer { lab.tearDown() }
+        let marker = launchMarker("cut")
+        defer { LaunchProcesses.killAll(marker) }
+        let launcher = try LaunchCommand(
+            lab.onLauncher(
+                [
+                    binary, "launch", "--launcher", "ssh", "-H", lab.hostfile, "-n", "2", "-s", "0", "--grace", "2",
+                    "--scheduler-command", "exec sleep 300 # \(marker)",
+                ] + lab.sshOptions + ["--", "sh", "-c", "echo ready on $(hostname -I); exec sleep 300 # \(marker)"]))
+        defer { launcher.kill() }
+        let started = LaunchPoll.until(.seconds(60)) {
+            launcher.standardOutput.components(separatedBy: "ready on").count == 3
+        }
+        #expect(started, "the workers did not start: \(launcher.standardOutput) \(launcher.standardError)")
+        try lab.cut(2)
+        let result = try #require(launcher.wait(deadline: .seconds(90)), "the launcher did not notice the lost host")
+        #expect(result.status == 1, "\(result.all)")
+        #expect(
+            result.standardError.contains("on \(lab.address(2)) failed: lost the ssh connection to \(lab.address(2))"),
+            "\(result.all)")
+        let gone = LaunchPoll.until(.seconds(30)) { LaunchProcesses.matching(marker).isEmpty }
+        #expect(gone, "left running: \(LaunchProcesses.matching(marker))")
+    }
+}
