@@ -11,6 +11,7 @@ extension ClusterConfig {
     /// | `DMLC_PS_ROOT_URI`, `DMLC_PS_ROOT_PORT` | the scheduler's address and port (required; names are resolved) |
     /// | `DMLC_NUM_WORKER`, `DMLC_NUM_SERVER` | cluster size (required) |
     /// | `DMLC_NODE_HOST` | the address to advertise (wins over `DMLC_INTERFACE`) |
+    /// | `DMLC_RANK` | the rank this node asks for (honoured when every node of its role gives one) |
     /// | `DMLC_INTERFACE` | the interface whose IPv4 address is advertised |
     /// | `SWIFTPS_BIND` | the address to bind (default `0.0.0.0`) |
     /// | `SWIFTPS_PORT_RANGE` | `9200-9299` (or one port) for workers' and servers' sockets |
@@ -37,6 +38,7 @@ extension ClusterConfig {
             numWorkers: try integer("DMLC_NUM_WORKER", env, range: 1...100_000),
             numServers: try integer("DMLC_NUM_SERVER", env, range: 0...100_000))
         if let value = env["DMLC_NODE_HOST"], !value.isEmpty { config.advertisedHost = value }
+        if let value = env["DMLC_RANK"], let rank = Int(value), rank >= 0 { config.rankHint = rank }
         if let value = env["DMLC_INTERFACE"], !value.isEmpty { config.interface = value }
         if let value = env["SWIFTPS_BIND"], !value.isEmpty { config.bindHost = value }
         if let value = env["SWIFTPS_PORT_RANGE"] { config.portRange = try portRange(value) }

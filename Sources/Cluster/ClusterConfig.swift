@@ -39,6 +39,11 @@ public struct ClusterConfig: Sendable, Equatable {
     public var secret: [UInt8]?
     /// For workers: the number of samples in this worker's shard, published in the node table.
     public var shardSize: Int64
+    /// The rank this node asks for (`DMLC_RANK`, set by `swiftps launch` from its task index), so
+    /// that a launcher's `[worker 1]` is the cluster's worker 1. The scheduler honours the hints of
+    /// a role only when every node of that role gave one and they are 0..<n; otherwise it ranks by
+    /// (host, port) as ps-lite does.
+    public var rankHint: Int?
 
     /// Creates a configuration with SwiftPS's defaults.
     public init(
@@ -64,6 +69,7 @@ public struct ClusterConfig: Sendable, Equatable {
         self.requestTimeout = requestTimeout
         self.secret = secret
         self.shardSize = shardSize
+        self.rankHint = nil
     }
 
     /// Checks the values that cannot work, naming the setting.

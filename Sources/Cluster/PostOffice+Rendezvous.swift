@@ -133,12 +133,16 @@ extension PostOffice {
             "\(missing.joined(separator: " and ")) never registered with the scheduler at \(config.schedulerHost):\(config.schedulerPort) within \(formatSeconds(config.rendezvousTimeout)) s (arrived: \(arrived)); are they running? do they use this DMLC_PS_ROOT_URI/PORT? is a firewall blocking the port?"
     }
 
-    /// Ranks each role by (host, port) and assigns ps-lite ids.
+    /// Ranks each role by the nodes' rank hints when every node of the role gave a distinct one in
+    /// 0..<n (a launcher's task index), else by (host, port); then assigns ps-lite ids.
     private func assignRanks() {
         for role in [NodeRole.server, .worker] {
-            let sorted = arrivals.filter { $0.role == role }.sorted {
-                ($0.hostname, $0.port) < ($1.hostname, $1.port)
-            }
+            let nodes = arrivals.filter { $0.role == role }
+            let hints = nodes.map { Int($0.rank) }
+            let sorted =
+                Set(hints) == Set(0..<nodes.count)
+                ? nodes.sorted { $0.rank < $1.rank }
+                : nodes.sorted { ($0.hostname, $0.port) < ($1.hostname, $1.port) }
             for (rank, var node) in sorted.enumerated() {
                 node.rank = Int32(rank)
                 node.id = role == .server ? NodeID.server(rank) : NodeID.worker(rank)
@@ -213,8 +217,12 @@ extension PostOffice {
         state.lock()
         defer { state.unlock() }
         me.nonce = Authenticator.nonce()
-        me.auth = authenticator?.sign(request: me) ?? []
-        sendLocked(Message(control: Control(cmd: .addNode, nodes: [me]), request: true), to: NodeID.scheduler)
+        // The request carries the rank this node asks for (-1: none) in the rank field.
+        var request = me
+        request.rank = Int32(config.rankHint ?? -1)
+        request.auth = authenticator?.sign(request: request) ?? []
+        me.auth = request.auth
+        sendLocked(Message(control: Control(cmd: .addNode, nodes: [request]), request: true), to: NodeID.scheduler)
         // A little longer than the scheduler's own deadline, so its TERMINATE (which names the missing
         // nodes) arrives first.
         let patience = config.rendezvousTimeout + max(5, config.heartbeatTimeout)
