@@ -73,8 +73,12 @@ struct TrainOptions: ParsableArguments {
     @Option(help: "Weight decay.")
     var wd: Float = 0.0001
 
-    @Option(help: "Initializer: xavier, uniform, normal, msra, or name:value as uniform:0.07.")
-    var initializer: String = "xavier"
+    @Option(
+        help: """
+            Initializer: xavier[:rnd,factor,magnitude], uniform[:scale], normal[:sigma], msra, zero, one, \
+            constant:v. The default is MXNet fit.py's Xavier(gaussian, in, 2).
+            """)
+    var initializer: String = "xavier:gaussian,in,2"
 
     @Option(help: "The kvstore: local, dist_sync, dist_async (dist means dist_sync).")
     var kvStore: String = "local"
