@@ -116,6 +116,7 @@ enum ClusterRoles {
     static func join(as role: NodeRole, _ options: ClusterOptions, shardSize: Int64 = 0, logger: Logger) throws
         -> PostOffice
     {
+        LauncherWatch.startIfLaunched(logger: logger)
         let office = PostOffice(
             config: try options.config(role: role, shardSize: shardSize), transport: ZMQVan(), logger: logger,
             onTermination: PostOffice.exitProcess)

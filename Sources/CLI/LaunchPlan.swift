@@ -1,3 +1,4 @@
+import Foundation
 /// The role of one process of a job, as in MXNet's `DMLC_ROLE`.
 enum LaunchRole: String, Sendable {
     case scheduler, server, worker
@@ -76,6 +77,8 @@ struct LaunchCluster: Sendable {
         set("DMLC_TASK_ID", String(rank))
         set("DMLC_RANK", String(rank))
         set("DMLC_JOB_CLUSTER", launcher)
+        // Local processes stop by themselves if the launcher dies (see LauncherWatch).
+        if launcher == "local" { set("SWIFTPS_LAUNCHER_PID", String(getpid())) }
         set("SWIFTPS_BIND", bind)
         set("SWIFTPS_PORT_RANGE", portRange)
         set("SWIFTPS_SECRET_FILE", secretPath)
