@@ -255,14 +255,6 @@ extension PostOffice {
         me.id = mine.id
         me.rank = mine.rank
         transport.setLocalID(mine.id)
-        // Reconnect to the scheduler so that the link presents this node's `ps<id>` identity: the
-        // transport drops messages that claim a node id without it (they could come from anyone).
-        do {
-            try transport.connect(to: NodeID.scheduler, host: config.schedulerHost, port: config.schedulerPort)
-        } catch {
-            throw ClusterError.transport(
-                "cannot reconnect to the scheduler at \(config.schedulerHost):\(config.schedulerPort): \(error)")
-        }
         for node in reply.control.nodes { table[node.id] = node }
         for node in reply.control.nodes where node.role != config.role && node.id != NodeID.scheduler {
             do {

@@ -166,13 +166,6 @@ extension ZMQVan {
             drops.drop("identity ps\(identity) claims to be node \(message.sender)", logger: logger)
             return nil
         }
-        // Only a node without an id yet (rendezvous) may connect without a `ps<id>` identity.
-        if identity == nil, message.sender != NodeID.unassigned {
-            drops.drop(
-                "a message claims to be node \(message.sender) without its identity ps\(message.sender)", logger: logger
-            )
-            return nil
-        }
         for (frame, type) in zip(dataFrames, decoded.dataTypes) {
             if frame.count % type.byteWidth != 0 {
                 drops.drop("a \(type) frame of \(frame.count) bytes (not a whole number of elements)", logger: logger)
