@@ -105,6 +105,6 @@ let package = Package(
             name: "ClusterTests", dependencies: ["SwiftPSCluster", "SwiftPSTransport"],
             path: "Tests/ClusterTests"),
         .testTarget(name: "KVStoreTests", dependencies: ["SwiftPSKVStore", "SwiftPS"], path: "Tests/KVStoreTests"),
-        .testTarget(name: "EndToEndTests", dependencies: ["SwiftPS"], path: "Tests/EndToEndTests"),
+        .testTarget(name: "EndToEndTests", dependencies: ["SwiftPS", "CZmq"], path: "Tests/EndToEndTests"),
     ]
 )

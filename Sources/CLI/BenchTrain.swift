@@ -29,7 +29,14 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "Directory holding the Fashion-MNIST idx files.")
     var dataDir: String = FashionMNIST.defaultDirectory
 
+    @OptionGroup(title: "Distributed run (see BenchDistTrain)")
+    var distributed: BenchDistTrainOptions
+
     func run() throws {
+        if distributed.isDistributed {
+            return try BenchDistTrain(options: distributed, network: network, batchSize: batchSize, dataDir: dataDir)
+                .run()
+        }
         BLAS.configureThreads(blasThreads)
         let isLenet = network == "lenet"
         let symbol = try isLenet ? Models.lenet() : Models.mlp()

@@ -116,6 +116,9 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
                     continue
                 }
                 let index = keyNames.count
+                guard index < 1 << Self.partShift else {
+                    throw KVStoreError.badKey("too many keys: at most \(1 << Self.partShift) are supported")
+                }
                 keyIndex[key] = index
                 keyNames.append(key)
                 keyCounts.append(value.count)

@@ -170,3 +170,36 @@ final class ProcessCluster {
         return Int(UInt16(bigEndian: address.sin_port))
     }
 }
+
+extension ProcessCluster {
+    /// The process id of node `name`, if it was started.
+    func pid(_ name: String) -> pid_t? {
+        nodes.first { $0.name == name }?.process.processIdentifier
+    }
+
+    /// The nodes whose process still exists (`kill(pid, 0)` succeeds): after `waitAll` has reaped
+    /// every node, this must be empty.
+    func survivors() -> [String] {
+        nodes.filter { Glibc.kill($0.process.processIdentifier, 0) == 0 }.map(\.name)
+    }
+
+    /// Writes `secret` to a file with mode 0600 in the cluster's directory and returns its path.
+    func secretFile(_ name: String, secret: String) throws -> String {
+        let url = directory.appendingPathComponent(name)
+        try Data(secret.utf8).write(to: url)
+        guard chmod(url.path, 0o600) == 0 else {
+            throw ClusterFailure(description: "chmod 600 \(url.path) failed: errno \(errno)")
+        }
+        return url.path
+    }
+
+    /// The port node `name` reported in its "… at HOST:PORT joined the cluster" line, waiting up to
+    /// `timeout` seconds for it.
+    func joinedPort(of name: String, timeout: Double) -> Int? {
+        guard waitForLog(of: [name], containing: "joined the cluster", timeout: timeout) != nil else { return nil }
+        guard let line = log(name).split(separator: "\n").first(where: { $0.contains("joined the cluster") }),
+            let range = line.range(of: #":[0-9]+ joined the cluster"#, options: .regularExpression)
+        else { return nil }
+        return Int(line[range].dropFirst().prefix { $0.isNumber })
+    }
+}

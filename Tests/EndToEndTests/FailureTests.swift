@@ -1,0 +1,137 @@
+import Foundation
+import Testing
+
+/// Failures of real `swiftps` processes on 127.0.0.1 (release binary): a server killed mid-epoch, a
+/// node that never starts, a worker with the wrong secret. Every other process must exit non-zero
+/// within its deadline, naming what failed, and none may be left behind.
+@Suite(
+    .serialized,
+    .enabled(
+        if: SwiftPSBinary.path != nil,
+        "no release swiftps binary: set SWIFTPS_BIN or build one (swift build -c release); scripts/test does both"))
+struct FailureTests {
+    static let quiet = DistTrainingTests.quiet
+
+    /// `kill -9` of server 0 while 2 workers train against 2 servers: the scheduler notices the missing
+    /// heartbeats and every surviving process exits non-zero naming "server 0 (id 8)".
+    @Test func aServerKilledMidEpochStopsEveryProcessNamingIt() throws {
+        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 2)
+        defer {
+            cluster.killAll()
+            cluster.removeFiles()
+        }
+        let env = ["SWIFTPS_HEARTBEAT_TIMEOUT": "3"]
+        try cluster.startSchedulerAndServers(extra: env)
+        for i in 0..<2 {
+            try cluster.spawn(
+                "worker\(i)",
+                ["train", "--kv-store", "dist_sync", "--num-epochs", "50", "--network", "mlp", "--no-progress"]
+                    + ["--disp-batches", "20"], env: cluster.environment(role: "worker", extra: env))
+        }
+        // Mid-epoch: a worker has logged its first Speedometer line of epoch 0.
+        let training = cluster.waitForLog(of: ["worker0", "worker1"], containing: "Epoch[0] Batch", timeout: 60)
+        try #require(training != nil, "no worker reached training: \(cluster.allLogs())")
+        let rank0 = ["server0", "server1"].first { cluster.log($0).contains("server 0 (id 8)") }
+        let victim = try #require(rank0, "no server logged that it is server 0: \(cluster.allLogs())")
+        cluster.kill(victim)
+
+        // The heartbeat timeout is 3 s; allow generous slack for a loaded machine (a deadline, not a timing).
+        let statuses = cluster.waitAll(timeout: 45)
+        let others = ["scheduler", "server0", "server1", "worker0", "worker1"].filter { $0 != victim }
+        expectFailed(others, in: cluster, statuses, saying: ["server 0 (id 8)", "failed"])
+    }
+
+    /// Only 1 of 2 workers is started: rendezvous fails at its deadline, and the scheduler, the
+    /// server and the worker that did start all exit non-zero saying a worker never registered.
+    @Test func aWorkerThatNeverStartsFailsTheRendezvousNamingIt() throws {
+        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
+        defer {
+            cluster.killAll()
+            cluster.removeFiles()
+        }
+        let env = ["SWIFTPS_RENDEZVOUS_TIMEOUT": "4"]
+        try cluster.startSchedulerAndServers(extra: env)
+        try cluster.spawn(
+            "worker0", ["train", "--kv-store", "dist_sync", "--num-epochs", "1"] + Self.quiet,
+            env: cluster.environment(role: "worker", extra: env))
+
+        let statuses = cluster.waitAll(timeout: 60)
+        expectFailed(
+            ["scheduler", "server0", "worker0"], in: cluster, statuses,
+            saying: ["rendezvous failed", "1 of 2 workers never registered"])
+    }
+
+    /// One worker holds another secret: the scheduler refuses it with a message pointing at
+    /// --secret-file, the job never starts with it, and everyone exits non-zero at the rendezvous
+    /// deadline saying the worker is missing.
+    @Test func aWorkerWithTheWrongSecretIsRefused() throws {
+        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
+        defer {
+            cluster.killAll()
+            cluster.removeFiles()
+        }
+        let right = [
+            "SWIFTPS_SECRET_FILE": try cluster.secretFile("a.secret", secret: "the cluster's secret A"),
+            "SWIFTPS_RENDEZVOUS_TIMEOUT": "6",
+        ]
+        var wrong = right
+        wrong["SWIFTPS_SECRET_FILE"] = try cluster.secretFile("b.secret", secret: "another secret B")
+        try cluster.startSchedulerAndServers(extra: right)
+        let train = ["train", "--kv-store", "dist_sync", "--num-epochs", "1", "--num-batches", "20"] + Self.quiet
+        try cluster.spawn("worker0", train, env: cluster.environment(role: "worker", extra: right))
+        try cluster.spawn("intruder", train, env: cluster.environment(role: "worker", extra: wrong))
+
+        let statuses = cluster.waitAll(timeout: 60)
+        let intruder = statuses["intruder"] ?? nil
+        #expect(intruder != nil && intruder != 0, "the intruder exited with \(String(describing: intruder))")
+        let refusal = cluster.log("intruder")
+        #expect(
+            refusal.contains("authentication refused") && refusal.contains("--secret-file"),
+            "the intruder's log does not explain the refusal:\n\(refusal.suffix(2000))")
+        #expect(
+            cluster.log("scheduler").contains("its HMAC does not match"),
+            "the scheduler does not log the refusal:\n\(cluster.log("scheduler").suffix(2000))")
+        expectFailed(
+            ["scheduler", "server0", "worker0"], in: cluster, statuses, saying: ["1 of 2 workers never registered"])
+        for name in ["scheduler", "server0", "worker0"] {
+            #expect(!cluster.log(name).contains("Epoch[0]"), "\(name) trained without the second worker")
+        }
+    }
+
+    /// The same cluster with the right secret on every node trains to the end and exits 0.
+    @Test func theRightSecretOnEveryNodeTrains() throws {
+        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
+        defer {
+            cluster.killAll()
+            cluster.removeFiles()
+        }
+        let env = ["SWIFTPS_SECRET_FILE": try cluster.secretFile("a.secret", secret: "the cluster's secret A")]
+        try cluster.startSchedulerAndServers(extra: env)
+        for i in 0..<2 {
+            try cluster.spawn(
+                "worker\(i)",
+                ["train", "--kv-store", "dist_sync", "--num-epochs", "1", "--num-batches", "20"] + Self.quiet,
+                env: cluster.environment(role: "worker", extra: env))
+        }
+        let statuses = cluster.waitAll(timeout: 120)
+        #expect(statuses.values.allSatisfy { $0 == 0 }, "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
+        for name in ["scheduler", "server0", "worker0", "worker1"] {
+            #expect(!cluster.log(name).contains("unauthenticated"), "\(name) ran without the secret")
+        }
+        #expect(cluster.survivors().isEmpty, "processes left behind: \(cluster.survivors())")
+    }
+
+    /// Expects each of `names` to have exited non-zero with every one of `texts` in its log, and no
+    /// started process to be left.
+    private func expectFailed(
+        _ names: [String], in cluster: ProcessCluster, _ statuses: [String: Int32?], saying texts: [String]
+    ) {
+        for name in names {
+            let status = statuses[name] ?? nil
+            #expect(status != nil && status != 0, "\(name) exited with \(String(describing: status))")
+            let log = cluster.log(name)
+            #expect(texts.allSatisfy { log.contains($0) }, "\(name) does not say \(texts):\n\(log.suffix(2000))")
+        }
+        #expect(cluster.survivors().isEmpty, "processes left behind: \(cluster.survivors())")
+    }
+}

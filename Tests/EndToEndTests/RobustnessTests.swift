@@ -1,0 +1,170 @@
+import CZmq
+import Foundation
+import SwiftPSTransport
+import Testing
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Hostile traffic against a real dist_sync job (release binary): while 2 workers train against 1
+/// server, a test-side ZeroMQ DEALER and raw TCP sockets send garbage to the server's and the
+/// scheduler's ports. The job must finish normally and the nodes must log what they dropped.
+@Suite(
+    .serialized,
+    .enabled(
+        if: SwiftPSBinary.path != nil,
+        "no release swiftps binary: set SWIFTPS_BIN or build one (swift build -c release); scripts/test does both"))
+struct RobustnessTests {
+    @Test func garbageOnTheServerAndSchedulerPortsDoesNotStopTraining() throws {
+        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
+        defer {
+            cluster.killAll()
+            cluster.removeFiles()
+        }
+        try cluster.startSchedulerAndServers()
+        for i in 0..<2 {
+            try cluster.spawn(
+                "worker\(i)",
+                ["train", "--kv-store", "dist_sync", "--num-epochs", "2", "--network", "mlp", "--no-progress"]
+                    + ["--disp-batches", "50"], env: cluster.environment(role: "worker"))
+        }
+        let serverPort = try #require(
+            cluster.joinedPort(of: "server0", timeout: 60), "the server never joined: \(cluster.allLogs())")
+        let targets = [cluster.schedulerPort, serverPort]
+        let attacker = try HostileClient()
+        defer { attacker.close() }
+
+        // Attack while the workers train (bounded: at most 400 rounds).
+        var rounds = 0
+        while rounds < 400, ["worker0", "worker1"].contains(where: { cluster.isRunning($0) }) {
+            for port in targets { try attacker.attack(port: port, round: rounds) }
+            rounds += 1
+            usleep(20_000)
+        }
+        let statuses = cluster.waitAll(timeout: 300)
+        #expect(rounds >= 3, "the job ended before the attack really started (\(rounds) rounds)")
+        #expect(
+            statuses.values.allSatisfy { $0 == 0 }, "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
+        for name in ["worker0", "worker1"] {
+            let line = cluster.log(name).split(separator: "\n").first { $0.contains("final validation accuracy") }
+            let accuracy = line.flatMap { $0.split(separator: " ").compactMap { Double($0) }.first }
+            #expect((accuracy ?? 0) > 0.8, "\(name): final accuracy \(String(describing: accuracy))")
+        }
+        for name in ["scheduler", "server0"] {
+            #expect(
+                cluster.log(name).contains("dropped"),
+                "\(name) does not log the messages it dropped:\n\(cluster.log(name).suffix(3000))")
+        }
+        print("robustness: \(rounds) rounds of garbage against ports \(targets)")
+    }
+}
+
+extension ProcessCluster {
+    /// Whether node `name` is still running.
+    func isRunning(_ name: String) -> Bool {
+        nodes.first { $0.name == name }?.process.isRunning ?? false
+    }
+}
+
+/// Sends malformed traffic to a SwiftPS node: ZeroMQ multipart messages that are garbage, truncated,
+/// well-formed metas with garbage data, and oversized; and raw TCP bytes that are not ZMTP, or ZMTP
+/// cut in the middle of a frame, or a frame header claiming an enormous size.
+final class HostileClient {
+    private let context: UnsafeMutableRawPointer
+    private var rng = SystemRandomNumberGenerator()
+
+    init() throws {
+        guard let context = zmq_ctx_new() else { throw ClusterFailure(description: "zmq_ctx_new failed") }
+        self.context = context
+    }
+
+    /// Closes the context (every socket is closed after each attack; lingering sends end within 1 s).
+    func close() { zmq_ctx_term(context) }
+
+    /// One round of every kind of garbage against 127.0.0.1:`port`.
+    func attack(port: Int, round: Int) throws {
+        try zmqGarbage(port: port, round: round)
+        rawTCP(port: port, bytes: randomBytes(4096))
+        rawTCP(port: port, bytes: Self.zmtpHandshake + [0x01, 200] + randomBytes(10))
+        rawTCP(port: port, bytes: Self.zmtpHandshake + [0x02] + [0x00, 0x00, 0x01, 0, 0, 0, 0, 0] + randomBytes(64))
+    }
+
+    private func zmqGarbage(port: Int, round: Int) throws {
+        guard let dealer = zmq_socket(context, ZMQ_DEALER) else {
+            throw ClusterFailure(description: "zmq_socket(DEALER) failed")
+        }
+        defer { zmq_close(dealer) }
+        var linger: Int32 = 1000
+        var timeout: Int32 = 1000
+        zmq_setsockopt(dealer, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
+        zmq_setsockopt(dealer, ZMQ_SNDTIMEO, &timeout, MemoryLayout<Int32>.size)
+        guard zmq_connect(dealer, "tcp://127.0.0.1:\(port)") == 0 else {
+            throw ClusterFailure(description: "zmq_connect to port \(port) failed: errno \(zmq_errno())")
+        }
+        // Random bytes as the meta.
+        send(dealer, [randomBytes(Int.random(in: 1...512, using: &rng))])
+        // A valid meta announcing keys, values and lengths, with only the keys frame: truncated.
+        let keys = Payload(copying: [UInt64(0xFFFF_FFFF_0000 + UInt64(round))])
+        let values = Payload(copying: [Float](repeating: 1, count: 16))
+        let lengths = Payload(copying: [Int32(16)])
+        var push = Message(request: true, push: true, pull: true, timestamp: 1 << 50, data: [keys, values, lengths])
+        let meta = MetaCodec.encode(push)
+        send(dealer, [meta, [UInt8](repeating: 0xAB, count: 8)])
+        // A valid meta whose data frames (of the declared sizes) are garbage, from an unknown sender.
+        send(dealer, [meta, randomBytes(8), randomBytes(64), randomBytes(4)])
+        // The same declaring the cluster's scheduler as its sender but arriving without its identity.
+        push.sender = 1
+        send(dealer, [MetaCodec.encode(push), randomBytes(8), randomBytes(64), randomBytes(4)])
+        // Too many frames, and one big garbage frame.
+        send(dealer, [meta] + (0..<80).map { _ in randomBytes(4) })
+        if round % 20 == 0 { send(dealer, [randomBytes(8 << 20)]) }
+    }
+
+    private func send(_ socket: UnsafeMutableRawPointer, _ frames: [[UInt8]]) {
+        for (i, frame) in frames.enumerated() {
+            let flags = i + 1 < frames.count ? ZMQ_SNDMORE : 0
+            _ = frame.withUnsafeBytes { zmq_send(socket, $0.baseAddress, $0.count, flags) }
+        }
+    }
+
+    /// Connects, writes `bytes` and closes, with short socket timeouts so it never blocks for long.
+    private func rawTCP(port: Int, bytes: [UInt8]) {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return }
+        defer { Glibc.close(fd) }
+        var timeout = timeval(tv_sec: 1, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) { pointer in
+            pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+            }
+        }
+        guard connected else { return }
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    private func randomBytes(_ count: Int) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            for i in stride(from: 0, to: count, by: 8) {
+                withUnsafeBytes(of: rng.next()) { word in
+                    for j in 0..<min(8, count - i) { buffer[i + j] = word[j] }
+                }
+            }
+            initialized = count
+        }
+    }
+
+    /// A ZMTP 3.0 greeting (NULL mechanism) followed by a READY command for a DEALER socket.
+    static let zmtpHandshake: [UInt8] = {
+        var greeting: [UInt8] = [0xFF] + [UInt8](repeating: 0, count: 8) + [0x7F, 3, 0]
+        greeting += Array("NULL".utf8) + [UInt8](repeating: 0, count: 16) + [0] + [UInt8](repeating: 0, count: 31)
+        let property = [UInt8(11)] + Array("Socket-Type".utf8) + [0, 0, 0, 6] + Array("DEALER".utf8)
+        let ready = [UInt8(5)] + Array("READY".utf8) + property
+        return greeting + [0x04, UInt8(ready.count)] + ready
+    }()
+}
