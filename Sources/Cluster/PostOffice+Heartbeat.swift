@@ -22,11 +22,15 @@ extension PostOffice {
             } else {
                 sendLocked(Message(control: Control(cmd: .heartbeat, nodes: [me]), request: true), to: NodeID.scheduler)
                 let heard = lastHeard[NodeID.scheduler] ?? now
-                if now - heard > config.heartbeatTimeout {
+                // Nodes give the scheduler longer than it gives them (one and a half timeouts plus an
+                // interval): when a node dies, the scheduler's NODE_FAILED, which names it, must
+                // arrive before anyone gives up on the scheduler itself.
+                let schedulerTimeout = config.heartbeatTimeout * 1.5 + config.heartbeatInterval
+                if now - heard > schedulerTimeout {
                     let scheduler = table[NodeID.scheduler].map(\.description) ?? "the scheduler"
                     terminate(
                         .schedulerLost(
-                            "lost contact with \(scheduler): nothing heard for \(formatSeconds(now - heard)) s (timeout \(formatSeconds(config.heartbeatTimeout)) s); is it still running?"
+                            "lost contact with \(scheduler): nothing heard for \(formatSeconds(now - heard)) s (timeout \(formatSeconds(schedulerTimeout)) s); is it still running?"
                         ))
                 }
             }

@@ -23,7 +23,10 @@ public final class ZMQVan: Transport, @unchecked Sendable {
         /// Size and frame-count limits (also applied as `ZMQ_MAXMSGSIZE` on the ROUTER).
         public var limits: TransportLimits
         /// How long (seconds) the send thread waits when a peer's queue is full before it drops the
-        /// message and logs it (`ZMQ_SNDTIMEO`).
+        /// message and logs it (`ZMQ_SNDTIMEO`). The default, 0, never waits: one send thread serves
+        /// every peer, so a wait on a dead peer would hold up heartbeats to the living ones (seen: a
+        /// scheduler blocked on a killed worker went silent long enough for every node to time out
+        /// on it instead of hearing which node died). A dropped request is caught by its deadline.
         public var sendTimeout: Double
         /// Messages queued per peer before sends wait (`ZMQ_SNDHWM`, ps-lite's `DMLC_PS_WATER_MARK`).
         public var sendHighWaterMark: Int32
@@ -36,7 +39,7 @@ public final class ZMQVan: Transport, @unchecked Sendable {
 
         /// Creates options.
         public init(
-            limits: TransportLimits = TransportLimits(), sendTimeout: Double = 5, sendHighWaterMark: Int32 = 1000,
+            limits: TransportLimits = TransportLimits(), sendTimeout: Double = 0, sendHighWaterMark: Int32 = 1000,
             stopLinger: Double = 2, connectionHeartbeat: Double = 1
         ) {
             self.limits = limits
