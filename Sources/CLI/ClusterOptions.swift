@@ -92,7 +92,7 @@ enum ClusterRoles {
     /// MXNet's scheduler (`RunServer` without a server object): rendezvous, barriers and heartbeats
     /// until the final barrier, then exits; in between it runs the epoch ends and checkpoints
     /// (`EpochCoordinator`). A failed node ends the process through `PostOffice.exitProcess`, which
-    /// names it. `metricsOut` and `stragglerTimeout` override worker 0's `--metrics-out` and
+    /// names it. `metricsOut` and `stragglerTimeout` override the workers' `--metrics-out` and
     /// `SWIFTPS_STRAGGLER_TIMEOUT` (default 30 s).
     static func runScheduler(_ options: ClusterOptions, metricsOut: String? = nil, stragglerTimeout: Double? = nil)
         throws
@@ -101,7 +101,8 @@ enum ClusterRoles {
         let office = try join(as: .scheduler, options, logger: logger)
         logger.info("all \(office.numWorkers) workers and \(office.numServers) servers joined")
         let settings = EpochCoordinator.Settings(
-            metricsOut: metricsOut, stragglerSeconds: try stragglerTimeout ?? EpochCoordinator.stragglerFromEnvironment(),
+            metricsOut: metricsOut,
+            stragglerSeconds: try stragglerTimeout ?? EpochCoordinator.stragglerFromEnvironment(),
             deadline: office.config.barrierTimeout)
         let epochs = EpochCoordinator(office: office, settings: settings, logger: logger)
         epochs.start()

@@ -17,7 +17,7 @@ import SwiftPS
 /// report fails the epoch for the waiting workers, naming it.
 final class EpochCoordinator: @unchecked Sendable {
     struct Settings {
-        /// The metrics file; nil: worker 0's `--metrics-out`.
+        /// The metrics file; nil: each path the workers give with `--metrics-out`.
         var metricsOut: String?
         /// Seconds behind the first worker after which a worker is named in a warning.
         var stragglerSeconds: Double
@@ -113,8 +113,9 @@ final class EpochCoordinator: @unchecked Sendable {
             if let plan = reports.first(where: { $0.rank == 0 })?.checkpoint {
                 summary.checkpoint = try SchedulerCheckpoint.run(plan, office: office, logger: logger)
             }
-            let path = settings.metricsOut ?? reports.first(where: { $0.rank == 0 })?.metricsOut
-            if let path { try writeMetrics(path, epoch: epoch, train, validation, reports, seconds: seconds) }
+            // The scheduler's --metrics-out, else every path the workers named (usually one).
+            let paths = settings.metricsOut.map { [$0] } ?? Array(Set(reports.compactMap(\.metricsOut))).sorted()
+            for path in paths { try writeMetrics(path, epoch: epoch, train, validation, reports, seconds: seconds) }
         } catch {
             failure = "the end of epoch \(epoch) failed on the scheduler: \(error)"
             logger.error("\(failure)")

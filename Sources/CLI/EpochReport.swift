@@ -19,7 +19,7 @@ struct EpochReport: Codable {
     var train: [MetricSum]
     /// Validation metric partials over this worker's shard of the validation set (padding excluded).
     var validation: [MetricSum]
-    /// Worker 0: the absolute path of `--metrics-out`, if given.
+    /// The absolute path of `--metrics-out`, if given.
     var metricsOut: String?
     /// Worker 0, at a checkpoint epoch: what the scheduler needs to write it.
     var checkpoint: CheckpointPlan?

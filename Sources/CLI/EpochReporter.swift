@@ -60,7 +60,7 @@ final class EpochReporter {
         var report = EpochReport(
             epoch: epoch, rank: store.rank, samples: samplesPerEpoch, seconds: seconds, metricNames: metricNames,
             train: train, validation: validationMetric.partials().map(MetricSum.init),
-            metricsOut: store.rank == 0 ? metricsOut : nil, checkpoint: nil)
+            metricsOut: metricsOut, checkpoint: nil)
         if store.rank == 0, let checkpointing, let symbol,
             (epoch + 1) % checkpointing.period == 0 || epoch + 1 == checkpointing.numEpochs
         {
@@ -69,10 +69,15 @@ final class EpochReporter {
             var shapes: [String: [Int]] = [:]
             var extra: [String: EncodedArray] = [:]
             for (name, array) in args {
-                if store.intKey(name) != nil { shapes[name] = array.shape } else { extra["arg:" + name] = EncodedArray(array) }
+                if store.intKey(name) != nil {
+                    shapes[name] = array.shape
+                } else {
+                    extra["arg:" + name] = EncodedArray(array)
+                }
             }
             for (name, array) in aux { extra["aux:" + name] = EncodedArray(array) }
-            report.checkpoint = CheckpointPlan(prefix: layout.prefix, epoch: layout.epoch, argShapes: shapes, extra: extra)
+            report.checkpoint = CheckpointPlan(
+                prefix: layout.prefix, epoch: layout.epoch, argShapes: shapes, extra: extra)
         }
         let office = store.postOffice
         let body = try EpochWire.encoder.encode(report)
@@ -87,8 +92,9 @@ final class EpochReporter {
             throw EpochEndError(description: "the end of epoch \(epoch) failed: \(error)")
         }
         if let summary = try? EpochWire.decoder.decode(EpochSummary.self, from: Data(answer.body)) {
-            let text = (summary.train.map { "Train-\($0.name)=\(String(format: "%f", $0.value))" }
-                + summary.validation.map { "Validation-\($0.name)=\(String(format: "%f", $0.value))" })
+            let text =
+                (summary.train.map { "Train-\($0.name)=\(String(format: "%f", $0.value))" }
+                    + summary.validation.map { "Validation-\($0.name)=\(String(format: "%f", $0.value))" })
             logger.info("Epoch[\(epoch)] all workers: \(text.joined(separator: " "))")
             if let path = summary.checkpoint { logger.info("Epoch[\(epoch)] checkpoint written: \(path)") }
         }

@@ -44,7 +44,9 @@ struct ResumePoint {
             {
                 throw CheckpointError.missing(
                     path: layout.manifestPath,
-                    hint: "checkpoint \(layout.epoch) was interrupted before it completed; use an earlier epoch or --resume")
+                    hint:
+                        "checkpoint \(layout.epoch) was interrupted before it completed; use an earlier epoch or --resume"
+                )
             }
             if distributed {
                 logger.warning(

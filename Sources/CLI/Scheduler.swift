@@ -19,7 +19,7 @@ struct Scheduler: ParsableCommand {
     @Option(
         help: """
             Append one JSON object per epoch (global train and validation metrics, samples/sec per \
-            worker and in total, seconds) to this file (default: worker 0's --metrics-out).
+            worker and in total, seconds) to this file (default: the workers' --metrics-out).
             """)
     var metricsOut: String?
 

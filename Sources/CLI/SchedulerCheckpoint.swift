@@ -26,12 +26,14 @@ enum SchedulerCheckpoint {
                 answer = try office.request(
                     Message(body: [UInt8](body), control: Control(cmd: .checkpoint)), to: NodeID.server(server))
             } catch {
-                throw CheckpointError.inconsistent("server \(server) did not write its shard of checkpoint \(plan.epoch): \(error)")
+                throw EpochEndError(
+                    description: "server \(server) did not write its shard of checkpoint \(plan.epoch): \(error)")
             }
             do {
                 reports.append(try JSONDecoder().decode(ServerCheckpointReport.self, from: Data(answer.body)))
             } catch {
-                throw CheckpointError.inconsistent("server \(server) answered CHECKPOINT without a valid report: \(error)")
+                throw CheckpointError.inconsistent(
+                    "server \(server) answered CHECKPOINT without a valid report: \(error)")
             }
         }
         var extra: [String: NDArray] = [:]

@@ -106,7 +106,8 @@ struct TrainOptions: ParsableArguments {
     @Option(
         help: """
             Append one JSON object per epoch (metrics, samples/sec, seconds) to this file; in dist \
-            mode the scheduler writes it from every worker's figures (worker 0's path).
+            mode the scheduler writes the job's global figures to it (the path must be one the \
+            scheduler can write).
             """)
     var metricsOut: String?
 

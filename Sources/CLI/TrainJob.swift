@@ -51,7 +51,8 @@ struct TrainJob {
                 logger.warning("\(point.layout.localStatesPath) does not exist: the optimizer state starts fresh")
             }
             module = try Module.load(
-                prefix: prefix, epoch: point.epoch, loadOptimizerStates: localStates, seed: options.seed, logger: logger)
+                prefix: prefix, epoch: point.epoch, loadOptimizerStates: localStates, seed: options.seed, logger: logger
+            )
             beginEpoch = point.epoch
             // Replay the shuffles of the epochs already trained, so the data order continues exactly.
             for _ in 0..<point.epoch { train.reset() }
@@ -86,7 +87,9 @@ struct TrainJob {
                 samplesPerEpoch: batchesPerEpoch * options.batchSize,
                 metricsOut: options.metricsOut.map(ResumePoint.absolute),
                 checkpointing: options.modelPrefix.map {
-                    .init(prefix: ResumePoint.absolute($0), period: options.checkpointPeriod, numEpochs: options.numEpochs)
+                    .init(
+                        prefix: ResumePoint.absolute($0), period: options.checkpointPeriod, numEpochs: options.numEpochs
+                    )
                 }, logger: logger)
             epochCallbacks.append(reporter.epochEnded)
             evalData = nil

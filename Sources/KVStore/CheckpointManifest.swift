@@ -64,7 +64,10 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
     public var files: [File]
 
     enum CodingKeys: String, CodingKey {
-        case format, version, epoch, numServers = "num_servers", numWorkers = "num_workers", optimizer, files
+        case format, version, epoch
+        case numServers = "num_servers"
+        case numWorkers = "num_workers"
+        case optimizer, files
     }
 
     /// A manifest for the given files.
@@ -133,7 +136,8 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
 
     /// The newest checkpoint under `prefix` whose manifest reads and whose files verify, with its
     /// manifest; nil if there is none. Skipped (incomplete or damaged) checkpoints are logged.
-    public static func latestComplete(prefix: String, logger: Logger? = nil) -> (CheckpointLayout, CheckpointManifest)? {
+    public static func latestComplete(prefix: String, logger: Logger? = nil) -> (CheckpointLayout, CheckpointManifest)?
+    {
         for epoch in CheckpointLayout.epochsWithManifest(prefix: prefix) {
             let layout = CheckpointLayout(prefix: prefix, epoch: epoch)
             do {

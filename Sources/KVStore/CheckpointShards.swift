@@ -25,7 +25,8 @@ public struct CheckpointShards: Sendable {
         }
         for (name, state) in states where weights[name]?.count != state.totalCount {
             throw .inconsistent(
-                "'\(name)' has \(state.totalCount) elements of optimizer state but \(weights[name]?.count ?? 0) weights")
+                "'\(name)' has \(state.totalCount) elements of optimizer state but \(weights[name]?.count ?? 0) weights"
+            )
         }
         self.optimizer = optimizer
     }

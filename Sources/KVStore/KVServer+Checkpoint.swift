@@ -38,7 +38,8 @@ extension KVServer {
         for slice in ordered {
             guard let state = slice.state else { continue }
             states.append(
-                try NamedOptimizerState(name: slice.name, state: state, offset: slice.offset, totalCount: slice.totalCount))
+                try NamedOptimizerState(
+                    name: slice.name, state: state, offset: slice.offset, totalCount: slice.totalCount))
         }
         let weightsPath = layout.serverParamsPath(rank)
         let statesPath = layout.serverStatesPath(rank)
