@@ -61,6 +61,7 @@ let package = Package(
             name: "SwiftPSKVStore",
             dependencies: [
                 "SwiftPSTensor", "SwiftPSOptimizer", "SwiftPSCluster",
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/KVStore"),

@@ -90,12 +90,23 @@ struct ClusterOptions: ParsableArguments {
 /// Runs the roles that carry no training: the scheduler and the servers.
 enum ClusterRoles {
     /// MXNet's scheduler (`RunServer` without a server object): rendezvous, barriers and heartbeats
-    /// until the final barrier, then exits. A failed node ends the process through
-    /// `PostOffice.exitProcess`, which names it.
-    static func runScheduler(_ options: ClusterOptions) throws {
+    /// until the final barrier, then exits; in between it runs the epoch ends and checkpoints
+    /// (`EpochCoordinator`). A failed node ends the process through `PostOffice.exitProcess`, which
+    /// names it. `metricsOut` and `stragglerTimeout` override the workers' `--metrics-out` and
+    /// `SWIFTPS_STRAGGLER_TIMEOUT` (default 30 s).
+    static func runScheduler(_ options: ClusterOptions, metricsOut: String? = nil, stragglerTimeout: Double? = nil)
+        throws
+    {
         let logger = LogSetup.logger("swiftps.scheduler")
         let office = try join(as: .scheduler, options, logger: logger)
         logger.info("all \(office.numWorkers) workers and \(office.numServers) servers joined")
+        let settings = EpochCoordinator.Settings(
+            metricsOut: metricsOut,
+            stragglerSeconds: try stragglerTimeout ?? EpochCoordinator.stragglerFromEnvironment(),
+            deadline: office.config.barrierTimeout)
+        let epochs = EpochCoordinator(office: office, settings: settings, logger: logger)
+        epochs.start()
+        defer { epochs.stop() }
         // The job lasts as long as the workers train: no deadline here; heartbeats catch failures.
         try office.finalize(timeout: .infinity)
     }

@@ -23,7 +23,9 @@ struct Train: ParsableCommand {
         // As importing mxnet does: with DMLC_ROLE=server or scheduler this process plays that role.
         switch ClusterOptions.environmentRole {
         case .scheduler?:
-            try ClusterRoles.reportingErrors("train (as scheduler)") { try ClusterRoles.runScheduler(options.cluster) }
+            try ClusterRoles.reportingErrors("train (as scheduler)") {
+                try ClusterRoles.runScheduler(options.cluster, metricsOut: options.metricsOut)
+            }
             return
         case .server?:
             try ClusterRoles.reportingErrors("train (as server)") { try ClusterRoles.runServer(options.cluster) }
@@ -89,13 +91,28 @@ struct TrainOptions: ParsableArguments {
     @Option(help: "Resume from the checkpoint of this epoch (needs --model-prefix).")
     var loadEpoch: Int?
 
+    @Flag(
+        help: """
+            Resume from the newest complete checkpoint under --model-prefix (one whose manifest \
+            verifies); start from scratch when there is none.
+            """)
+    var resume = false
+
+    @Option(help: "With --model-prefix, write a checkpoint every N epochs (and after the last one).")
+    var checkpointPeriod: Int = 1
+
     @Option(help: "Log a Speedometer line every N batches.")
     var dispBatches: Int = 100
 
     @Option(help: "Seed of initialization, shuffling and dropout.")
     var seed: UInt64 = 0
 
-    @Option(help: "Append one JSON object per epoch (metrics, samples/sec, seconds) to this file.")
+    @Option(
+        help: """
+            Append one JSON object per epoch (metrics, samples/sec, seconds) to this file; in dist \
+            mode the scheduler writes the job's global figures to it (the path must be one the \
+            scheduler can write).
+            """)
     var metricsOut: String?
 
     @Option(help: "Training metrics, comma separated (acc, ce, top_k_accuracy, mse, ...).")

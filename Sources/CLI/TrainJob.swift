@@ -16,13 +16,16 @@ struct TrainJob {
         guard let kvType = KVStoreType(parsing: options.kvStore) else {
             throw KVStoreError.unknownType(options.kvStore)
         }
-        if options.loadEpoch != nil && options.modelPrefix == nil {
-            throw ModuleError.badInput("--load-epoch needs --model-prefix (where the checkpoint is)")
+        guard options.checkpointPeriod >= 1 else {
+            throw ModuleError.badInput("--checkpoint-period \(options.checkpointPeriod): give 1 or more epochs")
         }
         if let prefix = options.modelPrefix {
             let dir = (prefix as NSString).deletingLastPathComponent
             if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         }
+        let resumePoint = try ResumePoint.resolve(
+            prefix: options.modelPrefix, loadEpoch: options.loadEpoch, resume: options.resume,
+            distributed: kvType.isDistributed, logger: logger)
         let session = try TrainSession.start(
             kvType: kvType, cluster: options.cluster, batchSize: options.batchSize,
             shardSize: { numWorkers in try largestShard(numWorkers: numWorkers) }, logger: logger)
@@ -42,20 +45,29 @@ struct TrainJob {
 
         var beginEpoch = 0
         let module: Module
-        if let epoch = options.loadEpoch, let prefix = options.modelPrefix {
+        if let point = resumePoint, let prefix = options.modelPrefix {
+            let localStates = kvType == .local && FileManager.default.fileExists(atPath: point.layout.localStatesPath)
+            if kvType == .local && !localStates {
+                logger.warning("\(point.layout.localStatesPath) does not exist: the optimizer state starts fresh")
+            }
             module = try Module.load(
-                prefix: prefix, epoch: epoch, loadOptimizerStates: kvType == .local, seed: options.seed,
-                logger: logger)
-            beginEpoch = epoch
+                prefix: prefix, epoch: point.epoch, loadOptimizerStates: localStates, seed: options.seed, logger: logger
+            )
+            beginEpoch = point.epoch
             // Replay the shuffles of the epochs already trained, so the data order continues exactly.
-            for _ in 0..<epoch { train.reset() }
-            logger.info("resuming from \(Module.paramsPath(prefix, epoch)) at epoch \(epoch)")
+            for _ in 0..<point.epoch { train.reset() }
+            if let store = session.kvstore as? DistKVStore, point.hasServerShards {
+                // Before the keys are initialized: the servers take weights and optimizer state from it.
+                try store.loadCheckpoint(prefix: ResumePoint.absolute(prefix), epoch: point.epoch)
+            }
+            logger.info("resuming from \(point.layout.paramsPath) at epoch \(point.epoch)")
         } else {
             module = try Module(symbol: symbol, seed: options.seed, logger: logger)
         }
 
         let optimizer = try optimizerConfig(batchesPerEpoch: batchesPerEpoch)
-        let metric = try Metrics.create(options.metrics.split(separator: ",").map(String.init))
+        let metricNames = options.metrics.split(separator: ",").map(String.init)
+        let metric = try Metrics.create(metricNames)
         var batchCallbacks: [BatchEndCallback] = []
         if isatty(STDERR_FILENO) != 0 && !options.noProgress && session.numWorkers == 1 {
             let bar = try ProgressBar(total: batchesPerEpoch, write: { line in printError(line) })
@@ -65,21 +77,41 @@ struct TrainJob {
                 try Speedometer(batchSize: options.batchSize, frequent: options.dispBatches, autoReset: false).callback)
         }
 
-        let recorder = EpochRecorder(
-            path: options.metricsOut, samplesPerEpoch: batchesPerEpoch * options.batchSize * session.numWorkers,
-            metric: metric, logger: logger, hasValidation: true)
-        var epochCallbacks: [EpochEndCallback] = [recorder.trainingEnded]
-        if let prefix = options.modelPrefix, session.rank == 0 {
-            epochCallbacks.append { epoch, _, _, _ in
-                try module.saveCheckpoint(prefix: prefix, epoch: epoch + 1, saveOptimizerStates: kvType == .local)
+        var epochCallbacks: [EpochEndCallback] = []
+        var evalEndCallbacks: [BatchEndCallback] = []
+        var evalData: (any DataIter)? = validation
+        if let store = session.kvstore as? DistKVStore {
+            // The scheduler combines the epoch's figures, writes the metrics file and the checkpoints.
+            let reporter = EpochReporter(
+                store: store, module: module, trainMetric: metric, metricNames: metricNames, validation: validation,
+                samplesPerEpoch: batchesPerEpoch * options.batchSize,
+                metricsOut: options.metricsOut.map(ResumePoint.absolute),
+                checkpointing: options.modelPrefix.map {
+                    .init(
+                        prefix: ResumePoint.absolute($0), period: options.checkpointPeriod, numEpochs: options.numEpochs
+                    )
+                }, logger: logger)
+            epochCallbacks.append(reporter.epochEnded)
+            evalData = nil
+        } else {
+            let recorder = EpochRecorder(
+                path: options.metricsOut, samplesPerEpoch: batchesPerEpoch * options.batchSize, metric: metric,
+                logger: logger, hasValidation: true)
+            epochCallbacks.append(recorder.trainingEnded)
+            evalEndCallbacks.append(recorder.validationEnded)
+            if let prefix = options.modelPrefix {
+                epochCallbacks.append { epoch, _, _, _ in
+                    guard isCheckpointEpoch(epoch) else { return }
+                    try saveLocalCheckpoint(module, CheckpointLayout(prefix: prefix, epoch: epoch + 1), optimizer)
+                }
             }
         }
 
         let initializer = try Initializers.create(options.initializer)
         try module.fit(
-            train, evalData: validation, evalMetric: metric, epochEndCallbacks: epochCallbacks,
+            train, evalData: evalData, evalMetric: metric, epochEndCallbacks: epochCallbacks,
             batchEndCallbacks: batchCallbacks, kvstore: session.kvstore, optimizer: optimizer,
-            evalEndCallbacks: [recorder.validationEnded], initializer: initializer,
+            evalEndCallbacks: evalEndCallbacks, initializer: initializer,
             beginEpoch: beginEpoch, numEpoch: options.numEpochs)
 
         let final = try module.score(validation, try Metrics.create("acc"))
@@ -95,6 +127,25 @@ struct TrainJob {
         finished = true
     }
 
+    /// Whether the end of `epoch` (0-based) writes a checkpoint: every `--checkpoint-period`
+    /// epochs, as MXNet's `do_checkpoint(period)`, and after the last epoch.
+    func isCheckpointEpoch(_ epoch: Int) -> Bool {
+        (epoch + 1) % options.checkpointPeriod == 0 || epoch + 1 == options.numEpochs
+    }
+
+    /// Local mode's checkpoint: `Module.saveCheckpoint` (symbol, params, optimizer state), then the
+    /// manifest listing them, last, so `--resume` finds it.
+    func saveLocalCheckpoint(_ module: Module, _ layout: CheckpointLayout, _ optimizer: OptimizerConfig) throws {
+        try module.saveCheckpoint(prefix: layout.prefix, epoch: layout.epoch, saveOptimizerStates: true)
+        let files = [
+            try CheckpointManifest.File(path: layout.symbolPath, role: "symbol"),
+            try CheckpointManifest.File(path: layout.paramsPath, role: "params"),
+            try CheckpointManifest.File(path: layout.localStatesPath, role: "states"),
+        ]
+        try CheckpointManifest(epoch: layout.epoch, numServers: 0, numWorkers: 1, optimizer: optimizer, files: files)
+            .write(layout)
+    }
+
     /// This worker's training data: its shard, or with `--interleave-shards K` the K shards stacked
     /// batch by batch (see `InterleavedShards`); and the batches per epoch.
     func trainingData(flat: Bool, session: TrainSession) throws -> (any DataIter, Int) {
@@ -103,6 +154,9 @@ struct TrainJob {
                 dataDir: options.dataDir, batchSize: options.batchSize, shuffle: !options.noShuffle,
                 seed: options.seed, flat: flat, numParts: session.numWorkers, partIndex: session.rank,
                 batchesPerEpoch: options.numBatches ?? session.batchesPerEpoch)
+            if session.numWorkers > 1 || session.batchesPerEpoch != nil {
+                logShardDecision(samples: train.shardRange.count, batches: train.batchesInEpoch, rank: session.rank)
+            }
             return (train, train.batchesInEpoch)
         }
         guard parts >= 1, options.batchSize % parts == 0, session.numWorkers == 1 else {
@@ -119,6 +173,23 @@ struct TrainJob {
                 seed: options.seed, flat: flat, numParts: parts, partIndex: part, batchesPerEpoch: batches)
         }
         return (try InterleavedShards(parts: iters), batches)
+    }
+
+    /// Logs whether this worker's shard is padded or trimmed to the job's batches per epoch.
+    func logShardDecision(samples: Int, batches: Int, rank: Int) {
+        let size = options.batchSize
+        let own = (samples + size - 1) / size
+        let decision: String
+        if batches > own {
+            decision =
+                "padded to \(batches) batches per epoch (the largest shard's count): \(batches * size - samples) samples of its shard repeat"
+        } else if batches < own {
+            decision =
+                "trimmed to \(batches) batches per epoch (--num-batches): \(samples - batches * size) samples are left out of each epoch"
+        } else {
+            decision = "exactly \(batches) batches per epoch, the last padded by \(batches * size - samples) samples"
+        }
+        logger.info("worker \(rank): shard of \(samples) samples (\(own) batches of \(size)) \(decision)")
     }
 
     /// The size of the largest of `numWorkers` contiguous shards of the training set, ceil(N / workers):

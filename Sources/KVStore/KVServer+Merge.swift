@@ -46,6 +46,7 @@ extension KVServer {
             try initialize(message, frames)
             return
         }
+        restored = nil
         guard let slice = slices[frames.key] else {
             throw KVStoreError.remote(
                 "key \(frames.key) is not initialized on server \(postOffice.rank): worker 0 must initialize it first")
@@ -90,6 +91,7 @@ extension KVServer {
             slices[frames.key] = slice
         }
         try copy(frames.values, into: slice.weight)
+        try restore(slice)
         answer(message)
     }
 

@@ -10,7 +10,8 @@ import SwiftPSTransport
 ///
 /// Commands (control messages from worker 0, each acknowledged): SET_OPTIMIZER (a JSON
 /// `OptimizerConfig`, MXNet's pickled `kController`), SYNC_MODE (`head` 1 = dist_sync, MXNet's
-/// `kSyncMode`; the server starts asynchronous, as MXNet's does) and STOP_SERVER (`kStopServer`).
+/// `kSyncMode`; the server starts asynchronous, as MXNet's does) and STOP_SERVER (`kStopServer`);
+/// CHECKPOINT (from the scheduler) and LOAD_CHECKPOINT (from worker 0), see `KVServer+Checkpoint.swift`.
 ///
 /// Data (see `KVServer+Merge.swift`): the first push of a key initializes it; in dist_sync the pushes
 /// of one key are kept until all workers have pushed, summed in worker-rank order, then the optimizer
@@ -29,6 +30,8 @@ public final class KVServer: @unchecked Sendable {
     var optimizer: (any Optimizer)?
     var slices: [Int: ServerSlice] = [:]
     var stopRequested = false
+    /// The checkpoint being restored (LOAD_CHECKPOINT), until the first push or pull.
+    var restored: CheckpointShards?
 
     /// Creates the server over a started server `postOffice` and starts handling requests.
     public init(postOffice: PostOffice, logger: Logger = Logger(label: "swiftps.server")) throws {
@@ -89,6 +92,8 @@ public final class KVServer: @unchecked Sendable {
                 syncMode = message.head != 0
                 logger.info("server \(postOffice.rank): \(syncMode ? "dist_sync" : "dist_async") mode")
                 answer(message)
+            case .checkpoint: try writeCheckpoint(message)
+            case .loadCheckpoint: try loadCheckpoint(message)
             case .stopServer:
                 guard message.sender == NodeID.worker(0) else {
                     throw KVStoreError.remote("STOP_SERVER is only accepted from worker 0")
@@ -112,7 +117,10 @@ public final class KVServer: @unchecked Sendable {
             throw KVStoreError.remote("SET_OPTIMIZER carries no valid optimizer configuration: \(error)")
         }
         optimizer = try makeOptimizer(config)
-        for slice in slices.values { slice.state = nil }
+        for slice in slices.values {
+            slice.state = nil
+            try restore(slice)
+        }
         logger.info(
             "server \(postOffice.rank): optimizer \(config.name) lr \(config.learningRate) rescale \(config.rescaleGrad)"
         )
@@ -121,10 +129,14 @@ public final class KVServer: @unchecked Sendable {
 
     /// Answers `request` (echoing its head and flags), with `values` as `[keys, vals, lens]` frames when
     /// given, or with an error. A failed send is logged: the worker's deadline reports it.
-    func answer(_ request: Message, key: Int? = nil, values: Payload? = nil, count: Int = 0, error: String = "") {
+    func answer(
+        _ request: Message, key: Int? = nil, values: Payload? = nil, count: Int = 0, body: Data = Data(),
+        error: String = ""
+    ) {
         var response = Message(
             head: request.head, control: Control(cmd: request.control.cmd), push: request.push, pull: request.pull,
             error: error)
+        response.body = [UInt8](body)
         if let key, let values { response.data = KVFrames.encode(key: key, values: values, count: count) }
         if !error.isEmpty {
             logger.warning(

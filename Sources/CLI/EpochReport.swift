@@ -1,0 +1,112 @@
+import Foundation
+import SwiftPS
+
+/// The body (JSON) of a worker's EPOCH_END request to the scheduler: its training and validation
+/// metric partials (sums and counts, so the scheduler can weight workers by samples), how many
+/// samples it trained on and how long it took; worker 0 adds the job settings the scheduler acts on.
+struct EpochReport: Codable {
+    /// The epoch index (0-based, as in `Epoch[N]`).
+    var epoch: Int
+    /// The worker's rank.
+    var rank: Int
+    /// Training samples processed this epoch (padding included).
+    var samples: Int
+    /// Seconds of training (validation and the epoch-end wait excluded).
+    var seconds: Double
+    /// The metric names, as given to `--metrics` (the scheduler builds the same metric).
+    var metricNames: [String]
+    /// Training metric partials.
+    var train: [MetricSum]
+    /// Validation metric partials over this worker's shard of the validation set (padding excluded).
+    var validation: [MetricSum]
+    /// The absolute path of `--metrics-out`, if given.
+    var metricsOut: String?
+    /// Worker 0, at a checkpoint epoch: what the scheduler needs to write it.
+    var checkpoint: CheckpointPlan?
+}
+
+/// One metric partial on the wire (`MetricPartial`).
+struct MetricSum: Codable {
+    var name: String
+    var sum: Double
+    var count: Int
+
+    init(_ partial: MetricPartial) {
+        name = partial.name
+        sum = partial.sum
+        count = partial.count
+    }
+
+    var partial: MetricPartial { (name, sum, count) }
+}
+
+/// Worker 0's part of a checkpoint: where, which epoch, the shapes of the server-held parameters
+/// (servers store flat slices), and the arrays only it holds (auxiliary states, fixed parameters).
+struct CheckpointPlan: Codable {
+    /// The model prefix, an absolute path.
+    var prefix: String
+    /// The checkpoint's epoch number (epochs trained).
+    var epoch: Int
+    /// Shape of every parameter the servers hold.
+    var argShapes: [String: [Int]]
+    /// `arg:`/`aux:` arrays worker 0 holds itself.
+    var extra: [String: EncodedArray]
+}
+
+/// An NDArray in JSON: its shape and its float32 values, little-endian, base64.
+struct EncodedArray: Codable {
+    var shape: [Int]
+    var data: String
+
+    init(_ array: NDArray) {
+        shape = array.shape
+        data = array.withUnsafeBufferPointer { values in
+            var bytes: [UInt8] = []
+            bytes.reserveCapacity(values.count * 4)
+            for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+            return Data(bytes).base64EncodedString()
+        }
+    }
+
+    /// The array, or nil when the data does not fit the shape.
+    func array() -> NDArray? {
+        guard let bytes = Data(base64Encoded: data), bytes.count == NDArray.elementCount(shape) * 4 else { return nil }
+        let values = stride(from: 0, to: bytes.count, by: 4).map { i in
+            Float(bitPattern: bytes[i..<(i + 4)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        }
+        return NDArray(values, shape: shape)
+    }
+}
+
+/// The scheduler's answer to EPOCH_END, once every worker reported and the checkpoint (if any) is
+/// complete: the global figures.
+struct EpochSummary: Codable {
+    var epoch: Int
+    var train: [NamedValue]
+    var validation: [NamedValue]
+    /// The checkpoint written at this epoch end, if any.
+    var checkpoint: String?
+}
+
+/// A metric value.
+struct NamedValue: Codable {
+    var name: String
+    var value: Double
+}
+
+/// JSON coding of the epoch messages; non-finite numbers (a NaN metric) travel as strings.
+enum EpochWire {
+    static var encoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.nonConformingFloatEncodingStrategy = .convertToString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return encoder
+    }
+
+    static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(
+            positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        return decoder
+    }
+}

@@ -1,0 +1,109 @@
+import Foundation
+import Logging
+import SwiftPS
+
+/// A dist-mode worker's epoch end (the worker's half of `EpochCoordinator`): scores its shard of
+/// the validation set, reports its metric partials, sample count and time to the scheduler with
+/// EPOCH_END, and waits for the answer, which comes once every worker has reported and the
+/// checkpoint, if any, is complete. Worker 0 also writes `prefix-symbol.json` at a checkpoint epoch
+/// and tells the scheduler the shapes and the arrays only it holds.
+final class EpochReporter {
+    struct Checkpointing {
+        /// The model prefix, absolute.
+        var prefix: String
+        /// Checkpoint every `period` epochs (and after the last).
+        var period: Int
+        /// The epoch count of the run (`--num-epochs`).
+        var numEpochs: Int
+    }
+
+    private let store: DistKVStore
+    private let module: Module
+    private let trainMetric: any EvalMetric
+    private let metricNames: [String]
+    private let validation: any DataIter
+    private let samplesPerEpoch: Int
+    private let metricsOut: String?
+    private let checkpointing: Checkpointing?
+    private let logger: Logger
+    private var epochStart = MonotonicClock.now()
+
+    init(
+        store: DistKVStore, module: Module, trainMetric: any EvalMetric, metricNames: [String],
+        validation: any DataIter, samplesPerEpoch: Int, metricsOut: String?, checkpointing: Checkpointing?,
+        logger: Logger
+    ) {
+        self.store = store
+        self.module = module
+        self.trainMetric = trainMetric
+        self.metricNames = metricNames
+        self.validation = validation
+        self.samplesPerEpoch = samplesPerEpoch
+        self.metricsOut = metricsOut
+        self.checkpointing = checkpointing
+        self.logger = logger
+    }
+
+    /// The epoch-end callback; throws when the scheduler reports a failure (a checkpoint that could
+    /// not be written, a worker that never reached the epoch end) or does not answer in time.
+    var epochEnded: EpochEndCallback {
+        { [self] epoch, symbol, args, aux in try report(epoch: epoch, symbol: symbol, args: args, aux: aux) }
+    }
+
+    private func report(epoch: Int, symbol: Symbol?, args: [String: NDArray], aux: [String: NDArray]) throws {
+        let seconds = MonotonicClock.now() - epochStart
+        let train = trainMetric.partials().map(MetricSum.init)
+        let validationMetric = try Metrics.create(metricNames)
+        for (name, value) in try module.score(validation, validationMetric, epoch: epoch) {
+            logger.info("Epoch[\(epoch)] Validation-\(name)=\(String(format: "%f", value)) (this worker's shard)")
+        }
+        var report = EpochReport(
+            epoch: epoch, rank: store.rank, samples: samplesPerEpoch, seconds: seconds, metricNames: metricNames,
+            train: train, validation: validationMetric.partials().map(MetricSum.init),
+            metricsOut: metricsOut, checkpoint: nil)
+        if store.rank == 0, let checkpointing, let symbol,
+            (epoch + 1) % checkpointing.period == 0 || epoch + 1 == checkpointing.numEpochs
+        {
+            let layout = CheckpointLayout(prefix: checkpointing.prefix, epoch: epoch + 1)
+            try symbol.save(to: layout.symbolPath)
+            var shapes: [String: [Int]] = [:]
+            var extra: [String: EncodedArray] = [:]
+            for (name, array) in args {
+                if store.intKey(name) != nil {
+                    shapes[name] = array.shape
+                } else {
+                    extra["arg:" + name] = EncodedArray(array)
+                }
+            }
+            for (name, array) in aux { extra["aux:" + name] = EncodedArray(array) }
+            report.checkpoint = CheckpointPlan(
+                prefix: layout.prefix, epoch: layout.epoch, argShapes: shapes, extra: extra)
+        }
+        let office = store.postOffice
+        let body = try EpochWire.encoder.encode(report)
+        // The scheduler answers when every worker has reported (its deadline is the barrier
+        // timeout) and the checkpoint is written (a request per server): wait a little longer.
+        let timeout = office.config.barrierTimeout + 2 * office.config.requestTimeout
+        let answer: Message
+        do {
+            answer = try office.request(
+                Message(body: [UInt8](body), control: Control(cmd: .epochEnd)), to: NodeID.scheduler, timeout: timeout)
+        } catch {
+            throw EpochEndError(description: "the end of epoch \(epoch) failed: \(error)")
+        }
+        if let summary = try? EpochWire.decoder.decode(EpochSummary.self, from: Data(answer.body)) {
+            let text =
+                (summary.train.map { "Train-\($0.name)=\(String(format: "%f", $0.value))" }
+                    + summary.validation.map { "Validation-\($0.name)=\(String(format: "%f", $0.value))" })
+            logger.info("Epoch[\(epoch)] all workers: \(text.joined(separator: " "))")
+            if let path = summary.checkpoint { logger.info("Epoch[\(epoch)] checkpoint written: \(path)") }
+        }
+        epochStart = MonotonicClock.now()
+    }
+}
+
+/// The scheduler did not complete an epoch end: its message names the cause (a worker that never
+/// reported, a checkpoint that could not be written).
+struct EpochEndError: Error, CustomStringConvertible {
+    var description: String
+}

@@ -1,0 +1,52 @@
+import Foundation
+import Logging
+import SwiftPS
+
+/// The scheduler's side of a distributed checkpoint, run at an epoch end while every worker waits
+/// for the scheduler's answer (so no push is in flight and the servers' state is the epoch's):
+///
+/// 1. worker 0 has already written `prefix-symbol.json` (before it reported the epoch end);
+/// 2. CHECKPOINT to each server, in rank order: each writes `prefix-%04d.serverK.params` and
+///    `.serverK.states` atomically and answers with their sizes and SHA-256;
+/// 3. the scheduler joins the shards into `prefix-%04d.params` (MXNet format, full weights) and
+///    writes `prefix-%04d.manifest.json` last (`CheckpointAssembler`).
+///
+/// A crash at any step leaves no manifest for this epoch, so `--resume` takes the previous one,
+/// whose files are never touched (every file of an epoch carries the epoch in its name, except the
+/// symbol, which is rewritten atomically with the same content).
+enum SchedulerCheckpoint {
+    /// Writes checkpoint `plan.epoch`; returns the params path. Throws naming the server or file.
+    static func run(_ plan: CheckpointPlan, office: PostOffice, logger: Logger) throws -> String {
+        let command = CheckpointCommand(prefix: plan.prefix, epoch: plan.epoch)
+        let body = try JSONEncoder().encode(command)
+        var reports: [ServerCheckpointReport] = []
+        for server in 0..<office.numServers {
+            let answer: Message
+            do {
+                answer = try office.request(
+                    Message(body: [UInt8](body), control: Control(cmd: .checkpoint)), to: NodeID.server(server))
+            } catch {
+                throw EpochEndError(
+                    description: "server \(server) did not write its shard of checkpoint \(plan.epoch): \(error)")
+            }
+            do {
+                reports.append(try JSONDecoder().decode(ServerCheckpointReport.self, from: Data(answer.body)))
+            } catch {
+                throw CheckpointError.inconsistent(
+                    "server \(server) answered CHECKPOINT without a valid report: \(error)")
+            }
+        }
+        var extra: [String: NDArray] = [:]
+        for (key, encoded) in plan.extra {
+            guard let array = encoded.array() else {
+                throw CheckpointError.inconsistent("worker 0 sent '\(key)' with data that does not fit its shape")
+            }
+            extra[key] = array
+        }
+        let layout = command.layout
+        try CheckpointAssembler.complete(
+            layout, reports: reports, argShapes: plan.argShapes, extra: extra, numWorkers: office.numWorkers)
+        logger.info("checkpoint \(layout.epoch) complete: \(layout.paramsPath), manifest \(layout.manifestPath)")
+        return layout.paramsPath
+    }
+}

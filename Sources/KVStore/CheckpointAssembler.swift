@@ -1,0 +1,66 @@
+import Foundation
+import SwiftPSTensor
+
+/// The scheduler's last step of a distributed checkpoint: once every server has written its shard,
+/// joins the shards into the full `prefix-%04d.params` and writes the manifest, last.
+public enum CheckpointAssembler {
+    /// Completes checkpoint `layout`:
+    ///
+    /// 1. reads every server's shard (checked against the sizes and SHA-256 the servers reported)
+    ///    and joins the slices by parameter name and offset;
+    /// 2. writes `prefix-%04d.params` in MXNet's format: every server-held parameter as
+    ///    `arg:<name>` with its shape from `argShapes`, plus the `extra` arrays worker 0 holds
+    ///    itself (`aux:<name>` states, `arg:<name>` parameters not on the servers), atomically;
+    /// 3. writes `prefix-%04d.manifest.json` listing the symbol file (which must exist), the params
+    ///    file and the shards, atomically, last.
+    ///
+    /// Throws `CheckpointError` naming the file or parameter at fault; nothing is then written
+    /// after the failure, so no manifest claims an incomplete checkpoint.
+    @discardableResult
+    public static func complete(
+        _ layout: CheckpointLayout, reports: [ServerCheckpointReport], argShapes: [String: [Int]],
+        extra: [String: NDArray], numWorkers: Int
+    ) throws(CheckpointError) -> CheckpointManifest {
+        let ordered = reports.sorted { $0.server < $1.server }
+        var manifest = CheckpointManifest(
+            epoch: layout.epoch, numServers: ordered.count, numWorkers: numWorkers,
+            optimizer: ordered.first?.optimizer, files: ordered.flatMap(\.files))
+        let shards = try CheckpointShards.load(layout, manifest: manifest)
+
+        var arrays: [(String, NDArray)] = []
+        for name in shards.weights.keys.sorted() {
+            guard let flat = shards.weights[name], let shape = argShapes[name] else {
+                throw .inconsistent("the servers hold '\(name)', which worker 0's network does not have")
+            }
+            guard NDArray.elementCount(shape) == flat.count, let array = try? flat.reshaped(shape) else {
+                throw .inconsistent("'\(name)' has \(flat.count) elements on the servers, shape \(shape) on worker 0")
+            }
+            arrays.append(("arg:" + name, array))
+        }
+        for name in argShapes.keys.sorted() where shards.weights[name] == nil && extra["arg:" + name] == nil {
+            throw .inconsistent("no server holds '\(name)' and worker 0 did not send it")
+        }
+        for key in extra.keys.sorted() {
+            guard key.hasPrefix("arg:") || key.hasPrefix("aux:"), let array = extra[key] else {
+                throw .inconsistent("extra array '\(key)' is neither arg: nor aux:")
+            }
+            arrays.append((key, array))
+        }
+        let params: [UInt8]
+        do {
+            params = try ParamsFile.encode(arrays, path: layout.paramsPath)
+            try AtomicFile.write(params, to: layout.paramsPath)
+        } catch let error as AtomicFileError {
+            throw .cannotWrite(path: layout.paramsPath, reason: error.reason)
+        } catch {
+            throw .cannotWrite(path: layout.paramsPath, reason: "\(error)")
+        }
+        manifest.files.insert(
+            contentsOf: [
+                try CheckpointManifest.File(path: layout.symbolPath, role: "symbol"),
+                CheckpointManifest.File(path: layout.paramsPath, role: "params", content: params),
+            ], at: 0)
+        try manifest.write(layout)
+        return manifest
+    }
+}

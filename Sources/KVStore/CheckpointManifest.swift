@@ -1,0 +1,168 @@
+import Crypto
+import Foundation
+import Logging
+import SwiftPSOptimizer
+import SwiftPSTensor
+
+/// The manifest of a checkpoint, `prefix-%04d.manifest.json`: which files make up checkpoint
+/// `epoch`, with their sizes and SHA-256, how many servers wrote it and with which optimizer.
+///
+/// It is written last, atomically, after every file it lists is on disk, so a crash at any moment
+/// leaves either no manifest (the checkpoint does not count) or a complete checkpoint.
+/// `--resume` takes the newest epoch whose manifest exists and whose files all verify.
+///
+/// Layout (JSON, keys sorted):
+///
+///     {"epoch": 2, "files": [{"bytes": 1234, "name": "mlp-0002.params", "role": "params",
+///       "sha256": "…"}, …], "format": "swiftps-checkpoint", "num_servers": 2, "num_workers": 2,
+///      "optimizer": {…OptimizerConfig…}, "version": 1}
+///
+/// File `name`s are relative to the prefix's directory; `role` is one of `symbol`, `params`,
+/// `states` (local mode), `server-params` and `server-states` (with `server`, the server's rank).
+public struct CheckpointManifest: Codable, Sendable, Equatable {
+    /// One file of the checkpoint.
+    public struct File: Codable, Sendable, Equatable {
+        /// The file name, relative to the prefix's directory.
+        public var name: String
+        /// What the file holds: symbol, params, states, server-params, server-states.
+        public var role: String
+        /// The server that wrote it (server files only).
+        public var server: Int?
+        /// Its size in bytes.
+        public var bytes: Int
+        /// SHA-256 of its content, lowercase hex.
+        public var sha256: String
+
+        /// An entry for `bytes` stored as `path` (only its last component is kept).
+        public init(path: String, role: String, server: Int? = nil, content: [UInt8]) {
+            name = (path as NSString).lastPathComponent
+            self.role = role
+            self.server = server
+            bytes = content.count
+            sha256 = CheckpointManifest.sha256(content)
+        }
+
+        /// An entry for the file at `path`, read from disk.
+        public init(path: String, role: String, server: Int? = nil) throws(CheckpointError) {
+            self.init(path: path, role: role, server: server, content: try CheckpointManifest.readFile(path))
+        }
+    }
+
+    /// Always "swiftps-checkpoint".
+    public var format = "swiftps-checkpoint"
+    /// The manifest version, 1.
+    public var version = 1
+    /// The checkpoint's epoch (the number of epochs trained).
+    public var epoch: Int
+    /// How many servers wrote shards (0: a local-mode checkpoint).
+    public var numServers: Int
+    /// How many workers trained.
+    public var numWorkers: Int
+    /// The optimizer configuration the state belongs to.
+    public var optimizer: OptimizerConfig?
+    /// Every file of the checkpoint.
+    public var files: [File]
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, epoch
+        case numServers = "num_servers"
+        case numWorkers = "num_workers"
+        case optimizer, files
+    }
+
+    /// A manifest for the given files.
+    public init(epoch: Int, numServers: Int, numWorkers: Int, optimizer: OptimizerConfig?, files: [File]) {
+        self.epoch = epoch
+        self.numServers = numServers
+        self.numWorkers = numWorkers
+        self.optimizer = optimizer
+        self.files = files
+    }
+
+    /// The entries with `role` (and, when given, written by `server`).
+    public func files(role: String, server: Int? = nil) -> [File] {
+        files.filter { $0.role == role && (server == nil || $0.server == server) }
+    }
+
+    /// Writes the manifest as `layout.manifestPath`, atomically.
+    public func write(_ layout: CheckpointLayout) throws(CheckpointError) {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        let data: Data
+        do { data = try encoder.encode(self) } catch {
+            throw .cannotWrite(path: layout.manifestPath, reason: "\(error)")
+        }
+        do { try AtomicFile.write([UInt8](data) + [10], to: layout.manifestPath) } catch {
+            throw .cannotWrite(path: layout.manifestPath, reason: error.reason)
+        }
+    }
+
+    /// Reads `layout.manifestPath`; throws `missing` or `corrupt` naming the file.
+    public static func read(_ layout: CheckpointLayout) throws(CheckpointError) -> CheckpointManifest {
+        let path = layout.manifestPath
+        let bytes = try readFile(path, hint: "checkpoint \(layout.epoch) is incomplete or was never written")
+        let manifest: CheckpointManifest
+        do { manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(bytes)) } catch {
+            throw .corrupt(path: path, reason: "not a checkpoint manifest: \(error)")
+        }
+        guard manifest.format == "swiftps-checkpoint", manifest.version == 1 else {
+            throw .corrupt(path: path, reason: "format \(manifest.format) version \(manifest.version) is not supported")
+        }
+        guard manifest.epoch == layout.epoch else {
+            throw .corrupt(path: path, reason: "it describes epoch \(manifest.epoch), not \(layout.epoch)")
+        }
+        return manifest
+    }
+
+    /// Checks that every listed file exists in `layout`'s directory with the recorded size and
+    /// SHA-256; throws naming the first file that does not.
+    public func verify(_ layout: CheckpointLayout) throws(CheckpointError) {
+        for file in files {
+            let path = (layout.directory as NSString).appendingPathComponent(file.name)
+            let content = try Self.readFile(path, hint: "listed in \(layout.manifestPath)")
+            guard content.count == file.bytes else {
+                throw .corrupt(path: path, reason: "\(content.count) bytes, the manifest says \(file.bytes)")
+            }
+            guard Self.sha256(content) == file.sha256 else {
+                throw .corrupt(path: path, reason: "its SHA-256 differs from the manifest's")
+            }
+        }
+    }
+
+    /// The path of `file` in `layout`'s directory.
+    public func path(of file: File, in layout: CheckpointLayout) -> String {
+        (layout.directory as NSString).appendingPathComponent(file.name)
+    }
+
+    /// The newest checkpoint under `prefix` whose manifest reads and whose files verify, with its
+    /// manifest; nil if there is none. Skipped (incomplete or damaged) checkpoints are logged.
+    public static func latestComplete(prefix: String, logger: Logger? = nil) -> (CheckpointLayout, CheckpointManifest)?
+    {
+        for epoch in CheckpointLayout.epochsWithManifest(prefix: prefix) {
+            let layout = CheckpointLayout(prefix: prefix, epoch: epoch)
+            do {
+                let manifest = try read(layout)
+                try manifest.verify(layout)
+                return (layout, manifest)
+            } catch {
+                logger?.warning("skipping checkpoint \(epoch): \(error)")
+            }
+        }
+        return nil
+    }
+
+    /// SHA-256 of `bytes` as lowercase hex.
+    public static func sha256(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
+
+    /// The content of `path`, or `missing` naming it.
+    static func readFile(_ path: String, hint: String = "the checkpoint is incomplete") throws(CheckpointError)
+        -> [UInt8]
+    {
+        do { return try AtomicFile.read(path) } catch { throw .missing(path: path, hint: "\(error.reason); \(hint)") }
+    }
+}

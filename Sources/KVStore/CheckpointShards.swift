@@ -1,0 +1,103 @@
+import SwiftPSOptimizer
+import SwiftPSTensor
+
+/// The servers' shards of a distributed checkpoint, joined into whole parameters: what a server
+/// restores its slices from at `LOAD_CHECKPOINT`, whatever the number of servers that wrote them
+/// (slices are matched by parameter name and element offset, never by server or key number).
+public struct CheckpointShards: Sendable {
+    /// The whole weights of every parameter, flattened.
+    public let weights: [String: NDArray]
+    /// The whole optimizer state of every parameter that had been updated.
+    public let states: [String: NamedOptimizerState]
+    /// The optimizer configuration the states were written with.
+    public let optimizer: OptimizerConfig?
+
+    /// Joins the given server shards; throws `inconsistent` if slices overlap or leave gaps.
+    public init(weightSlices: [WeightSlice], stateSlices: [NamedOptimizerState], optimizer: OptimizerConfig?)
+        throws(CheckpointError)
+    {
+        weights = try ServerShardFile.merge(weightSlices)
+        do {
+            states = Dictionary(
+                uniqueKeysWithValues: try OptimizerStateFile.merge(slices: stateSlices).map { ($0.name, $0) })
+        } catch {
+            throw .inconsistent("optimizer state: \(error)")
+        }
+        for (name, state) in states where weights[name]?.count != state.totalCount {
+            throw .inconsistent(
+                "'\(name)' has \(state.totalCount) elements of optimizer state but \(weights[name]?.count ?? 0) weights"
+            )
+        }
+        self.optimizer = optimizer
+    }
+
+    /// Reads every server file `manifest` lists for `layout` (checked against the manifest's sizes
+    /// and SHA-256) and joins them. Throws naming the file that is missing or damaged.
+    public static func load(_ layout: CheckpointLayout, manifest: CheckpointManifest) throws(CheckpointError)
+        -> CheckpointShards
+    {
+        var weightSlices: [WeightSlice] = []
+        var stateSlices: [NamedOptimizerState] = []
+        var optimizer: OptimizerConfig?
+        let weightFiles = manifest.files(role: "server-params")
+        let stateFiles = manifest.files(role: "server-states")
+        guard manifest.numServers > 0, weightFiles.count == manifest.numServers,
+            stateFiles.count == manifest.numServers
+        else {
+            throw .corrupt(
+                path: layout.manifestPath,
+                reason:
+                    "it lists \(weightFiles.count) weight and \(stateFiles.count) state shards for \(manifest.numServers) servers"
+            )
+        }
+        for file in weightFiles {
+            let path = manifest.path(of: file, in: layout)
+            weightSlices += try ServerShardFile.decode(try verified(file, path), path: path)
+        }
+        for file in stateFiles {
+            let path = manifest.path(of: file, in: layout)
+            do {
+                let (config, slices) = try OptimizerStateFile.decode(try verified(file, path))
+                optimizer = optimizer ?? config
+                stateSlices += slices
+            } catch let error as CheckpointError {
+                throw error
+            } catch {
+                throw .corrupt(path: path, reason: "\(error)")
+            }
+        }
+        return try CheckpointShards(
+            weightSlices: weightSlices, stateSlices: stateSlices, optimizer: optimizer ?? manifest.optimizer)
+    }
+
+    /// The weights and optimizer state (nil if the parameter was never updated) of elements
+    /// `offset ..< offset + count` of parameter `name`, as copies. Throws `inconsistent` when the
+    /// checkpoint lacks the parameter or holds a different size of it.
+    public func part(name: String, offset: Int, count: Int, totalCount: Int) throws(CheckpointError)
+        -> (weights: NDArray, state: OptimizerState?)
+    {
+        guard let whole = weights[name] else {
+            throw .inconsistent("the checkpoint has no parameter '\(name)' (it has \(weights.keys.sorted()))")
+        }
+        guard whole.count == totalCount, offset >= 0, offset + count <= totalCount else {
+            throw .inconsistent(
+                "'\(name)' has \(whole.count) elements in the checkpoint; the job asks for [\(offset), +\(count)) of \(totalCount)"
+            )
+        }
+        let values = whole.slice(offset..<(offset + count)).copy()
+        guard let state = states[name] else { return (values, nil) }
+        do {
+            return (values, try OptimizerStateFile.slice(state, range: offset..<(offset + count)).state)
+        } catch {
+            throw .inconsistent("optimizer state of '\(name)': \(error)")
+        }
+    }
+
+    private static func verified(_ file: CheckpointManifest.File, _ path: String) throws(CheckpointError) -> [UInt8] {
+        let bytes = try CheckpointManifest.readFile(path)
+        guard bytes.count == file.bytes, CheckpointManifest.sha256(bytes) == file.sha256 else {
+            throw .corrupt(path: path, reason: "its size or SHA-256 differs from the manifest's")
+        }
+        return bytes
+    }
+}

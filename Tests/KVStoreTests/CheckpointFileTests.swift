@@ -1,0 +1,184 @@
+import Foundation
+import SwiftPSKVStore
+import SwiftPSOptimizer
+import SwiftPSTensor
+import Testing
+
+/// The checkpoint files on their own: manifest, server shards, joining and re-slicing, assembling.
+struct CheckpointFileTests {
+    /// A fresh directory with a prefix in it; removed by the caller.
+    private func scratch() throws -> (dir: String, prefix: String) {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return (dir, dir + "/net")
+    }
+
+    private func values(_ count: Int, _ base: Float) -> [Float] { (0..<count).map { base + Float($0) * 0.5 } }
+
+    /// Server shards of `w` (10 elements, split 6 + 4) and `b` (3 elements, whole on server 1),
+    /// with SGD momentum state and update count 7.
+    private func writeShards(_ layout: CheckpointLayout) throws -> [ServerCheckpointReport] {
+        let config = OptimizerConfig(name: "sgd", learningRate: 0.1, momentum: 0.9)
+        let parts: [[(String, Int, Int, [Float])]] = [
+            [("w", 0, 10, values(6, 1))],
+            [("w", 6, 10, values(4, 4)), ("b", 0, 3, values(3, -1))],
+        ]
+        return try parts.enumerated().map { server, slices in
+            let weights = slices.map { WeightSlice(name: $0.0, offset: $0.1, totalCount: $0.2, values: NDArray($0.3)) }
+            let states = try slices.map {
+                try NamedOptimizerState(
+                    name: $0.0,
+                    state: OptimizerState(count: $0.3.count, arrays: [NDArray($0.3.map { -$0 })], numUpdate: 7),
+                    offset: $0.1, totalCount: $0.2)
+            }
+            let wPath = layout.serverParamsPath(server)
+            let sPath = layout.serverStatesPath(server)
+            let wBytes = try ServerShardFile.encode(weights, path: wPath)
+            let sBytes = try OptimizerStateFile.encode(config: config, states: states)
+            try AtomicFile.write(wBytes, to: wPath)
+            try AtomicFile.write(sBytes, to: sPath)
+            return ServerCheckpointReport(
+                server: server,
+                files: [
+                    .init(path: wPath, role: "server-params", server: server, content: wBytes),
+                    .init(path: sPath, role: "server-states", server: server, content: sBytes),
+                ], optimizer: config)
+        }
+    }
+
+    @Test func manifestRoundTripsAndVerifies() throws {
+        let (dir, prefix) = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let layout = CheckpointLayout(prefix: prefix, epoch: 3)
+        #expect(layout.manifestPath == prefix + "-0003.manifest.json")
+        try AtomicFile.write(Array("hello".utf8), to: layout.paramsPath)
+        let manifest = CheckpointManifest(
+            epoch: 3, numServers: 0, numWorkers: 1, optimizer: OptimizerConfig(name: "adam", learningRate: 0.01),
+            files: [try .init(path: layout.paramsPath, role: "params")])
+        try manifest.write(layout)
+        let read = try CheckpointManifest.read(layout)
+        #expect(read == manifest)
+        #expect(read.files[0].sha256 == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+        try read.verify(layout)
+        #expect(CheckpointManifest.latestComplete(prefix: prefix)?.0.epoch == 3)
+
+        try AtomicFile.write(Array("jello".utf8), to: layout.paramsPath)
+        #expect(
+            throws: CheckpointError.corrupt(path: layout.paramsPath, reason: "its SHA-256 differs from the manifest's")
+        ) {
+            try read.verify(layout)
+        }
+        #expect(CheckpointManifest.latestComplete(prefix: prefix) == nil)
+        #expect(throws: CheckpointError.self) {
+            try CheckpointManifest.read(CheckpointLayout(prefix: prefix, epoch: 4))
+        }
+    }
+
+    @Test func latestCompleteSkipsADamagedNewerCheckpoint() throws {
+        let (dir, prefix) = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for epoch in [1, 2] {
+            let layout = CheckpointLayout(prefix: prefix, epoch: epoch)
+            try AtomicFile.write([UInt8(epoch)], to: layout.paramsPath)
+            try CheckpointManifest(
+                epoch: epoch, numServers: 0, numWorkers: 1, optimizer: nil,
+                files: [try .init(path: layout.paramsPath, role: "params")]
+            ).write(layout)
+        }
+        try FileManager.default.removeItem(atPath: CheckpointLayout(prefix: prefix, epoch: 2).paramsPath)
+        #expect(CheckpointLayout.epochsWithManifest(prefix: prefix) == [2, 1])
+        #expect(CheckpointManifest.latestComplete(prefix: prefix)?.0.epoch == 1)
+    }
+
+    @Test func shardFileRoundTripsAndMergeFindsGapsAndOverlaps() throws {
+        let slices = [
+            WeightSlice(name: "fc:odd:name", offset: 2, totalCount: 5, values: NDArray([3, 4, 5])),
+            WeightSlice(name: "fc:odd:name", offset: 0, totalCount: 5, values: NDArray([1, 2])),
+        ]
+        let decoded = try ServerShardFile.decode(try ServerShardFile.encode(slices, path: "x"), path: "x")
+        #expect(decoded.map(\.name) == ["fc:odd:name", "fc:odd:name"])
+        #expect(decoded.map(\.offset) == [2, 0])
+        #expect(try ServerShardFile.merge(decoded)["fc:odd:name"]?.toArray() == [1, 2, 3, 4, 5])
+
+        let gap = [slices[0], WeightSlice(name: "fc:odd:name", offset: 0, totalCount: 5, values: NDArray([1]))]
+        #expect(throws: CheckpointError.inconsistent("elements 1..<2 of 'fc:odd:name' are in no slice")) {
+            try ServerShardFile.merge(gap)
+        }
+        let overlap = [
+            slices[0], WeightSlice(name: "fc:odd:name", offset: 0, totalCount: 5, values: NDArray([1, 2, 9])),
+        ]
+        #expect(throws: CheckpointError.inconsistent("slices of 'fc:odd:name' overlap at element 2")) {
+            try ServerShardFile.merge(overlap)
+        }
+        let bytes = try ParamsFile.encode([("arg:w", NDArray([1]))], path: "bad")
+        #expect(throws: CheckpointError.self) { try ServerShardFile.decode(bytes, path: "bad") }
+    }
+
+    /// Shards written by 2 servers restore on 3 (cut at other offsets) with the same values,
+    /// optimizer state and update counts.
+    @Test func shardsFromTwoServersResliceForThree() throws {
+        let (dir, prefix) = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let layout = CheckpointLayout(prefix: prefix, epoch: 2)
+        let reports = try writeShards(layout)
+        let manifest = CheckpointManifest(
+            epoch: 2, numServers: 2, numWorkers: 2, optimizer: reports[0].optimizer, files: reports.flatMap(\.files))
+        let shards = try CheckpointShards.load(layout, manifest: manifest)
+        #expect(shards.optimizer?.momentum == 0.9)
+        let whole = values(6, 1) + values(4, 4)
+        var rebuilt: [Float] = []
+        var momentum: [Float] = []
+        for (offset, count) in [(0, 4), (4, 3), (7, 3)] {
+            let part = try shards.part(name: "w", offset: offset, count: count, totalCount: 10)
+            rebuilt += part.weights.toArray()
+            let state = try #require(part.state)
+            #expect(state.numUpdate == 7)
+            momentum += state.arrays[0].toArray()
+        }
+        #expect(rebuilt == whole)
+        #expect(momentum == whole.map { -$0 })
+        #expect(try shards.part(name: "b", offset: 0, count: 3, totalCount: 3).weights.toArray() == values(3, -1))
+        #expect(throws: CheckpointError.self) { try shards.part(name: "w", offset: 0, count: 4, totalCount: 12) }
+        #expect(throws: CheckpointError.self) { try shards.part(name: "fc9", offset: 0, count: 1, totalCount: 1) }
+
+        // A damaged shard is named.
+        try AtomicFile.write([0], to: layout.serverParamsPath(1))
+        #expect(
+            throws: CheckpointError.corrupt(
+                path: layout.serverParamsPath(1), reason: "its size or SHA-256 differs from the manifest's")
+        ) {
+            try CheckpointShards.load(layout, manifest: manifest)
+        }
+    }
+
+    @Test func assemblerWritesFullParamsAndTheManifestLast() throws {
+        let (dir, prefix) = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let layout = CheckpointLayout(prefix: prefix, epoch: 5)
+        let reports = try writeShards(layout)
+        // Without the symbol file, nothing claims the checkpoint complete.
+        #expect(throws: CheckpointError.self) {
+            try CheckpointAssembler.complete(
+                layout, reports: reports, argShapes: ["w": [2, 5], "b": [3]], extra: [:], numWorkers: 2)
+        }
+        #expect(!FileManager.default.fileExists(atPath: layout.manifestPath))
+        try AtomicFile.write(Array("{}".utf8), to: layout.symbolPath)
+        #expect(throws: CheckpointError.self) {
+            try CheckpointAssembler.complete(
+                layout, reports: reports, argShapes: ["w": [3, 3], "b": [3]], extra: [:], numWorkers: 2)
+        }
+        let manifest = try CheckpointAssembler.complete(
+            layout, reports: reports, argShapes: ["w": [2, 5], "b": [3]], extra: ["aux:bn_mean": NDArray([0.5])],
+            numWorkers: 2)
+        #expect(
+            manifest.files.map(\.role) == [
+                "symbol", "params", "server-params", "server-states", "server-params", "server-states",
+            ])
+        try CheckpointManifest.read(layout).verify(layout)
+        let (args, aux) = try ParamsFile.loadCheckpointParams(layout.paramsPath)
+        #expect(args["w"]?.shape == [2, 5])
+        #expect(args["w"]?.toArray() == values(6, 1) + values(4, 4))
+        #expect(args["b"]?.toArray() == values(3, -1))
+        #expect(aux["bn_mean"]?.toArray() == [0.5])
+    }
+}
