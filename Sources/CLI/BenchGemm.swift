@@ -73,14 +73,8 @@ struct BenchGemm: ParsableCommand {
                 ("forward", b, outDim, inDim, false, true), ("backward_data", b, inDim, outDim, false, false),
                 ("backward_weight", outDim, inDim, b, true, false),
             ] {
-                var p = JSONObject()
-                p.set("model", "mlp")
-                p.set("layer", "fc\(i + 1)")
-                p.set("pass", pass)
-                p.set("m", m)
-                p.set("n", n)
-                p.set("k", k)
-                p.set("gflops", gemmGflops(m: m, n: n, k: k, transA: ta, transB: tb, repeats: repeats * 4))
+                let (p, _) = product(
+                    model: "mlp", layer: "fc\(i + 1)", pass: pass, m: m, n: n, k: k, transA: ta, transB: tb)
                 products.append(p)
             }
         }
@@ -95,16 +89,10 @@ struct BenchGemm: ParsableCommand {
                     // dWᵀ (CKK × F) = col · dyᵀ: the same product with the roles of m and n swapped.
                     ("backward_weight_transposed", ckk, f, cols, false, true),
                 ] {
-                    var p = JSONObject()
-                    p.set("model", "lenet")
-                    p.set("layer", name)
-                    p.set("pass", pass)
-                    p.set("images_per_gemm", group)
-                    p.set("m", m)
-                    p.set("n", n)
-                    p.set("k", k)
-                    let gflops = gemmGflops(m: m, n: n, k: k, transA: ta, transB: tb, repeats: repeats * 4)
-                    p.set("gflops", gflops)
+                    let (json, gflops) = product(
+                        model: "lenet", layer: name, pass: pass, imagesPerGemm: group, m: m, n: n, k: k, transA: ta,
+                        transB: tb)
+                    var p = json
                     p.set("ms_per_batch", 2 * Double(f * ckk * spatial * b) / gflops / 1e6)
                     products.append(p)
                 }
@@ -114,17 +102,29 @@ struct BenchGemm: ParsableCommand {
             ("forward", b, 500, 800, false, true), ("backward_data", b, 800, 500, false, false),
             ("backward_weight", 500, 800, b, true, false),
         ] {
-            var p = JSONObject()
-            p.set("model", "lenet")
-            p.set("layer", "fc1")
-            p.set("pass", pass)
-            p.set("m", m)
-            p.set("n", n)
-            p.set("k", k)
-            p.set("gflops", gemmGflops(m: m, n: n, k: k, transA: ta, transB: tb, repeats: repeats * 4))
+            let (p, _) = product(model: "lenet", layer: "fc1", pass: pass, m: m, n: n, k: k, transA: ta, transB: tb)
             products.append(p)
         }
         return products
+    }
+
+    /// Times one `m`×`k` · `k`×`n` product (`repeats * 4` runs) and describes it as one entry of
+    /// `products`: `model`, `layer`, `pass`, `images_per_gemm` (when given), `m`, `n`, `k`, `gflops`.
+    func product(
+        model: String, layer: String, pass: String, imagesPerGemm: Int? = nil, m: Int, n: Int, k: Int,
+        transA: Bool, transB: Bool
+    ) -> (json: JSONObject, gflops: Double) {
+        var p = JSONObject()
+        p.set("model", model)
+        p.set("layer", layer)
+        p.set("pass", pass)
+        if let imagesPerGemm { p.set("images_per_gemm", imagesPerGemm) }
+        p.set("m", m)
+        p.set("n", n)
+        p.set("k", k)
+        let gflops = gemmGflops(m: m, n: n, k: k, transA: transA, transB: transB, repeats: repeats * 4)
+        p.set("gflops", gflops)
+        return (p, gflops)
     }
 
     /// Times one forward+backward step through the executor and reports its matrix-product FLOP rate.

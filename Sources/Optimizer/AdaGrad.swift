@@ -29,19 +29,12 @@ public struct AdaGrad: Optimizer {
 
     /// One AdaGrad step on `weight` (see the type's description for the formula).
     public func update(name: String, weight: NDArray, grad: NDArray, state: OptimizerState) throws(OptimizerError) {
-        let step = try core.begin(name: name, weight: weight, grad: grad, state: state, arrays: 1)
-        let lr = Float(step.lr)
-        let wd = Float(step.wd)
-        let n = weight.count
-        let w = weight.data
-        let g = UnsafePointer(grad.data)
-        let rescale = core.rescale
-        let clip = core.clip
-        let eps = epsilon
-        withExtendedLifetime((weight, grad, state)) {
+        try core.update(name: name, weight: weight, grad: grad, state: state, arrays: 1) { step in
+            let (lr, wd, eps) = (Float(step.lr), step.wd, epsilon)
+            let w = step.weight
             let h = state.arrays[0].data
-            for i in 0..<n {
-                let gi = clamp(g[i] * rescale, clip)
+            for i in 0..<step.count {
+                let gi = step.clippedGrad(i)
                 h[i] += gi * gi
                 let div = gi / (h[i] + eps).squareRoot()
                 w[i] += (div + w[i] * wd) * -lr

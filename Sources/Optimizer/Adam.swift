@@ -38,23 +38,17 @@ public struct Adam: Optimizer {
 
     /// One Adam step on `weight` (see the type's description for the formula).
     public func update(name: String, weight: NDArray, grad: NDArray, state: OptimizerState) throws(OptimizerError) {
-        let step = try core.begin(name: name, weight: weight, grad: grad, state: state, arrays: 2)
-        let t = Double(step.t)
-        let coef1 = 1 - pow(config.beta1, t)
-        let coef2 = 1 - pow(config.beta2, t)
-        let lr = Float(step.lr * coef2.squareRoot() / coef1)
-        let wd = Float(step.wd)
-        let n = weight.count
-        let w = weight.data
-        let g = UnsafePointer(grad.data)
-        let rescale = core.rescale
-        let clip = core.clip
-        let (b1, b2, eps) = (beta1, beta2, epsilon)
-        withExtendedLifetime((weight, grad, state)) {
+        try core.update(name: name, weight: weight, grad: grad, state: state, arrays: 2) { step in
+            let t = Double(step.t)
+            let coef1 = 1 - pow(config.beta1, t)
+            let coef2 = 1 - pow(config.beta2, t)
+            let lr = Float(step.lr * coef2.squareRoot() / coef1)
+            let (b1, b2, eps) = (beta1, beta2, epsilon)
+            let w = step.weight
             let m = state.arrays[0].data
             let v = state.arrays[1].data
-            for i in 0..<n {
-                let gi = clamp(g[i] * rescale + w[i] * wd, clip)
+            for i in 0..<step.count {
+                let gi = step.decayedClippedGrad(i)
                 m[i] = b1 * m[i] + (1 - b1) * gi
                 v[i] = b2 * v[i] + (1 - b2) * gi * gi
                 w[i] -= lr * m[i] / (v[i].squareRoot() + eps)

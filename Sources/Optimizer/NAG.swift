@@ -29,23 +29,17 @@ public struct NAG: Optimizer {
 
     /// One NAG step on `weight` (see the type's description for the formula).
     public func update(name: String, weight: NDArray, grad: NDArray, state: OptimizerState) throws(OptimizerError) {
-        let step = try core.begin(name: name, weight: weight, grad: grad, state: state, arrays: stateArrayCount)
-        let lr = Float(step.lr)
-        let wd = Float(step.wd)
-        let n = weight.count
-        let w = weight.data
-        let g = UnsafePointer(grad.data)
-        let rescale = core.rescale
-        let clip = core.clip
-        withExtendedLifetime((weight, grad, state)) {
+        try core.update(name: name, weight: weight, grad: grad, state: state, arrays: stateArrayCount) { step in
+            let (lr, wd) = (Float(step.lr), step.wd)
+            let w = step.weight
             if state.arrays.isEmpty {
-                for i in 0..<n {
-                    w[i] += -lr * (clamp(rescale * g[i], clip) + wd * w[i])
+                for i in 0..<step.count {
+                    w[i] += -lr * (step.clippedGrad(i) + wd * w[i])
                 }
             } else {
                 let mom = state.arrays[0].data
-                for i in 0..<n {
-                    var gi = clamp(rescale * g[i], clip)
+                for i in 0..<step.count {
+                    var gi = step.clippedGrad(i)
                     mom[i] *= momentum
                     gi += wd * w[i]
                     mom[i] += gi

@@ -146,20 +146,49 @@ struct OptimizerCore: Sendable {
         clip = config.clipGradient.map { Float($0) } ?? .infinity
     }
 
-    /// The scalars of one update step.
+    /// One update step: its scalars and the flat buffers its kernel reads and writes.
     struct Step {
-        /// Learning rate with schedule and `lr_mult` applied.
+        /// Learning rate with schedule and `lr_mult` applied (in `Double`: Adam folds its bias
+        /// correction in before converting).
         var lr: Double
         /// Weight decay with `wd_mult` applied.
-        var wd: Double
+        var wd: Float
         /// The update count including this update (MXNet's `t` / `num_update`).
         var t: Int
+        /// The element count of the weight, the gradient and every state array.
+        let count: Int
+        /// The weight, updated in place.
+        let weight: UnsafeMutablePointer<Float>
+        /// The gradient, read only.
+        let grad: UnsafePointer<Float>
+        /// `rescale_grad`.
+        let rescale: Float
+        /// The clip bound (+infinity when clipping is off).
+        let clip: Float
+
+        /// `clip(rescaleGrad * grad[i], clipGradient)`: the gradient of SGD, NAG and AdaGrad, which
+        /// add weight decay after clipping.
+        @inline(__always) func clippedGrad(_ i: Int) -> Float {
+            clamp(rescale * grad[i], clip)
+        }
+
+        /// `clip(rescaleGrad * grad[i] + wd * weight[i], clipGradient)`: the gradient of Adam and
+        /// RMSProp, whose kernels add weight decay before clipping.
+        @inline(__always) func decayedClippedGrad(_ i: Int) -> Float {
+            clamp(rescale * grad[i] + wd * weight[i], clip)
+        }
     }
 
-    /// Checks the arguments, counts the update (MXNet's `_update_count`) and returns the scalars.
-    func begin(
-        name: String, weight: NDArray, grad: NDArray, state: OptimizerState, arrays: Int
-    ) throws(OptimizerError) -> Step {
+    /// Checks the arguments, counts the update (MXNet's `_update_count`) and runs `kernel` on the
+    /// step, keeping `weight`, `grad` and `state` alive while it reads their buffers.
+    ///
+    /// Throws `OptimizerError.badParameter`, before anything changes, unless `weight`, `grad` and
+    /// every state array hold `state.count` elements and the state has `arrays` arrays.
+    @inline(__always)
+    func update(
+        name: String, weight: NDArray, grad: NDArray, state: OptimizerState, arrays: Int,
+        _ kernel: (Step) -> Void
+    ) throws(OptimizerError) {
         guard weight.count == grad.count else {
             throw .badParameter("'\(name)': weight has \(weight.count) elements but gradient has \(grad.count)")
         }
@@ -176,7 +205,10 @@ struct OptimizerCore: Sendable {
         state.numUpdate += 1
         let t = state.numUpdate
         let base = scheduler?.learningRate(at: t) ?? config.learningRate
-        return Step(lr: base * config.lrMultiplier(for: name), wd: config.wd * config.wdMultiplier(for: name), t: t)
+        let step = Step(
+            lr: base * config.lrMultiplier(for: name), wd: Float(config.wd * config.wdMultiplier(for: name)), t: t,
+            count: weight.count, weight: weight.data, grad: UnsafePointer(grad.data), rescale: rescale, clip: clip)
+        withExtendedLifetime((weight, grad, state)) { kernel(step) }
     }
 }
 

@@ -42,28 +42,22 @@ public struct RMSProp: Optimizer {
 
     /// One RMSProp step on `weight` (see the type's description for the formulas).
     public func update(name: String, weight: NDArray, grad: NDArray, state: OptimizerState) throws(OptimizerError) {
-        let step = try core.begin(name: name, weight: weight, grad: grad, state: state, arrays: stateArrayCount)
-        let lr = Float(step.lr)
-        let wd = Float(step.wd)
-        let n = weight.count
-        let w = weight.data
-        let g = UnsafePointer(grad.data)
-        let rescale = core.rescale
-        let clip = core.clip
-        let (g1, g2, eps, cw) = (gamma1, gamma2, epsilon, clipWeights)
-        withExtendedLifetime((weight, grad, state)) {
+        try core.update(name: name, weight: weight, grad: grad, state: state, arrays: stateArrayCount) { step in
+            let lr = Float(step.lr)
+            let (g1, g2, eps, cw) = (gamma1, gamma2, epsilon, clipWeights)
+            let w = step.weight
             let sn = state.arrays[0].data
             if state.arrays.count == 1 {
-                for i in 0..<n {
-                    let gi = clamp(rescale * g[i] + wd * w[i], clip)
+                for i in 0..<step.count {
+                    let gi = step.decayedClippedGrad(i)
                     sn[i] = (1 - g1) * (gi * gi) + g1 * sn[i]
                     w[i] = clamp(w[i] - lr * (gi / (sn[i] + eps).squareRoot()), cw)
                 }
             } else {
                 let sg = state.arrays[1].data
                 let delta = state.arrays[2].data
-                for i in 0..<n {
-                    let gi = clamp(rescale * g[i] + wd * w[i], clip)
+                for i in 0..<step.count {
+                    let gi = step.decayedClippedGrad(i)
                     sn[i] = (1 - g1) * gi * gi + g1 * sn[i]
                     sg[i] = (1 - g1) * gi + g1 * sg[i]
                     delta[i] = g2 * delta[i] - lr * gi / (sn[i] - sg[i] * sg[i] + eps).squareRoot()

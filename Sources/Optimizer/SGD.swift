@@ -33,25 +33,19 @@ public struct SGD: Optimizer {
 
     /// One SGD step on `weight` (see the type's description for the formula).
     public func update(name: String, weight: NDArray, grad: NDArray, state: OptimizerState) throws(OptimizerError) {
-        let step = try core.begin(name: name, weight: weight, grad: grad, state: state, arrays: stateArrayCount)
-        let lr = Float(step.lr)
-        let wd = Float(step.wd)
-        let n = weight.count
-        let w = weight.data
-        let g = UnsafePointer(grad.data)
-        let rescale = core.rescale
-        let clip = core.clip
-        withExtendedLifetime((weight, grad, state)) {
+        try core.update(name: name, weight: weight, grad: grad, state: state, arrays: stateArrayCount) { step in
+            let lr = Float(step.lr)
+            let w = step.weight
             if state.arrays.isEmpty {
-                let decay = 1 - lr * wd
-                for i in 0..<n {
-                    w[i] = decay * w[i] - lr * clamp(rescale * g[i], clip)
+                let decay = 1 - lr * step.wd
+                for i in 0..<step.count {
+                    w[i] = decay * w[i] - lr * step.clippedGrad(i)
                 }
             } else {
                 let mom = state.arrays[0].data
-                let lrwd = lr * wd
-                for i in 0..<n {
-                    mom[i] = momentum * mom[i] - lrwd * w[i] - lr * clamp(rescale * g[i], clip)
+                let lrwd = lr * step.wd
+                for i in 0..<step.count {
+                    mom[i] = momentum * mom[i] - lrwd * w[i] - lr * step.clippedGrad(i)
                     w[i] += mom[i]
                 }
             }

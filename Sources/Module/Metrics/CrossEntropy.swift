@@ -6,30 +6,13 @@ import SwiftPSTensor
     import Darwin
 #endif
 
-/// The sum of `-log(p[label] + eps)` over the rows of `(N, K)` probabilities: the loss that
-/// MXNet's `CrossEntropy` and `NegativeLogLikelihood` share.
-func negativeLogSum(_ metric: String, labels: [NDArray], preds: [NDArray], eps: Double) throws -> (Double, Int) {
-    try MetricInput.checkCounts(metric, labels, preds)
-    var loss = 0.0
-    var seen = 0
-    for (label, pred) in zip(labels, preds) {
-        let (rows, classes) = try MetricInput.rowsAndClasses(metric, label: label, pred: pred)
-        for r in 0..<rows {
-            let c = try MetricInput.classIndex(metric, label.data[r], classes: classes)
-            loss -= log(Double(pred.data[r * classes + c]) + eps)
-        }
-        seen += rows
-    }
-    return (loss, seen)
-}
-
-/// Cross-entropy of predicted probabilities, MXNet 1.x's `mx.metric.CrossEntropy` (registered as
-/// `"crossentropy"`, alias `"ce"`; display name `"cross-entropy"`).
+/// The shared implementation of MXNet 1.x's `CrossEntropy` and `NegativeLogLikelihood`, which
+/// compute the same loss under different names.
 ///
-/// For `(N,)` labels and `(N, K)` probabilities it adds `-log(p[n, label_n] + eps)` per sample;
-/// the value is the mean over samples. `eps` defaults to 1e-12 as in MXNet.
-public final class CrossEntropy: EvalMetric {
-    /// The display name; MXNet's default is `"cross-entropy"`.
+/// For `(N,)` labels and `(N, K)` probabilities it adds `-log(p[n, label_n] + eps)` per sample to
+/// `sumMetric` and 1 per sample to `numInst`; the value is the mean over samples.
+public class NegativeLogProbabilityMetric: EvalMetric {
+    /// The display name.
     public let name: String
     /// Added to each probability before the logarithm.
     public let eps: Double
@@ -38,17 +21,26 @@ public final class CrossEntropy: EvalMetric {
     /// The number of samples so far.
     public private(set) var numInst: Int = 0
 
-    /// A cross-entropy metric (MXNet's `CrossEntropy(eps=1e-12, name='cross-entropy')`).
-    public init(eps: Double = 1e-12, name: String = "cross-entropy") {
+    init(name: String, eps: Double) {
         self.eps = eps
         self.name = name
     }
 
     /// Adds `-log(p[label] + eps)` for every sample.
     public func update(labels: [NDArray], preds: [NDArray]) throws {
-        let (loss, n) = try negativeLogSum(name, labels: labels, preds: preds, eps: eps)
+        try MetricInput.checkCounts(name, labels, preds)
+        var loss = 0.0
+        var seen = 0
+        for (label, pred) in zip(labels, preds) {
+            let (rows, classes) = try MetricInput.rowsAndClasses(name, label: label, pred: pred)
+            for r in 0..<rows {
+                let c = try MetricInput.classIndex(name, label.data[r], classes: classes)
+                loss -= log(Double(pred.data[r * classes + c]) + eps)
+            }
+            seen += rows
+        }
         sumMetric += loss
-        numInst += n
+        numInst += seen
     }
 
     /// Clears the sums.
@@ -58,36 +50,21 @@ public final class CrossEntropy: EvalMetric {
     }
 }
 
+/// Cross-entropy of predicted probabilities, MXNet 1.x's `mx.metric.CrossEntropy` (registered as
+/// `"crossentropy"`, alias `"ce"`; display name `"cross-entropy"`).
+///
+/// For `(N,)` labels and `(N, K)` probabilities it adds `-log(p[n, label_n] + eps)` per sample;
+/// the value is the mean over samples. `eps` defaults to 1e-12 as in MXNet.
+public final class CrossEntropy: NegativeLogProbabilityMetric {
+    /// A cross-entropy metric (MXNet's `CrossEntropy(eps=1e-12, name='cross-entropy')`).
+    public init(eps: Double = 1e-12, name: String = "cross-entropy") { super.init(name: name, eps: eps) }
+}
+
 /// Negative log-likelihood, MXNet 1.x's `mx.metric.NegativeLogLikelihood` (registered as
 /// `"negativeloglikelihood"`, alias `"nll_loss"`; display name `"nll-loss"`).
 ///
 /// The same per-sample `-log(p[label] + eps)` as `CrossEntropy`, averaged over samples.
-public final class NegativeLogLikelihood: EvalMetric {
-    /// The display name; MXNet's default is `"nll-loss"`.
-    public let name: String
-    /// Added to each probability before the logarithm.
-    public let eps: Double
-    /// The summed negative log-likelihoods so far.
-    public private(set) var sumMetric: Double = 0
-    /// The number of samples so far.
-    public private(set) var numInst: Int = 0
-
+public final class NegativeLogLikelihood: NegativeLogProbabilityMetric {
     /// An NLL metric (MXNet's `NegativeLogLikelihood(eps=1e-12, name='nll-loss')`).
-    public init(eps: Double = 1e-12, name: String = "nll-loss") {
-        self.eps = eps
-        self.name = name
-    }
-
-    /// Adds `-log(p[label] + eps)` for every sample.
-    public func update(labels: [NDArray], preds: [NDArray]) throws {
-        let (loss, n) = try negativeLogSum(name, labels: labels, preds: preds, eps: eps)
-        sumMetric += loss
-        numInst += n
-    }
-
-    /// Clears the sums.
-    public func reset() {
-        sumMetric = 0
-        numInst = 0
-    }
+    public init(eps: Double = 1e-12, name: String = "nll-loss") { super.init(name: name, eps: eps) }
 }
