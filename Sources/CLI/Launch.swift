@@ -107,6 +107,13 @@ struct LaunchOptions: ParsableArguments {
     @Flag(help: "Print every process's host, environment and command (or the srun command) without running.")
     var dryRun = false
 
+    @Option(
+        help: """
+            When a process fails, stop the job and start it again up to this many times; a worker command \
+            `swiftps train` gets --resume, so it continues from the latest complete checkpoint.
+            """)
+    var maxRestarts: Int = 0
+
     @Flag(help: .hidden)
     var slurmTask = false
 

@@ -36,7 +36,7 @@ extension LaunchJob {
                 + "\(command[1]) over \(nodes.count) nodes")
         let task = LaunchTask(
             role: .worker, rank: 0, host: nil, command: command, environment: [], name: "srun")
-        return try await supervise([LaunchLocalRunner(task: task)], prefixed: false)
+        return try await supervise([LaunchLocalRunner(task: task)], prefixed: false).exitStatus
     }
 
     /// The flags each `--slurm-task` gets: the job's own, with the scheduler's address fixed and paths absolute.
@@ -87,6 +87,6 @@ extension LaunchJob {
             printPlan([task], secretOverSSH: false)
             return 0
         }
-        return try await supervise([LaunchLocalRunner(task: task)], quietSuccess: true)
+        return try await supervise([LaunchLocalRunner(task: task)], quietSuccess: true).exitStatus
     }
 }

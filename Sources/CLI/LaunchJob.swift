@@ -10,8 +10,33 @@ struct LaunchJob {
     func run() async throws -> Int32 {
         if options.slurmTask { return try await runSlurmTask() }
         if options.launcher == .slurm { return try await runSlurm() }
+        guard options.maxRestarts >= 0 else {
+            throw LaunchError("--max-restarts must be 0 or more, got \(options.maxRestarts)")
+        }
+        var restarts: [String] = []
+        while true {
+            let attempt = restarts.count
+            let (outcome, failure) = try await runOnce(restart: attempt)
+            guard case .failed = outcome, attempt < options.maxRestarts, let failure else {
+                if !restarts.isEmpty {
+                    console.say(
+                        "\(restarts.count) restart(s) after failures: \(restarts.joined(separator: "; "))"
+                            + (outcome == .succeeded ? "; the job then finished" : ""))
+                }
+                return outcome.exitStatus
+            }
+            restarts.append(failure)
+            console.say(
+                "restart \(attempt + 1) of \(options.maxRestarts): \(failure); starting the job again from the latest "
+                    + "complete checkpoint")
+        }
+    }
+
+    /// Runs the job once; returns how it ended and, when a process failed, which one and how.
+    private func runOnce(restart: Int) async throws -> (LaunchOutcome, String?) {
         let hosts = try options.launcher == .ssh ? readHostfile() : nil
         var cluster = try cluster(schedulerURI: schedulerURI(hosts: hosts), schedulerPort: schedulerPort())
+        if restart > 0 { cluster.restartWorkerCommand(attempt: restart) }
         if hosts != nil {
             cluster.forwarded = LaunchCluster.forwardedVariables(from: ProcessInfo.processInfo.environment)
         }
@@ -19,7 +44,7 @@ struct LaunchJob {
         let tasks = cluster.tasks(hosts: hosts, advertise: advertise)
         if options.dryRun {
             printPlan(tasks, secretOverSSH: hosts != nil && options.secretFile != nil)
-            return 0
+            return (.succeeded, nil)
         }
         let secret = try hosts != nil ? readSecret() : nil
         let runners: [any LaunchRunner] = tasks.map { task in
@@ -33,12 +58,16 @@ struct LaunchJob {
         console.say(
             "scheduler at \(cluster.schedulerURI):\(cluster.schedulerPort), \(cluster.numServers) servers, "
                 + "\(cluster.numWorkers) workers (\(options.launcher.rawValue))")
-        return try await supervise(runners)
+        let outcome = try await supervise(runners)
+        if case .failed(let index, let exit) = outcome {
+            return (outcome, "\(tasks[index].label) on \(tasks[index].hostName) \(exit.description)")
+        }
+        return (outcome, nil)
     }
 
-    /// Runs `runners` under a supervisor and reports the outcome; returns the exit status.
+    /// Runs `runners` under a supervisor and reports the outcome.
     func supervise(_ runners: [any LaunchRunner], prefixed: Bool = true, quietSuccess: Bool = false) async throws
-        -> Int32
+        -> LaunchOutcome
     {
         let logDirectory = try prepareLogDirectory()
         let outputs = try runners.map {
@@ -54,7 +83,7 @@ struct LaunchJob {
         if !(quietSuccess && outcome == .succeeded) {
             supervisor.report(outcome, timeout: options.timeout.map { Duration.seconds($0) })
         }
-        return outcome.exitStatus
+        return outcome
     }
 
     /// Sizes, the scheduler's address, the flags' environment and the three roles' commands.

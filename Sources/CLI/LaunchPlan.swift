@@ -1,4 +1,5 @@
 import Foundation
+
 /// The role of one process of a job, as in MXNet's `DMLC_ROLE`.
 enum LaunchRole: String, Sendable {
     case scheduler, server, worker
@@ -58,6 +59,17 @@ struct LaunchCluster: Sendable {
     var serverCommand: [String]
     /// The workers' program (the command after `--`).
     var workerCommand: [String]
+
+    /// Prepares a restarted job: every process learns the attempt (`SWIFTPS_RESTART`), and a worker
+    /// command that runs `swiftps train` resumes from the latest complete checkpoint (`--resume`) unless
+    /// it already names one.
+    mutating func restartWorkerCommand(attempt: Int) {
+        env.removeAll { $0.name == "SWIFTPS_RESTART" }
+        env.append(LaunchVariable(name: "SWIFTPS_RESTART", value: String(attempt)))
+        let isTrain = workerCommand.contains("train")
+        let hasCheckpointFlag = workerCommand.contains { $0 == "--resume" || $0.hasPrefix("--load-epoch") }
+        if isTrain && !hasCheckpointFlag { workerCommand.append("--resume") }
+    }
 
     /// The environment of one process: MXNet's `DMLC_*` variables, SwiftPS's `SWIFTPS_*` ones, then the
     /// user's `--env`, `--env-server`/`--env-worker` (later entries win).
