@@ -92,6 +92,8 @@ let package = Package(
             ],
             path: "Sources/CLI"),
 
+        // Test helpers shared by the test targets (not a product).
+        .target(name: "PSTestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "TensorTests", dependencies: ["SwiftPSTensor"], path: "Tests/TensorTests"),
         .testTarget(
             name: "GraphTests", dependencies: ["SwiftPSGraph", "SwiftPSTensor"], path: "Tests/GraphTests"),
@@ -101,11 +103,13 @@ let package = Package(
         .testTarget(
             name: "ModuleTests", dependencies: ["SwiftPSModule", "SwiftPS"], path: "Tests/ModuleTests"),
         .testTarget(
-            name: "TransportTests", dependencies: ["SwiftPSTransport"], path: "Tests/TransportTests"),
+            name: "TransportTests", dependencies: ["PSTestSupport", "SwiftPSTransport"], path: "Tests/TransportTests"),
         .testTarget(
-            name: "ClusterTests", dependencies: ["SwiftPSCluster", "SwiftPSTransport"],
+            name: "ClusterTests", dependencies: ["PSTestSupport", "SwiftPSCluster", "SwiftPSTransport"],
             path: "Tests/ClusterTests"),
-        .testTarget(name: "KVStoreTests", dependencies: ["SwiftPSKVStore", "SwiftPS"], path: "Tests/KVStoreTests"),
+        .testTarget(
+            name: "KVStoreTests", dependencies: ["PSTestSupport", "SwiftPSKVStore", "SwiftPS"],
+            path: "Tests/KVStoreTests"),
         .testTarget(name: "EndToEndTests", dependencies: ["SwiftPS", "CZmq"], path: "Tests/EndToEndTests"),
     ]
 )

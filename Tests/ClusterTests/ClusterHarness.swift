@@ -1,30 +1,8 @@
 import Foundation
+import PSTestSupport
 import SwiftPSTransport
 
 @testable import SwiftPSCluster
-
-/// Collects values from other threads; every wait has a real-time deadline so tests never hang.
-final class Inbox<T: Sendable>: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var items: [T] = []
-
-    func put(_ item: T) {
-        condition.lock()
-        items.append(item)
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func wait(count: Int, timeout: Double = 20) -> [T] {
-        condition.lock()
-        defer { condition.unlock() }
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        while items.count < count {
-            if !condition.wait(until: deadline) { break }
-        }
-        return items
-    }
-}
 
 /// Polls `condition` every millisecond for up to `timeout` real seconds.
 func eventually(timeout: Double = 10, _ condition: () -> Bool) -> Bool {

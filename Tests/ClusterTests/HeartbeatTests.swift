@@ -25,8 +25,13 @@ import Testing
                     && scheduler.locked { scheduler.heartbeatTick == now }) || scheduler.terminationError != nil
             }
         }
-        let events = cluster.terminations.wait(count: 4)
         #expect(steps == 11, "the server is dead once silent for more than 10 s")
+        // Nodes give the scheduler 1.5 timeouts plus an interval (16 s) before they give up on it.
+        for _ in 0..<6 {
+            clock.advance(by: 1)
+            usleep(5000)
+        }
+        let events = cluster.terminations.wait(count: 4)
         let informed = events.filter { $0.role != .server }
         #expect(informed.count == 3, "\(events)")
         for event in informed {
@@ -56,7 +61,8 @@ import Testing
         _ = cluster.add(cluster.config(.worker, workers: 1, servers: 1))
         #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
         cluster.network.isolate(scheduler.myNode.address)
-        for _ in 0..<12 {
+        // Nodes give the scheduler 1.5 heartbeat timeouts plus an interval: 16 s here.
+        for _ in 0..<18 {
             clock.advance(by: 1)
             usleep(5000)
         }

@@ -1,4 +1,5 @@
 import Foundation
+import PSTestSupport
 import SwiftPSTransport
 import Testing
 

@@ -1,4 +1,5 @@
 import Foundation
+import PSTestSupport
 import SwiftPSCluster
 import SwiftPSKVStore
 import SwiftPSOptimizer
@@ -11,7 +12,7 @@ import Testing
     @Test func distAsyncAppliesEachPushAtOnce() throws {
         let cluster = try KVCluster(workers: 2, servers: 1, type: .distAsync)
         defer { cluster.stop() }
-        let done = Mailbox<Int>()
+        let done = Inbox<Int>()
         let results = cluster.onWorkers { rank, store in
             try store.initialize(["w"], values: [NDArray([0])])
             try store.setOptimizer(OptimizerConfig(name: "sgd", learningRate: 1, wd: 0, rescaleGrad: 1))

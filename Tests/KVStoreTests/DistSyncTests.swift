@@ -1,4 +1,5 @@
 import Foundation
+import PSTestSupport
 import SwiftPSCluster
 import SwiftPSKVStore
 import SwiftPSOptimizer
@@ -35,7 +36,7 @@ import Testing
         // In float32 (1e8 + 1) - 1e8 == 0 but (1e8 - 1e8) + 1 == 1: only the rank order gives 0.
         let cluster = try KVCluster(workers: 3, servers: 1)
         defer { cluster.stop() }
-        let pushed = Mailbox<Int>()
+        let pushed = Inbox<Int>()
         let grads: [[Float]] = [[1e8], [1], [-1e8]]
         let arrival = [2, 0, 1]
         let results = cluster.onWorkers { rank, store in
@@ -120,7 +121,7 @@ func expectClose(_ actual: [Float], _ expected: [Float], _ what: String) throws 
         let results = cluster.onWorkers { _, store in try store.initialize(["k"], values: [NDArray([0])]) }
         #expect(results == [nil, nil])
         // Worker 0 speaks raw KV messages; its answers come to this mailbox.
-        let answers = Mailbox<Message>()
+        let answers = Inbox<Message>()
         let office = cluster.stores[0].postOffice
         office.setAppHandler { answers.put($0) }
         let push = Message(

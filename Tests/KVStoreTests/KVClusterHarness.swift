@@ -1,30 +1,9 @@
 import Foundation
+import PSTestSupport
 import SwiftPSCluster
 import SwiftPSKVStore
 import SwiftPSTransport
 import Testing
-
-/// Collects values from other threads; every wait has a real-time deadline.
-final class Mailbox<T: Sendable>: @unchecked Sendable {
-    private let condition = NSCondition()
-    private var items: [T] = []
-
-    func put(_ item: T) {
-        condition.lock()
-        items.append(item)
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// Waits up to `timeout` seconds for `count` items and returns what arrived.
-    func wait(count: Int, timeout: Double = 30) -> [T] {
-        condition.lock()
-        defer { condition.unlock() }
-        let deadline = Date(timeIntervalSinceNow: timeout)
-        while items.count < count, condition.wait(until: deadline) {}
-        return items
-    }
-}
 
 struct HarnessError: Error, CustomStringConvertible {
     var description: String
@@ -67,7 +46,7 @@ final class KVCluster: @unchecked Sendable {
         let byWorkerRank = workerOffices.sorted { $0.rank < $1.rank }
         do {
             self.servers = try byServerRank.map { try KVServer(postOffice: $0) }
-            let made = Mailbox<(Int, DistKVStore)>()
+            let made = Inbox<(Int, DistKVStore)>()
             let errors = Self.concurrently(workers) { i in
                 let store = try DistKVStore(
                     postOffice: byWorkerRank[i], type: type, bigArrayBound: bigArrayBound, timeout: timeout)
@@ -119,7 +98,7 @@ final class KVCluster: @unchecked Sendable {
     static func concurrently(
         _ count: Int, timeout: Double = 30, _ body: @escaping @Sendable (Int) throws -> Void
     ) -> [String?] {
-        let results = Mailbox<(Int, String?)>()
+        let results = Inbox<(Int, String?)>()
         var threads: [JoinableThread] = []
         for i in 0..<count {
             threads.append(

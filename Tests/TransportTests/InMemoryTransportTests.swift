@@ -1,4 +1,5 @@
 import Foundation
+import PSTestSupport
 import Testing
 
 @testable import SwiftPSTransport

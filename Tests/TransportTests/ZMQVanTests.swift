@@ -1,5 +1,6 @@
 import CZmq
 import Foundation
+import PSTestSupport
 import Testing
 
 @testable import SwiftPSTransport
