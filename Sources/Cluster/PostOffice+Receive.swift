@@ -56,11 +56,17 @@ extension PostOffice {
         let allowed: Bool
         if phase == .rendezvous {
             allowed = isScheduler ? message.control.cmd == .addNode && message.request : sender == NodeID.scheduler
+        } else if isScheduler && message.control.cmd == .addNode && message.request {
+            allowed = true  // a late or refused joiner: handled (and refused) by the rendezvous code
         } else {
-            allowed = table[sender] != nil || (isScheduler && message.control.cmd == .addNode && message.request)
+            // After rendezvous a sender must be a member and proven by its connection (its ZeroMQ
+            // routing identity), not only claimed in the meta: a stranger cannot speak for a node.
+            allowed = table[sender] != nil && message.senderVerified
         }
         if !allowed {
-            logger.warning("dropped \(message.debugDescription) from unknown sender \(sender)")
+            logger.warning(
+                "dropped \(message.debugDescription) from \(message.senderVerified ? "unknown" : "unproven") sender \(sender)"
+            )
         }
         return allowed
     }

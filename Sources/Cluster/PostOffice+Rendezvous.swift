@@ -264,6 +264,14 @@ extension PostOffice {
         me.rank = mine.rank
         transport.setLocalID(mine.id)
         for node in reply.control.nodes { table[node.id] = node }
+        // Reconnect to the scheduler under this node's identity (ps<id>): from now on the scheduler
+        // accepts only messages whose connection proves their sender.
+        do {
+            try transport.connect(to: NodeID.scheduler, host: config.schedulerHost, port: config.schedulerPort)
+        } catch {
+            throw ClusterError.transport(
+                "cannot reconnect to the scheduler at \(config.schedulerHost):\(config.schedulerPort): \(error)")
+        }
         for node in reply.control.nodes where node.role != config.role && node.id != NodeID.scheduler {
             do {
                 try transport.connect(to: node.id, host: node.hostname, port: Int(node.port))

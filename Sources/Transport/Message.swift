@@ -164,6 +164,10 @@ public struct Message: Sendable {
     public var sender: Int32
     /// The receiver's node id, set by the receiving transport.
     public var recver: Int32
+    /// Set by the receiving transport when the connection itself proves `sender` (a ZeroMQ routing
+    /// identity `ps<sender>`, or an in-process network); a message whose sender is only claimed in
+    /// its meta leaves it false. Not on the wire.
+    public var senderVerified = false
     /// Set on a response whose request failed.
     public var error: String
     /// The data frames.

@@ -166,6 +166,7 @@ extension ZMQVan {
             drops.drop("identity ps\(identity) claims to be node \(message.sender)", logger: logger)
             return nil
         }
+        message.senderVerified = identity != nil
         for (frame, type) in zip(dataFrames, decoded.dataTypes) {
             if frame.count % type.byteWidth != 0 {
                 drops.drop("a \(type) frame of \(frame.count) bytes (not a whole number of elements)", logger: logger)

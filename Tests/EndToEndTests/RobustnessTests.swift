@@ -116,6 +116,13 @@ final class HostileClient {
         // The same declaring the cluster's scheduler as its sender but arriving without its identity.
         push.sender = 1
         send(dealer, [MetaCodec.encode(push), randomBytes(8), randomBytes(64), randomBytes(4)])
+        // A well-formed TERMINATE and NODE_FAILED claiming to come from the scheduler (id 1) and from
+        // worker 0 (id 9), without their identities: accepted, either would end the job.
+        for (claimed, command) in [(Int32(1), ControlCommand.terminate), (Int32(9), ControlCommand.nodeFailed)] {
+            var forged = Message(control: Control(cmd: command), error: "forged by the robustness test")
+            forged.sender = claimed
+            send(dealer, [MetaCodec.encode(forged)])
+        }
         // Too many frames, and one big garbage frame.
         send(dealer, [meta] + (0..<80).map { _ in randomBytes(4) })
         if round % 20 == 0 { send(dealer, [randomBytes(8 << 20)]) }
