@@ -27,9 +27,12 @@ import Testing
         }
         #expect(steps == 11, "the server is dead once silent for more than 10 s")
         // Nodes give the scheduler 1.5 timeouts plus an interval (16 s) before they give up on it.
-        for _ in 0..<6 {
+        for _ in 0..<8 where server.terminationError == nil {
             clock.advance(by: 1)
-            usleep(5000)
+            let now = clock.now()
+            _ = eventually(timeout: 5) {
+                server.locked { server.heartbeatTick == now } || server.terminationError != nil
+            }
         }
         let events = cluster.terminations.wait(count: 4)
         let informed = events.filter { $0.role != .server }

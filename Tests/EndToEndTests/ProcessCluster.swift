@@ -146,8 +146,12 @@ final class ProcessCluster {
         nodes.map { "=== \($0.name) (\($0.log.path))\n\(log($0.name).suffix(3000))" }.joined(separator: "\n")
     }
 
-    /// Removes the log directory.
+    /// Removes the log directory (kept when `SWIFTPS_KEEP_TEST_LOGS` is set, to read after a failure).
     func removeFiles() {
+        if ProcessInfo.processInfo.environment["SWIFTPS_KEEP_TEST_LOGS"] != nil {
+            print("logs kept in \(directory.path)")
+            return
+        }
         try? FileManager.default.removeItem(at: directory)
     }
 
