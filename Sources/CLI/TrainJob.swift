@@ -122,7 +122,11 @@ struct TrainJob {
             try module.saveParams(path)
             logger.info("final parameters written to \(path)")
         }
-        print("final validation accuracy \(String(format: "%.4f", accuracy)) (worker \(session.rank))")
+        let scope =
+            session.numWorkers > 1
+            ? "worker \(session.rank) of \(session.numWorkers), on its shard of the test set; the scheduler logs the global figure"
+            : "worker \(session.rank)"
+        print("final validation accuracy \(String(format: "%.4f", accuracy)) (\(scope))")
         try session.finish()
         finished = true
     }
