@@ -1,0 +1,116 @@
+import Foundation
+import Testing
+
+@testable import SwiftPSTensor
+
+/// Interoperability with the real MXNet 1.9.1 (from PyPI, in the virtual environment scripts/test
+/// makes in .build-mxnet): an MXNet checkpoint of a conv net predicts the same here, and a SwiftPS
+/// checkpoint predicts the same in MXNet. Skipped when MXNet could not be installed.
+@Suite(
+    .serialized, .enabled(if: MXNetPython.path != nil, "MXNet 1.9.1 is not installed (.build-mxnet; see scripts/test)"),
+    .enabled(if: CLIRunner.available, "needs the release swiftps binary (scripts/test builds it)"))
+struct MXNetInteropTests {
+    /// MXNet's side: writes a checkpoint (mode `write`) or loads one (mode = its epoch), and saves
+    /// MXNet's predictions for an input .npy.
+    static let script = """
+        # Writes an MXNet 1.x checkpoint of a small conv net (Convolution, BatchNorm, Activation, Pooling,
+        # Flatten, FullyConnected, SoftmaxOutput) with random weights, and MXNet's predictions for a fixed
+        # input; or loads a SwiftPS checkpoint and writes MXNet's predictions for an input.
+        import sys, numpy as np, mxnet as mx
+        mode, prefix, inp, out = sys.argv[1:5]
+        x = np.load(inp).astype(np.float32)
+        if mode == "write":
+            data = mx.sym.Variable("data")
+            c1 = mx.sym.Convolution(data, kernel=(3, 3), num_filter=4, pad=(1, 1), name="conv1")
+            b1 = mx.sym.BatchNorm(c1, fix_gamma=False, name="bn1")
+            a1 = mx.sym.Activation(b1, act_type="relu", name="relu1")
+            p1 = mx.sym.Pooling(a1, pool_type="max", kernel=(2, 2), stride=(2, 2), name="pool1")
+            f = mx.sym.Flatten(p1, name="flatten")
+            fc = mx.sym.FullyConnected(f, num_hidden=5, name="fc1")
+            sym = mx.sym.SoftmaxOutput(fc, name="softmax")
+            mod = mx.mod.Module(sym, context=mx.cpu())
+            mod.bind(data_shapes=[("data", x.shape)], for_training=False)
+            mod.init_params(mx.init.Xavier(rnd_type="gaussian", magnitude=2))
+            args, aux = mod.get_params()
+            rng = np.random.RandomState(0)
+            aux = {k: mx.nd.array(rng.uniform(0.5, 1.5, v.shape) if k.endswith("var") else rng.uniform(-0.2, 0.2, v.shape)) for k, v in aux.items()}
+            args["bn1_gamma"] = mx.nd.array(rng.uniform(0.5, 1.5, args["bn1_gamma"].shape))
+            args["bn1_beta"] = mx.nd.array(rng.uniform(-0.3, 0.3, args["bn1_beta"].shape))
+            mod.set_params(args, aux)
+            mod.save_checkpoint(prefix, 3)
+        else:
+            sym, args, aux = mx.model.load_checkpoint(prefix, int(mode))
+            mod = mx.mod.Module(sym, context=mx.cpu())
+            mod.bind(data_shapes=[("data", x.shape)], for_training=False)
+            mod.set_params(args, aux, allow_missing=False)
+        mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
+        np.save(out, mod.get_outputs()[0].asnumpy())
+        """
+
+    func runMXNet(_ arguments: [String], in dir: String) throws {
+        let scriptPath = dir + "/mx_interop.py"
+        try Self.script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
+        let result = try LaunchCommand.run(
+            [MXNetPython.path!, scriptPath] + arguments, environment: ["OMP_NUM_THREADS": "1"],
+            deadline: .seconds(300))
+        #expect(result.status == 0, "MXNet failed: \(result.standardError)")
+    }
+
+    func maxDifference(_ a: String, _ b: String) throws -> Float {
+        let x = try NPYFile.decode(try AtomicFile.read(a), path: a)
+        let y = try NPYFile.decode(try AtomicFile.read(b), path: b)
+        #expect(x.shape == y.shape)
+        return x.maxAbsDifference(y)
+    }
+
+    @Test func anMXNetCheckpointPredictsTheSameHere() throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var rng = RandomGenerator(seed: 5)
+        let input = NDArray(shape: [6, 1, 8, 8])
+        rng.fillUniform(input, low: 0, high: 1)
+        try AtomicFile.write(NPYFile.encode(input), to: dir + "/in.npy")
+        // Convolution (pad 1), BatchNorm (fix_gamma False, moving statistics), relu, max pooling,
+        // Flatten, FullyConnected, SoftmaxOutput, written by MXNet's save_checkpoint.
+        try runMXNet(["write", dir + "/net", dir + "/in.npy", dir + "/mxnet.npy"], in: dir)
+        let ours = try CLIRunner.run([
+            "predict", "--model-prefix", dir + "/net", "--load-epoch", "3", "--input", dir + "/in.npy", "--format",
+            "npy", "--output", dir + "/swiftps.npy",
+        ])
+        #expect(ours.status == 0, "\(ours.stderr)")
+        #expect(try maxDifference(dir + "/mxnet.npy", dir + "/swiftps.npy") < 1e-5)
+    }
+
+    @Test func aSwiftPSCheckpointPredictsTheSameInMXNet() throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let train = try CLIRunner.run([
+            "train", "--network", "lenet", "--lr", "0.01", "--num-epochs", "1", "--num-batches", "20",
+            "--model-prefix", dir + "/lenet",
+        ])
+        #expect(train.status == 0, "\(train.stderr)")
+        var rng = RandomGenerator(seed: 6)
+        let input = NDArray(shape: [10, 1, 28, 28])
+        rng.fillUniform(input, low: 0, high: 1)
+        try AtomicFile.write(NPYFile.encode(input), to: dir + "/in.npy")
+        try runMXNet(["1", dir + "/lenet", dir + "/in.npy", dir + "/mxnet.npy"], in: dir)
+        let ours = try CLIRunner.run([
+            "predict", "--model-prefix", dir + "/lenet", "--load-epoch", "1", "--input", dir + "/in.npy", "--format",
+            "npy", "--output", dir + "/swiftps.npy",
+        ])
+        #expect(ours.status == 0, "\(ours.stderr)")
+        #expect(try maxDifference(dir + "/mxnet.npy", dir + "/swiftps.npy") < 1e-5)
+    }
+}
+
+/// The Python of the MXNet virtual environment, when MXNet imports there.
+enum MXNetPython {
+    static let path: String? = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().path
+        let candidates = [
+            ProcessInfo.processInfo.environment["SWIFTPS_MXNET_PYTHON"], root + "/.build-mxnet/bin/python",
+        ]
+        return candidates.compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+}
