@@ -21,47 +21,27 @@ enum CLIRunner {
     }
 
     /// Runs `swiftps args…` with `stdin` and returns its exit status and output; the process is
-    /// killed when `timeout` seconds pass (and the result says so).
+    /// stopped when `timeout` seconds pass (and the call throws). Spawned like the launcher tests'
+    /// processes (posix_spawn, output in files, `waitpid` polling), so every wait has a deadline.
     static func run(_ args: [String], stdin: Data? = nil, timeout: Double = 120, env: [String: String] = [:])
         throws -> Result
     {
         guard let binary else { throw CLIError.noBinary }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = args
-        var environment = ProcessInfo.processInfo.environment
-        environment.merge(env) { _, new in new }
-        process.environment = environment
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-cli-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let outURL = dir.appendingPathComponent("out")
-        let errURL = dir.appendingPathComponent("err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        process.standardOutput = try FileHandle(forWritingTo: outURL)
-        process.standardError = try FileHandle(forWritingTo: errURL)
+        var inputPath: String?
         if let stdin {
-            let inURL = dir.appendingPathComponent("in")
-            try stdin.write(to: inURL)
-            process.standardInput = try FileHandle(forReadingFrom: inURL)
-        } else {
-            process.standardInput = FileHandle.nullDevice
+            let url = dir.appendingPathComponent("in")
+            try stdin.write(to: url)
+            inputPath = url.path
         }
-        try process.run()
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            process.terminate()
-            usleep(200_000)
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-            process.waitUntilExit()
-            throw CLIError.timeout(args, (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+        let command = try LaunchCommand([binary] + args, environment: env, standardInput: inputPath)
+        defer { command.kill() }
+        guard let result = command.wait(deadline: .milliseconds(Int64(timeout * 1000))) else {
+            throw CLIError.timeout(args, command.standardError)
         }
-        process.waitUntilExit()
-        return Result(
-            status: process.terminationStatus, stdout: (try? Data(contentsOf: outURL)) ?? Data(),
-            stderr: (try? String(contentsOf: errURL, encoding: .utf8)) ?? "")
+        return Result(status: result.status, stdout: command.standardOutputData, stderr: result.standardError)
     }
 
     enum CLIError: Error, CustomStringConvertible {

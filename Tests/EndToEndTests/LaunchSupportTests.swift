@@ -49,7 +49,7 @@ final class LaunchCommand: @unchecked Sendable {
     private let errorURL: URL
     private var status: Int32?
 
-    init(_ arguments: [String], environment: [String: String] = [:]) throws {
+    init(_ arguments: [String], environment: [String: String] = [:], standardInput: String? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("launch-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         outputURL = directory.appendingPathComponent("stdout")
@@ -57,7 +57,7 @@ final class LaunchCommand: @unchecked Sendable {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 0, standardInput ?? "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 1, outputURL.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         posix_spawn_file_actions_addopen(&actions, 2, errorURL.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         let variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0)=\($1)" }
@@ -75,6 +75,8 @@ final class LaunchCommand: @unchecked Sendable {
     /// What it printed so far.
     var standardOutput: String { (try? String(contentsOf: outputURL, encoding: .utf8)) ?? "" }
     var standardError: String { (try? String(contentsOf: errorURL, encoding: .utf8)) ?? "" }
+    /// Standard output as bytes.
+    var standardOutputData: Data { (try? Data(contentsOf: outputURL)) ?? Data() }
 
     /// Whether it is still running (reaps it when it ended).
     var isRunning: Bool {
