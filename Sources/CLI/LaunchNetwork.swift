@@ -10,31 +10,9 @@ import SwiftPS
 /// The launcher's two questions about this host's network: which port is free, and which address the other
 /// hosts reach it at. Neither sends a packet.
 enum LaunchNetwork {
-    /// The first port of `range` that a TCP socket can bind on `host` (default all interfaces), probed the way
-    /// dmlc's tracker does; `nil` when every port is taken.
+    /// The first port of `range` that a TCP socket can bind on `host` (default all interfaces).
     static func freePort(in range: ClosedRange<Int>, host: String?) -> Int? {
-        range.first { canBind(port: $0, host: host ?? "0.0.0.0") }
-    }
-
-    private static func canBind(port: Int, host: String) -> Bool {
-        #if canImport(Glibc)
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        #else
-            let fd = socket(AF_INET, SOCK_STREAM, 0)
-        #endif
-        guard fd >= 0 else { return false }
-        defer { close(fd) }
-        var yes: Int32 = 1
-        _ = setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, socklen_t(MemoryLayout<Int32>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = in_port_t(UInt16(port).bigEndian)
-        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return false }
-        return withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
-            }
-        }
+        PortProbe.firstFreePort(in: range, host: host)
     }
 
     /// The IPv4 address this host uses to reach `host` (the source address the kernel picks for a UDP
