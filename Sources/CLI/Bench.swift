@@ -50,23 +50,3 @@ func jsonNumber(_ v: Double) -> String {
     // Large rates read better rounded; anything else keeps every digit (shortest exact form).
     return abs(v) >= 1000 ? String(format: "%.1f", v) : "\(v)"
 }
-
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for c in s.unicodeScalars {
-        switch c {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\t": out += "\\t"
-        default:
-            if c.value < 0x20 {
-                let hex = String(c.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            } else {
-                out.unicodeScalars.append(c)
-            }
-        }
-    }
-    return out + "\""
-}

@@ -73,3 +73,10 @@ import Testing
         #expect(BLAS.threads == 1)
     }
 }
+
+@Suite struct JSONTextTests {
+    @Test func quotesWhatJSONRequires() {
+        #expect(jsonString("plain") == "\"plain\"")
+        #expect(jsonString("a\"b\\c\nd\te\u{01}") == "\"a\\\"b\\\\c\\nd\\te\\u0001\"")
+    }
+}
