@@ -199,8 +199,8 @@ struct TrainJob {
     /// The size of the largest of `numWorkers` contiguous shards of the training set, ceil(N / workers):
     /// what a worker declares at rendezvous, before it knows its rank.
     func largestShard(numWorkers: Int) throws -> Int64 {
-        let all = try FashionMNIST.train(dataDir: options.dataDir, batchSize: 1, shuffle: false, flat: true)
-        return Int64((all.sampleCount + numWorkers - 1) / numWorkers)
+        let samples = try FashionMNIST.trainSampleCount(dataDir: options.dataDir)
+        return Int64((samples + numWorkers - 1) / numWorkers)
     }
 
     /// The optimizer from the flags; `--lr-step-epochs` becomes a multi-factor schedule in updates.

@@ -44,3 +44,11 @@ struct TemporaryDirectory {
     }
     func remove() { try? FileManager.default.removeItem(atPath: path) }
 }
+
+@Suite struct SampleCountTests {
+    @Test(.enabled(if: FashionMNISTAvailable.value, "needs the dataset-fashion-mnist package (scripts/setup)"))
+    func theTrainingSetSizeComesFromTheHeader() throws {
+        #expect(try FashionMNIST.trainSampleCount() == 60_000)
+        #expect(throws: DataIterError.self) { try FashionMNIST.trainSampleCount(dataDir: "/nonexistent") }
+    }
+}

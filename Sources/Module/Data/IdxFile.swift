@@ -20,6 +20,17 @@ struct IdxFile {
 
     /// Reads the file at `path`, checking that it holds unsigned bytes with `expectedRank` dimensions.
     static func read(_ path: String, expectedRank: Int, missingHint: String) throws(DataIterError) -> IdxFile {
+        try read(path, expectedRank: expectedRank, missingHint: missingHint, headerOnly: false)
+    }
+
+    /// The dimensions of the file at `path` from its header alone (the values are not read).
+    static func dimensions(_ path: String, expectedRank: Int, missingHint: String) throws(DataIterError) -> [Int] {
+        try read(path, expectedRank: expectedRank, missingHint: missingHint, headerOnly: true).dims
+    }
+
+    private static func read(_ path: String, expectedRank: Int, missingHint: String, headerOnly: Bool)
+        throws(DataIterError) -> IdxFile
+    {
         // Read the header first, then the values into a buffer of exactly their size: a 47 MB
         // image file never costs more than 47 MB (reading into a growing buffer cost twice that).
         guard access(path, F_OK) == 0 else { throw .missingFile(path: path, hint: missingHint) }
@@ -35,6 +46,7 @@ struct IdxFile {
             return try decode(Array(header[..<got]), path: path, expectedRank: expectedRank)
         }
         let probe = try decode(header, path: path, expectedRank: expectedRank, headerOnly: true)
+        if headerOnly { return probe }
         let total = probe.dims.reduce(1, *)
         var values = [UInt8](repeating: 0, count: total)
         let read = try readExactly(file, into: &values, path: path)

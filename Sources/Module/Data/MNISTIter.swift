@@ -125,6 +125,14 @@ public enum FashionMNIST {
             batchesPerEpoch: batchesPerEpoch)
     }
 
+    /// The number of training samples in `dataDir`, read from the labels file's header alone (a worker
+    /// needs it at rendezvous, before it knows its shard).
+    public static func trainSampleCount(dataDir: String = defaultDirectory) throws(DataIterError) -> Int {
+        let dir = dataDir.hasSuffix("/") ? String(dataDir.dropLast()) : dataDir
+        return try IdxFile.dimensions(
+            dir + "/train-labels-idx1-ubyte.gz", expectedRank: 1, missingHint: missingHint)[0]
+    }
+
     /// The test set (`t10k-images-idx3-ubyte.gz`, `t10k-labels-idx1-ubyte.gz` in `dataDir`), in
     /// file order by default.
     public static func test(
