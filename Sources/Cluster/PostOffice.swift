@@ -220,7 +220,15 @@ public final class PostOffice: @unchecked Sendable {
         logger.error("\(error)")
         if phase == .rendezvous { return }
         let handler = onTermination
-        terminationThread = JoinableThread(name: "ps-terminate") { handler(error) }
+        let transport = self.transport
+        terminationThread = JoinableThread(name: "ps-terminate") {
+            // Stop the transport first: it lets what this node just sent (the scheduler's NODE_FAILED
+            // naming the dead node) leave within its linger, before a handler such as `exitProcess`
+            // ends the process. Exiting at once lost those messages, and the other nodes then blamed
+            // the scheduler instead of naming the node that died.
+            transport.stop()
+            handler(error)
+        }
     }
 
     /// Stops at once, without the final barrier: heartbeats, the dispatch thread and the transport.
