@@ -6,12 +6,17 @@ extension PostOffice {
     /// themselves when the scheduler has been silent for `heartbeatTimeout`; the scheduler answers each
     /// heartbeat and, when a node has been silent for `heartbeatTimeout`, tells everyone (NODE_FAILED
     /// naming the node's role, rank, id and address) and terminates.
+    ///
+    /// Between ticks it sleeps on `heartbeatWake`, not on `state`, which is signalled for every
+    /// received message: sharing it cost two needless thread switches per message.
     func heartbeatLoop() {
-        state.lock()
-        defer { state.unlock() }
         var next = clock.now()
-        while phase == .ready && terminalError == nil {
-            _ = clock.wait(on: state, until: next) { phase != .ready || terminalError != nil }
+        while true {
+            heartbeatWake.lock()
+            _ = clock.wait(on: heartbeatWake, until: next) { heartbeatStop }
+            heartbeatWake.unlock()
+            state.lock()
+            defer { state.unlock() }
             guard phase == .ready, terminalError == nil else { return }
             let now = clock.now()
             guard now >= next else { continue }

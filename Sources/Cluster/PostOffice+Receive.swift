@@ -3,12 +3,24 @@ import SwiftPSTransport
 extension PostOffice {
     /// Entry point for every received message (the transport's receive thread), ps-lite's
     /// `Van::Receiving`: control commands are handled here, application messages go to the dispatch
-    /// thread, and responses to `request` wake their caller.
-    func receive(_ message: Message) {
+    /// thread (or to an `onReceiveThread` handler, called here once `state` is released), and
+    /// responses to `request` wake their caller.
+    func receive(_ message: Message, onReceiveThread: Bool = true) {
         state.lock()
-        defer { state.unlock() }
-        guard phase != .stopped, phase != .idle else { return }
-        guard accepts(message) else { return }
+        let inline = route(message, onReceiveThread: onReceiveThread)
+        state.unlock()
+        guard let inline else { return }
+        inline(message)
+        state.lock()
+        inlineActive = false
+        if !appQueue.isEmpty { state.broadcast() }  // the dispatch thread waits for `inlineActive`
+        state.unlock()
+    }
+
+    /// Handles `message` under `state`; returns the app handler to call on this thread, if any.
+    private func route(_ message: Message, onReceiveThread: Bool) -> (@Sendable (Message) -> Void)? {
+        guard phase != .stopped, phase != .idle else { return nil }
+        guard accepts(message) else { return nil }
         if message.sender != NodeID.unassigned { lastHeard[message.sender] = clock.now() }
         switch message.control.cmd {
         case .addNode:
@@ -42,11 +54,17 @@ extension PostOffice {
             if !message.request, let slot = pending[key], slot == nil {
                 pending[key] = .some(message)
                 state.broadcast()
+            } else if onReceiveThread, appHandlerInline, let appHandler, appQueue.isEmpty, !dispatching {
+                // Nothing older is waiting for the dispatch thread, so order is kept; `inlineActive`
+                // keeps the dispatch thread from running the handler at the same time.
+                inlineActive = true
+                return appHandler
             } else {
                 appQueue.append(message)
                 state.broadcast()
             }
         }
+        return nil
     }
 
     /// Drops messages from unknown senders: before the table exists only the scheduler may talk to a

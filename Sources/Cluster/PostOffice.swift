@@ -8,7 +8,8 @@ import SwiftPSTransport
 ///
 /// Threads: control messages are handled on the transport's receive thread (briefly, never blocking);
 /// application messages are handed to a dedicated dispatch thread that calls the app handler (so the
-/// handler may block briefly without stalling heartbeats); a heartbeat thread pings the scheduler (or,
+/// handler may block briefly without stalling heartbeats), or, for a handler registered with
+/// `onReceiveThread`, handled on the receive thread itself (one thread wake-up less); a heartbeat thread pings the scheduler (or,
 /// on the scheduler, watches everyone); the termination handler runs on its own thread.
 ///
 /// Every wait has a deadline on `clock`, and every failure names the node concerned.
@@ -43,7 +44,12 @@ public final class PostOffice: @unchecked Sendable {
     var nextTimestampValue: Int64 = 1
     var pending: [PendingKey: Message?] = [:]
     var appHandler: (@Sendable (Message) -> Void)?
+    var appHandlerInline = false
     var appQueue: [Message] = []
+    /// Whether the dispatch thread is running the handler on a batch.
+    var dispatching = false
+    /// Whether the receive thread is running an `onReceiveThread` handler.
+    var inlineActive = false
     var barrierArrived: [Int32: Set<Int32>] = [:]
     var barrierReleases: [Int32: Int] = [:]
     var arrivals: [NodeInfo] = []
@@ -52,6 +58,9 @@ public final class PostOffice: @unchecked Sendable {
     var threads: [JoinableThread] = []
     /// The clock reading of the heartbeat thread's last completed tick (tests wait on it).
     var heartbeatTick = -Double.infinity
+    /// What the heartbeat thread sleeps on between ticks; `heartbeatStop` (guarded by it) ends it.
+    let heartbeatWake = NSCondition()
+    var heartbeatStop = false
     var terminationThread: JoinableThread?
 
     /// Creates a node; nothing happens on the network until `start()`.
@@ -136,12 +145,19 @@ public final class PostOffice: @unchecked Sendable {
 
     // MARK: - Application messages
 
-    /// Registers the handler for application (non-control) messages, called in arrival order on the
-    /// dispatch thread. Messages that arrived before a handler was set are delivered to it first.
-    /// Responses matched by `request(_:to:timeout:)` do not reach it.
-    public func setAppHandler(_ handler: @escaping @Sendable (Message) -> Void) {
+    /// Registers the handler for application (non-control) messages, called one at a time in arrival
+    /// order. Messages that arrived before a handler was set are delivered to it first. Responses
+    /// matched by `request(_:to:timeout:)` do not reach it.
+    ///
+    /// - Parameter onReceiveThread: `false` (the default) calls the handler on the dispatch thread,
+    ///   where it may block briefly (a server merging and updating). `true` calls it on the transport's
+    ///   receive thread as the message arrives, saving a thread wake-up per message; such a handler must
+    ///   return quickly and never wait on the network, since heartbeats and control messages queue
+    ///   behind it (a worker copying pulled values into place).
+    public func setAppHandler(onReceiveThread: Bool = false, _ handler: @escaping @Sendable (Message) -> Void) {
         state.lock()
         appHandler = handler
+        appHandlerInline = onReceiveThread
         state.broadcast()
         state.unlock()
     }
@@ -166,7 +182,7 @@ public final class PostOffice: @unchecked Sendable {
         state.unlock()
         if id == myID {
             message.recver = myID
-            receive(message)
+            receive(message, onReceiveThread: false)
             return message.dataByteCount
         }
         do {
@@ -194,7 +210,7 @@ public final class PostOffice: @unchecked Sendable {
     func dispatchLoop() {
         while true {
             state.lock()
-            while (appQueue.isEmpty || appHandler == nil) && phase != .stopped {
+            while (appQueue.isEmpty || appHandler == nil || inlineActive) && phase != .stopped {
                 _ = state.wait(until: Date(timeIntervalSinceNow: 0.5))
             }
             if phase == .stopped {
@@ -204,8 +220,12 @@ public final class PostOffice: @unchecked Sendable {
             let batch = appQueue
             appQueue.removeAll()
             let handler = appHandler
+            dispatching = true
             state.unlock()
             for message in batch { handler?(message) }
+            state.lock()
+            dispatching = false
+            state.unlock()
         }
     }
 
@@ -217,6 +237,7 @@ public final class PostOffice: @unchecked Sendable {
         guard terminalError == nil, phase != .stopped else { return }
         terminalError = error
         state.broadcast()
+        stopHeartbeat()
         logger.error("\(error)")
         if phase == .rendezvous { return }
         let handler = onTermination
@@ -231,6 +252,14 @@ public final class PostOffice: @unchecked Sendable {
         }
     }
 
+    /// Wakes the heartbeat thread for good (it then sees the phase or the error and returns).
+    func stopHeartbeat() {
+        heartbeatWake.lock()
+        heartbeatStop = true
+        heartbeatWake.broadcast()
+        heartbeatWake.unlock()
+    }
+
     /// Stops at once, without the final barrier: heartbeats, the dispatch thread and the transport.
     /// Pending waits fail. Idempotent; safe to call from the app or termination handler.
     public func stop() {
@@ -241,6 +270,7 @@ public final class PostOffice: @unchecked Sendable {
         }
         phase = .stopped
         state.broadcast()
+        stopHeartbeat()
         let joinable = threads + [terminationThread].compactMap { $0 }
         state.unlock()
         for thread in joinable where !thread.isCurrent && thread.name != "ps-terminate" {

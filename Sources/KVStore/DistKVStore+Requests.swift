@@ -100,8 +100,9 @@ extension DistKVStore {
         }
     }
 
-    /// Applies one server answer (the cluster's dispatch thread): pulled values are copied from the
-    /// received frame into `out`; errors are kept for the next `wait` on the key.
+    /// Applies one server answer, on the transport's receive thread (quick and never blocking): pulled
+    /// values are copied from the received frame into `out`; errors are kept for the next `wait` on
+    /// the key.
     func handleResponse(_ message: Message) {
         guard !message.request, !message.isControl else {
             logger.warning("worker \(rank) ignored an unexpected \(message.debugDescription)")

@@ -83,7 +83,7 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
         self.bigArrayBound = bound
         self.timeout = seconds
         self.logger = logger
-        postOffice.setAppHandler { [weak self] message in self?.handleResponse(message) }
+        postOffice.setAppHandler(onReceiveThread: true) { [weak self] message in self?.handleResponse(message) }
         if postOffice.rank == 0 {
             try commandServers(Message(head: type == .distSync ? 1 : 0, control: Control(cmd: .syncMode)))
         }

@@ -2,69 +2,48 @@ import CZmq
 import Foundation
 
 extension ZMQVan {
-    /// The send thread: owns every DEALER from creation to close (ps-lite's `ZMQVan::Connect` and
-    /// `SendMsg`, serialised through one queue).
-    func sendLoop() {
-        var sockets: [Int32: UnsafeMutableRawPointer] = [:]
-        while true {
-            state.lock()
-            while queue.isEmpty && !stopRequested {
-                _ = state.wait(until: Date(timeIntervalSinceNow: 0.5))
-            }
-            let batch = queue
-            queue.removeAll()
-            let finishing = stopRequested
-            state.unlock()
-            for command in batch { perform(command, sockets: &sockets) }
-            if finishing {
-                let linger = Int32(options.stopLinger * 1000)
-                for socket in sockets.values {
-                    setSocketOption(socket, ZMQ_LINGER, linger)
-                    zmq_close(socket)
-                }
-                return
-            }
+    /// A DEALER connected to `endpoint` with linger 0, the send timeout and water mark of `options`,
+    /// and identity `ps<id>` once this node has an id (ps-lite's `ZMQVan::Connect`). Caller holds
+    /// `sendLock`.
+    func openDealer(endpoint: String, ipv6: Bool, identity: [UInt8]?) throws(TransportError) -> UnsafeMutableRawPointer
+    {
+        guard let socket = zmq_socket(context.raw, ZMQ_DEALER) else { throw zmqError("zmq_socket(DEALER)") }
+        setSocketOption(socket, ZMQ_LINGER, Int32(0))
+        setSocketOption(socket, ZMQ_SNDTIMEO, Int32(options.sendTimeout * 1000))
+        setSocketOption(socket, ZMQ_SNDHWM, options.sendHighWaterMark)
+        if ipv6 { setSocketOption(socket, ZMQ_IPV6, Int32(1)) }
+        if let identity { setSocketOption(socket, ZMQ_ROUTING_ID, bytes: identity) }
+        if options.connectionHeartbeat > 0 {
+            let ivl = Int32(options.connectionHeartbeat * 1000)
+            setSocketOption(socket, ZMQ_HEARTBEAT_IVL, ivl)
+            setSocketOption(socket, ZMQ_HEARTBEAT_TIMEOUT, ivl * 10)
         }
+        guard zmq_connect(socket, endpoint) == 0 else {
+            let error = zmqError("zmq_connect(\(endpoint))")
+            zmq_close(socket)
+            throw error
+        }
+        return socket
     }
 
-    private func perform(_ command: SendCommand, sockets: inout [Int32: UnsafeMutableRawPointer]) {
-        switch command {
-        case .connect(let peer, let endpoint, let ipv6, let identity, let reply):
-            if let old = sockets.removeValue(forKey: peer) { zmq_close(old) }
-            guard let socket = zmq_socket(context.raw, ZMQ_DEALER) else {
-                reply.set(.failure(zmqError("zmq_socket(DEALER)")))
-                return
-            }
-            setSocketOption(socket, ZMQ_LINGER, Int32(0))
-            setSocketOption(socket, ZMQ_SNDTIMEO, Int32(options.sendTimeout * 1000))
-            setSocketOption(socket, ZMQ_SNDHWM, options.sendHighWaterMark)
-            if ipv6 { setSocketOption(socket, ZMQ_IPV6, Int32(1)) }
-            if let identity { setSocketOption(socket, ZMQ_ROUTING_ID, bytes: identity) }
-            if options.connectionHeartbeat > 0 {
-                let ivl = Int32(options.connectionHeartbeat * 1000)
-                setSocketOption(socket, ZMQ_HEARTBEAT_IVL, ivl)
-                setSocketOption(socket, ZMQ_HEARTBEAT_TIMEOUT, ivl * 10)
-            }
-            guard zmq_connect(socket, endpoint) == 0 else {
-                let error = zmqError("zmq_connect(\(endpoint))")
-                zmq_close(socket)
-                reply.set(.failure(error))
-                return
-            }
-            sockets[peer] = socket
-            reply.set(.success(true))
-        case .disconnect(let peer):
-            if let socket = sockets.removeValue(forKey: peer) { zmq_close(socket) }
-        case .send(let peer, let meta, let data):
-            guard let socket = sockets[peer] else {
-                logger.warning("ZMQVan: dropped a message to \(NodeID.name(of: peer)) (id \(peer)): not connected")
-                return
-            }
-            sendMultipart(socket, peer: peer, meta: meta, data: data)
+    /// Closes every DEALER with linger `stopLinger`, so what was sent may still leave while `stop`
+    /// ends the context; later sends fail with `notRunning`.
+    func closeDealers() {
+        sendLock.lock()
+        defer { sendLock.unlock() }
+        guard !dealersClosed else { return }
+        dealersClosed = true
+        let linger = Int32(options.stopLinger * 1000)
+        for socket in dealers.values {
+            setSocketOption(socket, ZMQ_LINGER, linger)
+            zmq_close(socket)
         }
+        dealers.removeAll()
     }
 
-    private func sendMultipart(_ socket: UnsafeMutableRawPointer, peer: Int32, meta: [UInt8], data: [Payload]) {
+    /// Sends `[meta][data…]` as one multipart message; data frames go without copying. Caller holds
+    /// `sendLock`.
+    func sendMultipart(_ socket: UnsafeMutableRawPointer, peer: Int32, meta: [UInt8], data: [Payload]) {
         let msg = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
         defer { msg.deallocate() }
         zmq_msg_init_size(msg, meta.count)
