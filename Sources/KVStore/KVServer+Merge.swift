@@ -128,29 +128,25 @@ extension KVServer {
 
     /// Sums the round's pushes in worker-rank order (so the result does not depend on arrival order),
     /// updates the slice, answers every push (pushpull: the new weights; push: an empty ack), then
-    /// handles the requests deferred during the round.
+    /// handles the requests deferred during the round. Every pushpull of the round is answered with
+    /// the same copy of the new weights (it is only read, by ZeroMQ, until the last one has left).
     private func completeRound(_ slice: ServerSlice) {
         let round = (0..<postOffice.numWorkers).compactMap { slice.pushes[$0] }
         slice.pushes.removeAll()
         var failure: String?
         do {
-            for (i, push) in round.enumerated() {
-                let values = try KVFrames.decode(push, needsValues: true).values
-                if i == 0 { try copy(values, into: slice.merged) } else { try add(values, into: slice.merged) }
-            }
-            if optimizer != nil {
-                try update(slice)
-            } else {
-                try slice.weight.copy(from: slice.merged)
-            }
+            // Without an optimizer the sum is the new value: it goes straight into the weights.
+            try sum(round, into: optimizer == nil ? slice.weight : slice.merged)
+            try update(slice)
         } catch {
             failure = "the update of '\(slice.name)' failed: \(error)"
         }
+        var weights: Payload?
         for push in round {
             if let failure {
                 answer(push, error: failure)
             } else {
-                answerWithStore(push, slice)
+                answerWithStore(push, slice, weights: &weights)
             }
         }
         let deferred = slice.deferred
@@ -160,6 +156,37 @@ extension KVServer {
                 try handleData(message)
             } catch {
                 answer(message, error: "\(error)")
+            }
+        }
+    }
+
+    /// `out` = the sum of the pushes' values, in their order; the first two are added in one pass.
+    /// Every push is checked before `out` is written.
+    private func sum(_ pushes: [Message], into out: NDArray) throws {
+        let values = try pushes.map { push in
+            guard let values = try KVFrames.decode(push, needsValues: true).values else {
+                throw KVStoreError.remote("a push without values")
+            }
+            guard values.byteCount == out.count * MemoryLayout<Float>.stride else {
+                throw KVStoreError.remote("\(values.byteCount / 4) values for a slice of \(out.count)")
+            }
+            try values.withUnsafeBufferPointer(of: Float.self) { _ in }  // float32, or it throws here
+            return values
+        }
+        guard let first = values.first else { return }
+        try first.withUnsafeBufferPointer(of: Float.self) { a in
+            guard let a = a.baseAddress else { return }
+            if values.count > 1 {
+                try values[1].withUnsafeBufferPointer(of: Float.self) { b in
+                    if let b = b.baseAddress { Kernels.add(out.count, a, b, out.data) }
+                }
+            } else {
+                out.data.update(from: a, count: out.count)
+            }
+        }
+        for more in values.dropFirst(2) {
+            try more.withUnsafeBufferPointer(of: Float.self) { x in
+                if let x = x.baseAddress { Kernels.addInPlace(out.count, x, out.data) }
             }
         }
     }
@@ -174,12 +201,20 @@ extension KVServer {
 
     /// Answers a pull or pushpull with a copy of the stored weights, a push with an empty ack.
     private func answerWithStore(_ message: Message, _ slice: ServerSlice) {
+        var weights: Payload?
+        answerWithStore(message, slice, weights: &weights)
+    }
+
+    /// As above, reusing `weights` (a copy of the stored weights) when set, and setting it otherwise.
+    private func answerWithStore(_ message: Message, _ slice: ServerSlice, weights: inout Payload?) {
         guard message.pull else {
             answer(message)
             return
         }
         let count = slice.weight.count
-        answer(message, key: slice.key, values: Payload.floats(copying: slice.weight.data, count: count), count: count)
+        let values = weights ?? Payload.floats(copying: slice.weight.data, count: count)
+        weights = values
+        answer(message, key: slice.key, values: values, count: count)
     }
 
     private func copy(_ values: Payload?, into array: NDArray) throws {
@@ -192,13 +227,4 @@ extension KVServer {
         }
     }
 
-    private func add(_ values: Payload?, into array: NDArray) throws {
-        guard let values else { throw KVStoreError.remote("a push without values") }
-        try values.withUnsafeBufferPointer(of: Float.self) { source in
-            guard source.count == array.count else {
-                throw KVStoreError.remote("\(source.count) values for a slice of \(array.count)")
-            }
-            if let base = source.baseAddress { Kernels.addInPlace(source.count, base, array.data) }
-        }
-    }
 }
