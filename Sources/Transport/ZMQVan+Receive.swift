@@ -8,7 +8,9 @@ import Foundation
 extension ZMQVan {
     /// The receive thread: owns the ROUTER from creation to close (ps-lite's `Van::Receiving` +
     /// `ZMQVan::RecvMsg`).
-    func receiveLoop(bind: BindOptions, bound: ResultBox<Int>, onReceive: @Sendable (Message) -> Void) {
+    func receiveLoop(
+        bind: BindOptions, ipc: LocalIPC?, bound: ResultBox<Int>, onReceive: @Sendable (Message) -> Void
+    ) {
         guard let router = zmq_socket(context.raw, ZMQ_ROUTER) else {
             bound.set(.failure(zmqError("zmq_socket(ROUTER)")))
             return
@@ -27,12 +29,33 @@ extension ZMQVan {
             bound.set(.failure(error))
             return
         case .success(let port):
+            let ipcPath = ipc.flatMap { bindIPC(router, $0, bind: bind, port: port) }
+            // Remove the socket file when the ROUTER goes (ZeroMQ leaves it when the process ends
+            // before its I/O thread closes the listener).
+            defer { if let ipcPath { unlink(ipcPath) } }
             bound.set(.success(port))
+            receiveUntilStopped(router, onReceive: onReceive)
         }
+    }
+
+    private func receiveUntilStopped(_ router: UnsafeMutableRawPointer, onReceive: @Sendable (Message) -> Void) {
         while !isStopRequested() {
             guard let frames = receiveMultipart(router) else { continue }
             if let message = assemble(frames) { onReceive(message) }
         }
+    }
+
+    /// Also binds the ROUTER to its same-host ipc socket (`LocalIPC`) and returns the socket file's
+    /// path; a failure is logged and only costs speed (peers use TCP).
+    private func bindIPC(_ router: UnsafeMutableRawPointer, _ ipc: LocalIPC, bind: BindOptions, port: Int) -> String? {
+        let wildcard = bind.host == "*" || bind.host == "0.0.0.0"
+        let bindIP = wildcard ? nil : try? HostResolver.resolve(bind.host).ip
+        guard wildcard || bindIP != nil, let path = ipc.path(bindIP: bindIP, port: port) else { return nil }
+        guard zmq_bind(router, "ipc://\(path)") == 0 else {
+            logger.notice("same-host ipc off for this node: \(zmqError("zmq_bind(ipc://\(path))"))")
+            return nil
+        }
+        return path
     }
 
     private func isStopRequested() -> Bool {

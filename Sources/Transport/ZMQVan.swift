@@ -39,12 +39,17 @@ public final class ZMQVan: Transport, @unchecked Sendable {
         /// ZeroMQ's own connection heartbeat interval in seconds (`ZMQ_HEARTBEAT_IVL`; a dead TCP peer
         /// is noticed after 10 intervals); 0 disables it.
         public var connectionHeartbeat: Double
+        /// Where the same-host ipc sockets live (`LocalIPC`); nil sends everything over TCP. Default:
+        /// `LocalIPC.defaultDirectory()` (`SWIFTPS_IPC=0` turns it off, `SWIFTPS_IPC_DIR` moves it).
+        public var ipcDirectory: String?
 
         /// Creates options.
         public init(
             limits: TransportLimits = TransportLimits(), sendTimeout: Double = 0, sendHighWaterMark: Int32 = 1000,
-            stopLinger: Double = 2, connectionHeartbeat: Double = 1
+            stopLinger: Double = 2, connectionHeartbeat: Double = 1,
+            ipcDirectory: String? = LocalIPC.defaultDirectory()
         ) {
+            self.ipcDirectory = ipcDirectory
             self.limits = limits
             self.sendTimeout = sendTimeout
             self.sendHighWaterMark = sendHighWaterMark
@@ -72,6 +77,7 @@ public final class ZMQVan: Transport, @unchecked Sendable {
     var localID: Int32 = NodeID.unassigned
     var peers: [Int32: String] = [:]
     var sendFailures = 0
+    var ipc: LocalIPC?
     private var receiveThread: JoinableThread?
     private var port = 0
 
@@ -111,9 +117,10 @@ public final class ZMQVan: Transport, @unchecked Sendable {
         }
         running = true
         state.unlock()
+        let ipc = options.ipcDirectory.flatMap { LocalIPC(directory: $0, logger: logger) }
         let bound = ResultBox<Int>()
         let receiver = JoinableThread(name: "ps-zmq-recv") { [self] in
-            receiveLoop(bind: bind, bound: bound, onReceive: onReceive)
+            receiveLoop(bind: bind, ipc: ipc, bound: bound, onReceive: onReceive)
         }
         guard let result = bound.wait(timeout: 30) else {
             failStart(receiver: receiver)
@@ -128,6 +135,7 @@ public final class ZMQVan: Transport, @unchecked Sendable {
             state.lock()
             port = boundPort
             receiveThread = receiver
+            self.ipc = ipc
             state.unlock()
             logger.debug("ZMQVan bound tcp://\(bind.host):\(boundPort)")
             return boundPort
@@ -155,15 +163,17 @@ public final class ZMQVan: Transport, @unchecked Sendable {
         state.unlock()
     }
 
-    /// Resolves `host` and connects a DEALER to `tcp://ip:port`, replacing an earlier connection to
-    /// `peer`. ZeroMQ connects in the background; messages sent meanwhile wait in its queue.
+    /// Resolves `host` and connects a DEALER to `tcp://ip:port` (or to the peer's ipc socket when it
+    /// is on this host, see `LocalIPC`), replacing an earlier connection to `peer`. ZeroMQ connects in
+    /// the background; messages sent meanwhile wait in its queue.
     public func connect(to peer: Int32, host: String, port: Int) throws {
         let address = try HostResolver.resolve(host)
-        let endpoint = address.endpoint(port: port)
         state.lock()
         let isRunning = running && !stopRequested
         let identity = localID == NodeID.unassigned ? nil : identityBytes(for: localID)
+        let ipc = self.ipc
         state.unlock()
+        let endpoint = ipc?.endpoint(forPeer: address.ip, port: port) ?? address.endpoint(port: port)
         guard isRunning else { throw TransportError.notRunning }
         sendLock.lock()
         defer { sendLock.unlock() }
@@ -174,6 +184,13 @@ public final class ZMQVan: Transport, @unchecked Sendable {
         peers[peer] = endpoint
         state.unlock()
         logger.debug("ZMQVan connected to \(NodeID.name(of: peer)) (id \(peer)) at \(endpoint)")
+    }
+
+    /// The endpoint the DEALER to `peer` is connected to (`tcp://…` or `ipc://…`), if any.
+    public func endpoint(of peer: Int32) -> String? {
+        state.lock()
+        defer { state.unlock() }
+        return peers[peer]
     }
 
     /// Closes the DEALER to `peer`, if any.
