@@ -115,7 +115,7 @@ struct ExecutionPlan {
             }
             steps.append(
                 Executor.Step(
-                    name: node.name, instance: instance, binding: binding,
+                    name: node.name, nodeIndex: index, instance: instance, binding: binding,
                     outputNames: (0..<node.outputCount).map(node.outputName)))
         }
         backwardSteps.reverse()

@@ -16,6 +16,8 @@ public final class Executor {
     /// One planned node.
     struct Step {
         let name: String
+        /// The node's index in the symbol's graph (its random stream is derived from it).
+        let nodeIndex: Int
         let instance: any OperatorInstance
         let binding: OpBinding
         let outputNames: [String]
@@ -96,6 +98,18 @@ public final class Executor {
 
     /// Runs every node forward (MXNet's `forward(is_train=…)`). With `isTrain`, operators use
     /// training behaviour (Dropout masks, BatchNorm batch statistics) and `backward` may follow.
+    /// Restarts every random stream of the bound graph (Dropout's masks) from `seed`, each node on a
+    /// stream of its own, exactly as binding with `seed` starts them.
+    public func reseed(_ seed: UInt64) {
+        for step in steps { step.instance.reseed(ExecutionPlan.nodeSeed(seed, step.nodeIndex)) }
+    }
+
+    /// The seed of epoch `epoch`'s random streams for an executor bound with `seed` (see
+    /// `BaseModule.startEpoch`).
+    public static func epochSeed(_ seed: UInt64, epoch: Int) -> UInt64 {
+        ExecutionPlan.nodeSeed(seed ^ 0x5EED_E90C_0000_0000, epoch)
+    }
+
     public func forward(isTrain: Bool = false) {
         forward(isTrain: isTrain) { _ in }
     }

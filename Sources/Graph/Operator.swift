@@ -107,6 +107,13 @@ public protocol OperatorInstance: AnyObject {
     /// Computes the input gradients from the output gradients (and, for loss layers, the label),
     /// honouring each input's `GradReq`. Runs after a `forward` with `isTrain == true`.
     func backward(_ b: OpBinding)
+    /// Restarts the instance's random stream (Dropout's masks) from `seed`; others ignore it.
+    func reseed(_ seed: UInt64)
+}
+
+extension OperatorInstance {
+    /// Deterministic operators have no random stream.
+    public func reseed(_ seed: UInt64) {}
 }
 
 /// An operator as it appears in a symbol: its type, its parsed attributes, its argument names and

@@ -3,8 +3,9 @@ import SwiftPSTensor
 /// MXNet's `Dropout`: in training, each element is kept with probability 1 − p and scaled by
 /// 1/(1 − p) (inverted dropout), else zeroed; at inference it is the identity. `mode="always"`
 /// drops at inference too. The mask comes from a `RandomGenerator` seeded with
-/// `OpCreationContext.seed` and kept in the instance, so a run is reproducible; backward reuses
-/// the mask of the last forward.
+/// `OpCreationContext.seed` and kept in the instance, so a run is reproducible; `Module.fit`
+/// restarts it every epoch (`reseed`), so a resumed run is too. Backward reuses the mask of the last
+/// forward.
 public struct Dropout: Operator {
     public static let typeName = "Dropout"
     /// The probability of dropping an element, in [0, 1].
@@ -55,6 +56,8 @@ public struct Dropout: Operator {
             rng = RandomGenerator(seed: seed)
             mask = NDArray(shape: [count])
         }
+
+        func reseed(_ seed: UInt64) { rng = RandomGenerator(seed: seed) }
 
         func forward(_ b: OpBinding, isTrain: Bool) {
             let x = b.inputs[0].data

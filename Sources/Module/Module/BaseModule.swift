@@ -72,9 +72,17 @@ public protocol BaseModule: AnyObject {
     func getStates() throws -> [NDArray]
     /// Sets the states of stateful modules, to arrays or to one value.
     func setStates(_ states: [NDArray]?, value: Float?) throws
+    /// Called by `fit` before each epoch's first batch: restarts the module's random streams
+    /// (Dropout's masks) from a seed that depends only on the module's seed and `epoch`, so training
+    /// resumed from a checkpoint at an epoch boundary draws the masks the uninterrupted run drew.
+    /// (Not in MXNet, whose resumed runs draw fresh masks.) The default does nothing.
+    func startEpoch(_ epoch: Int) throws
 }
 
 extension BaseModule {
+    /// No random streams to restart.
+    public func startEpoch(_ epoch: Int) throws {}
+
     /// Assigns parameter and aux values: `initParams` without an initializer (MXNet's `set_params`).
     public func setParams(
         _ argParams: [String: NDArray], _ auxParams: [String: NDArray], allowMissing: Bool = false,
@@ -231,6 +239,7 @@ extension BaseModule {
 
         for epoch in beginEpoch..<numEpoch {
             let tic = MonotonicClock.now()
+            try startEpoch(epoch)
             evalMetric.reset()
             var nbatch = 0
             while let batch = try trainData.next() {

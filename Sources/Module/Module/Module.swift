@@ -429,6 +429,12 @@ public final class Module: BaseModule {
         executor.setMonitorCallback(monitor.observe)
     }
 
+    /// Restarts the executor's random streams (Dropout) from `seed` and `epoch`.
+    public func startEpoch(_ epoch: Int) throws {
+        guard let executor else { throw ModuleError.wrongState(call: "startEpoch", needs: "bind") }
+        executor.reseed(Executor.epochSeed(seed, epoch: epoch))
+    }
+
     public func getStates() throws -> [NDArray] {
         guard binded, paramsInitialized else { throw ModuleError.wrongState(call: "getStates", needs: "bind") }
         return []

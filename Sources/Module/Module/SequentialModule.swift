@@ -175,6 +175,10 @@ public final class SequentialModule: BaseModule {
 
     public func getStates() throws -> [NDArray] { try modules.flatMap { try $0.getStates() } }
 
+    public func startEpoch(_ epoch: Int) throws {
+        for module in modules { try module.startEpoch(epoch) }
+    }
+
     public func setStates(_ states: [NDArray]?, value: Float?) throws {
         for module in modules { try module.setStates(states, value: value) }
     }
