@@ -257,9 +257,12 @@ extension BaseModule {
             }
             logger.info("Epoch[\(epoch)] Time cost=\(String(format: "%.3f", MonotonicClock.now() - tic))")
 
-            // Sync aux params (and pull the final weights of this epoch), as MXNet does.
+            // The epoch's final weights (waiting for the last pulls). MXNet then calls set_params with
+            // them to copy them to every device; a SwiftPS module has one executor, and setParams would
+            // re-initialize the kvstore from this worker's copy: a workers' barrier per key every
+            // epoch, and in dist_async rank 0 overwriting the servers with a copy that may miss the
+            // other workers' latest updates.
             let (args, aux) = try getParams()
-            try setParams(args, aux)
             for callback in epochEndCallbacks { try callback(epoch, symbol, args, aux) }
 
             if let evalData {
