@@ -121,6 +121,41 @@ struct FailureTests {
         #expect(cluster.survivors().isEmpty, "processes left behind: \(cluster.survivors())")
     }
 
+    /// A worker frozen (SIGSTOP) for longer than the straggler threshold, and shorter than the heartbeat
+    /// timeout, is named by the scheduler when the other worker waits for it at an epoch end; once
+    /// thawed the job finishes and every process exits 0. dist_async, so the other worker is not held
+    /// back batch by batch and really reaches the epoch end first.
+    @Test func aFrozenWorkerIsNamedAsAStragglerAndTheJobStillFinishes() throws {
+        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
+        defer {
+            cluster.killAll()
+            cluster.removeFiles()
+        }
+        let env = ["SWIFTPS_STRAGGLER_TIMEOUT": "1", "SWIFTPS_HEARTBEAT_TIMEOUT": "20"]
+        try cluster.startSchedulerAndServers(extra: env)
+        for i in 0..<2 {
+            try cluster.spawn(
+                "worker\(i)",
+                ["train", "--kv-store", "dist_async", "--mom", "0", "--num-epochs", "3", "--num-batches", "400"]
+                    + ["--network", "mlp", "--no-progress", "--disp-batches", "10"],
+                env: cluster.environment(role: "worker", extra: env))
+        }
+        let started = cluster.waitForLog(of: ["worker1"], containing: "Batch [0-10]", timeout: 60)
+        try #require(started != nil, "worker1 never trained: \(cluster.allLogs())")
+        // Ranks follow arrival at the scheduler: read the frozen process's rank from its log.
+        let rank = cluster.log("worker1").contains("dist_async, worker 1 of 2") ? 1 : 0
+        cluster.signal("worker1", SIGSTOP)
+        defer { cluster.signal("worker1", SIGCONT) }
+        let named = cluster.waitForLog(
+            of: ["scheduler"], containing: "worker \(rank) is more than 1.0 s behind", timeout: 15)
+        cluster.signal("worker1", SIGCONT)
+        #expect(named != nil, "the scheduler did not name the frozen worker:\n\(cluster.log("scheduler").suffix(3000))")
+        #expect(!cluster.log("scheduler").contains("worker \(1 - rank) is more than"), "the waiting worker was blamed")
+        let statuses = cluster.waitAll(timeout: 120)
+        #expect(statuses.values.allSatisfy { $0 == 0 }, "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
+        #expect(cluster.survivors().isEmpty, "processes left behind: \(cluster.survivors())")
+    }
+
     /// Expects each of `names` to have exited non-zero with every one of `texts` in its log, and no
     /// started process to be left.
     private func expectFailed(

@@ -126,6 +126,12 @@ final class ProcessCluster {
         node.process.waitUntilExit()
     }
 
+    /// Sends `signal` to node `name` if it is running (SIGSTOP freezes it, SIGCONT thaws it).
+    func signal(_ name: String, _ signal: Int32) {
+        guard let node = nodes.first(where: { $0.name == name }), node.process.isRunning else { return }
+        Glibc.kill(node.process.processIdentifier, signal)
+    }
+
     /// Kills every node still running (SIGKILL) and reaps it. Idempotent.
     func killAll() {
         for node in nodes where node.process.isRunning {
