@@ -124,7 +124,7 @@ import Testing
         chmod(directory, 0o700)
         #expect(LocalIPC(directory: directory, logger: logger) != nil)
         let file = "\(directory)/plain"
-        FileManager.default.createFile(atPath: file, contents: Data())
+        _ = FileManager.default.createFile(atPath: file, contents: Data())
         #expect(LocalIPC(directory: file, logger: logger) == nil, "a file is not a directory")
         let created = "\(directory)/new"
         #expect(LocalIPC(directory: created, logger: logger) != nil)
