@@ -14,7 +14,8 @@ import SwiftPS
 ///
 /// A worker that reports more than `stragglerSeconds` after the first one is named in a warning
 /// (once per epoch, while it is still missing); one missing `deadline` seconds after the first
-/// report fails the epoch for the waiting workers, naming it.
+/// report fails the epoch and ends the job (`PostOffice.terminateJob`), naming it, so every process
+/// exits non-zero with that name.
 final class EpochCoordinator: @unchecked Sendable {
     struct Settings {
         /// The metrics file; nil: each path the workers give with `--metrics-out`.
@@ -165,6 +166,9 @@ final class EpochCoordinator: @unchecked Sendable {
                         "\(names) did not reach the end of epoch \(epoch) within \(settings.deadline) s of the first worker (SWIFTPS_BARRIER_TIMEOUT)"
                     logger.error("\(error)")
                     for entry in round.reports.values { answer(entry.request, error: error) }
+                    // The job cannot go on without them: stop every process now, naming the late
+                    // workers (the waiting ones would otherwise exit and be blamed by heartbeats).
+                    office.terminateJob(error)
                     continue
                 }
                 guard waited > settings.stragglerSeconds else { continue }

@@ -252,6 +252,23 @@ public final class PostOffice: @unchecked Sendable {
         }
     }
 
+    /// Ends the whole job from the scheduler (a deadline of the job itself expired): every other node
+    /// receives TERMINATE carrying `reason` and exits with it, then this node terminates with it too.
+    /// Does nothing on other roles (they cannot stop the job for everyone) or once the job has ended.
+    public func terminateJob(_ reason: String) {
+        state.lock()
+        defer { state.unlock() }
+        guard isScheduler else {
+            logger.warning("only the scheduler can terminate the job; ignored: \(reason)")
+            return
+        }
+        guard phase == .ready, terminalError == nil else { return }
+        for node in table.values where node.id != me.id {
+            sendLocked(Message(control: Control(cmd: .terminate), error: reason), to: node.id)
+        }
+        terminate(.terminated(reason))
+    }
+
     /// Wakes the heartbeat thread for good (it then sees the phase or the error and returns).
     func stopHeartbeat() {
         heartbeatWake.lock()

@@ -77,3 +77,29 @@ import Testing
         #expect(Set(lost.map(\.role)) == [.server, .worker], "\(events)")
     }
 }
+
+@Suite struct TerminateJobTests {
+    /// The scheduler ends the job for everyone with one reason (the epoch-end deadline uses this);
+    /// a worker asking the same is ignored.
+    @Test func theSchedulerEndsTheJobForEveryNodeWithItsReason() throws {
+        let cluster = InMemoryCluster(clock: ManualClock())
+        defer { cluster.stopAll() }
+        let scheduler = cluster.add(cluster.config(.scheduler, workers: 2, servers: 1))
+        _ = cluster.add(cluster.config(.server, workers: 2, servers: 1))
+        let workers = (0..<2).map { _ in cluster.add(cluster.config(.worker, workers: 2, servers: 1)) }
+        #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
+        workers[0].terminateJob("a worker cannot do this")
+        #expect(workers[0].terminationError == nil && scheduler.terminationError == nil)
+        scheduler.terminateJob("worker 1 did not reach the end of epoch 0")
+        let events = cluster.terminations.wait(count: 4)
+        #expect(events.count == 4, "\(events)")
+        for event in events {
+            guard case .terminated(let text) = event.error else {
+                Issue.record("expected TERMINATE, got \(event.error)")
+                continue
+            }
+            #expect(text == "worker 1 did not reach the end of epoch 0")
+        }
+        #expect(throws: ClusterError.self) { try workers[1].barrier(group: .workers, timeout: 100) }
+    }
+}

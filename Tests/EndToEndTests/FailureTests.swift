@@ -131,20 +131,8 @@ struct FailureTests {
             cluster.killAll()
             cluster.removeFiles()
         }
-        let env = ["SWIFTPS_STRAGGLER_TIMEOUT": "1", "SWIFTPS_HEARTBEAT_TIMEOUT": "20"]
-        try cluster.startSchedulerAndServers(extra: env)
-        for i in 0..<2 {
-            try cluster.spawn(
-                "worker\(i)",
-                ["train", "--kv-store", "dist_async", "--mom", "0", "--num-epochs", "3", "--num-batches", "400"]
-                    + ["--network", "mlp", "--no-progress", "--disp-batches", "10"],
-                env: cluster.environment(role: "worker", extra: env))
-        }
-        let started = cluster.waitForLog(of: ["worker1"], containing: "Batch [0-10]", timeout: 60)
-        try #require(started != nil, "worker1 never trained: \(cluster.allLogs())")
-        // Ranks follow arrival at the scheduler: read the frozen process's rank from its log.
-        let rank = cluster.log("worker1").contains("dist_async, worker 1 of 2") ? 1 : 0
-        cluster.signal("worker1", SIGSTOP)
+        let rank = try freezeWorker1MidEpoch(
+            cluster, env: ["SWIFTPS_STRAGGLER_TIMEOUT": "1", "SWIFTPS_HEARTBEAT_TIMEOUT": "20"])
         defer { cluster.signal("worker1", SIGCONT) }
         let named = cluster.waitForLog(
             of: ["scheduler"], containing: "worker \(rank) is more than 1.0 s behind", timeout: 15)
@@ -154,6 +142,52 @@ struct FailureTests {
         let statuses = cluster.waitAll(timeout: 120)
         #expect(statuses.values.allSatisfy { $0 == 0 }, "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
         #expect(cluster.survivors().isEmpty, "processes left behind: \(cluster.survivors())")
+    }
+
+    /// A worker frozen past the epoch-end deadline (the scheduler's SWIFTPS_BARRIER_TIMEOUT, here 3 s;
+    /// heartbeats allow 20 s) ends the job: every process, the frozen one once thawed included, exits
+    /// non-zero saying which worker did not reach the end of the epoch, and none is left behind.
+    @Test func aWorkerLateForTheEpochEndStopsTheJobNamingIt() throws {
+        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
+        defer {
+            cluster.killAll()
+            cluster.removeFiles()
+        }
+        let rank = try freezeWorker1MidEpoch(
+            cluster, env: ["SWIFTPS_HEARTBEAT_TIMEOUT": "20"], schedulerEnv: ["SWIFTPS_BARRIER_TIMEOUT": "3"])
+        defer { cluster.signal("worker1", SIGCONT) }
+        let failed = cluster.waitForLog(of: ["scheduler"], containing: "did not reach the end of epoch", timeout: 15)
+        cluster.signal("worker1", SIGCONT)
+        #expect(failed != nil, "the scheduler did not end the job:\n\(cluster.log("scheduler").suffix(3000))")
+        let statuses = cluster.waitAll(timeout: 45)
+        expectFailed(
+            ["scheduler", "server0", "worker0", "worker1"], in: cluster, statuses,
+            saying: ["worker \(rank) did not reach the end of epoch"])
+    }
+
+    /// Starts a scheduler, a server and 2 dist_async workers (3 epochs of 400 mlp batches) with `env`
+    /// (the scheduler also with `schedulerEnv`), freezes process worker1 with SIGSTOP once it has
+    /// trained 10 batches, and returns its rank (ranks follow arrival at the scheduler). The caller
+    /// sends SIGCONT.
+    private func freezeWorker1MidEpoch(
+        _ cluster: ProcessCluster, env: [String: String], schedulerEnv: [String: String] = [:]
+    ) throws -> Int {
+        try cluster.spawn(
+            "scheduler", ["scheduler"],
+            env: cluster.environment(role: "scheduler", extra: env.merging(schedulerEnv) { $1 }))
+        try cluster.spawn("server0", ["server"], env: cluster.environment(role: "server", extra: env))
+        for i in 0..<2 {
+            try cluster.spawn(
+                "worker\(i)",
+                ["train", "--kv-store", "dist_async", "--mom", "0", "--num-epochs", "3", "--num-batches", "400"]
+                    + ["--network", "mlp", "--no-progress", "--disp-batches", "10"],
+                env: cluster.environment(role: "worker", extra: env))
+        }
+        let started = cluster.waitForLog(of: ["worker1"], containing: "Batch [0-10]", timeout: 60)
+        try #require(started != nil, "worker1 never trained: \(cluster.allLogs())")
+        let rank = cluster.log("worker1").contains("dist_async, worker 1 of 2") ? 1 : 0
+        cluster.signal("worker1", SIGSTOP)
+        return rank
     }
 
     /// Expects each of `names` to have exited non-zero with every one of `texts` in its log, and no
