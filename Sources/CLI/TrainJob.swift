@@ -44,6 +44,9 @@ struct TrainJob {
         let batchesPerEpoch = options.numBatches ?? trainBatches
 
         var beginEpoch = 0
+        // Worker 0 keeps --seed (its initialization is the one the servers take); the others get their
+        // own stream, so their Dropout masks are not the same as worker 0's batch for batch.
+        let moduleSeed = session.rank == 0 ? options.seed : Executor.epochSeed(options.seed, epoch: -session.rank)
         let module: Module
         if let point = resumePoint, let prefix = options.modelPrefix {
             let localStates = kvType == .local && FileManager.default.fileExists(atPath: point.layout.localStatesPath)
@@ -51,7 +54,7 @@ struct TrainJob {
                 logger.warning("\(point.layout.localStatesPath) does not exist: the optimizer state starts fresh")
             }
             module = try Module.load(
-                prefix: prefix, epoch: point.epoch, loadOptimizerStates: localStates, seed: options.seed, logger: logger
+                prefix: prefix, epoch: point.epoch, loadOptimizerStates: localStates, seed: moduleSeed, logger: logger
             )
             beginEpoch = point.epoch
             // Replay the shuffles of the epochs already trained, so the data order continues exactly.
@@ -62,7 +65,7 @@ struct TrainJob {
             }
             logger.info("resuming from \(point.layout.paramsPath) at epoch \(point.epoch)")
         } else {
-            module = try Module(symbol: symbol, seed: options.seed, logger: logger)
+            module = try Module(symbol: symbol, seed: moduleSeed, logger: logger)
         }
 
         let optimizer = try optimizerConfig(batchesPerEpoch: batchesPerEpoch)
