@@ -40,7 +40,8 @@ struct BenchTrain: ParsableCommand {
         BLAS.configureThreads(blasThreads)
         let isLenet = network == "lenet"
         let symbol = try isLenet ? Models.lenet() : Models.mlp()
-        let train = try FashionMNIST.train(dataDir: dataDir, batchSize: batchSize, flat: !isLenet)
+        // As `swiftps train` does by default: the next batch is assembled on a background thread.
+        let train = try PrefetchingIter(FashionMNIST.train(dataDir: dataDir, batchSize: batchSize, flat: !isLenet))
         let module = try Module(symbol: symbol)
         try module.bind(dataShapes: train.provideData, labelShapes: train.provideLabel)
         try module.initParams(initializer: Xavier())

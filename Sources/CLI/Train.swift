@@ -130,6 +130,12 @@ struct TrainOptions: ParsableArguments {
     @Flag(help: "Do not shuffle the training data.")
     var noShuffle = false
 
+    @Flag(
+        inversion: .prefixedNo,
+        help: "Assemble the next training batch on a background thread while this one trains (MXNet's PrefetchingIter)."
+    )
+    var prefetch = true
+
     @Option(help: "After training, worker 0 writes the final parameters to this file (.params format).")
     var saveFinal: String?
 
