@@ -92,7 +92,11 @@ struct BatchSchedule {
         self.lastBatchHandle = lastBatchHandle
         self.fixedBatches = batchesPerEpoch
         self.shuffle = shuffle
-        self.random = RandomGenerator(seed: seed)
+        // A stream of its own: `Module` initializes its parameters from `RandomGenerator(seed:)` with the
+        // same seed, and the first epoch's order must not be made of the very numbers that drew the
+        // initial weights (MXNet shuffles with numpy's generator and initializes with its own).
+        var base = RandomGenerator(seed: seed)
+        self.random = base.fork(0x5348_5546_464C_45)
         startEpoch(carry: [])
     }
 
