@@ -36,6 +36,10 @@ extension PostOffice {
                 logger.notice(
                     "the cluster is unauthenticated: anyone who reaches its ports can join (set SWIFTPS_SECRET_FILE)")
             }
+            // The scheduler's deadline runs from before it can hear the first ADD_NODE: a cluster that
+            // completes while this thread is still starting must be seen complete in time, and a test
+            // clock advanced once the nodes have arrived must expire it.
+            let rendezvousDeadline = clock.now() + config.rendezvousTimeout
             let bind = BindOptions(
                 host: config.bindHost, port: isScheduler ? config.schedulerPort : 0,
                 portRange: isScheduler ? nil : config.portRange)
@@ -50,7 +54,7 @@ extension PostOffice {
             me.port = Int32(port)
             state.unlock()
             threads.append(JoinableThread(name: "ps-dispatch") { [self] in dispatchLoop() })
-            if isScheduler { try rendezvousAsScheduler() } else { try rendezvousAsNode() }
+            if isScheduler { try rendezvousAsScheduler(deadline: rendezvousDeadline) } else { try rendezvousAsNode() }
             if config.heartbeatInterval > 0 {
                 let thread = JoinableThread(name: "ps-heartbeat") { [self] in heartbeatLoop() }
                 locked { threads.append(thread) }
@@ -68,11 +72,10 @@ extension PostOffice {
 
     // MARK: - Scheduler side
 
-    private func rendezvousAsScheduler() throws {
+    private func rendezvousAsScheduler(deadline: Double) throws {
         state.lock()
         defer { state.unlock() }
         table[NodeID.scheduler] = me
-        let deadline = clock.now() + config.rendezvousTimeout
         let complete = clock.wait(on: state, until: deadline) {
             arrivalsComplete || terminalError != nil || phase == .stopped
         }
