@@ -81,7 +81,7 @@ public struct LocalIPC: Sendable {
     /// the path would not fit a Unix socket address.
     public func path(bindIP: String?, port: Int) -> String? {
         let path = "\(directory)/\(namespace)-\(bindIP ?? "any")-\(port).sock"
-        return path.utf8.count < MemoryLayout.size(ofValue: sockaddr_un().sun_path) ? path : nil
+        return Self.unixAddress(path) == nil ? nil : path
     }
 
     /// `ipc://…` for a peer at `ip:port` on this host whose socket file accepts connections, else nil.
@@ -94,23 +94,31 @@ public struct LocalIPC: Sendable {
     }
 
     /// Whether a process listens on the Unix socket `path` (a file left by a killed process refuses).
+    /// The probe never waits: a listener too busy to take it (its backlog full, say a stopped process)
+    /// counts as not listening, and the peer is reached over TCP.
     static func accepts(_ path: String) -> Bool {
-        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+        guard var address = unixAddress(path) else { return false }
+        let fd = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return false }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
         return withUnsafePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 connect(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) == 0
             }
         }
+    }
+
+    /// The socket address of the Unix socket `path`, or nil when the path is too long for one.
+    static func unixAddress(_ path: String) -> sockaddr_un? {
+        var address = sockaddr_un()
+        address.sun_family = sa_family_t(AF_UNIX)
+        let bytes = Array(path.utf8)
+        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else { return nil }
+        withUnsafeMutableBytes(of: &address.sun_path) { raw in
+            raw.copyBytes(from: bytes)
+            raw[bytes.count] = 0
+        }
+        return address
     }
 
     /// The numeric addresses of this network namespace's interfaces.
