@@ -49,7 +49,9 @@ struct TrainJob {
         var beginEpoch = 0
         // Worker 0 keeps --seed (its initialization is the one the servers take); the others get their
         // own stream, so their Dropout masks are not the same as worker 0's batch for batch.
-        let moduleSeed = session.rank == 0 ? options.seed : Executor.epochSeed(options.seed, epoch: -session.rank)
+        let moduleSeed =
+            session.rank == 0
+            ? options.seed : RandomGenerator.derivedSeed(options.seed ^ 0x5752_4B52, stream: UInt64(session.rank))
         let module: Module
         if let point = resumePoint, let prefix = options.modelPrefix {
             let localStates = kvType == .local && FileManager.default.fileExists(atPath: point.layout.localStatesPath)

@@ -127,11 +127,8 @@ struct ExecutionPlan {
         }
     }
 
-    /// A distinct, reproducible seed for node `index` (splitmix64 of the executor seed and index).
+    /// A distinct, reproducible seed for node `index`.
     static func nodeSeed(_ seed: UInt64, _ index: Int) -> UInt64 {
-        var z = seed &+ UInt64(index + 1) &* 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        RandomGenerator.derivedSeed(seed, stream: UInt64(index + 1))
     }
 }

@@ -107,7 +107,7 @@ public final class Executor {
     /// The seed of epoch `epoch`'s random streams for an executor bound with `seed` (see
     /// `BaseModule.startEpoch`).
     public static func epochSeed(_ seed: UInt64, epoch: Int) -> UInt64 {
-        ExecutionPlan.nodeSeed(seed ^ 0x5EED_E90C_0000_0000, epoch)
+        RandomGenerator.derivedSeed(seed ^ 0x5EED_E90C_0000_0000, stream: UInt64(epoch + 1))
     }
 
     public func forward(isTrain: Bool = false) {

@@ -8,15 +8,20 @@ public struct RandomGenerator: RandomNumberGenerator, Sendable {
 
     /// A generator whose whole stream is fixed by `seed`.
     public init(seed: UInt64) {
-        var x = seed
-        func splitmix() -> UInt64 {
-            x &+= 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s = (splitmix(), splitmix(), splitmix(), splitmix())
+        s = (
+            Self.derivedSeed(seed, stream: 1), Self.derivedSeed(seed, stream: 2), Self.derivedSeed(seed, stream: 3),
+            Self.derivedSeed(seed, stream: 4)
+        )
+    }
+
+    /// A seed for use number `stream` of one user seed (the `stream`-th output of splitmix64 from
+    /// `seed`): distinct, reproducible seeds for independent purposes, such as one per graph node,
+    /// per epoch or per worker.
+    public static func derivedSeed(_ seed: UInt64, stream: UInt64) -> UInt64 {
+        var z = seed &+ stream &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 
     @inline(__always) private static func rotl(_ x: UInt64, _ k: UInt64) -> UInt64 { (x << k) | (x >> (64 - k)) }
