@@ -4,7 +4,8 @@ import SwiftPSTransport
 /// HMAC-SHA256 signatures for rendezvous, with the cluster's shared secret. ps-lite has no
 /// authentication at all (anyone who reaches the scheduler's port joins the job); SwiftPS signs each
 /// ADD_NODE request over (role, host, port, shard size, nonce) and the scheduler's table reply over
-/// (the table, the recipient's nonce), so a replayed or forged table is refused too.
+/// (the table, the recipient's nonce, the job's session nonce), so a replayed or forged table is refused
+/// too. Messages after rendezvous carry tags keyed from the session (`MessageAuthenticator`).
 struct Authenticator: Sendable {
     private let secret: [UInt8]
 
@@ -12,20 +13,22 @@ struct Authenticator: Sendable {
 
     private var key: SymmetricKey { SymmetricKey(data: secret) }
 
-    /// A fresh 16-byte nonce.
-    static func nonce() -> [UInt8] {
+    /// A fresh random nonce of `count` bytes.
+    static func nonce(count: Int = 16) -> [UInt8] {
         var rng = SystemRandomNumberGenerator()
-        return (0..<16).map { _ in UInt8.random(in: 0...255, using: &rng) }
+        return (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
     }
 
     func sign(request node: NodeInfo) -> [UInt8] { mac(Self.requestBytes(node)) }
 
     func verify(request node: NodeInfo) -> Bool { check(node.auth, over: Self.requestBytes(node)) }
 
-    func sign(table: [NodeInfo], nonce: [UInt8]) -> [UInt8] { mac(Self.tableBytes(table, nonce: nonce)) }
+    func sign(table: [NodeInfo], nonce: [UInt8], session: [UInt8]) -> [UInt8] {
+        mac(Self.tableBytes(table, nonce: nonce, session: session))
+    }
 
-    func verify(table: [NodeInfo], nonce: [UInt8], auth: [UInt8]) -> Bool {
-        check(auth, over: Self.tableBytes(table, nonce: nonce))
+    func verify(table: [NodeInfo], nonce: [UInt8], session: [UInt8], auth: [UInt8]) -> Bool {
+        check(auth, over: Self.tableBytes(table, nonce: nonce, session: session))
     }
 
     private func mac(_ bytes: [UInt8]) -> [UInt8] {
@@ -41,11 +44,11 @@ struct Authenticator: Sendable {
         Array("swiftps-v1|add-node|\(node.role)|\(node.hostname)|\(node.port)|\(node.shardSize)|".utf8) + node.nonce
     }
 
-    private static func tableBytes(_ table: [NodeInfo], nonce: [UInt8]) -> [UInt8] {
+    private static func tableBytes(_ table: [NodeInfo], nonce: [UInt8], session: [UInt8]) -> [UInt8] {
         var text = "swiftps-v1|table|"
         for node in table {
             text += "\(node.id),\(node.role),\(node.rank),\(node.hostname),\(node.port),\(node.shardSize);"
         }
-        return Array(text.utf8) + [0x7C] + nonce
+        return Array(text.utf8) + [0x7C] + nonce + [0x7C] + session
     }
 }

@@ -5,9 +5,14 @@ extension PostOffice {
     /// `Van::Receiving`: control commands are handled here, application messages go to the dispatch
     /// thread (or to an `onReceiveThread` handler, called here once `state` is released), and
     /// responses to `request` wake their caller.
-    func receive(_ message: Message, onReceiveThread: Bool = true) {
+    ///
+    /// With a secret, a message from another node must carry a valid tag (`MessageAuthenticator`),
+    /// checked here before `state` is taken, and a counter not seen before from its sender.
+    func receive(_ message: Message, onReceiveThread: Bool = true, local: Bool = false) {
+        let tagged = !local && authenticator != nil
+        if tagged && !tagVerifies(message) { return }
         state.lock()
-        let inline = route(message, onReceiveThread: onReceiveThread)
+        let inline = route(message, onReceiveThread: onReceiveThread, tagged: tagged)
         state.unlock()
         guard let inline else { return }
         inline(message)
@@ -18,9 +23,17 @@ extension PostOffice {
     }
 
     /// Handles `message` under `state`; returns the app handler to call on this thread, if any.
-    private func route(_ message: Message, onReceiveThread: Bool) -> (@Sendable (Message) -> Void)? {
+    private func route(_ message: Message, onReceiveThread: Bool, tagged: Bool) -> (@Sendable (Message) -> Void)? {
         guard phase != .stopped, phase != .idle else { return nil }
         guard accepts(message) else { return nil }
+        if tagged && !isExemptFromTags(message)
+            && !replayWindows[message.sender, default: ReplayWindow()].accept(message.seq)
+        {
+            tagDrops.drop(
+                "\(message.debugDescription) from \(NodeID.name(of: message.sender)) repeats message counter \(message.seq): a replay",
+                logger: logger)
+            return nil
+        }
         if message.sender != NodeID.unassigned { lastHeard[message.sender] = clock.now() }
         switch message.control.cmd {
         case .addNode:
@@ -65,6 +78,32 @@ extension PostOffice {
             }
         }
         return nil
+    }
+
+    /// Whether `message` may arrive without a tag (under `state`).
+    private func isExemptFromTags(_ message: Message) -> Bool {
+        MessageAuthenticator.isExempt(message, receiverInRendezvous: phase == .rendezvous)
+    }
+
+    /// Checks `message`'s tag with this job's key, logging a refusal; exempt messages pass.
+    private func tagVerifies(_ message: Message) -> Bool {
+        state.lock()
+        let exempt = isExemptFromTags(message)
+        let messageAuth = self.messageAuth
+        let myID = me.id
+        state.unlock()
+        if exempt { return true }
+        let reason: String
+        if let messageAuth {
+            if messageAuth.verify(message, recipient: myID) { return true }
+            reason = message.tag.isEmpty ? "it has no tag" : "its tag does not verify"
+        } else {
+            reason = "this node has no session key yet"
+        }
+        tagDrops.drop(
+            "\(message.debugDescription) claiming to be from \(NodeID.name(of: message.sender)): \(reason) (a process without this job's secret, or a stale one)",
+            logger: logger)
+        return false
     }
 
     /// Drops messages from unknown senders: before the table exists only the scheduler may talk to a

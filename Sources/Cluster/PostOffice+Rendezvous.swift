@@ -30,6 +30,10 @@ extension PostOffice {
                 // Known before the first ADD_NODE can arrive, so even early refusals carry sender 1.
                 me.id = NodeID.scheduler
                 transport.setLocalID(NodeID.scheduler)
+                if let secret = config.secret {
+                    session = Authenticator.nonce(count: MessageAuthenticator.sessionNonceCount)
+                    messageAuth = MessageAuthenticator(secret: secret, session: session)
+                }
             }
             state.unlock()
             if authenticator == nil {
@@ -105,8 +109,10 @@ extension PostOffice {
             return entry
         }
         for node in entries where node.id != NodeID.scheduler {
-            var control = Control(cmd: .addNode, nodes: published, nonce: node.nonce)
-            if let authenticator { control.auth = authenticator.sign(table: published, nonce: node.nonce) }
+            var control = Control(cmd: .addNode, nodes: published, nonce: node.nonce, session: session)
+            if let authenticator {
+                control.auth = authenticator.sign(table: published, nonce: node.nonce, session: session)
+            }
             sendLocked(Message(control: control, request: false), to: node.id)
         }
         for node in published { table[node.id] = node }
@@ -253,12 +259,21 @@ extension PostOffice {
         guard reply.control.nonce == me.nonce else {
             throw ClusterError.protocolViolation("the scheduler's node table answers another request (nonce mismatch)")
         }
-        if let authenticator,
-            !authenticator.verify(table: reply.control.nodes, nonce: me.nonce, auth: reply.control.auth)
-        {
-            throw ClusterError.authenticationRefused(
-                "authentication refused: the scheduler's node table is not signed with this node's secret; check --secret-file on the scheduler"
-            )
+        if let authenticator {
+            let control = reply.control
+            guard
+                authenticator.verify(
+                    table: control.nodes, nonce: me.nonce, session: control.session, auth: control.auth)
+            else {
+                throw ClusterError.authenticationRefused(
+                    "authentication refused: the scheduler's node table is not signed with this node's secret; check --secret-file on the scheduler"
+                )
+            }
+            guard control.session.count == MessageAuthenticator.sessionNonceCount, let secret = config.secret else {
+                throw ClusterError.protocolViolation(
+                    "the scheduler's node table has no session nonce for message tags (is it an older SwiftPS?)")
+            }
+            messageAuth = MessageAuthenticator(secret: secret, session: control.session)
         }
         guard let mine = reply.control.nodes.first(where: { $0.hostname == me.hostname && $0.port == me.port }) else {
             throw ClusterError.protocolViolation("the scheduler's node table does not list this node at \(me.address)")

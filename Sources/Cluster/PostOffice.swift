@@ -32,6 +32,8 @@ public final class PostOffice: @unchecked Sendable {
     public let clock: any DeadlineClock
     let logger: Logger
     let authenticator: Authenticator?
+    /// Counts (and rate-limits the log of) messages refused for a missing or wrong tag.
+    let tagDrops = DropCounter()
     let onTermination: @Sendable (ClusterError) -> Void
     let state = NSCondition()
 
@@ -55,6 +57,13 @@ public final class PostOffice: @unchecked Sendable {
     var arrivals: [NodeInfo] = []
     var temporaryPeer: Int32 = -1
     var tableReply: Message?
+    /// The job's message tags, once this node has the session (scheduler: at start; others: from the
+    /// table). Nil without a secret.
+    var messageAuth: MessageAuthenticator?
+    /// The session nonce the scheduler publishes in the table (scheduler only).
+    var session: [UInt8] = []
+    /// The message counters seen from each sender (with a secret).
+    var replayWindows: [Int32: ReplayWindow] = [:]
     var threads: [JoinableThread] = []
     /// The clock reading of the heartbeat thread's last completed tick (tests wait on it).
     var heartbeatTick = -Double.infinity
@@ -179,12 +188,14 @@ public final class PostOffice: @unchecked Sendable {
         }
         message.sender = me.id
         let myID = me.id
+        let messageAuth = self.messageAuth
         state.unlock()
         if id == myID {
             message.recver = myID
-            receive(message, onReceiveThread: false)
+            receive(message, onReceiveThread: false, local: true)
             return message.dataByteCount
         }
+        messageAuth?.seal(&message, to: id)
         do {
             return try transport.send(message, to: id)
         } catch {
@@ -200,6 +211,7 @@ public final class PostOffice: @unchecked Sendable {
     func sendLocked(_ message: Message, to id: Int32) {
         var message = message
         message.sender = me.id
+        messageAuth?.seal(&message, to: id)
         do {
             try transport.send(message, to: id)
         } catch {

@@ -285,7 +285,7 @@ const ProtobufCMessageDescriptor swiftps__node__descriptor =
   (ProtobufCMessageInit) swiftps__node__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor swiftps__control__field_descriptors[8] =
+static const ProtobufCFieldDescriptor swiftps__control__field_descriptors[9] =
 {
   {
     "cmd",
@@ -383,6 +383,18 @@ static const ProtobufCFieldDescriptor swiftps__control__field_descriptors[8] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "session",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Swiftps__Control, session),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swiftps__control__field_indices_by_name[] = {
   6,   /* field[6] = auth */
@@ -393,12 +405,13 @@ static const unsigned swiftps__control__field_indices_by_name[] = {
   3,   /* field[3] = msg_sig */
   1,   /* field[1] = node */
   7,   /* field[7] = nonce */
+  8,   /* field[8] = session */
 };
 static const ProtobufCIntRange swiftps__control__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 20, 4 },
-  { 0, 8 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor swiftps__control__descriptor =
 {
@@ -408,14 +421,14 @@ const ProtobufCMessageDescriptor swiftps__control__descriptor =
   "Swiftps__Control",
   "swiftps",
   sizeof(Swiftps__Control),
-  8,
+  9,
   swiftps__control__field_descriptors,
   swiftps__control__field_indices_by_name,
   2,  swiftps__control__number_ranges,
   (ProtobufCMessageInit) swiftps__control__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor swiftps__meta__field_descriptors[16] =
+static const ProtobufCFieldDescriptor swiftps__meta__field_descriptors[18] =
 {
   {
     "head",
@@ -609,6 +622,30 @@ static const ProtobufCFieldDescriptor swiftps__meta__field_descriptors[16] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "seq",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Swiftps__Meta, seq),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "tag",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BYTES,
+    0,   /* quantifier_offset */
+    offsetof(Swiftps__Meta, tag),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swiftps__meta__field_indices_by_name[] = {
   6,   /* field[6] = app_id */
@@ -624,7 +661,9 @@ static const unsigned swiftps__meta__field_indices_by_name[] = {
   4,   /* field[4] = push */
   3,   /* field[3] = request */
   14,   /* field[14] = sender */
+  16,   /* field[16] = seq */
   5,   /* field[5] = simple_app */
+  17,   /* field[17] = tag */
   7,   /* field[7] = timestamp */
   13,   /* field[13] = version */
 };
@@ -632,7 +671,7 @@ static const ProtobufCIntRange swiftps__meta__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 20, 13 },
-  { 0, 16 }
+  { 0, 18 }
 };
 const ProtobufCMessageDescriptor swiftps__meta__descriptor =
 {
@@ -642,7 +681,7 @@ const ProtobufCMessageDescriptor swiftps__meta__descriptor =
   "Swiftps__Meta",
   "swiftps",
   sizeof(Swiftps__Meta),
-  16,
+  18,
   swiftps__meta__field_descriptors,
   swiftps__meta__field_indices_by_name,
   2,  swiftps__meta__number_ranges,

@@ -115,11 +115,14 @@ public struct Control: Sendable, Equatable {
     public var auth: [UInt8]
     /// The recipient's ADD_NODE nonce, echoed in the table reply.
     public var nonce: [UInt8]
+    /// The job's session nonce (table reply, when a secret is set), from which message tags are keyed.
+    public var session: [UInt8]
 
     /// Creates a control block.
     public init(
         cmd: ControlCommand = .empty, nodes: [NodeInfo] = [], barrierGroup: Int32 = 0, msgSig: UInt64 = 0,
-        epoch: Int64 = 0, batchesPerEpoch: Int64 = 0, auth: [UInt8] = [], nonce: [UInt8] = []
+        epoch: Int64 = 0, batchesPerEpoch: Int64 = 0, auth: [UInt8] = [], nonce: [UInt8] = [],
+        session: [UInt8] = []
     ) {
         self.cmd = cmd
         self.nodes = nodes
@@ -129,6 +132,7 @@ public struct Control: Sendable, Equatable {
         self.batchesPerEpoch = batchesPerEpoch
         self.auth = auth
         self.nonce = nonce
+        self.session = session
     }
 }
 
@@ -170,6 +174,12 @@ public struct Message: Sendable {
     public var senderVerified = false
     /// Set on a response whose request failed.
     public var error: String
+    /// The sender's message counter, when the cluster has a secret (the tag's nonce; receivers refuse a
+    /// counter they have already seen).
+    public var seq: UInt64 = 0
+    /// The message's authentication tag, when the cluster has a secret (see the Cluster layer's
+    /// `MessageAuthenticator`); empty otherwise.
+    public var tag: [UInt8] = []
     /// The data frames.
     public var data: [Payload]
 

@@ -39,6 +39,8 @@ public enum MetaCodec {
         meta.pointee.sender = message.sender
         meta.pointee.error = arena.string(message.error)
         meta.pointee.data_size = Int64(message.dataByteCount)
+        meta.pointee.seq = message.seq
+        meta.pointee.tag = arena.binary(message.tag)
         let types = message.dataTypes
         if !types.isEmpty {
             let buffer = arena.array(Swiftps__DataType.self, count: types.count)
@@ -65,6 +67,8 @@ public enum MetaCodec {
             head: m.head, body: bytesOf(m.body), request: m.request != 0, push: m.push != 0, pull: m.pull != 0,
             simpleApp: m.simple_app != 0, appID: m.app_id, customerID: m.customer_id, timestamp: m.timestamp,
             priority: m.priority, sender: m.sender, error: stringOf(m.error))
+        message.seq = m.seq
+        message.tag = bytesOf(m.tag)
         if let control = m.control { message.control = try decodeControl(control.pointee) }
         var types: [WireDataType] = []
         types.reserveCapacity(m.n_data_type)
@@ -97,6 +101,7 @@ public enum MetaCodec {
         c.pointee.batches_per_epoch = control.batchesPerEpoch
         c.pointee.auth = arena.binary(control.auth)
         c.pointee.nonce = arena.binary(control.nonce)
+        c.pointee.session = arena.binary(control.session)
         if !control.nodes.isEmpty {
             let list = arena.array(UnsafeMutablePointer<Swiftps__Node>?.self, count: control.nodes.count)
             for (i, node) in control.nodes.enumerated() {
@@ -134,7 +139,8 @@ public enum MetaCodec {
         }
         return Control(
             cmd: cmd, nodes: nodes, barrierGroup: c.barrier_group, msgSig: c.msg_sig, epoch: c.epoch,
-            batchesPerEpoch: c.batches_per_epoch, auth: bytesOf(c.auth), nonce: bytesOf(c.nonce))
+            batchesPerEpoch: c.batches_per_epoch, auth: bytesOf(c.auth), nonce: bytesOf(c.nonce),
+            session: bytesOf(c.session))
     }
 
     private static func bytesOf(_ data: ProtobufCBinaryData) -> [UInt8] {

@@ -61,17 +61,22 @@ func nodeID(fromIdentity bytes: UnsafeRawBufferPointer) -> Int32? {
 
 /// Logs dropped messages without letting a flood of garbage flood the log: the first 20 drops are
 /// logged, then every 1000th.
-final class DropCounter: @unchecked Sendable {
+public final class DropCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var dropped = 0
 
-    var count: Int {
+    /// Creates a counter with no drops.
+    public init() {}
+
+    /// How many messages were dropped.
+    public var count: Int {
         lock.lock()
         defer { lock.unlock() }
         return dropped
     }
 
-    func drop(_ reason: @autoclosure () -> String, logger: Logger) {
+    /// Counts one drop and logs `reason` if it is among the first 20 or a 1000th.
+    public func drop(_ reason: @autoclosure () -> String, logger: Logger) {
         lock.lock()
         dropped += 1
         let n = dropped

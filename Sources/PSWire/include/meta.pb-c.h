@@ -132,10 +132,14 @@ struct  Swiftps__Control
    * the recipient's ADD_NODE nonce, echoed in the table reply
    */
   ProtobufCBinaryData nonce;
+  /*
+   * the job's session nonce (table reply), from which message tags are keyed
+   */
+  ProtobufCBinaryData session;
 };
 #define SWIFTPS__CONTROL__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swiftps__control__descriptor) \
-    , SWIFTPS__COMMAND__EMPTY, 0,NULL, 0, 0, 0, 0, {0,NULL}, {0,NULL} }
+    , SWIFTPS__COMMAND__EMPTY, 0,NULL, 0, 0, 0, 0, {0,NULL}, {0,NULL}, {0,NULL} }
 
 
 struct  Swiftps__Meta
@@ -176,10 +180,18 @@ struct  Swiftps__Meta
    * set on a response that failed
    */
   char *error;
+  /*
+   * with a secret: the sender's message counter (tag nonce, replay window)
+   */
+  uint64_t seq;
+  /*
+   * with a secret: AES-GMAC tag over this meta and the data frames
+   */
+  ProtobufCBinaryData tag;
 };
 #define SWIFTPS__META__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swiftps__meta__descriptor) \
-    , 0, {0,NULL}, NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string }
+    , 0, {0,NULL}, NULL, 0, 0, 0, 0, 0, 0,NULL, 0, 0, 0, 0, 0, 0, (char *)protobuf_c_empty_string, 0, {0,NULL} }
 
 
 /* Swiftps__Node methods */

@@ -1,0 +1,127 @@
+import Foundation
+import PSTestSupport
+import SwiftPSTransport
+import Testing
+
+@testable import SwiftPSCluster
+
+@Suite struct MessageAuthenticationTests {
+    private let secret = Array("cluster secret".utf8)
+    private let session = [UInt8](repeating: 7, count: MessageAuthenticator.sessionNonceCount)
+
+    private func push(_ values: [Float], sender: Int32 = 9) -> Message {
+        Message(
+            head: 1, request: true, push: true, timestamp: 42, sender: sender,
+            data: [Payload(copying: [UInt64(3)]), Payload(copying: values)])
+    }
+
+    @Test func aTagCoversTheMetaTheDataTheRecipientAndTheSession() {
+        let auth = MessageAuthenticator(secret: secret, session: session)
+        var message = push([1, 2, 3])
+        auth.seal(&message, to: 8)
+        #expect(message.seq == 1 && message.tag.count == 16)
+        #expect(auth.verify(message, recipient: 8))
+
+        #expect(!auth.verify(message, recipient: 10), "bound to its recipient")
+        var tampered = message
+        tampered.data[1] = Payload(copying: [Float(1), 2, 4])
+        #expect(!auth.verify(tampered, recipient: 8), "a changed value")
+        tampered = message
+        tampered.timestamp = 43
+        #expect(!auth.verify(tampered, recipient: 8), "a changed meta field")
+        tampered = message
+        tampered.sender = 11
+        #expect(!auth.verify(tampered, recipient: 8), "another claimed sender")
+        tampered = message
+        tampered.seq = 2
+        #expect(!auth.verify(tampered, recipient: 8), "another counter")
+        tampered = message
+        tampered.tag = []
+        #expect(!auth.verify(tampered, recipient: 8), "no tag")
+        tampered = message
+        tampered.data.append(Payload(copying: [Int32(0)]))
+        #expect(!auth.verify(tampered, recipient: 8), "an extra frame")
+
+        let otherJob = MessageAuthenticator(secret: secret, session: [UInt8](repeating: 8, count: 16))
+        #expect(!otherJob.verify(message, recipient: 8), "a tag from another job's session")
+        let otherSecret = MessageAuthenticator(secret: Array("other".utf8), session: session)
+        #expect(!otherSecret.verify(message, recipient: 8))
+
+        var next = push([1, 2, 3])
+        auth.seal(&next, to: 8)
+        #expect(next.seq == 2 && next.tag != message.tag, "each message gets a fresh counter")
+    }
+
+    @Test func theReplayWindowRefusesRepeatsAndTooOldCountersButToleratesReordering() {
+        var window = ReplayWindow()
+        func accept(_ seq: UInt64) -> Bool { window.accept(seq) }
+        #expect(!accept(0))
+        #expect(accept(1) && accept(3) && accept(2))
+        #expect(!accept(2) && !accept(3) && !accept(1))
+        #expect(accept(ReplayWindow.width + 1))
+        #expect(!accept(1), "out of the window")
+        #expect(accept(4), "still within the window")
+        #expect(!accept(4))
+        // A jump wider than the window forgets everything below it.
+        let far = 10 * ReplayWindow.width
+        #expect(accept(far))
+        #expect(!accept(ReplayWindow.width + 1))
+        #expect(accept(far - 1) && !accept(far - 1) && !accept(far))
+        // Slots reused as the window slides do not remember counters from a lap ago.
+        for seq in (far + 1)...(far + 2 * ReplayWindow.width) { #expect(accept(seq)) }
+    }
+
+    /// A process that reaches a server's port and claims to be worker 9 (the in-memory network takes its
+    /// claim as proven, as a forged ZeroMQ routing identity would be) gets nothing through without this
+    /// job's tags, and cannot replay a message that got through.
+    @Test(arguments: [true, false]) func forgedAndReplayedMessagesAreDropped(withSecret: Bool) throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        let secret = withSecret ? "cluster secret" : nil
+        let scheduler = cluster.add(cluster.config(.scheduler, workers: 1, servers: 1, secret: secret))
+        let server = cluster.add(cluster.config(.server, workers: 1, servers: 1, secret: secret))
+        let worker = cluster.add(cluster.config(.worker, workers: 1, servers: 1, secret: secret))
+        #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
+        let received = Inbox<[Float]>()
+        server.setAppHandler { message in received.put((try? message.data[1].toArray(of: Float.self)) ?? []) }
+
+        try worker.send(push([1]), to: 8)
+        #expect(received.wait(count: 1, timeout: 10) == [[1]], "a member's message arrives")
+
+        let intruder = cluster.network.makeTransport(host: "127.0.0.2")
+        defer { intruder.stop() }
+        _ = try intruder.start(bind: BindOptions(host: "127.0.0.2", port: 0)) { _ in }
+        intruder.setLocalID(9)
+        let address = server.myNode
+        try intruder.connect(to: 8, host: address.hostname, port: Int(address.port))
+        try intruder.send(push([666]), to: 8)
+
+        // What a process without the secret can still build: a message sealed with a guessed key.
+        var guessed = push([667])
+        MessageAuthenticator(secret: Array("guess".utf8), session: scheduler.locked { scheduler.session })
+            .seal(&guessed, to: 8)
+        try intruder.send(guessed, to: 8)
+
+        if withSecret {
+            // A captured message from the real worker, sent again.
+            var captured = push([2])
+            MessageAuthenticator(secret: Array("cluster secret".utf8), session: scheduler.locked { scheduler.session })
+                .seal(&captured, to: 8)
+            try intruder.send(captured, to: 8)
+            #expect(received.wait(count: 2, timeout: 10).last == [2], "sealed with this job's key: it arrives")
+            try intruder.send(captured, to: 8)
+        }
+
+        try worker.send(push([3]), to: 8)
+        if withSecret {
+            #expect(eventually { server.tagDrops.count == 3 }, "the forged, the guessed and the replayed one")
+            #expect(received.wait(count: 3, timeout: 10) == [[1], [2], [3]], "members' traffic goes on")
+            usleep(100_000)
+            #expect(received.wait(count: 3, timeout: 0).count == 3, "nothing forged arrives")
+        } else {
+            let arrived = received.wait(count: 4, timeout: 10).map { $0.first ?? 0 }.sorted()
+            #expect(arrived == [1, 3, 666, 667], "without a secret anyone can speak for a member")
+            #expect(server.tagDrops.count == 0)
+        }
+    }
+}
