@@ -58,6 +58,50 @@ struct RobustnessTests {
         }
         print("robustness: \(rounds) rounds of garbage against ports \(targets)")
     }
+
+    /// An outsider that learned the protocol connects to worker 0's port under worker 1's routing
+    /// identity (`ps11`, which worker 0 never uses itself) and sends well-formed TERMINATE and
+    /// NODE_FAILED messages as worker 1. Without a secret nothing can tell them from worker 1's, and the
+    /// job dies (the case that shows the test can fail); with one, they carry no valid tag, worker 0
+    /// drops them, and the job trains to the end.
+    @Test(arguments: [true, false]) func forgedControlMessagesNeedTheSecret(withSecret: Bool) throws {
+        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
+        defer {
+            cluster.killAll()
+            cluster.removeFiles()
+        }
+        let env = withSecret ? ["SWIFTPS_SECRET_FILE": try cluster.secretFile("job.secret", secret: "job secret")] : [:]
+        try cluster.startSchedulerAndServers(extra: env)
+        for i in 0..<2 {
+            try cluster.spawn(
+                "worker\(i)",
+                ["train", "--kv-store", "dist_sync", "--num-epochs", "2", "--network", "mlp", "--no-progress"],
+                env: cluster.environment(role: "worker", extra: env))
+        }
+        let port = try #require(
+            cluster.joinedPort(of: "worker0", timeout: 60), "worker 0 never joined: \(cluster.allLogs())")
+        let attacker = try HostileClient()
+        defer { attacker.close() }
+        var rounds = 0
+        while rounds < 50, cluster.isRunning("worker0") {
+            try attacker.impersonate(nodeID: 11, port: port)
+            rounds += 1
+            usleep(50_000)
+        }
+        let statuses = cluster.waitAll(timeout: 300)
+        if withSecret {
+            #expect(rounds >= 3, "the job ended before the attack really started (\(rounds) rounds)")
+            #expect(
+                statuses.values.allSatisfy { $0 == 0 }, "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
+            #expect(
+                cluster.log("worker0").contains("claiming to be from worker"),
+                "worker 0 does not log the forged messages it dropped:\n\(cluster.log("worker0").suffix(3000))")
+        } else {
+            #expect(statuses["worker0"] != 0, "a forged TERMINATE without a secret should end worker 0: \(statuses)")
+            #expect(cluster.log("worker0").contains("forged by the robustness test"))
+        }
+        #expect(cluster.survivors().isEmpty, "processes left behind: \(cluster.survivors())")
+    }
 }
 
 extension ProcessCluster {
@@ -126,6 +170,27 @@ final class HostileClient {
         // Too many frames, and one big garbage frame.
         send(dealer, [meta] + (0..<80).map { _ in randomBytes(4) })
         if round % 20 == 0 { send(dealer, [randomBytes(8 << 20)]) }
+    }
+
+    /// Connects to 127.0.0.1:`port` with the routing identity `ps<nodeID>` and sends a TERMINATE and a
+    /// NODE_FAILED claiming that node as their sender, as a member would.
+    func impersonate(nodeID: Int32, port: Int) throws {
+        guard let dealer = zmq_socket(context, ZMQ_DEALER) else {
+            throw ClusterFailure(description: "zmq_socket(DEALER) failed")
+        }
+        defer { zmq_close(dealer) }
+        var linger: Int32 = 1000
+        zmq_setsockopt(dealer, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
+        let identity = Array("ps\(nodeID)".utf8)
+        _ = identity.withUnsafeBytes { zmq_setsockopt(dealer, ZMQ_ROUTING_ID, $0.baseAddress, $0.count) }
+        guard zmq_connect(dealer, "tcp://127.0.0.1:\(port)") == 0 else {
+            throw ClusterFailure(description: "zmq_connect to port \(port) failed: errno \(zmq_errno())")
+        }
+        for command in [ControlCommand.terminate, .nodeFailed] {
+            var forged = Message(control: Control(cmd: command), error: "forged by the robustness test")
+            forged.sender = nodeID
+            send(dealer, [MetaCodec.encode(forged)])
+        }
     }
 
     private func send(_ socket: UnsafeMutableRawPointer, _ frames: [[UInt8]]) {
