@@ -211,7 +211,8 @@ public final class PostOffice: @unchecked Sendable {
     func sendLocked(_ message: Message, to id: Int32) {
         var message = message
         message.sender = me.id
-        messageAuth?.seal(&message, to: id)
+        // A temporary peer (a refused or timed-out joiner) has no session key: its messages are exempt.
+        if id > 0 { messageAuth?.seal(&message, to: id) }
         do {
             try transport.send(message, to: id)
         } catch {

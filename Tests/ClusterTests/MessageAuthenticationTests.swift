@@ -47,9 +47,26 @@ import Testing
         let otherSecret = MessageAuthenticator(secret: Array("other".utf8), session: session)
         #expect(!otherSecret.verify(message, recipient: 8))
 
+        // A frame over `inlineFrameBytes` is covered by a GMAC of its own.
+        var large = push((0..<4000).map(Float.init))
+        auth.seal(&large, to: 8)
+        #expect(auth.verify(large, recipient: 8))
+        var values = (0..<4000).map(Float.init)
+        values[3999] = 0
+        tampered = large
+        tampered.data[1] = Payload(copying: values)
+        #expect(!auth.verify(tampered, recipient: 8), "a changed value in a large frame")
+        tampered = large
+        tampered.data.swapAt(0, 1)
+        #expect(!auth.verify(tampered, recipient: 8), "frames in another order")
+
         var next = push([1, 2, 3])
         auth.seal(&next, to: 8)
-        #expect(next.seq == 2 && next.tag != message.tag, "each message gets a fresh counter")
+        #expect(next.seq == 3 && next.tag != message.tag, "each message gets a fresh counter")
+        var elsewhere = push([1, 2, 3])
+        auth.seal(&elsewhere, to: 10)
+        #expect(elsewhere.seq == 1, "counters run per recipient")
+        #expect(elsewhere.tag != message.tag && auth.verify(elsewhere, recipient: 10))
     }
 
     @Test func theReplayWindowRefusesRepeatsAndTooOldCountersButToleratesReordering() {
@@ -103,10 +120,12 @@ import Testing
         try intruder.send(guessed, to: 8)
 
         if withSecret {
-            // A captured message from the real worker, sent again.
+            // A message sealed with this job's key (as worker 9 would, with a counter it has not used
+            // yet), captured on the way and sent twice.
+            let insider = MessageAuthenticator(
+                secret: Array("cluster secret".utf8), session: scheduler.locked { scheduler.session })
             var captured = push([2])
-            MessageAuthenticator(secret: Array("cluster secret".utf8), session: scheduler.locked { scheduler.session })
-                .seal(&captured, to: 8)
+            for _ in 0..<10 { insider.seal(&captured, to: 8) }
             try intruder.send(captured, to: 8)
             #expect(received.wait(count: 2, timeout: 10).last == [2], "sealed with this job's key: it arrives")
             try intruder.send(captured, to: 8)
