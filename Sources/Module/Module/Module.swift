@@ -249,9 +249,8 @@ public final class Module: BaseModule {
         preloadedParams = nil
         // Parameters set after the optimizer is installed must reach the store too.
         if optimizerInitialized, let kvstore {
-            for (i, name) in paramNames.enumerated() where !fixedParamNames.contains(name) {
+            for name in paramNames where !fixedParamNames.contains(name) {
                 if let w = executor.argDict[name] { try kvstore.initialize([name], values: [w]) }
-                _ = i
             }
         }
     }
