@@ -36,6 +36,7 @@ struct JSONObject {
 
     mutating func set(_ key: String, _ value: Double) { fields.append((key, jsonNumber(value))) }
     mutating func set(_ key: String, _ value: Int) { fields.append((key, String(value))) }
+    mutating func set(_ key: String, _ value: Bool) { fields.append((key, value ? "true" : "false")) }
     mutating func set(_ key: String, _ value: String) { fields.append((key, jsonString(value))) }
     mutating func set(_ key: String, _ value: JSONObject) { fields.append((key, value.text)) }
     mutating func set(_ key: String, _ value: [JSONObject]) {

@@ -37,6 +37,14 @@ final class BenchDistCluster {
         ChildRegistry.installSignalHandlers()
     }
 
+    /// Records in `out` what changes the figures besides the code: whether the nodes talk over Unix
+    /// sockets (`SWIFTPS_IPC`) and whether messages carry tags (`SWIFTPS_SECRET_FILE`).
+    func describeSetup(into out: inout JSONObject) {
+        let env = ProcessInfo.processInfo.environment
+        out.set("same_host_transport", LocalIPC.defaultDirectory(environment: env) == nil ? "tcp" : "ipc")
+        out.set("message_tags", !(env["SWIFTPS_SECRET_FILE"] ?? "").isEmpty)
+    }
+
     /// The environment of a node of `role`: MXNet's launch variables, loopback, one BLAS thread.
     func environment(role: String) -> [String: String] {
         var env = ProcessInfo.processInfo.environment

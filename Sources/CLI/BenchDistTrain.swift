@@ -71,6 +71,7 @@ struct BenchDistTrain {
         out.set("kvstore", options.kvStore)
         out.set("workers", options.workers)
         out.set("servers", options.servers)
+        cluster.describeSetup(into: &out)
         out.set("batch_size_per_worker", batchSize)
         out.set("epochs", options.epochs)
         out.set("samples_per_sec", timed[timed.count / 2])

@@ -72,7 +72,7 @@ struct BenchKVStore: ParsableCommand {
             try JSONDecoder().decode(
                 KVBenchWorkerResult.self, from: Data(contentsOf: URL(fileURLWithPath: resultPath(rank))))
         }
-        print(report(results).text)
+        print(report(results, cluster: cluster).text)
     }
 
     /// One worker: joins, initializes a key per size, then warm-up and timed rounds of pushPull.
@@ -115,12 +115,13 @@ struct BenchKVStore: ParsableCommand {
         try data.write(to: URL(fileURLWithPath: resultFile))
     }
 
-    private func report(_ results: [KVBenchWorkerResult]) -> JSONObject {
+    private func report(_ results: [KVBenchWorkerResult], cluster: BenchDistCluster) -> JSONObject {
         var out = JSONObject()
         out.set("benchmark", "kvstore")
         out.set("kvstore", "dist_sync")
         out.set("workers", workers)
         out.set("servers", servers)
+        cluster.describeSetup(into: &out)
         out.set("rounds", rounds)
         out.set("warmup_rounds", warmup)
         var entries: [JSONObject] = []
