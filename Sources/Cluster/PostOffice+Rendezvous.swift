@@ -39,6 +39,10 @@ extension PostOffice {
             if authenticator == nil {
                 logger.notice(
                     "the cluster is unauthenticated: anyone who reaches its ports can join (set SWIFTPS_SECRET_FILE)")
+            } else {
+                logger.info(
+                    "the cluster is authenticated: nodes prove the secret to join, and every message carries a tag keyed from it (not encrypted)"
+                )
             }
             // The scheduler's deadline runs from before it can hear the first ADD_NODE: a cluster that
             // completes while this thread is still starting must be seen complete in time, and a test

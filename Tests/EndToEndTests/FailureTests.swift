@@ -117,6 +117,7 @@ struct FailureTests {
         #expect(statuses.values.allSatisfy { $0 == 0 }, "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
         for name in ["scheduler", "server0", "worker0", "worker1"] {
             #expect(!cluster.log(name).contains("unauthenticated"), "\(name) ran without the secret")
+            #expect(cluster.log(name).contains("every message carries a tag"), "\(name) ran without message tags")
         }
         #expect(cluster.survivors().isEmpty, "processes left behind: \(cluster.survivors())")
     }
