@@ -16,6 +16,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
+    // Every target lists every SwiftPS module below it, not only the ones it imports directly. SwiftPM
+    // recompiles a target in a release build when one of its listed dependencies' .swiftmodule files
+    // changes, and the compiler leaves a .swiftmodule untouched when its interface is unchanged; with
+    // cross-module optimization a target can still hold code (a `Message` copy, say) from a module
+    // further down. Listing only direct imports let an incremental release build keep a stale
+    // `Message` layout after a stored property was added: heap corruption at run time.
     targets: [
         // C shims: system libraries and the protobuf-c wire schema.
         .systemLibrary(name: "CZmq", path: "Sources/CZmq", providers: [.apt(["libzmq3-dev"])]),
@@ -60,7 +66,7 @@ let package = Package(
         .target(
             name: "SwiftPSKVStore",
             dependencies: [
-                "SwiftPSTensor", "SwiftPSOptimizer", "SwiftPSCluster",
+                "SwiftPSTensor", "SwiftPSOptimizer", "SwiftPSTransport", "SwiftPSCluster",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -69,7 +75,8 @@ let package = Package(
         .target(
             name: "SwiftPSModule",
             dependencies: [
-                "SwiftPSTensor", "SwiftPSGraph", "SwiftPSOptimizer", "SwiftPSKVStore",
+                "CZlib", "SwiftPSTensor", "SwiftPSGraph", "SwiftPSOptimizer", "SwiftPSTransport", "SwiftPSCluster",
+                "SwiftPSKVStore",
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Sources/Module"),
@@ -85,7 +92,8 @@ let package = Package(
         .executableTarget(
             name: "swiftps",
             dependencies: [
-                "SwiftPS", "CShims",
+                "CShims", "SwiftPSTensor", "SwiftPSGraph", "SwiftPSOptimizer", "SwiftPSTransport", "SwiftPSCluster",
+                "SwiftPSKVStore", "SwiftPSModule", "SwiftPS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
@@ -101,15 +109,37 @@ let package = Package(
             name: "OptimizerTests", dependencies: ["SwiftPSOptimizer", "SwiftPSTensor"],
             path: "Tests/OptimizerTests"),
         .testTarget(
-            name: "ModuleTests", dependencies: ["SwiftPSModule", "SwiftPS"], path: "Tests/ModuleTests"),
+            name: "ModuleTests",
+            dependencies: [
+                "CZlib", "SwiftPSTensor", "SwiftPSGraph", "SwiftPSOptimizer", "SwiftPSTransport", "SwiftPSCluster",
+                "SwiftPSKVStore", "SwiftPSModule", "SwiftPS",
+            ],
+            path: "Tests/ModuleTests"),
         .testTarget(
-            name: "TransportTests", dependencies: ["PSTestSupport", "SwiftPSTransport"], path: "Tests/TransportTests"),
+            name: "TransportTests",
+            dependencies: [
+                "CZmq", "PSTestSupport", "SwiftPSTransport", .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Tests/TransportTests"),
         .testTarget(
-            name: "ClusterTests", dependencies: ["PSTestSupport", "SwiftPSCluster", "SwiftPSTransport"],
+            name: "ClusterTests",
+            dependencies: [
+                "PSTestSupport", "SwiftPSCluster", "SwiftPSTransport", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/ClusterTests"),
         .testTarget(
-            name: "KVStoreTests", dependencies: ["PSTestSupport", "SwiftPSKVStore", "SwiftPS"],
+            name: "KVStoreTests",
+            dependencies: [
+                "PSTestSupport", "SwiftPSTensor", "SwiftPSGraph", "SwiftPSOptimizer", "SwiftPSTransport",
+                "SwiftPSCluster", "SwiftPSKVStore", "SwiftPSModule", "SwiftPS",
+            ],
             path: "Tests/KVStoreTests"),
-        .testTarget(name: "EndToEndTests", dependencies: ["SwiftPS", "CZmq"], path: "Tests/EndToEndTests"),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "CZmq", "SwiftPSTensor", "SwiftPSGraph", "SwiftPSOptimizer", "SwiftPSTransport", "SwiftPSCluster",
+                "SwiftPSKVStore", "SwiftPSModule", "SwiftPS",
+            ],
+            path: "Tests/EndToEndTests"),
     ]
 )
