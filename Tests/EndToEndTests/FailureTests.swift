@@ -127,52 +127,54 @@ struct FailureTests {
     /// thawed the job finishes and every process exits 0. dist_async, so the other worker is not held
     /// back batch by batch and really reaches the epoch end first.
     @Test func aFrozenWorkerIsNamedAsAStragglerAndTheJobStillFinishes() throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        let rank = try freezeWorker1MidEpoch(
-            cluster, env: ["SWIFTPS_STRAGGLER_TIMEOUT": "1", "SWIFTPS_HEARTBEAT_TIMEOUT": "20"])
-        defer { cluster.signal("worker1", SIGCONT) }
-        let named = cluster.waitForLog(
-            of: ["scheduler"], containing: "worker \(rank) is more than 1.0 s behind", timeout: 15)
-        cluster.signal("worker1", SIGCONT)
-        #expect(named != nil, "the scheduler did not name the frozen worker:\n\(cluster.log("scheduler").suffix(3000))")
-        #expect(!cluster.log("scheduler").contains("worker \(1 - rank) is more than"), "the waiting worker was blamed")
-        let statuses = cluster.waitAll(timeout: 120)
-        #expect(statuses.values.allSatisfy { $0 == 0 }, "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
-        #expect(cluster.survivors().isEmpty, "processes left behind: \(cluster.survivors())")
+        try withWorker1Frozen(
+            env: ["SWIFTPS_STRAGGLER_TIMEOUT": "1", "SWIFTPS_HEARTBEAT_TIMEOUT": "20"],
+            untilTheSchedulerLogs: { rank in "worker \(rank) is more than 1.0 s behind" },
+            then: { cluster, rank, named in
+                #expect(
+                    named, "the scheduler did not name the frozen worker:\n\(cluster.log("scheduler").suffix(3000))")
+                #expect(
+                    !cluster.log("scheduler").contains("worker \(1 - rank) is more than"),
+                    "the waiting worker was blamed")
+                let statuses = cluster.waitAll(timeout: 120)
+                #expect(
+                    statuses.values.allSatisfy { $0 == 0 },
+                    "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
+                #expect(cluster.survivors().isEmpty, "processes left behind: \(cluster.survivors())")
+            })
     }
 
     /// A worker frozen past the epoch-end deadline (the scheduler's SWIFTPS_BARRIER_TIMEOUT, here 3 s;
     /// heartbeats allow 20 s) ends the job: every process, the frozen one once thawed included, exits
     /// non-zero saying which worker did not reach the end of the epoch, and none is left behind.
     @Test func aWorkerLateForTheEpochEndStopsTheJobNamingIt() throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        let rank = try freezeWorker1MidEpoch(
-            cluster, env: ["SWIFTPS_HEARTBEAT_TIMEOUT": "20"], schedulerEnv: ["SWIFTPS_BARRIER_TIMEOUT": "3"])
-        defer { cluster.signal("worker1", SIGCONT) }
-        let failed = cluster.waitForLog(of: ["scheduler"], containing: "did not reach the end of epoch", timeout: 15)
-        cluster.signal("worker1", SIGCONT)
-        #expect(failed != nil, "the scheduler did not end the job:\n\(cluster.log("scheduler").suffix(3000))")
-        let statuses = cluster.waitAll(timeout: 45)
-        expectFailed(
-            ["scheduler", "server0", "worker0", "worker1"], in: cluster, statuses,
-            saying: ["worker \(rank) did not reach the end of epoch"])
+        try withWorker1Frozen(
+            env: ["SWIFTPS_HEARTBEAT_TIMEOUT": "20"], schedulerEnv: ["SWIFTPS_BARRIER_TIMEOUT": "3"],
+            untilTheSchedulerLogs: { _ in "did not reach the end of epoch" },
+            then: { cluster, rank, failed in
+                #expect(failed, "the scheduler did not end the job:\n\(cluster.log("scheduler").suffix(3000))")
+                let statuses = cluster.waitAll(timeout: 45)
+                expectFailed(
+                    ["scheduler", "server0", "worker0", "worker1"], in: cluster, statuses,
+                    saying: ["worker \(rank) did not reach the end of epoch"])
+            })
     }
 
     /// Starts a scheduler, a server and 2 dist_async workers (3 epochs of 400 mlp batches) with `env`
-    /// (the scheduler also with `schedulerEnv`), freezes process worker1 with SIGSTOP once it has
-    /// trained 10 batches, and returns its rank (ranks follow arrival at the scheduler). The caller
-    /// sends SIGCONT.
-    private func freezeWorker1MidEpoch(
-        _ cluster: ProcessCluster, env: [String: String], schedulerEnv: [String: String] = [:]
-    ) throws -> Int {
+    /// (the scheduler also with `schedulerEnv`) and freezes process worker1 with SIGSTOP once it has
+    /// trained 10 batches. Waits up to 15 s for the scheduler to log `text(rank)` (ranks follow
+    /// arrival at the scheduler), thaws worker1, then runs `body` with the cluster, worker1's rank and
+    /// whether the line came. Every process is thawed and killed on every way out.
+    private func withWorker1Frozen(
+        env: [String: String], schedulerEnv: [String: String] = [:],
+        untilTheSchedulerLogs text: (Int) -> String, then body: (ProcessCluster, Int, Bool) throws -> Void
+    ) throws {
+        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
+        defer {
+            cluster.signal("worker1", SIGCONT)
+            cluster.killAll()
+            cluster.removeFiles()
+        }
         try cluster.spawn(
             "scheduler", ["scheduler"],
             env: cluster.environment(role: "scheduler", extra: env.merging(schedulerEnv) { $1 }))
@@ -188,7 +190,9 @@ struct FailureTests {
         try #require(started != nil, "worker1 never trained: \(cluster.allLogs())")
         let rank = cluster.log("worker1").contains("dist_async, worker 1 of 2") ? 1 : 0
         cluster.signal("worker1", SIGSTOP)
-        return rank
+        let logged = cluster.waitForLog(of: ["scheduler"], containing: text(rank), timeout: 15) != nil
+        cluster.signal("worker1", SIGCONT)
+        try body(cluster, rank, logged)
     }
 
     /// Expects each of `names` to have exited non-zero with every one of `texts` in its log, and no
