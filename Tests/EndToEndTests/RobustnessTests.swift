@@ -134,18 +134,30 @@ final class HostileClient {
         rawTCP(port: port, bytes: Self.zmtpHandshake + [0x02] + [0x00, 0x00, 0x01, 0, 0, 0, 0, 0] + randomBytes(64))
     }
 
-    private func zmqGarbage(port: Int, round: Int) throws {
+    /// A DEALER connected to 127.0.0.1:`port` (with `identity` as its ZeroMQ routing identity, if
+    /// given) whose sends and close never wait more than a second. The caller closes it.
+    private func dealer(port: Int, identity: [UInt8]? = nil) throws -> UnsafeMutableRawPointer {
         guard let dealer = zmq_socket(context, ZMQ_DEALER) else {
             throw ClusterFailure(description: "zmq_socket(DEALER) failed")
         }
-        defer { zmq_close(dealer) }
         var linger: Int32 = 1000
         var timeout: Int32 = 1000
         zmq_setsockopt(dealer, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
         zmq_setsockopt(dealer, ZMQ_SNDTIMEO, &timeout, MemoryLayout<Int32>.size)
-        guard zmq_connect(dealer, "tcp://127.0.0.1:\(port)") == 0 else {
-            throw ClusterFailure(description: "zmq_connect to port \(port) failed: errno \(zmq_errno())")
+        if let identity {
+            _ = identity.withUnsafeBytes { zmq_setsockopt(dealer, ZMQ_ROUTING_ID, $0.baseAddress, $0.count) }
         }
+        guard zmq_connect(dealer, "tcp://127.0.0.1:\(port)") == 0 else {
+            let errno = zmq_errno()
+            zmq_close(dealer)
+            throw ClusterFailure(description: "zmq_connect to port \(port) failed: errno \(errno)")
+        }
+        return dealer
+    }
+
+    private func zmqGarbage(port: Int, round: Int) throws {
+        let dealer = try dealer(port: port)
+        defer { zmq_close(dealer) }
         // Random bytes as the meta.
         send(dealer, [randomBytes(Int.random(in: 1...512, using: &rng))])
         // A valid meta announcing keys, values and lengths, with only the keys frame: truncated.
@@ -175,17 +187,8 @@ final class HostileClient {
     /// Connects to 127.0.0.1:`port` with the routing identity `ps<nodeID>` and sends a TERMINATE and a
     /// NODE_FAILED claiming that node as their sender, as a member would.
     func impersonate(nodeID: Int32, port: Int) throws {
-        guard let dealer = zmq_socket(context, ZMQ_DEALER) else {
-            throw ClusterFailure(description: "zmq_socket(DEALER) failed")
-        }
+        let dealer = try dealer(port: port, identity: Array("ps\(nodeID)".utf8))
         defer { zmq_close(dealer) }
-        var linger: Int32 = 1000
-        zmq_setsockopt(dealer, ZMQ_LINGER, &linger, MemoryLayout<Int32>.size)
-        let identity = Array("ps\(nodeID)".utf8)
-        _ = identity.withUnsafeBytes { zmq_setsockopt(dealer, ZMQ_ROUTING_ID, $0.baseAddress, $0.count) }
-        guard zmq_connect(dealer, "tcp://127.0.0.1:\(port)") == 0 else {
-            throw ClusterFailure(description: "zmq_connect to port \(port) failed: errno \(zmq_errno())")
-        }
         for command in [ControlCommand.terminate, .nodeFailed] {
             var forged = Message(control: Control(cmd: command), error: "forged by the robustness test")
             forged.sender = nodeID
