@@ -9,8 +9,9 @@ import SwiftPSTransport
 /// Threads: control messages are handled on the transport's receive thread (briefly, never blocking);
 /// application messages are handed to a dedicated dispatch thread that calls the app handler (so the
 /// handler may block briefly without stalling heartbeats), or, for a handler registered with
-/// `onReceiveThread`, handled on the receive thread itself (one thread wake-up less); a heartbeat thread pings the scheduler (or,
-/// on the scheduler, watches everyone); the termination handler runs on its own thread.
+/// `onReceiveThread`, handled on the receive thread itself (one thread wake-up less); a heartbeat
+/// thread pings the scheduler (or, on the scheduler, watches everyone); the termination handler runs on
+/// its own thread.
 ///
 /// Every wait has a deadline on `clock`, and every failure names the node concerned.
 public final class PostOffice: @unchecked Sendable {

@@ -96,8 +96,6 @@ public final class Executor {
         firstUses = uses
     }
 
-    /// Runs every node forward (MXNet's `forward(is_train=…)`). With `isTrain`, operators use
-    /// training behaviour (Dropout masks, BatchNorm batch statistics) and `backward` may follow.
     /// Restarts every random stream of the bound graph (Dropout's masks) from `seed`, each node on a
     /// stream of its own, exactly as binding with `seed` starts them.
     public func reseed(_ seed: UInt64) {
@@ -110,6 +108,8 @@ public final class Executor {
         RandomGenerator.derivedSeed(seed ^ 0x5EED_E90C_0000_0000, stream: UInt64(epoch + 1))
     }
 
+    /// Runs every node forward (MXNet's `forward(is_train=…)`). With `isTrain`, operators use
+    /// training behaviour (Dropout masks, BatchNorm batch statistics) and `backward` may follow.
     public func forward(isTrain: Bool = false) {
         forward(isTrain: isTrain) { _ in }
     }

@@ -64,8 +64,8 @@ public final class ZMQVan: Transport, @unchecked Sendable {
     let context = ZMQContext()
     let drops = DropCounter()
     let state = NSCondition()
-    /// Serialises every use of the DEALERs. A leaf lock: `state` may be taken inside it, never the
-    /// other way round.
+    /// Serialises every use of the DEALERs. Lock order: `state` may be taken while `sendLock` is held,
+    /// never `sendLock` while `state` is.
     let sendLock = NSLock()
     // Guarded by `sendLock`:
     var dealers: [Int32: UnsafeMutableRawPointer] = [:]
