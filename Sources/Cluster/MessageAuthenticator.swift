@@ -22,24 +22,21 @@ import Synchronization
 /// each receiver's sequence dense, so the window only has to absorb threads racing to one peer.
 ///
 /// Traffic is authenticated, not encrypted: anyone on the path can read the weights.
-final class MessageAuthenticator: Sendable {
+public final class MessageAuthenticator: Sendable {
     /// Bytes in a session nonce.
-    static let sessionNonceCount = 16
+    public static let sessionNonceCount = 16
 
-    /// The session key's bytes (`SymmetricKey` is not `Sendable`).
-    private let keyBytes: [UInt8]
+    /// The session key (immutable, so sharing it between threads is safe).
+    private nonisolated(unsafe) let key: SymmetricKey
     /// The last counter used towards each recipient.
     private let counters = Mutex<[Int32: UInt64]>([:])
 
     /// Derives the job's message key from the cluster secret and the scheduler's session nonce.
-    init(secret: [UInt8], session: [UInt8]) {
-        let key = HKDF<SHA256>.deriveKey(
+    public init(secret: [UInt8], session: [UInt8]) {
+        key = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: SymmetricKey(data: secret), salt: session,
             info: Array("swiftps-v1 message tags".utf8), outputByteCount: 32)
-        keyBytes = key.withUnsafeBytes { Array($0) }
     }
-
-    private var key: SymmetricKey { SymmetricKey(data: keyBytes) }
 
     /// Whether `message` travels without a tag: ADD_NODE (signed by `Authenticator` instead) and what the
     /// scheduler tells a node that has no session key yet (its refusal, or a TERMINATE in rendezvous).
@@ -47,9 +44,11 @@ final class MessageAuthenticator: Sendable {
         message.control.cmd == .addNode || (receiverInRendezvous && message.control.cmd == .terminate)
     }
 
-    /// Gives `message` (its `sender` already set) the next counter value towards `recipient` and its tag.
-    /// Only nodes with ids (1...65535) send and receive tagged messages.
-    func seal(_ message: inout Message, to recipient: Int32) {
+    /// Gives `message` (its `sender` already set) the next counter value towards `recipient` and its tag,
+    /// and returns its meta frame, encoded once: the tag covers the meta as encoded without it, and
+    /// the frame is those bytes followed by the tag's field (the schema's last). Only nodes with ids
+    /// (1...65535) send and receive tagged messages.
+    public func seal(_ message: inout Message, to recipient: Int32) -> [UInt8] {
         precondition(message.data.count <= Self.maxFrames, "a tagged message has at most 255 data frames")
         precondition(Self.ids.contains(message.sender) && Self.ids.contains(recipient), "node ids above 65535")
         message.seq = counters.withLock { counters in
@@ -58,24 +57,34 @@ final class MessageAuthenticator: Sendable {
         }
         precondition(message.seq <= Self.maxCounter, "the message counter ran out (2^56 messages)")
         message.tag = []
-        let key = self.key
-        message.tag = Self.gmac(
-            Self.headerBytes(of: message, to: recipient, key: key), message, to: recipient, part: 0, key: key)
+        var meta = MetaCodec.encode(message)
+        message.tag = tag(meta: meta[...], message, to: recipient)
+        meta.append(contentsOf: Self.tagFieldKey)
+        meta.append(contentsOf: message.tag)
+        return meta
     }
 
     /// Whether `message`'s tag proves that a holder of this job's key sent it to `recipient`, unchanged.
-    func verify(_ message: Message, recipient: Int32) -> Bool {
-        guard message.tag.count == 16, message.seq > 0, message.seq <= Self.maxCounter,
+    /// The tag is checked over the meta frame as received (`receivedMeta`; for a message that never
+    /// crossed a transport, its encoding), which must end with the tag's field.
+    public func verify(_ message: Message, recipient: Int32) -> Bool {
+        guard message.tag.count == Self.tagByteCount, message.seq > 0, message.seq <= Self.maxCounter,
             message.data.count <= Self.maxFrames, Self.ids.contains(message.sender), Self.ids.contains(recipient)
         else { return false }
-        var untagged = message
-        untagged.tag = []
-        let key = self.key
-        let tag = Self.gmac(
-            Self.headerBytes(of: untagged, to: recipient, key: key), message, to: recipient, part: 0, key: key)
-        return Self.constantTimeEqual(tag, message.tag)
+        let meta = message.receivedMeta ?? MetaCodec.encode(message)
+        let suffixCount = Self.tagFieldKey.count + Self.tagByteCount
+        guard meta.count >= suffixCount,
+            meta[(meta.count - suffixCount)...].elementsEqual(Self.tagFieldKey + message.tag)
+        else { return false }
+        let expected = tag(meta: meta[..<(meta.count - suffixCount)], message, to: recipient)
+        return Self.constantTimeEqual(expected, message.tag)
     }
 
+    /// Bytes in a tag.
+    static let tagByteCount = 16
+    /// How the meta's `tag` field (number 24, length-delimited) and its length of 16 are encoded:
+    /// protobuf-c writes fields in number order, so this field, the schema's last, ends the frame.
+    static let tagFieldKey: [UInt8] = [24 << 3 | 2, 0x01, UInt8(tagByteCount)]
     /// Data frames a tagged message can have (the nonce's last byte numbers them from 1).
     static let maxFrames = 255
     /// The largest counter (the nonce holds 56 bits of it).
@@ -83,28 +92,16 @@ final class MessageAuthenticator: Sendable {
     /// The node ids the nonce can hold (16 bits each for sender and recipient).
     static let ids: ClosedRange<Int32> = 1...65535
 
-    /// The GMAC of `bytes` under nonce (sender id, recipient id, counter, part), big-endian in 2 + 2 + 7
-    /// + 1 bytes: part 0 is the header, part i the i-th data frame. Counters are kept per recipient, so
-    /// no two computations under one key share a nonce.
-    private static func gmac(
-        _ bytes: some DataProtocol, _ message: Message, to recipient: Int32, part: UInt8, key: SymmetricKey
-    ) -> [UInt8] {
-        var nonce: [UInt8] = []
-        appendInteger(UInt16(truncatingIfNeeded: message.sender), to: &nonce)
-        appendInteger(UInt16(truncatingIfNeeded: recipient), to: &nonce)
-        appendInteger(message.seq << 8 | UInt64(part), to: &nonce)
-        // Cannot throw: the key is 256 bits and the nonce 96.
-        let box = try! AES.GCM.seal([UInt8](), using: key, nonce: AES.GCM.Nonce(data: nonce), authenticating: bytes)
-        return Array(box.tag)
-    }
-
-    /// What the tag covers: domain, recipient, the meta frame as sent (minus the tag), then each data
-    /// frame's length and its bytes, or for a frame over `inlineFrameBytes` its GMAC (computed in
-    /// place, so a 64 MB frame is never copied).
-    private static func headerBytes(of message: Message, to recipient: Int32, key: SymmetricKey) -> [UInt8] {
-        let meta = MetaCodec.encode(message)
+    /// The tag of `message` to `recipient` whose meta, encoded without the tag, is `meta`: a GMAC over
+    /// domain, recipient, the meta, then each data frame's length and its bytes, or for a frame over
+    /// `inlineFrameBytes` its own GMAC (computed in place, so a 64 MB frame is never copied).
+    private func tag(meta: ArraySlice<UInt8>, _ message: Message, to recipient: Int32) -> [UInt8] {
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(32 + meta.count + 24 * message.data.count)
+        bytes.reserveCapacity(
+            32 + meta.count
+                + message.data.reduce(0) { total, frame in
+                    total + 8 + (frame.byteCount <= Self.inlineFrameBytes ? frame.byteCount : Self.tagByteCount)
+                })
         bytes.append(contentsOf: "swiftps-v1|msg|".utf8)
         Self.appendInteger(UInt32(bitPattern: recipient), to: &bytes)
         Self.appendInteger(UInt64(meta.count), to: &bytes)
@@ -115,11 +112,25 @@ final class MessageAuthenticator: Sendable {
                 if frameBytes.count <= Self.inlineFrameBytes {
                     bytes.append(contentsOf: frameBytes)
                 } else {
-                    bytes.append(contentsOf: gmac(frameBytes, message, to: recipient, part: UInt8(i + 1), key: key))
+                    bytes.append(contentsOf: gmac(frameBytes, message, to: recipient, part: UInt8(i + 1)))
                 }
             }
         }
-        return bytes
+        return gmac(bytes, message, to: recipient, part: 0)
+    }
+
+    /// The GMAC of `bytes` under nonce (sender id, recipient id, counter, part), big-endian in 2 + 2 + 7
+    /// + 1 bytes: part 0 is the header, part i the i-th data frame. Counters are kept per recipient, so
+    /// no two computations under one key share a nonce.
+    private func gmac(_ bytes: some DataProtocol, _ message: Message, to recipient: Int32, part: UInt8) -> [UInt8] {
+        var nonce: [UInt8] = []
+        nonce.reserveCapacity(12)
+        Self.appendInteger(UInt16(truncatingIfNeeded: message.sender), to: &nonce)
+        Self.appendInteger(UInt16(truncatingIfNeeded: recipient), to: &nonce)
+        Self.appendInteger(message.seq << 8 | UInt64(part), to: &nonce)
+        // Cannot throw: the key is 256 bits and the nonce 96.
+        let box = try! AES.GCM.seal([UInt8](), using: key, nonce: AES.GCM.Nonce(data: nonce), authenticating: bytes)
+        return Array(box.tag)
     }
 
     /// Frames up to this size (keys, lengths, small values) are covered byte for byte in the header:

@@ -196,9 +196,9 @@ public final class PostOffice: @unchecked Sendable {
             receive(message, onReceiveThread: false, local: true)
             return message.dataByteCount
         }
-        messageAuth?.seal(&message, to: id)
+        let meta = messageAuth?.seal(&message, to: id)
         do {
-            return try transport.send(message, to: id)
+            return try transport.send(message, to: id, meta: meta)
         } catch {
             throw ClusterError.transport("sending to \(locked { describe(id) }): \(error)")
         }
@@ -213,9 +213,9 @@ public final class PostOffice: @unchecked Sendable {
         var message = message
         message.sender = me.id
         // A temporary peer (a refused or timed-out joiner) has no session key: its messages are exempt.
-        if id > 0 { messageAuth?.seal(&message, to: id) }
+        let meta = id > 0 ? messageAuth?.seal(&message, to: id) : nil
         do {
-            try transport.send(message, to: id)
+            try transport.send(message, to: id, meta: meta)
         } catch {
             logger.warning("could not send \(message.control.cmd) to \(describe(id)): \(error)")
         }

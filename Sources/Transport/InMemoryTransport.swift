@@ -76,7 +76,7 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
 
     /// Encodes the meta, checks the limits and hands the message to the network.
     @discardableResult
-    public func send(_ message: Message, to peer: Int32) throws -> Int {
+    public func send(_ message: Message, to peer: Int32, meta encoded: [UInt8]?) throws -> Int {
         var message = message
         state.lock()
         guard running else {
@@ -90,7 +90,7 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
         if localID != NodeID.unassigned { message.sender = localID }
         let source = address
         state.unlock()
-        let meta = MetaCodec.encode(message)
+        let meta = encoded ?? MetaCodec.encode(message)
         try network.limits.check(message, metaBytes: meta.count)
         network.deliver(meta: meta, data: message.data, from: source, to: destination)
         return meta.count + message.dataByteCount
@@ -157,6 +157,7 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
         }
         var message = decoded.message
         message.data = envelope.data
+        message.receivedMeta = envelope.meta
         message.recver = recver
         // The in-process network delivers from a known transport: the sender cannot be forged.
         message.senderVerified = true

@@ -180,6 +180,10 @@ public struct Message: Sendable {
     /// The message's authentication tag, when the cluster has a secret (see the Cluster layer's
     /// `MessageAuthenticator`); empty otherwise.
     public var tag: [UInt8] = []
+    /// The meta frame exactly as it arrived, set by the receiving transport (nil on a message built
+    /// here): a tag is checked over these bytes, not over a re-encoding. Never sent: a transport
+    /// encodes what it sends from the fields above.
+    public var receivedMeta: [UInt8]?
     /// The data frames.
     public var data: [Payload]
 

@@ -59,9 +59,19 @@ public protocol Transport: AnyObject, Sendable {
     func connect(to peer: Int32, host: String, port: Int) throws
     /// Forgets the connection to `peer`, if any.
     func disconnect(from peer: Int32)
-    /// Queues `message` for `peer`; returns the bytes it will send.
+    /// Queues `message` for `peer`; returns the bytes it will send. `meta`, when given, is the meta
+    /// frame already encoded from `message` with this node as its sender (what
+    /// `MessageAuthenticator.seal` returns), sent as it is; otherwise the transport encodes it.
     @discardableResult
-    func send(_ message: Message, to peer: Int32) throws -> Int
+    func send(_ message: Message, to peer: Int32, meta: [UInt8]?) throws -> Int
     /// Stops receiving and sending, closes every socket and joins the threads. Idempotent.
     func stop()
+}
+
+extension Transport {
+    /// Queues `message` for `peer`, encoding its meta; returns the bytes it will send.
+    @discardableResult
+    public func send(_ message: Message, to peer: Int32) throws -> Int {
+        try send(message, to: peer, meta: nil)
+    }
 }

@@ -190,6 +190,7 @@ extension ZMQVan {
             return nil
         }
         message.senderVerified = identity != nil
+        message.receivedMeta = frames[1].withUnsafeBytes { Array($0) }
         for (frame, type) in zip(dataFrames, decoded.dataTypes) {
             if frame.count % type.byteWidth != 0 {
                 drops.drop("a \(type) frame of \(frame.count) bytes (not a whole number of elements)", logger: logger)

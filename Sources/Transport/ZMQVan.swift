@@ -207,7 +207,7 @@ public final class ZMQVan: Transport, @unchecked Sendable {
     /// (without copying the data frames). Returns the bytes it will send. Failures on the wire are
     /// logged and counted (`failedSendCount`).
     @discardableResult
-    public func send(_ message: Message, to peer: Int32) throws -> Int {
+    public func send(_ message: Message, to peer: Int32, meta encoded: [UInt8]?) throws -> Int {
         var message = message
         state.lock()
         let id = localID
@@ -215,7 +215,7 @@ public final class ZMQVan: Transport, @unchecked Sendable {
         state.unlock()
         guard isRunning else { throw TransportError.notRunning }
         if id != NodeID.unassigned { message.sender = id }
-        let meta = MetaCodec.encode(message)
+        let meta = encoded ?? MetaCodec.encode(message)
         try options.limits.check(message, metaBytes: meta.count)
         sendLock.lock()
         defer { sendLock.unlock() }

@@ -18,7 +18,7 @@ import Testing
     @Test func aTagCoversTheMetaTheDataTheRecipientAndTheSession() {
         let auth = MessageAuthenticator(secret: secret, session: session)
         var message = push([1, 2, 3])
-        auth.seal(&message, to: 8)
+        _ = auth.seal(&message, to: 8)
         #expect(message.seq == 1 && message.tag.count == 16)
         #expect(auth.verify(message, recipient: 8))
 
@@ -49,7 +49,7 @@ import Testing
 
         // A frame over `inlineFrameBytes` is covered by a GMAC of its own.
         var large = push((0..<4000).map(Float.init))
-        auth.seal(&large, to: 8)
+        _ = auth.seal(&large, to: 8)
         #expect(auth.verify(large, recipient: 8))
         var values = (0..<4000).map(Float.init)
         values[3999] = 0
@@ -61,12 +61,48 @@ import Testing
         #expect(!auth.verify(tampered, recipient: 8), "frames in another order")
 
         var next = push([1, 2, 3])
-        auth.seal(&next, to: 8)
+        _ = auth.seal(&next, to: 8)
         #expect(next.seq == 3 && next.tag != message.tag, "each message gets a fresh counter")
         var elsewhere = push([1, 2, 3])
-        auth.seal(&elsewhere, to: 10)
+        _ = auth.seal(&elsewhere, to: 10)
         #expect(elsewhere.seq == 1, "counters run per recipient")
         #expect(elsewhere.tag != message.tag && auth.verify(elsewhere, recipient: 10))
+    }
+
+    /// As a transport delivers it: the tag is checked over the meta bytes that arrived, which `seal`
+    /// encoded once, with the tag's field last, exactly as `MetaCodec` encodes the sealed message.
+    @Test func theTagIsCheckedOverTheMetaAsItArrived() throws {
+        let auth = MessageAuthenticator(secret: secret, session: session)
+        let control = Message(
+            head: 2, body: Array("body".utf8),
+            control: Control(
+                cmd: .barrier, nodes: [NodeInfo(role: .worker, id: 9, hostname: "h", port: 1, rank: 1)],
+                barrierGroup: 7, auth: [1, 2]),
+            request: true, timestamp: 5, sender: 9, error: "an error")
+        for original in [push([1, 2, 3]), push((0..<4000).map(Float.init)), control] {
+            var message = original
+            let meta = auth.seal(&message, to: 8)
+            #expect(meta == MetaCodec.encode(message), "encoded once, as the codec encodes the sealed message")
+            func arrived(_ bytes: [UInt8]) throws -> Message {
+                var received = try MetaCodec.decode(bytes).message
+                received.data = message.data
+                received.receivedMeta = bytes
+                return received
+            }
+            #expect(auth.verify(try arrived(meta), recipient: 8))
+
+            var changed = meta
+            changed[2] ^= 1
+            if let decodable = try? arrived(changed) {
+                #expect(!auth.verify(decodable, recipient: 8), "a changed meta byte")
+            }
+            let tagField = Array(meta.suffix(19))
+            let moved = tagField + meta.dropLast(19)
+            #expect(try MetaCodec.decode(moved).message.tag == message.tag, "the same fields, in another order")
+            #expect(!auth.verify(try arrived(moved), recipient: 8), "the tag's field not last")
+            let trailing = meta + [8 << 3, 6]  // field 8 (timestamp) again, after the tag
+            #expect(!auth.verify(try arrived(trailing), recipient: 8), "bytes after the tag's field")
+        }
     }
 
     @Test func theReplayWindowRefusesRepeatsAndTooOldCountersButToleratesReordering() {
@@ -115,9 +151,10 @@ import Testing
 
         // What a process without the secret can still build: a message sealed with a guessed key.
         var guessed = push([667])
-        MessageAuthenticator(secret: Array("guess".utf8), session: scheduler.locked { scheduler.session })
-            .seal(&guessed, to: 8)
-        try intruder.send(guessed, to: 8)
+        let guessedMeta = MessageAuthenticator(
+            secret: Array("guess".utf8), session: scheduler.locked { scheduler.session }
+        ).seal(&guessed, to: 8)
+        try intruder.send(guessed, to: 8, meta: guessedMeta)
 
         if withSecret {
             // A message sealed with this job's key (as worker 9 would, with a counter it has not used
@@ -125,10 +162,11 @@ import Testing
             let insider = MessageAuthenticator(
                 secret: Array("cluster secret".utf8), session: scheduler.locked { scheduler.session })
             var captured = push([2])
-            for _ in 0..<10 { insider.seal(&captured, to: 8) }
-            try intruder.send(captured, to: 8)
+            var capturedMeta: [UInt8] = []
+            for _ in 0..<10 { capturedMeta = insider.seal(&captured, to: 8) }
+            try intruder.send(captured, to: 8, meta: capturedMeta)
             #expect(received.wait(count: 2, timeout: 10).last == [2], "sealed with this job's key: it arrives")
-            try intruder.send(captured, to: 8)
+            try intruder.send(captured, to: 8, meta: capturedMeta)
         }
 
         try worker.send(push([3]), to: 8)
