@@ -1,0 +1,67 @@
+import ArgumentParser
+import SwiftPS
+
+/// `swiftps bench tags`: what a message tag costs (a cluster with a secret), per message, for push-shaped
+/// messages (keys, values, lengths) of several sizes: sealing on the sender, checking on the receiver.
+struct BenchTags: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tags",
+        abstract: "Time to seal and to verify one tagged KV message, by value size, as JSON.",
+        discussion: """
+            Sealing includes encoding the meta frame (which an untagged send also does); verifying is \
+            what a receiver adds to a message it has already decoded. A pushPull round of 2 workers and \
+            1 server seals and verifies 4 messages.
+            """)
+
+    @Option(help: "Comma-separated value sizes in float32 elements (4 KB, 4 MB, 64 MB by default).")
+    var floats: String = "1024,1048576,16777216"
+
+    @Option(help: "Timed repetitions per size (fewer are used for large messages).")
+    var repeats: Int = 20000
+
+    func validate() throws {
+        guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--floats must be positive element counts separated by commas, not '\(floats)'")
+        }
+        guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
+    }
+
+    var sizes: [Int] { floats.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+
+    func run() throws {
+        let auth = MessageAuthenticator(
+            secret: Array("bench tags".utf8),
+            session: [UInt8](repeating: 7, count: MessageAuthenticator.sessionNonceCount))
+        var results: [JSONObject] = []
+        for floats in sizes {
+            let values = Payload(count: floats, of: Float.self) { $0.initialize(repeating: 0.5) }
+            var message = Message(
+                request: true, push: true, pull: true, appID: 0, customerID: 0, timestamp: 1, sender: 9,
+                data: [Payload(copying: [UInt64(3)]), values, Payload(copying: [Int32(floats)])])
+            let bytes = message.dataByteCount
+            let reps = max(10, min(repeats, repeats * 4096 / max(bytes, 1)))
+            var meta: [UInt8] = []
+            let seal = measure(repeats: reps) { meta = auth.seal(&message, to: 8) }
+            var received = try MetaCodec.decode(meta).message
+            received.data = message.data
+            received.receivedMeta = meta
+            var verified = true
+            let verify = measure(repeats: reps) { verified = auth.verify(received, recipient: 8) && verified }
+            guard verified else { throw ValidationError("a sealed message did not verify") }
+            var out = JSONObject()
+            out.set("value_floats", floats)
+            out.set("message_bytes", bytes + meta.count)
+            out.set("repeats", reps)
+            out.set("seal_us", seal.median * 1e6)
+            out.set("verify_us", verify.median * 1e6)
+            out.set("seal_gb_per_s", Double(bytes) / seal.median / 1e9)
+            out.set("verify_gb_per_s", Double(bytes) / verify.median / 1e9)
+            results.append(out)
+        }
+        var out = JSONObject()
+        out.set("benchmark", "tags")
+        out.set("mac", "AES-256-GMAC (swift-crypto)")
+        out.set("messages", results)
+        print(out.text)
+    }
+}
