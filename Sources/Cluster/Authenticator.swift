@@ -5,7 +5,8 @@ import SwiftPSTransport
 /// authentication at all (anyone who reaches the scheduler's port joins the job); SwiftPS signs each
 /// ADD_NODE request over (role, host, port, shard size, nonce) and the scheduler's table reply over
 /// (the table, the recipient's nonce, the job's session nonce), so a replayed or forged table is refused
-/// too. Messages after rendezvous carry tags keyed from the session (`MessageAuthenticator`).
+/// too, and its refusals and rendezvous TERMINATEs over (code, reason, the recipient's nonce). Messages
+/// after rendezvous carry tags keyed from the session (`MessageAuthenticator`).
 struct Authenticator: Sendable {
     private let secret: [UInt8]
 
@@ -31,6 +32,16 @@ struct Authenticator: Sendable {
         check(auth, over: Self.tableBytes(table, nonce: nonce, session: session))
     }
 
+    /// What the scheduler tells a node that has no session key yet: a refusal of its ADD_NODE (`code`
+    /// is the `RefusalCode`) or a TERMINATE during rendezvous (`code` 0), bound to the node's nonce.
+    func sign(verdict code: Int32, reason: String, nonce: [UInt8]) -> [UInt8] {
+        mac(Self.verdictBytes(code: code, reason: reason, nonce: nonce))
+    }
+
+    func verify(verdict code: Int32, reason: String, nonce: [UInt8], auth: [UInt8]) -> Bool {
+        check(auth, over: Self.verdictBytes(code: code, reason: reason, nonce: nonce))
+    }
+
     private func mac(_ bytes: [UInt8]) -> [UInt8] {
         Array(HMAC<SHA256>.authenticationCode(for: bytes, using: key))
     }
@@ -42,6 +53,10 @@ struct Authenticator: Sendable {
 
     private static func requestBytes(_ node: NodeInfo) -> [UInt8] {
         Array("swiftps-v1|add-node|\(node.role)|\(node.hostname)|\(node.port)|\(node.shardSize)|".utf8) + node.nonce
+    }
+
+    private static func verdictBytes(code: Int32, reason: String, nonce: [UInt8]) -> [UInt8] {
+        Array("swiftps-v1|verdict|\(code)|\(reason.utf8.count)|\(reason)|".utf8) + nonce
     }
 
     private static func tableBytes(_ table: [NodeInfo], nonce: [UInt8], session: [UInt8]) -> [UInt8] {

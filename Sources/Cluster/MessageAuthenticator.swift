@@ -38,8 +38,9 @@ public final class MessageAuthenticator: Sendable {
             info: Array("swiftps-v1 message tags".utf8), outputByteCount: 32)
     }
 
-    /// Whether `message` travels without a tag: ADD_NODE (signed by `Authenticator` instead) and what the
-    /// scheduler tells a node that has no session key yet (its refusal, or a TERMINATE in rendezvous).
+    /// Whether `message` travels without a tag: ADD_NODE and what the scheduler tells a node that has no
+    /// session key yet (its refusal, or a TERMINATE in rendezvous). These carry the node's request nonce
+    /// and are signed by `Authenticator` instead (`PostOffice.isGenuineVerdict`).
     static func isExempt(_ message: Message, receiverInRendezvous: Bool) -> Bool {
         message.control.cmd == .addNode || (receiverInRendezvous && message.control.cmd == .terminate)
     }

@@ -40,6 +40,10 @@ extension PostOffice {
             if isScheduler && message.request {
                 handleAddNode(message)
             } else if !isScheduler && !message.request && phase == .rendezvous {
+                guard isGenuineVerdict(message) else {
+                    dropForgedVerdict(message)
+                    return nil
+                }
                 tableReply = message
                 state.broadcast()
             }
@@ -56,6 +60,10 @@ extension PostOffice {
             }
         case .terminate:
             if phase == .rendezvous {
+                guard isGenuineVerdict(message) else {
+                    dropForgedVerdict(message)
+                    return nil
+                }
                 terminate(.rendezvousTimeout(message.error))
             } else {
                 terminate(.terminated(message.error))
@@ -78,6 +86,13 @@ extension PostOffice {
             }
         }
         return nil
+    }
+
+    /// Logs and counts a rendezvous answer or TERMINATE that does not answer this node's request.
+    private func dropForgedVerdict(_ message: Message) {
+        tagDrops.drop(
+            "\(message.debugDescription) during rendezvous: it does not carry this node's ADD_NODE nonce\(authenticator == nil ? "" : " and a valid HMAC") (not from this job's scheduler)",
+            logger: logger)
     }
 
     /// Whether `message` may arrive without a tag (under `state`).

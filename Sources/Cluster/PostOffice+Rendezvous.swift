@@ -92,7 +92,7 @@ extension PostOffice {
         guard complete else {
             let reason = missingDescription()
             for node in arrivals {
-                sendLocked(Message(control: Control(cmd: .terminate), error: reason), to: temporaryConnection(to: node))
+                sendLocked(verdict(code: 0, reason: reason, to: node), to: temporaryConnection(to: node))
             }
             terminalError = .rendezvousTimeout(reason)
             throw ClusterError.rendezvousTimeout(reason)
@@ -213,9 +213,31 @@ extension PostOffice {
     }
 
     private func refuse(_ node: NodeInfo, code: RefusalCode, _ reason: String) {
-        var reply = Message(head: code.rawValue, control: Control(cmd: .addNode, nonce: node.nonce), request: false)
-        reply.error = reason
-        sendLocked(reply, to: temporaryConnection(to: node))
+        sendLocked(verdict(code: code.rawValue, reason: reason, to: node), to: temporaryConnection(to: node))
+    }
+
+    /// What the scheduler tells `node`, which has no session key yet: a refusal of its ADD_NODE (`code`
+    /// a `RefusalCode`) or, with `code` 0, a TERMINATE. Either carries the node's ADD_NODE nonce and,
+    /// with a secret, an HMAC over (code, reason, nonce), so a process that never saw the request or
+    /// lacks the secret cannot stop a node while it waits for its table.
+    private func verdict(code: Int32, reason: String, to node: NodeInfo) -> Message {
+        var control = Control(cmd: code == 0 ? .terminate : .addNode, nonce: node.nonce)
+        control.auth = authenticator?.sign(verdict: code, reason: reason, nonce: node.nonce) ?? []
+        return Message(head: code, control: control, request: false, error: reason)
+    }
+
+    /// Whether `message`, a TERMINATE or an ADD_NODE answer that reached this node during rendezvous,
+    /// answers this node's request: it echoes the request's nonce and, with a secret, is signed (except
+    /// an authentication refusal, which a scheduler with another secret cannot sign in a way this node
+    /// could check). Under `state`.
+    func isGenuineVerdict(_ message: Message) -> Bool {
+        guard message.control.nonce == me.nonce else { return false }
+        guard let authenticator else { return true }
+        if message.control.cmd == .addNode && message.error.isEmpty { return true }  // the table: `adoptTable`
+        if message.control.cmd == .addNode && message.head == RefusalCode.authentication.rawValue { return true }
+        let code = message.control.cmd == .terminate ? 0 : message.head
+        return authenticator.verify(
+            verdict: code, reason: message.error, nonce: me.nonce, auth: message.control.auth)
     }
 
     // MARK: - Worker and server side

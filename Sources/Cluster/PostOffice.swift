@@ -33,7 +33,8 @@ public final class PostOffice: @unchecked Sendable {
     public let clock: any DeadlineClock
     let logger: Logger
     let authenticator: Authenticator?
-    /// Counts (and rate-limits the log of) messages refused for a missing or wrong tag.
+    /// Counts (and rate-limits the log of) messages refused as not from this job: a missing or wrong
+    /// tag, a repeated counter, or a rendezvous answer that does not answer this node's request.
     let tagDrops = DropCounter()
     let onTermination: @Sendable (ClusterError) -> Void
     let state = NSCondition()

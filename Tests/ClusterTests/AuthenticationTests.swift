@@ -67,6 +67,53 @@ import Testing
         thread.join(timeout: 10)
     }
 
+    /// While a node waits for its table it has no session key, so the scheduler's refusals and
+    /// TERMINATE cannot carry tags: they echo the node's ADD_NODE nonce instead and, with a secret, are
+    /// signed. A process that reaches the node's port without them cannot stop it.
+    @Test(arguments: [true, false]) func forgedVerdictsDuringRendezvousAreDropped(withSecret: Bool) throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        let secret = withSecret ? "cluster secret" : nil
+        let scheduler = cluster.add(cluster.config(.scheduler, workers: 2, servers: 0, secret: secret))
+        let waiting = cluster.add(cluster.config(.worker, workers: 2, servers: 0, secret: secret))
+        let results = Inbox<[Result<Void, ClusterError>?]>()
+        let starter = JoinableThread(name: "test-start") {
+            results.put(cluster.concurrently([scheduler, waiting]) { try $0.start() })
+        }
+        defer { starter.join(timeout: 40) }
+        #expect(eventually { scheduler.locked { scheduler.arrivals.count == 1 } })
+        let (port, nonce) = waiting.locked { (Int(waiting.me.port), waiting.me.nonce) }
+
+        let intruder = cluster.network.makeTransport(host: "127.0.0.2")
+        defer { intruder.stop() }
+        _ = try intruder.start(bind: BindOptions(host: "127.0.0.2", port: 0)) { _ in }
+        try intruder.connect(to: 9, host: "127.0.0.1", port: port)
+        func send(_ cmd: ControlCommand, head: Int32 = 0, nonce: [UInt8] = [], auth: [UInt8] = []) throws {
+            try intruder.send(
+                Message(
+                    head: head, control: Control(cmd: cmd, auth: auth, nonce: nonce), request: false,
+                    sender: NodeID.scheduler, error: "forged"), to: 9)
+        }
+        try send(.terminate)
+        try send(.addNode, head: RefusalCode.clusterFull.rawValue)
+        try send(.addNode, head: RefusalCode.authentication.rawValue, nonce: [UInt8](repeating: 0, count: 16))
+        var forged = 3
+        if withSecret {
+            // One who saw the request (and so its nonce) on the way, but has not the secret.
+            let guess = Authenticator(secret: Array("guess".utf8))
+            try send(.terminate, nonce: nonce, auth: guess.sign(verdict: 0, reason: "forged", nonce: nonce))
+            try send(.addNode, head: RefusalCode.clusterFull.rawValue, nonce: nonce)
+            forged += 2
+        }
+        #expect(eventually { waiting.tagDrops.count == forged }, "\(waiting.tagDrops.count) of \(forged) dropped")
+        #expect(waiting.locked { waiting.phase == .rendezvous && waiting.terminalError == nil })
+
+        let late = cluster.add(cluster.config(.worker, workers: 2, servers: 0, secret: secret))
+        #expect(cluster.concurrently([late]) { try $0.start() }[0]?.succeeded == true)
+        let started = results.wait(count: 1, timeout: 30).first ?? []
+        #expect(started.count == 2 && started.allSatisfy { $0?.succeeded == true }, "\(started)")
+    }
+
     @Test func hmacCoversEveryField() {
         let auth = Authenticator(secret: Array("k".utf8))
         var node = NodeInfo(role: .worker, hostname: "10.0.0.1", port: 5, shardSize: 7, nonce: [1, 2])

@@ -92,14 +92,15 @@ import Testing
         #expect(detail.contains("worker 0 (id 9)"), "\(detail)")
     }
 
-    @Test func aNodeThatNeverArrivesFailsRendezvousNamingIt() throws {
+    /// With a secret, the scheduler's TERMINATE is signed for each waiting node (`isGenuineVerdict`).
+    @Test(arguments: [nil, "s"]) func aNodeThatNeverArrivesFailsRendezvousNamingIt(secret: String?) throws {
         let clock = ManualClock()
         let cluster = InMemoryCluster(clock: clock)
         defer { cluster.stopAll() }
-        let scheduler = cluster.add(cluster.config(.scheduler, workers: 2, servers: 2))
-        _ = cluster.add(cluster.config(.server, workers: 2, servers: 2))
-        _ = cluster.add(cluster.config(.worker, workers: 2, servers: 2))
-        _ = cluster.add(cluster.config(.worker, workers: 2, servers: 2))
+        let scheduler = cluster.add(cluster.config(.scheduler, workers: 2, servers: 2, secret: secret))
+        _ = cluster.add(cluster.config(.server, workers: 2, servers: 2, secret: secret))
+        _ = cluster.add(cluster.config(.worker, workers: 2, servers: 2, secret: secret))
+        _ = cluster.add(cluster.config(.worker, workers: 2, servers: 2, secret: secret))
         let results = Inbox<Result<Void, ClusterError>>()
         let runner = JoinableThread(name: "test-start") {
             for result in cluster.startAll(timeout: 30) { results.put(result ?? .failure(.transport("no result"))) }
