@@ -109,7 +109,7 @@ final class EpochCoordinator: @unchecked Sendable {
                 logger.info("Epoch[\(epoch)] Validation-\(name)=\(String(format: "%f", value))")
             }
             logger.info(
-                "Epoch[\(epoch)] Time cost=\(String(format: "%.3f", seconds)) samples/sec=\(String(format: "%.1f", Double(samples) / max(seconds, 1e-9))) (\(ranks.count) workers)"
+                "Epoch[\(epoch)] Time cost=\(String(format: "%.3f", seconds)) samples/sec=\(String(format: "%.1f", Double(samples) / max(seconds, 1e-9))) (\(ranks.count) workers\(Self.waitShare(reports)))"
             )
             if let plan = reports.first(where: { $0.rank == 0 })?.checkpoint {
                 summary.checkpoint = try SchedulerCheckpoint.run(plan, office: office, logger: logger)
@@ -129,14 +129,17 @@ final class EpochCoordinator: @unchecked Sendable {
     }
 
     /// Appends one JSON object: epoch, global train and validation metrics, the total and
-    /// per-worker samples/sec, the slowest worker's training seconds.
+    /// per-worker samples/sec, the slowest worker's training seconds, and each worker's seconds
+    /// blocked waiting for the servers.
     private func writeMetrics(
         _ path: String, epoch: Int, _ train: [(name: String, value: Double)],
         _ validation: [(name: String, value: Double)], _ reports: [EpochReport], seconds: Double
     ) throws {
         var perWorker = JSONObject()
+        var waits = JSONObject()
         for report in reports.sorted(by: { $0.rank < $1.rank }) {
             perWorker.set("worker \(report.rank)", Double(report.samples) / max(report.seconds, 1e-9))
+            if let wait = report.waitSeconds { waits.set("worker \(report.rank)", wait) }
         }
         var line = JSONObject()
         line.set("epoch", epoch)
@@ -145,7 +148,17 @@ final class EpochCoordinator: @unchecked Sendable {
         line.set("samples_per_sec", Double(reports.map(\.samples).reduce(0, +)) / max(seconds, 1e-9))
         line.set("samples_per_sec_per_worker", perWorker)
         line.set("seconds", seconds)
+        line.set("kvstore_wait_seconds_per_worker", waits)
         try AppendFile.appendLine(line.text, to: path)
+    }
+
+    /// ", N% waiting for the servers": the workers' mean share of their training time spent blocked
+    /// on answers (empty when the workers did not say).
+    static func waitShare(_ reports: [EpochReport]) -> String {
+        let shares = reports.compactMap { report in report.waitSeconds.map { $0 / max(report.seconds, 1e-9) } }
+        guard !shares.isEmpty else { return "" }
+        let mean = shares.reduce(0, +) / Double(shares.count)
+        return ", \(Int((100 * mean).rounded()))% of the time waiting for the servers"
     }
 
     /// Warns about workers missing `stragglerSeconds` after the first report of an epoch; fails

@@ -13,6 +13,8 @@ struct EpochReport: Codable {
     var samples: Int
     /// Seconds of training (validation and the epoch-end wait excluded).
     var seconds: Double
+    /// Of `seconds`, those spent blocked waiting for the servers' answers (`DistKVStore.waitedSeconds`).
+    var waitSeconds: Double?
     /// The metric names, as given to `--metrics` (the scheduler builds the same metric).
     var metricNames: [String]
     /// Training metric partials.

@@ -27,6 +27,7 @@ final class EpochReporter {
     private let checkpointing: Checkpointing?
     private let logger: Logger
     private var epochStart = MonotonicClock.now()
+    private var waitedAtEpochStart: Double
 
     init(
         store: DistKVStore, module: Module, trainMetric: any EvalMetric, metricNames: [String],
@@ -34,6 +35,7 @@ final class EpochReporter {
         logger: Logger
     ) {
         self.store = store
+        waitedAtEpochStart = store.waitedSeconds
         self.module = module
         self.trainMetric = trainMetric
         self.metricNames = metricNames
@@ -52,13 +54,15 @@ final class EpochReporter {
 
     private func report(epoch: Int, symbol: Symbol?, args: [String: NDArray], aux: [String: NDArray]) throws {
         let seconds = MonotonicClock.now() - epochStart
+        let waited = store.waitedSeconds - waitedAtEpochStart
         let train = trainMetric.partials().map(MetricSum.init)
         let validationMetric = try Metrics.create(metricNames)
         for (name, value) in try module.score(validation, validationMetric, epoch: epoch) {
             logger.info("Epoch[\(epoch)] Validation-\(name)=\(String(format: "%f", value)) (this worker's shard)")
         }
         var report = EpochReport(
-            epoch: epoch, rank: store.rank, samples: samplesPerEpoch, seconds: seconds, metricNames: metricNames,
+            epoch: epoch, rank: store.rank, samples: samplesPerEpoch, seconds: seconds, waitSeconds: waited,
+            metricNames: metricNames,
             train: train, validation: validationMetric.partials().map(MetricSum.init),
             metricsOut: metricsOut, checkpoint: nil)
         if store.rank == 0, let checkpointing, let symbol,
@@ -99,6 +103,7 @@ final class EpochReporter {
             if let path = summary.checkpoint { logger.info("Epoch[\(epoch)] checkpoint written: \(path)") }
         }
         epochStart = MonotonicClock.now()
+        waitedAtEpochStart = store.waitedSeconds
     }
 }
 

@@ -168,9 +168,11 @@ extension DistKVStore {
         }
         let clock = postOffice.clock
         condition.lock()
+        let start = busy() ? MonotonicClock.now() : nil
         let answered = clock.wait(on: condition, until: clock.now() + timeout) {
             !busy() || failed() != nil || postOffice.terminationError != nil
         }
+        if let start { waited += MonotonicClock.now() - start }
         if let (key, message) = failed() {
             failures.removeValue(forKey: key)
             condition.unlock()

@@ -39,6 +39,11 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     /// True once `setOptimizer` ran: the servers update the weights from pushed gradients.
     public var updatesOnStore: Bool { locked { hasOptimizer } }
 
+    /// Seconds callers have spent blocked in `wait` and `waitAll` for answers still in flight: the
+    /// time a worker's training waited on the servers rather than overlapping communication with
+    /// compute (`swiftps train` reports it per epoch).
+    public var waitedSeconds: Double { locked { waited } }
+
     let logger: Logger
     let condition = NSCondition()
     // Guarded by `condition`:
@@ -50,6 +55,7 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     var inFlightPerKey: [Int: Int] = [:]
     var failures: [Int: String] = [:]
     var hasOptimizer = false
+    var waited = 0.0
 
     /// Creates the store over a started worker `postOffice`, as MXNet's `KVStoreDist` constructor: rank 0
     /// tells every server whether the job is synchronous (MXNet's `kSyncMode`, sent unless the type is

@@ -7,7 +7,7 @@ struct EpochMetricsTests {
     static let quiet = ["--network", "mlp", "--no-progress", "--disp-batches", "100000"]
 
     /// The scheduler writes one JSON line per epoch with the global train and validation metrics
-    /// and each worker's samples/sec, and logs the global figures.
+    /// and each worker's samples/sec and time waiting for the servers, and logs the global figures.
     @Test func metricsFileHoldsGlobalMetricsAndEachWorkersSpeed() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-metrics-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -38,7 +38,13 @@ struct EpochMetricsTests {
             #expect(Set(speeds.keys) == ["worker 0", "worker 1"])
             #expect(speeds.values.allSatisfy { $0 > 0 })
             #expect((object["samples_per_sec"] as? Double ?? 0) > 0)
-            #expect((object["seconds"] as? Double ?? 0) > 0)
+            let seconds = try #require(object["seconds"] as? Double, "\(line)")
+            #expect(seconds > 0)
+            // Every step waits for at least the first layer's weights, and never longer than the epoch.
+            let waits = try #require(object["kvstore_wait_seconds_per_worker"] as? [String: Double], "\(line)")
+            #expect(Set(waits.keys) == ["worker 0", "worker 1"])
+            #expect(waits.values.allSatisfy { $0 > 0 && $0 <= seconds }, "\(line)")
+            #expect(job.cluster.log("scheduler").contains("% of the time waiting for the servers"))
             #expect(job.cluster.log("scheduler").contains("Epoch[\(epoch)] Train-accuracy="))
             #expect(job.cluster.log("scheduler").contains("Epoch[\(epoch)] Validation-accuracy="))
         }

@@ -139,6 +139,33 @@ func expectClose(_ actual: [Float], _ expected: [Float], _ what: String) throws 
         #expect(try pulled.toArray(of: Float.self) == [12])
     }
 
+    /// `waitedSeconds` counts the time a caller blocks on answers: worker 0's pushPull is answered only
+    /// once worker 1, 0.3 s later, has pushed too; a wait with nothing in flight counts nothing.
+    @Test func waitedSecondsCountsTheTimeBlockedOnTheServers() throws {
+        let cluster = try KVCluster(workers: 2, servers: 1)
+        defer { cluster.stop() }
+        let results = cluster.onWorkers { rank, store in
+            try store.initialize(["k"], values: [NDArray([0])])
+            let before = store.waitedSeconds
+            if rank == 0 {
+                try store.pushPull("k", NDArray([1]), into: NDArray(shape: [1]), priority: 0)
+            } else {
+                usleep(300_000)
+                try store.push("k", NDArray([2]), priority: 0)
+            }
+            try store.wait("k")
+            let waited = store.waitedSeconds - before
+            if rank == 0 && waited < 0.2 {
+                throw HarnessError(description: "worker 0 waited \(waited) s for a round worker 1 completed 0.3 s late")
+            }
+            try store.waitAll()
+            if store.waitedSeconds - before != waited {
+                throw HarnessError(description: "a wait with nothing in flight counted as waiting")
+            }
+        }
+        #expect(results == [nil, nil])
+    }
+
     @Test func emptyKeysWork() throws {
         let cluster = try KVCluster(workers: 2, servers: 2)
         defer { cluster.stop() }
