@@ -110,8 +110,8 @@ struct TrainOptions: ParsableArguments {
     @Option(
         help: """
             Append one JSON object per epoch (metrics, samples/sec, seconds) to this file; in dist \
-            mode the scheduler writes the job's global figures to it (the path must be one the \
-            scheduler can write).
+            mode the scheduler writes the job's global figures to it, with each worker's seconds spent \
+            waiting for the servers (the path must be one the scheduler can write).
             """)
     var metricsOut: String?
 
