@@ -57,7 +57,9 @@ public enum CheckpointAssembler {
         }
         manifest.files.insert(
             contentsOf: [
-                try CheckpointManifest.File(path: layout.symbolPath, role: "symbol"),
+                try CheckpointManifest.File(
+                    path: layout.symbolPath, role: "symbol",
+                    hint: CheckpointManifest.sharedPrefixHint(writer: "worker 0")),
                 CheckpointManifest.File(path: layout.paramsPath, role: "params", content: params),
             ], at: 0)
         try manifest.write(layout)

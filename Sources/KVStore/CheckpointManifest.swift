@@ -42,9 +42,12 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
             sha256 = CheckpointManifest.sha256(content)
         }
 
-        /// An entry for the file at `path`, read from disk.
-        public init(path: String, role: String, server: Int? = nil) throws(CheckpointError) {
-            self.init(path: path, role: role, server: server, content: try CheckpointManifest.readFile(path))
+        /// An entry for the file at `path`, read from disk; `hint` says what to do when it is missing.
+        public init(
+            path: String, role: String, server: Int? = nil, hint: String = "the checkpoint is incomplete"
+        ) throws(CheckpointError) {
+            self.init(
+                path: path, role: role, server: server, content: try CheckpointManifest.readFile(path, hint: hint))
         }
     }
 
@@ -149,6 +152,12 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
             }
         }
         return nil
+    }
+
+    /// What to check when a file another node wrote is missing here: the nodes of a job write one
+    /// checkpoint together, so they must see `--model-prefix` at the same path.
+    static func sharedPrefixHint(writer: String) -> String {
+        "\(writer) writes it; the scheduler, the servers and worker 0 must see --model-prefix at the same path (a file system they share)"
     }
 
     /// SHA-256 of `bytes` as lowercase hex.

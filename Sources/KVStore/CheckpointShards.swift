@@ -94,7 +94,8 @@ public struct CheckpointShards: Sendable {
     }
 
     private static func verified(_ file: CheckpointManifest.File, _ path: String) throws(CheckpointError) -> [UInt8] {
-        let bytes = try CheckpointManifest.readFile(path)
+        let writer = file.server.map { "server \($0)" } ?? "a server"
+        let bytes = try CheckpointManifest.readFile(path, hint: CheckpointManifest.sharedPrefixHint(writer: writer))
         guard bytes.count == file.bytes, CheckpointManifest.sha256(bytes) == file.sha256 else {
             throw .corrupt(path: path, reason: "its size or SHA-256 differs from the manifest's")
         }

@@ -156,13 +156,27 @@ struct CheckpointFileTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let layout = CheckpointLayout(prefix: prefix, epoch: 5)
         let reports = try writeShards(layout)
-        // Without the symbol file, nothing claims the checkpoint complete.
-        #expect(throws: CheckpointError.self) {
+        // Without the symbol file, nothing claims the checkpoint complete, and the error says who
+        // writes the file the scheduler cannot see (worker 0, perhaps on a host of its own).
+        let noSymbol = #expect(throws: CheckpointError.self) {
             try CheckpointAssembler.complete(
                 layout, reports: reports, argShapes: ["w": [2, 5], "b": [3]], extra: [:], numWorkers: 2)
         }
+        #expect("\(noSymbol.map(String.init(describing:)) ?? "")".contains("worker 0 writes it"))
         #expect(!FileManager.default.fileExists(atPath: layout.manifestPath))
         try AtomicFile.write(Array("{}".utf8), to: layout.symbolPath)
+        // The same for a shard a server wrote where the scheduler cannot see it.
+        let shard = layout.serverStatesPath(1)
+        let saved = try AtomicFile.read(shard)
+        try FileManager.default.removeItem(atPath: shard)
+        let noShard = #expect(throws: CheckpointError.self) {
+            try CheckpointAssembler.complete(
+                layout, reports: reports, argShapes: ["w": [2, 5], "b": [3]], extra: [:], numWorkers: 2)
+        }
+        let text = noShard.map(String.init(describing:)) ?? ""
+        #expect(
+            text.contains(shard) && text.contains("server 1 writes it") && text.contains("--model-prefix"), "\(text)")
+        try AtomicFile.write(saved, to: shard)
         #expect(throws: CheckpointError.self) {
             try CheckpointAssembler.complete(
                 layout, reports: reports, argShapes: ["w": [3, 3], "b": [3]], extra: [:], numWorkers: 2)
