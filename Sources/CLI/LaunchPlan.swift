@@ -89,8 +89,10 @@ struct LaunchCluster: Sendable {
         set("DMLC_TASK_ID", String(rank))
         set("DMLC_RANK", String(rank))
         set("DMLC_JOB_CLUSTER", launcher)
-        // Local processes stop by themselves if the launcher dies (see LauncherWatch).
-        if launcher == "local" { set("SWIFTPS_LAUNCHER_PID", String(getpid())) }
+        // Local processes and a Slurm task's process (started by the task's own launcher on its node) stop by
+        // themselves if that launcher dies (see LauncherWatch): a process of a Slurm task whose launcher was
+        // killed leads its own process group under init, out of reach of Slurm's process tracking.
+        if launcher == "local" || launcher == "slurm" { set("SWIFTPS_LAUNCHER_PID", String(getpid())) }
         set("SWIFTPS_BIND", bind)
         set("SWIFTPS_PORT_RANGE", portRange)
         set("SWIFTPS_SECRET_FILE", secretPath)
