@@ -30,8 +30,9 @@ struct LaunchTask: Sendable {
 
     /// `scheduler`, `server 0`, `worker 1`: the output prefix and the name in summaries.
     var label: String { name ?? (role == .scheduler ? "scheduler" : "\(role.rawValue) \(rank)") }
-    /// The log file name under `--log-dir`: `<role>-<rank>.log`.
-    var logName: String { "\(role.rawValue)-\(rank).log" }
+    /// The log file name under `--log-dir`: `<role>-<rank>.log`, or `<name>.log` for a named task (`srun.log`,
+    /// which must not take the name of a process the srun step writes its own log for).
+    var logName: String { name.map { "\($0).log" } ?? "\(role.rawValue)-\(rank).log" }
     /// Where it runs, for messages.
     var hostName: String { host?.address ?? LaunchNetwork.hostName() }
 }

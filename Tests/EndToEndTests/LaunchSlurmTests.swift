@@ -1,11 +1,74 @@
 import Foundation
 import Testing
 
-/// `--slurm-task` without Slurm: the launcher's side of what broke under a real Slurm (`scripts/slurm-local` runs
-/// the same against a real one).
+/// `--launcher slurm` and `--slurm-task` without Slurm: a stand-in `srun` runs the step's tasks on this host the
+/// way a one-node srun does (task i with `SLURM_PROCID=i`), so the launcher's side of what broke under a real
+/// Slurm is checked here; `scripts/slurm-local` runs the same against a real one.
 @Suite(.serialized, .enabled(if: LaunchBinary.path != nil, "\(LaunchBinary.missing)"))
 struct LaunchSlurmTests {
     let binary = LaunchBinary.path ?? ""
+
+    /// A directory holding a stand-in `srun`; removed by the caller.
+    static func fakeSrun() throws -> String {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("fake-srun-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let script = """
+            #!/bin/bash
+            # Stands in for srun: runs --ntasks=N copies of the command at once, task i with SLURM_PROCID=i, and
+            # exits 1 when one fails.
+            n=1
+            while [ $# -gt 0 ] && [ "${1#-}" != "$1" ]; do
+              case $1 in --ntasks=*) n=${1#--ntasks=} ;; esac
+              shift
+            done
+            pids=()
+            for ((i = 0; i < n; i++)); do
+              SLURM_PROCID=$i SLURMD_NODENAME=127.0.0.1 "$@" &
+              pids+=($!)
+            done
+            status=0
+            for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+            exit $status
+
+            """
+        let path = directory.appendingPathComponent("srun").path
+        try script.write(toFile: path, atomically: true, encoding: .utf8)
+        guard chmod(path, 0o755) == 0 else { throw LaunchTestError("chmod 755 \(path) failed: errno \(errno)") }
+        return directory.path
+    }
+
+    /// The environment of an allocation of one node, 127.0.0.1, with the stand-in srun first on `PATH`.
+    static func allocation(srun directory: String, tasks: Int) -> [String: String] {
+        [
+            "SLURM_JOB_ID": "77", "SLURM_JOB_NODELIST": "127.0.0.1", "SLURM_NTASKS": String(tasks),
+            "PATH": "\(directory):/usr/bin:/bin",
+        ]
+    }
+
+    @Test func srunsOutputGoesToItsOwnLogNotWorkerZeros() throws {
+        try #require(LaunchBinary.hasClusterCommands, "the scheduler/server commands are not in this binary")
+        let srun = try Self.fakeSrun()
+        let logs = FileManager.default.temporaryDirectory.appendingPathComponent("slurm-logs-\(UUID())").path
+        defer {
+            try? FileManager.default.removeItem(atPath: srun)
+            try? FileManager.default.removeItem(atPath: logs)
+        }
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "--launcher", "slurm", "-n", "1", "-s", "1", "--scheduler-port",
+                String(try ProcessCluster.freePort()), "--log-dir", logs, "--timeout", "240", "--grace", "3", "--",
+                binary, "train", "--kv-store", "dist_sync", "--num-epochs", "1", "--num-batches", "5",
+                "--no-progress",
+            ],
+            environment: Self.allocation(srun: srun, tasks: 3), deadline: .seconds(300))
+        #expect(result.status == 0, "\(result.all)")
+        #expect(result.standardOutput.contains("[worker 0] final validation accuracy"), "\(result.all)")
+        let srunLog = (try? String(contentsOfFile: logs + "/srun.log", encoding: .utf8)) ?? ""
+        let workerLog = (try? String(contentsOfFile: logs + "/worker-0.log", encoding: .utf8)) ?? ""
+        #expect(srunLog.contains("[scheduler]") && srunLog.contains("[worker 0]"), "srun.log: \(srunLog)")
+        #expect(workerLog.contains("final validation accuracy"), "worker-0.log: \(workerLog)")
+        #expect(!workerLog.contains("[scheduler]"), "worker-0.log holds srun's output: \(workerLog)")
+    }
 
     @Test func aSlurmTasksProcessWatchesItsTaskLauncher() throws {
         let report = "echo launcher=$SWIFTPS_LAUNCHER_PID parent=$PPID"
