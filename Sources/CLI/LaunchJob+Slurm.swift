@@ -5,7 +5,7 @@ extension LaunchJob {
     /// the allocation's first node.
     func runSlurm() async throws -> Int32 {
         let environment = ProcessInfo.processInfo.environment
-        guard environment["SLURM_JOB_ID"] != nil else {
+        guard let jobID = environment["SLURM_JOB_ID"] else {
             throw LaunchError(
                 "--launcher slurm runs inside a Slurm allocation (salloc or sbatch): SLURM_JOB_ID is not set")
         }
@@ -22,8 +22,9 @@ extension LaunchJob {
         } else {
             port = try options.portRange.map(LaunchParse.portRange)?.lowerBound ?? 9091
         }
+        let numServers = options.numServers ?? options.numWorkers
         let command = LaunchSlurm.srunCommand(
-            numWorkers: options.numWorkers, numServers: options.numServers ?? options.numWorkers,
+            numWorkers: options.numWorkers, numServers: numServers,
             binary: try options.binary ?? localBinary(),
             taskArguments: try taskArguments(schedulerHost: schedulerHost, schedulerPort: port),
             command: options.command)
@@ -32,11 +33,16 @@ extension LaunchJob {
             return 0
         }
         console.say(
-            "Slurm job \(environment["SLURM_JOB_ID"] ?? ""): scheduler at \(schedulerHost):\(port), "
-                + "\(command[1]) over \(nodes.count) nodes")
-        let task = LaunchTask(
-            role: .worker, rank: 0, host: nil, command: command, environment: [], name: "srun")
-        return try await supervise([LaunchLocalRunner(task: task)], prefixed: false).exitStatus
+            "Slurm job \(jobID): scheduler at \(schedulerHost):\(port), \(options.numWorkers + numServers + 1) tasks "
+                + "(1 scheduler, \(numServers) servers, \(options.numWorkers) workers) over \(nodes.count) node(s)")
+        let task = LaunchTask(role: .worker, rank: 0, host: nil, command: command, environment: [], name: "srun")
+        let runner = LaunchSrunRunner(task: task)
+        let outcome = try await supervise([runner], prefixed: false)
+        // srun's status is its tasks' worst (143 once the others were stopped); the first failure is the cause.
+        if case .failed = outcome, let first = runner.firstFailure.value {
+            console.say("the first task to fail: \(first)")
+        }
+        return outcome.exitStatus
     }
 
     /// The flags each `--slurm-task` gets: the job's own, with the scheduler's address fixed and paths absolute.
@@ -87,6 +93,9 @@ extension LaunchJob {
             printPlan([task], secretOverSSH: false)
             return 0
         }
-        return try await supervise([LaunchLocalRunner(task: task)], quietSuccess: true).exitStatus
+        // Every task's launcher writes to the same srun output: its messages name the task.
+        var job = self
+        job.console = LaunchConsole(name: "swiftps launch (\(task.label))")
+        return try await job.supervise([LaunchLocalRunner(task: task)], quietSuccess: true).exitStatus
     }
 }

@@ -4,7 +4,8 @@ import Foundation
 struct LaunchJob {
     var options: LaunchOptions
     var signals: LaunchSignals
-    let console = LaunchConsole()
+    /// Where the launcher's own messages and the processes' output go.
+    var console = LaunchConsole()
 
     /// Runs the job; returns the launcher's exit status.
     func run() async throws -> Int32 {

@@ -3,6 +3,13 @@ import Foundation
 /// Standard output shared by every process of a job: whole lines only, never two interleaved.
 final class LaunchConsole: @unchecked Sendable {
     private let lock = NSLock()
+    private let name: String
+
+    /// A console whose own messages start `name:` (`swiftps launch (worker 1)` for a task of a Slurm step, whose
+    /// messages would otherwise be told apart from its siblings' by nothing).
+    init(name: String = "swiftps launch") {
+        self.name = name
+    }
 
     /// Writes `line` and a newline to standard output.
     func write(_ line: String) {
@@ -11,11 +18,11 @@ final class LaunchConsole: @unchecked Sendable {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 
-    /// Writes a message of the launcher itself to standard error, prefixed `swiftps launch:`.
+    /// Writes a message of the launcher itself to standard error, prefixed with its name (`swiftps launch:`).
     func say(_ message: String) {
         lock.lock()
         defer { lock.unlock() }
-        FileHandle.standardError.write(Data("swiftps launch: \(message)\n".utf8))
+        FileHandle.standardError.write(Data("\(name): \(message)\n".utf8))
     }
 }
 

@@ -81,6 +81,54 @@ enum LaunchSlurm {
     }
 }
 
+extension LaunchSlurm {
+    /// The failure a task's launcher reported in `line` of srun's output (`swiftps launch (worker 0): worker 0 on
+    /// node3 failed: killed by signal 9 (SIGKILL)` gives `worker 0 on node3 failed: killed by signal 9 (SIGKILL)`),
+    /// or `nil`.
+    static func taskFailure(in line: String) -> String? {
+        guard line.hasPrefix("swiftps launch ("), let close = line.range(of: "): "), line.contains(" failed: ") else {
+            return nil
+        }
+        return String(line[close.upperBound...])
+    }
+}
+
+/// The `srun` of `--launcher slurm`, run on this host like any local process, noting the first failure a task
+/// reported: srun's own exit status does not say which task failed first, or how.
+struct LaunchSrunRunner: LaunchRunner {
+    let task: LaunchTask
+    private let local: LaunchLocalRunner
+    /// The first failure a task reported, as `LaunchSlurm.taskFailure(in:)` reads it.
+    let firstFailure = LaunchFirstValue()
+
+    init(task: LaunchTask) {
+        self.task = task
+        local = LaunchLocalRunner(task: task)
+    }
+
+    func run(output: LaunchTaskOutput) async -> LaunchExit {
+        await local.process.run { [firstFailure] line in
+            if let failure = LaunchSlurm.taskFailure(in: line) { firstFailure.offer(failure) }
+            output.write(line)
+        }
+    }
+
+    func stop(grace: Duration) async {
+        await local.stop(grace: grace)
+    }
+}
+
+/// The first of the values offered to it, from any thread.
+final class LaunchFirstValue: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: String?
+
+    /// Keeps `value` unless one was kept already.
+    func offer(_ value: String) { lock.withLock { if stored == nil { stored = value } } }
+    /// The first value offered, if any.
+    var value: String? { lock.withLock { stored } }
+}
+
 /// Lines collected from a short helper process.
 final class LaunchLines: @unchecked Sendable {
     private let lock = NSLock()

@@ -129,11 +129,15 @@ struct LaunchSupervisor {
         let others = runners.count - 1
         switch outcome {
         case .succeeded:
-            console.say("all \(workerCount) workers exited 0: job done")
+            if runners.count == 1, let name = runners[0].task.name {
+                console.say("\(name) exited 0: job done")
+            } else {
+                console.say("all \(workerCount) workers exited 0: job done")
+            }
         case .failed(let index, let exit):
             let task = runners[index].task
-            console.say(
-                "\(task.label) on \(task.hostName) failed: \(exit.description); stopped the other \(others) processes")
+            let stopped = others > 0 ? "; stopped the other \(others) processes" : ""
+            console.say("\(task.label) on \(task.hostName) failed: \(exit.description)\(stopped)")
             let lines = outputs[index].lastLines
             if lines.isEmpty {
                 console.say("\(task.label) printed nothing")

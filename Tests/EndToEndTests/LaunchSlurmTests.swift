@@ -63,11 +63,28 @@ struct LaunchSlurmTests {
             environment: Self.allocation(srun: srun, tasks: 3), deadline: .seconds(300))
         #expect(result.status == 0, "\(result.all)")
         #expect(result.standardOutput.contains("[worker 0] final validation accuracy"), "\(result.all)")
+        #expect(result.standardError.contains("srun exited 0: job done"), "\(result.standardError)")
         let srunLog = (try? String(contentsOfFile: logs + "/srun.log", encoding: .utf8)) ?? ""
         let workerLog = (try? String(contentsOfFile: logs + "/worker-0.log", encoding: .utf8)) ?? ""
         #expect(srunLog.contains("[scheduler]") && srunLog.contains("[worker 0]"), "srun.log: \(srunLog)")
         #expect(workerLog.contains("final validation accuracy"), "worker-0.log: \(workerLog)")
         #expect(!workerLog.contains("[scheduler]"), "worker-0.log holds srun's output: \(workerLog)")
+    }
+
+    @Test func theFirstFailedTaskIsNamedNotOnlySrunsStatus() throws {
+        let srun = try Self.fakeSrun()
+        defer { try? FileManager.default.removeItem(atPath: srun) }
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "--launcher", "slurm", "-n", "2", "-s", "0", "--scheduler-port", "9400",
+                "--scheduler-command", "true", "--", "sh", "-c", "exit $DMLC_TASK_ID",
+            ],
+            environment: Self.allocation(srun: srun, tasks: 3), deadline: .seconds(60))
+        #expect(result.status == 1, "\(result.all)")
+        #expect(result.standardError.contains("swiftps launch (worker 1): worker 1 on "), "task messages name the task")
+        #expect(
+            result.standardError.contains("the first task to fail: worker 1 on ")
+                && result.standardError.contains("failed: exited with status 1"), "\(result.standardError)")
     }
 
     @Test func aSlurmTasksProcessWatchesItsTaskLauncher() throws {
