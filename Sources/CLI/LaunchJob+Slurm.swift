@@ -12,6 +12,9 @@ extension LaunchJob {
         guard let nodeList = environment["SLURM_JOB_NODELIST"] ?? environment["SLURM_NODELIST"] else {
             throw LaunchError("SLURM_JOB_NODELIST is not set: run inside salloc or an sbatch script")
         }
+        let numServers = options.numServers ?? options.numWorkers
+        try LaunchSlurm.checkAllocation(
+            numWorkers: options.numWorkers, numServers: numServers, environment: environment)
         let nodes = try await LaunchSlurm.nodes(of: nodeList)
         let schedulerHost = options.schedulerHost ?? nodes[0]
         let port: Int
@@ -22,7 +25,6 @@ extension LaunchJob {
         } else {
             port = try options.portRange.map(LaunchParse.portRange)?.lowerBound ?? 9091
         }
-        let numServers = options.numServers ?? options.numWorkers
         let command = LaunchSlurm.srunCommand(
             numWorkers: options.numWorkers, numServers: numServers,
             binary: try options.binary ?? localBinary(),

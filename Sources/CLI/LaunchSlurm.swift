@@ -58,6 +58,20 @@ enum LaunchSlurm {
         return names
     }
 
+    /// Refuses a job that needs more tasks than the allocation has (`SLURM_NTASKS`, set when salloc or sbatch was
+    /// given `--ntasks`), where srun would fail with "More processors requested than permitted"; an allocation
+    /// with `--overcommit` may run more.
+    static func checkAllocation(numWorkers: Int, numServers: Int, environment: [String: String]) throws {
+        let needed = numWorkers + numServers + 1
+        guard let text = environment["SLURM_NTASKS"] ?? environment["SLURM_NPROCS"], let allocated = Int(text),
+            allocated < needed, (environment["SLURM_OVERCOMMIT"] ?? "0") == "0"
+        else { return }
+        throw LaunchError(
+            "the job needs \(needed) Slurm tasks (1 scheduler, \(numServers) servers, \(numWorkers) workers) but the "
+                + "allocation has \(allocated) (SLURM_NTASKS): allocate with --ntasks=\(needed) "
+                + "(salloc -n \(needed), sbatch --ntasks=\(needed)) or lower -n/-s")
+    }
+
     /// The `srun` command that starts every task: one task per process, `--kill-on-bad-exit` so Slurm ends
     /// the step when one fails, each running `binary launch --slurm-task` with the job's flags.
     static func srunCommand(

@@ -87,6 +87,18 @@ struct LaunchSlurmTests {
                 && result.standardError.contains("failed: exited with status 1"), "\(result.standardError)")
     }
 
+    @Test func anAllocationWithTooFewTasksIsRefusedWithTheCount() throws {
+        let arguments = [binary, "launch", "--launcher", "slurm", "-n", "2", "-s", "1", "--dry-run", "--", "true"]
+        var environment = ["SLURM_JOB_ID": "42", "SLURM_JOB_NODELIST": "node1", "SLURM_NTASKS": "2"]
+        let refused = try LaunchCommand.run(arguments, environment: environment, deadline: .seconds(30))
+        #expect(refused.status != 0)
+        #expect(refused.standardError.contains("needs 4 Slurm tasks"), "\(refused.standardError)")
+        #expect(refused.standardError.contains("--ntasks=4"), "\(refused.standardError)")
+        environment["SLURM_OVERCOMMIT"] = "1"
+        let overcommitted = try LaunchCommand.run(arguments, environment: environment, deadline: .seconds(30))
+        #expect(overcommitted.status == 0, "\(overcommitted.all)")
+    }
+
     @Test func aSlurmTasksProcessWatchesItsTaskLauncher() throws {
         let report = "echo launcher=$SWIFTPS_LAUNCHER_PID parent=$PPID"
         let result = try LaunchCommand.run(
