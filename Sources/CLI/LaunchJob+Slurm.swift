@@ -2,8 +2,10 @@ import Foundation
 
 extension LaunchJob {
     /// `--launcher slurm`: inside an allocation, runs one `srun` of W+S+1 `--slurm-task`s. The scheduler runs on
-    /// the allocation's first node.
-    func runSlurm() async throws -> Int32 {
+    /// the allocation's first node. Attempt `restart` > 0 of `--max-restarts` tells every task the attempt
+    /// (`SWIFTPS_RESTART`) and resumes `swiftps train` from the latest complete checkpoint. Returns how the step
+    /// ended and, when it failed, how.
+    func runSlurm(restart: Int) async throws -> (LaunchOutcome, String?) {
         let environment = ProcessInfo.processInfo.environment
         guard let jobID = environment["SLURM_JOB_ID"] else {
             throw LaunchError(
@@ -25,26 +27,30 @@ extension LaunchJob {
         } else {
             port = try options.portRange.map(LaunchParse.portRange)?.lowerBound ?? 9091
         }
-        let command = LaunchSlurm.srunCommand(
-            numWorkers: options.numWorkers, numServers: numServers,
-            binary: try options.binary ?? localBinary(),
-            taskArguments: try taskArguments(schedulerHost: schedulerHost, schedulerPort: port),
-            command: options.command)
+        var arguments = try taskArguments(schedulerHost: schedulerHost, schedulerPort: port)
+        var command = options.command
+        if restart > 0 {
+            arguments += ["--env", "SWIFTPS_RESTART=\(restart)"]
+            command = LaunchCluster.resuming(command)
+        }
+        let srun = LaunchSlurm.srunCommand(
+            numWorkers: options.numWorkers, numServers: numServers, binary: try options.binary ?? localBinary(),
+            taskArguments: arguments, command: command)
         if options.dryRun {
-            console.write(command.map(LaunchParse.shellQuote).joined(separator: " "))
-            return 0
+            console.write(srun.map(LaunchParse.shellQuote).joined(separator: " "))
+            return (.succeeded, nil)
         }
         console.say(
             "Slurm job \(jobID): scheduler at \(schedulerHost):\(port), \(options.numWorkers + numServers + 1) tasks "
                 + "(1 scheduler, \(numServers) servers, \(options.numWorkers) workers) over \(nodes.count) node(s)")
-        let task = LaunchTask(role: .worker, rank: 0, host: nil, command: command, environment: [], name: "srun")
+        let task = LaunchTask(role: .worker, rank: 0, host: nil, command: srun, environment: [], name: "srun")
         let runner = LaunchSrunRunner(task: task)
         let outcome = try await supervise([runner], prefixed: false)
+        guard case .failed(_, let exit) = outcome else { return (outcome, nil) }
         // srun's status is its tasks' worst (143 once the others were stopped); the first failure is the cause.
-        if case .failed = outcome, let first = runner.firstFailure.value {
-            console.say("the first task to fail: \(first)")
-        }
-        return outcome.exitStatus
+        guard let first = runner.firstFailure.value else { return (outcome, "srun \(exit.description)") }
+        console.say("the first task to fail: \(first)")
+        return (outcome, first)
     }
 
     /// The flags each `--slurm-task` gets: the job's own, with the scheduler's address fixed and paths absolute.

@@ -10,14 +10,14 @@ struct LaunchJob {
     /// Runs the job; returns the launcher's exit status.
     func run() async throws -> Int32 {
         if options.slurmTask { return try await runSlurmTask() }
-        if options.launcher == .slurm { return try await runSlurm() }
         guard options.maxRestarts >= 0 else {
             throw LaunchError("--max-restarts must be 0 or more, got \(options.maxRestarts)")
         }
         var restarts: [String] = []
         while true {
             let attempt = restarts.count
-            let (outcome, failure) = try await runOnce(restart: attempt)
+            let (outcome, failure) =
+                try await options.launcher == .slurm ? runSlurm(restart: attempt) : runOnce(restart: attempt)
             guard case .failed = outcome, attempt < options.maxRestarts, let failure else {
                 if !restarts.isEmpty {
                     console.say(

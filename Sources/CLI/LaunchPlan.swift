@@ -67,9 +67,15 @@ struct LaunchCluster: Sendable {
     mutating func restartWorkerCommand(attempt: Int) {
         env.removeAll { $0.name == "SWIFTPS_RESTART" }
         env.append(LaunchVariable(name: "SWIFTPS_RESTART", value: String(attempt)))
-        let isTrain = workerCommand.contains("train")
-        let hasCheckpointFlag = workerCommand.contains { $0 == "--resume" || $0.hasPrefix("--load-epoch") }
-        if isTrain && !hasCheckpointFlag { workerCommand.append("--resume") }
+        workerCommand = Self.resuming(workerCommand)
+    }
+
+    /// A restarted job's worker command: `command` with `--resume` when it runs `swiftps train` and names no
+    /// checkpoint already (`--resume`, `--load-epoch`).
+    static func resuming(_ command: [String]) -> [String] {
+        let isTrain = command.contains("train")
+        let hasCheckpointFlag = command.contains { $0 == "--resume" || $0.hasPrefix("--load-epoch") }
+        return isTrain && !hasCheckpointFlag ? command + ["--resume"] : command
     }
 
     /// The environment of one process: MXNet's `DMLC_*` variables, SwiftPS's `SWIFTPS_*` ones, then the

@@ -87,6 +87,23 @@ struct LaunchSlurmTests {
                 && result.standardError.contains("failed: exited with status 1"), "\(result.standardError)")
     }
 
+    @Test func maxRestartsRunsTheStepAgainResumingTrain() throws {
+        let srun = try Self.fakeSrun()
+        defer { try? FileManager.default.removeItem(atPath: srun) }
+        // Worker 0 fails on the first attempt and reports its attempt and arguments on the second.
+        let worker = "test -n \"$SWIFTPS_RESTART\" || exit 3; echo \"attempt=$SWIFTPS_RESTART args=$*\""
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "--launcher", "slurm", "-n", "1", "-s", "0", "--scheduler-port", "9400",
+                "--max-restarts", "1", "--scheduler-command", "true", "--", "sh", "-c", worker, "sh", "train",
+            ],
+            environment: Self.allocation(srun: srun, tasks: 2), deadline: .seconds(60))
+        #expect(result.status == 0, "\(result.all)")
+        #expect(result.standardOutput.contains("[worker 0] attempt=1 args=train --resume"), "\(result.all)")
+        #expect(result.standardError.contains("restart 1 of 1: worker 0 on "), "\(result.standardError)")
+        #expect(result.standardError.contains(" failed: exited with status 3; starting"), "\(result.standardError)")
+    }
+
     @Test func anAllocationWithTooFewTasksIsRefusedWithTheCount() throws {
         let arguments = [binary, "launch", "--launcher", "slurm", "-n", "2", "-s", "1", "--dry-run", "--", "true"]
         var environment = ["SLURM_JOB_ID": "42", "SLURM_JOB_NODELIST": "node1", "SLURM_NTASKS": "2"]
