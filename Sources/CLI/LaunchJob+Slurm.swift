@@ -27,7 +27,10 @@ extension LaunchJob {
         } else {
             port = try options.portRange.map(LaunchParse.portRange)?.lowerBound ?? 9091
         }
-        var arguments = try taskArguments(schedulerHost: schedulerHost, schedulerPort: port)
+        // Every task must carry the same job id, so it comes from here, new for each attempt.
+        var arguments =
+            try taskArguments(schedulerHost: schedulerHost, schedulerPort: port)
+            + ["--env", "SWIFTPS_JOB_ID=\(LaunchCluster.newJobID())"]
         var command = options.command
         if restart > 0 {
             arguments += ["--env", "SWIFTPS_RESTART=\(restart)"]

@@ -50,6 +50,9 @@ struct LaunchCluster: Sendable {
     var portRange: String?
     /// The secret's path as the processes see it (`SWIFTPS_SECRET_FILE`); ssh sets its own per host.
     var secretPath: String?
+    /// The job's id (`SWIFTPS_JOB_ID`), new for every attempt: the scheduler refuses a process that
+    /// carries another, such as one of a second job given the same port, or of an earlier attempt.
+    var jobID = LaunchCluster.newJobID()
     /// Variables every process gets before the launcher's own (forwarded from the launcher's environment).
     var forwarded: [LaunchVariable] = []
     var env: [LaunchVariable] = []
@@ -67,7 +70,14 @@ struct LaunchCluster: Sendable {
     mutating func restartWorkerCommand(attempt: Int) {
         env.removeAll { $0.name == "SWIFTPS_RESTART" }
         env.append(LaunchVariable(name: "SWIFTPS_RESTART", value: String(attempt)))
+        jobID = Self.newJobID()
         workerCommand = Self.resuming(workerCommand)
+    }
+
+    /// A random job id: 16 hex digits.
+    static func newJobID() -> String {
+        let digits = String(UInt64.random(in: 0...UInt64.max), radix: 16)
+        return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
     /// A restarted job's worker command: `command` with `--resume` when it runs `swiftps train` and names no
@@ -103,6 +113,7 @@ struct LaunchCluster: Sendable {
         set("SWIFTPS_BIND", bind)
         set("SWIFTPS_PORT_RANGE", portRange)
         set("SWIFTPS_SECRET_FILE", secretPath)
+        set("SWIFTPS_JOB_ID", jobID)
         for variable in env { set(variable.name, variable.value) }
         switch role {
         case .server: for variable in envServer { set(variable.name, variable.value) }

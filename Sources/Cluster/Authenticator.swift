@@ -52,7 +52,9 @@ struct Authenticator: Sendable {
     }
 
     private static func requestBytes(_ node: NodeInfo) -> [UInt8] {
-        Array("swiftps-v1|add-node|\(node.role)|\(node.hostname)|\(node.port)|\(node.shardSize)|".utf8) + node.nonce
+        Array(
+            "swiftps-v1|add-node|\(node.role)|\(node.hostname)|\(node.port)|\(node.shardSize)|\(node.job.utf8.count)|\(node.job)|"
+                .utf8) + node.nonce
     }
 
     private static func verdictBytes(code: Int32, reason: String, nonce: [UInt8]) -> [UInt8] {

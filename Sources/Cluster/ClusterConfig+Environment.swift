@@ -43,6 +43,7 @@ extension ClusterConfig {
         if let value = env["SWIFTPS_BIND"], !value.isEmpty { config.bindHost = value }
         if let value = env["SWIFTPS_PORT_RANGE"] { config.portRange = try portRange(value) }
         if let path = env["SWIFTPS_SECRET_FILE"], !path.isEmpty { config.secret = try readSecret(file: path) }
+        config.jobID = env["SWIFTPS_JOB_ID"] ?? ""
         config.heartbeatInterval = try seconds("SWIFTPS_HEARTBEAT_INTERVAL", env, default: 1, allowZero: true)
         config.heartbeatTimeout = try seconds("SWIFTPS_HEARTBEAT_TIMEOUT", env, default: 10)
         config.rendezvousTimeout = try seconds("SWIFTPS_RENDEZVOUS_TIMEOUT", env, default: 60)

@@ -44,6 +44,10 @@ public struct ClusterConfig: Sendable, Equatable {
     /// a role only when every node of that role gave one and they are 0..<n; otherwise it ranks by
     /// (host, port) as ps-lite does.
     public var rankHint: Int?
+    /// The job this node belongs to (`SWIFTPS_JOB_ID`, a random id `swiftps launch` gives every process
+    /// of a job): a scheduler refuses a node of another job, such as one started for a second job on the
+    /// same port. Empty (the default, as for processes started by hand) matches only empty.
+    public var jobID = ""
 
     /// Creates a configuration with SwiftPS's defaults.
     public init(

@@ -5,6 +5,7 @@ import SwiftPSTransport
 enum RefusalCode: Int32 {
     case authentication = 1
     case clusterFull = 2
+    case otherJob = 3
 }
 
 extension PostOffice {
@@ -193,6 +194,16 @@ extension PostOffice {
             refuse(
                 node, code: .authentication,
                 "authentication refused by the scheduler: it runs without a secret; check --secret-file on both")
+            return
+        }
+        if node.job != config.jobID {
+            logger.warning(
+                "refused \(node.role) at \(node.address): it belongs to job '\(node.job)', this scheduler to job '\(config.jobID)'"
+            )
+            refuse(
+                node, code: .otherJob,
+                "the scheduler at \(config.schedulerHost):\(config.schedulerPort) runs another job ('\(config.jobID)', this node's is '\(node.job)'): two jobs were given one scheduler port (DMLC_PS_ROOT_PORT), or a process of an old job is still running"
+            )
             return
         }
         if arrivals.contains(where: { $0.hostname == node.hostname && $0.port == node.port }) { return }

@@ -90,7 +90,7 @@ public final class PostOffice: @unchecked Sendable {
         self.logger = logger
         self.onTermination = onTermination
         authenticator = config.secret.map { Authenticator(secret: $0) }
-        me = NodeInfo(role: config.role, shardSize: config.shardSize)
+        me = NodeInfo(role: config.role, shardSize: config.shardSize, job: config.jobID)
     }
 
     /// A termination handler for command-line processes: logs the error and exits with status 1.

@@ -142,7 +142,7 @@ void   swiftps__meta__free_unpacked
   assert(message->base.descriptor == &swiftps__meta__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor swiftps__node__field_descriptors[9] =
+static const ProtobufCFieldDescriptor swiftps__node__field_descriptors[10] =
 {
   {
     "role",
@@ -252,12 +252,25 @@ static const ProtobufCFieldDescriptor swiftps__node__field_descriptors[9] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "job",
+    23,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Swiftps__Node, job),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swiftps__node__field_indices_by_name[] = {
   7,   /* field[7] = auth */
   2,   /* field[2] = hostname */
   1,   /* field[1] = id */
   4,   /* field[4] = is_recovery */
+  9,   /* field[9] = job */
   8,   /* field[8] = nonce */
   3,   /* field[3] = port */
   5,   /* field[5] = rank */
@@ -268,7 +281,7 @@ static const ProtobufCIntRange swiftps__node__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 20, 6 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor swiftps__node__descriptor =
 {
@@ -278,7 +291,7 @@ const ProtobufCMessageDescriptor swiftps__node__descriptor =
   "Swiftps__Node",
   "swiftps",
   sizeof(Swiftps__Node),
-  9,
+  10,
   swiftps__node__field_descriptors,
   swiftps__node__field_indices_by_name,
   2,  swiftps__node__number_ranges,

@@ -70,11 +70,14 @@ public struct NodeInfo: Sendable, Hashable, CustomStringConvertible {
     public var auth: [UInt8]
     /// A random nonce chosen by the node for its ADD_NODE request.
     public var nonce: [UInt8]
+    /// The job it belongs to (`SWIFTPS_JOB_ID`, which `swiftps launch` sets; empty when started by hand).
+    public var job: String
 
     /// Creates a table entry.
     public init(
         role: NodeRole, id: Int32 = NodeID.unassigned, hostname: String = "", port: Int32 = 0,
-        isRecovery: Bool = false, rank: Int32 = 0, shardSize: Int64 = 0, auth: [UInt8] = [], nonce: [UInt8] = []
+        isRecovery: Bool = false, rank: Int32 = 0, shardSize: Int64 = 0, auth: [UInt8] = [], nonce: [UInt8] = [],
+        job: String = ""
     ) {
         self.role = role
         self.id = id
@@ -85,6 +88,7 @@ public struct NodeInfo: Sendable, Hashable, CustomStringConvertible {
         self.shardSize = shardSize
         self.auth = auth
         self.nonce = nonce
+        self.job = job
     }
 
     /// `host:port`.

@@ -116,6 +116,7 @@ public enum MetaCodec {
                 n.pointee.shard_size = node.shardSize
                 n.pointee.auth = arena.binary(node.auth)
                 n.pointee.nonce = arena.binary(node.nonce)
+                n.pointee.job = arena.string(node.job)
                 list[i] = n
             }
             c.pointee.n_node = control.nodes.count
@@ -135,7 +136,8 @@ public enum MetaCodec {
             nodes.append(
                 NodeInfo(
                     role: role, id: n.id, hostname: stringOf(n.hostname), port: n.port, isRecovery: n.is_recovery != 0,
-                    rank: n.rank, shardSize: n.shard_size, auth: bytesOf(n.auth), nonce: bytesOf(n.nonce)))
+                    rank: n.rank, shardSize: n.shard_size, auth: bytesOf(n.auth), nonce: bytesOf(n.nonce),
+                    job: stringOf(n.job)))
         }
         return Control(
             cmd: cmd, nodes: nodes, barrierGroup: c.barrier_group, msgSig: c.msg_sig, epoch: c.epoch,

@@ -125,6 +125,9 @@ import Testing
         tampered = node
         tampered.nonce = [1, 3]
         #expect(!auth.verify(request: tampered))
+        tampered = node
+        tampered.job = "another"
+        #expect(!auth.verify(request: tampered))
         #expect(!Authenticator(secret: Array("other".utf8)).verify(request: node))
     }
 }

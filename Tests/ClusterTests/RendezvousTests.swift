@@ -92,6 +92,35 @@ import Testing
         #expect(detail.contains("worker 0 (id 9)"), "\(detail)")
     }
 
+    /// A node of another job (another `SWIFTPS_JOB_ID`, as when two launches were given one port) is
+    /// refused with a message that says so, and the scheduler's own job still assembles.
+    @Test(arguments: [nil, "s"]) func aNodeOfAnotherJobIsRefused(secret: String?) throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        func config(_ role: NodeRole, job: String) -> ClusterConfig {
+            var config = cluster.config(role, workers: 1, servers: 0, secret: secret)
+            config.jobID = job
+            return config
+        }
+        let scheduler = cluster.add(config(.scheduler, job: "job-a"))
+        let stranger = cluster.add(config(.worker, job: "job-b"))
+        let results = Inbox<Result<Void, ClusterError>?>()
+        let starter = JoinableThread(name: "test-scheduler") {
+            results.put(cluster.concurrently([scheduler]) { try $0.start() }[0])
+        }
+        defer { starter.join(timeout: 40) }
+        let refused = cluster.concurrently([stranger]) { try $0.start() }[0]
+        guard case .rendezvousRefused(let text)? = refused?.failure else {
+            Issue.record("expected a refusal, got \(String(describing: refused))")
+            return
+        }
+        #expect(text.contains("runs another job ('job-a', this node's is 'job-b')"), "\(text)")
+        #expect(scheduler.locked { scheduler.arrivals.isEmpty }, "a refused node does not count")
+        let member = cluster.add(config(.worker, job: "job-a"))
+        #expect(cluster.concurrently([member]) { try $0.start() }[0]?.succeeded == true)
+        #expect(results.wait(count: 1, timeout: 30).first??.succeeded == true)
+    }
+
     /// With a secret, the scheduler's TERMINATE is signed for each waiting node (`isGenuineVerdict`).
     @Test(arguments: [nil, "s"]) func aNodeThatNeverArrivesFailsRendezvousNamingIt(secret: String?) throws {
         let clock = ManualClock()

@@ -36,6 +36,11 @@ struct LaunchPlanTests {
         #expect(hosts["worker 2"] == "alpha")
         #expect(result.standardOutput.contains("DMLC_NODE_HOST=beta"))
         #expect(result.standardOutput.contains("DMLC_PS_ROOT_URI=10.0.0.1 DMLC_PS_ROOT_PORT=9100"))
+        // One job id for all six processes, so their scheduler refuses another job's nodes.
+        let ids = result.standardOutput.split(separator: "\n").compactMap { line in
+            line.split(separator: " ").first { $0.hasPrefix("SWIFTPS_JOB_ID=") }
+        }
+        #expect(ids.count == 6 && Set(ids).count == 1 && ids[0].count == "SWIFTPS_JOB_ID=".count + 16, "\(ids)")
     }
 
     @Test func badHostfileLineIsNamed() throws {
@@ -64,6 +69,7 @@ struct LaunchPlanTests {
             line.contains(" /opt/swiftps launch --slurm-task -n 2 -s 1 --scheduler-host node08 --scheduler-port 92"))
         #expect(line.contains("--port-range 9200-9299"))
         #expect(line.contains("--env A=1"))
+        #expect(line.contains("--env SWIFTPS_JOB_ID="), "every task gets the one job id chosen here: \(line)")
         #expect(line.hasSuffix("-- sh -c 'echo hi'"))
     }
 

@@ -27,6 +27,32 @@ struct LaunchRealJobTests {
         #expect(result.standardError.contains("all 2 workers exited 0"))
     }
 
+    /// Two jobs launched at once with one scheduler port: one scheduler binds it, the other cannot, and
+    /// the losing job's servers and workers, which reach the winner's scheduler, are refused as another
+    /// job's (`SWIFTPS_JOB_ID`) instead of taking the winner's places. So one job trains to the end, the
+    /// other fails saying why, and nothing of either is left running.
+    @Test func twoJobsGivenOneSchedulerPortDoNotMix() throws {
+        let port = String(Int.random(in: 20000...40000))
+        let marker = launchMarker("one-port")
+        defer { LaunchProcesses.killAll(marker) }
+        let jobs = try (0..<2).map { _ in
+            try LaunchCommand(
+                [
+                    binary, "launch", "-n", "2", "-s", "1", "--scheduler-port", port, "--timeout", "300", "--env",
+                    "SWIFTPS_TEST_MARKER=\(marker)", "--env", "SWIFTPS_RENDEZVOUS_TIMEOUT=20", "--",
+                ] + train(batches: 20))
+        }
+        defer { for job in jobs { job.kill() } }
+        let results = jobs.map { $0.wait(deadline: .seconds(320)) }
+        let statuses = results.map { $0?.status }
+        #expect(statuses.filter { $0 == 0 }.count == 1, "exactly one job trains: \(statuses)")
+        let loser = try #require(results.first { $0 != nil && $0?.status != 0 } ?? nil, "\(statuses)")
+        #expect(
+            loser.all.contains("runs another job") || loser.all.contains("in use"),
+            "the failed job does not say why:\n\(loser.all.suffix(3000))")
+        #expect(LaunchPoll.until(.seconds(20)) { LaunchKillTests.processes(marker).isEmpty })
+    }
+
     @Test(.enabled(if: LaunchLab.unavailable == nil, "\(LaunchLab.unavailable ?? "")"))
     func sshJobAcrossNamespacesSucceeds() throws {
         let lab = try LaunchLab(hosts: 2)

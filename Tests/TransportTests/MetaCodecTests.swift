@@ -8,7 +8,7 @@ import Testing
         let nodes = [
             NodeInfo(
                 role: .worker, id: 11, hostname: "10.0.0.7", port: 41_234, isRecovery: true, rank: 1, shardSize: 30_000,
-                auth: [1, 2, 3], nonce: [9, 8, 7, 6]),
+                auth: [1, 2, 3], nonce: [9, 8, 7, 6], job: "3f2a9c0d1e4b5a67"),
             NodeInfo(role: .scheduler, id: 1, hostname: "host-a", port: 9100),
         ]
         let control = Control(

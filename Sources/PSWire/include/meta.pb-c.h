@@ -108,10 +108,14 @@ struct  Swiftps__Node
    */
   ProtobufCBinaryData auth;
   ProtobufCBinaryData nonce;
+  /*
+   * the job's id (SWIFTPS_JOB_ID, set by swiftps launch): a scheduler refuses other jobs' nodes
+   */
+  char *job;
 };
 #define SWIFTPS__NODE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swiftps__node__descriptor) \
-    , SWIFTPS__ROLE__SERVER, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, {0,NULL}, {0,NULL} }
+    , SWIFTPS__ROLE__SERVER, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, {0,NULL}, {0,NULL}, (char *)protobuf_c_empty_string }
 
 
 struct  Swiftps__Control
