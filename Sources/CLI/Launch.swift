@@ -84,7 +84,7 @@ struct LaunchOptions: ParsableArguments {
     @Option(help: "Address the nodes reach the scheduler at (default: this host's address toward the hosts).")
     var schedulerHost: String?
 
-    @Option(help: "The scheduler's port (default: the first free port of --port-range).")
+    @Option(help: "The scheduler's port (default: a free port of --port-range, picked at random).")
     var schedulerPort: Int?
 
     @Option(help: "Path of swiftps on the remote hosts or Slurm nodes (default: this binary's path).")
