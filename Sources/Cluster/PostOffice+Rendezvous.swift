@@ -184,6 +184,17 @@ extension PostOffice {
             logger.warning("dropped an ADD_NODE without a worker or server entry: \(message.debugDescription)")
             return
         }
+        // Another job's node first: it may well hold another secret, and "another job" is the news.
+        if node.job != config.jobID {
+            logger.warning(
+                "refused \(node.role) at \(node.address): it belongs to job '\(node.job)', this scheduler to job '\(config.jobID)'"
+            )
+            refuse(
+                node, code: .otherJob,
+                "the scheduler at \(config.schedulerHost):\(config.schedulerPort) runs another job ('\(config.jobID)', this node's is '\(node.job)'): two jobs were given one scheduler port (DMLC_PS_ROOT_PORT), or a process of an old job is still running"
+            )
+            return
+        }
         if let authenticator, !authenticator.verify(request: node) {
             logger.error("refused \(node.role) at \(node.address): its HMAC does not match this cluster's secret")
             refuse(node, code: .authentication, "authentication refused by the scheduler: check --secret-file")
@@ -194,16 +205,6 @@ extension PostOffice {
             refuse(
                 node, code: .authentication,
                 "authentication refused by the scheduler: it runs without a secret; check --secret-file on both")
-            return
-        }
-        if node.job != config.jobID {
-            logger.warning(
-                "refused \(node.role) at \(node.address): it belongs to job '\(node.job)', this scheduler to job '\(config.jobID)'"
-            )
-            refuse(
-                node, code: .otherJob,
-                "the scheduler at \(config.schedulerHost):\(config.schedulerPort) runs another job ('\(config.jobID)', this node's is '\(node.job)'): two jobs were given one scheduler port (DMLC_PS_ROOT_PORT), or a process of an old job is still running"
-            )
             return
         }
         if arrivals.contains(where: { $0.hostname == node.hostname && $0.port == node.port }) { return }
@@ -239,13 +240,14 @@ extension PostOffice {
 
     /// Whether `message`, a TERMINATE or an ADD_NODE answer that reached this node during rendezvous,
     /// answers this node's request: it echoes the request's nonce and, with a secret, is signed (except
-    /// an authentication refusal, which a scheduler with another secret cannot sign in a way this node
-    /// could check). Under `state`.
+    /// a refusal for authentication or for belonging to another job: a scheduler with another secret
+    /// cannot sign those in a way this node could check). Under `state`.
     func isGenuineVerdict(_ message: Message) -> Bool {
         guard message.control.nonce == me.nonce else { return false }
         guard let authenticator else { return true }
         if message.control.cmd == .addNode && message.error.isEmpty { return true }  // the table: `adoptTable`
-        if message.control.cmd == .addNode && message.head == RefusalCode.authentication.rawValue { return true }
+        let unsignable: Set<Int32> = [RefusalCode.authentication.rawValue, RefusalCode.otherJob.rawValue]
+        if message.control.cmd == .addNode && unsignable.contains(message.head) { return true }
         let code = message.control.cmd == .terminate ? 0 : message.head
         return authenticator.verify(
             verdict: code, reason: message.error, nonce: me.nonce, auth: message.control.auth)

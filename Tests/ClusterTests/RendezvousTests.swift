@@ -94,16 +94,19 @@ import Testing
 
     /// A node of another job (another `SWIFTPS_JOB_ID`, as when two launches were given one port) is
     /// refused with a message that says so, and the scheduler's own job still assembles.
-    @Test(arguments: [nil, "s"]) func aNodeOfAnotherJobIsRefused(secret: String?) throws {
+    /// Also when the other job has another secret: the refusal then cannot be signed for the node, which
+    /// accepts it on its nonce alone.
+    @Test(arguments: [(nil, nil), ("s", "s"), ("s", "other")])
+    func aNodeOfAnotherJobIsRefused(secret: String?, strangersSecret: String?) throws {
         let cluster = InMemoryCluster()
         defer { cluster.stopAll() }
-        func config(_ role: NodeRole, job: String) -> ClusterConfig {
+        func config(_ role: NodeRole, job: String, secret: String?) -> ClusterConfig {
             var config = cluster.config(role, workers: 1, servers: 0, secret: secret)
             config.jobID = job
             return config
         }
-        let scheduler = cluster.add(config(.scheduler, job: "job-a"))
-        let stranger = cluster.add(config(.worker, job: "job-b"))
+        let scheduler = cluster.add(config(.scheduler, job: "job-a", secret: secret))
+        let stranger = cluster.add(config(.worker, job: "job-b", secret: strangersSecret))
         let results = Inbox<Result<Void, ClusterError>?>()
         let starter = JoinableThread(name: "test-scheduler") {
             results.put(cluster.concurrently([scheduler]) { try $0.start() }[0])
@@ -116,7 +119,7 @@ import Testing
         }
         #expect(text.contains("runs another job ('job-a', this node's is 'job-b')"), "\(text)")
         #expect(scheduler.locked { scheduler.arrivals.isEmpty }, "a refused node does not count")
-        let member = cluster.add(config(.worker, job: "job-a"))
+        let member = cluster.add(config(.worker, job: "job-a", secret: secret))
         #expect(cluster.concurrently([member]) { try $0.start() }[0]?.succeeded == true)
         #expect(results.wait(count: 1, timeout: 30).first??.succeeded == true)
     }
