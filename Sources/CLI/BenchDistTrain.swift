@@ -53,7 +53,8 @@ struct BenchDistTrain {
         }
         try cluster.waitAll(timeout: options.timeout)
 
-        let speeds = try epochSpeeds(metrics(0))
+        let epochs = try epochLines(metrics(0))
+        let speeds = epochs.map(\.speed)
         guard speeds.count == options.epochs else {
             throw BenchError.badResult("worker 0 recorded \(speeds.count) epochs of \(options.epochs)")
         }
@@ -76,6 +77,8 @@ struct BenchDistTrain {
         out.set("epochs", options.epochs)
         out.set("samples_per_sec", timed[timed.count / 2])
         out.set("samples_per_sec_per_epoch", speeds.map { JSONObject(pairs: [("samples_per_sec", $0)]) })
+        let waits = epochs.dropFirst().map(\.waitFraction).sorted()
+        out.set("kvstore_wait_fraction", waits.isEmpty ? .nan : waits[waits.count / 2])
         out.set("test_accuracy", accuracies.isEmpty ? .nan : accuracies.reduce(0, +) / Double(accuracies.count))
         out.set(
             "worker_peak_rss_mb",
@@ -93,14 +96,16 @@ struct BenchDistTrain {
             : "anchors.md: MXNet 1.9.1 mlp dist_sync 2 workers + 1 server ~44,500 samples/s, worker peak 810 MB, server 123 MB; targets >= 3x (133,500) and < 150 MB"
     }
 
-    /// The `samples_per_sec` of each epoch line of a metrics file (all workers' samples).
-    private func epochSpeeds(_ path: String) throws -> [Double] {
+    /// Each epoch line of a metrics file: `samples_per_sec` (all workers' samples) and the workers' mean
+    /// share of the epoch spent waiting for the servers (`kvstore_wait_seconds_per_worker` / `seconds`).
+    private func epochLines(_ path: String) throws -> [(speed: Double, waitFraction: Double)] {
         let text = try String(contentsOfFile: path, encoding: .utf8)
         return try text.split(separator: "\n").map { line in
             guard let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                let speed = object["samples_per_sec"] as? Double
-            else { throw BenchError.badResult("no samples_per_sec in \(path): \(line)") }
-            return speed
+                let speed = object["samples_per_sec"] as? Double, let seconds = object["seconds"] as? Double,
+                let waits = object["kvstore_wait_seconds_per_worker"] as? [String: Double], !waits.isEmpty
+            else { throw BenchError.badResult("no samples_per_sec, seconds or wait times in \(path): \(line)") }
+            return (speed, waits.values.reduce(0, +) / Double(waits.count) / max(seconds, 1e-9))
         }
     }
 }
