@@ -1,8 +1,8 @@
 import Foundation
 import Testing
 
-/// Failures of real `swiftps` processes on 127.0.0.1 (release binary): a server killed mid-epoch, a
-/// node that never starts, a worker with the wrong secret. Every other process must exit non-zero
+/// Failures of real `swiftps` processes on 127.0.0.1 (release binary): a server or the scheduler killed
+/// mid-epoch, a node that never starts, a worker with the wrong secret. Every other process must exit non-zero
 /// within its deadline, naming what failed, and none may be left behind.
 @Suite(
     .serialized,
@@ -39,6 +39,32 @@ struct FailureTests {
         let statuses = cluster.waitAll(timeout: 45)
         let others = ["scheduler", "server0", "server1", "worker0", "worker1"].filter { $0 != victim }
         expectFailed(others, in: cluster, statuses, saying: ["server 0 (id 8)", "failed"])
+    }
+
+    /// `kill -9` of the scheduler while 2 workers train: nobody answers the heartbeats any more, and
+    /// every server and worker exits non-zero within its deadline saying it lost the scheduler.
+    @Test func theSchedulerKilledMidEpochStopsEveryProcessNamingIt() throws {
+        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
+        defer {
+            cluster.killAll()
+            cluster.removeFiles()
+        }
+        let env = ["SWIFTPS_HEARTBEAT_TIMEOUT": "3"]
+        try cluster.startSchedulerAndServers(extra: env)
+        for i in 0..<2 {
+            try cluster.spawn(
+                "worker\(i)",
+                ["train", "--kv-store", "dist_sync", "--num-epochs", "50", "--network", "mlp", "--no-progress"]
+                    + ["--disp-batches", "20"], env: cluster.environment(role: "worker", extra: env))
+        }
+        let training = cluster.waitForLog(of: ["worker0", "worker1"], containing: "Epoch[0] Batch", timeout: 60)
+        try #require(training != nil, "no worker reached training: \(cluster.allLogs())")
+        cluster.kill("scheduler")
+
+        let statuses = cluster.waitAll(timeout: 45)
+        expectFailed(
+            ["server0", "worker0", "worker1"], in: cluster, statuses,
+            saying: ["lost contact with scheduler (id 1)", "is it still running?"])
     }
 
     /// Only 1 of 2 workers is started: rendezvous fails at its deadline, and the scheduler, the
