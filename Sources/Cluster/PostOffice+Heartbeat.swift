@@ -36,7 +36,7 @@ extension PostOffice {
                     terminate(
                         .schedulerLost(
                             "lost contact with \(scheduler): nothing heard for \(formatSeconds(now - heard)) s (timeout \(formatSeconds(schedulerTimeout)) s); is it still running?"
-                        ))
+                        ), dead: [NodeID.scheduler])
                 }
             }
         }
@@ -55,6 +55,6 @@ extension PostOffice {
         for node in table.values where node.id != NodeID.scheduler && !silent.contains(node) {
             sendLocked(Message(control: Control(cmd: .nodeFailed, nodes: silent), error: reason), to: node.id)
         }
-        terminate(.nodeFailed(reason))
+        terminate(.nodeFailed(reason), dead: silent.map(\.id))
     }
 }

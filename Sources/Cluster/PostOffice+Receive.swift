@@ -69,7 +69,7 @@ extension PostOffice {
                 terminate(.terminated(message.error))
             }
         case .nodeFailed:
-            terminate(.nodeFailed(message.error))
+            terminate(.nodeFailed(message.error), dead: message.control.nodes.map(\.id))
         default:
             let key = PendingKey(peer: message.sender, timestamp: message.timestamp)
             if !message.request, let slot = pending[key], slot == nil {

@@ -248,7 +248,9 @@ public final class PostOffice: @unchecked Sendable {
 
     /// Ends the job with `error`: fails every pending wait, stops heartbeats and runs the termination
     /// handler once, on its own thread. During rendezvous `start()` throws the error instead.
-    func terminate(_ error: ClusterError) {
+    /// Ends this node with `error` (under `state`). The connections to `dead` (nodes known to have died)
+    /// are dropped first, so stopping does not spend its linger on messages that can never leave.
+    func terminate(_ error: ClusterError, dead: [Int32] = []) {
         guard terminalError == nil, phase != .stopped else { return }
         terminalError = error
         state.broadcast()
@@ -262,6 +264,7 @@ public final class PostOffice: @unchecked Sendable {
             // naming the dead node) leave within its linger, before a handler such as `exitProcess`
             // ends the process. Exiting at once lost those messages, and the other nodes then blamed
             // the scheduler instead of naming the node that died.
+            for peer in dead { transport.disconnect(from: peer) }
             transport.stop()
             handler(error)
         }
