@@ -731,7 +731,7 @@ const ProtobufCEnumDescriptor swiftps__role__descriptor =
   swiftps__role__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue swiftps__command__enum_values_by_number[14] =
+static const ProtobufCEnumValue swiftps__command__enum_values_by_number[16] =
 {
   { "EMPTY", "SWIFTPS__COMMAND__EMPTY", 0 },
   { "TERMINATE", "SWIFTPS__COMMAND__TERMINATE", 1 },
@@ -747,22 +747,26 @@ static const ProtobufCEnumValue swiftps__command__enum_values_by_number[14] =
   { "SET_OPTIMIZER", "SWIFTPS__COMMAND__SET_OPTIMIZER", 25 },
   { "SYNC_MODE", "SWIFTPS__COMMAND__SYNC_MODE", 26 },
   { "LOAD_CHECKPOINT", "SWIFTPS__COMMAND__LOAD_CHECKPOINT", 27 },
+  { "RESUME_POINT", "SWIFTPS__COMMAND__RESUME_POINT", 28 },
+  { "CHECKPOINT_FETCH", "SWIFTPS__COMMAND__CHECKPOINT_FETCH", 29 },
 };
 static const ProtobufCIntRange swiftps__command__value_ranges[] = {
-{0, 0},{20, 6},{0, 14}
+{0, 0},{20, 6},{0, 16}
 };
-static const ProtobufCEnumValueIndex swiftps__command__enum_values_by_name[14] =
+static const ProtobufCEnumValueIndex swiftps__command__enum_values_by_name[16] =
 {
   { "ACK", 4 },
   { "ADD_NODE", 2 },
   { "BARRIER", 3 },
   { "CHECKPOINT", 7 },
   { "CHECKPOINT_DONE", 8 },
+  { "CHECKPOINT_FETCH", 15 },
   { "EMPTY", 0 },
   { "EPOCH_END", 6 },
   { "HEARTBEAT", 5 },
   { "LOAD_CHECKPOINT", 13 },
   { "NODE_FAILED", 9 },
+  { "RESUME_POINT", 14 },
   { "SET_OPTIMIZER", 11 },
   { "STOP_SERVER", 10 },
   { "SYNC_MODE", 12 },
@@ -775,9 +779,9 @@ const ProtobufCEnumDescriptor swiftps__command__descriptor =
   "Command",
   "Swiftps__Command",
   "swiftps",
-  14,
+  16,
   swiftps__command__enum_values_by_number,
-  14,
+  16,
   swiftps__command__enum_values_by_name,
   2,
   swiftps__command__value_ranges,

@@ -28,6 +28,10 @@ public enum ControlCommand: Int32, Sendable, CaseIterable, CustomStringConvertib
     case syncMode = 26
     /// Restore the servers' shards from a checkpoint.
     case loadCheckpoint = 27
+    /// A worker asks the scheduler which checkpoint to resume from and gets its symbol and params.
+    case resumePoint = 28
+    /// A server asks the scheduler for a checkpoint's manifest and its shard files.
+    case checkpointFetch = 29
 
     /// The ps-lite-style upper-case name.
     public var description: String {
@@ -46,6 +50,8 @@ public enum ControlCommand: Int32, Sendable, CaseIterable, CustomStringConvertib
         case .setOptimizer: return "SET_OPTIMIZER"
         case .syncMode: return "SYNC_MODE"
         case .loadCheckpoint: return "LOAD_CHECKPOINT"
+        case .resumePoint: return "RESUME_POINT"
+        case .checkpointFetch: return "CHECKPOINT_FETCH"
         }
     }
 }

@@ -69,7 +69,15 @@ typedef enum _Swiftps__Command {
    * dist_sync vs dist_async
    */
   SWIFTPS__COMMAND__SYNC_MODE = 26,
-  SWIFTPS__COMMAND__LOAD_CHECKPOINT = 27
+  SWIFTPS__COMMAND__LOAD_CHECKPOINT = 27,
+  /*
+   * a worker asks the scheduler for the checkpoint to resume from, and its files
+   */
+  SWIFTPS__COMMAND__RESUME_POINT = 28,
+  /*
+   * a server asks the scheduler for a checkpoint's manifest and shard files
+   */
+  SWIFTPS__COMMAND__CHECKPOINT_FETCH = 29
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SWIFTPS__COMMAND)
 } Swiftps__Command;
 typedef enum _Swiftps__DataType {
