@@ -1,3 +1,4 @@
+import Foundation
 import SwiftPSOptimizer
 import SwiftPSTensor
 
@@ -36,9 +37,37 @@ public struct CheckpointShards: Sendable {
     public static func load(_ layout: CheckpointLayout, manifest: CheckpointManifest) throws(CheckpointError)
         -> CheckpointShards
     {
-        var weightSlices: [WeightSlice] = []
-        var stateSlices: [NamedOptimizerState] = []
-        var optimizer: OptimizerConfig?
+        try join(layout, manifest: manifest) { file, path throws(CheckpointError) in
+            let writer = file.server.map { "from server \($0)'s answer to CHECKPOINT" } ?? "from a server's shard"
+            let bytes = try CheckpointManifest.readFile(
+                path, hint: "the scheduler writes it \(writer); listed in \(layout.manifestPath)")
+            guard bytes.count == file.bytes, CheckpointManifest.sha256(bytes) == file.sha256 else {
+                throw .corrupt(path: path, reason: "its size or SHA-256 differs from the manifest's")
+            }
+            return bytes
+        }
+    }
+
+    /// Joins the server files `manifest` lists from `contents` (their bytes by file name, as the
+    /// scheduler sent them), each checked against the manifest's size and SHA-256, exactly as
+    /// `load` checks files on disk. Throws naming the file that is absent or differs.
+    public static func decode(
+        _ layout: CheckpointLayout, manifest: CheckpointManifest, contents: [String: [UInt8]], source: String
+    ) throws(CheckpointError) -> CheckpointShards {
+        try join(layout, manifest: manifest) { file, path throws(CheckpointError) in
+            guard let bytes = contents[file.name] else {
+                throw .missing(path: path, hint: "\(source) did not send it")
+            }
+            try CheckpointTransfer.verify(bytes, against: file, path: path, source: source)
+            return bytes
+        }
+    }
+
+    /// The server files `manifest` lists (weights, then states), with their paths in `layout`.
+    /// Throws `corrupt` when it does not list one of each per server.
+    public static func serverFiles(_ layout: CheckpointLayout, manifest: CheckpointManifest) throws(CheckpointError)
+        -> [CheckpointManifest.File]
+    {
         let weightFiles = manifest.files(role: "server-params")
         let stateFiles = manifest.files(role: "server-states")
         guard manifest.numServers > 0, weightFiles.count == manifest.numServers,
@@ -50,18 +79,28 @@ public struct CheckpointShards: Sendable {
                     "it lists \(weightFiles.count) weight and \(stateFiles.count) state shards for \(manifest.numServers) servers"
             )
         }
-        for file in weightFiles {
+        return weightFiles + stateFiles
+    }
+
+    /// The one code path of `load` and `decode`: `read` gives a listed file's verified bytes.
+    private static func join(
+        _ layout: CheckpointLayout, manifest: CheckpointManifest,
+        read: (CheckpointManifest.File, String) throws(CheckpointError) -> [UInt8]
+    ) throws(CheckpointError) -> CheckpointShards {
+        var weightSlices: [WeightSlice] = []
+        var stateSlices: [NamedOptimizerState] = []
+        var optimizer: OptimizerConfig?
+        for file in try serverFiles(layout, manifest: manifest) {
             let path = manifest.path(of: file, in: layout)
-            weightSlices += try ServerShardFile.decode(try verified(file, path), path: path)
-        }
-        for file in stateFiles {
-            let path = manifest.path(of: file, in: layout)
+            let bytes = try read(file, path)
+            if file.role == "server-params" {
+                weightSlices += try ServerShardFile.decode(bytes, path: path)
+                continue
+            }
             do {
-                let (config, slices) = try OptimizerStateFile.decode(try verified(file, path))
+                let (config, slices) = try OptimizerStateFile.decode(bytes)
                 optimizer = optimizer ?? config
                 stateSlices += slices
-            } catch let error as CheckpointError {
-                throw error
             } catch {
                 throw .corrupt(path: path, reason: "\(error)")
             }
@@ -91,14 +130,5 @@ public struct CheckpointShards: Sendable {
         } catch {
             throw .inconsistent("optimizer state of '\(name)': \(error)")
         }
-    }
-
-    private static func verified(_ file: CheckpointManifest.File, _ path: String) throws(CheckpointError) -> [UInt8] {
-        let writer = file.server.map { "server \($0)" } ?? "a server"
-        let bytes = try CheckpointManifest.readFile(path, hint: CheckpointManifest.sharedPrefixHint(writer: writer))
-        guard bytes.count == file.bytes, CheckpointManifest.sha256(bytes) == file.sha256 else {
-            throw .corrupt(path: path, reason: "its size or SHA-256 differs from the manifest's")
-        }
-        return bytes
     }
 }

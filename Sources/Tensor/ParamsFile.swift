@@ -84,9 +84,23 @@ public enum ParamsFile {
     public static func loadCheckpointParams(_ path: String) throws(ParamsFileError)
         -> (args: [String: NDArray], aux: [String: NDArray])
     {
+        try splitCheckpointParams(try load(path), path: path)
+    }
+
+    /// `loadCheckpointParams` of a file's bytes received rather than read (a worker resuming from
+    /// the params the scheduler sent); `path` names the file in errors.
+    public static func decodeCheckpointParams(_ bytes: [UInt8], path: String) throws(ParamsFileError)
+        -> (args: [String: NDArray], aux: [String: NDArray])
+    {
+        try splitCheckpointParams(try decode(bytes, path: path), path: path)
+    }
+
+    private static func splitCheckpointParams(_ arrays: [(String, NDArray)], path: String) throws(ParamsFileError)
+        -> (args: [String: NDArray], aux: [String: NDArray])
+    {
         var args: [String: NDArray] = [:]
         var aux: [String: NDArray] = [:]
-        for (key, array) in try load(path) {
+        for (key, array) in arrays {
             if key.hasPrefix("arg:") {
                 let name = String(key.dropFirst(4))
                 guard args.updateValue(array, forKey: name) == nil else {

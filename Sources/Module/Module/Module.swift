@@ -484,6 +484,22 @@ public final class Module: BaseModule {
         return module
     }
 
+    /// Creates a module from a checkpoint's content received rather than read (a worker in a
+    /// cluster gets it from the scheduler, which alone reads the checkpoint files): the symbol JSON
+    /// and the `prefix-%04d.params` bytes, as `load(prefix:epoch:…)` reads them from disk.
+    /// `paramsPath` names the file in errors.
+    public static func load(
+        symbolJSON: String, params: [UInt8], paramsPath: String, dataNames: [String] = ["data"],
+        labelNames: [String] = ["softmax_label"], seed: UInt64 = 0,
+        logger: Logger = Logger(label: "swiftps.module")
+    ) throws -> Module {
+        let symbol = try Symbol.fromJSON(symbolJSON)
+        let module = try Module(
+            symbol: symbol, dataNames: dataNames, labelNames: labelNames, seed: seed, logger: logger)
+        module.preloadedParams = try ParamsFile.decodeCheckpointParams(params, path: paramsPath)
+        return module
+    }
+
     /// `prefix-%04d.params`.
     public static func paramsPath(_ prefix: String, _ epoch: Int) -> String {
         "\(prefix)-\(fourDigits(epoch)).params"
