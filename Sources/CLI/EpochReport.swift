@@ -42,13 +42,16 @@ struct MetricSum: Codable {
     var partial: MetricPartial { (name, sum, count) }
 }
 
-/// Worker 0's part of a checkpoint: where, which epoch, the shapes of the server-held parameters
-/// (servers store flat slices), and the arrays only it holds (auxiliary states, fixed parameters).
+/// Worker 0's part of a checkpoint: where, which epoch, the network, the shapes of the server-held
+/// parameters (servers store flat slices), and the arrays only it holds (auxiliary states, fixed
+/// parameters). The scheduler writes every file from it and from the servers' answers.
 struct CheckpointPlan: Codable {
-    /// The model prefix, an absolute path.
+    /// The model prefix, an absolute path (on the scheduler's host, which writes the files).
     var prefix: String
     /// The checkpoint's epoch number (epochs trained).
     var epoch: Int
+    /// The network as MXNet symbol JSON (`Symbol.toJSON()`), written as `prefix-symbol.json`.
+    var symbol: String
     /// Shape of every parameter the servers hold.
     var argShapes: [String: [Int]]
     /// `arg:`/`aux:` arrays worker 0 holds itself.

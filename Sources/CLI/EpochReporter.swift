@@ -5,8 +5,9 @@ import SwiftPS
 /// A dist-mode worker's epoch end (the worker's half of `EpochCoordinator`): scores its shard of
 /// the validation set, reports its metric partials, sample count and time to the scheduler with
 /// EPOCH_END, and waits for the answer, which comes once every worker has reported and the
-/// checkpoint, if any, is complete. Worker 0 also writes `prefix-symbol.json` at a checkpoint epoch
-/// and tells the scheduler the shapes and the arrays only it holds.
+/// checkpoint, if any, is complete. At a checkpoint epoch worker 0 also sends the scheduler the
+/// network (which the scheduler writes as `prefix-symbol.json`), the shapes and the arrays only it
+/// holds; no worker writes a checkpoint file.
 final class EpochReporter {
     struct Checkpointing {
         /// The model prefix, absolute.
@@ -69,7 +70,6 @@ final class EpochReporter {
             (epoch + 1) % checkpointing.period == 0 || epoch + 1 == checkpointing.numEpochs
         {
             let layout = CheckpointLayout(prefix: checkpointing.prefix, epoch: epoch + 1)
-            try symbol.save(to: layout.symbolPath)
             var shapes: [String: [Int]] = [:]
             var extra: [String: EncodedArray] = [:]
             for (name, array) in args {
@@ -81,7 +81,7 @@ final class EpochReporter {
             }
             for (name, array) in aux { extra["aux:" + name] = EncodedArray(array) }
             report.checkpoint = CheckpointPlan(
-                prefix: layout.prefix, epoch: layout.epoch, argShapes: shapes, extra: extra)
+                prefix: layout.prefix, epoch: layout.epoch, symbol: symbol.toJSON(), argShapes: shapes, extra: extra)
         }
         let office = store.postOffice
         let body = try EpochWire.encoder.encode(report)

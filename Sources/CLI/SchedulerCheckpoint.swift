@@ -5,11 +5,14 @@ import SwiftPS
 /// The scheduler's side of a distributed checkpoint, run at an epoch end while every worker waits
 /// for the scheduler's answer (so no push is in flight and the servers' state is the epoch's):
 ///
-/// 1. worker 0 has already written `prefix-symbol.json` (before it reported the epoch end);
-/// 2. CHECKPOINT to each server, in rank order: each writes `prefix-%04d.serverK.params` and
-///    `.serverK.states` atomically and answers with their sizes and SHA-256;
+/// 1. the scheduler writes `prefix-symbol.json` from the network worker 0 sent with its report;
+/// 2. CHECKPOINT to each server, in rank order: each answers with the sizes and SHA-256 of its
+///    `prefix-%04d.serverK.params` and `.serverK.states` plus their bytes as two data frames; the
+///    scheduler checks the bytes against the report and writes both files atomically;
 /// 3. the scheduler joins the shards into `prefix-%04d.params` (MXNet format, full weights) and
 ///    writes `prefix-%04d.manifest.json` last (`CheckpointAssembler`).
+///
+/// Only the scheduler touches the files, so only its host needs to see `--model-prefix`.
 ///
 /// A crash at any step leaves no manifest for this epoch, so `--resume` takes the previous one,
 /// whose files are never touched (every file of an epoch carries the epoch in its name, except the
@@ -18,7 +21,16 @@ enum SchedulerCheckpoint {
     /// Writes checkpoint `plan.epoch`; returns the params path. Throws naming the server or file.
     static func run(_ plan: CheckpointPlan, office: PostOffice, logger: Logger) throws -> String {
         let command = CheckpointCommand(prefix: plan.prefix, epoch: plan.epoch)
+        let layout = command.layout
         let body = try JSONEncoder().encode(command)
+        do {
+            try FileManager.default.createDirectory(atPath: layout.directory, withIntermediateDirectories: true)
+            try AtomicFile.write(Array(plan.symbol.utf8), to: layout.symbolPath)
+        } catch let error as AtomicFileError {
+            throw CheckpointError.cannotWrite(path: layout.symbolPath, reason: error.reason)
+        } catch {
+            throw CheckpointError.cannotWrite(path: layout.symbolPath, reason: "\(error)")
+        }
         var reports: [ServerCheckpointReport] = []
         for server in 0..<office.numServers {
             let answer: Message
@@ -29,12 +41,22 @@ enum SchedulerCheckpoint {
                 throw EpochEndError(
                     description: "server \(server) did not write its shard of checkpoint \(plan.epoch): \(error)")
             }
+            let report: ServerCheckpointReport
             do {
-                reports.append(try JSONDecoder().decode(ServerCheckpointReport.self, from: Data(answer.body)))
+                report = try JSONDecoder().decode(ServerCheckpointReport.self, from: Data(answer.body))
             } catch {
                 throw CheckpointError.inconsistent(
                     "server \(server) answered CHECKPOINT without a valid report: \(error)")
             }
+            guard report.server == server else {
+                throw CheckpointError.inconsistent("server \(server) answered CHECKPOINT as server \(report.server)")
+            }
+            for (path, bytes) in try report.received(CheckpointTransfer.frames(answer), layout: layout) {
+                do { try AtomicFile.write(bytes, to: path) } catch {
+                    throw CheckpointError.cannotWrite(path: path, reason: error.reason)
+                }
+            }
+            reports.append(report)
         }
         var extra: [String: NDArray] = [:]
         for (key, encoded) in plan.extra {
@@ -43,7 +65,6 @@ enum SchedulerCheckpoint {
             }
             extra[key] = array
         }
-        let layout = command.layout
         try CheckpointAssembler.complete(
             layout, reports: reports, argShapes: plan.argShapes, extra: extra, numWorkers: office.numWorkers)
         logger.info("checkpoint \(layout.epoch) complete: \(layout.paramsPath), manifest \(layout.manifestPath)")

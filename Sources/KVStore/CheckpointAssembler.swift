@@ -1,13 +1,14 @@
 import Foundation
 import SwiftPSTensor
 
-/// The scheduler's last step of a distributed checkpoint: once every server has written its shard,
+/// The scheduler's last step of a distributed checkpoint: once it has written every server's shard,
 /// joins the shards into the full `prefix-%04d.params` and writes the manifest, last.
 public enum CheckpointAssembler {
     /// Completes checkpoint `layout`:
     ///
-    /// 1. reads every server's shard (checked against the sizes and SHA-256 the servers reported)
-    ///    and joins the slices by parameter name and offset;
+    /// 1. reads every server's shard, which the scheduler wrote from the servers' answers (checked
+    ///    against the sizes and SHA-256 the servers reported), and joins the slices by parameter
+    ///    name and offset;
     /// 2. writes `prefix-%04d.params` in MXNet's format: every server-held parameter as
     ///    `arg:<name>` with its shape from `argShapes`, plus the `extra` arrays worker 0 holds
     ///    itself (`aux:<name>` states, `arg:<name>` parameters not on the servers), atomically;
@@ -59,7 +60,7 @@ public enum CheckpointAssembler {
             contentsOf: [
                 try CheckpointManifest.File(
                     path: layout.symbolPath, role: "symbol",
-                    hint: CheckpointManifest.sharedPrefixHint(writer: "worker 0")),
+                    hint: "the scheduler writes it from worker 0's network before it joins the shards"),
                 CheckpointManifest.File(path: layout.paramsPath, role: "params", content: params),
             ], at: 0)
         try manifest.write(layout)

@@ -154,12 +154,6 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
         return nil
     }
 
-    /// What to check when a file another node wrote is missing here: the nodes of a job write one
-    /// checkpoint together, so they must see `--model-prefix` at the same path.
-    static func sharedPrefixHint(writer: String) -> String {
-        "\(writer) writes it; the scheduler, the servers and worker 0 must see --model-prefix at the same path (a file system they share)"
-    }
-
     /// SHA-256 of `bytes` as lowercase hex.
     public static func sha256(_ bytes: [UInt8]) -> String {
         SHA256.hash(data: bytes).map { byte in
@@ -169,7 +163,7 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
     }
 
     /// The content of `path`, or `missing` naming it.
-    static func readFile(_ path: String, hint: String = "the checkpoint is incomplete") throws(CheckpointError)
+    public static func readFile(_ path: String, hint: String = "the checkpoint is incomplete") throws(CheckpointError)
         -> [UInt8]
     {
         do { return try AtomicFile.read(path) } catch { throw .missing(path: path, hint: "\(error.reason); \(hint)") }

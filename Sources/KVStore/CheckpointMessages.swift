@@ -3,7 +3,8 @@ import SwiftPSOptimizer
 /// The body (JSON) of CHECKPOINT (scheduler → server: write your shard of checkpoint `epoch`) and
 /// of LOAD_CHECKPOINT (worker 0 → server: restore your slices from checkpoint `epoch`).
 public struct CheckpointCommand: Codable, Sendable, Equatable {
-    /// The model prefix (an absolute path: every node must see the same file system there).
+    /// The model prefix, an absolute path on the scheduler's host (only the scheduler reads or
+    /// writes files there; the servers only pass it back in CHECKPOINT_FETCH).
     public var prefix: String
     /// The checkpoint's epoch number.
     public var epoch: Int
@@ -18,8 +19,9 @@ public struct CheckpointCommand: Codable, Sendable, Equatable {
     public var layout: CheckpointLayout { CheckpointLayout(prefix: prefix, epoch: epoch) }
 }
 
-/// The answer (JSON) of a server to CHECKPOINT: the files it wrote, for the manifest, and its
-/// optimizer configuration.
+/// The answer (JSON) of a server to CHECKPOINT: the files of its shard, for the manifest, and its
+/// optimizer configuration. The answer carries the files' bytes as two data frames (weights, then
+/// states), which the scheduler checks against `files` and writes.
 public struct ServerCheckpointReport: Codable, Sendable, Equatable {
     /// The server's rank.
     public var server: Int

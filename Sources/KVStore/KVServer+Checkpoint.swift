@@ -8,21 +8,24 @@ import SwiftPSTransport
     import Glibc
 #endif
 
-/// Checkpoints on the server: writing this server's shard (CHECKPOINT, from the scheduler) and
-/// restoring from a checkpoint (LOAD_CHECKPOINT, from worker 0). Both run on the dispatch thread
-/// with `condition` held, like every other command.
+/// Checkpoints on the server, which never touches the checkpoint's files (only the scheduler does,
+/// so the nodes need no shared file system): sending this server's shard (CHECKPOINT, from the
+/// scheduler) and restoring from a checkpoint the scheduler sends (LOAD_CHECKPOINT, from worker 0,
+/// then CHECKPOINT_FETCH to the scheduler). Both run on the dispatch thread with `condition` held,
+/// like every other command.
 ///
 /// Test hook: with `SWIFTPS_TEST_CRASH_AFTER_SHARD_WRITE=E` in its environment a server kills itself
-/// (SIGKILL) right after writing both files of its shard of checkpoint `E` and before answering,
+/// (SIGKILL) right after encoding both files of its shard of checkpoint `E` and before answering,
 /// so tests can check that a crash in the middle of a checkpoint leaves the previous one whole.
 extension KVServer {
     /// The variable of the crash test hook.
     public static let crashHookVariable = "SWIFTPS_TEST_CRASH_AFTER_SHARD_WRITE"
 
-    /// CHECKPOINT: writes `prefix-%04d.serverK.params` (the weights of every slice, keyed by name
-    /// and offset) and `prefix-%04d.serverK.states` (their optimizer state and update counts), each
-    /// atomically, then answers with a `ServerCheckpointReport`. Only the scheduler may ask: it
-    /// does so at an epoch end, when every worker waits and no push is in flight.
+    /// CHECKPOINT: encodes `prefix-%04d.serverK.params` (the weights of every slice, keyed by name
+    /// and offset) and `prefix-%04d.serverK.states` (their optimizer state and update counts) and
+    /// answers with a `ServerCheckpointReport` plus the two files' bytes as data frames, which the
+    /// scheduler writes. Only the scheduler may ask: it does so at an epoch end, when every worker
+    /// waits and no push is in flight.
     func writeCheckpoint(_ message: Message) throws {
         guard message.sender == NodeID.scheduler else {
             throw KVStoreError.remote("CHECKPOINT is only accepted from the scheduler")
@@ -45,13 +48,12 @@ extension KVServer {
         let statesPath = layout.serverStatesPath(rank)
         let weightBytes = try ServerShardFile.encode(weights, path: weightsPath)
         let stateBytes = try OptimizerStateFile.encode(config: optimizer?.config, states: states)
-        for (path, bytes) in [(weightsPath, weightBytes), (statesPath, stateBytes)] {
-            do { try AtomicFile.write(bytes, to: path) } catch {
-                throw CheckpointError.cannotWrite(path: path, reason: error.reason)
-            }
-        }
+        try CheckpointTransfer.checkFits(
+            weightBytes.count + stateBytes.count, what: "server \(rank)'s shard of checkpoint \(layout.epoch)")
         if let value = ProcessInfo.processInfo.environment[Self.crashHookVariable], Int(value) == layout.epoch {
-            logger.critical("server \(rank): \(Self.crashHookVariable)=\(value): dying after writing \(weightsPath)")
+            logger.critical(
+                "server \(rank): \(Self.crashHookVariable)=\(value): dying after encoding its shard of checkpoint \(layout.epoch)"
+            )
             kill(getpid(), SIGKILL)
         }
         let report = ServerCheckpointReport(
@@ -61,12 +63,17 @@ extension KVServer {
                 CheckpointManifest.File(path: statesPath, role: "server-states", server: rank, content: stateBytes),
             ],
             optimizer: optimizer?.config)
-        logger.info("server \(rank): wrote its shard of checkpoint \(layout.epoch) (\(ordered.count) slices)")
-        answer(message, body: try JSONEncoder().encode(report))
+        logger.info(
+            "server \(rank): sending its shard of checkpoint \(layout.epoch) to the scheduler (\(ordered.count) slices, \(weightBytes.count + stateBytes.count) bytes)"
+        )
+        answer(
+            message, body: try JSONEncoder().encode(report),
+            data: [CheckpointTransfer.frame(weightBytes), CheckpointTransfer.frame(stateBytes)])
     }
 
-    /// LOAD_CHECKPOINT: reads the checkpoint's manifest and every server's shard (verified against
-    /// the manifest), and keeps the joined parameters. Each slice takes its weights and optimizer
+    /// LOAD_CHECKPOINT: fetches the checkpoint's manifest and every server's shard from the
+    /// scheduler (CHECKPOINT_FETCH, one file per answer, each verified against the manifest), and
+    /// keeps the joined parameters. Each slice takes its weights and optimizer
     /// state from them when it is initialized (and again at SET_OPTIMIZER, which would otherwise
     /// reset the state); they are dropped at the first push or pull. Only worker 0 may ask, before
     /// it initializes the keys.
@@ -75,14 +82,53 @@ extension KVServer {
             throw KVStoreError.remote("LOAD_CHECKPOINT is only accepted from worker 0")
         }
         let layout = try decodeCommand(message).layout
-        let manifest = try CheckpointManifest.read(layout)
-        let shards = try CheckpointShards.load(layout, manifest: manifest)
+        let (manifest, shards) = try fetchCheckpoint(layout)
         restored = shards
         for slice in slices.values { try restore(slice) }
         logger.info(
             "server \(postOffice.rank): restoring from checkpoint \(layout.epoch) (\(shards.weights.count) parameters, written by \(manifest.numServers) server(s))"
         )
         answer(message)
+    }
+
+    /// Asks the scheduler for checkpoint `layout`'s manifest, then for each shard file it lists,
+    /// one per request (so each answer stays within the transport's message limit), each with the
+    /// cluster's request deadline; joins them as `CheckpointShards.load` joins files on disk.
+    private func fetchCheckpoint(_ layout: CheckpointLayout) throws -> (CheckpointManifest, CheckpointShards) {
+        let source = "the scheduler"
+        func fetch(_ files: [String]) throws -> Message {
+            let body = try JSONEncoder().encode(
+                CheckpointFetch(prefix: layout.prefix, epoch: layout.epoch, files: files))
+            do {
+                return try postOffice.request(
+                    Message(body: [UInt8](body), control: Control(cmd: .checkpointFetch)), to: NodeID.scheduler,
+                    timeout: postOffice.config.requestTimeout)
+            } catch {
+                let what = files.isEmpty ? "the manifest" : files.joined(separator: ", ")
+                throw KVStoreError.remote(
+                    "server \(postOffice.rank) could not get \(what) of checkpoint \(layout.epoch) from the scheduler: \(error)"
+                )
+            }
+        }
+        let manifest: CheckpointManifest
+        do {
+            manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(try fetch([]).body))
+        } catch let error as KVStoreError {
+            throw error
+        } catch {
+            throw CheckpointError.corrupt(
+                path: layout.manifestPath, reason: "\(source) sent no valid manifest: \(error)")
+        }
+        var contents: [String: [UInt8]] = [:]
+        for file in try CheckpointShards.serverFiles(layout, manifest: manifest) {
+            let frames = CheckpointTransfer.frames(try fetch([file.name]))
+            guard frames.count == 1 else {
+                throw CheckpointError.inconsistent(
+                    "the scheduler answered CHECKPOINT_FETCH of \(file.name) with \(frames.count) data frames, not 1")
+            }
+            contents[file.name] = frames[0]
+        }
+        return (manifest, try CheckpointShards.decode(layout, manifest: manifest, contents: contents, source: source))
     }
 
     /// Sets `slice`'s weights and optimizer state from the checkpoint being restored, if any.

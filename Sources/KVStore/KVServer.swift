@@ -131,12 +131,13 @@ public final class KVServer: @unchecked Sendable {
     /// given, or with an error. A failed send is logged: the worker's deadline reports it.
     func answer(
         _ request: Message, key: Int? = nil, values: Payload? = nil, count: Int = 0, body: Data = Data(),
-        error: String = ""
+        data: [Payload] = [], error: String = ""
     ) {
         var response = Message(
             head: request.head, control: Control(cmd: request.control.cmd), push: request.push, pull: request.pull,
             error: error)
         response.body = [UInt8](body)
+        response.data = data
         if let key, let values { response.data = KVFrames.encode(key: key, values: values, count: count) }
         if !error.isEmpty {
             logger.warning(

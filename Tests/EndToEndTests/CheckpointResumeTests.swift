@@ -9,10 +9,12 @@ struct DistJob {
     let statuses: [String: Int32?]
 
     /// Runs a job to its end (or `timeout`), killing whatever is left. `serverEnv[i]` is added to
-    /// server process i's environment; `workerArgs[i]`, when given, replaces the arguments of worker i.
+    /// server process i's environment; `workerArgs[i]`, when given, replaces the arguments of worker i;
+    /// `nodeWrapper`, when given, wraps every server and worker command (see `ProcessCluster.spawn`).
     static func run(
         workers: Int, servers: Int, args: [String], env: [String: String] = [:],
-        serverEnv: [Int: [String: String]] = [:], workerArgs: [Int: [String]] = [:], timeout: Double = 240
+        serverEnv: [Int: [String: String]] = [:], workerArgs: [Int: [String]] = [:], nodeWrapper: [String] = [],
+        timeout: Double = 240
     ) throws -> DistJob {
         let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: workers, servers: servers)
         defer { cluster.killAll() }
@@ -20,12 +22,13 @@ struct DistJob {
         for i in 0..<servers {
             try cluster.spawn(
                 "server\(i)", ["server"],
-                env: cluster.environment(role: "server", extra: env.merging(serverEnv[i] ?? [:]) { $1 }))
+                env: cluster.environment(role: "server", extra: env.merging(serverEnv[i] ?? [:]) { $1 }),
+                wrapper: nodeWrapper)
         }
         for i in 0..<workers {
             try cluster.spawn(
                 "worker\(i)", ["train", "--kv-store", "dist_sync"] + (workerArgs[i] ?? args),
-                env: cluster.environment(role: "worker", extra: env))
+                env: cluster.environment(role: "worker", extra: env), wrapper: nodeWrapper)
         }
         return DistJob(cluster: cluster, statuses: cluster.waitAll(timeout: timeout))
     }
@@ -54,14 +57,14 @@ struct CheckpointResumeTests {
     /// fc1_weight (100,352 elements) is split over the servers, so restoring on one server re-slices it.
     static let split = ["SWIFTPS_BIGARRAY_BOUND": "50000"]
 
-    private func directory() throws -> String {
+    func directory() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-ckpt-\(UUID().uuidString)")
             .path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return dir
     }
 
-    private func maxDifference(_ a: String, _ b: String) throws -> Float {
+    func maxDifference(_ a: String, _ b: String) throws -> Float {
         let x = try ParamsFile.loadCheckpointParams(a).args
         let y = try ParamsFile.loadCheckpointParams(b).args
         #expect(Set(x.keys) == Set(y.keys) && x.count == 6)
@@ -147,9 +150,9 @@ struct CheckpointResumeTests {
         #expect(try maxDifference(dir + "/straight.params", dir + "/resumed.params") == 0)
     }
 
-    /// A server dies (SIGKILL, by the test hook) after writing its shard of checkpoint 2 and before
-    /// answering: the job fails, checkpoint 2 has no manifest, and `--resume` continues from
-    /// checkpoint 1, whose params `swiftps score` reads.
+    /// A server dies (SIGKILL, by the test hook) after encoding its shard of checkpoint 2 and before
+    /// answering: the job fails, checkpoint 2 has no manifest nor the dead server's shard, and
+    /// `--resume` continues from checkpoint 1, whose params `swiftps score` reads.
     @Test func aCrashDuringACheckpointLeavesThePreviousOneLoadable() throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -162,12 +165,14 @@ struct CheckpointResumeTests {
         defer { crashed.removeFiles() }
         #expect(crashed.statuses.values.contains { $0 != nil && $0 != 0 }, "the job did not fail: \(crashed.logs)")
         #expect(crashed.statuses.values.allSatisfy { $0 != nil }, "a process hung: \(crashed.logs)")
-        #expect(crashed.cluster.log("server1").contains("dying after writing"))
+        #expect(crashed.cluster.log("server1").contains("dying after encoding its shard of checkpoint 2"))
         let second = CheckpointLayout(prefix: prefix, epoch: 2)
         #expect(!FileManager.default.fileExists(atPath: second.manifestPath))
-        #expect(
-            FileManager.default.fileExists(atPath: second.serverParamsPath(0))
-                || FileManager.default.fileExists(atPath: second.serverParamsPath(1)))
+        // The crashed server (rank 0 or 1, whichever joined first) never sent its shard, so the
+        // scheduler wrote none of its files.
+        let rank = crashed.cluster.log("server1").contains("server 1: \(KVServer.crashHookVariable)") ? 1 : 0
+        #expect(!FileManager.default.fileExists(atPath: second.serverParamsPath(rank)))
+        #expect(!FileManager.default.fileExists(atPath: second.serverStatesPath(rank)))
         let first = CheckpointLayout(prefix: prefix, epoch: 1)
         try CheckpointManifest.read(first).verify(first)
 

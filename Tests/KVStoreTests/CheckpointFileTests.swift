@@ -7,17 +7,17 @@ import Testing
 /// The checkpoint files on their own: manifest, server shards, joining and re-slicing, assembling.
 struct CheckpointFileTests {
     /// A fresh directory with a prefix in it; removed by the caller.
-    private func scratch() throws -> (dir: String, prefix: String) {
+    func scratch() throws -> (dir: String, prefix: String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return (dir, dir + "/net")
     }
 
-    private func values(_ count: Int, _ base: Float) -> [Float] { (0..<count).map { base + Float($0) * 0.5 } }
+    func values(_ count: Int, _ base: Float) -> [Float] { (0..<count).map { base + Float($0) * 0.5 } }
 
     /// Server shards of `w` (10 elements, split 6 + 4) and `b` (3 elements, whole on server 1),
     /// with SGD momentum state and update count 7.
-    private func writeShards(_ layout: CheckpointLayout) throws -> [ServerCheckpointReport] {
+    func writeShards(_ layout: CheckpointLayout) throws -> [ServerCheckpointReport] {
         let config = OptimizerConfig(name: "sgd", learningRate: 0.1, momentum: 0.9)
         let parts: [[(String, Int, Int, [Float])]] = [
             [("w", 0, 10, values(6, 1))],
@@ -156,16 +156,18 @@ struct CheckpointFileTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let layout = CheckpointLayout(prefix: prefix, epoch: 5)
         let reports = try writeShards(layout)
-        // Without the symbol file, nothing claims the checkpoint complete, and the error says who
-        // writes the file the scheduler cannot see (worker 0, perhaps on a host of its own).
+        // Without the symbol file, nothing claims the checkpoint complete, and the error says where
+        // the file comes from (the scheduler writes it from worker 0's network).
         let noSymbol = #expect(throws: CheckpointError.self) {
             try CheckpointAssembler.complete(
                 layout, reports: reports, argShapes: ["w": [2, 5], "b": [3]], extra: [:], numWorkers: 2)
         }
-        #expect("\(noSymbol.map(String.init(describing:)) ?? "")".contains("worker 0 writes it"))
+        #expect(
+            "\(noSymbol.map(String.init(describing:)) ?? "")".contains(
+                "the scheduler writes it from worker 0's network"))
         #expect(!FileManager.default.fileExists(atPath: layout.manifestPath))
         try AtomicFile.write(Array("{}".utf8), to: layout.symbolPath)
-        // The same for a shard a server wrote where the scheduler cannot see it.
+        // The same for a shard the scheduler wrote from a server's answer.
         let shard = layout.serverStatesPath(1)
         let saved = try AtomicFile.read(shard)
         try FileManager.default.removeItem(atPath: shard)
@@ -175,7 +177,8 @@ struct CheckpointFileTests {
         }
         let text = noShard.map(String.init(describing:)) ?? ""
         #expect(
-            text.contains(shard) && text.contains("server 1 writes it") && text.contains("--model-prefix"), "\(text)")
+            text.contains(shard) && text.contains("the scheduler writes it from server 1's answer to CHECKPOINT"),
+            "\(text)")
         try AtomicFile.write(saved, to: shard)
         #expect(throws: CheckpointError.self) {
             try CheckpointAssembler.complete(
