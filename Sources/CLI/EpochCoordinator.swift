@@ -3,7 +3,8 @@ import Foundation
 import Logging
 import SwiftPS
 
-/// The scheduler's epoch ends (DESIGN.md, "Epochs and checkpoints").
+/// The scheduler's epoch ends (DESIGN.md, "Epochs and checkpoints"), and the checkpoint files it
+/// serves to the nodes (RESUME_POINT from workers, CHECKPOINT_FETCH from servers).
 ///
 /// Every worker sends EPOCH_END (an `EpochReport`) at the end of each epoch and waits for the
 /// answer. When all have reported, the scheduler combines their metric partials weighted by samples
@@ -62,6 +63,10 @@ final class EpochCoordinator: @unchecked Sendable {
     }
 
     private func handle(_ message: Message) {
+        if message.request, [.resumePoint, .checkpointFetch].contains(message.control.cmd) {
+            serveCheckpointFiles(message)
+            return
+        }
         guard message.control.cmd == .epochEnd, message.request else {
             logger.warning("scheduler ignored \(message.debugDescription) from \(NodeID.name(of: message.sender))")
             return
@@ -192,6 +197,26 @@ final class EpochCoordinator: @unchecked Sendable {
                     )
                 }
             }
+        }
+    }
+
+    /// RESUME_POINT and CHECKPOINT_FETCH: the scheduler reads the checkpoint files for the nodes
+    /// (`SchedulerCheckpointFiles`); a failure is the answer's error, and is logged here too.
+    private func serveCheckpointFiles(_ request: Message) {
+        var response: Message
+        do {
+            response =
+                request.control.cmd == .resumePoint
+                ? try SchedulerCheckpointFiles.resumePoint(request, logger: logger)
+                : try SchedulerCheckpointFiles.fetch(request, logger: logger)
+        } catch {
+            logger.error("\(request.control.cmd) from \(NodeID.name(of: request.sender)) failed: \(error)")
+            response = Message(control: Control(cmd: request.control.cmd), error: "\(error)")
+        }
+        do {
+            try office.respond(to: request, with: response)
+        } catch {
+            logger.error("cannot answer \(NodeID.name(of: request.sender))'s \(request.control.cmd): \(error)")
         }
     }
 

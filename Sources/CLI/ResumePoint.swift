@@ -65,3 +65,62 @@ struct ResumePoint {
         URL(fileURLWithPath: path).standardizedFileURL.path
     }
 }
+
+/// The checkpoint a worker in a cluster resumes from, as the scheduler sent it (RESUME_POINT): the
+/// scheduler resolves `--load-epoch`/`--resume` against its own file system, the only one that
+/// holds checkpoints, and sends the network and the weights.
+struct ReceivedResumePoint {
+    /// The epoch to continue from.
+    var epoch: Int
+    /// Whether the servers can restore weights and optimizer state from it.
+    var hasServerShards: Bool
+    /// `prefix-symbol.json`'s text.
+    var symbol: String
+    /// `prefix-%04d.params`'s bytes.
+    var params: [UInt8]
+
+    /// Asks the scheduler for the resume point the flags name; nil to start from scratch (no
+    /// `--load-epoch`/`--resume`, or `--resume` with no complete checkpoint). Throws the
+    /// scheduler's error (the same as `ResumePoint.resolve` on one host) or a deadline's.
+    static func request(_ store: DistKVStore, _ options: TrainOptions) throws -> ReceivedResumePoint? {
+        guard options.loadEpoch != nil || options.resume else { return nil }
+        let asked = ResumeRequest(
+            prefix: options.modelPrefix.map(ResumePoint.absolute), loadEpoch: options.loadEpoch,
+            resume: options.resume)
+        let office = store.postOffice
+        let reply: Message
+        do {
+            reply = try office.request(
+                Message(body: [UInt8](try JSONEncoder().encode(asked)), control: Control(cmd: .resumePoint)),
+                to: NodeID.scheduler, timeout: office.config.requestTimeout)
+        } catch ClusterError.remoteError(_, let message) {
+            throw ResumeError(description: "cannot resume: \(message) (on the scheduler's host)")
+        } catch {
+            throw ResumeError(description: "cannot resume: the scheduler did not send the resume point: \(error)")
+        }
+        let answer: ResumeAnswer
+        do { answer = try JSONDecoder().decode(ResumeAnswer.self, from: Data(reply.body)) } catch {
+            throw ResumeError(description: "cannot resume: the scheduler's RESUME_POINT answer is not valid: \(error)")
+        }
+        guard let epoch = answer.epoch else {
+            LogSetup.logger("swiftps.train").info(
+                "--resume: the scheduler has no complete checkpoint under \(asked.prefix ?? "?"): starting from epoch 0"
+            )
+            return nil
+        }
+        let frames = CheckpointTransfer.frames(reply)
+        guard frames.count == 2, let symbol = String(validating: frames[0], as: UTF8.self) else {
+            throw ResumeError(
+                description:
+                    "cannot resume: the scheduler sent checkpoint \(epoch) as \(frames.count) data frames, not the symbol JSON and the params"
+            )
+        }
+        return ReceivedResumePoint(
+            epoch: epoch, hasServerShards: answer.hasServerShards, symbol: symbol, params: frames[1])
+    }
+}
+
+/// A worker could not get its resume point from the scheduler; the message says why.
+struct ResumeError: Error, CustomStringConvertible {
+    var description: String
+}

@@ -19,13 +19,20 @@ struct TrainJob {
         guard options.checkpointPeriod >= 1 else {
             throw ModuleError.badInput("--checkpoint-period \(options.checkpointPeriod): give 1 or more epochs")
         }
-        if let prefix = options.modelPrefix {
-            let dir = (prefix as NSString).deletingLastPathComponent
-            if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        // In a cluster only the scheduler reads and writes checkpoint files: the worker asks it for
+        // the resume point once the cluster is up (below), and creates no directory.
+        var resumePoint: ResumePoint?
+        if !kvType.isDistributed {
+            if let prefix = options.modelPrefix {
+                let dir = (prefix as NSString).deletingLastPathComponent
+                if !dir.isEmpty {
+                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                }
+            }
+            resumePoint = try ResumePoint.resolve(
+                prefix: options.modelPrefix, loadEpoch: options.loadEpoch, resume: options.resume,
+                distributed: false, logger: logger)
         }
-        let resumePoint = try ResumePoint.resolve(
-            prefix: options.modelPrefix, loadEpoch: options.loadEpoch, resume: options.resume,
-            distributed: kvType.isDistributed, logger: logger)
         let session = try TrainSession.start(
             kvType: kvType, cluster: options.cluster, batchSize: options.batchSize,
             shardSize: { numWorkers in try largestShard(numWorkers: numWorkers) }, logger: logger)
@@ -53,7 +60,21 @@ struct TrainJob {
             session.rank == 0
             ? options.seed : RandomGenerator.derivedSeed(options.seed ^ 0x5752_4B52, stream: UInt64(session.rank))
         let module: Module
-        if let point = resumePoint, let prefix = options.modelPrefix {
+        let received = try (session.kvstore as? DistKVStore).flatMap { try ReceivedResumePoint.request($0, options) }
+        if let point = received, let prefix = options.modelPrefix, let store = session.kvstore as? DistKVStore {
+            let layout = CheckpointLayout(prefix: prefix, epoch: point.epoch)
+            module = try Module.load(
+                symbolJSON: point.symbol, params: point.params, paramsPath: layout.paramsPath, seed: moduleSeed,
+                logger: logger)
+            beginEpoch = point.epoch
+            // Replay the shuffles of the epochs already trained, so the data order continues exactly.
+            for _ in 0..<point.epoch { train.reset() }
+            if point.hasServerShards {
+                // Before the keys are initialized: the servers take weights and optimizer state from it.
+                try store.loadCheckpoint(prefix: ResumePoint.absolute(prefix), epoch: point.epoch)
+            }
+            logger.info("resuming from \(layout.paramsPath) at epoch \(point.epoch) (sent by the scheduler)")
+        } else if let point = resumePoint, let prefix = options.modelPrefix {
             let localStates = kvType == .local && FileManager.default.fileExists(atPath: point.layout.localStatesPath)
             if kvType == .local && !localStates {
                 logger.warning("\(point.layout.localStatesPath) does not exist: the optimizer state starts fresh")

@@ -1,0 +1,71 @@
+import Foundation
+import Logging
+import SwiftPS
+
+/// The scheduler's side of resuming: it alone reads the checkpoint files, and sends workers the
+/// resume point (RESUME_POINT) and servers the manifest and shards (CHECKPOINT_FETCH). Each
+/// handler returns the answer to send; a thrown error becomes the answer's error.
+enum SchedulerCheckpointFiles {
+    /// RESUME_POINT: resolves the request exactly as `ResumePoint.resolve` does on one host (same
+    /// rules, same errors) and answers with the epoch and the symbol and params bytes.
+    static func resumePoint(_ request: Message, logger: Logger) throws -> Message {
+        let asked: ResumeRequest
+        do { asked = try JSONDecoder().decode(ResumeRequest.self, from: Data(request.body)) } catch {
+            throw EpochEndError(description: "RESUME_POINT carries no valid request: \(error)")
+        }
+        guard
+            let point = try ResumePoint.resolve(
+                prefix: asked.prefix, loadEpoch: asked.loadEpoch, resume: asked.resume, distributed: true,
+                logger: logger)
+        else {
+            return try answer(.resumePoint, ResumeAnswer(epoch: nil, hasServerShards: false))
+        }
+        let symbol = try CheckpointManifest.readFile(
+            point.layout.symbolPath, hint: "checkpoint \(point.epoch) needs the network (on the scheduler's host)")
+        let params = try CheckpointManifest.readFile(
+            point.layout.paramsPath, hint: "checkpoint \(point.epoch) needs the weights (on the scheduler's host)")
+        try CheckpointTransfer.checkFits(
+            symbol.count + params.count, what: "checkpoint \(point.epoch)'s network and weights")
+        var message = try answer(.resumePoint, ResumeAnswer(epoch: point.epoch, hasServerShards: point.hasServerShards))
+        message.data = [CheckpointTransfer.frame(symbol), CheckpointTransfer.frame(params)]
+        logger.info(
+            "sent \(NodeID.name(of: request.sender)) checkpoint \(point.epoch) (\(point.layout.paramsPath), \(params.count) bytes)"
+        )
+        return message
+    }
+
+    /// CHECKPOINT_FETCH: answers a server with the checkpoint's manifest and the requested files
+    /// (only files the manifest lists as server shards), each verified against the manifest.
+    static func fetch(_ request: Message, logger: Logger) throws -> Message {
+        guard NodeID.role(of: request.sender) == .server else {
+            throw EpochEndError(description: "CHECKPOINT_FETCH is only accepted from servers")
+        }
+        let asked: CheckpointFetch
+        do { asked = try JSONDecoder().decode(CheckpointFetch.self, from: Data(request.body)) } catch {
+            throw EpochEndError(description: "CHECKPOINT_FETCH carries no valid request: \(error)")
+        }
+        let layout = asked.layout
+        let manifest = try CheckpointManifest.read(layout)
+        var message = Message(
+            body: [UInt8](try JSONEncoder().encode(manifest)), control: Control(cmd: .checkpointFetch))
+        var total = 0
+        for name in asked.files {
+            guard let file = manifest.files.first(where: { $0.name == name && $0.role.hasPrefix("server-") }) else {
+                throw CheckpointError.inconsistent("\(layout.manifestPath) lists no server shard named '\(name)'")
+            }
+            let path = manifest.path(of: file, in: layout)
+            let bytes = try CheckpointManifest.readFile(path, hint: "listed in \(layout.manifestPath)")
+            guard bytes.count == file.bytes, CheckpointManifest.sha256(bytes) == file.sha256 else {
+                throw CheckpointError.corrupt(path: path, reason: "its size or SHA-256 differs from the manifest's")
+            }
+            total += bytes.count
+            message.data.append(CheckpointTransfer.frame(bytes))
+        }
+        try CheckpointTransfer.checkFits(total, what: asked.files.joined(separator: ", "))
+        return message
+    }
+
+    private static func answer(_ cmd: ControlCommand, _ value: some Encodable) throws -> Message {
+        Message(body: [UInt8](try JSONEncoder().encode(value)), control: Control(cmd: cmd))
+    }
+}
