@@ -72,14 +72,21 @@ final class ProcessCluster {
     }
 
     /// Starts `swiftps arguments…` as node `name` with `env`, its stdout and stderr going to `name.log`.
+    /// A non-empty `wrapper` runs `wrapper… swiftps arguments…` instead (for example `unshare …`); it
+    /// must exec the command, so that killing the node kills swiftps.
     @discardableResult
-    func spawn(_ name: String, _ arguments: [String], env: [String: String]) throws -> Node {
+    func spawn(_ name: String, _ arguments: [String], env: [String: String], wrapper: [String] = []) throws -> Node {
         let log = directory.appendingPathComponent("\(name).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
+        if let command = wrapper.first {
+            process.executableURL = URL(fileURLWithPath: command)
+            process.arguments = Array(wrapper.dropFirst()) + [binary] + arguments
+        } else {
+            process.executableURL = URL(fileURLWithPath: binary)
+            process.arguments = arguments
+        }
         process.environment = env
         process.standardOutput = handle
         process.standardError = handle
