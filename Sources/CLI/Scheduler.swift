@@ -10,8 +10,9 @@ struct Scheduler: ParsableCommand {
             DMLC_PS_ROOT_PORT, DMLC_NUM_WORKER, DMLC_NUM_SERVER, SWIFTPS_*). Exits 0 when every node \
             has left cleanly, 1 with a message naming the node when one fails. At each epoch end it \
             combines the workers' metrics, logs them, writes the metrics file and, when worker 0 runs \
-            with --model-prefix, the checkpoint (servers write their shards, the scheduler the merged \
-            PREFIX-%04d.params and, last, PREFIX-%04d.manifest.json).
+            with --model-prefix, the checkpoint: the scheduler writes every file (the servers' shards, \
+            which they send it, the merged PREFIX-%04d.params and, last, PREFIX-%04d.manifest.json) and \
+            reads them back for workers and servers on resume, so only its host needs to see the prefix.
             """)
 
     @OptionGroup var cluster: ClusterOptions

@@ -85,7 +85,8 @@ struct TrainOptions: ParsableArguments {
     @Option(help: "The kvstore: local, dist_sync, dist_async (dist means dist_sync).")
     var kvStore: String = "local"
 
-    @Option(help: "Save checkpoints as PREFIX-symbol.json and PREFIX-%04d.params.")
+    @Option(
+        help: "Save checkpoints as PREFIX-symbol.json and PREFIX-%04d.params (in a cluster, on the scheduler's host).")
     var modelPrefix: String?
 
     @Option(help: "Resume from the checkpoint of this epoch (needs --model-prefix).")
