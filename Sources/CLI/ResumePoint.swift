@@ -94,7 +94,7 @@ struct ReceivedResumePoint {
                 Message(body: [UInt8](try JSONEncoder().encode(asked)), control: Control(cmd: .resumePoint)),
                 to: NodeID.scheduler, timeout: office.config.requestTimeout)
         } catch ClusterError.remoteError(_, let message) {
-            throw ResumeError(description: "cannot resume: \(message) (on the scheduler's host)")
+            throw ResumeError(description: "the scheduler cannot resume this job: \(message)")
         } catch {
             throw ResumeError(description: "cannot resume: the scheduler did not send the resume point: \(error)")
         }
