@@ -59,8 +59,8 @@ struct ResumePoint {
         return ResumePoint(layout: layout, manifest: manifest)
     }
 
-    /// `path` made absolute against the current directory, as nodes on a shared file system in
-    /// other directories need it.
+    /// `path` made absolute against the current directory, as the scheduler (which alone reads and
+    /// writes checkpoints, perhaps in another directory) needs it.
     static func absolute(_ path: String) -> String {
         URL(fileURLWithPath: path).standardizedFileURL.path
     }
