@@ -38,11 +38,16 @@ final class BenchDistCluster {
     }
 
     /// Records in `out` what changes the figures besides the code: whether the nodes talk over Unix
-    /// sockets (`SWIFTPS_IPC`) and whether messages carry tags (`SWIFTPS_SECRET_FILE`).
+    /// sockets (`SWIFTPS_IPC`), whether messages carry tags (`SWIFTPS_SECRET_FILE`) and whether their
+    /// data frames are encrypted (`SWIFTPS_ENCRYPT`, read as the cluster reads it).
     func describeSetup(into out: inout JSONObject) {
         let env = ProcessInfo.processInfo.environment
         out.set("same_host_transport", LocalIPC.defaultDirectory(environment: env) == nil ? "tcp" : "ipc")
-        out.set("message_tags", !(env["SWIFTPS_SECRET_FILE"] ?? "").isEmpty)
+        let tagged = !(env["SWIFTPS_SECRET_FILE"] ?? "").isEmpty
+        out.set("message_tags", tagged)
+        out.set(
+            "message_encryption",
+            tagged && ["1", "true", "yes", "on"].contains(env["SWIFTPS_ENCRYPT"]?.lowercased() ?? ""))
     }
 
     /// The environment of a node of `role`: MXNet's launch variables, loopback, one BLAS thread.

@@ -24,12 +24,12 @@ struct Authenticator: Sendable {
 
     func verify(request node: NodeInfo) -> Bool { check(node.auth, over: Self.requestBytes(node)) }
 
-    func sign(table: [NodeInfo], nonce: [UInt8], session: [UInt8]) -> [UInt8] {
-        mac(Self.tableBytes(table, nonce: nonce, session: session))
+    func sign(table: [NodeInfo], nonce: [UInt8], session: [UInt8], encrypted: Bool) -> [UInt8] {
+        mac(Self.tableBytes(table, nonce: nonce, session: session, encrypted: encrypted))
     }
 
-    func verify(table: [NodeInfo], nonce: [UInt8], session: [UInt8], auth: [UInt8]) -> Bool {
-        check(auth, over: Self.tableBytes(table, nonce: nonce, session: session))
+    func verify(table: [NodeInfo], nonce: [UInt8], session: [UInt8], encrypted: Bool, auth: [UInt8]) -> Bool {
+        check(auth, over: Self.tableBytes(table, nonce: nonce, session: session, encrypted: encrypted))
     }
 
     /// What the scheduler tells a node that has no session key yet: a refusal of its ADD_NODE (`code`
@@ -61,8 +61,10 @@ struct Authenticator: Sendable {
         Array("swiftps-v1|verdict|\(code)|\(reason.utf8.count)|\(reason)|".utf8) + nonce
     }
 
-    private static func tableBytes(_ table: [NodeInfo], nonce: [UInt8], session: [UInt8]) -> [UInt8] {
-        var text = "swiftps-v1|table|"
+    private static func tableBytes(_ table: [NodeInfo], nonce: [UInt8], session: [UInt8], encrypted: Bool)
+        -> [UInt8]
+    {
+        var text = "swiftps-v1|table|\(encrypted ? "encrypted" : "tagged")|"
         for node in table {
             text += "\(node.id),\(node.role),\(node.rank),\(node.hostname),\(node.port),\(node.shardSize);"
         }

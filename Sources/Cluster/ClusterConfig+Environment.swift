@@ -44,6 +44,7 @@ extension ClusterConfig {
         if let value = env["SWIFTPS_PORT_RANGE"] { config.portRange = try portRange(value) }
         if let path = env["SWIFTPS_SECRET_FILE"], !path.isEmpty { config.secret = try readSecret(file: path) }
         config.jobID = env["SWIFTPS_JOB_ID"] ?? ""
+        config.encrypt = ["1", "true", "yes", "on"].contains(env["SWIFTPS_ENCRYPT"]?.lowercased() ?? "")
         config.heartbeatInterval = try seconds("SWIFTPS_HEARTBEAT_INTERVAL", env, default: 1, allowZero: true)
         config.heartbeatTimeout = try seconds("SWIFTPS_HEARTBEAT_TIMEOUT", env, default: 10)
         config.rendezvousTimeout = try seconds("SWIFTPS_RENDEZVOUS_TIMEOUT", env, default: 60)

@@ -48,6 +48,10 @@ public struct ClusterConfig: Sendable, Equatable {
     /// of a job): a scheduler refuses a node of another job, such as one started for a second job on the
     /// same port. Empty (the default, as for processes started by hand) matches only empty.
     public var jobID = ""
+    /// Whether this node wants the messages' data frames encrypted (`SWIFTPS_ENCRYPT=1`; needs a
+    /// secret). The scheduler's choice holds for the job: it is published in the signed node table,
+    /// and a node that wants encryption refuses a scheduler that does not.
+    public var encrypt = false
 
     /// Creates a configuration with SwiftPS's defaults.
     public init(
@@ -92,6 +96,11 @@ public struct ClusterConfig: Sendable, Equatable {
         guard !schedulerHost.isEmpty else {
             throw .invalidConfiguration(
                 variable: "DMLC_PS_ROOT_URI", value: "", reason: "the scheduler's address is required")
+        }
+        guard !encrypt || secret != nil else {
+            throw .invalidConfiguration(
+                variable: "SWIFTPS_ENCRYPT", value: "1",
+                reason: "encryption is keyed from the cluster's secret: set SWIFTPS_SECRET_FILE too")
         }
         for (name, value) in [
             ("SWIFTPS_RENDEZVOUS_TIMEOUT", rendezvousTimeout), ("SWIFTPS_BARRIER_TIMEOUT", barrierTimeout),

@@ -21,7 +21,8 @@ import Synchronization
 /// sender and refuse a repeat, so a captured message cannot be replayed. Counting per recipient keeps
 /// each receiver's sequence dense, so the window only has to absorb threads racing to one peer.
 ///
-/// Traffic is authenticated, not encrypted: anyone on the path can read the weights.
+/// Traffic is authenticated, and encrypted only when the job asks (`encrypts`, the scheduler's
+/// `SWIFTPS_ENCRYPT`): then each data frame travels as its AES-256-GCM ciphertext and tag.
 public final class MessageAuthenticator: Sendable {
     /// Bytes in a session nonce.
     public static let sessionNonceCount = 16
@@ -30,12 +31,16 @@ public final class MessageAuthenticator: Sendable {
     private nonisolated(unsafe) let key: SymmetricKey
     /// The last counter used towards each recipient.
     private let counters = Mutex<[Int32: UInt64]>([:])
+    /// Whether data frames are encrypted too (the job's `SWIFTPS_ENCRYPT`, from the signed table).
+    public let encrypts: Bool
 
-    /// Derives the job's message key from the cluster secret and the scheduler's session nonce.
-    public init(secret: [UInt8], session: [UInt8]) {
+    /// Derives the job's message key from the cluster secret and the scheduler's session nonce; with
+    /// `encrypts`, data frames are also encrypted.
+    public init(secret: [UInt8], session: [UInt8], encrypts: Bool = false) {
         key = HKDF<SHA256>.deriveKey(
             inputKeyMaterial: SymmetricKey(data: secret), salt: session,
             info: Array("swiftps-v1 message tags".utf8), outputByteCount: 32)
+        self.encrypts = encrypts
     }
 
     /// Whether `message` travels without a tag: ADD_NODE and what the scheduler tells a node that has no
@@ -49,6 +54,10 @@ public final class MessageAuthenticator: Sendable {
     /// and returns its meta frame, encoded once: the tag covers the meta as encoded without it, and
     /// the frame is those bytes followed by the tag's field (the schema's last). Only nodes with ids
     /// (1...65535) send and receive tagged messages.
+    ///
+    /// With `encrypts`, each data frame is first replaced by its AES-256-GCM encryption (under the
+    /// frame's own nonce) followed by that encryption's 16-byte tag, and the message's tag covers
+    /// those frame tags instead of the frames' bytes; `open` undoes it.
     public func seal(_ message: inout Message, to recipient: Int32) -> [UInt8] {
         precondition(message.data.count <= Self.maxFrames, "a tagged message has at most 255 data frames")
         precondition(Self.ids.contains(message.sender) && Self.ids.contains(recipient), "node ids above 65535")
@@ -58,11 +67,29 @@ public final class MessageAuthenticator: Sendable {
         }
         precondition(message.seq <= Self.maxCounter, "the message counter ran out (2^56 messages)")
         message.tag = []
+        if encrypts {
+            for i in message.data.indices {
+                message.data[i] = encrypt(message.data[i], message, to: recipient, part: UInt8(i + 1))
+            }
+        }
         var meta = MetaCodec.encode(message)
         message.tag = tag(meta: meta[...], message, to: recipient)
         meta.append(contentsOf: Self.tagFieldKey)
         meta.append(contentsOf: message.tag)
         return meta
+    }
+
+    /// `message` as its sender built it, when its tag proves that a holder of this job's key sent it to
+    /// `recipient` unchanged (with `encrypts`, its data frames decrypted); nil otherwise.
+    public func open(_ message: Message, recipient: Int32) -> Message? {
+        guard verify(message, recipient: recipient) else { return nil }
+        guard encrypts else { return message }
+        var opened = message
+        for i in message.data.indices {
+            guard let plain = decrypt(message.data[i], message, to: recipient, part: UInt8(i + 1)) else { return nil }
+            opened.data[i] = plain
+        }
+        return opened
     }
 
     /// Whether `message`'s tag proves that a holder of this job's key sent it to `recipient`, unchanged.
@@ -110,7 +137,11 @@ public final class MessageAuthenticator: Sendable {
         for (i, frame) in message.data.enumerated() {
             Self.appendInteger(UInt64(frame.byteCount), to: &bytes)
             frame.withUnsafeBytes { frameBytes in
-                if frameBytes.count <= Self.inlineFrameBytes {
+                if encrypts {
+                    // The frame's own GCM tag, which authenticates its ciphertext (a frame too short to
+                    // hold one contributes nothing here and fails `open`).
+                    bytes.append(contentsOf: frameBytes.suffix(Self.tagByteCount))
+                } else if frameBytes.count <= Self.inlineFrameBytes {
                     bytes.append(contentsOf: frameBytes)
                 } else {
                     bytes.append(contentsOf: gmac(frameBytes, message, to: recipient, part: UInt8(i + 1)))
@@ -124,14 +155,59 @@ public final class MessageAuthenticator: Sendable {
     /// + 1 bytes: part 0 is the header, part i the i-th data frame. Counters are kept per recipient, so
     /// no two computations under one key share a nonce.
     private func gmac(_ bytes: some DataProtocol, _ message: Message, to recipient: Int32, part: UInt8) -> [UInt8] {
-        var nonce: [UInt8] = []
-        nonce.reserveCapacity(12)
-        Self.appendInteger(UInt16(truncatingIfNeeded: message.sender), to: &nonce)
-        Self.appendInteger(UInt16(truncatingIfNeeded: recipient), to: &nonce)
-        Self.appendInteger(message.seq << 8 | UInt64(part), to: &nonce)
         // Cannot throw: the key is 256 bits and the nonce 96.
-        let box = try! AES.GCM.seal([UInt8](), using: key, nonce: AES.GCM.Nonce(data: nonce), authenticating: bytes)
+        let box = try! AES.GCM.seal(
+            [UInt8](), using: key, nonce: nonce(message, to: recipient, part: part), authenticating: bytes)
         return Array(box.tag)
+    }
+
+    /// `frame` encrypted under nonce part `part`: its ciphertext then the 16-byte GCM tag, same type.
+    private func encrypt(_ frame: Payload, _ message: Message, to recipient: Int32, part: UInt8) -> Payload {
+        let box = frame.withUnsafeBytes { plain in
+            // Cannot throw: the key is 256 bits and the nonce 96.
+            try! AES.GCM.seal(plain, using: key, nonce: nonce(message, to: recipient, part: part))
+        }
+        // `combined` is nonce, ciphertext, tag in one buffer: one copy of it, past the nonce, is the frame
+        // (`ciphertext` and `tag` would each copy first). A 96-bit nonce always gives `combined`.
+        return Self.payload(box.combined!.dropFirst(12), dataType: frame.dataType)
+    }
+
+    /// The plaintext of `frame` (ciphertext then tag) encrypted under nonce part `part`, or nil when
+    /// its tag does not verify.
+    private func decrypt(_ frame: Payload, _ message: Message, to recipient: Int32, part: UInt8) -> Payload? {
+        guard frame.byteCount >= Self.tagByteCount else { return nil }
+        let plain: Data? = frame.withUnsafeBytes { bytes in
+            let split = bytes.count - Self.tagByteCount
+            guard
+                let box = try? AES.GCM.SealedBox(
+                    nonce: nonce(message, to: recipient, part: part),
+                    ciphertext: UnsafeRawBufferPointer(rebasing: bytes[..<split]),
+                    tag: UnsafeRawBufferPointer(rebasing: bytes[split...]))
+            else { return nil }
+            return try? AES.GCM.open(box, using: key)
+        }
+        return plain.map { Self.payload($0, dataType: frame.dataType) }
+    }
+
+    /// A payload holding a copy of `bytes`, of element type `dataType`, in a buffer it owns.
+    private static func payload(_ bytes: Data, dataType: WireDataType) -> Payload {
+        let count = bytes.count
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
+        _ = bytes.copyBytes(to: UnsafeMutableRawBufferPointer(rebasing: buffer[..<count]))
+        // The deallocator gets the same start address back, which is what `deallocate` needs.
+        return Payload(
+            bytesNoCopy: UnsafeMutableRawBufferPointer(rebasing: buffer[..<count]), dataType: dataType,
+            deallocator: { bytes in bytes.deallocate() })
+    }
+
+    /// The 96-bit nonce of part `part` of `message` to `recipient` (see `gmac`).
+    private func nonce(_ message: Message, to recipient: Int32, part: UInt8) -> AES.GCM.Nonce {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(12)
+        Self.appendInteger(UInt16(truncatingIfNeeded: message.sender), to: &bytes)
+        Self.appendInteger(UInt16(truncatingIfNeeded: recipient), to: &bytes)
+        Self.appendInteger(message.seq << 8 | UInt64(part), to: &bytes)
+        return try! AES.GCM.Nonce(data: bytes)  // 12 bytes: cannot throw
     }
 
     /// Frames up to this size (keys, lengths, small values) are covered byte for byte in the header:

@@ -7,10 +7,15 @@ extension PostOffice {
     /// responses to `request` wake their caller.
     ///
     /// With a secret, a message from another node must carry a valid tag (`MessageAuthenticator`),
-    /// checked here before `state` is taken, and a counter not seen before from its sender.
-    func receive(_ message: Message, onReceiveThread: Bool = true, local: Bool = false) {
+    /// checked here before `state` is taken (its data frames decrypted when the job encrypts them),
+    /// and a counter not seen before from its sender.
+    func receive(_ received: Message, onReceiveThread: Bool = true, local: Bool = false) {
         let tagged = !local && authenticator != nil
-        if tagged && !tagVerifies(message) { return }
+        var message = received
+        if tagged {
+            guard let opened = openTagged(received) else { return }
+            message = opened
+        }
         state.lock()
         let inline = route(message, onReceiveThread: onReceiveThread, tagged: tagged)
         state.unlock()
@@ -100,17 +105,18 @@ extension PostOffice {
         MessageAuthenticator.isExempt(message, receiverInRendezvous: phase == .rendezvous)
     }
 
-    /// Checks `message`'s tag with this job's key, logging a refusal; exempt messages pass.
-    private func tagVerifies(_ message: Message) -> Bool {
+    /// `message` with its tag checked with this job's key (and its data frames decrypted when the job
+    /// encrypts them), or nil with the refusal logged; exempt messages pass as they are.
+    private func openTagged(_ message: Message) -> Message? {
         state.lock()
         let exempt = isExemptFromTags(message)
         let messageAuth = self.messageAuth
         let myID = me.id
         state.unlock()
-        if exempt { return true }
+        if exempt { return message }
         let reason: String
         if let messageAuth {
-            if messageAuth.verify(message, recipient: myID) { return true }
+            if let opened = messageAuth.open(message, recipient: myID) { return opened }
             reason = message.tag.isEmpty ? "it has no tag" : "its tag does not verify"
         } else {
             reason = "this node has no session key yet"
@@ -118,7 +124,7 @@ extension PostOffice {
         tagDrops.drop(
             "\(message.debugDescription) claiming to be from \(NodeID.name(of: message.sender)): \(reason) (a process without this job's secret, or a stale one)",
             logger: logger)
-        return false
+        return nil
     }
 
     /// Drops messages from unknown senders: before the table exists only the scheduler may talk to a

@@ -33,7 +33,7 @@ extension PostOffice {
                 transport.setLocalID(NodeID.scheduler)
                 if let secret = config.secret {
                     session = Authenticator.nonce(count: MessageAuthenticator.sessionNonceCount)
-                    messageAuth = MessageAuthenticator(secret: secret, session: session)
+                    messageAuth = MessageAuthenticator(secret: secret, session: session, encrypts: config.encrypt)
                 }
             }
             state.unlock()
@@ -41,8 +41,11 @@ extension PostOffice {
                 logger.notice(
                     "the cluster is unauthenticated: anyone who reaches its ports can join (set SWIFTPS_SECRET_FILE)")
             } else {
+                let encryption =
+                    !isScheduler
+                    ? "" : config.encrypt ? "; data frames are encrypted (AES-256-GCM)" : " (not encrypted)"
                 logger.info(
-                    "the cluster is authenticated: nodes prove the secret to join, and every message carries a tag keyed from it (not encrypted)"
+                    "the cluster is authenticated: nodes prove the secret to join, and every message carries a tag keyed from it\(encryption)"
                 )
             }
             // The scheduler's deadline runs from before it can hear the first ADD_NODE: a cluster that
@@ -114,9 +117,12 @@ extension PostOffice {
             return entry
         }
         for node in entries where node.id != NodeID.scheduler {
-            var control = Control(cmd: .addNode, nodes: published, nonce: node.nonce, session: session)
+            var control = Control(
+                cmd: .addNode, nodes: published, nonce: node.nonce, session: session,
+                encrypted: authenticator != nil && config.encrypt)
             if let authenticator {
-                control.auth = authenticator.sign(table: published, nonce: node.nonce, session: session)
+                control.auth = authenticator.sign(
+                    table: published, nonce: node.nonce, session: session, encrypted: control.encrypted)
             }
             sendLocked(Message(control: control, request: false), to: node.id)
         }
@@ -302,7 +308,8 @@ extension PostOffice {
             let control = reply.control
             guard
                 authenticator.verify(
-                    table: control.nodes, nonce: me.nonce, session: control.session, auth: control.auth)
+                    table: control.nodes, nonce: me.nonce, session: control.session, encrypted: control.encrypted,
+                    auth: control.auth)
             else {
                 throw ClusterError.authenticationRefused(
                     "authentication refused: the scheduler's node table is not signed with this node's secret; check --secret-file on the scheduler"
@@ -312,7 +319,17 @@ extension PostOffice {
                 throw ClusterError.protocolViolation(
                     "the scheduler's node table has no session nonce for message tags (is it an older SwiftPS?)")
             }
-            messageAuth = MessageAuthenticator(secret: secret, session: control.session)
+            guard control.encrypted || !config.encrypt else {
+                throw ClusterError.authenticationRefused(
+                    "this node wants its traffic encrypted (SWIFTPS_ENCRYPT=1) but the scheduler runs without encryption: set SWIFTPS_ENCRYPT=1 on the scheduler too"
+                )
+            }
+            messageAuth = MessageAuthenticator(secret: secret, session: control.session, encrypts: control.encrypted)
+            logger.info(
+                control.encrypted
+                    ? "data frames are encrypted (AES-256-GCM), as the scheduler asks"
+                    : "data frames are not encrypted (the scheduler's choice; SWIFTPS_ENCRYPT=1 on it turns encryption on)"
+            )
         }
         guard let mine = reply.control.nodes.first(where: { $0.hostname == me.hostname && $0.port == me.port }) else {
             throw ClusterError.protocolViolation("the scheduler's node table does not list this node at \(me.address)")

@@ -298,7 +298,7 @@ const ProtobufCMessageDescriptor swiftps__node__descriptor =
   (ProtobufCMessageInit) swiftps__node__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
-static const ProtobufCFieldDescriptor swiftps__control__field_descriptors[9] =
+static const ProtobufCFieldDescriptor swiftps__control__field_descriptors[10] =
 {
   {
     "cmd",
@@ -408,12 +408,25 @@ static const ProtobufCFieldDescriptor swiftps__control__field_descriptors[9] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "encrypted",
+    25,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_BOOL,
+    0,   /* quantifier_offset */
+    offsetof(Swiftps__Control, encrypted),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swiftps__control__field_indices_by_name[] = {
   6,   /* field[6] = auth */
   2,   /* field[2] = barrier_group */
   5,   /* field[5] = batches_per_epoch */
   0,   /* field[0] = cmd */
+  9,   /* field[9] = encrypted */
   4,   /* field[4] = epoch */
   3,   /* field[3] = msg_sig */
   1,   /* field[1] = node */
@@ -424,7 +437,7 @@ static const ProtobufCIntRange swiftps__control__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 20, 4 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor swiftps__control__descriptor =
 {
@@ -434,7 +447,7 @@ const ProtobufCMessageDescriptor swiftps__control__descriptor =
   "Swiftps__Control",
   "swiftps",
   sizeof(Swiftps__Control),
-  9,
+  10,
   swiftps__control__field_descriptors,
   swiftps__control__field_indices_by_name,
   2,  swiftps__control__number_ranges,

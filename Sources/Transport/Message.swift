@@ -127,12 +127,14 @@ public struct Control: Sendable, Equatable {
     public var nonce: [UInt8]
     /// The job's session nonce (table reply, when a secret is set), from which message tags are keyed.
     public var session: [UInt8]
+    /// Table reply: every node encrypts its messages' data frames (the scheduler's `SWIFTPS_ENCRYPT`).
+    public var encrypted: Bool
 
     /// Creates a control block.
     public init(
         cmd: ControlCommand = .empty, nodes: [NodeInfo] = [], barrierGroup: Int32 = 0, msgSig: UInt64 = 0,
         epoch: Int64 = 0, batchesPerEpoch: Int64 = 0, auth: [UInt8] = [], nonce: [UInt8] = [],
-        session: [UInt8] = []
+        session: [UInt8] = [], encrypted: Bool = false
     ) {
         self.cmd = cmd
         self.nodes = nodes
@@ -143,6 +145,7 @@ public struct Control: Sendable, Equatable {
         self.auth = auth
         self.nonce = nonce
         self.session = session
+        self.encrypted = encrypted
     }
 }
 

@@ -102,6 +102,7 @@ public enum MetaCodec {
         c.pointee.auth = arena.binary(control.auth)
         c.pointee.nonce = arena.binary(control.nonce)
         c.pointee.session = arena.binary(control.session)
+        c.pointee.encrypted = control.encrypted ? 1 : 0
         if !control.nodes.isEmpty {
             let list = arena.array(UnsafeMutablePointer<Swiftps__Node>?.self, count: control.nodes.count)
             for (i, node) in control.nodes.enumerated() {
@@ -142,7 +143,7 @@ public enum MetaCodec {
         return Control(
             cmd: cmd, nodes: nodes, barrierGroup: c.barrier_group, msgSig: c.msg_sig, epoch: c.epoch,
             batchesPerEpoch: c.batches_per_epoch, auth: bytesOf(c.auth), nonce: bytesOf(c.nonce),
-            session: bytesOf(c.session))
+            session: bytesOf(c.session), encrypted: c.encrypted != 0)
     }
 
     private static func bytesOf(_ data: ProtobufCBinaryData) -> [UInt8] {

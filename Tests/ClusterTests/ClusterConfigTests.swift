@@ -32,7 +32,10 @@ import Testing
         env["SWIFTPS_RENDEZVOUS_TIMEOUT"] = "30"
         env["SWIFTPS_PORT_RANGE"] = "9200-9299"
         env["SWIFTPS_BIND"] = "10.0.0.9"
+        env["SWIFTPS_JOB_ID"] = "3f2a9c0d1e4b5a67"
+        env["SWIFTPS_ENCRYPT"] = "1"
         let config = try ClusterConfig.fromEnvironment(env)
+        #expect(config.jobID == "3f2a9c0d1e4b5a67" && config.encrypt)
         #expect(config.advertisedHost == "10.0.0.9")
         #expect(config.secret == Array("hunter2".utf8))
         #expect(config.heartbeatInterval == 0.5 && config.heartbeatTimeout == 5 && config.rendezvousTimeout == 30)
@@ -61,6 +64,9 @@ import Testing
         #expect(error(["SWIFTPS_HEARTBEAT_INTERVAL": "20"])?.description.contains("SWIFTPS_HEARTBEAT_INTERVAL") == true)
         #expect(
             error(["SWIFTPS_SECRET_FILE": "/nonexistent/secret"])?.description.contains("/nonexistent/secret") == true)
+        #expect(
+            error(["SWIFTPS_ENCRYPT": "1"])?.description.contains("SWIFTPS_SECRET_FILE") == true,
+            "encryption without a secret to key it from")
     }
 
     @Test func advertisedHostFollowsPsLitesOrder() throws {

@@ -105,6 +105,84 @@ import Testing
         }
     }
 
+    /// With encryption the data frames travel as AES-256-GCM ciphertext (plus each frame's tag); `open`
+    /// gives back the sender's frames, and refuses any change to a frame, its tag, or their order.
+    @Test func encryptedFramesTravelAsCiphertextAndOpenToThePlaintext() throws {
+        let auth = MessageAuthenticator(secret: secret, session: session, encrypts: true)
+        let values = (0..<3000).map { Float($0) * 0.25 }  // over `inlineFrameBytes`, as large frames are
+        let original = push(values)
+        var message = original
+        let meta = auth.seal(&message, to: 8)
+        #expect(message.data.count == 2)
+        for (sent, plain) in zip(message.data, original.data) {
+            #expect(sent.byteCount == plain.byteCount + 16 && sent.dataType == plain.dataType)
+            let sentBytes = sent.withUnsafeBytes { Array($0.prefix(plain.byteCount)) }
+            #expect(sentBytes != plain.withUnsafeBytes { Array($0) }, "the frame is not sent in the clear")
+        }
+        var received = try MetaCodec.decode(meta).message
+        received.data = message.data
+        received.receivedMeta = meta
+        let opened = try #require(auth.open(received, recipient: 8))
+        #expect(try opened.data[1].toArray(of: Float.self) == values)
+        #expect(try opened.data[0].toArray(of: UInt64.self) == [3])
+
+        func tampered(_ frame: Int, at offset: Int) -> Message {
+            var copy = received
+            var bytes = copy.data[frame].withUnsafeBytes { Array($0) }
+            bytes[offset] ^= 1
+            copy.data[frame] = Payload(copying: bytes)
+            return copy
+        }
+        #expect(auth.open(tampered(1, at: 5), recipient: 8) == nil, "a changed ciphertext byte")
+        #expect(auth.open(tampered(1, at: received.data[1].byteCount - 1), recipient: 8) == nil, "a changed tag")
+        var swapped = received
+        swapped.data.swapAt(0, 1)
+        #expect(auth.open(swapped, recipient: 8) == nil, "frames in another order")
+        #expect(auth.open(received, recipient: 10) == nil, "bound to its recipient")
+        let plainAuth = MessageAuthenticator(secret: secret, session: session)
+        #expect(
+            plainAuth.open(received, recipient: 8) == nil,
+            "a node that does not expect encryption refuses the message, never taking ciphertext for data")
+    }
+
+    /// The scheduler's SWIFTPS_ENCRYPT holds for the job: nodes that did not ask adopt it from the signed
+    /// table, handlers see plaintext; a node that asks for encryption refuses a scheduler without it.
+    @Test func theSchedulersEncryptionChoiceHoldsForTheJob() throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        var schedulerConfig = cluster.config(.scheduler, workers: 1, servers: 1, secret: "cluster secret")
+        schedulerConfig.encrypt = true
+        _ = cluster.add(schedulerConfig)
+        let server = cluster.add(cluster.config(.server, workers: 1, servers: 1, secret: "cluster secret"))
+        let worker = cluster.add(cluster.config(.worker, workers: 1, servers: 1, secret: "cluster secret"))
+        #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
+        #expect(server.locked { server.messageAuth?.encrypts } == true)
+        #expect(worker.locked { worker.messageAuth?.encrypts } == true)
+        let received = Inbox<[Float]>()
+        server.setAppHandler { message in received.put((try? message.data[1].toArray(of: Float.self)) ?? []) }
+        try worker.send(push([1, 2, 3]), to: 8)
+        #expect(received.wait(count: 1, timeout: 10) == [[1, 2, 3]])
+
+        let plain = InMemoryCluster()
+        defer { plain.stopAll() }
+        let plainScheduler = plain.add(plain.config(.scheduler, workers: 1, servers: 0, secret: "s"))
+        var wantsEncryption = plain.config(.worker, workers: 1, servers: 0, secret: "s")
+        wantsEncryption.encrypt = true
+        let node = plain.add(wantsEncryption)
+        let thread = JoinableThread(name: "test-scheduler") {
+            _ = plain.concurrently([plainScheduler], timeout: 5) { try $0.start() }
+        }
+        defer { thread.join(timeout: 10) }
+        let refused = plain.concurrently([node]) { try $0.start() }[0]
+        guard case .authenticationRefused(let text)? = refused?.failure else {
+            Issue.record("expected a refusal, got \(String(describing: refused))")
+            plainScheduler.stop()
+            return
+        }
+        #expect(text.contains("SWIFTPS_ENCRYPT=1 on the scheduler"), "\(text)")
+        plainScheduler.stop()
+    }
+
     @Test func theReplayWindowRefusesRepeatsAndTooOldCountersButToleratesReordering() {
         var window = ReplayWindow()
         func accept(_ seq: UInt64) -> Bool { window.accept(seq) }

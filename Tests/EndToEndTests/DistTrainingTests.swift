@@ -24,6 +24,12 @@ struct DistTrainingTests {
         try checkEquivalence(servers: 2, extra: ["SWIFTPS_BIGARRAY_BOUND": "50000"])
     }
 
+    /// The same with a secret and SWIFTPS_ENCRYPT=1: every data frame travels encrypted, split keys
+    /// included, and decrypts to exactly what was sent.
+    @Test func equivalenceHoldsWithEncryptedTraffic() throws {
+        try checkEquivalence(servers: 2, extra: ["SWIFTPS_BIGARRAY_BOUND": "50000"], encrypted: true)
+    }
+
     @Test func distSyncFashionMNISTReachesAccuracy() throws {
         let (accuracy, speed) = try trainFashionMNIST(kvStore: "dist_sync", extra: [])
         print("dist_sync mlp, 2 workers + 1 server: test accuracy \(accuracy), samples/sec per epoch \(speed)")
@@ -70,11 +76,16 @@ struct DistTrainingTests {
 
     // MARK: - Helpers
 
-    private func checkEquivalence(servers: Int, extra: [String: String]) throws {
+    private func checkEquivalence(servers: Int, extra: [String: String], encrypted: Bool = false) throws {
         let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: servers)
         defer {
             cluster.killAll()
             cluster.removeFiles()
+        }
+        var extra = extra
+        if encrypted {
+            extra["SWIFTPS_SECRET_FILE"] = try cluster.secretFile("secret", secret: "equivalence \(UUID())")
+            extra["SWIFTPS_ENCRYPT"] = "1"
         }
         let steps = ["--num-epochs", "1", "--num-batches", "60", "--no-shuffle"] + Self.quiet
         let distParams = cluster.directory.appendingPathComponent("dist.params").path
@@ -111,6 +122,11 @@ struct DistTrainingTests {
         }
         print("dist_sync (\(servers) server(s)) vs single process: max |Δweight| = \(worst) after 60 steps")
         #expect(worst < 1e-4)
+        if encrypted {
+            for name in ["server0", "worker0", "worker1"] {
+                #expect(cluster.log(name).contains("data frames are encrypted"), "\(name):\n\(cluster.log(name))")
+            }
+        }
     }
 
     /// Trains the mlp for 10 epochs on 2 workers + 1 server; returns the test accuracy (the mean of

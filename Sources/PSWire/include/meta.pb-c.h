@@ -148,10 +148,14 @@ struct  Swiftps__Control
    * the job's session nonce (table reply), from which message tags are keyed
    */
   ProtobufCBinaryData session;
+  /*
+   * table reply: data frames are encrypted (the scheduler's SWIFTPS_ENCRYPT)
+   */
+  protobuf_c_boolean encrypted;
 };
 #define SWIFTPS__CONTROL__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swiftps__control__descriptor) \
-    , SWIFTPS__COMMAND__EMPTY, 0,NULL, 0, 0, 0, 0, {0,NULL}, {0,NULL}, {0,NULL} }
+    , SWIFTPS__COMMAND__EMPTY, 0,NULL, 0, 0, 0, 0, {0,NULL}, {0,NULL}, {0,NULL}, 0 }
 
 
 struct  Swiftps__Meta
