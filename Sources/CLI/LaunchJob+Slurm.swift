@@ -2,9 +2,10 @@ import Foundation
 
 extension LaunchJob {
     /// `--launcher slurm`: inside an allocation, runs one `srun` of W+S+1 `--slurm-task`s. The scheduler runs on
-    /// the allocation's first node. Attempt `restart` > 0 of `--max-restarts` tells every task the attempt
-    /// (`SWIFTPS_RESTART`) and resumes `swiftps train` from the latest complete checkpoint. Returns how the step
-    /// ended and, when it failed, how.
+    /// the allocation's first node, on a free port of `--port-range` when this launcher runs there, else on the
+    /// range's port picked by the job id (`LaunchSlurm.schedulerPort(jobID:range:)`). Attempt `restart` > 0 of
+    /// `--max-restarts` tells every task the attempt (`SWIFTPS_RESTART`) and resumes `swiftps train` from the
+    /// latest complete checkpoint. Returns how the step ended and, when it failed, how.
     func runSlurm(restart: Int) async throws -> (LaunchOutcome, String?) {
         let environment = ProcessInfo.processInfo.environment
         guard let jobID = environment["SLURM_JOB_ID"] else {
@@ -20,12 +21,16 @@ extension LaunchJob {
         let nodes = try await LaunchSlurm.nodes(of: nodeList)
         let schedulerHost = options.schedulerHost ?? nodes[0]
         let port: Int
+        // Whether the port was chosen without seeing the scheduler's node (the launcher runs elsewhere).
+        var portUnseen = false
         if let chosen = options.schedulerPort {
             port = chosen
         } else if LaunchNetwork.hostName().split(separator: ".").first == nodes[0].split(separator: ".").first {
             port = try schedulerPort()
         } else {
-            port = try options.portRange.map(LaunchParse.portRange)?.lowerBound ?? 9091
+            let range = try options.portRange.map(LaunchParse.portRange) ?? 9091...9999
+            port = LaunchSlurm.schedulerPort(jobID: jobID, range: range)
+            portUnseen = true
         }
         // Every task must carry the same job id, so it comes from here, new for each attempt.
         var arguments =
@@ -53,6 +58,12 @@ extension LaunchJob {
         // srun's status is its tasks' worst (143 once the others were stopped); the first failure is the cause.
         guard let first = runner.firstFailure.value else { return (outcome, "srun \(exit.description)") }
         console.say("the first task to fail: \(first)")
+        if portUnseen, first.hasPrefix("scheduler ") {
+            console.say(
+                "the scheduler's port \(port) was picked by job id, not seen free on \(schedulerHost) (this launcher "
+                    + "runs on \(LaunchNetwork.hostName())): if the scheduler could not listen on it, pass a free "
+                    + "--scheduler-port or run the launcher on \(schedulerHost) (as sbatch does)")
+        }
         return (outcome, first)
     }
 

@@ -72,6 +72,15 @@ enum LaunchSlurm {
                 + "(salloc -n \(needed), sbatch --ntasks=\(needed)) or lower -n/-s")
     }
 
+    /// The scheduler's port when the launcher runs on another node than the scheduler and so cannot see which of
+    /// `range`'s ports are free there: the job id picks one, so that jobs whose schedulers share a node (several
+    /// allocations started from one login node) do not all take the range's first port, and a restarted step of
+    /// the same job gets the same port.
+    static func schedulerPort(jobID: String, range: ClosedRange<Int>) -> Int {
+        let number = Int(jobID.prefix { $0.isNumber }) ?? 0
+        return range.lowerBound + number % range.count
+    }
+
     /// The `srun` command that starts every task: one task per process, `--kill-on-bad-exit` so Slurm ends
     /// the step when one fails, each running `binary launch --slurm-task` with the job's flags.
     static func srunCommand(

@@ -73,6 +73,26 @@ struct LaunchPlanTests {
         #expect(line.hasSuffix("-- sh -c 'echo hi'"))
     }
 
+    /// A launcher on another node than the scheduler's (salloc on a login node) cannot see the node's free ports:
+    /// the job id picks the port, so two jobs whose schedulers share a node do not both take the range's first.
+    @Test func slurmSchedulerPortFromAnotherNodeFollowsTheJobID() throws {
+        func port(job: String) throws -> String? {
+            let result = try LaunchCommand.run(
+                [
+                    binary, "launch", "--launcher", "slurm", "-n", "1", "-s", "1", "--dry-run", "--port-range",
+                    "9200-9299", "--binary", "/opt/swiftps", "--", "true",
+                ],
+                environment: ["SLURM_JOB_ID": job, "SLURM_JOB_NODELIST": "node[08-10]", "PATH": "/usr/bin:/bin"],
+                deadline: .seconds(30))
+            #expect(result.status == 0, "\(result.all)")
+            let words = result.standardOutput.split(separator: " ").map(String.init)
+            return words.firstIndex(of: "--scheduler-port").map { words[$0 + 1] }
+        }
+        #expect(try port(job: "42") == "9242")
+        #expect(try port(job: "43") == "9243")
+        #expect(try port(job: "1042") == "9242", "the range has 100 ports")
+    }
+
     @Test(.enabled(if: ProcessInfo.processInfo.environment["SLURM_JOB_ID"] == nil, "runs outside Slurm only"))
     func slurmOutsideAnAllocationIsRefused() throws {
         let result = try LaunchCommand.run(
