@@ -95,7 +95,8 @@ extension LaunchJob {
     }
 
     /// `--slurm-task`: one task of the srun step. Takes its role from `SLURM_PROCID`, advertises its node's name
-    /// (`SLURMD_NODENAME`) unless `--advertise`, and runs that role's command with prefixed output.
+    /// (`SLURMD_NODENAME`) unless `--advertise` or `DMLC_INTERFACE` says otherwise
+    /// (`LaunchSlurm.advertisedHost`), and runs that role's command with prefixed output.
     func runSlurmTask() async throws -> Int32 {
         let environment = ProcessInfo.processInfo.environment
         guard let text = environment["SLURM_PROCID"], let procid = Int(text) else {
@@ -109,7 +110,10 @@ extension LaunchJob {
             procid: procid, numServers: numServers, numWorkers: options.numWorkers)
         var cluster = try cluster(schedulerURI: schedulerHost, schedulerPort: schedulerPort)
         cluster.launcher = "slurm"
-        let nodeHost = options.advertise ?? environment["SLURMD_NODENAME"] ?? LaunchNetwork.hostName()
+        let nodeHost = LaunchSlurm.advertisedHost(
+            advertise: options.advertise, environment: environment,
+            jobEnvironment: options.env + (role == .server ? options.envServer : [])
+                + (role == .worker ? options.envWorker : []))
         let task = cluster.task(role: role, rank: rank, host: nil, nodeHost: nodeHost)
         if options.dryRun {
             printPlan([task], secretOverSSH: false)

@@ -72,6 +72,22 @@ enum LaunchSlurm {
                 + "(salloc -n \(needed), sbatch --ntasks=\(needed)) or lower -n/-s")
     }
 
+    /// The host a task advertises (`DMLC_NODE_HOST`): `advertise` (`--advertise`); else none when `DMLC_INTERFACE`
+    /// is set, in the task's `environment` or by the job's `--env`s (`jobEnvironment`, `NAME=VALUE`), so that the
+    /// process advertises that interface's address (a `DMLC_NODE_HOST` would win over it), which is the way out
+    /// when the nodes' Slurm names do not resolve; else its node's Slurm name (`SLURMD_NODENAME`); else this
+    /// host's name.
+    static func advertisedHost(advertise: String?, environment: [String: String], jobEnvironment: [String])
+        -> String?
+    {
+        if let advertise { return advertise }
+        let interfaceSet =
+            !(environment["DMLC_INTERFACE"] ?? "").isEmpty
+            || jobEnvironment.contains { $0.hasPrefix("DMLC_INTERFACE=") && $0 != "DMLC_INTERFACE=" }
+        if interfaceSet { return nil }
+        return environment["SLURMD_NODENAME"] ?? LaunchNetwork.hostName()
+    }
+
     /// The scheduler's port when the launcher runs on another node than the scheduler and so cannot see which of
     /// `range`'s ports are free there: the job id picks one, so that jobs whose schedulers share a node (several
     /// allocations started from one login node) do not all take the range's first port, and a restarted step of

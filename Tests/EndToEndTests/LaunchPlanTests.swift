@@ -118,6 +118,24 @@ struct LaunchPlanTests {
         #expect(result.standardOutput.contains("] \(expected) at=n0:9300"), "\(result.all)")
     }
 
+    /// `DMLC_INTERFACE` (the way out when the nodes' Slurm names do not resolve) must not be overridden by a
+    /// `DMLC_NODE_HOST` of the node's name, which the process would advertise instead of the interface's address.
+    @Test(arguments: [true, false])
+    func slurmTaskWithAnInterfaceDoesNotAdvertiseTheNodeName(byEnvFlag: Bool) throws {
+        let report = "echo role=$DMLC_ROLE node=$DMLC_NODE_HOST interface=$DMLC_INTERFACE"
+        var environment = ["SLURM_PROCID": "2", "SLURMD_NODENAME": "n1"]
+        if !byEnvFlag { environment["DMLC_INTERFACE"] = "lo" }
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "--slurm-task", "-n", "2", "-s", "1", "--scheduler-host", "n0", "--scheduler-port",
+                "9300",
+            ]
+                + (byEnvFlag ? ["--env", "DMLC_INTERFACE=lo"] : []) + ["--", "sh", "-c", report],
+            environment: environment, deadline: .seconds(30))
+        #expect(result.status == 0, "\(result.all)")
+        #expect(result.standardOutput.contains("] role=worker node= interface=lo"), "\(result.all)")
+    }
+
     @Test func slurmTaskOutsideTheStepIsRefused() throws {
         let result = try LaunchCommand.run(
             [
