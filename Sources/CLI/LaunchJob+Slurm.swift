@@ -25,7 +25,7 @@ extension LaunchJob {
         var portUnseen = false
         if let chosen = options.schedulerPort {
             port = chosen
-        } else if LaunchNetwork.hostName().split(separator: ".").first == nodes[0].split(separator: ".").first {
+        } else if LaunchSlurm.runsOn(nodes[0], environment: environment) {
             port = try schedulerPort()
         } else {
             let range = try options.portRange.map(LaunchParse.portRange) ?? 9091...9999

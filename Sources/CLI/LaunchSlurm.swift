@@ -88,6 +88,14 @@ enum LaunchSlurm {
         return environment["SLURMD_NODENAME"] ?? LaunchNetwork.hostName()
     }
 
+    /// Whether this process runs on Slurm node `node`: by the node's Slurm name (`SLURMD_NODENAME`, set in a batch
+    /// script, which runs on the allocation's first node, and in srun's tasks) when Slurm gave one, since a node's
+    /// `NodeName` need not be its host name; else by this host's name, domains aside.
+    static func runsOn(_ node: String, environment: [String: String]) -> Bool {
+        if let name = environment["SLURMD_NODENAME"], !name.isEmpty { return name == node }
+        return LaunchNetwork.hostName().split(separator: ".").first == node.split(separator: ".").first
+    }
+
     /// The scheduler's port when the launcher runs on another node than the scheduler and so cannot see which of
     /// `range`'s ports are free there: the job id picks one, so that jobs whose schedulers share a node (several
     /// allocations started from one login node) do not all take the range's first port, and a restarted step of

@@ -76,13 +76,14 @@ struct LaunchPlanTests {
     /// A launcher on another node than the scheduler's (salloc on a login node) cannot see the node's free ports:
     /// the job id picks the port, so two jobs whose schedulers share a node do not both take the range's first.
     @Test func slurmSchedulerPortFromAnotherNodeFollowsTheJobID() throws {
-        func port(job: String) throws -> String? {
+        func port(job: String, node: String? = nil) throws -> String? {
             let result = try LaunchCommand.run(
                 [
                     binary, "launch", "--launcher", "slurm", "-n", "1", "-s", "1", "--dry-run", "--port-range",
                     "9200-9299", "--binary", "/opt/swiftps", "--", "true",
                 ],
-                environment: ["SLURM_JOB_ID": job, "SLURM_JOB_NODELIST": "node[08-10]", "PATH": "/usr/bin:/bin"],
+                environment: ["SLURM_JOB_ID": job, "SLURM_JOB_NODELIST": "node[08-10]", "PATH": "/usr/bin:/bin"]
+                    .merging(node.map { ["SLURMD_NODENAME": $0] } ?? [:]) { $1 },
                 deadline: .seconds(30))
             #expect(result.status == 0, "\(result.all)")
             let words = result.standardOutput.split(separator: " ").map(String.init)
@@ -91,6 +92,10 @@ struct LaunchPlanTests {
         #expect(try port(job: "42") == "9242")
         #expect(try port(job: "43") == "9243")
         #expect(try port(job: "1042") == "9242", "the range has 100 ports")
+        #expect(try port(job: "42", node: "node09") == "9242", "a batch script on another node than node08")
+        // On the first node by its Slurm name (a batch script; the host name may differ), a free port at random.
+        let picked = try (0..<3).map { _ in try port(job: "42", node: "node08") }
+        #expect(picked.contains { $0 != "9242" }, "\(picked)")
     }
 
     @Test(.enabled(if: ProcessInfo.processInfo.environment["SLURM_JOB_ID"] == nil, "runs outside Slurm only"))
