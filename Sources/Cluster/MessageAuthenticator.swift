@@ -94,8 +94,9 @@ public final class MessageAuthenticator: Sendable {
 
     /// Whether `message`'s tag proves that a holder of this job's key sent it to `recipient`, unchanged.
     /// The tag is checked over the meta frame as received (`receivedMeta`; for a message that never
-    /// crossed a transport, its encoding), which must end with the tag's field.
-    public func verify(_ message: Message, recipient: Int32) -> Bool {
+    /// crossed a transport, its encoding), which must end with the tag's field. With `encrypts` the tag
+    /// covers the frames' GCM tags, not their ciphertext, which only `open` checks: callers use `open`.
+    func verify(_ message: Message, recipient: Int32) -> Bool {
         guard message.tag.count == Self.tagByteCount, message.seq > 0, message.seq <= Self.maxCounter,
             message.data.count <= Self.maxFrames, Self.ids.contains(message.sender), Self.ids.contains(recipient)
         else { return false }
@@ -169,7 +170,7 @@ public final class MessageAuthenticator: Sendable {
         }
         // `combined` is nonce, ciphertext, tag in one buffer: one copy of it, past the nonce, is the frame
         // (`ciphertext` and `tag` would each copy first). A 96-bit nonce always gives `combined`.
-        return Self.payload(box.combined!.dropFirst(12), dataType: frame.dataType)
+        return box.combined!.dropFirst(12).withUnsafeBytes { Payload(copying: $0, dataType: frame.dataType) }
     }
 
     /// The plaintext of `frame` (ciphertext then tag) encrypted under nonce part `part`, or nil when
@@ -186,18 +187,7 @@ public final class MessageAuthenticator: Sendable {
             else { return nil }
             return try? AES.GCM.open(box, using: key)
         }
-        return plain.map { Self.payload($0, dataType: frame.dataType) }
-    }
-
-    /// A payload holding a copy of `bytes`, of element type `dataType`, in a buffer it owns.
-    private static func payload(_ bytes: Data, dataType: WireDataType) -> Payload {
-        let count = bytes.count
-        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 64)
-        _ = bytes.copyBytes(to: UnsafeMutableRawBufferPointer(rebasing: buffer[..<count]))
-        // The deallocator gets the same start address back, which is what `deallocate` needs.
-        return Payload(
-            bytesNoCopy: UnsafeMutableRawBufferPointer(rebasing: buffer[..<count]), dataType: dataType,
-            deallocator: { bytes in bytes.deallocate() })
+        return plain.map { $0.withUnsafeBytes { Payload(copying: $0, dataType: frame.dataType) } }
     }
 
     /// The 96-bit nonce of part `part` of `message` to `recipient` (see `gmac`).

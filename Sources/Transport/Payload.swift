@@ -65,6 +65,19 @@ public final class Payload: @unchecked Sendable {
         self.onRelease = onRelease
     }
 
+    /// A payload holding a copy of `bytes`, whose elements are of type `dataType`, in a 64-byte-aligned
+    /// buffer it owns (bytes produced elsewhere, such as a decrypted frame, keep their frame's type).
+    public init(copying bytes: UnsafeRawBufferPointer, dataType: WireDataType) {
+        let raw: UnsafeMutableRawPointer? =
+            bytes.isEmpty ? nil : UnsafeMutableRawPointer.allocate(byteCount: bytes.count, alignment: 64)
+        if let raw, let source = bytes.baseAddress { raw.copyMemory(from: source, byteCount: bytes.count) }
+        self.dataType = dataType
+        byteCount = bytes.count
+        storage = .owned(raw)
+        base = UnsafeRawPointer(raw)
+        onRelease = nil
+    }
+
     /// Wraps a buffer the caller owns, with no copy. The caller must keep it alive and unchanged
     /// until `deallocator` is called (when the last reference to the payload goes away, possibly on
     /// ZeroMQ's I/O thread after a send).
