@@ -55,9 +55,7 @@ enum SchedulerCheckpointFiles {
             }
             let path = manifest.path(of: file, in: layout)
             let bytes = try CheckpointManifest.readFile(path, hint: "listed in \(layout.manifestPath)")
-            guard bytes.count == file.bytes, CheckpointManifest.sha256(bytes) == file.sha256 else {
-                throw CheckpointError.corrupt(path: path, reason: "its size or SHA-256 differs from the manifest's")
-            }
+            try file.check(bytes, path: path)
             total += bytes.count
             message.data.append(CheckpointTransfer.frame(bytes))
         }

@@ -42,6 +42,23 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
             sha256 = CheckpointManifest.sha256(content)
         }
 
+        /// Checks `content`, the file's bytes stored at `path` (or sent by `source`, a node), against this
+        /// entry's size and SHA-256; throws `corrupt` naming the path.
+        public func check(_ content: [UInt8], path: String, source: String? = nil) throws(CheckpointError) {
+            guard content.count == bytes else {
+                throw .corrupt(
+                    path: path,
+                    reason: source.map { "\($0) sent \(content.count) bytes, \(bytes) were announced" }
+                        ?? "\(content.count) bytes, the manifest says \(bytes)")
+            }
+            guard CheckpointManifest.sha256(content) == sha256 else {
+                throw .corrupt(
+                    path: path,
+                    reason: source.map { "the SHA-256 of what \($0) sent differs from the one announced" }
+                        ?? "its SHA-256 differs from the manifest's")
+            }
+        }
+
         /// An entry for the file at `path`, read from disk; `hint` says what to do when it is missing.
         public init(
             path: String, role: String, server: Int? = nil, hint: String = "the checkpoint is incomplete"
@@ -121,14 +138,8 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
     /// SHA-256; throws naming the first file that does not.
     public func verify(_ layout: CheckpointLayout) throws(CheckpointError) {
         for file in files {
-            let path = (layout.directory as NSString).appendingPathComponent(file.name)
-            let content = try Self.readFile(path, hint: "listed in \(layout.manifestPath)")
-            guard content.count == file.bytes else {
-                throw .corrupt(path: path, reason: "\(content.count) bytes, the manifest says \(file.bytes)")
-            }
-            guard Self.sha256(content) == file.sha256 else {
-                throw .corrupt(path: path, reason: "its SHA-256 differs from the manifest's")
-            }
+            let path = path(of: file, in: layout)
+            try file.check(try Self.readFile(path, hint: "listed in \(layout.manifestPath)"), path: path)
         }
     }
 

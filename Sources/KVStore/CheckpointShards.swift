@@ -41,9 +41,7 @@ public struct CheckpointShards: Sendable {
             let writer = file.server.map { "from server \($0)'s answer to CHECKPOINT" } ?? "from a server's shard"
             let bytes = try CheckpointManifest.readFile(
                 path, hint: "the scheduler writes it \(writer); listed in \(layout.manifestPath)")
-            guard bytes.count == file.bytes, CheckpointManifest.sha256(bytes) == file.sha256 else {
-                throw .corrupt(path: path, reason: "its size or SHA-256 differs from the manifest's")
-            }
+            try file.check(bytes, path: path)
             return bytes
         }
     }
@@ -58,7 +56,7 @@ public struct CheckpointShards: Sendable {
             guard let bytes = contents[file.name] else {
                 throw .missing(path: path, hint: "\(source) did not send it")
             }
-            try CheckpointTransfer.verify(bytes, against: file, path: path, source: source)
+            try file.check(bytes, path: path, source: source)
             return bytes
         }
     }

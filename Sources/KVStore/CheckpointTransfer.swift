@@ -88,18 +88,6 @@ public enum CheckpointTransfer {
     public static func frame(_ bytes: [UInt8]) -> Payload {
         Payload(copying: bytes)
     }
-
-    /// Checks `bytes` against `file`'s size and SHA-256; throws `corrupt` naming `path` and `source`.
-    public static func verify(_ bytes: [UInt8], against file: CheckpointManifest.File, path: String, source: String)
-        throws(CheckpointError)
-    {
-        guard bytes.count == file.bytes else {
-            throw .corrupt(path: path, reason: "\(source) sent \(bytes.count) bytes, \(file.bytes) were announced")
-        }
-        guard CheckpointManifest.sha256(bytes) == file.sha256 else {
-            throw .corrupt(path: path, reason: "the SHA-256 of what \(source) sent differs from the one announced")
-        }
-    }
 }
 
 extension ServerCheckpointReport {
@@ -125,7 +113,7 @@ extension ServerCheckpointReport {
                     "server \(server) reported \(file.name) (\(file.role)) where \((path as NSString).lastPathComponent) (\(role)) was expected"
                 )
             }
-            try CheckpointTransfer.verify(bytes, against: file, path: path, source: "server \(server)")
+            try file.check(bytes, path: path, source: "server \(server)")
             out.append((path, bytes))
         }
         return out

@@ -143,9 +143,10 @@ struct CheckpointFileTests {
 
         // A damaged shard is named.
         try AtomicFile.write([0], to: layout.serverParamsPath(1))
+        let listed = try #require(manifest.files.first { $0.role == "server-params" && $0.server == 1 })
         #expect(
             throws: CheckpointError.corrupt(
-                path: layout.serverParamsPath(1), reason: "its size or SHA-256 differs from the manifest's")
+                path: layout.serverParamsPath(1), reason: "1 bytes, the manifest says \(listed.bytes)")
         ) {
             try CheckpointShards.load(layout, manifest: manifest)
         }
