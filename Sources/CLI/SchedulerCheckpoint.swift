@@ -32,6 +32,7 @@ enum SchedulerCheckpoint {
             throw CheckpointError.cannotWrite(path: layout.symbolPath, reason: "\(error)")
         }
         var reports: [ServerCheckpointReport] = []
+        var contents: [String: [UInt8]] = [:]
         for server in 0..<office.numServers {
             let answer: Message
             do {
@@ -55,6 +56,7 @@ enum SchedulerCheckpoint {
                 do { try AtomicFile.write(bytes, to: path) } catch {
                     throw CheckpointError.cannotWrite(path: path, reason: error.reason)
                 }
+                contents[(path as NSString).lastPathComponent] = bytes
             }
             reports.append(report)
         }
@@ -66,7 +68,8 @@ enum SchedulerCheckpoint {
             extra[key] = array
         }
         try CheckpointAssembler.complete(
-            layout, reports: reports, argShapes: plan.argShapes, extra: extra, numWorkers: office.numWorkers)
+            layout, reports: reports, argShapes: plan.argShapes, extra: extra, numWorkers: office.numWorkers,
+            shardContents: contents)
         logger.info("checkpoint \(layout.epoch) complete: \(layout.paramsPath), manifest \(layout.manifestPath)")
         return layout.paramsPath
     }

@@ -6,9 +6,9 @@ import SwiftPSTensor
 public enum CheckpointAssembler {
     /// Completes checkpoint `layout`:
     ///
-    /// 1. reads every server's shard, which the scheduler wrote from the servers' answers (checked
-    ///    against the sizes and SHA-256 the servers reported), and joins the slices by parameter
-    ///    name and offset;
+    /// 1. takes every server's shard (`shardContents`, the bytes the scheduler just wrote from the
+    ///    servers' answers, by file name; nil reads the files), checked against the sizes and SHA-256
+    ///    the servers reported, and joins the slices by parameter name and offset;
     /// 2. writes `prefix-%04d.params` in MXNet's format: every server-held parameter as
     ///    `arg:<name>` with its shape from `argShapes`, plus the `extra` arrays worker 0 holds
     ///    itself (`aux:<name>` states, `arg:<name>` parameters not on the servers), atomically;
@@ -20,13 +20,19 @@ public enum CheckpointAssembler {
     @discardableResult
     public static func complete(
         _ layout: CheckpointLayout, reports: [ServerCheckpointReport], argShapes: [String: [Int]],
-        extra: [String: NDArray], numWorkers: Int
+        extra: [String: NDArray], numWorkers: Int, shardContents: [String: [UInt8]]? = nil
     ) throws(CheckpointError) -> CheckpointManifest {
         let ordered = reports.sorted { $0.server < $1.server }
         var manifest = CheckpointManifest(
             epoch: layout.epoch, numServers: ordered.count, numWorkers: numWorkers,
             optimizer: ordered.first?.optimizer, files: ordered.flatMap(\.files))
-        let shards = try CheckpointShards.load(layout, manifest: manifest)
+        let shards: CheckpointShards
+        if let shardContents {
+            shards = try CheckpointShards.decode(
+                layout, manifest: manifest, contents: shardContents, source: "the scheduler")
+        } else {
+            shards = try CheckpointShards.load(layout, manifest: manifest)
+        }
 
         var arrays: [(String, NDArray)] = []
         for name in shards.weights.keys.sorted() {
