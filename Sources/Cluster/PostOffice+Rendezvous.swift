@@ -6,6 +6,12 @@ enum RefusalCode: Int32 {
     case authentication = 1
     case clusterFull = 2
     case otherJob = 3
+
+    /// The code a rendezvous TERMINATE is signed with (`PostOffice.verdict`): no refusal has it.
+    static let terminate: Int32 = 0
+    /// Refusals a node accepts on its nonce alone: a scheduler with another secret cannot sign them in
+    /// a way the node could check.
+    static let unsignable: Set<Int32> = [authentication.rawValue, otherJob.rawValue]
 }
 
 extension PostOffice {
@@ -96,7 +102,8 @@ extension PostOffice {
         guard complete else {
             let reason = missingDescription()
             for node in arrivals {
-                sendLocked(verdict(code: 0, reason: reason, to: node), to: temporaryConnection(to: node))
+                sendLocked(
+                    verdict(code: RefusalCode.terminate, reason: reason, to: node), to: temporaryConnection(to: node))
             }
             terminalError = .rendezvousTimeout(reason)
             throw ClusterError.rendezvousTimeout(reason)
@@ -117,9 +124,9 @@ extension PostOffice {
             return entry
         }
         for node in entries where node.id != NodeID.scheduler {
+            // `validate` lets `encrypt` be set only with a secret.
             var control = Control(
-                cmd: .addNode, nodes: published, nonce: node.nonce, session: session,
-                encrypted: authenticator != nil && config.encrypt)
+                cmd: .addNode, nodes: published, nonce: node.nonce, session: session, encrypted: config.encrypt)
             if let authenticator {
                 control.auth = authenticator.sign(
                     table: published, nonce: node.nonce, session: session, encrypted: control.encrypted)
@@ -235,11 +242,11 @@ extension PostOffice {
     }
 
     /// What the scheduler tells `node`, which has no session key yet: a refusal of its ADD_NODE (`code`
-    /// a `RefusalCode`) or, with `code` 0, a TERMINATE. Either carries the node's ADD_NODE nonce and,
+    /// a `RefusalCode`) or, with `code` `RefusalCode.terminate`, a TERMINATE. Either carries the node's ADD_NODE nonce and,
     /// with a secret, an HMAC over (code, reason, nonce), so a process that never saw the request or
     /// lacks the secret cannot stop a node while it waits for its table.
     private func verdict(code: Int32, reason: String, to node: NodeInfo) -> Message {
-        var control = Control(cmd: code == 0 ? .terminate : .addNode, nonce: node.nonce)
+        var control = Control(cmd: code == RefusalCode.terminate ? .terminate : .addNode, nonce: node.nonce)
         control.auth = authenticator?.sign(verdict: code, reason: reason, nonce: node.nonce) ?? []
         return Message(head: code, control: control, request: false, error: reason)
     }
@@ -251,12 +258,14 @@ extension PostOffice {
     func isGenuineVerdict(_ message: Message) -> Bool {
         guard message.control.nonce == me.nonce else { return false }
         guard let authenticator else { return true }
-        if message.control.cmd == .addNode && message.error.isEmpty { return true }  // the table: `adoptTable`
-        let unsignable: Set<Int32> = [RefusalCode.authentication.rawValue, RefusalCode.otherJob.rawValue]
-        if message.control.cmd == .addNode && unsignable.contains(message.head) { return true }
-        let code = message.control.cmd == .terminate ? 0 : message.head
+        if message.control.cmd == .terminate {
+            return authenticator.verify(
+                verdict: RefusalCode.terminate, reason: message.error, nonce: me.nonce, auth: message.control.auth)
+        }
+        // The table is checked by `adoptTable`; unsignable refusals pass on the nonce.
+        if message.error.isEmpty || RefusalCode.unsignable.contains(message.head) { return true }
         return authenticator.verify(
-            verdict: code, reason: message.error, nonce: me.nonce, auth: message.control.auth)
+            verdict: message.head, reason: message.error, nonce: me.nonce, auth: message.control.auth)
     }
 
     // MARK: - Worker and server side

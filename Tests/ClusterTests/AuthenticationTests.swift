@@ -35,18 +35,11 @@ import Testing
         defer { cluster.stopAll() }
         let scheduler = cluster.add(cluster.config(.scheduler, workers: 1, servers: 0, secret: "s"))
         let stranger = cluster.add(cluster.config(.worker, workers: 1, servers: 0))
-        let thread = JoinableThread(name: "test-scheduler") {
-            _ = cluster.concurrently([scheduler], timeout: 5) { try $0.start() }
-        }
-        let refused = cluster.concurrently([stranger]) { try $0.start() }[0]
+        let refused = cluster.start(stranger, against: scheduler)
         guard case .authenticationRefused? = refused?.failure else {
             Issue.record("expected an authentication refusal, got \(String(describing: refused))")
-            scheduler.stop()
-            thread.join(timeout: 10)
             return
         }
-        scheduler.stop()
-        thread.join(timeout: 10)
     }
 
     @Test func aSchedulerWithoutTheSecretIsRefusedByTheNode() throws {
@@ -54,17 +47,11 @@ import Testing
         defer { cluster.stopAll() }
         let scheduler = cluster.add(cluster.config(.scheduler, workers: 1, servers: 0))
         let node = cluster.add(cluster.config(.worker, workers: 1, servers: 0, secret: "s"))
-        let thread = JoinableThread(name: "test-scheduler") {
-            _ = cluster.concurrently([scheduler], timeout: 5) { try $0.start() }
+        let refused = cluster.start(node, against: scheduler)
+        guard case .authenticationRefused? = refused?.failure else {
+            Issue.record("expected an authentication refusal, got \(String(describing: refused))")
+            return
         }
-        let refused = cluster.concurrently([node]) { try $0.start() }[0]
-        #expect(
-            {
-                if case .authenticationRefused? = refused?.failure { return true }
-                return false
-            }(), "\(String(describing: refused))")
-        scheduler.stop()
-        thread.join(timeout: 10)
     }
 
     /// While a node waits for its table it has no session key, so the scheduler's refusals and
@@ -101,7 +88,9 @@ import Testing
         if withSecret {
             // One who saw the request (and so its nonce) on the way, but has not the secret.
             let guess = Authenticator(secret: Array("guess".utf8))
-            try send(.terminate, nonce: nonce, auth: guess.sign(verdict: 0, reason: "forged", nonce: nonce))
+            try send(
+                .terminate, nonce: nonce,
+                auth: guess.sign(verdict: RefusalCode.terminate, reason: "forged", nonce: nonce))
             try send(.addNode, head: RefusalCode.clusterFull.rawValue, nonce: nonce)
             forged += 2
         }
