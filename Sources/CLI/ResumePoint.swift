@@ -82,7 +82,7 @@ struct ReceivedResumePoint {
     /// Asks the scheduler for the resume point the flags name; nil to start from scratch (no
     /// `--load-epoch`/`--resume`, or `--resume` with no complete checkpoint). Throws the
     /// scheduler's error (the same as `ResumePoint.resolve` on one host) or a deadline's.
-    static func request(_ store: DistKVStore, _ options: TrainOptions) throws -> ReceivedResumePoint? {
+    static func request(_ store: DistKVStore, _ options: TrainOptions, logger: Logger) throws -> ReceivedResumePoint? {
         guard options.loadEpoch != nil || options.resume else { return nil }
         let asked = ResumeRequest(
             prefix: options.modelPrefix.map(ResumePoint.absolute), loadEpoch: options.loadEpoch,
@@ -103,7 +103,7 @@ struct ReceivedResumePoint {
             throw ResumeError(description: "cannot resume: the scheduler's RESUME_POINT answer is not valid: \(error)")
         }
         guard let epoch = answer.epoch else {
-            LogSetup.logger("swiftps.train").info(
+            logger.info(
                 "--resume: the scheduler has no complete checkpoint under \(asked.prefix ?? "?"): starting from epoch 0"
             )
             return nil

@@ -60,38 +60,39 @@ struct TrainJob {
             session.rank == 0
             ? options.seed : RandomGenerator.derivedSeed(options.seed ^ 0x5752_4B52, stream: UInt64(session.rank))
         let module: Module
-        let received = try (session.kvstore as? DistKVStore).flatMap { try ReceivedResumePoint.request($0, options) }
-        if let point = received, let prefix = options.modelPrefix, let store = session.kvstore as? DistKVStore {
+        // Where the run resumes from: the checkpoint's params file, and how it came.
+        var resumedFrom: (path: String, how: String)?
+        let store = session.kvstore as? DistKVStore
+        if let store, let point = try ReceivedResumePoint.request(store, options, logger: logger),
+            let prefix = options.modelPrefix
+        {
             let layout = CheckpointLayout(prefix: prefix, epoch: point.epoch)
             module = try Module.load(
                 symbolJSON: point.symbol, params: point.params, paramsPath: layout.paramsPath, seed: moduleSeed,
                 logger: logger)
-            beginEpoch = point.epoch
-            // Replay the shuffles of the epochs already trained, so the data order continues exactly.
-            for _ in 0..<point.epoch { train.reset() }
             if point.hasServerShards {
                 // Before the keys are initialized: the servers take weights and optimizer state from it.
                 try store.loadCheckpoint(prefix: ResumePoint.absolute(prefix), epoch: point.epoch)
             }
-            logger.info("resuming from \(layout.paramsPath) at epoch \(point.epoch) (sent by the scheduler)")
+            beginEpoch = point.epoch
+            resumedFrom = (layout.paramsPath, " (sent by the scheduler)")
         } else if let point = resumePoint, let prefix = options.modelPrefix {
-            let localStates = kvType == .local && FileManager.default.fileExists(atPath: point.layout.localStatesPath)
-            if kvType == .local && !localStates {
+            let localStates = FileManager.default.fileExists(atPath: point.layout.localStatesPath)
+            if !localStates {
                 logger.warning("\(point.layout.localStatesPath) does not exist: the optimizer state starts fresh")
             }
             module = try Module.load(
                 prefix: prefix, epoch: point.epoch, loadOptimizerStates: localStates, seed: moduleSeed, logger: logger
             )
             beginEpoch = point.epoch
-            // Replay the shuffles of the epochs already trained, so the data order continues exactly.
-            for _ in 0..<point.epoch { train.reset() }
-            if let store = session.kvstore as? DistKVStore, point.hasServerShards {
-                // Before the keys are initialized: the servers take weights and optimizer state from it.
-                try store.loadCheckpoint(prefix: ResumePoint.absolute(prefix), epoch: point.epoch)
-            }
-            logger.info("resuming from \(point.layout.paramsPath) at epoch \(point.epoch)")
+            resumedFrom = (point.layout.paramsPath, "")
         } else {
             module = try Module(symbol: symbol, seed: moduleSeed, logger: logger)
+        }
+        if let resumedFrom {
+            // Replay the shuffles of the epochs already trained, so the data order continues exactly.
+            for _ in 0..<beginEpoch { train.reset() }
+            logger.info("resuming from \(resumedFrom.path) at epoch \(beginEpoch)\(resumedFrom.how)")
         }
 
         let optimizer = try optimizerConfig(batchesPerEpoch: batchesPerEpoch)
