@@ -76,6 +76,19 @@ final class InMemoryCluster: @unchecked Sendable {
         return ordered
     }
 
+    /// Starts `scheduler` on a thread of its own, then `node`; returns how `node`'s start ended. The
+    /// scheduler is stopped and its thread joined on the way out.
+    func start(_ node: PostOffice, against scheduler: PostOffice) -> Result<Void, ClusterError>? {
+        let thread = JoinableThread(name: "test-scheduler") {
+            _ = self.concurrently([scheduler], timeout: 5) { try $0.start() }
+        }
+        defer {
+            scheduler.stop()
+            thread.join(timeout: 10)
+        }
+        return concurrently([node]) { try $0.start() }[0]
+    }
+
     /// Starts every office concurrently (the scheduler first so nothing waits on an unbound address).
     func startAll(timeout: Double = 30) -> [Result<Void, ClusterError>?] {
         concurrently(offices, timeout: timeout) { try $0.start() }

@@ -91,11 +91,12 @@ import Testing
             }
             #expect(auth.verify(try arrived(meta), recipient: 8))
 
-            var changed = meta
-            changed[2] ^= 1
-            if let decodable = try? arrived(changed) {
-                #expect(!auth.verify(decodable, recipient: 8), "a changed meta byte")
-            }
+            // Another timestamp with this message's tag appended: well-formed, and not what was tagged.
+            var other = message
+            other.timestamp += 1
+            other.tag = []
+            let changed = MetaCodec.encode(other) + MessageAuthenticator.tagFieldKey + message.tag
+            #expect(!auth.verify(try arrived(changed), recipient: 8), "a changed meta field")
             let tagField = Array(meta.suffix(19))
             let moved = tagField + meta.dropLast(19)
             #expect(try MetaCodec.decode(moved).message.tag == message.tag, "the same fields, in another order")
@@ -169,18 +170,12 @@ import Testing
         var wantsEncryption = plain.config(.worker, workers: 1, servers: 0, secret: "s")
         wantsEncryption.encrypt = true
         let node = plain.add(wantsEncryption)
-        let thread = JoinableThread(name: "test-scheduler") {
-            _ = plain.concurrently([plainScheduler], timeout: 5) { try $0.start() }
-        }
-        defer { thread.join(timeout: 10) }
-        let refused = plain.concurrently([node]) { try $0.start() }[0]
+        let refused = plain.start(node, against: plainScheduler)
         guard case .authenticationRefused(let text)? = refused?.failure else {
             Issue.record("expected a refusal, got \(String(describing: refused))")
-            plainScheduler.stop()
             return
         }
         #expect(text.contains("SWIFTPS_ENCRYPT=1 on the scheduler"), "\(text)")
-        plainScheduler.stop()
     }
 
     @Test func theReplayWindowRefusesRepeatsAndTooOldCountersButToleratesReordering() {

@@ -53,13 +53,8 @@ struct DistTrainingTests {
             cluster.killAll()
             cluster.removeFiles()
         }
-        let env = ["SWIFTPS_HEARTBEAT_TIMEOUT": "3"]
-        try cluster.startSchedulerAndServers(extra: env)
-        for i in 0..<2 {
-            try cluster.spawn(
-                "worker\(i)", ["train", "--kv-store", "dist_sync", "--num-epochs", "50"] + Self.quiet,
-                env: cluster.environment(role: "worker", extra: env))
-        }
+        try cluster.startJob(
+            ["--kv-store", "dist_sync", "--num-epochs", "50"] + Self.quiet, extra: ["SWIFTPS_HEARTBEAT_TIMEOUT": "3"])
         // The process that became worker 1 (ranks follow the workers' ports, not their start order).
         let rank1 = cluster.waitForLog(of: ["worker0", "worker1"], containing: "Epoch[0]", timeout: 60).flatMap { _ in
             ["worker0", "worker1"].first { cluster.log($0).contains("worker 1 of 2") }
@@ -90,13 +85,8 @@ struct DistTrainingTests {
         let steps = ["--num-epochs", "1", "--num-batches", "60", "--no-shuffle"] + Self.quiet
         let distParams = cluster.directory.appendingPathComponent("dist.params").path
         let singleParams = cluster.directory.appendingPathComponent("single.params").path
-        try cluster.startSchedulerAndServers(extra: extra)
-        for i in 0..<2 {
-            try cluster.spawn(
-                "worker\(i)",
-                ["train", "--kv-store", "dist_sync", "--batch-size", "32", "--save-final", distParams] + steps,
-                env: cluster.environment(role: "worker", extra: extra))
-        }
+        try cluster.startJob(
+            ["--kv-store", "dist_sync", "--batch-size", "32", "--save-final", distParams] + steps, extra: extra)
         var local = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DMLC_") }
         local["OPENBLAS_NUM_THREADS"] = "1"
         try cluster.spawn(

@@ -11,6 +11,10 @@ import Testing
         "no release swiftps binary: set SWIFTPS_BIN or build one (swift build -c release); scripts/test does both"))
 struct FailureTests {
     static let quiet = DistTrainingTests.quiet
+    /// A dist_sync job long enough to be killed in the middle, logging every 20 batches.
+    static let longJob = [
+        "--kv-store", "dist_sync", "--num-epochs", "50", "--network", "mlp", "--no-progress", "--disp-batches", "20",
+    ]
 
     /// `kill -9` of server 0 while 2 workers train against 2 servers: the scheduler notices the missing
     /// heartbeats and every surviving process exits non-zero naming "server 0 (id 8)".
@@ -20,14 +24,7 @@ struct FailureTests {
             cluster.killAll()
             cluster.removeFiles()
         }
-        let env = ["SWIFTPS_HEARTBEAT_TIMEOUT": "3"]
-        try cluster.startSchedulerAndServers(extra: env)
-        for i in 0..<2 {
-            try cluster.spawn(
-                "worker\(i)",
-                ["train", "--kv-store", "dist_sync", "--num-epochs", "50", "--network", "mlp", "--no-progress"]
-                    + ["--disp-batches", "20"], env: cluster.environment(role: "worker", extra: env))
-        }
+        try cluster.startJob(Self.longJob, extra: ["SWIFTPS_HEARTBEAT_TIMEOUT": "3"])
         // Mid-epoch: a worker has logged its first Speedometer line of epoch 0.
         let training = cluster.waitForLog(of: ["worker0", "worker1"], containing: "Epoch[0] Batch", timeout: 60)
         try #require(training != nil, "no worker reached training: \(cluster.allLogs())")
@@ -49,14 +46,7 @@ struct FailureTests {
             cluster.killAll()
             cluster.removeFiles()
         }
-        let env = ["SWIFTPS_HEARTBEAT_TIMEOUT": "3"]
-        try cluster.startSchedulerAndServers(extra: env)
-        for i in 0..<2 {
-            try cluster.spawn(
-                "worker\(i)",
-                ["train", "--kv-store", "dist_sync", "--num-epochs", "50", "--network", "mlp", "--no-progress"]
-                    + ["--disp-batches", "20"], env: cluster.environment(role: "worker", extra: env))
-        }
+        try cluster.startJob(Self.longJob, extra: ["SWIFTPS_HEARTBEAT_TIMEOUT": "3"])
         let training = cluster.waitForLog(of: ["worker0", "worker1"], containing: "Epoch[0] Batch", timeout: 60)
         try #require(training != nil, "no worker reached training: \(cluster.allLogs())")
         cluster.kill("scheduler")
@@ -132,13 +122,8 @@ struct FailureTests {
             cluster.removeFiles()
         }
         let env = ["SWIFTPS_SECRET_FILE": try cluster.secretFile("a.secret", secret: "the cluster's secret A")]
-        try cluster.startSchedulerAndServers(extra: env)
-        for i in 0..<2 {
-            try cluster.spawn(
-                "worker\(i)",
-                ["train", "--kv-store", "dist_sync", "--num-epochs", "1", "--num-batches", "20"] + Self.quiet,
-                env: cluster.environment(role: "worker", extra: env))
-        }
+        try cluster.startJob(
+            ["--kv-store", "dist_sync", "--num-epochs", "1", "--num-batches", "20"] + Self.quiet, extra: env)
         let statuses = cluster.waitAll(timeout: 120)
         #expect(statuses.values.allSatisfy { $0 == 0 }, "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
         for name in ["scheduler", "server0", "worker0", "worker1"] {

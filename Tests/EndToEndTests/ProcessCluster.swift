@@ -106,6 +106,15 @@ final class ProcessCluster {
         }
     }
 
+    /// Starts the scheduler and the servers, then every worker `i` as `swiftps train` with `arguments`,
+    /// all with `extra` environment variables.
+    func startJob(_ arguments: [String], extra: [String: String] = [:]) throws {
+        try startSchedulerAndServers(extra: extra)
+        for i in 0..<workers {
+            try spawn("worker\(i)", ["train"] + arguments, env: environment(role: "worker", extra: extra))
+        }
+    }
+
     /// Waits up to `timeout` seconds for every node to exit; returns each node's status (nil: still
     /// running at the deadline).
     func waitAll(timeout: Double) -> [String: Int32?] {

@@ -22,13 +22,11 @@ struct RobustnessTests {
             cluster.killAll()
             cluster.removeFiles()
         }
-        try cluster.startSchedulerAndServers()
-        for i in 0..<2 {
-            try cluster.spawn(
-                "worker\(i)",
-                ["train", "--kv-store", "dist_sync", "--num-epochs", "2", "--network", "mlp", "--no-progress"]
-                    + ["--disp-batches", "50"], env: cluster.environment(role: "worker"))
-        }
+        try cluster.startJob(
+            [
+                "--kv-store", "dist_sync", "--num-epochs", "2", "--network", "mlp", "--no-progress", "--disp-batches",
+                "50",
+            ])
         let serverPort = try #require(
             cluster.joinedPort(of: "server0", timeout: 60), "the server never joined: \(cluster.allLogs())")
         let targets = [cluster.schedulerPort, serverPort]
@@ -71,13 +69,8 @@ struct RobustnessTests {
             cluster.removeFiles()
         }
         let env = withSecret ? ["SWIFTPS_SECRET_FILE": try cluster.secretFile("job.secret", secret: "job secret")] : [:]
-        try cluster.startSchedulerAndServers(extra: env)
-        for i in 0..<2 {
-            try cluster.spawn(
-                "worker\(i)",
-                ["train", "--kv-store", "dist_sync", "--num-epochs", "2", "--network", "mlp", "--no-progress"],
-                env: cluster.environment(role: "worker", extra: env))
-        }
+        try cluster.startJob(
+            ["--kv-store", "dist_sync", "--num-epochs", "2", "--network", "mlp", "--no-progress"], extra: env)
         let port = try #require(
             cluster.joinedPort(of: "worker0", timeout: 60), "worker 0 never joined: \(cluster.allLogs())")
         let attacker = try HostileClient()
