@@ -120,7 +120,9 @@ final class EpochCoordinator: @unchecked Sendable {
                 summary.checkpoint = try SchedulerCheckpoint.run(plan, office: office, logger: logger)
             }
             // The scheduler's --metrics-out, else every path the workers named (usually one).
-            let paths = settings.metricsOut.map { [$0] } ?? Array(Set(reports.compactMap(\.metricsOut))).sorted()
+            let paths =
+                settings.metricsOut.map { [$0] }
+                ?? Array(Set(reports.compactMap { $0.metricsOut.map(ResumePoint.absolute) })).sorted()
             for path in paths { try writeMetrics(path, epoch: epoch, train, validation, reports, seconds: seconds) }
         } catch {
             failure = "the end of epoch \(epoch) failed on the scheduler: \(error)"

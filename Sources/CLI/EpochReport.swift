@@ -21,7 +21,7 @@ struct EpochReport: Codable {
     var train: [MetricSum]
     /// Validation metric partials over this worker's shard of the validation set (padding excluded).
     var validation: [MetricSum]
-    /// The absolute path of `--metrics-out`, if given.
+    /// `--metrics-out` as given, if given (the scheduler resolves a relative path against its directory).
     var metricsOut: String?
     /// Worker 0, at a checkpoint epoch: what the scheduler needs to write it.
     var checkpoint: CheckpointPlan?
@@ -46,7 +46,8 @@ struct MetricSum: Codable {
 /// parameters (servers store flat slices), and the arrays only it holds (auxiliary states, fixed
 /// parameters). The scheduler writes every file from it and from the servers' answers.
 struct CheckpointPlan: Codable {
-    /// The model prefix, an absolute path (on the scheduler's host, which writes the files).
+    /// The model prefix as given; the scheduler, which writes the files, resolves a relative one against
+    /// its working directory.
     var prefix: String
     /// The checkpoint's epoch number (epochs trained).
     var epoch: Int

@@ -10,7 +10,7 @@ import SwiftPS
 /// holds; no worker writes a checkpoint file.
 final class EpochReporter {
     struct Checkpointing {
-        /// The model prefix, absolute.
+        /// The model prefix as given (the scheduler resolves a relative one against its directory).
         var prefix: String
         /// Checkpoint every `period` epochs (and after the last).
         var period: Int

@@ -59,8 +59,9 @@ struct ResumePoint {
         return ResumePoint(layout: layout, manifest: manifest)
     }
 
-    /// `path` made absolute against the current directory, as the scheduler (which alone reads and
-    /// writes checkpoints, perhaps in another directory) needs it.
+    /// `path` made absolute against the current directory. The scheduler, which alone reads and
+    /// writes a cluster's checkpoints and metrics file, resolves the paths the workers send as given
+    /// with it, so a relative `--model-prefix` is relative to the scheduler's working directory.
     static func absolute(_ path: String) -> String {
         URL(fileURLWithPath: path).standardizedFileURL.path
     }
@@ -85,7 +86,7 @@ struct ReceivedResumePoint {
     static func request(_ store: DistKVStore, _ options: TrainOptions, logger: Logger) throws -> ReceivedResumePoint? {
         guard options.loadEpoch != nil || options.resume else { return nil }
         let asked = ResumeRequest(
-            prefix: options.modelPrefix.map(ResumePoint.absolute), loadEpoch: options.loadEpoch,
+            prefix: options.modelPrefix, loadEpoch: options.loadEpoch,
             resume: options.resume)
         let office = store.postOffice
         let reply: Message

@@ -12,7 +12,8 @@ struct Scheduler: ParsableCommand {
             combines the workers' metrics, logs them, writes the metrics file and, when worker 0 runs \
             with --model-prefix, the checkpoint: the scheduler writes every file (the servers' shards, \
             which they send it, the merged PREFIX-%04d.params and, last, PREFIX-%04d.manifest.json) and \
-            reads them back for workers and servers on resume, so only its host needs to see the prefix.
+            reads them back for workers and servers on resume, so only its host needs to see the prefix; a \
+            relative prefix (or worker metrics file) is relative to the scheduler's working directory.
             """)
 
     @OptionGroup var cluster: ClusterOptions

@@ -20,7 +20,7 @@ import SwiftPS
 enum SchedulerCheckpoint {
     /// Writes checkpoint `plan.epoch`; returns the params path. Throws naming the server or file.
     static func run(_ plan: CheckpointPlan, office: PostOffice, logger: Logger) throws -> String {
-        let command = CheckpointCommand(prefix: plan.prefix, epoch: plan.epoch)
+        let command = CheckpointCommand(prefix: ResumePoint.absolute(plan.prefix), epoch: plan.epoch)
         let layout = command.layout
         let body = try JSONEncoder().encode(command)
         do {

@@ -15,7 +15,8 @@ enum SchedulerCheckpointFiles {
         }
         guard
             let point = try ResumePoint.resolve(
-                prefix: asked.prefix, loadEpoch: asked.loadEpoch, resume: asked.resume, distributed: true,
+                prefix: asked.prefix.map(ResumePoint.absolute), loadEpoch: asked.loadEpoch, resume: asked.resume,
+                distributed: true,
                 logger: logger)
         else {
             return try answer(.resumePoint, ResumeAnswer(epoch: nil, hasServerShards: false))
@@ -44,7 +45,7 @@ enum SchedulerCheckpointFiles {
         do { asked = try JSONDecoder().decode(CheckpointFetch.self, from: Data(request.body)) } catch {
             throw EpochEndError(description: "CHECKPOINT_FETCH carries no valid request: \(error)")
         }
-        let layout = asked.layout
+        let layout = CheckpointLayout(prefix: ResumePoint.absolute(asked.prefix), epoch: asked.epoch)
         let manifest = try CheckpointManifest.read(layout)
         var message = Message(
             body: [UInt8](try JSONEncoder().encode(manifest)), control: Control(cmd: .checkpointFetch))

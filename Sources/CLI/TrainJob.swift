@@ -72,7 +72,7 @@ struct TrainJob {
                 logger: logger)
             if point.hasServerShards {
                 // Before the keys are initialized: the servers take weights and optimizer state from it.
-                try store.loadCheckpoint(prefix: ResumePoint.absolute(prefix), epoch: point.epoch)
+                try store.loadCheckpoint(prefix: prefix, epoch: point.epoch)
             }
             beginEpoch = point.epoch
             resumedFrom = (layout.paramsPath, " (sent by the scheduler)")
@@ -115,11 +115,9 @@ struct TrainJob {
             let reporter = EpochReporter(
                 store: store, module: module, trainMetric: metric, metricNames: metricNames, validation: validation,
                 samplesPerEpoch: batchesPerEpoch * options.batchSize,
-                metricsOut: options.metricsOut.map(ResumePoint.absolute),
+                metricsOut: options.metricsOut,
                 checkpointing: options.modelPrefix.map {
-                    .init(
-                        prefix: ResumePoint.absolute($0), period: options.checkpointPeriod, numEpochs: options.numEpochs
-                    )
+                    .init(prefix: $0, period: options.checkpointPeriod, numEpochs: options.numEpochs)
                 }, logger: logger)
             epochCallbacks.append(reporter.epochEnded)
             evalData = nil

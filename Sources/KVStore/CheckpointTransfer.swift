@@ -9,7 +9,7 @@ import SwiftPSTransport
 /// manifest lists, so each answer carries at most one shard file and stays within
 /// `TransportLimits.maxMessageBytes` whatever the number of servers.
 public struct CheckpointFetch: Codable, Sendable, Equatable {
-    /// The model prefix, an absolute path on the scheduler's host.
+    /// The model prefix on the scheduler's host (a relative one is relative to its working directory).
     public var prefix: String
     /// The checkpoint's epoch number.
     public var epoch: Int

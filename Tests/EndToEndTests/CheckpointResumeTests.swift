@@ -10,25 +10,30 @@ struct DistJob {
 
     /// Runs a job to its end (or `timeout`), killing whatever is left. `serverEnv[i]` is added to
     /// server process i's environment; `workerArgs[i]`, when given, replaces the arguments of worker i;
-    /// `nodeWrapper`, when given, wraps every server and worker command (see `ProcessCluster.spawn`).
+    /// `nodeWrapper`, when given, wraps every server and worker command (see `ProcessCluster.spawn`);
+    /// `schedulerDirectory` and `nodeDirectory` are the working directories of the scheduler and of
+    /// the other nodes (default: the test's).
     static func run(
         workers: Int, servers: Int, args: [String], env: [String: String] = [:],
         serverEnv: [Int: [String: String]] = [:], workerArgs: [Int: [String]] = [:], nodeWrapper: [String] = [],
-        timeout: Double = 240
+        schedulerDirectory: String? = nil, nodeDirectory: String? = nil, timeout: Double = 240
     ) throws -> DistJob {
         let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: workers, servers: servers)
         defer { cluster.killAll() }
-        try cluster.spawn("scheduler", ["scheduler"], env: cluster.environment(role: "scheduler", extra: env))
+        try cluster.spawn(
+            "scheduler", ["scheduler"], env: cluster.environment(role: "scheduler", extra: env),
+            workingDirectory: schedulerDirectory)
         for i in 0..<servers {
             try cluster.spawn(
                 "server\(i)", ["server"],
                 env: cluster.environment(role: "server", extra: env.merging(serverEnv[i] ?? [:]) { $1 }),
-                wrapper: nodeWrapper)
+                wrapper: nodeWrapper, workingDirectory: nodeDirectory)
         }
         for i in 0..<workers {
             try cluster.spawn(
                 "worker\(i)", ["train", "--kv-store", "dist_sync"] + (workerArgs[i] ?? args),
-                env: cluster.environment(role: "worker", extra: env), wrapper: nodeWrapper)
+                env: cluster.environment(role: "worker", extra: env), wrapper: nodeWrapper,
+                workingDirectory: nodeDirectory)
         }
         return DistJob(cluster: cluster, statuses: cluster.waitAll(timeout: timeout))
     }
@@ -127,6 +132,41 @@ struct CheckpointResumeTests {
         let oneServerDifference = try maxDifference(straight, oneServer)
         print("resume of a 2-server checkpoint on 1 server: max |Δweight| = \(oneServerDifference)")
         #expect(oneServerDifference <= 1e-6)
+    }
+
+    /// The scheduler runs in one directory, the servers and workers in another, and the prefix and
+    /// metrics file are relative: they land under the scheduler's directory (the only host that needs
+    /// to see them), none under the nodes', and `--resume` from the nodes' directory finds them.
+    @Test func aRelativePrefixIsRelativeToTheSchedulersDirectory() throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let here = dir + "/scheduler"
+        let there = dir + "/nodes"
+        for path in [here, there] {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        }
+        let relative = ["--model-prefix", "ck/p", "--metrics-out", "m.jsonl"]
+        func run(_ args: [String]) throws -> DistJob {
+            try DistJob.run(
+                workers: 2, servers: 1, args: Self.training + relative + args, schedulerDirectory: here,
+                nodeDirectory: there)
+        }
+        let first = try run(["--num-epochs", "1"])
+        defer { first.removeFiles() }
+        try #require(first.succeeded, "first epoch failed: \(first.logs)")
+        let layout = CheckpointLayout(prefix: here + "/ck/p", epoch: 1)
+        try CheckpointManifest.read(layout).verify(layout)
+        #expect(FileManager.default.fileExists(atPath: here + "/m.jsonl"))
+        #expect(!FileManager.default.fileExists(atPath: there + "/ck"), "a node wrote under its own directory")
+        #expect(!FileManager.default.fileExists(atPath: there + "/m.jsonl"))
+
+        let second = try run(["--num-epochs", "2", "--resume"])
+        defer { second.removeFiles() }
+        try #require(second.succeeded, "resumed epoch failed: \(second.logs)")
+        #expect(second.cluster.log("worker0").contains("resuming from ck/p-0001.params at epoch 1"), "\(second.logs)")
+        let next = CheckpointLayout(prefix: here + "/ck/p", epoch: 2)
+        try CheckpointManifest.read(next).verify(next)
+        #expect(!FileManager.default.fileExists(atPath: there + "/ck"))
     }
 
     /// Local mode: 2 epochs, then `--resume` to 4, ends bit-identical to 4 epochs straight

@@ -73,9 +73,13 @@ final class ProcessCluster {
 
     /// Starts `swiftps arguments…` as node `name` with `env`, its stdout and stderr going to `name.log`.
     /// A non-empty `wrapper` runs `wrapper… swiftps arguments…` instead (for example `unshare …`); it
-    /// must exec the command, so that killing the node kills swiftps.
+    /// must exec the command, so that killing the node kills swiftps. `workingDirectory`, when given, is the
+    /// node's working directory (else the test's).
     @discardableResult
-    func spawn(_ name: String, _ arguments: [String], env: [String: String], wrapper: [String] = []) throws -> Node {
+    func spawn(
+        _ name: String, _ arguments: [String], env: [String: String], wrapper: [String] = [],
+        workingDirectory: String? = nil
+    ) throws -> Node {
         let log = directory.appendingPathComponent("\(name).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
@@ -88,6 +92,7 @@ final class ProcessCluster {
             process.arguments = arguments
         }
         process.environment = env
+        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
