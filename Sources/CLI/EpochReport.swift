@@ -1,6 +1,13 @@
 import Foundation
 import SwiftPS
 
+/// A step the scheduler coordinates did not complete: an epoch end (a worker that never reported, a
+/// checkpoint that could not be written), a resume point or a checkpoint fetch; the message names
+/// the cause. The scheduler answers the request with it, and the worker fails with it.
+struct CoordinationError: Error, CustomStringConvertible {
+    var description: String
+}
+
 /// The body (JSON) of a worker's EPOCH_END request to the scheduler: its training and validation
 /// metric partials (sums and counts, so the scheduler can weight workers by samples), how many
 /// samples it trained on and how long it took; worker 0 adds the job settings the scheduler acts on.

@@ -93,7 +93,7 @@ final class EpochReporter {
             answer = try office.request(
                 Message(body: [UInt8](body), control: Control(cmd: .epochEnd)), to: NodeID.scheduler, timeout: timeout)
         } catch {
-            throw EpochEndError(description: "the end of epoch \(epoch) failed: \(error)")
+            throw CoordinationError(description: "the end of epoch \(epoch) failed: \(error)")
         }
         if let summary = try? EpochWire.decoder.decode(EpochSummary.self, from: Data(answer.body)) {
             let text =
@@ -105,10 +105,4 @@ final class EpochReporter {
         epochStart = MonotonicClock.now()
         waitedAtEpochStart = store.waitedSeconds
     }
-}
-
-/// The scheduler did not complete an epoch end: its message names the cause (a worker that never
-/// reported, a checkpoint that could not be written).
-struct EpochEndError: Error, CustomStringConvertible {
-    var description: String
 }

@@ -95,13 +95,14 @@ struct ReceivedResumePoint {
                 Message(body: [UInt8](try JSONEncoder().encode(asked)), control: Control(cmd: .resumePoint)),
                 to: NodeID.scheduler, timeout: office.config.requestTimeout)
         } catch ClusterError.remoteError(_, let message) {
-            throw ResumeError(description: "the scheduler cannot resume this job: \(message)")
+            throw CoordinationError(description: "the scheduler cannot resume this job: \(message)")
         } catch {
-            throw ResumeError(description: "cannot resume: the scheduler did not send the resume point: \(error)")
+            throw CoordinationError(description: "cannot resume: the scheduler did not send the resume point: \(error)")
         }
         let answer: ResumeAnswer
         do { answer = try JSONDecoder().decode(ResumeAnswer.self, from: Data(reply.body)) } catch {
-            throw ResumeError(description: "cannot resume: the scheduler's RESUME_POINT answer is not valid: \(error)")
+            throw CoordinationError(
+                description: "cannot resume: the scheduler's RESUME_POINT answer is not valid: \(error)")
         }
         guard let epoch = answer.epoch else {
             logger.info(
@@ -111,7 +112,7 @@ struct ReceivedResumePoint {
         }
         let frames = CheckpointTransfer.frames(reply)
         guard frames.count == 2, let symbol = String(validating: frames[0], as: UTF8.self) else {
-            throw ResumeError(
+            throw CoordinationError(
                 description:
                     "cannot resume: the scheduler sent checkpoint \(epoch) as \(frames.count) data frames, not the symbol JSON and the params"
             )
@@ -119,9 +120,4 @@ struct ReceivedResumePoint {
         return ReceivedResumePoint(
             epoch: epoch, hasServerShards: answer.hasServerShards, symbol: symbol, params: frames[1])
     }
-}
-
-/// A worker could not get its resume point from the scheduler; the message says why.
-struct ResumeError: Error, CustomStringConvertible {
-    var description: String
 }

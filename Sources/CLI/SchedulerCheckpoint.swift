@@ -39,7 +39,7 @@ enum SchedulerCheckpoint {
                 answer = try office.request(
                     Message(body: [UInt8](body), control: Control(cmd: .checkpoint)), to: NodeID.server(server))
             } catch {
-                throw EpochEndError(
+                throw CoordinationError(
                     description: "server \(server) did not write its shard of checkpoint \(plan.epoch): \(error)")
             }
             let report: ServerCheckpointReport

@@ -11,7 +11,7 @@ enum SchedulerCheckpointFiles {
     static func resumePoint(_ request: Message, logger: Logger) throws -> Message {
         let asked: ResumeRequest
         do { asked = try JSONDecoder().decode(ResumeRequest.self, from: Data(request.body)) } catch {
-            throw EpochEndError(description: "RESUME_POINT carries no valid request: \(error)")
+            throw CoordinationError(description: "RESUME_POINT carries no valid request: \(error)")
         }
         guard
             let point = try ResumePoint.resolve(
@@ -39,11 +39,11 @@ enum SchedulerCheckpointFiles {
     /// (only files the manifest lists as server shards), each verified against the manifest.
     static func fetch(_ request: Message, logger: Logger) throws -> Message {
         guard NodeID.role(of: request.sender) == .server else {
-            throw EpochEndError(description: "CHECKPOINT_FETCH is only accepted from servers")
+            throw CoordinationError(description: "CHECKPOINT_FETCH is only accepted from servers")
         }
         let asked: CheckpointFetch
         do { asked = try JSONDecoder().decode(CheckpointFetch.self, from: Data(request.body)) } catch {
-            throw EpochEndError(description: "CHECKPOINT_FETCH carries no valid request: \(error)")
+            throw CoordinationError(description: "CHECKPOINT_FETCH carries no valid request: \(error)")
         }
         let layout = CheckpointLayout(prefix: ResumePoint.absolute(asked.prefix), epoch: asked.epoch)
         let manifest = try CheckpointManifest.read(layout)
