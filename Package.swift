@@ -132,6 +132,7 @@ let package = Package(
             dependencies: [
                 "PSTestSupport", "SwiftPSTensor", "SwiftPSGraph", "SwiftPSOptimizer", "SwiftPSTransport",
                 "SwiftPSCluster", "SwiftPSKVStore", "SwiftPSModule", "SwiftPS",
+                .product(name: "Logging", package: "swift-log"),
             ],
             path: "Tests/KVStoreTests"),
         .testTarget(

@@ -112,11 +112,13 @@ enum ClusterRoles {
     }
 
     /// MXNet's `KVStoreDistServer` process: joins, serves until worker 0 sends STOP_SERVER, then
-    /// leaves with the final barrier.
+    /// leaves with the final barrier. A dist_sync step that waits more than `SWIFTPS_STRAGGLER_TIMEOUT`
+    /// for a worker's push names the worker in a warning.
     static func runServer(_ options: ClusterOptions) throws {
         let logger = LogSetup.logger("swiftps.server")
+        let stallWarning = try EpochCoordinator.stragglerFromEnvironment()
         let office = try join(as: .server, options, logger: logger)
-        let server = try KVServer(postOffice: office, logger: logger)
+        let server = try KVServer(postOffice: office, stallWarning: stallWarning, logger: logger)
         try server.run()
         try office.finalize()
         logger.info("server \(office.rank) stopped")

@@ -132,6 +132,8 @@ public final class PostOffice: @unchecked Sendable {
     public func lastHeard(from id: Int32) -> Double? { locked { lastHeard[id] } }
     /// The error that ended the job, if one did.
     public var terminationError: ClusterError? { locked { terminalError } }
+    /// Whether this node has stopped (`stop()` or `finalize()` ran, or the job ended).
+    public var isStopped: Bool { locked { phase == .stopped } }
 
     /// A fresh request id. Use it for every timestamped message sent through this node, so responses
     /// to `request(_:to:timeout:)` can never be confused with other traffic.

@@ -21,6 +21,10 @@ final class ServerSlice {
     var pushes: [Int: Message] = [:]
     /// Requests from workers that already pushed in the open round: handled when the round ends.
     var deferred: [Message] = []
+    /// When (on the cluster's clock) the open round's first push arrived.
+    var roundStarted = 0.0
+    /// Whether the open round's stall has been logged.
+    var stallLogged = false
 
     init(key: Int, info: KVSliceInfo, count: Int) {
         self.key = key
@@ -122,8 +126,59 @@ extension KVServer {
             answerWithStore(message, slice)
             return
         }
+        if slice.pushes.isEmpty {
+            slice.roundStarted = postOffice.clock.now()
+            slice.stallLogged = false
+        }
         slice.pushes[rank] = message
         if slice.pushes.count == postOffice.numWorkers { completeRound(slice) }
+    }
+
+    /// Logs the dist_sync rounds open longer than `stallWarning`, once each, and abandons those open
+    /// longer than `stallLimit`: their requests are answered with an error naming the workers that
+    /// have not pushed. With `condition` held.
+    func inspectStalls(now: Double) {
+        guard syncMode else { return }
+        var warnings: [String: [String]] = [:]
+        var oldest: [String: Double] = [:]
+        for slice in slices.values.sorted(by: { $0.key < $1.key }) where !slice.pushes.isEmpty {
+            let waited = now - slice.roundStarted
+            let missing = missingWorkers(slice)
+            if waited >= stallLimit {
+                abandonRound(
+                    slice,
+                    reason:
+                        "'\(slice.name)' waited \(seconds(waited)) s on server \(postOffice.rank) for the push of \(missing), which is alive (its heartbeats arrive) but has not pushed: stuck, or out of batches; the step is abandoned"
+                )
+            } else if waited >= stallWarning && !slice.stallLogged {
+                slice.stallLogged = true
+                warnings[missing, default: []].append("'\(slice.name)'")
+                oldest[missing] = max(oldest[missing] ?? 0, waited)
+            }
+        }
+        for (missing, names) in warnings.sorted(by: { $0.key < $1.key }) {
+            logger.warning(
+                "server \(postOffice.rank) has waited \(seconds(oldest[missing] ?? 0)) s for \(missing) to push \(names.joined(separator: ", ")): every dist_sync worker waits for it (a stalled or slower worker; the step fails after \(seconds(stallLimit)) s)"
+            )
+        }
+    }
+
+    private func seconds(_ value: Double) -> String { String(format: "%.1f", value) }
+
+    /// The workers that have not pushed in `slice`'s open round, described with their addresses.
+    private func missingWorkers(_ slice: ServerSlice) -> String {
+        let ranks = (0..<postOffice.numWorkers).filter { slice.pushes[$0] == nil }
+        return ranks.map { postOffice.node(NodeID.worker($0))?.description ?? "worker \($0)" }
+            .joined(separator: ", ")
+    }
+
+    /// Answers every request of `slice`'s open round, deferred ones included, with `reason`, and
+    /// closes the round.
+    private func abandonRound(_ slice: ServerSlice, reason: String) {
+        let requests = (0..<postOffice.numWorkers).compactMap { slice.pushes[$0] } + slice.deferred
+        slice.pushes.removeAll()
+        slice.deferred.removeAll()
+        for request in requests { answer(request, error: reason) }
     }
 
     /// Sums the round's pushes in worker-rank order (so the result does not depend on arrival order),

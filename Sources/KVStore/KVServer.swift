@@ -20,6 +20,14 @@ import SwiftPSTransport
 ///
 /// Everything runs on the cluster's dispatch thread (never the receive thread), one message at a time,
 /// so the state needs no locking beyond what `run` reads.
+///
+/// Stalls (Horovod's stall inspector): while `run` serves, a dist_sync round that some workers have
+/// pushed to and others have not is watched. After `stallWarning` seconds the server logs the keys
+/// and the workers it is waiting for; after `stallLimit` seconds (by default 90% of the request
+/// deadline, so before the waiting workers' own deadlines expire) it answers the round's requests
+/// with an error naming those workers. A worker that is alive (so heartbeats do not catch it) but
+/// stuck, or that ran out of batches, is then named, instead of every waiting worker blaming the
+/// server.
 public final class KVServer: @unchecked Sendable {
     /// The cluster membership of this server (a started server node).
     public let postOffice: PostOffice
@@ -32,13 +40,30 @@ public final class KVServer: @unchecked Sendable {
     var stopRequested = false
     /// The checkpoint being restored (LOAD_CHECKPOINT), until the first push or pull.
     var restored: CheckpointShards?
+    /// Seconds a dist_sync round may wait for some workers' pushes before they are named in a warning.
+    public let stallWarning: Double
+    /// Seconds a dist_sync round may wait before its requests are answered with an error naming the
+    /// workers that did not push.
+    public let stallLimit: Double
 
     /// Creates the server over a started server `postOffice` and starts handling requests.
-    public init(postOffice: PostOffice, logger: Logger = Logger(label: "swiftps.server")) throws {
+    /// `stallWarning` (default 30 s, as `SWIFTPS_STRAGGLER_TIMEOUT`) and `stallLimit` (default 90% of
+    /// the cluster's request deadline) bound how long a dist_sync round waits for a worker's push.
+    public init(
+        postOffice: PostOffice, stallWarning: Double = 30, stallLimit: Double? = nil,
+        logger: Logger = Logger(label: "swiftps.server")
+    ) throws {
         guard postOffice.isServer else {
             throw KVStoreError.badConfiguration("KVServer needs a server's PostOffice, got a \(postOffice.role)")
         }
+        let limit = stallLimit ?? 0.9 * postOffice.config.requestTimeout
+        guard stallWarning > 0, limit > 0 else {
+            throw KVStoreError.badConfiguration(
+                "stall warning (\(stallWarning) s) and limit (\(limit) s) must be positive numbers of seconds")
+        }
         self.postOffice = postOffice
+        self.stallWarning = stallWarning
+        self.stallLimit = limit
         self.logger = logger
         postOffice.setAppHandler { [weak self] message in self?.handle(message) }
     }
@@ -53,14 +78,22 @@ public final class KVServer: @unchecked Sendable {
     public func storedValue(_ key: Int) -> [Float]? { locked { slices[key]?.weight.toArray() } }
 
     /// Serves until worker 0 sends STOP_SERVER (MXNet's `RunServer` executor loop), then returns; the
-    /// caller leaves with `PostOffice.finalize()`. Throws the cluster's error when the job fails (a
-    /// dead node, found by heartbeats), or `KVStoreError.timeout` after `timeout` seconds.
+    /// caller leaves with `PostOffice.finalize()`. Meanwhile it watches dist_sync rounds for stalls
+    /// (see the type's documentation). Throws the cluster's error when the job fails (a dead node,
+    /// found by heartbeats), or `KVStoreError.timeout` after `timeout` seconds; returns at once if the
+    /// node is stopped.
     public func run(timeout: Double = .infinity) throws {
         let clock = postOffice.clock
+        let deadline = clock.now() + timeout
+        let interval = min(1, stallWarning / 4, stallLimit / 4)
         condition.lock()
         defer { condition.unlock() }
-        let stopped = clock.wait(on: condition, until: clock.now() + timeout) {
-            stopRequested || postOffice.terminationError != nil
+        var stopped = false
+        while !stopped && clock.now() < deadline {
+            stopped = clock.wait(on: condition, until: min(deadline, clock.now() + interval)) {
+                stopRequested || postOffice.terminationError != nil || postOffice.isStopped
+            }
+            if !stopped { inspectStalls(now: clock.now()) }
         }
         if let error = postOffice.terminationError { throw error }
         guard stopped else {

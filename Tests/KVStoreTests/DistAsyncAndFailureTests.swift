@@ -61,6 +61,39 @@ import Testing
         #expect(a.toArray() == [1])
     }
 
+    /// Worker 1 is alive (its heartbeats arrive) but never pushes. The server logs one warning naming
+    /// it and the keys, then answers worker 0's waiting pushPulls with an error naming it, well before
+    /// worker 0's own deadline (which would blame the server).
+    @Test func aStalledWorkerIsNamedByTheServer() throws {
+        let logs = LogCapture()
+        let cluster = try KVCluster(
+            workers: 2, servers: 1, timeout: 60, stallWarning: 0.3, stallLimit: 1.5,
+            serverLogger: logs.logger("swiftps.server"))
+        let server = cluster.servers[0]
+        let serving = JoinableThread(name: "kv-test-server") { _ = try? server.run(timeout: 60) }
+        defer {
+            cluster.stop()
+            _ = serving.join(timeout: 5)
+        }
+        let results = cluster.onWorkers { rank, store in
+            try store.initialize(["w", "b"], values: [NDArray([0, 0]), NDArray([0])])
+            guard rank == 0 else { return }
+            try store.pushPull("w", NDArray([1, 1]), into: NDArray(shape: [2]), priority: 0)
+            try store.pushPull("b", NDArray([1]), into: NDArray(shape: [1]), priority: 0)
+            try store.waitAll()
+        }
+        #expect(results[1] == nil)
+        let error = try #require(results[0], "worker 0's pushPull succeeded without worker 1's push")
+        #expect(error.contains("worker 1 (id 11)") && error.contains("has not pushed"), "\(error)")
+        #expect(!error.contains("no answer within"), "the worker's own deadline fired: \(error)")
+        let warnings = logs.messages.filter { $0.contains("has waited") }
+        #expect(warnings.count == 1, "\(logs.messages)")
+        #expect(
+            warnings.first.map { $0.contains("worker 1 (id 11)") && $0.contains("'w', 'b'") } == true,
+            "\(logs.messages)")
+        #expect(server.isSyncMode)
+    }
+
     @Test func badInputIsRefusedWithoutCrashing() throws {
         let cluster = try KVCluster(workers: 1, servers: 1)
         defer { cluster.stop() }

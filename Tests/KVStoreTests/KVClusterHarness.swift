@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import PSTestSupport
 import SwiftPSCluster
 import SwiftPSKVStore
@@ -20,10 +21,12 @@ final class KVCluster: @unchecked Sendable {
     private(set) var servers: [KVServer] = []
     private(set) var stores: [DistKVStore] = []
 
-    /// Starts the cluster and makes the servers and stores (ordered by rank).
+    /// Starts the cluster and makes the servers (with `stallWarning`/`stallLimit` and `serverLogger`)
+    /// and stores (ordered by rank).
     init(
         workers: Int, servers: Int, type: KVStoreType = .distSync, bigArrayBound: Int = 1_000_000,
-        timeout: Double = 20
+        timeout: Double = 20, stallWarning: Double = 30, stallLimit: Double? = nil,
+        serverLogger: Logger = Logger(label: "swiftps.server")
     ) throws {
         let network = self.network
         func office(_ role: NodeRole) -> PostOffice {
@@ -45,7 +48,9 @@ final class KVCluster: @unchecked Sendable {
         let byServerRank = serverOffices.sorted { $0.rank < $1.rank }
         let byWorkerRank = workerOffices.sorted { $0.rank < $1.rank }
         do {
-            self.servers = try byServerRank.map { try KVServer(postOffice: $0) }
+            self.servers = try byServerRank.map {
+                try KVServer(postOffice: $0, stallWarning: stallWarning, stallLimit: stallLimit, logger: serverLogger)
+            }
             let made = Inbox<(Int, DistKVStore)>()
             let errors = Self.concurrently(workers) { i in
                 let store = try DistKVStore(
@@ -116,5 +121,44 @@ final class KVCluster: @unchecked Sendable {
         for (i, error) in got { ordered[i] = error }
         if got.count == count { for thread in threads { thread.join(timeout: 5) } }
         return ordered
+    }
+}
+
+/// A logger whose messages at `warning` and above are kept, for tests that check what a node logs.
+final class LogCapture: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+
+    /// A logger writing into this capture.
+    func logger(_ label: String) -> Logger {
+        Logger(label: label) { _ in Handler(capture: self) }
+    }
+
+    /// The messages captured so far.
+    var messages: [String] {
+        lock.lock()
+        defer { lock.unlock() }
+        return lines
+    }
+
+    fileprivate func append(_ line: String) {
+        lock.lock()
+        lines.append(line)
+        lock.unlock()
+    }
+
+    private struct Handler: LogHandler {
+        let capture: LogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .warning
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            capture.append("\(event.level): \(event.message)")
+        }
     }
 }
