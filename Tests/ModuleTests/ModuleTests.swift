@@ -90,6 +90,20 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
 }
 
 @Suite struct ModuleTrainingTests {
+    /// MXNet's `for epoch in range(begin_epoch, num_epoch)`: a begin past the end trains nothing
+    /// (it trapped on an invalid range before), and the weights are the initial ones.
+    @Test func fitWithBeginEpochPastNumEpochTrainsNothing() throws {
+        let (x, y) = blobs(64, seed: 2)
+        let train = try NDArrayIter(data: x, label: y, batchSize: 16)
+        let module = try Module(symbol: try smallNet(), seed: 5)
+        var epochs: [Int] = []
+        try module.fit(
+            train, epochEndCallbacks: [{ epoch, _, _, _ in epochs.append(epoch) }], initializer: Constant(value: 0.25),
+            beginEpoch: 3, numEpoch: 2)
+        #expect(epochs.isEmpty)
+        #expect(try module.getParams().args["fc1_weight"]!.toArray() == [Float](repeating: 0.25, count: 16))
+    }
+
     @Test func fitLearnsTwoBlobsAndScoreAgrees() throws {
         let (x, y) = blobs(256, seed: 2)
         let train = try NDArrayIter(data: x, label: y, batchSize: 32, shuffle: true, seed: 3)

@@ -211,7 +211,8 @@ extension BaseModule {
     ///   - initializer: used when parameters are not given (MXNet default `Uniform(0.01)`).
     ///   - argParams / auxParams / allowMissing / forceInit: passed to `initParams`.
     ///   - forceRebind: passed to `bind`.
-    ///   - beginEpoch / numEpoch: the epochs to run, `beginEpoch ..< numEpoch`.
+    ///   - beginEpoch / numEpoch: the epochs to run, `beginEpoch ..< numEpoch` (none, with a warning,
+    ///     when `beginEpoch` is past `numEpoch`, as MXNet's empty `range`).
     ///   - validationMetric: the metric for `evalData` (default: `evalMetric`'s kind).
     ///   - monitor: installed before training when given.
     public func fit(
@@ -236,8 +237,14 @@ extension BaseModule {
             allowMissing: allowMissing, forceInit: forceInit, allowExtra: false)
         try initOptimizer(kvstore: kvstore ?? LocalKVStore(), optimizer: optimizer, forceInit: false)
         let validation = validationMetric ?? evalMetric
+        if beginEpoch > numEpoch {
+            // MXNet's `range(begin_epoch, num_epoch)` is then empty: nothing is trained.
+            logger.warning(
+                "fit: beginEpoch \(beginEpoch) is past numEpoch \(numEpoch), the epoch training ends at: no epoch to train"
+            )
+        }
 
-        for epoch in beginEpoch..<numEpoch {
+        for epoch in beginEpoch..<max(beginEpoch, numEpoch) {
             let tic = MonotonicClock.now()
             try startEpoch(epoch)
             evalMetric.reset()
