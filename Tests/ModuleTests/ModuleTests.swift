@@ -104,6 +104,30 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(try module.getParams().args["fc1_weight"]!.toArray() == [Float](repeating: 0.25, count: 16))
     }
 
+    /// MXNet's `mx.callback.do_checkpoint(prefix, period)` in `fit`: every `period` epochs the symbol
+    /// and the weights, numbered from 1, which `Module.load` reads back.
+    @Test func doCheckpointWithAPrefixWritesLoadableCheckpoints() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-docheckpoint-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let (x, y) = blobs(64, seed: 2)
+        let module = try Module(symbol: try smallNet(), seed: 5)
+        try module.fit(
+            try NDArrayIter(data: x, label: y, batchSize: 16),
+            epochEndCallbacks: [doCheckpoint(prefix: dir + "/blobs", period: 2)], initializer: Xavier(), numEpoch: 4)
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == [
+                "blobs-0002.params", "blobs-0004.params", "blobs-symbol.json",
+            ])
+        let loaded = try Module.load(prefix: dir + "/blobs", epoch: 4)
+        try loaded.bind(dataShapes: [DataDesc(name: "data", shape: [16, 2])], forTraining: false)
+        try loaded.initParams()
+        let trained = try module.getParams().args
+        for (name, value) in try loaded.getParams().args {
+            #expect(value.toArray() == trained[name]?.toArray(), "\(name) differs from the trained weights")
+        }
+    }
+
     @Test func fitLearnsTwoBlobsAndScoreAgrees() throws {
         let (x, y) = blobs(256, seed: 2)
         let train = try NDArrayIter(data: x, label: y, batchSize: 32, shuffle: true, seed: 3)
