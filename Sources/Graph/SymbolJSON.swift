@@ -52,7 +52,9 @@ extension Symbol {
         do {
             root = try JSONSerialization.jsonObject(with: Data(text.utf8))
         } catch {
-            throw GraphError.badJSON("not valid JSON: \(error.localizedDescription)")
+            // Foundation's detail ("Unexpected end of file…") is in the debug description.
+            let detail = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String
+            throw GraphError.badJSON("not valid JSON: \(detail ?? error.localizedDescription)")
         }
         guard let object = root as? [String: Any] else { throw GraphError.badJSON("the top level is not an object") }
         guard let rawNodes = object["nodes"] as? [Any] else { throw GraphError.badJSON("no \"nodes\" array") }
@@ -77,7 +79,8 @@ extension Symbol {
         }
     }
 
-    /// Reads a symbol JSON file (MXNet's `mx.sym.load`).
+    /// Reads a symbol JSON file (MXNet's `mx.sym.load`). A file that cannot be read, or whose content
+    /// `fromJSON` rejects, throws `SymbolFileError.cannotRead` naming the path and the reason.
     public static func load(from path: String) throws -> Symbol {
         let bytes: [UInt8]
         do {
@@ -88,7 +91,11 @@ extension Symbol {
         guard let text = String(validating: bytes, as: UTF8.self) else {
             throw GraphError.badJSON("\(path) is not UTF-8 text")
         }
-        return try fromJSON(text)
+        do {
+            return try fromJSON(text)
+        } catch {
+            throw SymbolFileError.cannotRead(path: path, reason: "\(error)")
+        }
     }
 
     private static func readNode(_ raw: Any, at i: Int, previous: [Node]) throws -> Node {

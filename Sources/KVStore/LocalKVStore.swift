@@ -94,7 +94,13 @@ public final class LocalKVStore: KVStore {
 
     /// Reads optimizer states written by `saveOptimizerStates` (or merged from server shards).
     public func loadOptimizerStates(from path: String) throws {
-        let (_, named) = try OptimizerStateFile.decode(try AtomicFile.read(path))
+        let named: [NamedOptimizerState]
+        do {
+            named = try OptimizerStateFile.decode(try AtomicFile.read(path)).1
+        } catch let error as OptimizerError {
+            guard case .badState(let reason) = error else { throw error }
+            throw OptimizerError.badState("\(path): \(reason)")
+        }
         for n in named {
             guard let s = store[n.name] else { continue }
             guard n.state.count == s.count else {

@@ -110,7 +110,8 @@ public enum AtomicFile {
             let temporary = "\(path).tmp.\(getpid()).\(suffix)"
             let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
             if fd >= 0 { return (fd, temporary) }
-            if errno != EEXIST { throw AtomicFileError("open", path: temporary) }
+            // Named after the file asked for (the temporary name means nothing to the caller).
+            if errno != EEXIST { throw AtomicFileError("create", path: path) }
         }
         throw AtomicFileError("open", path: "\(path).tmp.*", code: EEXIST)
     }

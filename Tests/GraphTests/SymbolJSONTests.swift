@@ -192,4 +192,23 @@ struct SymbolJSONTests {
         #expect(throws: SymbolFileError.self) { try net.save(to: dir + "/missing/dir/x.json") }
         #expect(throws: SymbolFileError.self) { _ = try Symbol.load(from: dir + "/absent.json") }
     }
+
+    /// A file that is not a symbol: the error names the file and what is wrong with its content.
+    @Test func loadingAMalformedFileNamesIt() throws {
+        let dir = try symbolTestDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/cut-symbol.json"
+        try Data("{\"nodes\": [".utf8).write(to: URL(fileURLWithPath: path))
+        do {
+            _ = try Symbol.load(from: path)
+            Issue.record("a cut symbol file must not load")
+        } catch let error as SymbolFileError {
+            guard case .cannotRead(let named, let reason) = error else {
+                Issue.record("expected cannotRead, got \(error)")
+                return
+            }
+            #expect(named == path)
+            #expect(reason.contains("not valid JSON") && reason.contains("end of file"), "\(reason)")
+        }
+    }
 }

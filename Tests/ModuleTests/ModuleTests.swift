@@ -128,6 +128,19 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         }
     }
 
+    /// A damaged optimizer-state file: the error names it.
+    @Test func corruptOptimizerStatesNameTheFile() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-\(UUID()).states").path
+        try Data("junk\n".utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            try LocalKVStore().loadOptimizerStates(from: path)
+            Issue.record("a damaged state file must not load")
+        } catch let error as OptimizerError {
+            #expect("\(error)".contains(path), "\(error)")
+        }
+    }
+
     @Test func fitLearnsTwoBlobsAndScoreAgrees() throws {
         let (x, y) = blobs(256, seed: 2)
         let train = try NDArrayIter(data: x, label: y, batchSize: 32, shuffle: true, seed: 3)

@@ -76,8 +76,11 @@ struct ScratchDirectory {
             #expect(error.description.contains(missing))
             #expect(error.description.contains("No such file"))
         }
+        // Into a missing directory: the error names the file asked for, not a temporary name.
         let inMissingDir = dir.path + "/no-such-dir/x.params"
-        #expect(throws: AtomicFileError.self) { try AtomicFile.write([1], to: inMissingDir) }
+        #expect(throws: AtomicFileError("create", path: inMissingDir, code: ENOENT)) {
+            try AtomicFile.write([1], to: inMissingDir)
+        }
         #expect(dir.entries() == [])
     }
 
