@@ -7,20 +7,32 @@ struct BenchDistTrainOptions: ParsableArguments {
     @Option(help: "The kvstore: local (this process), dist_sync or dist_async (a cluster of child processes).")
     var kvStore: String = "local"
 
-    @Option(help: "Workers of a distributed run.")
+    @Option(parsing: .unconditional, help: "Workers of a distributed run.")
     var workers: Int = 2
 
-    @Option(help: "Servers of a distributed run.")
+    @Option(parsing: .unconditional, help: "Servers of a distributed run.")
     var servers: Int = 1
 
-    @Option(help: "Epochs of a distributed run (the first is left out of the median).")
+    @Option(
+        parsing: .unconditional, help: "Epochs of a distributed run, at least 2 (the first is left out of the median).")
     var epochs: Int = 4
 
-    @Option(help: "Seconds a distributed run may take before its processes are killed.")
+    @Option(parsing: .unconditional, help: "Seconds a distributed run may take before its processes are killed.")
     var timeout: Double = 1200
 
+    func validate() throws {
+        guard KVStoreType(parsing: kvStore) != nil else {
+            throw ValidationError("--kv-store '\(kvStore)': use local, dist_sync or dist_async")
+        }
+        guard isDistributed else { return }
+        try FlagCheck.atLeast(1, "--workers", workers)
+        try FlagCheck.atLeast(1, "--servers", servers)
+        try FlagCheck.atLeast(2, "--epochs", epochs)
+        try FlagCheck.number("--timeout", timeout, must: "a positive number of seconds") { $0 > 0 }
+    }
+
     /// Whether these flags ask for a distributed run.
-    var isDistributed: Bool { kvStore != "local" }
+    var isDistributed: Bool { KVStoreType(parsing: kvStore)?.isDistributed == true }
 }
 
 /// `swiftps bench train --kv-store dist_sync`: trains with real `swiftps train` workers against
@@ -34,12 +46,6 @@ struct BenchDistTrain {
     let dataDir: String
 
     func run() throws {
-        guard KVStoreType(parsing: options.kvStore)?.isDistributed == true else {
-            throw ValidationError("--kv-store must be local, dist_sync or dist_async, not '\(options.kvStore)'")
-        }
-        guard options.workers > 0, options.servers > 0, options.epochs >= 2 else {
-            throw ValidationError("a distributed run needs --workers and --servers > 0 and --epochs >= 2")
-        }
         let cluster = try BenchDistCluster(workers: options.workers, servers: options.servers)
         defer { cluster.killAll() }
         let metrics = { (rank: Int) in cluster.directory.appendingPathComponent("metrics\(rank).jsonl").path }

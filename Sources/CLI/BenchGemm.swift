@@ -8,13 +8,13 @@ struct BenchGemm: ParsableCommand {
         commandName: "gemm",
         abstract: "GFLOP/s of the mlp/lenet matrix products and of a full training step, as JSON.")
 
-    @Option(help: "Batch size.")
+    @Option(parsing: .unconditional, help: "Batch size.")
     var batchSize: Int = 128
 
-    @Option(help: "Timed repetitions of each measurement.")
+    @Option(parsing: .unconditional, help: "Timed repetitions of each measurement.")
     var repeats: Int = 50
 
-    @Option(help: "OpenBLAS threads.")
+    @Option(parsing: .unconditional, help: "OpenBLAS threads.")
     var blasThreads: Int = 1
 
     @Option(help: "Which training steps to time: mlp, lenet or all.")
@@ -27,6 +27,9 @@ struct BenchGemm: ParsableCommand {
     var convGroups = false
 
     func validate() throws {
+        try FlagCheck.atLeast(1, "--batch-size", batchSize)
+        try FlagCheck.atLeast(1, "--repeats", repeats)
+        try FlagCheck.atLeast(1, "--blas-threads", blasThreads)
         guard ["all", "mlp", "lenet"].contains(steps) else {
             throw ValidationError("--steps must be mlp, lenet or all, not '\(steps)'")
         }

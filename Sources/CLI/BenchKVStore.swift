@@ -43,15 +43,14 @@ struct BenchKVStore: ParsableCommand {
     var cluster: ClusterOptions
 
     func validate() throws {
-        guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }) else {
-            throw ValidationError("--floats must be positive element counts separated by commas, not '\(floats)'")
-        }
+        _ = try FlagCheck.positiveList("--floats", floats)
         guard rounds > 0, warmup >= 0, workers > 0, servers > 0 else {
             throw ValidationError("--rounds, --workers and --servers must be positive, --warmup not negative")
         }
     }
 
-    var sizes: [Int] { floats.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    /// `--floats` (checked by `validate`).
+    var sizes: [Int] { (try? FlagCheck.positiveList("--floats", floats)) ?? [] }
 
     func run() throws {
         if worker {

@@ -16,20 +16,21 @@ struct BenchTags: ParsableCommand {
     @Option(help: "Comma-separated value sizes in float32 elements (4 KB, 4 MB, 64 MB by default).")
     var floats: String = "1024,1048576,16777216"
 
-    @Option(help: "Timed repetitions per size (fewer are used for large messages).")
+    @Option(
+        parsing: .unconditional,
+        help: "Timed repetitions per size (fewer for messages over 4 KB, and never fewer than 10).")
     var repeats: Int = 20000
 
     @Flag(help: "Also encrypt the data frames (what SWIFTPS_ENCRYPT=1 does).")
     var encrypt = false
 
     func validate() throws {
-        guard !sizes.isEmpty, sizes.allSatisfy({ $0 > 0 }) else {
-            throw ValidationError("--floats must be positive element counts separated by commas, not '\(floats)'")
-        }
+        _ = try FlagCheck.positiveList("--floats", floats)
         guard repeats > 0 else { throw ValidationError("--repeats must be positive") }
     }
 
-    var sizes: [Int] { floats.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+    /// `--floats` (checked by `validate`).
+    var sizes: [Int] { (try? FlagCheck.positiveList("--floats", floats)) ?? [] }
 
     func run() throws {
         let auth = MessageAuthenticator(

@@ -17,20 +17,29 @@ struct BenchTrain: ParsableCommand {
     @Option(help: "The network: mlp or lenet.")
     var network: String = "mlp"
 
-    @Option(help: "Batch size.")
+    @Option(parsing: .unconditional, help: "Batch size.")
     var batchSize: Int = 128
 
-    @Option(help: "Timed batches (default: 2000 for the mlp, 100 for lenet).")
+    @Option(parsing: .unconditional, help: "Timed batches (default: 2000 for the mlp, 100 for lenet).")
     var batches: Int?
 
-    @Option(help: "OpenBLAS threads.")
+    @Option(parsing: .unconditional, help: "OpenBLAS threads.")
     var blasThreads: Int = 1
 
     @Option(help: "Directory holding the Fashion-MNIST idx files.")
     var dataDir: String = FashionMNIST.defaultDirectory
 
-    @OptionGroup(title: "Distributed run (see BenchDistTrain)")
+    @OptionGroup(title: "Distributed run (--kv-store dist_sync or dist_async)")
     var distributed: BenchDistTrainOptions
+
+    func validate() throws {
+        guard ["mlp", "lenet"].contains(network) else {
+            throw ValidationError("--network '\(network)': use mlp or lenet")
+        }
+        try FlagCheck.atLeast(1, "--batch-size", batchSize)
+        try FlagCheck.atLeast(1, "--batches", batches)
+        try FlagCheck.atLeast(1, "--blas-threads", blasThreads)
+    }
 
     func run() throws {
         if distributed.isDistributed {

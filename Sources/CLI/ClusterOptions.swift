@@ -10,13 +10,13 @@ struct ClusterOptions: ParsableArguments {
     @Option(help: "The scheduler's address (default: DMLC_PS_ROOT_URI).")
     var schedulerHost: String?
 
-    @Option(help: "The scheduler's port (default: DMLC_PS_ROOT_PORT).")
+    @Option(parsing: .unconditional, help: "The scheduler's port (default: DMLC_PS_ROOT_PORT).")
     var schedulerPort: Int?
 
-    @Option(help: "Number of workers (default: DMLC_NUM_WORKER).")
+    @Option(parsing: .unconditional, help: "Number of workers (default: DMLC_NUM_WORKER).")
     var numWorkers: Int?
 
-    @Option(help: "Number of servers (default: DMLC_NUM_SERVER).")
+    @Option(parsing: .unconditional, help: "Number of servers (default: DMLC_NUM_SERVER).")
     var numServers: Int?
 
     @Option(help: "The interface address to bind (default: SWIFTPS_BIND, else 0.0.0.0).")
@@ -34,52 +34,63 @@ struct ClusterOptions: ParsableArguments {
     @Option(help: "A file holding the cluster's shared secret (default: SWIFTPS_SECRET_FILE).")
     var secretFile: String?
 
-    @Option(help: "Seconds between heartbeats, 0 = off (default: SWIFTPS_HEARTBEAT_INTERVAL, else 1).")
+    @Option(
+        parsing: .unconditional,
+        help: "Seconds between heartbeats, 0 = off (default: SWIFTPS_HEARTBEAT_INTERVAL, else 1).")
     var heartbeatInterval: Double?
 
-    @Option(help: "Seconds of silence before a node is declared dead (default: SWIFTPS_HEARTBEAT_TIMEOUT, else 10).")
+    @Option(
+        parsing: .unconditional,
+        help: "Seconds of silence before a node is declared dead (default: SWIFTPS_HEARTBEAT_TIMEOUT, else 10).")
     var heartbeatTimeout: Double?
 
-    @Option(help: "Seconds a request to a server may take (default: SWIFTPS_REQUEST_TIMEOUT, else 120).")
+    @Option(
+        parsing: .unconditional,
+        help: "Seconds a request to a server may take (default: SWIFTPS_REQUEST_TIMEOUT, else 120).")
     var requestTimeout: Double?
+
+    /// Each variable a flag stands for: the variable, the flag, and the flag's value when given.
+    private var overrides: [(variable: String, flag: String, value: String?)] {
+        [
+            ("DMLC_PS_ROOT_URI", "--scheduler-host", schedulerHost),
+            ("DMLC_PS_ROOT_PORT", "--scheduler-port", schedulerPort.map(String.init)),
+            ("DMLC_NUM_WORKER", "--num-workers", numWorkers.map(String.init)),
+            ("DMLC_NUM_SERVER", "--num-servers", numServers.map(String.init)),
+            ("SWIFTPS_BIND", "--bind", bind), ("DMLC_NODE_HOST", "--advertise", advertise),
+            ("DMLC_INTERFACE", "--interface", interface), ("SWIFTPS_PORT_RANGE", "--port-range", portRange),
+            ("SWIFTPS_SECRET_FILE", "--secret-file", secretFile),
+            ("SWIFTPS_HEARTBEAT_INTERVAL", "--heartbeat-interval", heartbeatInterval.map { "\($0)" }),
+            ("SWIFTPS_HEARTBEAT_TIMEOUT", "--heartbeat-timeout", heartbeatTimeout.map { "\($0)" }),
+            ("SWIFTPS_REQUEST_TIMEOUT", "--request-timeout", requestTimeout.map { "\($0)" }),
+        ]
+    }
 
     /// The process environment with the given flags written over the variables they stand for.
     func environment(role: NodeRole) -> [String: String] {
         var env = ProcessInfo.processInfo.environment
-        let flags: [(String, String?)] = [
-            ("DMLC_PS_ROOT_URI", schedulerHost), ("DMLC_PS_ROOT_PORT", schedulerPort.map(String.init)),
-            ("DMLC_NUM_WORKER", numWorkers.map(String.init)), ("DMLC_NUM_SERVER", numServers.map(String.init)),
-            ("SWIFTPS_BIND", bind), ("DMLC_NODE_HOST", advertise), ("DMLC_INTERFACE", interface),
-            ("SWIFTPS_PORT_RANGE", portRange), ("SWIFTPS_SECRET_FILE", secretFile),
-            ("SWIFTPS_HEARTBEAT_INTERVAL", heartbeatInterval.map { "\($0)" }),
-            ("SWIFTPS_HEARTBEAT_TIMEOUT", heartbeatTimeout.map { "\($0)" }),
-            ("SWIFTPS_REQUEST_TIMEOUT", requestTimeout.map { "\($0)" }),
-        ]
-        for case (let name, let value?) in flags { env[name] = value }
+        for case (let name, _, let value?) in overrides { env[name] = value }
         env["DMLC_ROLE"] = role.description
         return env
     }
 
-    /// The configuration of a node of `role` from the flags and the environment.
+    /// The configuration of a node of `role` from the flags and the environment. A bad value is
+    /// reported under the flag when the flag gave it, else under the variable (and the flag to pass).
     func config(role: NodeRole, shardSize: Int64 = 0) throws -> ClusterConfig {
         do {
             var config = try ClusterConfig.fromEnvironment(environment(role: role))
             config.shardSize = shardSize
             return config
         } catch {
-            guard case .invalidConfiguration(let variable, let value, let reason) = error else { throw error }
-            let flag = Self.flags[variable].map { " (or pass \($0))" } ?? ""
-            throw ClusterError.invalidConfiguration(variable: variable, value: value, reason: reason + flag)
+            guard case .invalidConfiguration(let variable, let value, let reason) = error,
+                let override = overrides.first(where: { $0.variable == variable })
+            else { throw error }
+            if override.value != nil {
+                throw ClusterError.invalidConfiguration(variable: override.flag, value: value, reason: reason)
+            }
+            throw ClusterError.invalidConfiguration(
+                variable: variable, value: value, reason: reason + " (or pass \(override.flag))")
         }
     }
-
-    /// The flag that stands for each variable, for error messages.
-    static let flags = [
-        "DMLC_PS_ROOT_URI": "--scheduler-host", "DMLC_PS_ROOT_PORT": "--scheduler-port",
-        "DMLC_NUM_WORKER": "--num-workers", "DMLC_NUM_SERVER": "--num-servers", "SWIFTPS_PORT_RANGE": "--port-range",
-        "SWIFTPS_SECRET_FILE": "--secret-file", "SWIFTPS_HEARTBEAT_INTERVAL": "--heartbeat-interval",
-        "SWIFTPS_HEARTBEAT_TIMEOUT": "--heartbeat-timeout", "SWIFTPS_REQUEST_TIMEOUT": "--request-timeout",
-    ]
 
     /// The role `DMLC_ROLE` names, if any (MXNet decides a process's role from it at import).
     static var environmentRole: NodeRole? {

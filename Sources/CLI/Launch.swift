@@ -39,10 +39,12 @@ enum LaunchKind: String, ExpressibleByArgument, CaseIterable, Sendable {
 
 /// The flags of `swiftps launch`.
 struct LaunchOptions: ParsableArguments {
-    @Option(name: [.customShort("n"), .long], help: "Number of workers.")
+    @Option(name: [.customShort("n"), .long], parsing: .unconditional, help: "Number of workers.")
     var numWorkers: Int
 
-    @Option(name: [.customShort("s"), .long], help: "Number of servers (default: as many as workers, as MXNet).")
+    @Option(
+        name: [.customShort("s"), .long], parsing: .unconditional,
+        help: "Number of servers (default: as many as workers, as MXNet).")
     var numServers: Int?
 
     @Option(help: "Where processes run: local (this host), ssh (the hostfile's hosts) or slurm (srun).")
@@ -75,16 +77,21 @@ struct LaunchOptions: ParsableArguments {
     @Option(help: "Directory for each process's output, as <role>-<rank>.log.")
     var logDir: String?
 
-    @Option(help: "Seconds the whole job may take; then everything is stopped and the launcher exits 124.")
+    @Option(
+        parsing: .unconditional,
+        help: "Seconds the whole job may take; then everything is stopped and the launcher exits 124.")
     var timeout: Double?
 
-    @Option(help: "Seconds between SIGTERM and SIGKILL, and for the scheduler and servers to exit after the workers.")
+    @Option(
+        parsing: .unconditional,
+        help: "Seconds between SIGTERM and SIGKILL, and for the scheduler and servers to exit after the workers.")
     var grace: Double = 10
 
     @Option(help: "Address the nodes reach the scheduler at (default: this host's address toward the hosts).")
     var schedulerHost: String?
 
-    @Option(help: "The scheduler's port (default: a free port of --port-range, picked at random).")
+    @Option(
+        parsing: .unconditional, help: "The scheduler's port (default: a free port of --port-range, picked at random).")
     var schedulerPort: Int?
 
     @Option(help: "Path of swiftps on the remote hosts or Slurm nodes (default: this binary's path).")
@@ -108,6 +115,7 @@ struct LaunchOptions: ParsableArguments {
     var dryRun = false
 
     @Option(
+        parsing: .unconditional,
         help: """
             When a process fails, stop the job and start it again up to this many times; a worker command \
             `swiftps train` gets --resume, so it continues from the latest complete checkpoint.
@@ -128,6 +136,7 @@ struct LaunchOptions: ParsableArguments {
         }
         if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
         guard grace >= 0 else { throw ValidationError("--grace must be 0 or more seconds") }
+        guard maxRestarts >= 0 else { throw ValidationError("--max-restarts must be 0 or more") }
         if launcher == .ssh, hostfile == nil, !slurmTask {
             throw ValidationError("--launcher ssh needs -H/--hostfile: one host a line")
         }

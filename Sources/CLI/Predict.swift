@@ -15,7 +15,7 @@ struct Predict: ParsableCommand {
     @Option(help: "Checkpoint prefix: reads PREFIX-symbol.json and PREFIX-%04d.params.")
     var modelPrefix: String
 
-    @Option(help: "The epoch of the checkpoint to load.")
+    @Option(parsing: .unconditional, help: "The epoch of the checkpoint to load.")
     var loadEpoch: Int
 
     @Option(help: "Samples: an .idx(.gz), .csv or .npy file, or - for standard input.")
@@ -27,19 +27,26 @@ struct Predict: ParsableCommand {
     @Option(help: "Output format: csv, json or npy.")
     var format: OutputFormat = .csv
 
-    @Option(help: "Also give the K most likely labels of each row (csv and json).")
+    @Option(
+        parsing: .unconditional,
+        help: "Also give the K most likely labels of each row, most likely first (csv and json; at most all of them).")
     var topK: Int?
 
-    @Option(help: "Samples per batch.")
+    @Option(parsing: .unconditional, help: "Samples per batch.")
     var batchSize: Int = 128
+
+    func validate() throws {
+        try FlagCheck.atLeast(0, "--load-epoch", loadEpoch)
+        try FlagCheck.atLeast(1, "--batch-size", batchSize)
+        try FlagCheck.atLeast(1, "--top-k", topK)
+        if topK != nil && format == .npy { throw ValidationError("--top-k needs --format csv or json") }
+    }
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case csv, json, npy }
 
     func run() throws {
         do {
             _ = BLAS.configureThreads(nil)
-            if let k = topK, k < 1 { throw ModuleError.badInput("--top-k must be at least 1") }
-            if topK != nil && format == .npy { throw ModuleError.badInput("--top-k needs --format csv or json") }
             let data = try SampleFile.load(input)
             guard data.ndim >= 1, data.shape[0] > 0 else { throw ModuleError.badInput("\(input) holds no samples") }
             let (module, sampleShape) = try Module.loadForInference(

@@ -26,6 +26,7 @@ struct Scheduler: ParsableCommand {
     var metricsOut: String?
 
     @Option(
+        parsing: .unconditional,
         help: """
             Warn, naming it, about a worker this many seconds behind the others at an epoch end \
             (default: SWIFTPS_STRAGGLER_TIMEOUT, else 30).
