@@ -48,6 +48,15 @@ struct ResumePoint {
                         "checkpoint \(layout.epoch) was interrupted before it completed; use an earlier epoch or --resume"
                 )
             }
+            guard FileManager.default.fileExists(atPath: layout.paramsPath) else {
+                let found = CheckpointLayout.epochsWithParams(prefix: prefix).sorted()
+                throw CheckpointError.missing(
+                    path: layout.paramsPath,
+                    hint: found.isEmpty
+                        ? "there is no checkpoint under \(prefix)"
+                        : "there is no checkpoint of epoch \(layout.epoch) under \(prefix); its checkpoints are of epochs "
+                            + found.map(String.init).joined(separator: ", "))
+            }
             if distributed {
                 logger.warning(
                     "\(layout.paramsPath) has no manifest: the weights load, the servers' optimizer state starts fresh")

@@ -10,7 +10,7 @@ import SwiftPS
 /// (flags in the style of MXNet's image-classification `fit.py`).
 struct Train: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Train a network (mlp, lenet or a symbol JSON) on Fashion-MNIST/MNIST or CSV data.",
+        abstract: "Train a network (mlp, lenet or a symbol JSON) on Fashion-MNIST, or MNIST in the same idx files.",
         discussion: """
             Runs as one process with --kv-store local (the default). With --kv-store dist_sync or \
             dist_async it joins a cluster described by the DMLC_* environment variables (set by \
@@ -45,22 +45,28 @@ struct Train: ParsableCommand {
 
 /// The flags of `swiftps train`.
 struct TrainOptions: ParsableArguments {
-    @Option(help: "The network: mlp, lenet, or the path of a symbol JSON file.")
-    var network: String = "mlp"
+    @Option(
+        help: """
+            The network: mlp, lenet, or the path of a symbol JSON file (default: mlp). When resuming \
+            (--load-epoch, --resume) the checkpoint's network is used, and this, if given, must match it.
+            """)
+    var network: String?
 
     @Option(help: "Directory holding the idx files (train-images-idx3-ubyte.gz, ...).")
     var dataDir: String = FashionMNIST.defaultDirectory
 
-    @Option(help: "Samples per batch on each worker.")
+    @Option(parsing: .unconditional, help: "Samples per batch on each worker.")
     var batchSize: Int = 128
 
-    @Option(help: "Number of epochs to train.")
+    @Option(
+        parsing: .unconditional,
+        help: "The epoch training ends at, counted from 0 (MXNet's num_epoch): a resumed run trains up to it.")
     var numEpochs: Int = 10
 
-    @Option(help: "Initial learning rate.")
+    @Option(parsing: .unconditional, help: "Initial learning rate.")
     var lr: Float = 0.1
 
-    @Option(help: "Multiply the learning rate by this at each of --lr-step-epochs.")
+    @Option(parsing: .unconditional, help: "Multiply the learning rate by this at each of --lr-step-epochs.")
     var lrFactor: Float = 0.1
 
     @Option(help: "Comma-separated epochs at which the learning rate drops by --lr-factor (e.g. 5,8).")
@@ -69,10 +75,10 @@ struct TrainOptions: ParsableArguments {
     @Option(help: "The optimizer: sgd, nag, adam, adagrad, rmsprop.")
     var optimizer: String = "sgd"
 
-    @Option(help: "Momentum (sgd, nag).")
+    @Option(parsing: .unconditional, help: "Momentum (sgd, nag).")
     var mom: Float = 0.9
 
-    @Option(help: "Weight decay.")
+    @Option(parsing: .unconditional, help: "Weight decay.")
     var wd: Float = 0.0001
 
     @Option(
@@ -86,10 +92,13 @@ struct TrainOptions: ParsableArguments {
     var kvStore: String = "local"
 
     @Option(
-        help: "Save checkpoints as PREFIX-symbol.json and PREFIX-%04d.params (in a cluster, on the scheduler's host).")
+        help: """
+            Save checkpoints as PREFIX-symbol.json and PREFIX-%04d.params (in a cluster, on the scheduler's \
+            host); a missing directory is created.
+            """)
     var modelPrefix: String?
 
-    @Option(help: "Resume from the checkpoint of this epoch (needs --model-prefix).")
+    @Option(parsing: .unconditional, help: "Resume from the checkpoint of this epoch (needs --model-prefix).")
     var loadEpoch: Int?
 
     @Flag(
@@ -99,13 +108,15 @@ struct TrainOptions: ParsableArguments {
             """)
     var resume = false
 
-    @Option(help: "With --model-prefix, write a checkpoint every N epochs (and after the last one).")
+    @Option(
+        parsing: .unconditional,
+        help: "With --model-prefix, write a checkpoint every N epochs (and after the last one).")
     var checkpointPeriod: Int = 1
 
-    @Option(help: "Log a Speedometer line every N batches.")
+    @Option(parsing: .unconditional, help: "Log a Speedometer line every N batches.")
     var dispBatches: Int = 100
 
-    @Option(help: "Seed of initialization, shuffling and dropout.")
+    @Option(parsing: .unconditional, help: "Seed of initialization, shuffling and dropout.")
     var seed: UInt64 = 0
 
     @Option(
@@ -119,10 +130,15 @@ struct TrainOptions: ParsableArguments {
     @Option(help: "Training metrics, comma separated (acc, ce, top_k_accuracy, mse, ...).")
     var metrics: String = "acc"
 
-    @Option(help: "Threads of OpenBLAS in this process (default 1: run one process per core).")
+    @Option(
+        parsing: .unconditional,
+        help: """
+            Threads of OpenBLAS in this process (default: SWIFTPS_BLAS_THREADS, else OPENBLAS_NUM_THREADS, \
+            else 1: run one process per core).
+            """)
     var blasThreads: Int?
 
-    @Option(help: "Stop each epoch after this many batches (for quick runs).")
+    @Option(parsing: .unconditional, help: "Stop each epoch after this many batches (for quick runs).")
     var numBatches: Int?
 
     @Flag(help: "Disable the progress bar even on a terminal.")
@@ -141,6 +157,7 @@ struct TrainOptions: ParsableArguments {
     var saveFinal: String?
 
     @Option(
+        parsing: .unconditional,
         help: """
             Test aid: build each batch from K contiguous parts of the data, batch/K samples from each, \
             so one process sees at step t what K dist_sync workers see together.
@@ -149,4 +166,69 @@ struct TrainOptions: ParsableArguments {
 
     @OptionGroup(title: "Cluster (for --kv-store dist_sync/dist_async)")
     var cluster: ClusterOptions
+
+    /// Every check that needs no file and no cluster, so a mistyped flag fails at once (exit 64)
+    /// rather than after loading data or joining a cluster.
+    func validate() throws {
+        try FlagCheck.atLeast(1, "--batch-size", batchSize)
+        try FlagCheck.atLeast(1, "--num-epochs", numEpochs)
+        try FlagCheck.atLeast(1, "--num-batches", numBatches)
+        try FlagCheck.atLeast(1, "--disp-batches", dispBatches)
+        try FlagCheck.atLeast(1, "--checkpoint-period", checkpointPeriod)
+        try FlagCheck.atLeast(1, "--blas-threads", blasThreads)
+        try FlagCheck.atLeast(0, "--load-epoch", loadEpoch)
+        try FlagCheck.number("--lr", lr, must: "0 or more") { $0 >= 0 }
+        try FlagCheck.number("--wd", wd, must: "0 or more") { $0 >= 0 }
+        try FlagCheck.number("--mom", mom, must: "0 or more") { $0 >= 0 }
+        try FlagCheck.number("--lr-factor", lrFactor, must: "above 0 and at most 1") { $0 > 0 && $0 <= 1 }
+        guard let kvType = KVStoreType(parsing: kvStore) else {
+            throw ValidationError("--kv-store '\(kvStore)': use local, dist_sync or dist_async")
+        }
+        if let name = network, !["mlp", "lenet"].contains(name.lowercased()), !name.hasSuffix(".json") {
+            throw ValidationError("--network '\(name)': use mlp, lenet or the path of a symbol JSON file (.json)")
+        }
+        if loadEpoch != nil || resume {
+            guard modelPrefix != nil else {
+                throw ValidationError("--load-epoch and --resume need --model-prefix (where the checkpoints are)")
+            }
+            guard loadEpoch == nil || !resume else { throw ValidationError("give --resume or --load-epoch, not both") }
+        }
+        if let loadEpoch, loadEpoch >= numEpochs {
+            throw ValidationError(
+                "--load-epoch \(loadEpoch) with --num-epochs \(numEpochs): nothing to train; --num-epochs is the epoch training ends at (MXNet's num_epoch), so give more than \(loadEpoch)"
+            )
+        }
+        if let parts = interleaveShards {
+            guard parts >= 1, batchSize % parts == 0, !kvType.isDistributed else {
+                throw ValidationError(
+                    "--interleave-shards \(parts): needs a positive K that divides --batch-size, and --kv-store local")
+            }
+        }
+        _ = try optimizerConfig(batchesPerEpoch: 1)
+        _ = try FlagCheck.parsing("--initializer", initializer) { try Initializers.create(initializer) }
+        _ = try FlagCheck.parsing("--metrics", metrics) { try Metrics.create(metricNames) }
+    }
+
+    /// `--metrics` split at commas.
+    var metricNames: [String] { metrics.split(separator: ",").map(String.init) }
+
+    /// The optimizer from the flags; `--lr-step-epochs` becomes a multi-factor schedule in updates.
+    func optimizerConfig(batchesPerEpoch: Int) throws -> OptimizerConfig {
+        var config = OptimizerConfig(
+            name: optimizer, learningRate: Double(lr), wd: Double(wd),
+            momentum: ["sgd", "nag"].contains(optimizer.lowercased()) ? Double(mom) : 0)
+        if !lrStepEpochs.isEmpty {
+            let epochs = try FlagCheck.positiveList("--lr-step-epochs", lrStepEpochs)
+            guard zip(epochs, epochs.dropFirst()).allSatisfy({ $0 < $1 }) else {
+                throw ValidationError("--lr-step-epochs '\(lrStepEpochs)': the epochs must increase")
+            }
+            config.lrScheduler = .multifactor(steps: epochs.map { $0 * batchesPerEpoch }, factor: Double(lrFactor))
+        }
+        guard OptimizerConfig.knownNames.contains(optimizer.lowercased()) else {
+            throw ValidationError(
+                "--optimizer '\(optimizer)': use \(OptimizerConfig.knownNames.joined(separator: ", "))")
+        }
+        do { try config.validate() } catch { throw ValidationError("\(error)") }
+        return config
+    }
 }

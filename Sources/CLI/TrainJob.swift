@@ -13,21 +13,14 @@ struct TrainJob {
 
     func run() throws {
         let threads = BLAS.configureThreads(options.blasThreads)
-        guard let kvType = KVStoreType(parsing: options.kvStore) else {
-            throw KVStoreError.unknownType(options.kvStore)
-        }
-        guard options.checkpointPeriod >= 1 else {
-            throw ModuleError.badInput("--checkpoint-period \(options.checkpointPeriod): give 1 or more epochs")
-        }
+        let kvType = KVStoreType(parsing: options.kvStore) ?? .local  // checked by TrainOptions.validate
         // In a cluster only the scheduler reads and writes checkpoint files: the worker asks it for
         // the resume point once the cluster is up (below), and creates no directory.
         var resumePoint: ResumePoint?
         if !kvType.isDistributed {
-            if let prefix = options.modelPrefix {
-                let dir = (prefix as NSString).deletingLastPathComponent
-                if !dir.isEmpty {
-                    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                }
+            // This process writes its own files: a directory that cannot be made fails now, not after training.
+            for path in [options.modelPrefix, options.metricsOut, options.saveFinal] {
+                try createParentDirectory(of: path)
             }
             resumePoint = try ResumePoint.resolve(
                 prefix: options.modelPrefix, loadEpoch: options.loadEpoch, resume: options.resume,
@@ -39,19 +32,8 @@ struct TrainJob {
         var finished = false
         defer { if !finished { session.abort() } }
         logger.info(
-            "network \(options.network), kvstore \(kvType), worker \(session.rank) of \(session.numWorkers), \(threads) BLAS thread(s)"
+            "network \(options.network ?? "mlp"), kvstore \(kvType), worker \(session.rank) of \(session.numWorkers), \(threads) BLAS thread(s)"
         )
-
-        let symbol = try loadNetwork(options.network)
-        let flat = !symbol.listArguments().contains { $0.hasPrefix("conv") }
-        let (shard, trainBatches) = try trainingData(flat: flat, session: session)
-        // Same batches in the same order, prepared one step ahead (the gather and scaling of a batch
-        // is ~10% of a one-process mlp step, and the second core is otherwise idle there).
-        let train: any DataIter = options.prefetch ? try PrefetchingIter(shard) : shard
-        let validation = try FashionMNIST.test(
-            dataDir: options.dataDir, batchSize: options.batchSize, flat: flat, numParts: session.numWorkers,
-            partIndex: session.rank)
-        let batchesPerEpoch = options.numBatches ?? trainBatches
 
         var beginEpoch = 0
         // Worker 0 keeps --seed (its initialization is the one the servers take); the others get their
@@ -87,16 +69,28 @@ struct TrainJob {
             beginEpoch = point.epoch
             resumedFrom = (point.layout.paramsPath, "")
         } else {
-            module = try Module(symbol: symbol, seed: moduleSeed, logger: logger)
+            module = try Module(symbol: try loadNetwork(options.network ?? "mlp"), seed: moduleSeed, logger: logger)
         }
+        guard let network = module.symbol else { throw ModuleError.badInput("the module has no network") }
+        if let resumedFrom { try checkResumePoint(network, checkpoint: resumedFrom.path, epoch: beginEpoch) }
+
+        let flat = takesFlatSamples(network)
+        let (shard, trainBatches) = try trainingData(flat: flat, session: session)
+        // Same batches in the same order, prepared one step ahead (the gather and scaling of a batch
+        // is ~10% of a one-process mlp step, and the second core is otherwise idle there).
+        let train: any DataIter = options.prefetch ? try PrefetchingIter(shard) : shard
+        let validation = try FashionMNIST.test(
+            dataDir: options.dataDir, batchSize: options.batchSize, flat: flat, numParts: session.numWorkers,
+            partIndex: session.rank)
+        let batchesPerEpoch = options.numBatches ?? trainBatches
         if let resumedFrom {
             // Replay the shuffles of the epochs already trained, so the data order continues exactly.
             for _ in 0..<beginEpoch { train.reset() }
             logger.info("resuming from \(resumedFrom.path) at epoch \(beginEpoch)\(resumedFrom.how)")
         }
 
-        let optimizer = try optimizerConfig(batchesPerEpoch: batchesPerEpoch)
-        let metricNames = options.metrics.split(separator: ",").map(String.init)
+        let optimizer = try options.optimizerConfig(batchesPerEpoch: batchesPerEpoch)
+        let metricNames = options.metricNames
         let metric = try Metrics.create(metricNames)
         var batchCallbacks: [BatchEndCallback] = []
         if isatty(STDERR_FILENO) != 0 && !options.noProgress && session.numWorkers == 1 {
@@ -147,6 +141,7 @@ struct TrainJob {
         if let path = options.metricsOut { logger.info("per-epoch metrics appended to \(path)") }
         if let prefix = options.modelPrefix { logger.info("checkpoints written as \(prefix)-NNNN.params") }
         if let path = options.saveFinal, session.rank == 0 {
+            try createParentDirectory(of: path)
             try module.saveParams(path)
             logger.info("final parameters written to \(path)")
         }
@@ -191,10 +186,6 @@ struct TrainJob {
             }
             return (train, train.batchesInEpoch)
         }
-        guard parts >= 1, options.batchSize % parts == 0, session.numWorkers == 1 else {
-            throw ModuleError.badInput(
-                "--interleave-shards \(parts): needs a batch size divisible by it and --kv-store local")
-        }
         let batches =
             try options.numBatches
             ?? DataShard.uniformBatchesPerEpoch(
@@ -231,34 +222,52 @@ struct TrainJob {
         return Int64((samples + numWorkers - 1) / numWorkers)
     }
 
-    /// The optimizer from the flags; `--lr-step-epochs` becomes a multi-factor schedule in updates.
-    func optimizerConfig(batchesPerEpoch: Int) throws -> OptimizerConfig {
-        var config = OptimizerConfig(
-            name: options.optimizer, learningRate: Double(options.lr), wd: Double(options.wd),
-            momentum: ["sgd", "nag"].contains(options.optimizer.lowercased()) ? Double(options.mom) : 0)
-        let steps = try options.lrStepEpochs.split(separator: ",").map { text -> Int in
-            guard let epoch = Int(text.trimmingCharacters(in: .whitespaces)), epoch > 0 else {
-                throw ModuleError.badInput("--lr-step-epochs: '\(text)' is not a positive epoch number")
-            }
-            return epoch * batchesPerEpoch
-        }
-        if !steps.isEmpty {
-            config.lrScheduler = .multifactor(steps: steps, factor: Double(options.lrFactor))
-        }
-        try config.validate()
-        return config
-    }
-
-    /// `mlp`, `lenet`, or a symbol JSON file.
+    /// `mlp`, `lenet`, or a symbol JSON file (`TrainOptions.validate` checked the name).
     func loadNetwork(_ name: String) throws -> Symbol {
         switch name.lowercased() {
         case "mlp": return try Models.mlp()
         case "lenet": return try Models.lenet()
-        default:
-            guard name.hasSuffix(".json") else {
-                throw ModuleError.badInput("--network '\(name)': use mlp, lenet or the path of a symbol JSON file")
-            }
-            return try Symbol.load(from: name)
+        default: return try Symbol.load(from: name)
+        }
+    }
+
+    /// Whether `network` takes each sample flat, (batch, 784) as the mlp does, rather than as a
+    /// (batch, 1, 28, 28) image: the first of the two its shape inference accepts.
+    func takesFlatSamples(_ network: Symbol) -> Bool {
+        (try? network.inferShape(["data": [options.batchSize, 28 * 28]])) != nil
+    }
+
+    /// Throws when the checkpoint a run resumes from does not fit the flags: it is past
+    /// `--num-epochs` (`--resume` found a later one), or `--network` was given and names another
+    /// network than the checkpoint's (MXNet's fit.py asserts the same) instead of being left out.
+    func checkResumePoint(_ checkpointNetwork: Symbol, checkpoint: String, epoch: Int) throws {
+        guard epoch <= options.numEpochs else {
+            throw ModuleError.badInput(
+                "\(checkpoint) is the checkpoint of epoch \(epoch), past --num-epochs \(options.numEpochs): nothing to "
+                    + "train; --num-epochs is the epoch training ends at (MXNet's num_epoch), so give more than \(epoch)"
+            )
+        }
+        guard let name = options.network else { return }
+        let given = try loadNetwork(name)
+        guard
+            given.listArguments() != checkpointNetwork.listArguments()
+                || given.listOutputs() != checkpointNetwork.listOutputs()
+        else { return }
+        throw ModuleError.badInput(
+            "--network \(name) is not the network of the checkpoint \(checkpoint) (whose parameters are "
+                + "\(checkpointNetwork.listArguments().joined(separator: ", "))): leave --network out to continue "
+                + "the checkpoint's network, or give another --model-prefix to train \(name) from scratch")
+    }
+
+    /// Creates the directory `path` (a file or a checkpoint prefix) lives in, when it has one.
+    func createParentDirectory(of path: String?) throws {
+        guard let path else { return }
+        let dir = (path as NSString).deletingLastPathComponent
+        guard !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) else { return }
+        do {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        } catch {
+            throw ModuleError.badInput("cannot create the directory \(dir) for \(path): \(error.localizedDescription)")
         }
     }
 }

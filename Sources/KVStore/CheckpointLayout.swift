@@ -49,9 +49,19 @@ public struct CheckpointLayout: Sendable, Equatable {
 
     /// The epochs under `prefix` that have a manifest file, newest first (not yet verified).
     public static func epochsWithManifest(prefix: String) -> [Int] {
+        epochs(prefix: prefix, withSuffix: ".manifest.json")
+    }
+
+    /// The epochs under `prefix` that have a `prefix-%04d.params` file, newest first (what
+    /// `--load-epoch` can name, checkpoints of MXNet's included).
+    public static func epochsWithParams(prefix: String) -> [Int] {
+        epochs(prefix: prefix, withSuffix: ".params")
+    }
+
+    /// The epochs `N` for which `prefix-%04d<suffix>` exists, newest first.
+    private static func epochs(prefix: String, withSuffix suffix: String) -> [Int] {
         let probe = CheckpointLayout(prefix: prefix, epoch: 0)
         let base = (prefix as NSString).lastPathComponent + "-"
-        let suffix = ".manifest.json"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: probe.directory)) ?? []
         return names.compactMap { name -> Int? in
             guard name.hasPrefix(base), name.hasSuffix(suffix) else { return nil }

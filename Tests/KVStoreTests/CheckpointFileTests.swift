@@ -88,6 +88,10 @@ struct CheckpointFileTests {
         try FileManager.default.removeItem(atPath: CheckpointLayout(prefix: prefix, epoch: 2).paramsPath)
         #expect(CheckpointLayout.epochsWithManifest(prefix: prefix) == [2, 1])
         #expect(CheckpointManifest.latestComplete(prefix: prefix)?.0.epoch == 1)
+        // What --load-epoch can name: the params files, not a server's shard or another prefix's.
+        try AtomicFile.write([3], to: CheckpointLayout(prefix: prefix, epoch: 3).serverParamsPath(0))
+        try AtomicFile.write([4], to: prefix + "x-0004.params")
+        #expect(CheckpointLayout.epochsWithParams(prefix: prefix) == [1])
     }
 
     @Test func shardFileRoundTripsAndMergeFindsGapsAndOverlaps() throws {

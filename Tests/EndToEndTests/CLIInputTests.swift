@@ -1,0 +1,135 @@
+import Foundation
+import Testing
+
+/// What a user sees for wrong flags and bad files, through the release binary: a usage error
+/// (ArgumentParser's "Error: …" and usage lines, exit 64) for a flag value that is wrong in itself,
+/// a last line `swiftps <command>: …` and exit 1 for a file or checkpoint that is missing or
+/// damaged; never a crash.
+@Suite(.serialized, .enabled(if: CLIRunner.available, "needs the release swiftps binary (scripts/test builds it)"))
+struct CLIInputTests {
+    /// Quick training runs: a few batches of one epoch.
+    static let quick = ["--num-batches", "2", "--no-progress", "--disp-batches", "1000"]
+
+    /// Runs `args`, expects `status`, no crash report, and each of `words` in standard error.
+    @discardableResult
+    func expectFailure(_ args: [String], status: Int32, mentioning words: [String]) throws -> String {
+        let r = try CLIRunner.run(args, timeout: 60)
+        #expect(r.status == status, "swiftps \(args.joined(separator: " ")) exited \(r.status): \(r.stderr)")
+        #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Backtrac"), "a crash: \(r.stderr)")
+        // A usage error is ArgumentParser's "Error: …" first; any other error is the last line,
+        // after the log lines of the run so far.
+        let error = status == 64 ? r.stderr : String(r.stderr.split(separator: "\n").last ?? "")
+        #expect(error.hasPrefix(status == 64 ? "Error: " : "swiftps "), "no error line in: \(r.stderr)")
+        for word in words { #expect(error.contains(word), "'\(word)' missing from: \(r.stderr)") }
+        return error
+    }
+
+    /// Flag values that are wrong whatever the files: each is refused before any work (negative
+    /// numbers too, which ArgumentParser used to read as a missing value), naming the flag.
+    @Test func wrongFlagValuesAreUsageErrorsNamingTheFlag() throws {
+        let cases: [([String], [String])] = [
+            (["train", "--batch-size", "-5"], ["--batch-size -5", "at least 1"]),
+            (["train", "--num-epochs", "0"], ["--num-epochs 0"]),
+            (["train", "--num-batches", "0"], ["--num-batches 0"]),
+            (["train", "--disp-batches", "0"], ["--disp-batches 0"]),
+            (["train", "--blas-threads", "0"], ["--blas-threads 0"]),
+            (["train", "--lr", "-1"], ["--lr -1"]),
+            (["train", "--lr-step-epochs", "a,b"], ["--lr-step-epochs", "'a'"]),
+            (["train", "--lr-step-epochs", "5,3"], ["--lr-step-epochs", "increase"]),
+            (["train", "--optimizer", "adamw"], ["--optimizer 'adamw'", "sgd"]),
+            (["train", "--initializer", "glorot"], ["--initializer 'glorot'", "xavier"]),
+            (["train", "--metrics", "acc,auc"], ["--metrics 'acc,auc'", "'auc'"]),
+            (["train", "--kv-store", "nccl"], ["--kv-store 'nccl'"]),
+            (["train", "--network", "resnet"], ["--network 'resnet'"]),
+            (["train", "--load-epoch", "1"], ["--model-prefix"]),
+            (["train", "--model-prefix", "m", "--resume", "--load-epoch", "1"], ["not both"]),
+            (["train", "--model-prefix", "m", "--load-epoch", "2", "--num-epochs", "1"], ["nothing to train"]),
+            (["train", "--interleave-shards", "3"], ["--interleave-shards 3"]),
+            (["score", "--model-prefix", "m", "--load-epoch", "1", "--batch-size", "0"], ["--batch-size 0"]),
+            (
+                ["score", "--model-prefix", "m", "--load-epoch", "1", "--data-dir", "d", "--data-csv", "a"],
+                ["--data-dir", "--data-csv"]
+            ),
+            (
+                ["score", "--model-prefix", "m", "--load-epoch", "1", "--label-csv", "l"],
+                ["--label-csv needs --data-csv"]
+            ),
+            (["predict", "--model-prefix", "m", "--load-epoch", "-1", "--input", "-"], ["--load-epoch -1"]),
+            (["predict", "--model-prefix", "m", "--load-epoch", "1", "--input", "-", "--top-k", "0"], ["--top-k 0"]),
+            (["bench", "gemm", "--repeats", "0"], ["--repeats 0"]),
+            (["bench", "train", "--network", "resnet"], ["--network 'resnet'"]),
+            (["bench", "train", "--kv-store", "dist_sync", "--epochs", "1"], ["--epochs 1", "swiftps bench train"]),
+            (["bench", "tags", "--floats", "1024,x"], ["--floats", "'x'"]),
+            (["launch", "-n", "2", "-s", "-1", "--", "swiftps", "train"], ["-s must be 0 or more"]),
+        ]
+        for (args, words) in cases { try expectFailure(args, status: 64, mentioning: words) }
+    }
+
+    /// Checkpoints that are not there or do not fit the flags, and damaged files: an error line naming
+    /// the file or the flag, exit 1. (`--load-epoch` past `--num-epochs` used to trap in `fit`.)
+    @Test func missingOrMismatchedCheckpointsAndDamagedFilesNameTheProblem() throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let prefix = dir + "/ck/mlp"  // the directory does not exist yet: train makes it
+        let made = try CLIRunner.run(["train", "--num-epochs", "2", "--model-prefix", prefix] + Self.quick)
+        try #require(made.status == 0, "\(made.stderr)")
+
+        try expectFailure(
+            ["train", "--model-prefix", prefix, "--load-epoch", "7", "--num-epochs", "9"] + Self.quick, status: 1,
+            mentioning: ["mlp-0007.params", "epochs 1, 2"])
+        try expectFailure(
+            ["train", "--model-prefix", dir + "/none/x", "--load-epoch", "1", "--num-epochs", "2"] + Self.quick,
+            status: 1, mentioning: ["x-0001.params", "no checkpoint under"])
+        try expectFailure(
+            ["train", "--model-prefix", prefix, "--resume", "--num-epochs", "1"] + Self.quick, status: 1,
+            mentioning: ["epoch 2", "past --num-epochs 1"])
+        try expectFailure(
+            ["train", "--model-prefix", prefix, "--load-epoch", "2", "--num-epochs", "3", "--network", "lenet"]
+                + Self.quick, status: 1, mentioning: ["--network lenet", "mlp-0002.params"])
+
+        // A damaged optimizer state (no manifest to catch it first) and a cut symbol file.
+        try FileManager.default.removeItem(atPath: prefix + "-0002.manifest.json")
+        try Data("junk".utf8).write(to: URL(fileURLWithPath: prefix + "-0002.states"))
+        try expectFailure(
+            ["train", "--model-prefix", prefix, "--load-epoch", "2", "--num-epochs", "3"] + Self.quick, status: 1,
+            mentioning: ["mlp-0002.states"])
+        try Data("{\"nodes\": [".utf8).write(to: URL(fileURLWithPath: dir + "/cut.json"))
+        try expectFailure(
+            ["train", "--network", dir + "/cut.json", "--num-epochs", "1"] + Self.quick, status: 1,
+            mentioning: ["cut.json", "not valid JSON"])
+        // predict into a directory that does not exist: the file asked for, not a temporary name.
+        let out = try expectFailure(
+            [
+                "predict", "--model-prefix", prefix, "--load-epoch", "1", "--input",
+                "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", "--output", dir + "/no/dir/out.csv",
+            ], status: 1, mentioning: ["no/dir/out.csv"])
+        #expect(!out.contains(".tmp."), "\(out)")
+    }
+
+    /// Resuming takes the checkpoint's network (a lenet checkpoint resumed without `--network` used
+    /// to get flat mlp batches), and a symbol JSON's input shape decides flat or image batches (a
+    /// network whose convolutions are not named conv* used to get flat batches). Output files land in
+    /// directories made for them.
+    @Test func theNetworkDecidesTheBatchShapeAndOutputDirectoriesAreMade() throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let first = try CLIRunner.run(
+            ["train", "--network", "lenet", "--num-epochs", "1", "--model-prefix", dir + "/lenet"] + Self.quick)
+        try #require(first.status == 0, "\(first.stderr)")
+        let resumed = try CLIRunner.run(
+            ["train", "--model-prefix", dir + "/lenet", "--load-epoch", "1", "--num-epochs", "2"] + Self.quick)
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+
+        let symbol = try String(contentsOfFile: dir + "/lenet-symbol.json", encoding: .utf8)
+        try symbol.replacingOccurrences(of: "conv", with: "c").write(
+            toFile: dir + "/renamed.json", atomically: true, encoding: .utf8)
+        let renamed = try CLIRunner.run(
+            [
+                "train", "--network", dir + "/renamed.json", "--num-epochs", "1", "--metrics-out",
+                dir + "/m/metrics.jsonl", "--save-final", dir + "/f/final.params",
+            ] + Self.quick)
+        #expect(renamed.status == 0, "\(renamed.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/m/metrics.jsonl"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/f/final.params"))
+    }
+}
