@@ -10,9 +10,11 @@ struct BenchKVStore: ParsableCommand {
         commandName: "kvstore",
         abstract: "Round time and per-worker throughput of dist_sync pushPull of one key, as JSON.",
         discussion: """
-            Per-worker throughput = (bytes pushed + bytes pulled) / median round time. The cluster is \
-            2 workers (--workers) and 1 server (--servers) on loopback, each a child process; no \
-            optimizer runs on the server, so a round is merge + answer, as in anchors.md's MXNet figures.
+            Per-worker throughput = (bytes pushed + bytes pulled) / median round time, counting float32 \
+            bytes (with --gc-type 2bit the push travels as a sixteenth of them: wire_bytes_per_round). \
+            The cluster is 2 workers (--workers) and 1 server (--servers) on loopback, each a child \
+            process; no optimizer runs on the server, so a round is merge + answer, as in anchors.md's \
+            MXNet figures.
             """)
 
     @Option(help: "Comma-separated key sizes in float32 elements (4 KB, 4 MB, 64 MB by default).")
@@ -33,6 +35,9 @@ struct BenchKVStore: ParsableCommand {
     @Option(help: "Seconds the whole run may take before the children are killed.")
     var timeout: Double = 600
 
+    @Option(help: "Gradient compression of the pushes: none or 2bit (threshold 0.5).")
+    var gcType: String = "none"
+
     @Flag(help: .hidden)
     var worker = false
 
@@ -47,6 +52,12 @@ struct BenchKVStore: ParsableCommand {
         guard rounds > 0, warmup >= 0, workers > 0, servers > 0 else {
             throw ValidationError("--rounds, --workers and --servers must be positive, --warmup not negative")
         }
+        _ = try compression
+    }
+
+    /// `--gc-type` (checked by `validate`).
+    var compression: GradientCompression {
+        get throws { try FlagCheck.parsing("--gc-type", gcType) { try GradientCompression(kind: gcType) } }
     }
 
     /// `--floats` (checked by `validate`).
@@ -63,7 +74,7 @@ struct BenchKVStore: ParsableCommand {
         try cluster.start { rank in
             [
                 "bench", "kvstore", "--worker", "--result-file", resultPath(rank), "--floats", floats,
-                "--rounds", "\(rounds)", "--warmup", "\(warmup)",
+                "--rounds", "\(rounds)", "--warmup", "\(warmup)", "--gc-type", gcType,
             ]
         }
         try cluster.waitAll(timeout: timeout)
@@ -82,6 +93,8 @@ struct BenchKVStore: ParsableCommand {
         var closed = false
         defer { if !closed { office.stop() } }
         let store = try DistKVStore(postOffice: office, type: .distSync, logger: logger)
+        let compression = try self.compression
+        try store.setGradientCompression(compression)
         var series: [KVBenchSeries] = []
         for count in sizes {
             let key = "bench_\(count)"
@@ -100,8 +113,12 @@ struct BenchKVStore: ParsableCommand {
                 try store.wait(key)
                 seconds.append(MonotonicClock.now() - start)
             }
-            // Without an optimizer the stored value is the sum of the workers' pushes.
-            let expected = Float(store.numWorkers * (store.numWorkers + 1) / 2)
+            // Without an optimizer the stored value is the sum of the workers' pushes: rank + 1 each,
+            // or with 2bit the threshold each (every value reaches it).
+            let expected =
+                compression.isActive
+                ? Float(store.numWorkers) * compression.threshold
+                : Float(store.numWorkers * (store.numWorkers + 1) / 2)
             guard out[flat: 0] == expected, out[flat: count - 1] == expected else {
                 throw BenchError.badResult("pulled \(out[flat: 0]) for key \(key), expected the sum \(expected)")
             }
@@ -121,6 +138,7 @@ struct BenchKVStore: ParsableCommand {
         out.set("workers", workers)
         out.set("servers", servers)
         cluster.describeSetup(into: &out)
+        out.set("gradient_compression", (try? compression)?.description ?? gcType)
         out.set("rounds", rounds)
         out.set("warmup_rounds", warmup)
         var entries: [JSONObject] = []
@@ -131,6 +149,9 @@ struct BenchKVStore: ParsableCommand {
             var entry = JSONObject()
             entry.set("key_floats", count)
             entry.set("key_bytes", bytes)
+            let compressed = (try? compression)?.isActive ?? false
+            let pushed = compressed ? GradientCompression.wordCount(count) * 4 : bytes
+            entry.set("wire_bytes_per_round", pushed + bytes)
             entry.set("median_round_ms", median * 1000)
             entry.set("p90_round_ms", pooled[min(pooled.count - 1, pooled.count * 9 / 10)] * 1000)
             entry.set("best_round_ms", pooled[0] * 1000)

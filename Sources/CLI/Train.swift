@@ -93,6 +93,16 @@ struct TrainOptions: ParsableArguments {
 
     @Option(
         help: """
+            Gradient compression of pushes to a distributed kvstore: none, or 2bit (2-bit codes with \
+            error feedback, a sixteenth of the bytes; MXNet fit.py's --gc-type).
+            """)
+    var gcType: String = "none"
+
+    @Option(parsing: .unconditional, help: "Threshold of 2bit gradient compression (MXNet's default).")
+    var gcThreshold: Float = 0.5
+
+    @Option(
+        help: """
             Save checkpoints as PREFIX-symbol.json and PREFIX-%04d.params (in a cluster, on the scheduler's \
             host); a missing directory is created.
             """)
@@ -184,6 +194,13 @@ struct TrainOptions: ParsableArguments {
         guard let kvType = KVStoreType(parsing: kvStore) else {
             throw ValidationError("--kv-store '\(kvStore)': use local, dist_sync or dist_async")
         }
+        let compression = try FlagCheck.parsing("--gc-type", gcType) {
+            try GradientCompression(kind: gcType, threshold: gcThreshold)
+        }
+        guard !compression.isActive || kvType.isDistributed else {
+            throw ValidationError(
+                "--gc-type \(gcType) compresses pushes to servers: it needs --kv-store dist_sync or dist_async")
+        }
         if let name = network, !["mlp", "lenet"].contains(name.lowercased()), !name.hasSuffix(".json") {
             throw ValidationError("--network '\(name)': use mlp, lenet or the path of a symbol JSON file (.json)")
         }
@@ -207,6 +224,11 @@ struct TrainOptions: ParsableArguments {
         _ = try optimizerConfig(batchesPerEpoch: 1)
         _ = try FlagCheck.parsing("--initializer", initializer) { try Initializers.create(initializer) }
         _ = try FlagCheck.parsing("--metrics", metrics) { try Metrics.create(metricNames) }
+    }
+
+    /// `--gc-type` and `--gc-threshold` (checked by `validate`).
+    var gradientCompression: GradientCompression {
+        (try? GradientCompression(kind: gcType, threshold: gcThreshold)) ?? .none
     }
 
     /// `--metrics` split at commas.

@@ -14,6 +14,7 @@ struct TrainJob {
     func run() throws {
         let threads = BLAS.configureThreads(options.blasThreads)
         let kvType = KVStoreType(parsing: options.kvStore) ?? .local  // checked by TrainOptions.validate
+        let compression = options.gradientCompression
         // In a cluster only the scheduler reads and writes checkpoint files: the worker asks it for
         // the resume point once the cluster is up (below), and creates no directory.
         var resumePoint: ResumePoint?
@@ -32,7 +33,7 @@ struct TrainJob {
         var finished = false
         defer { if !finished { session.abort() } }
         logger.info(
-            "network \(options.network ?? "mlp"), kvstore \(kvType), worker \(session.rank) of \(session.numWorkers), \(threads) BLAS thread(s)"
+            "network \(options.network ?? "mlp"), kvstore \(kvType)\(compression.isActive ? ", gradient compression \(compression)" : ""), worker \(session.rank) of \(session.numWorkers), \(threads) BLAS thread(s)"
         )
 
         var beginEpoch = 0
@@ -130,6 +131,7 @@ struct TrainJob {
         }
 
         let initializer = try Initializers.create(options.initializer)
+        module.gradientCompression = compression
         try module.fit(
             train, evalData: evalData, evalMetric: metric, epochEndCallbacks: epochCallbacks,
             batchEndCallbacks: batchCallbacks, kvstore: session.kvstore, optimizer: optimizer,

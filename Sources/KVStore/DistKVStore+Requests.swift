@@ -28,15 +28,24 @@ extension DistKVStore {
     /// of the key are waited for first (MXNet's engine dependency on the key's buffer).
     func send(key: Int, kind: KVRequestKind, value: NDArray?, out: NDArray?, priority: Int) throws {
         try wait(keys: [key])
-        let (slices, name, total) = locked { (placements[key].slices, keyNames[key], keyCounts[key]) }
+        let (slices, name, total, compression) = locked {
+            (placements[key].slices, keyNames[key], keyCounts[key], self.compression)
+        }
+        let compressed = compression.isActive && kind != .initialize && kind.pushes
         var messages: [(message: Message, server: Int32, slice: KVPlacement.Slice, wireKey: Int)] = []
         for (slice, wireKey) in Self.parts(of: slices, key: key) {
             var message = Message(
-                head: kind == .initialize ? KVHead.initialize.rawValue : KVHead.data.rawValue,
+                head: kind == .initialize
+                    ? KVHead.initialize.rawValue : compressed ? KVHead.compressed.rawValue : KVHead.data.rawValue,
                 request: true, push: kind.pushes, pull: kind.pulls,
                 timestamp: postOffice.nextTimestamp(), priority: Int32(clamping: priority))
-            let values = value.map { Payload.floats(noCopy: $0, offset: slice.offset, count: slice.count) }
+            let values = value.map { value in
+                compressed
+                    ? compress(value, key: key, slice: slice, threshold: compression.threshold)
+                    : Payload.floats(noCopy: value, offset: slice.offset, count: slice.count)
+            }
             message.data = KVFrames.encode(key: wireKey, values: values, count: slice.count)
+            if compressed { message.body = KVFrames.thresholdBody(compression.threshold) }
             if kind == .initialize {
                 message.body = try [UInt8](
                     JSONEncoder().encode(KVSliceInfo(name: name, totalCount: total, offset: slice.offset)))
@@ -58,6 +67,24 @@ extension DistKVStore {
                 abandon(messages[i...].map(\.message.timestamp))
                 throw KVStoreError.remote("cannot send \(kind) of '\(name)' to \(describe(server)): \(error)")
             }
+        }
+    }
+
+    /// The 2-bit codes of part `slice` of `key`'s `value`, through that part's residual (made at its
+    /// first compressed push). Only the thread pushing the key touches its residuals: requests of one
+    /// key are sent one after another.
+    private func compress(_ value: NDArray, key: Int, slice: KVPlacement.Slice, threshold: Float) -> Payload {
+        let residual = locked {
+            if let existing = residuals[key]?[slice.offset] { return existing }
+            let made = NDArray(shape: [slice.count])
+            residuals[key, default: [:]][slice.offset] = made
+            return made
+        }
+        return Payload(count: GradientCompression.wordCount(slice.count), of: UInt32.self) { words in
+            guard let words = words.baseAddress else { return }
+            GradientCompression.quantize(
+                value.data + slice.offset, residual: residual.data, count: slice.count, threshold: threshold,
+                into: words)
         }
     }
 

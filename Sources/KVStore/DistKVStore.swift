@@ -56,6 +56,9 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     var failures: [Int: String] = [:]
     var hasOptimizer = false
     var waited = 0.0
+    var compression = GradientCompression.none
+    /// Per part of a key (its offset in the key), what compressed pushes have not sent yet.
+    var residuals: [Int: [Int: NDArray]] = [:]
 
     /// Creates the store over a started worker `postOffice`, as MXNet's `KVStoreDist` constructor: rank 0
     /// tells every server whether the job is synchronous (MXNet's `kSyncMode`, sent unless the type is
@@ -176,6 +179,23 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
         try postOffice.barrier(group: .workers)
         locked { hasOptimizer = true }
     }
+
+    /// MXNet's `set_gradient_compression`: pushes (and the push half of pushPull) from now on send
+    /// 2-bit codes with error feedback (`GradientCompression`); pulls stay float32. Like MXNet, it
+    /// must come before the first `initialize`; each worker sets its own (the servers take what each
+    /// push carries).
+    public func setGradientCompression(_ compression: GradientCompression) throws {
+        try locked {
+            guard keyNames.isEmpty else {
+                throw KVStoreError.badConfiguration(
+                    "set gradient compression before initializing keys (\(keyNames.count) are initialized)")
+            }
+            self.compression = compression
+        }
+    }
+
+    /// The gradient compression of pushes (`none` unless `setGradientCompression` set one).
+    public var gradientCompression: GradientCompression { locked { compression } }
 
     /// A barrier over all workers (MXNet's `kv.barrier()`), with the cluster's barrier deadline.
     public func barrier() throws {

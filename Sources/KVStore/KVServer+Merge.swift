@@ -45,6 +45,9 @@ extension KVServer {
         guard let head = KVHead(rawValue: message.head) else {
             throw KVStoreError.remote("unknown KV request type \(message.head)")
         }
+        guard head != .compressed || message.push else {
+            throw KVStoreError.remote("a compressed request must be a push")
+        }
         let frames = try KVFrames.decode(message, needsValues: message.push)
         if head == .initialize {
             try initialize(message, frames)
@@ -94,7 +97,7 @@ extension KVServer {
             slice = ServerSlice(key: frames.key, info: info, count: frames.count)
             slices[frames.key] = slice
         }
-        try copy(frames.values, into: slice.weight)
+        try frames.write(into: slice.weight, accumulate: false)
         try restore(slice)
         answer(message)
     }
@@ -104,10 +107,10 @@ extension KVServer {
     private func handleAsync(_ message: Message, _ frames: KVFrames, _ slice: ServerSlice) throws {
         if message.push {
             if optimizer != nil {
-                try copy(frames.values, into: slice.merged)
+                try frames.write(into: slice.merged, accumulate: false)
                 try update(slice)
             } else {
-                try copy(frames.values, into: slice.weight)
+                try frames.write(into: slice.weight, accumulate: false)
             }
         }
         answerWithStore(message, slice)
@@ -215,35 +218,30 @@ extension KVServer {
         }
     }
 
-    /// `out` = the sum of the pushes' values, in their order; the first two are added in one pass.
-    /// Every push is checked before `out` is written.
+    /// `out` = the sum of the pushes' values (float32, or 2-bit codes expanded), in their order; two
+    /// float32 pushes are added in one pass. Every push is checked before `out` is written.
     private func sum(_ pushes: [Message], into out: NDArray) throws {
-        let values = try pushes.map { push in
-            guard let values = try KVFrames.decode(push, needsValues: true).values else {
-                throw KVStoreError.remote("a push without values")
+        let frames = try pushes.map { push in
+            let frames = try KVFrames.decode(push, needsValues: true)
+            guard frames.values != nil, frames.count == out.count else {
+                throw KVStoreError.remote("\(frames.count) values for a slice of \(out.count)")
             }
-            guard values.byteCount == out.count * MemoryLayout<Float>.stride else {
-                throw KVStoreError.remote("\(values.byteCount / 4) values for a slice of \(out.count)")
-            }
-            try values.withUnsafeBufferPointer(of: Float.self) { _ in }  // float32, or it throws here
-            return values
+            return frames
         }
-        guard let first = values.first else { return }
-        try first.withUnsafeBufferPointer(of: Float.self) { a in
-            guard let a = a.baseAddress else { return }
-            if values.count > 1 {
-                try values[1].withUnsafeBufferPointer(of: Float.self) { b in
-                    if let b = b.baseAddress { Kernels.add(out.count, a, b, out.data) }
+        var rest = frames[...]
+        if frames.count >= 2, frames[0].threshold == nil, frames[1].threshold == nil,
+            let a = frames[0].values, let b = frames[1].values
+        {
+            try a.withUnsafeBufferPointer(of: Float.self) { a in
+                try b.withUnsafeBufferPointer(of: Float.self) { b in
+                    if let a = a.baseAddress, let b = b.baseAddress { Kernels.add(out.count, a, b, out.data) }
                 }
-            } else {
-                out.data.update(from: a, count: out.count)
             }
+            rest = frames.dropFirst(2)
+        } else if let first = rest.popFirst() {
+            try first.write(into: out, accumulate: false)
         }
-        for more in values.dropFirst(2) {
-            try more.withUnsafeBufferPointer(of: Float.self) { x in
-                if let x = x.baseAddress { Kernels.addInPlace(out.count, x, out.data) }
-            }
-        }
+        for more in rest { try more.write(into: out, accumulate: true) }
     }
 
     /// Runs the optimizer on the slice with the gradient in `merged`.
@@ -270,16 +268,6 @@ extension KVServer {
         let values = weights ?? Payload.floats(copying: slice.weight.data, count: count)
         weights = values
         answer(message, key: slice.key, values: values, count: count)
-    }
-
-    private func copy(_ values: Payload?, into array: NDArray) throws {
-        guard let values else { throw KVStoreError.remote("a push without values") }
-        try values.withUnsafeBufferPointer(of: Float.self) { source in
-            guard source.count == array.count else {
-                throw KVStoreError.remote("\(source.count) values for a slice of \(array.count)")
-            }
-            if let base = source.baseAddress { array.data.update(from: base, count: source.count) }
-        }
     }
 
 }

@@ -69,4 +69,18 @@ public protocol KVStore: AnyObject {
     func setOptimizer(_ config: OptimizerConfig) throws
     /// A barrier over all workers (returns at once for a local store).
     func barrier() throws
+    /// MXNet's `set_gradient_compression`, before the first `initialize`: pushes travel compressed
+    /// (`GradientCompression`). Only distributed stores compress; others accept `none` only.
+    func setGradientCompression(_ compression: GradientCompression) throws
+}
+
+extension KVStore {
+    /// Accepts `none` and refuses any compression, as MXNet's non-distributed stores do.
+    public func setGradientCompression(_ compression: GradientCompression) throws {
+        guard !compression.isActive else {
+            throw KVStoreError.badConfiguration(
+                "gradient compression \(compression) needs a distributed kvstore (dist_sync or dist_async), not \(type)"
+            )
+        }
+    }
 }

@@ -8,6 +8,9 @@ enum KVHead: Int32 {
     case data = 0
     /// Rank 0's first push of a key: it sets the stored value; `body` is a `KVSliceInfo` in JSON.
     case initialize = 1
+    /// A push or pushpull whose values are 2-bit codes (`GradientCompression`): a uint32 frame of
+    /// `ceil(n / 16)` words, `lens` = n; `body` is the threshold, a little-endian float32.
+    case compressed = 2
 }
 
 /// What an initializing push tells the server about the slice it starts storing, so that the
@@ -28,6 +31,8 @@ struct KVFrames {
     var key: Int
     var values: Payload?
     var count: Int
+    /// For a compressed push, the threshold its codes stand for (`values` holds the codes).
+    var threshold: Float?
 
     /// The frames of a message for `key` with `count` values in `values` (nil: keys only, a pull).
     static func encode(key: Int, values: Payload?, count: Int) -> [Payload] {
@@ -64,6 +69,9 @@ struct KVFrames {
         } catch {
             throw .remote("malformed KV message: lens frame: \(error)")
         }
+        if message.request && message.head == KVHead.compressed.rawValue {
+            return try decodeCompressed(key: Int(keys[0]), codes: data[1], lens: lens, body: message.body)
+        }
         guard data[1].dataType == .float32, let count = data[1].count(of: Float.self) else {
             throw .remote(
                 "malformed KV message: values of key \(keys[0]) are \(data[1].byteCount) bytes of \(data[1].dataType), expected float32"
@@ -73,6 +81,61 @@ struct KVFrames {
             throw .remote("malformed KV message: lens \(lens.prefix(3)) do not match \(count) values of key \(keys[0])")
         }
         return KVFrames(key: Int(keys[0]), values: data[1], count: count)
+    }
+
+    private static func decodeCompressed(key: Int, codes: Payload, lens: [Int32], body: [UInt8])
+        throws(KVStoreError) -> KVFrames
+    {
+        guard lens.count == 1, lens[0] >= 0 else {
+            throw .remote("malformed compressed push of key \(key): lens \(lens.prefix(3))")
+        }
+        let count = Int(lens[0])
+        let words = GradientCompression.wordCount(count)
+        guard codes.dataType == .uint32, codes.byteCount == words * MemoryLayout<UInt32>.stride else {
+            throw .remote(
+                "malformed compressed push of key \(key): \(codes.byteCount) bytes of \(codes.dataType) for \(count) values, expected \(words) uint32 words"
+            )
+        }
+        guard body.count == 4 else {
+            throw .remote("malformed compressed push of key \(key): a \(body.count)-byte threshold, expected 4")
+        }
+        let threshold = Float(bitPattern: body.reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        guard threshold > 0, threshold.isFinite else {
+            throw .remote("compressed push of key \(key) has threshold \(threshold), not a positive number")
+        }
+        return KVFrames(key: key, values: codes, count: count, threshold: threshold)
+    }
+
+    /// The 4-byte body of a compressed push: `threshold`, little-endian.
+    static func thresholdBody(_ threshold: Float) -> [UInt8] {
+        withUnsafeBytes(of: threshold.bitPattern.littleEndian) { Array($0) }
+    }
+
+    /// Writes (or, with `accumulate`, adds) the pushed values into `array`: float32 values as they
+    /// are, 2-bit codes expanded. Throws when there are none or their count is not the array's.
+    func write(into array: NDArray, accumulate: Bool) throws(KVStoreError) {
+        guard let values else { throw .remote("a push without values") }
+        guard count == array.count else { throw .remote("\(count) values for a slice of \(array.count)") }
+        do {
+            if let threshold {
+                try values.withUnsafeBufferPointer(of: UInt32.self) { words in
+                    guard let words = words.baseAddress else { return }
+                    GradientCompression.dequantize(
+                        words, count: count, threshold: threshold, into: array.data, accumulate: accumulate)
+                }
+            } else {
+                try values.withUnsafeBufferPointer(of: Float.self) { source in
+                    guard let source = source.baseAddress else { return }
+                    if accumulate {
+                        Kernels.addInPlace(count, source, array.data)
+                    } else {
+                        array.data.update(from: source, count: count)
+                    }
+                }
+            }
+        } catch {
+            throw .remote("unreadable pushed values: \(error)")
+        }
     }
 }
 

@@ -51,6 +51,10 @@ public final class Module: BaseModule {
     private var preloadedParams: (args: [String: NDArray], aux: [String: NDArray])?
     /// Optimizer states loaded by `Module.load`, installed at `initOptimizer`.
     private var preloadedStatesPath: String?
+    /// How gradients travel to a distributed kvstore (MXNet's `compression_params`), installed on
+    /// the kvstore by `initOptimizer`; set it before then. A non-distributed kvstore refuses any but
+    /// `none`.
+    public var gradientCompression = GradientCompression.none
 
     /// A module computing `symbol`.
     ///
@@ -301,6 +305,7 @@ public final class Module: BaseModule {
         config.applyMXNetDefaultMultipliers(argNames: paramNames)
 
         let trainable = paramNames.filter { !fixedParamNames.contains($0) }
+        if gradientCompression.isActive { try store.setGradientCompression(gradientCompression) }
         try store.initialize(trainable, values: trainable.map { executor.argDict[$0]! })
         try store.setOptimizer(config)
         if let path = preloadedStatesPath, let local = store as? LocalKVStore {

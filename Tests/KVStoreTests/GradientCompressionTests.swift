@@ -1,0 +1,102 @@
+import Foundation
+import PSTestSupport
+import SwiftPSCluster
+import SwiftPSKVStore
+import SwiftPSOptimizer
+import SwiftPSTensor
+import SwiftPSTransport
+import Testing
+
+/// 2-bit gradient compression (MXNet's `set_gradient_compression`): the codes, the residual, and
+/// pushes through an in-process cluster, with values worked out by hand.
+@Suite(.serialized) struct GradientCompressionTests {
+    /// 37 values (two full words and a partial one): each code is what the residual reached, and the
+    /// residual keeps exactly what was not sent.
+    @Test func codesAndResidualsFollowTheThreshold() {
+        let t: Float = 0.5
+        let gradient: [Float] = (0..<37).map { Float($0 % 7) * 0.3 - 0.9 }  // -0.9 ... 0.9
+        var residual = [Float](repeating: 0, count: 37)
+        residual[3] = 0.45  // 0.45 + (3 * 0.3 - 0.9 = 0) stays below t: sends 0
+        residual[5] = -0.2  // -0.2 + 0.6 = 0.4: sends 0
+        let before = residual
+        var words = [UInt32](repeating: 0xFFFF_FFFF, count: GradientCompression.wordCount(37))
+        #expect(words.count == 3)
+        GradientCompression.quantize(gradient, residual: &residual, count: 37, threshold: t, into: &words)
+        var decoded = [Float](repeating: 7, count: 37)
+        GradientCompression.dequantize(words, count: 37, threshold: t, into: &decoded, accumulate: false)
+        for i in 0..<37 {
+            let reached = before[i] + gradient[i]
+            let expected: Float = reached >= t ? t : reached <= -t ? -t : 0
+            #expect(decoded[i] == expected, "value \(i): reached \(reached)")
+            #expect(abs(residual[i] - (reached - expected)) < 1e-6, "residual \(i)")
+        }
+        // The unused codes of the last word are zero.
+        #expect(words[2] >> (2 * 5) == 0)
+        // Accumulating adds the decoded values.
+        var sum = [Float](repeating: 1, count: 37)
+        GradientCompression.dequantize(words, count: 37, threshold: t, into: &sum, accumulate: true)
+        for i in 0..<37 { #expect(sum[i] == 1 + decoded[i]) }
+    }
+
+    @Test func badSettingsAreRefusedNamingThem() throws {
+        #expect(try GradientCompression(kind: "2BIT", threshold: 1).description == "2bit (threshold 1.0)")
+        #expect(throws: KVStoreError.self) { try GradientCompression(kind: "1bit") }
+        #expect(throws: KVStoreError.self) { try GradientCompression(kind: "2bit", threshold: 0) }
+        #expect(throws: KVStoreError.self) { try GradientCompression(kind: "2bit", threshold: .nan) }
+        // A local store has nothing to compress.
+        #expect(throws: KVStoreError.self) {
+            try LocalKVStore().setGradientCompression(GradientCompression(kind: "2bit"))
+        }
+        try LocalKVStore().setGradientCompression(.none)
+    }
+
+    /// Two workers push the same gradient twice, without an optimizer (the store becomes the sum of
+    /// what arrives): each sends the codes of its residual, and what it did not send comes later.
+    @Test func pushesArriveAsCodesAndTheRestFollowsLater() throws {
+        let cluster = try KVCluster(workers: 2, servers: 1)
+        defer { cluster.stop() }
+        let results = cluster.onWorkers { _, store in
+            try store.setGradientCompression(GradientCompression(kind: "2bit", threshold: 0.5))
+            try store.initialize(["w"], values: [NDArray([0, 0, 0, 0])])
+            let out = NDArray(shape: [4])
+            let grad = NDArray([0.7, -0.2, 0.5, -1.6])
+            // Residuals 0 + g: codes +, 0, +, - (each worker); the residuals keep 0.2, -0.2, 0, -1.1.
+            try store.pushPull("w", grad, into: out, priority: 0)
+            try store.wait("w")
+            try expectClose(out.toArray(), [1, 0, 1, -1], "first round")
+            // Residuals + g = 0.9, -0.4, 0.5, -2.7: codes +, 0, +, -.
+            try store.pushPull("w", grad, into: out, priority: 0)
+            try store.wait("w")
+            try expectClose(out.toArray(), [1, 0, 1, -1], "second round")
+            // A gradient of zero still sends what the residuals hold: 0.4, -0.4, 0, -2.2 → 0, 0, 0, -.
+            try store.pushPull("w", NDArray([0, 0, 0, 0]), into: out, priority: 0)
+            try store.wait("w")
+            try expectClose(out.toArray(), [0, 0, 0, -1], "third round")
+            // Too late: keys are initialized.
+            #expect(throws: KVStoreError.self) { try store.setGradientCompression(.none) }
+        }
+        #expect(results == [nil, nil])
+        #expect(cluster.shutdown().allSatisfy { $0 == nil })
+    }
+
+    /// A key split over two servers keeps one residual per slice; the servers expand the codes and the
+    /// optimizer sees their sum.
+    @Test func splitKeysAndTheOptimizerSeeExpandedCodes() throws {
+        let cluster = try KVCluster(workers: 2, servers: 2, bigArrayBound: 4)
+        defer { cluster.stop() }
+        let results = cluster.onWorkers { rank, store in
+            try store.setGradientCompression(GradientCompression(kind: "2bit", threshold: 1))
+            try store.initialize(["w"], values: [NDArray([Float](repeating: 10, count: 6))])
+            try store.setOptimizer(OptimizerConfig(name: "sgd", learningRate: 0.5, wd: 0, rescaleGrad: 1))
+            #expect(store.placement(of: "w")?.slices.count == 2)
+            let grad = NDArray(rank == 0 ? [3, -3, 0.5, 0, 1, -1] : [1, 1, 1, 1, 1, 1])
+            let out = NDArray(shape: [6])
+            try store.pushPull("w", grad, into: out, priority: 0)
+            try store.wait("w")
+            // Codes: worker 0 +1, -1, 0, 0, +1, -1; worker 1 +1 everywhere. w = 10 - 0.5 * sum.
+            try expectClose(out.toArray(), [9, 10, 9.5, 9.5, 9, 10], "after one step")
+        }
+        #expect(results == [nil, nil])
+        #expect(cluster.shutdown().allSatisfy { $0 == nil })
+    }
+}
