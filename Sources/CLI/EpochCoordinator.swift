@@ -114,7 +114,7 @@ final class EpochCoordinator: @unchecked Sendable {
                 logger.info("Epoch[\(epoch)] Validation-\(name)=\(String(format: "%f", value))")
             }
             logger.info(
-                "Epoch[\(epoch)] Time cost=\(String(format: "%.3f", seconds)) samples/sec=\(String(format: "%.1f", Double(samples) / max(seconds, 1e-9))) (\(ranks.count) workers\(Self.waitShare(reports)))"
+                "Epoch[\(epoch)] Time cost=\(String(format: "%.3f", seconds)) samples/sec=\(String(format: "%.1f", Double(samples) / max(seconds, 1e-9))) (\(ranks.count) worker\(ranks.count == 1 ? "" : "s")\(Self.waitShare(reports)))"
             )
             if let plan = reports.first(where: { $0.rank == 0 })?.checkpoint {
                 summary.checkpoint = try SchedulerCheckpoint.run(plan, office: office, logger: logger)

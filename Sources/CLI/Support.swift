@@ -17,12 +17,20 @@ func printError(_ message: String) {
 /// (trace, debug, info, notice, warning, error, critical; default info).
 enum LogSetup {
     static let once: Void = {
-        let level =
-            ProcessInfoLite.environment["SWIFTPS_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0.lowercased()) }
-            ?? .info
+        var level = Logger.Level.info
+        if let text = ProcessInfoLite.environment["SWIFTPS_LOG_LEVEL"] {
+            if let given = Logger.Level(rawValue: text.lowercased()) {
+                level = given
+            } else {
+                printError(
+                    "swiftps: SWIFTPS_LOG_LEVEL='\(text)' is not a level (\(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))): logging at info"
+                )
+            }
+        }
+        let chosen = level
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
+            handler.logLevel = chosen
             return handler
         }
     }()

@@ -12,8 +12,10 @@ struct CLIInputTests {
 
     /// Runs `args`, expects `status`, no crash report, and each of `words` in standard error.
     @discardableResult
-    func expectFailure(_ args: [String], status: Int32, mentioning words: [String]) throws -> String {
-        let r = try CLIRunner.run(args, timeout: 60)
+    func expectFailure(_ args: [String], status: Int32, mentioning words: [String], env: [String: String] = [:])
+        throws -> String
+    {
+        let r = try CLIRunner.run(args, timeout: 60, env: env)
         #expect(r.status == status, "swiftps \(args.joined(separator: " ")) exited \(r.status): \(r.stderr)")
         #expect(!r.stderr.contains("Fatal error") && !r.stderr.contains("Backtrac"), "a crash: \(r.stderr)")
         // A usage error is ArgumentParser's "Error: …" first; any other error is the last line,
@@ -45,6 +47,9 @@ struct CLIInputTests {
             (["train", "--model-prefix", "m", "--resume", "--load-epoch", "1"], ["not both"]),
             (["train", "--model-prefix", "m", "--load-epoch", "2", "--num-epochs", "1"], ["nothing to train"]),
             (["train", "--interleave-shards", "3"], ["--interleave-shards 3"]),
+            (["train", "--gc-type", "2bit"], ["--gc-type 2bit", "dist_sync or dist_async"]),
+            (["train", "--kv-store", "dist_sync", "--gc-type", "1bit"], ["--gc-type '1bit'", "2bit"]),
+            (["train", "--kv-store", "dist_sync", "--gc-type", "2bit", "--gc-threshold", "-1"], ["threshold -1"]),
             (["score", "--model-prefix", "m", "--load-epoch", "1", "--batch-size", "0"], ["--batch-size 0"]),
             (
                 ["score", "--model-prefix", "m", "--load-epoch", "1", "--data-dir", "d", "--data-csv", "a"],
@@ -63,6 +68,13 @@ struct CLIInputTests {
             (["launch", "-n", "2", "-s", "-1", "--", "swiftps", "train"], ["-s must be 0 or more"]),
         ]
         for (args, words) in cases { try expectFailure(args, status: 64, mentioning: words) }
+        try expectFailure(
+            ["train"], status: 64, mentioning: ["SWIFTPS_BLAS_THREADS='two'"], env: ["SWIFTPS_BLAS_THREADS": "two"])
+        // A log level that is not one is said, and the run goes on at info.
+        let run = try CLIRunner.run(
+            ["train", "--num-epochs", "1"] + Self.quick, timeout: 120, env: ["SWIFTPS_LOG_LEVEL": "loud"])
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(run.stderr.contains("SWIFTPS_LOG_LEVEL='loud' is not a level"), "\(run.stderr)")
     }
 
     /// Checkpoints that are not there or do not fit the flags, and damaged files: an error line naming
