@@ -146,12 +146,12 @@ extension KVServer {
         var oldest: [String: Double] = [:]
         for slice in slices.values.sorted(by: { $0.key < $1.key }) where !slice.pushes.isEmpty {
             let waited = now - slice.roundStarted
-            let missing = missingWorkers(slice)
+            let missing = missingWorkers(slice, now: now)
             if waited >= stallLimit {
                 abandonRound(
                     slice,
                     reason:
-                        "'\(slice.name)' waited \(seconds(waited)) s on server \(postOffice.rank) for the push of \(missing), which is alive (its heartbeats arrive) but has not pushed: stuck, or out of batches; the step is abandoned"
+                        "'\(slice.name)' waited \(seconds(waited)) s on server \(postOffice.rank) for the push of \(missing): the job's heartbeats find dead workers, so a live one that does not push is stuck, or out of batches; the step is abandoned"
                 )
             } else if waited >= stallWarning && !slice.stallLogged {
                 slice.stallLogged = true
@@ -168,11 +168,17 @@ extension KVServer {
 
     private func seconds(_ value: Double) -> String { String(format: "%.1f", value) }
 
-    /// The workers that have not pushed in `slice`'s open round, described with their addresses.
-    private func missingWorkers(_ slice: ServerSlice) -> String {
+    /// The workers that have not pushed in `slice`'s open round, described with their addresses and
+    /// when this server last received anything from them.
+    private func missingWorkers(_ slice: ServerSlice, now: Double) -> String {
         let ranks = (0..<postOffice.numWorkers).filter { slice.pushes[$0] == nil }
-        return ranks.map { postOffice.node(NodeID.worker($0))?.description ?? "worker \($0)" }
-            .joined(separator: ", ")
+        return ranks.map { rank in
+            let id = NodeID.worker(rank)
+            let name = postOffice.node(id)?.description ?? "worker \(rank)"
+            guard let heard = postOffice.lastHeard(from: id) else { return name }
+            return "\(name) (last heard \(seconds(now - heard)) s ago)"
+        }
+        .joined(separator: ", ")
     }
 
     /// Answers every request of `slice`'s open round, deferred ones included, with `reason`, and

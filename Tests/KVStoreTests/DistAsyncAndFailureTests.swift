@@ -84,7 +84,7 @@ import Testing
         }
         #expect(results[1] == nil)
         let error = try #require(results[0], "worker 0's pushPull succeeded without worker 1's push")
-        #expect(error.contains("worker 1 (id 11)") && error.contains("has not pushed"), "\(error)")
+        #expect(error.contains("worker 1 (id 11)") && error.contains("does not push"), "\(error)")
         #expect(!error.contains("no answer within"), "the worker's own deadline fired: \(error)")
         let warnings = logs.messages.filter { $0.contains("has waited") }
         #expect(warnings.count == 1, "\(logs.messages)")
