@@ -70,20 +70,30 @@ extension DistKVStore {
         }
     }
 
-    /// The 2-bit codes of part `slice` of `key`'s `value`, through that part's residual (made at its
-    /// first compressed push). Only the thread pushing the key touches its residuals: requests of one
-    /// key are sent one after another.
+    /// The 2-bit codes of part `slice` of `key`'s `value`, through that range of the key's residual
+    /// (made at its first compressed push). Only the thread pushing the key touches its residual:
+    /// requests of one key are sent one after another.
     private func compress(_ value: NDArray, key: Int, slice: KVPlacement.Slice, threshold: Float) -> Payload {
         let residual = locked {
-            if let existing = residuals[key]?[slice.offset] { return existing }
-            let made = NDArray(shape: [slice.count])
-            residuals[key, default: [:]][slice.offset] = made
+            if let existing = residuals[key] { return existing }
+            let made = NDArray(shape: [keyCounts[key]])
+            if let saved = restoredResiduals.removeValue(forKey: keyNames[key]) {
+                if saved.count == made.count {
+                    made.data.update(from: saved.data, count: made.count)
+                } else {
+                    logger.warning(
+                        "the saved compression residual of '\(keyNames[key])' has \(saved.count) values, the key \(made.count): it starts at zero"
+                    )
+                }
+            }
+            residuals[key] = made
             return made
         }
         return Payload(count: GradientCompression.wordCount(slice.count), of: UInt32.self) { words in
             guard let words = words.baseAddress else { return }
             GradientCompression.quantize(
-                value.data + slice.offset, residual: residual.data, count: slice.count, threshold: threshold,
+                value.data + slice.offset, residual: residual.data + slice.offset, count: slice.count,
+                threshold: threshold,
                 into: words)
         }
     }

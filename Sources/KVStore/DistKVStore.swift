@@ -57,8 +57,10 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     var hasOptimizer = false
     var waited = 0.0
     var compression = GradientCompression.none
-    /// Per part of a key (its offset in the key), what compressed pushes have not sent yet.
-    var residuals: [Int: [Int: NDArray]] = [:]
+    /// Per key, what its compressed pushes have not sent yet (each part of the key uses its range).
+    var residuals: [Int: NDArray] = [:]
+    /// Residuals restored from a checkpoint, by key name, taken at each key's first compressed push.
+    var restoredResiduals: [String: NDArray] = [:]
 
     /// Creates the store over a started worker `postOffice`, as MXNet's `KVStoreDist` constructor: rank 0
     /// tells every server whether the job is synchronous (MXNet's `kSyncMode`, sent unless the type is
@@ -196,6 +198,31 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
 
     /// The gradient compression of pushes (`none` unless `setGradientCompression` set one).
     public var gradientCompression: GradientCompression { locked { compression } }
+
+    /// What this worker's compressed pushes have not sent yet, one array per key named
+    /// `residual:<key>` (empty without compression). A checkpoint keeps them so that a resumed job
+    /// pushes exactly what an uninterrupted one would, whatever the number of servers.
+    public func compressionResiduals() -> [(String, NDArray)] {
+        locked {
+            residuals.map { key, array in (Self.residualPrefix + keyNames[key], array.copy()) }.sorted { $0.0 < $1.0 }
+        }
+    }
+
+    /// Takes residuals saved by `compressionResiduals()` (by the same rank, in an earlier run of the
+    /// job) as each key's residual at its first compressed push. Call it before training; a key
+    /// whose saved residual has another size starts at zero, with a warning.
+    public func restoreCompressionResiduals(_ saved: [(String, NDArray)]) throws {
+        var byKey: [String: NDArray] = [:]
+        for (name, array) in saved {
+            guard name.hasPrefix(Self.residualPrefix) else {
+                throw KVStoreError.badConfiguration("'\(name)' is not a compression residual (residual:<key>)")
+            }
+            byKey[String(name.dropFirst(Self.residualPrefix.count))] = array
+        }
+        locked { restoredResiduals = byKey }
+    }
+
+    static let residualPrefix = "residual:"
 
     /// A barrier over all workers (MXNet's `kv.barrier()`), with the cluster's barrier deadline.
     public func barrier() throws {

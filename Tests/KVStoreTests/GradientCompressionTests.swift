@@ -99,4 +99,47 @@ import Testing
         #expect(results == [nil, nil])
         #expect(cluster.shutdown().allSatisfy { $0 == nil })
     }
+
+    /// The residuals a worker saves (`compressionResiduals`) and a new store restores make the new
+    /// store's next push the one the old store would have sent, here over a different number of
+    /// servers (the residual is kept per key, not per server's part).
+    @Test func savedResidualsResumeThePushesExactly() throws {
+        let grads: [[Float]] = [[0.7, -0.2, 0.5, -1.6, 0.3, 2.2], [0.1, 0.9, -0.4, 0.2, -0.6, 0.05]]
+        let compression = try GradientCompression(kind: "2bit", threshold: 0.5)
+        let saved = Inbox<(Int, [(String, NDArray)], [Float])>()
+        let straight = Inbox<(Int, [Float])>()
+        let first = try KVCluster(workers: 2, servers: 2, bigArrayBound: 4)
+        defer { first.stop() }
+        let results = first.onWorkers { rank, store in
+            try store.setGradientCompression(compression)
+            try store.initialize(["w"], values: [NDArray([Float](repeating: 0, count: 6))])
+            let out = NDArray(shape: [6])
+            try store.pushPull("w", NDArray(grads[rank]), into: out, priority: 0)
+            try store.wait("w")
+            saved.put((rank, store.compressionResiduals(), out.toArray()))
+            try store.pushPull("w", NDArray(grads[rank]), into: out, priority: 0)
+            try store.wait("w")
+            straight.put((rank, out.toArray()))
+        }
+        #expect(results == [nil, nil])
+        let state = Dictionary(uniqueKeysWithValues: saved.wait(count: 2).map { ($0.0, ($0.1, $0.2)) })
+        let expected = straight.wait(count: 2)[0].1
+        #expect(state[0]?.0.map(\.0) == ["residual:w"])
+
+        let second = try KVCluster(workers: 2, servers: 1)
+        defer { second.stop() }
+        let resumed = second.onWorkers { rank, store in
+            try store.setGradientCompression(compression)
+            let (residuals, weights) = try #require(state[rank])
+            try store.restoreCompressionResiduals(residuals)
+            try store.initialize(["w"], values: [NDArray(weights)])
+            let out = NDArray(shape: [6])
+            try store.pushPull("w", NDArray(grads[rank]), into: out, priority: 0)
+            try store.wait("w")
+            try expectClose(out.toArray(), expected, "resumed push")
+        }
+        #expect(resumed == [nil, nil])
+        #expect(first.shutdown().allSatisfy { $0 == nil })
+        #expect(second.shutdown().allSatisfy { $0 == nil })
+    }
 }
