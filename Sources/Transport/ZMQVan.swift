@@ -74,6 +74,8 @@ public final class ZMQVan: Transport, @unchecked Sendable {
     var running = false
     var stopRequested = false
     var stopped = false
+    /// Whether `stop` has flushed, closed and joined everything (a second caller waits for it).
+    var stopFinished = false
     var localID: Int32 = NodeID.unassigned
     var peers: [Int32: String] = [:]
     var sendFailures = 0
@@ -142,12 +144,21 @@ public final class ZMQVan: Transport, @unchecked Sendable {
         }
     }
 
+    /// Records that `stop` (or a failed start) has finished, waking any other `stop` call.
+    private func markStopFinished() {
+        state.lock()
+        stopFinished = true
+        state.broadcast()
+        state.unlock()
+    }
+
     private func failStart(receiver: JoinableThread?) {
         state.lock()
         stopRequested = true
         running = false
         stopped = true
         state.unlock()
+        defer { markStopFinished() }
         if let receiver, !receiver.join(timeout: 5) {
             logger.error("ZMQVan: receive thread did not stop after a failed bind; leaking the ZeroMQ context")
             return
@@ -226,10 +237,14 @@ public final class ZMQVan: Transport, @unchecked Sendable {
     }
 
     /// Flushes what was sent (up to `stopLinger`), closes every socket, joins the receive thread and
-    /// ends the ZeroMQ context. Safe to call more than once.
+    /// ends the ZeroMQ context. Safe to call more than once, from any thread: a call made while another
+    /// is stopping returns when that one has finished (so a caller that exits the process next, such
+    /// as a termination handler, never cuts the other's flush short).
     public func stop() {
         state.lock()
         if stopped {
+            let deadline = Date(timeIntervalSinceNow: options.stopLinger + 12)
+            while !stopFinished && state.wait(until: deadline) {}
             state.unlock()
             return
         }
@@ -241,6 +256,7 @@ public final class ZMQVan: Transport, @unchecked Sendable {
         state.broadcast()
         state.unlock()
         closeDealers()
+        defer { markStopFinished() }
         guard wasRunning || !threads.isEmpty else {
             context.terminate()
             return
