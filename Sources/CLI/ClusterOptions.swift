@@ -136,7 +136,8 @@ enum ClusterRoles {
     }
 
     /// Joins the cluster over ZeroMQ as `role` (rendezvous included). A later cluster failure ends the
-    /// process with a one-line message naming the node (`PostOffice.exitProcess`).
+    /// process with a one-line message naming the node (`PostOffice.exitProcess`); SIGTERM, SIGINT
+    /// and SIGHUP make it leave the job telling the others why (`NodeSignals`).
     static func join(as role: NodeRole, _ options: ClusterOptions, shardSize: Int64 = 0, logger: Logger) throws
         -> PostOffice
     {
@@ -144,6 +145,7 @@ enum ClusterRoles {
         let office = PostOffice(
             config: try options.config(role: role, shardSize: shardSize), transport: ZMQVan(), logger: logger,
             onTermination: PostOffice.exitProcess)
+        NodeSignals.install(office, logger: logger)
         try office.start()
         return office
     }
@@ -155,6 +157,7 @@ enum ClusterRoles {
         } catch let error as ExitCode {
             throw error
         } catch {
+            NodeSignals.parkIfLeaving()
             printError("swiftps \(command): \(error)")
             throw ExitCode.failure
         }

@@ -37,6 +37,7 @@ struct Train: ParsableCommand {
         } catch let error as ExitCode {
             throw error
         } catch {
+            NodeSignals.parkIfLeaving()
             printError("swiftps train: \(error)")
             throw ExitCode.failure
         }

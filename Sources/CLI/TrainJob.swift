@@ -14,9 +14,8 @@ struct TrainJob {
     func run() throws {
         let threads = BLAS.configureThreads(options.blasThreads)
         let kvType = KVStoreType(parsing: options.kvStore) ?? .local  // checked by TrainOptions.validate
-        let compression = options.gradientCompression
         // In a cluster only the scheduler reads and writes checkpoint files: the worker asks it for
-        // the resume point once the cluster is up (below), and creates no directory.
+        // the resume point once the cluster is up (in `train`), and creates no directory.
         var resumePoint: ResumePoint?
         if !kvType.isDistributed {
             // This process writes its own files: a directory that cannot be made fails now, not after training.
@@ -30,8 +29,18 @@ struct TrainJob {
         let session = try TrainSession.start(
             kvType: kvType, cluster: options.cluster, batchSize: options.batchSize,
             shardSize: { numWorkers in try largestShard(numWorkers: numWorkers) }, logger: logger)
-        var finished = false
-        defer { if !finished { session.abort() } }
+        do {
+            try train(session, kvType: kvType, resumePoint: resumePoint, threads: threads)
+        } catch {
+            // In a cluster the scheduler stops the job now, naming this worker and the error.
+            session.abort("\(error)")
+            throw error
+        }
+    }
+
+    /// Trains in `session` and ends it cleanly (`TrainSession.finish`).
+    private func train(_ session: TrainSession, kvType: KVStoreType, resumePoint: ResumePoint?, threads: Int) throws {
+        let compression = options.gradientCompression
         logger.info(
             "network \(options.network ?? "mlp"), kvstore \(kvType)\(compression.isActive ? ", gradient compression \(compression)" : ""), worker \(session.rank) of \(session.numWorkers), \(threads) BLAS thread(s)"
         )
@@ -153,7 +162,6 @@ struct TrainJob {
             : "worker \(session.rank)"
         print("final validation accuracy \(String(format: "%.4f", accuracy)) (\(scope))")
         try session.finish()
-        finished = true
     }
 
     /// Whether the end of `epoch` (0-based) writes a checkpoint: every `--checkpoint-period`

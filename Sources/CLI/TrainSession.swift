@@ -12,11 +12,11 @@ final class TrainSession {
     /// The batches every worker runs per epoch, when the cluster decided it.
     let batchesPerEpoch: Int?
     private let onFinish: () throws -> Void
-    private let onAbort: () -> Void
+    private let onAbort: (String) -> Void
 
     private init(
         kvstore: any KVStore, batchesPerEpoch: Int?, onFinish: @escaping () throws -> Void = {},
-        onAbort: @escaping () -> Void = {}
+        onAbort: @escaping (String) -> Void = { _ in }
     ) {
         self.kvstore = kvstore
         self.batchesPerEpoch = batchesPerEpoch
@@ -30,6 +30,10 @@ final class TrainSession {
     /// constructor): the cluster comes from `cluster` (flags over `DMLC_*`), the worker declares
     /// `shardSize(numWorkers)` samples at rendezvous, and every worker derives the same batch count
     /// per epoch from the node table: ceil(largest declared shard / batch size).
+    ///
+    /// When `shardSize` throws (its training data cannot be read), the worker still joins, then
+    /// leaves at once telling the scheduler why (`PostOffice.abort`): every other process exits
+    /// now, naming this worker and the file, instead of at the rendezvous deadline without a name.
     static func start(
         kvType: KVStoreType, cluster: ClusterOptions, batchSize: Int, shardSize: (Int) throws -> Int64,
         logger: Logger
@@ -39,13 +43,23 @@ final class TrainSession {
             return TrainSession(kvstore: LocalKVStore(), batchesPerEpoch: nil)
         case .distSync, .distAsync:
             let numWorkers = try cluster.config(role: .worker).numWorkers
-            let office = try ClusterRoles.join(
-                as: .worker, cluster, shardSize: try shardSize(numWorkers), logger: logger)
+            let shard = Result { try shardSize(numWorkers) }
+            if case .failure(let error) = shard {
+                logger.error("\(error); joining the cluster only to tell the other processes")
+            }
+            let office: PostOffice
+            do {
+                office = try ClusterRoles.join(as: .worker, cluster, shardSize: (try? shard.get()) ?? 0, logger: logger)
+            } catch {
+                _ = try shard.get()  // the data's error is the one to report
+                throw error
+            }
             let store: DistKVStore
             do {
+                _ = try shard.get()
                 store = try DistKVStore(postOffice: office, type: kvType, logger: logger)
             } catch {
-                office.stop()
+                office.abort("\(error)")
                 throw error
             }
             let shards = office.nodes.filter { $0.role == .worker }.map(\.shardSize)
@@ -63,7 +77,7 @@ final class TrainSession {
                     try store.close()
                     try office.finalize()
                 },
-                onAbort: { office.stop() })
+                onAbort: { reason in office.abort(reason) })
         }
     }
 
@@ -71,9 +85,9 @@ final class TrainSession {
     /// worker 0 stops the servers (MXNet's `kStopServer`), then it leaves the cluster.
     func finish() throws { try onFinish() }
 
-    /// Ends a failed session at once, without barriers: the scheduler notices the missing heartbeats
-    /// and stops the job, naming this worker.
-    func abort() { onAbort() }
+    /// Ends a failed session at once, without barriers: the scheduler is told `reason` and stops
+    /// the job, naming this worker.
+    func abort(_ reason: String) { onAbort(reason) }
 }
 
 /// Collects each epoch's training and validation metrics and appends one JSON object per epoch to

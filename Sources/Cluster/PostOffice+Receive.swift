@@ -70,6 +70,8 @@ extension PostOffice {
                     return nil
                 }
                 terminate(.rendezvousTimeout(message.error))
+            } else if isScheduler && message.request {
+                handleAbort(message)
             } else {
                 terminate(.terminated(message.error))
             }

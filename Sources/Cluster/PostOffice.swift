@@ -289,6 +289,43 @@ public final class PostOffice: @unchecked Sendable {
         terminate(.terminated(reason))
     }
 
+    /// Leaves the job at once because this process cannot go on (an error it hit, a signal it got).
+    /// A worker or server first tells the scheduler, which stops every other node with NODE_FAILED
+    /// naming this one and `reason` ("worker 1 (id 11) at 10.0.0.5:41234 stopped: …"), so they
+    /// exit now rather than when its heartbeats are missed; the scheduler tells every node itself.
+    /// Then stops, as `stop()`. The termination handler does not run: the caller ends the process.
+    /// Before rendezvous has completed, or once the job has ended, it only stops.
+    public func abort(_ reason: String) {
+        state.lock()
+        if phase == .ready, terminalError == nil {
+            if isScheduler {
+                let text = "\(describe(me.id)) stopped: \(reason)"
+                for node in table.values where node.id != me.id {
+                    sendLocked(Message(control: Control(cmd: .terminate), error: text), to: node.id)
+                }
+                terminalError = .terminated(text)
+            } else {
+                sendLocked(
+                    Message(control: Control(cmd: .terminate), request: true, error: reason), to: NodeID.scheduler)
+                terminalError = .nodeFailed("\(describe(me.id)) stopped: \(reason)")
+            }
+            state.broadcast()
+        }
+        state.unlock()
+        stop()
+    }
+
+    /// The scheduler's side of `abort` (a TERMINATE request from a member, under `state`): every other
+    /// node gets NODE_FAILED naming the sender and its reason, then this node terminates with it.
+    func handleAbort(_ message: Message) {
+        guard isScheduler, phase == .ready, terminalError == nil, let node = table[message.sender] else { return }
+        let reason = "\(node.description) stopped: \(message.error)"
+        for other in table.values where other.id != me.id && other.id != node.id {
+            sendLocked(Message(control: Control(cmd: .nodeFailed, nodes: [node]), error: reason), to: other.id)
+        }
+        terminate(.nodeFailed(reason), dead: [node.id])
+    }
+
     /// Wakes the heartbeat thread for good (it then sees the phase or the error and returns).
     func stopHeartbeat() {
         heartbeatWake.lock()

@@ -106,3 +106,30 @@ import Testing
         #expect(throws: ClusterError.self) { try workers[1].barrier(group: .workers, timeout: 100) }
     }
 }
+
+@Suite struct AbortTests {
+    /// A worker that cannot go on tells the scheduler why and stops; every other node terminates at
+    /// once with NODE_FAILED naming that worker and its reason (no clock advance: no heartbeat is
+    /// missed), and the aborting worker's own handler does not run.
+    @Test func aWorkerThatAbortsStopsTheJobNamingItAndItsReason() throws {
+        let cluster = InMemoryCluster(clock: ManualClock())
+        defer { cluster.stopAll() }
+        _ = cluster.add(cluster.config(.scheduler, workers: 2, servers: 1))
+        _ = cluster.add(cluster.config(.server, workers: 2, servers: 1))
+        let workers = (0..<2).map { _ in cluster.add(cluster.config(.worker, workers: 2, servers: 1)) }
+        #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
+        let quitter = workers[1]
+        let name = quitter.myNode.description
+        quitter.abort("cannot read data/train-images-idx3-ubyte.gz")
+        let events = cluster.terminations.wait(count: 3)
+        #expect(events.map(\.role).sorted { $0.description < $1.description } == [.scheduler, .server, .worker])
+        for event in events {
+            guard case .nodeFailed(let text) = event.error else {
+                Issue.record("expected NODE_FAILED, got \(event.error)")
+                continue
+            }
+            #expect(text == "\(name) stopped: cannot read data/train-images-idx3-ubyte.gz")
+        }
+        #expect(throws: ClusterError.self) { try quitter.barrier(group: .workers, timeout: 100) }
+    }
+}

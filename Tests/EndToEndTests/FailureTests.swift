@@ -35,7 +35,7 @@ struct FailureTests {
         // The heartbeat timeout is 3 s; allow generous slack for a loaded machine (a deadline, not a timing).
         let statuses = cluster.waitAll(timeout: 45)
         let others = ["scheduler", "server0", "server1", "worker0", "worker1"].filter { $0 != victim }
-        expectFailed(others, in: cluster, statuses, saying: ["server 0 (id 8)", "failed"])
+        cluster.expectFailed(others, statuses, saying: ["server 0 (id 8)", "failed"])
     }
 
     /// `kill -9` of the scheduler while 2 workers train: nobody answers the heartbeats any more, and
@@ -52,8 +52,8 @@ struct FailureTests {
         cluster.kill("scheduler")
 
         let statuses = cluster.waitAll(timeout: 45)
-        expectFailed(
-            ["server0", "worker0", "worker1"], in: cluster, statuses,
+        cluster.expectFailed(
+            ["server0", "worker0", "worker1"], statuses,
             saying: ["lost contact with scheduler (id 1)", "is it still running?"])
     }
 
@@ -72,8 +72,8 @@ struct FailureTests {
             env: cluster.environment(role: "worker", extra: env))
 
         let statuses = cluster.waitAll(timeout: 60)
-        expectFailed(
-            ["scheduler", "server0", "worker0"], in: cluster, statuses,
+        cluster.expectFailed(
+            ["scheduler", "server0", "worker0"], statuses,
             saying: ["rendezvous failed", "1 of 2 workers never registered"])
     }
 
@@ -107,8 +107,8 @@ struct FailureTests {
         #expect(
             cluster.log("scheduler").contains("its HMAC does not match"),
             "the scheduler does not log the refusal:\n\(cluster.log("scheduler").suffix(2000))")
-        expectFailed(
-            ["scheduler", "server0", "worker0"], in: cluster, statuses, saying: ["1 of 2 workers never registered"])
+        cluster.expectFailed(
+            ["scheduler", "server0", "worker0"], statuses, saying: ["1 of 2 workers never registered"])
         for name in ["scheduler", "server0", "worker0"] {
             #expect(!cluster.log(name).contains("Epoch[0]"), "\(name) trained without the second worker")
         }
@@ -165,8 +165,8 @@ struct FailureTests {
             then: { cluster, rank, failed in
                 #expect(failed, "the scheduler did not end the job:\n\(cluster.log("scheduler").suffix(3000))")
                 let statuses = cluster.waitAll(timeout: 45)
-                expectFailed(
-                    ["scheduler", "server0", "worker0", "worker1"], in: cluster, statuses,
+                cluster.expectFailed(
+                    ["scheduler", "server0", "worker0", "worker1"], statuses,
                     saying: ["worker \(rank) did not reach the end of epoch"])
             })
     }
@@ -204,19 +204,5 @@ struct FailureTests {
         let logged = cluster.waitForLog(of: ["scheduler"], containing: text(rank), timeout: 15) != nil
         cluster.signal("worker1", SIGCONT)
         try body(cluster, rank, logged)
-    }
-
-    /// Expects each of `names` to have exited non-zero with every one of `texts` in its log, and no
-    /// started process to be left.
-    private func expectFailed(
-        _ names: [String], in cluster: ProcessCluster, _ statuses: [String: Int32?], saying texts: [String]
-    ) {
-        for name in names {
-            let status = statuses[name] ?? nil
-            #expect(status != nil && status != 0, "\(name) exited with \(String(describing: status))")
-            let log = cluster.log(name)
-            #expect(texts.allSatisfy { log.contains($0) }, "\(name) does not say \(texts):\n\(log.suffix(2000))")
-        }
-        #expect(cluster.survivors().isEmpty, "processes left behind: \(cluster.survivors())")
     }
 }

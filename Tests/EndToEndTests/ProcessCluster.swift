@@ -1,5 +1,6 @@
 import Foundation
 import SwiftPSTransport
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -222,5 +223,19 @@ extension ProcessCluster {
             let range = line.range(of: #":[0-9]+ joined the cluster"#, options: .regularExpression)
         else { return nil }
         return Int(line[range].dropFirst().prefix { $0.isNumber })
+    }
+}
+
+extension ProcessCluster {
+    /// Expects each of `names` to have exited non-zero with every one of `texts` in its log, and no
+    /// started process to be left.
+    func expectFailed(_ names: [String], _ statuses: [String: Int32?], saying texts: [String]) {
+        for name in names {
+            let status = statuses[name] ?? nil
+            #expect(status != nil && status != 0, "\(name) exited with \(String(describing: status))")
+            let log = log(name)
+            #expect(texts.allSatisfy { log.contains($0) }, "\(name) does not say \(texts):\n\(log.suffix(2000))")
+        }
+        #expect(survivors().isEmpty, "processes left behind: \(survivors())")
     }
 }
