@@ -3,7 +3,7 @@ import SwiftPSTransport
 
 /// HMAC-SHA256 signatures for rendezvous, with the cluster's shared secret. ps-lite has no
 /// authentication at all (anyone who reaches the scheduler's port joins the job); SwiftPS signs each
-/// ADD_NODE request over (role, host, port, shard size, nonce) and the scheduler's table reply over
+/// ADD_NODE request over (role, host, port, shard size, cluster size, job, nonce) and the scheduler's table reply over
 /// (the table, the recipient's nonce, the job's session nonce), so a replayed or forged table is refused
 /// too, and its refusals and rendezvous TERMINATEs over (code, reason, the recipient's nonce). Messages
 /// after rendezvous carry tags keyed from the session (`MessageAuthenticator`).
@@ -53,7 +53,7 @@ struct Authenticator: Sendable {
 
     private static func requestBytes(_ node: NodeInfo) -> [UInt8] {
         Array(
-            "swiftps-v1|add-node|\(node.role)|\(node.hostname)|\(node.port)|\(node.shardSize)|\(node.job.utf8.count)|\(node.job)|"
+            "swiftps-v1|add-node|\(node.role)|\(node.hostname)|\(node.port)|\(node.shardSize)|\(node.numWorkers)|\(node.numServers)|\(node.job.utf8.count)|\(node.job)|"
                 .utf8) + node.nonce
     }
 

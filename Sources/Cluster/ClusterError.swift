@@ -8,7 +8,8 @@ public enum ClusterError: Error, Equatable, CustomStringConvertible {
     case secretFile(path: String, reason: String)
     /// `DMLC_INTERFACE` names an interface without an IPv4 address.
     case interfaceNotFound(name: String, available: [String])
-    /// Rendezvous did not complete in time; the text names who is missing.
+    /// Rendezvous did not complete in time (the text names who is missing), or failed at once (a
+    /// node started for another cluster size; the text names it).
     case rendezvousTimeout(String)
     /// The scheduler refused this node's ADD_NODE, or this node refused the scheduler's table.
     case authenticationRefused(String)

@@ -6,6 +6,7 @@ enum RefusalCode: Int32 {
     case authentication = 1
     case clusterFull = 2
     case otherJob = 3
+    case clusterSize = 4
 
     /// The code a rendezvous TERMINATE is signed with (`PostOffice.verdict`): no refusal has it.
     static let terminate: Int32 = 0
@@ -197,6 +198,12 @@ extension PostOffice {
             logger.warning("dropped an ADD_NODE without a worker or server entry: \(message.debugDescription)")
             return
         }
+        // The rendezvous already failed (the scheduler is on its way out): say why at once.
+        if phase == .rendezvous, case .rendezvousTimeout(let reason)? = terminalError {
+            sendLocked(
+                verdict(code: RefusalCode.terminate, reason: reason, to: node), to: temporaryConnection(to: node))
+            return
+        }
         // Another job's node first: it may well hold another secret, and "another job" is the news.
         if node.job != config.jobID {
             logger.warning(
@@ -221,6 +228,10 @@ extension PostOffice {
             return
         }
         if arrivals.contains(where: { $0.hostname == node.hostname && $0.port == node.port }) { return }
+        if node.numWorkers != config.numWorkers || node.numServers != config.numServers {
+            refuseClusterSize(node)
+            return
+        }
         let expected = node.role == .server ? config.numServers : config.numWorkers
         if phase != .rendezvous || arrivals.filter({ $0.role == node.role }).count >= expected {
             logger.error("refused \(node.role) at \(node.address): the cluster already has \(expected) \(node.role)s")
@@ -235,6 +246,34 @@ extension PostOffice {
             "scheduler: \(node.role) at \(node.address) registered (\(arrivals.count) of \(config.numServers + config.numWorkers))"
         )
         state.broadcast()
+    }
+
+    /// Refuses `node`, started for another cluster size than this scheduler's. During rendezvous the
+    /// job cannot start as configured, so it fails at once for every node that arrived (TERMINATE
+    /// naming the node and both sizes) instead of at the rendezvous deadline; a job already running
+    /// goes on without it.
+    private func refuseClusterSize(_ node: NodeInfo) {
+        let theirs = Self.clusterSize(workers: Int(node.numWorkers), servers: Int(node.numServers))
+        let mine = Self.clusterSize(workers: config.numWorkers, servers: config.numServers)
+        let scheduler = "the scheduler at \(config.schedulerHost):\(config.schedulerPort)"
+        let fix = "give every process the same DMLC_NUM_WORKER and DMLC_NUM_SERVER (--num-workers, --num-servers)"
+        logger.error(
+            "refused \(node.role) at \(node.address): it was started for \(theirs), this scheduler for \(mine)")
+        refuse(
+            node, code: .clusterSize, "\(scheduler) runs a job of \(mine), this node was started for \(theirs): \(fix)")
+        guard phase == .rendezvous else { return }
+        let reason = "\(node.role) at \(node.address) was started for \(theirs), \(scheduler) for \(mine): \(fix)"
+        for arrived in arrivals {
+            sendLocked(
+                verdict(code: RefusalCode.terminate, reason: reason, to: arrived), to: temporaryConnection(to: arrived))
+        }
+        terminalError = .rendezvousTimeout(reason)
+        state.broadcast()
+    }
+
+    /// `2 workers and 1 server`.
+    static func clusterSize(workers: Int, servers: Int) -> String {
+        "\(workers) worker\(workers == 1 ? "" : "s") and \(servers) server\(servers == 1 ? "" : "s")"
     }
 
     private func refuse(_ node: NodeInfo, code: RefusalCode, _ reason: String) {

@@ -91,6 +91,8 @@ public final class PostOffice: @unchecked Sendable {
         self.onTermination = onTermination
         authenticator = config.secret.map { Authenticator(secret: $0) }
         me = NodeInfo(role: config.role, shardSize: config.shardSize, job: config.jobID)
+        me.numWorkers = Int32(clamping: config.numWorkers)
+        me.numServers = Int32(clamping: config.numServers)
     }
 
     /// A termination handler for command-line processes: logs the error and exits with status 1.

@@ -142,7 +142,7 @@ void   swiftps__meta__free_unpacked
   assert(message->base.descriptor == &swiftps__meta__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor swiftps__node__field_descriptors[10] =
+static const ProtobufCFieldDescriptor swiftps__node__field_descriptors[12] =
 {
   {
     "role",
@@ -264,6 +264,30 @@ static const ProtobufCFieldDescriptor swiftps__node__field_descriptors[10] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "num_workers",
+    24,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Swiftps__Node, num_workers),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "num_servers",
+    25,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Swiftps__Node, num_servers),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swiftps__node__field_indices_by_name[] = {
   7,   /* field[7] = auth */
@@ -272,6 +296,8 @@ static const unsigned swiftps__node__field_indices_by_name[] = {
   4,   /* field[4] = is_recovery */
   9,   /* field[9] = job */
   8,   /* field[8] = nonce */
+  11,   /* field[11] = num_servers */
+  10,   /* field[10] = num_workers */
   3,   /* field[3] = port */
   5,   /* field[5] = rank */
   0,   /* field[0] = role */
@@ -281,7 +307,7 @@ static const ProtobufCIntRange swiftps__node__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 20, 6 },
-  { 0, 10 }
+  { 0, 12 }
 };
 const ProtobufCMessageDescriptor swiftps__node__descriptor =
 {
@@ -291,7 +317,7 @@ const ProtobufCMessageDescriptor swiftps__node__descriptor =
   "Swiftps__Node",
   "swiftps",
   sizeof(Swiftps__Node),
-  10,
+  12,
   swiftps__node__field_descriptors,
   swiftps__node__field_indices_by_name,
   2,  swiftps__node__number_ranges,

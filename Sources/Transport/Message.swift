@@ -78,6 +78,10 @@ public struct NodeInfo: Sendable, Hashable, CustomStringConvertible {
     public var nonce: [UInt8]
     /// The job it belongs to (`SWIFTPS_JOB_ID`, which `swiftps launch` sets; empty when started by hand).
     public var job: String
+    /// The number of workers the node was started for (`DMLC_NUM_WORKER`; 0: not said).
+    public var numWorkers: Int32 = 0
+    /// The number of servers the node was started for (`DMLC_NUM_SERVER`).
+    public var numServers: Int32 = 0
 
     /// Creates a table entry.
     public init(

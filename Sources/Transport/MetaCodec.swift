@@ -118,6 +118,8 @@ public enum MetaCodec {
                 n.pointee.auth = arena.binary(node.auth)
                 n.pointee.nonce = arena.binary(node.nonce)
                 n.pointee.job = arena.string(node.job)
+                n.pointee.num_workers = node.numWorkers
+                n.pointee.num_servers = node.numServers
                 list[i] = n
             }
             c.pointee.n_node = control.nodes.count
@@ -134,11 +136,13 @@ public enum MetaCodec {
             guard let n = c.node[i]?.pointee else { continue }
             let rawRole = Int32(bitPattern: n.role.rawValue)
             guard let role = NodeRole(rawValue: rawRole) else { throw .unknownRole(rawRole) }
-            nodes.append(
-                NodeInfo(
-                    role: role, id: n.id, hostname: stringOf(n.hostname), port: n.port, isRecovery: n.is_recovery != 0,
-                    rank: n.rank, shardSize: n.shard_size, auth: bytesOf(n.auth), nonce: bytesOf(n.nonce),
-                    job: stringOf(n.job)))
+            var node = NodeInfo(
+                role: role, id: n.id, hostname: stringOf(n.hostname), port: n.port, isRecovery: n.is_recovery != 0,
+                rank: n.rank, shardSize: n.shard_size, auth: bytesOf(n.auth), nonce: bytesOf(n.nonce),
+                job: stringOf(n.job))
+            node.numWorkers = n.num_workers
+            node.numServers = n.num_servers
+            nodes.append(node)
         }
         return Control(
             cmd: cmd, nodes: nodes, barrierGroup: c.barrier_group, msgSig: c.msg_sig, epoch: c.epoch,

@@ -124,6 +124,41 @@ import Testing
         #expect(results.wait(count: 1, timeout: 30).first??.succeeded == true)
     }
 
+    /// A worker started for 3 workers joins a scheduler of 2: it is refused naming both sizes, and the
+    /// rendezvous fails at once for the nodes already waiting, naming it (not at the deadline: the
+    /// job cannot start as configured). Without the check it joined and trained as 1 of 3.
+    @Test func aNodeStartedForAnotherClusterSizeFailsTheRendezvousAtOnce() throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        let early = [
+            cluster.add(cluster.config(.scheduler, workers: 2, servers: 1)),
+            cluster.add(cluster.config(.server, workers: 2, servers: 1)),
+            cluster.add(cluster.config(.worker, workers: 2, servers: 1)),
+        ]
+        let odd = cluster.add(cluster.config(.worker, workers: 3, servers: 1))
+        let results = Inbox<[Result<Void, ClusterError>?]>()
+        let starter = JoinableThread(name: "test-early") {
+            results.put(cluster.concurrently(early) { try $0.start() })
+        }
+        defer { starter.join(timeout: 40) }
+        #expect(eventually { early[0].locked { early[0].arrivals.count == 2 } })
+        let refused = cluster.concurrently([odd]) { try $0.start() }[0]
+        guard case .rendezvousRefused(let text)? = refused?.failure else {
+            Issue.record("expected a refusal, got \(String(describing: refused))")
+            return
+        }
+        #expect(text.contains("runs a job of 2 workers and 1 server, this node was started for 3 workers and 1 server"))
+        for result in results.wait(count: 1, timeout: 30).first ?? [] {
+            guard case .rendezvousTimeout(let reason)? = result?.failure else {
+                Issue.record("expected the rendezvous to fail, got \(String(describing: result))")
+                continue
+            }
+            #expect(
+                reason.contains("worker at \(odd.myNode.address) was started for 3 workers and 1 server"), "\(reason)")
+            #expect(reason.contains("DMLC_NUM_WORKER"), "\(reason)")
+        }
+    }
+
     /// With a secret, the scheduler's TERMINATE is signed for each waiting node (`isGenuineVerdict`).
     @Test(arguments: [nil, "s"]) func aNodeThatNeverArrivesFailsRendezvousNamingIt(secret: String?) throws {
         let clock = ManualClock()

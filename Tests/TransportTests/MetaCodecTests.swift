@@ -5,12 +5,12 @@ import Testing
 
 @Suite struct MetaCodecTests {
     @Test func roundTripsEveryField() throws {
-        let nodes = [
-            NodeInfo(
-                role: .worker, id: 11, hostname: "10.0.0.7", port: 41_234, isRecovery: true, rank: 1, shardSize: 30_000,
-                auth: [1, 2, 3], nonce: [9, 8, 7, 6], job: "3f2a9c0d1e4b5a67"),
-            NodeInfo(role: .scheduler, id: 1, hostname: "host-a", port: 9100),
-        ]
+        var worker = NodeInfo(
+            role: .worker, id: 11, hostname: "10.0.0.7", port: 41_234, isRecovery: true, rank: 1, shardSize: 30_000,
+            auth: [1, 2, 3], nonce: [9, 8, 7, 6], job: "3f2a9c0d1e4b5a67")
+        worker.numWorkers = 4
+        worker.numServers = 2
+        let nodes = [worker, NodeInfo(role: .scheduler, id: 1, hostname: "host-a", port: 9100)]
         let control = Control(
             cmd: .addNode, nodes: nodes, barrierGroup: 6, msgSig: 0xDEAD_BEEF_0000_0001, epoch: 12,
             batchesPerEpoch: 468, auth: [0xAA, 0xBB], nonce: [0xCC])

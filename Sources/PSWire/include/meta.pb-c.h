@@ -120,10 +120,18 @@ struct  Swiftps__Node
    * the job's id (SWIFTPS_JOB_ID, set by swiftps launch): a scheduler refuses other jobs' nodes
    */
   char *job;
+  /*
+   * ADD_NODE: the DMLC_NUM_WORKER the node was started with (the scheduler refuses another)
+   */
+  int32_t num_workers;
+  /*
+   * ADD_NODE: the DMLC_NUM_SERVER the node was started with (the scheduler refuses another)
+   */
+  int32_t num_servers;
 };
 #define SWIFTPS__NODE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swiftps__node__descriptor) \
-    , SWIFTPS__ROLE__SERVER, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, {0,NULL}, {0,NULL}, (char *)protobuf_c_empty_string }
+    , SWIFTPS__ROLE__SERVER, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, {0,NULL}, {0,NULL}, (char *)protobuf_c_empty_string, 0, 0 }
 
 
 struct  Swiftps__Control
