@@ -11,7 +11,8 @@ import SwiftPS
 /// (`Metrics.combine`), logs `Epoch[N] Train-…`/`Validation-…` for the whole job, runs the checkpoint
 /// when worker 0 asked for one (`SchedulerCheckpoint`), appends the epoch's line to the metrics file,
 /// then answers every worker with the global figures (`EpochSummary`), which releases them into the
-/// next epoch. The answer is an error when the checkpoint or the metrics cannot be made.
+/// next epoch. When the checkpoint or the metrics cannot be written, it ends the job instead
+/// (`PostOffice.terminateJob`), naming the file.
 ///
 /// A worker that reports more than `stragglerSeconds` after the first one is named in a warning
 /// (once per epoch, while it is still missing); one missing `deadline` seconds after the first
@@ -99,7 +100,6 @@ final class EpochCoordinator: @unchecked Sendable {
             )
         }
         var summary = EpochSummary(epoch: epoch, train: [], validation: [], checkpoint: nil)
-        var failure = ""
         do {
             let metric = try Metrics.create(reports[0].metricNames)
             let train = try metric.get(fromPartials: try Metrics.combine(reports.map { $0.train.map(\.partial) }))
@@ -125,13 +125,16 @@ final class EpochCoordinator: @unchecked Sendable {
                 ?? Array(Set(reports.compactMap { $0.metricsOut.map(ResumePoint.absolute) })).sorted()
             for path in paths { try writeMetrics(path, epoch: epoch, train, validation, reports, seconds: seconds) }
         } catch {
-            failure = "the end of epoch \(epoch) failed on the scheduler: \(error)"
-            logger.error("\(failure)")
+            // A checkpoint or metrics file that cannot be written ends the job (as MXNet's
+            // do_checkpoint raising in fit does): every process exits now with this reason, which
+            // names the file, rather than the waiting workers failing and being blamed for it.
+            office.terminateJob("the end of epoch \(epoch) failed on the scheduler: \(error)")
+            return
         }
         let body = (try? EpochWire.encoder.encode(summary)) ?? Data()
         for rank in ranks {
             guard let request = round.reports[rank]?.request else { continue }
-            answer(request, body: body, error: failure)
+            answer(request, body: body)
         }
     }
 
@@ -184,10 +187,10 @@ final class EpochCoordinator: @unchecked Sendable {
                     let names = missing.map { "worker \($0)" }.joined(separator: ", ")
                     let error =
                         "\(names) did not reach the end of epoch \(epoch) within \(settings.deadline) s of the first worker (SWIFTPS_BARRIER_TIMEOUT)"
-                    logger.error("\(error)")
-                    for entry in round.reports.values { answer(entry.request, error: error) }
                     // The job cannot go on without them: stop every process now, naming the late
-                    // workers (the waiting ones would otherwise exit and be blamed by heartbeats).
+                    // workers (the waiting ones would otherwise fail and be blamed). Their EPOCH_END
+                    // requests fail with the TERMINATE; answering them first would let a waiting
+                    // worker report the error as its own before the TERMINATE went out.
                     office.terminateJob(error)
                     continue
                 }

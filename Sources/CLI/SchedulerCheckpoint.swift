@@ -24,12 +24,13 @@ enum SchedulerCheckpoint {
         let layout = command.layout
         let body = try JSONEncoder().encode(command)
         do {
-            try FileManager.default.createDirectory(atPath: layout.directory, withIntermediateDirectories: true)
-            try AtomicFile.write(Array(plan.symbol.utf8), to: layout.symbolPath)
-        } catch let error as AtomicFileError {
-            throw CheckpointError.cannotWrite(path: layout.symbolPath, reason: error.reason)
+            try AtomicFile.createDirectories(layout.directory)
         } catch {
-            throw CheckpointError.cannotWrite(path: layout.symbolPath, reason: "\(error)")
+            throw CheckpointError.cannotWrite(
+                path: layout.symbolPath, reason: "cannot create directory \(error.path): \(error.reason)")
+        }
+        do { try AtomicFile.write(Array(plan.symbol.utf8), to: layout.symbolPath) } catch {
+            throw CheckpointError.cannotWrite(path: layout.symbolPath, reason: error.reason)
         }
         var reports: [ServerCheckpointReport] = []
         var contents: [String: [UInt8]] = [:]

@@ -84,6 +84,28 @@ struct ScratchDirectory {
         #expect(dir.entries() == [])
     }
 
+    /// `mkdir -p`: nested directories are made, an existing one is fine, and one that cannot be made
+    /// (a regular file in the way) is named with the system's reason.
+    @Test func createDirectoriesMakesParentsAndNamesWhatFails() throws {
+        let dir = ScratchDirectory()
+        defer {
+            rmdir(dir.path + "/a/b")
+            rmdir(dir.path + "/a")
+            dir.remove()
+        }
+        try AtomicFile.createDirectories(dir.path + "/a/b")
+        try AtomicFile.createDirectories(dir.path + "/a/b")
+        var info = stat()
+        #expect(stat(dir.path + "/a/b", &info) == 0 && info.st_mode & S_IFMT == S_IFDIR)
+        try AtomicFile.write([1], to: dir.path + "/f")
+        do {
+            try AtomicFile.createDirectories(dir.path + "/f/sub/dir")
+            Issue.record("a directory under a file cannot be made")
+        } catch {
+            #expect(error.operation == "mkdir" && error.path == dir.path + "/f" && error.code == ENOTDIR)
+        }
+    }
+
     @Test func directoryOfPath() {
         #expect(AtomicFile.directoryName(of: "a.params") == ".")
         #expect(AtomicFile.directoryName(of: "/x.params") == "/")
