@@ -5,9 +5,9 @@ import SwiftPSTransport
 
 /// The kinds of request a worker sends for one key.
 enum KVRequestKind {
-    case initialize, push, pull, pushPull
+    case initialize, push, pull, pushPull, check
 
-    var pushes: Bool { self != .pull }
+    var pushes: Bool { self == .initialize || self == .push || self == .pushPull }
     var pulls: Bool { self == .pull || self == .pushPull }
 }
 
@@ -28,16 +28,16 @@ extension DistKVStore {
     /// of the key are waited for first (MXNet's engine dependency on the key's buffer).
     func send(key: Int, kind: KVRequestKind, value: NDArray?, out: NDArray?, priority: Int) throws {
         try wait(keys: [key])
-        let (slices, name, total, compression) = locked {
-            (placements[key].slices, keyNames[key], keyCounts[key], self.compression)
+        let (slices, name, total, shape, keys, compression) = locked {
+            (placements[key].slices, keyNames[key], keyCounts[key], keyShapes[key], keyNames.count, self.compression)
         }
         let compressed = compression.isActive && kind != .initialize && kind.pushes
         var messages: [(message: Message, server: Int32, slice: KVPlacement.Slice, wireKey: Int)] = []
         for (slice, wireKey) in Self.parts(of: slices, key: key) {
+            let head: KVHead =
+                kind == .initialize ? .initialize : kind == .check ? .check : compressed ? .compressed : .data
             var message = Message(
-                head: kind == .initialize
-                    ? KVHead.initialize.rawValue : compressed ? KVHead.compressed.rawValue : KVHead.data.rawValue,
-                request: true, push: kind.pushes, pull: kind.pulls,
+                head: head.rawValue, request: true, push: kind.pushes, pull: kind.pulls,
                 timestamp: postOffice.nextTimestamp(), priority: Int32(clamping: priority))
             let values = value.map { value in
                 compressed
@@ -46,9 +46,9 @@ extension DistKVStore {
             }
             message.data = KVFrames.encode(key: wireKey, values: values, count: slice.count)
             if compressed { message.body = KVFrames.thresholdBody(compression.threshold) }
-            if kind == .initialize {
-                message.body = try [UInt8](
-                    JSONEncoder().encode(KVSliceInfo(name: name, totalCount: total, offset: slice.offset)))
+            if head == .initialize || head == .check {
+                let info = KVSliceInfo(name: name, totalCount: total, offset: slice.offset, shape: shape, keys: keys)
+                message.body = try [UInt8](JSONEncoder().encode(info))
             }
             messages.append((message, NodeID.server(slice.server), slice, wireKey))
         }
@@ -201,7 +201,8 @@ extension DistKVStore {
             return keys.contains { inFlightPerKey[$0, default: 0] > 0 }
         }
         func failed() -> (Int, String)? {
-            failures.first { keys?.contains($0.key) ?? true }.map { ($0.key, $0.value) }
+            // The first key's failure, so that one error among several reads the same on every run.
+            failures.filter { keys?.contains($0.key) ?? true }.min { $0.key < $1.key }.map { ($0.key, $0.value) }
         }
         let clock = postOffice.clock
         condition.lock()

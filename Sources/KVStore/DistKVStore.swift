@@ -51,6 +51,7 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     var keyNames: [String] = []
     var placements: [KVPlacement] = []
     var keyCounts: [Int] = []
+    var keyShapes: [[Int]] = []
     var inFlight: [Int64: PendingRequest] = [:]
     var inFlightPerKey: [Int: Int] = [:]
     var failures: [Int: String] = [:]
@@ -111,6 +112,10 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     /// MXNet's `InitImpl`: registers the keys (in order), rank 0 pushes the initial values (each
     /// server's first push of a key sets it), then a barrier over the workers. Other workers get the
     /// weights by pulling. Initializing a known key again re-sends rank 0's values.
+    ///
+    /// Unlike MXNet, the other workers then check their keys against rank 0's (name, shape, and how
+    /// many keys): a worker built with another network fails here with an error naming the key and
+    /// both shapes, instead of pushing gradients of one parameter into another.
     public func initialize(_ keys: [String], values: [NDArray]) throws {
         guard keys.count == values.count else {
             throw KVStoreError.badKey("initialize: \(keys.count) keys but \(values.count) values")
@@ -133,6 +138,7 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
                 keyIndex[key] = index
                 keyNames.append(key)
                 keyCounts.append(value.count)
+                keyShapes.append(value.shape)
                 placements.append(
                     KVPlacement(
                         key: index, count: value.count, numServers: postOffice.numServers,
@@ -147,6 +153,10 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
             try waitAll()
         }
         try postOffice.barrier(group: .workers)
+        if rank != 0 {
+            for index in indices { try send(key: index, kind: .check, value: nil, out: nil, priority: 0) }
+            try waitAll()
+        }
     }
 
     /// Pushes `value` (a gradient once an optimizer is set) to the servers holding `key`.
@@ -172,13 +182,16 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     /// MXNet's `set_optimizer` with update on kvstore: rank 0 sends the typed configuration (JSON) to
     /// every server (MXNet pickles the optimizer into `kController`), servers acknowledge, then a
     /// barrier over the workers.
+    ///
+    /// Unlike MXNet, the other workers then send theirs for the servers to compare (`head` 1): one
+    /// that differs (another learning rate, or another `rescaleGrad` because its batch size differs,
+    /// which MXNet would silently scale with worker 0's) fails naming what differs.
     public func setOptimizer(_ config: OptimizerConfig) throws {
         try config.validate()
-        if rank == 0 {
-            let body = try JSONEncoder().encode(config)
-            try commandServers(Message(body: [UInt8](body), control: Control(cmd: .setOptimizer)))
-        }
+        let body = try [UInt8](JSONEncoder().encode(config))
+        if rank == 0 { try commandServers(Message(body: body, control: Control(cmd: .setOptimizer))) }
         try postOffice.barrier(group: .workers)
+        if rank != 0 { try commandServers(Message(head: 1, body: body, control: Control(cmd: .setOptimizer))) }
         locked { hasOptimizer = true }
     }
 

@@ -11,6 +11,8 @@ final class ServerSlice {
     let name: String
     let offset: Int
     let totalCount: Int
+    /// The parameter's shape, as worker 0 gave it (nil if it did not).
+    let shape: [Int]?
     /// The stored weights of the slice.
     let weight: NDArray
     /// The sum of the round's pushes (MXNet's `merged`), reused every round.
@@ -31,6 +33,7 @@ final class ServerSlice {
         name = info.name
         offset = info.offset
         totalCount = info.totalCount
+        shape = info.shape
         weight = NDArray(shape: [count])
         merged = NDArray(shape: [count])
     }
@@ -51,6 +54,10 @@ extension KVServer {
         let frames = try KVFrames.decode(message, needsValues: message.push)
         if head == .initialize {
             try initialize(message, frames)
+            return
+        }
+        if head == .check {
+            try checkSlice(message, frames)
             return
         }
         restored = nil
@@ -99,6 +106,7 @@ extension KVServer {
         }
         try frames.write(into: slice.weight, accumulate: false)
         try restore(slice)
+        initializedKeys = max(initializedKeys, info.keys ?? 0)
         answer(message)
     }
 

@@ -45,6 +45,8 @@ public final class KVServer: @unchecked Sendable {
     /// Seconds a dist_sync round may wait before its requests are answered with an error naming the
     /// workers that did not push.
     public let stallLimit: Double
+    /// How many keys worker 0 said it had initialized, at most (0: it did not say).
+    var initializedKeys = 0
 
     /// Creates the server over a started server `postOffice` and starts handling requests.
     /// `stallWarning` (default 30 s, as `SWIFTPS_STRAGGLER_TIMEOUT`) and `stallLimit` (default 90% of
@@ -148,6 +150,11 @@ public final class KVServer: @unchecked Sendable {
             config = try JSONDecoder().decode(OptimizerConfig.self, from: Data(message.body))
         } catch {
             throw KVStoreError.remote("SET_OPTIMIZER carries no valid optimizer configuration: \(error)")
+        }
+        if message.head == 1 {
+            try checkOptimizer(config, from: message.sender)
+            answer(message)
+            return
         }
         optimizer = try makeOptimizer(config)
         for slice in slices.values {

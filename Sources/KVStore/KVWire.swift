@@ -11,6 +11,9 @@ enum KVHead: Int32 {
     /// A push or pushpull whose values are 2-bit codes (`GradientCompression`): a uint32 frame of
     /// `ceil(n / 16)` words, `lens` = n; `body` is the threshold, a little-endian float32.
     case compressed = 2
+    /// Another worker's description of the same key (`body`: its `KVSliceInfo`), no values: the server
+    /// answers with an error naming both when it is not what worker 0 initialized.
+    case check = 3
 }
 
 /// What an initializing push tells the server about the slice it starts storing, so that the
@@ -22,6 +25,15 @@ struct KVSliceInfo: Codable, Equatable {
     var totalCount: Int
     /// Where this slice starts within the parameter.
     var offset: Int
+    /// The parameter's shape (nil from a worker that did not say).
+    var shape: [Int]? = nil
+    /// How many keys the sending worker has initialized so far, this one included.
+    var keys: Int? = nil
+
+    /// `'fc1_weight' of shape (128, 784)`, for error messages.
+    var described: String {
+        "'\(name)' of \(shape.map { "shape \(NDArray.shapeDescription($0))" } ?? "\(totalCount) elements")"
+    }
 }
 
 /// One KV message's data frames, as ps-lite lays them out: `keys` (uint64), then optionally

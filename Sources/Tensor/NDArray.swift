@@ -199,3 +199,10 @@ public final class NDArray: @unchecked Sendable, CustomStringConvertible {
         return "NDArray\(shape)[\(shown)\(count > 8 ? ", …" : "")]"
     }
 }
+
+extension NDArray {
+    /// `shape` as MXNet (Python) prints it, for messages: `(128, 784)`, `(50,)`, `()`.
+    public static func shapeDescription(_ shape: [Int]) -> String {
+        shape.count == 1 ? "(\(shape[0]),)" : "(\(shape.map(String.init).joined(separator: ", ")))"
+    }
+}
