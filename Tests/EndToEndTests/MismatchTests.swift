@@ -1,10 +1,11 @@
 import Foundation
+import SwiftPSKVStore
 import Testing
 
-/// Workers that disagree on what they train (release binary, real processes). MXNet checks none of
-/// these: it pushes one network's gradients into another's weights and scales every worker's
-/// gradients by worker 0's batch size. Here each fails at once, naming what differs, and every
-/// process exits non-zero saying so.
+/// Workers that disagree on what they train, and resumes from a checkpoint that does not fit
+/// (release binary, real processes). MXNet checks neither of the first two: it pushes one network's
+/// gradients into another's weights and scales every worker's gradients by worker 0's batch size.
+/// Here each fails at once, naming what differs, and every process exits non-zero saying so.
 @Suite(.serialized, .enabled(if: SwiftPSBinary.path != nil, "\(SwiftPSBinary.missing)"))
 struct MismatchTests {
     static let job = ["--kv-store", "dist_sync", "--no-progress", "--num-epochs", "1", "--num-batches", "10"]
@@ -39,5 +40,34 @@ struct MismatchTests {
         job.cluster.expectFailed(
             Self.everyone, job.statuses,
             saying: ["optimizer differs from worker 0's: ", "rescaleGrad 0.0", "the same --batch-size"])
+    }
+
+    /// A 1-epoch mlp checkpoint, then resumes in a cluster that must fail: with --network lenet, and
+    /// with the checkpoint's params file cut short. The workers said so before, but the scheduler
+    /// and the server blamed them as silent 10 s later; now every process names the reason.
+    @Test func resumingAnotherNetworkOrADamagedCheckpointFailsNamingTheFile() throws {
+        let dir = try CheckpointResumeTests().directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let prefix = dir + "/m"
+        let first = try DistJob.run(
+            workers: 2, servers: 1, args: Self.job + ["--network", "mlp", "--model-prefix", prefix], timeout: 120)
+        defer { first.removeFiles() }
+        try #require(first.succeeded, "the first job failed: \(first.logs)")
+        let resume = Self.job + ["--num-epochs", "2", "--model-prefix", prefix, "--load-epoch", "1"]
+        let symbol = "--network lenet is not the network of the checkpoint \(prefix)-0001.params"
+
+        let lenet = try DistJob.run(workers: 2, servers: 1, args: resume + ["--network", "lenet"], timeout: 120)
+        defer { lenet.removeFiles() }
+        lenet.cluster.expectFailed(Self.everyone, lenet.statuses, saying: [symbol])
+
+        let params = CheckpointLayout(prefix: prefix, epoch: 1).paramsPath
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: params))
+        try handle.truncate(atOffset: 1000)
+        try handle.close()
+        let damaged = try DistJob.run(workers: 2, servers: 1, args: resume + ["--network", "mlp"], timeout: 120)
+        defer { damaged.removeFiles() }
+        damaged.cluster.expectFailed(
+            Self.everyone, damaged.statuses,
+            saying: ["checkpoint file \(params) is damaged: 1000 bytes, the manifest says"])
     }
 }
