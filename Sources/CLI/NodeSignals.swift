@@ -46,14 +46,16 @@ enum NodeSignals {
         }
         guard first else { return }
         let name = LaunchExit.signalName(number)
-        logger.error("received \(name): leaving the job")
+        // A job that has already ended (a launcher stopping what is left) has said why: stay quiet.
+        let quiet = office.terminationError != nil
+        if !quiet { logger.error("received \(name): leaving the job") }
         let left = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
             office.abort("received \(name)")
             left.signal()
         }
         _ = left.wait(timeout: .now() + leaveSeconds)
-        printError("swiftps: stopped by \(name)")
+        if !quiet { printError("swiftps: stopped by \(name)") }
         _exit(128 + number)
     }
 }
