@@ -24,10 +24,7 @@ struct FailureTests {
             cluster.killAll()
             cluster.removeFiles()
         }
-        try cluster.startJob(Self.longJob, extra: ["SWIFTPS_HEARTBEAT_TIMEOUT": "3"])
-        // Mid-epoch: a worker has logged its first Speedometer line of epoch 0.
-        let training = cluster.waitForLog(of: ["worker0", "worker1"], containing: "Epoch[0] Batch", timeout: 60)
-        try #require(training != nil, "no worker reached training: \(cluster.allLogs())")
+        try startMidEpoch(cluster)
         let rank0 = ["server0", "server1"].first { cluster.log($0).contains("server 0 (id 8)") }
         let victim = try #require(rank0, "no server logged that it is server 0: \(cluster.allLogs())")
         cluster.kill(victim)
@@ -46,15 +43,40 @@ struct FailureTests {
             cluster.killAll()
             cluster.removeFiles()
         }
-        try cluster.startJob(Self.longJob, extra: ["SWIFTPS_HEARTBEAT_TIMEOUT": "3"])
-        let training = cluster.waitForLog(of: ["worker0", "worker1"], containing: "Epoch[0] Batch", timeout: 60)
-        try #require(training != nil, "no worker reached training: \(cluster.allLogs())")
+        try startMidEpoch(cluster)
         cluster.kill("scheduler")
 
         let statuses = cluster.waitAll(timeout: 45)
         cluster.expectFailed(
             ["server0", "worker0", "worker1"], statuses,
             saying: ["lost contact with scheduler (id 1)", "is it still running?"])
+    }
+
+    /// A server, then the scheduler, frozen with SIGSTOP mid-epoch: alive, its connections open, but
+    /// silent. Every other process exits non-zero within the heartbeat deadline naming it; the frozen
+    /// one is killed (SIGKILL ends a stopped process) once they are gone.
+    @Test(arguments: [("server0", "server 0 (id 8)"), ("scheduler", "lost contact with scheduler (id 1)")])
+    func aFrozenNodeStopsEveryOtherProcessNamingIt(victim: String, named: String) throws {
+        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
+        defer {
+            cluster.killAll()
+            cluster.removeFiles()
+        }
+        try startMidEpoch(cluster)
+        cluster.signal(victim, SIGSTOP)
+        let others = ["scheduler", "server0", "worker0", "worker1"].filter { $0 != victim }
+        let deadline = Date(timeIntervalSinceNow: 45)
+        while Date() < deadline, others.contains(where: { cluster.isRunning($0) }) { usleep(50_000) }
+        cluster.kill(victim)
+        cluster.expectFailed(others, cluster.waitAll(timeout: 10), saying: [named])
+    }
+
+    /// Starts `longJob` on `cluster` with a 3 s heartbeat timeout and returns mid-epoch: once a worker
+    /// has logged its first Speedometer line of epoch 0.
+    private func startMidEpoch(_ cluster: ProcessCluster) throws {
+        try cluster.startJob(Self.longJob, extra: ["SWIFTPS_HEARTBEAT_TIMEOUT": "3"])
+        let training = cluster.waitForLog(of: ["worker0", "worker1"], containing: "Epoch[0] Batch", timeout: 60)
+        try #require(training != nil, "no worker reached training: \(cluster.allLogs())")
     }
 
     /// Only 1 of 2 workers is started: rendezvous fails at its deadline, and the scheduler, the
