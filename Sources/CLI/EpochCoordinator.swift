@@ -117,7 +117,17 @@ final class EpochCoordinator: @unchecked Sendable {
                 "Epoch[\(epoch)] Time cost=\(String(format: "%.3f", seconds)) samples/sec=\(String(format: "%.1f", Double(samples) / max(seconds, 1e-9))) (\(ranks.count) worker\(ranks.count == 1 ? "" : "s")\(Self.waitShare(reports)))"
             )
             if let plan = reports.first(where: { $0.rank == 0 })?.checkpoint {
-                summary.checkpoint = try SchedulerCheckpoint.run(plan, office: office, logger: logger)
+                // Each worker's compression residuals, when it sent them (the request's data frame).
+                var residuals: [Int: [UInt8]] = [:]
+                for rank in ranks {
+                    guard let (report, request, _) = round.reports[rank], report.residuals == true else { continue }
+                    guard let frame = CheckpointTransfer.frames(request).first else {
+                        throw CoordinationError(description: "worker \(rank) announced its residuals but sent none")
+                    }
+                    residuals[rank] = frame
+                }
+                summary.checkpoint = try SchedulerCheckpoint.run(
+                    plan, residuals: residuals, office: office, logger: logger)
             }
             // The scheduler's --metrics-out, else every path the workers named (usually one).
             let paths =
@@ -212,7 +222,7 @@ final class EpochCoordinator: @unchecked Sendable {
         do {
             response =
                 request.control.cmd == .resumePoint
-                ? try SchedulerCheckpointFiles.resumePoint(request, logger: logger)
+                ? try SchedulerCheckpointFiles.resumePoint(request, numWorkers: office.numWorkers, logger: logger)
                 : try SchedulerCheckpointFiles.fetch(request, logger: logger)
         } catch {
             logger.error("\(request.control.cmd) from \(NodeID.name(of: request.sender)) failed: \(error)")

@@ -32,6 +32,9 @@ struct EpochReport: Codable {
     var metricsOut: String?
     /// Worker 0, at a checkpoint epoch: what the scheduler needs to write it.
     var checkpoint: CheckpointPlan?
+    /// At a checkpoint epoch with gradient compression: the request's data frame is this worker's
+    /// residuals (`DistKVStore.compressionResiduals`) as a `.params` file.
+    var residuals: Bool?
 }
 
 /// One metric partial on the wire (`MetricPartial`).

@@ -66,9 +66,16 @@ final class EpochReporter {
             metricNames: metricNames,
             train: train, validation: validationMetric.partials().map(MetricSum.init),
             metricsOut: metricsOut, checkpoint: nil)
-        if store.rank == 0, let checkpointing, let symbol,
-            (epoch + 1) % checkpointing.period == 0 || epoch + 1 == checkpointing.numEpochs
-        {
+        let checkpointEpoch =
+            checkpointing.map { (epoch + 1) % $0.period == 0 || epoch + 1 == $0.numEpochs } ?? false
+        var request = Message(control: Control(cmd: .epochEnd))
+        if checkpointEpoch && store.gradientCompression.isActive {
+            // Every worker's residuals go into the checkpoint, so a resumed job pushes what this one would.
+            let residuals = store.compressionResiduals()
+            request.data = [CheckpointTransfer.frame(try ParamsFile.encode(residuals, path: "compression residuals"))]
+            report.residuals = true
+        }
+        if store.rank == 0, checkpointEpoch, let checkpointing, let symbol {
             let layout = CheckpointLayout(prefix: checkpointing.prefix, epoch: epoch + 1)
             var shapes: [String: [Int]] = [:]
             var extra: [String: EncodedArray] = [:]
@@ -84,14 +91,13 @@ final class EpochReporter {
                 prefix: layout.prefix, epoch: layout.epoch, symbol: symbol.toJSON(), argShapes: shapes, extra: extra)
         }
         let office = store.postOffice
-        let body = try EpochWire.encoder.encode(report)
+        request.body = [UInt8](try EpochWire.encoder.encode(report))
         // The scheduler answers when every worker has reported (its deadline is the barrier
         // timeout) and the checkpoint is written (a request per server): wait a little longer.
         let timeout = office.config.barrierTimeout + 2 * office.config.requestTimeout
         let answer: Message
         do {
-            answer = try office.request(
-                Message(body: [UInt8](body), control: Control(cmd: .epochEnd)), to: NodeID.scheduler, timeout: timeout)
+            answer = try office.request(request, to: NodeID.scheduler, timeout: timeout)
         } catch {
             throw CoordinationError(description: "the end of epoch \(epoch) failed: \(error)")
         }

@@ -88,6 +88,8 @@ struct ReceivedResumePoint {
     var symbol: String
     /// `prefix-%04d.params`'s bytes.
     var params: [UInt8]
+    /// This worker's compression residuals (`prefix-%04d.workerK.residuals`), if the checkpoint has them.
+    var residuals: [UInt8]?
 
     /// Asks the scheduler for the resume point the flags name; nil to start from scratch (no
     /// `--load-epoch`/`--resume`, or `--resume` with no complete checkpoint). Throws the
@@ -120,13 +122,15 @@ struct ReceivedResumePoint {
             return nil
         }
         let frames = CheckpointTransfer.frames(reply)
-        guard frames.count == 2, let symbol = String(validating: frames[0], as: UTF8.self) else {
+        let expected = answer.residuals == true ? 3 : 2
+        guard frames.count == expected, let symbol = String(validating: frames[0], as: UTF8.self) else {
             throw CoordinationError(
                 description:
                     "cannot resume: the scheduler sent checkpoint \(epoch) as \(frames.count) data frames, not the symbol JSON and the params"
             )
         }
         return ReceivedResumePoint(
-            epoch: epoch, hasServerShards: answer.hasServerShards, symbol: symbol, params: frames[1])
+            epoch: epoch, hasServerShards: answer.hasServerShards, symbol: symbol, params: frames[1],
+            residuals: expected == 3 ? frames[2] : nil)
     }
 }

@@ -9,7 +9,9 @@ import SwiftPS
 /// 2. CHECKPOINT to each server, in rank order: each answers with the sizes and SHA-256 of its
 ///    `prefix-%04d.serverK.params` and `.serverK.states` plus their bytes as two data frames; the
 ///    scheduler checks the bytes against the report and writes both files atomically;
-/// 3. the scheduler joins the shards into `prefix-%04d.params` (MXNet format, full weights) and
+/// 3. with gradient compression, it writes each worker's residuals (sent with its EPOCH_END) as
+///    `prefix-%04d.workerK.residuals`;
+/// 4. the scheduler joins the shards into `prefix-%04d.params` (MXNet format, full weights) and
 ///    writes `prefix-%04d.manifest.json` last (`CheckpointAssembler`).
 ///
 /// Only the scheduler touches the files, so only its host needs to see `--model-prefix`.
@@ -19,7 +21,9 @@ import SwiftPS
 /// symbol, which is rewritten atomically with the same content).
 enum SchedulerCheckpoint {
     /// Writes checkpoint `plan.epoch`; returns the params path. Throws naming the server or file.
-    static func run(_ plan: CheckpointPlan, office: PostOffice, logger: Logger) throws -> String {
+    static func run(_ plan: CheckpointPlan, residuals: [Int: [UInt8]] = [:], office: PostOffice, logger: Logger)
+        throws -> String
+    {
         let command = CheckpointCommand(prefix: ResumePoint.absolute(plan.prefix), epoch: plan.epoch)
         let layout = command.layout
         let body = try JSONEncoder().encode(command)
@@ -61,6 +65,16 @@ enum SchedulerCheckpoint {
             }
             reports.append(report)
         }
+        var workerFiles: [CheckpointManifest.File] = []
+        for (rank, bytes) in residuals.sorted(by: { $0.key < $1.key }) {
+            let path = layout.workerResidualsPath(rank)
+            do { try AtomicFile.write(bytes, to: path) } catch {
+                throw CheckpointError.cannotWrite(path: path, reason: error.reason)
+            }
+            workerFiles.append(
+                CheckpointManifest.File(
+                    path: path, role: CheckpointManifest.workerResidualsRole, worker: rank, content: bytes))
+        }
         var extra: [String: NDArray] = [:]
         for (key, encoded) in plan.extra {
             guard let array = encoded.array() else {
@@ -70,7 +84,7 @@ enum SchedulerCheckpoint {
         }
         try CheckpointAssembler.complete(
             layout, reports: reports, argShapes: plan.argShapes, extra: extra, numWorkers: office.numWorkers,
-            shardContents: contents)
+            shardContents: contents, workerFiles: workerFiles)
         logger.info("checkpoint \(layout.epoch) complete: \(layout.paramsPath), manifest \(layout.manifestPath)")
         return layout.paramsPath
     }

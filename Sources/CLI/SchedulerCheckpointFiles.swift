@@ -7,8 +7,9 @@ import SwiftPS
 /// handler returns the answer to send; a thrown error becomes the answer's error.
 enum SchedulerCheckpointFiles {
     /// RESUME_POINT: resolves the request exactly as `ResumePoint.resolve` does on one host (same
-    /// rules, same errors) and answers with the epoch and the symbol and params bytes.
-    static func resumePoint(_ request: Message, logger: Logger) throws -> Message {
+    /// rules, same errors) and answers with the epoch and the symbol and params bytes, plus the
+    /// worker's compression residuals when the checkpoint has them for a job of `numWorkers`.
+    static func resumePoint(_ request: Message, numWorkers: Int, logger: Logger) throws -> Message {
         let asked: ResumeRequest
         do { asked = try JSONDecoder().decode(ResumeRequest.self, from: Data(request.body)) } catch {
             throw CoordinationError(description: "RESUME_POINT carries no valid request: \(error)")
@@ -27,8 +28,26 @@ enum SchedulerCheckpointFiles {
             point.layout.paramsPath, hint: "checkpoint \(point.epoch) needs the weights (on the scheduler's host)")
         try CheckpointTransfer.checkFits(
             symbol.count + params.count, what: "checkpoint \(point.epoch)'s network and weights")
-        var message = try answer(.resumePoint, ResumeAnswer(epoch: point.epoch, hasServerShards: point.hasServerShards))
+        let rank = NodeID.rank(of: request.sender)
+        var residuals: [UInt8]?
+        if let manifest = point.manifest, let file = manifest.residuals(ofWorker: rank) {
+            if manifest.numWorkers == numWorkers {
+                let path = manifest.path(of: file, in: point.layout)
+                let bytes = try CheckpointManifest.readFile(path, hint: "listed in \(point.layout.manifestPath)")
+                try file.check(bytes, path: path)
+                residuals = bytes
+            } else {
+                logger.warning(
+                    "checkpoint \(point.epoch) holds the compression residuals of \(manifest.numWorkers) workers, this job has \(numWorkers): they start at zero"
+                )
+            }
+        }
+        var message = try answer(
+            .resumePoint,
+            ResumeAnswer(
+                epoch: point.epoch, hasServerShards: point.hasServerShards, residuals: residuals == nil ? nil : true))
         message.data = [CheckpointTransfer.frame(symbol), CheckpointTransfer.frame(params)]
+        if let residuals { message.data.append(CheckpointTransfer.frame(residuals)) }
         logger.info(
             "sent \(NodeID.name(of: request.sender)) checkpoint \(point.epoch) (\(point.layout.paramsPath), \(params.count) bytes)"
         )

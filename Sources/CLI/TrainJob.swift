@@ -66,6 +66,16 @@ struct TrainJob {
                 // Before the keys are initialized: the servers take weights and optimizer state from it.
                 try store.loadCheckpoint(prefix: prefix, epoch: point.epoch)
             }
+            if options.gradientCompression.isActive {
+                if let bytes = point.residuals {
+                    try store.restoreCompressionResiduals(
+                        ParamsFile.decode(bytes, path: layout.workerResidualsPath(session.rank)))
+                } else {
+                    logger.warning(
+                        "checkpoint \(point.epoch) has no compression residuals for worker \(session.rank): they start at zero, so the run is not bit-identical to an uninterrupted one"
+                    )
+                }
+            }
             beginEpoch = point.epoch
             resumedFrom = (layout.paramsPath, " (sent by the scheduler)")
         } else if let point = resumePoint, let prefix = options.modelPrefix {

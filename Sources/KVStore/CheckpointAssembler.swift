@@ -13,14 +13,15 @@ public enum CheckpointAssembler {
     ///    `arg:<name>` with its shape from `argShapes`, plus the `extra` arrays worker 0 holds
     ///    itself (`aux:<name>` states, `arg:<name>` parameters not on the servers), atomically;
     /// 3. writes `prefix-%04d.manifest.json` listing the symbol file (which must exist), the params
-    ///    file and the shards, atomically, last.
+    ///    file, the shards and `workerFiles` (already written), atomically, last.
     ///
     /// Throws `CheckpointError` naming the file or parameter at fault; nothing is then written
     /// after the failure, so no manifest claims an incomplete checkpoint.
     @discardableResult
     public static func complete(
         _ layout: CheckpointLayout, reports: [ServerCheckpointReport], argShapes: [String: [Int]],
-        extra: [String: NDArray], numWorkers: Int, shardContents: [String: [UInt8]]? = nil
+        extra: [String: NDArray], numWorkers: Int, shardContents: [String: [UInt8]]? = nil,
+        workerFiles: [CheckpointManifest.File] = []
     ) throws(CheckpointError) -> CheckpointManifest {
         let ordered = reports.sorted { $0.server < $1.server }
         var manifest = CheckpointManifest(
@@ -69,6 +70,7 @@ public enum CheckpointAssembler {
                     hint: "the scheduler writes it from worker 0's network before it joins the shards"),
                 CheckpointManifest.File(path: layout.paramsPath, role: "params", content: params),
             ], at: 0)
+        manifest.files += workerFiles
         try manifest.write(layout)
         return manifest
     }

@@ -8,6 +8,8 @@ import Foundation
 /// - `prefix-%04d.serverK.params`: server K's slices of the weights, in the `.params` format with
 ///   keys `slice:<offset>:<total>:<name>` (see `ServerShardFile`).
 /// - `prefix-%04d.serverK.states`: server K's optimizer state (`SPSOPT01`, slices by name + offset).
+/// - `prefix-%04d.workerK.residuals`: with gradient compression, what worker K's pushes had not sent
+///   yet, `residual:<name>` arrays in the `.params` format.
 /// - `prefix-%04d.manifest.json`: the list of the checkpoint's files with sizes and SHA-256,
 ///   written last: a checkpoint is complete exactly when its manifest exists and verifies.
 public struct CheckpointLayout: Sendable, Equatable {
@@ -46,6 +48,8 @@ public struct CheckpointLayout: Sendable, Equatable {
     public func serverParamsPath(_ server: Int) -> String { "\(prefix)-\(tag).server\(server).params" }
     /// `prefix-%04d.serverK.states`.
     public func serverStatesPath(_ server: Int) -> String { "\(prefix)-\(tag).server\(server).states" }
+    /// `prefix-%04d.workerK.residuals`.
+    public func workerResidualsPath(_ worker: Int) -> String { "\(prefix)-\(tag).worker\(worker).residuals" }
 
     /// The epochs under `prefix` that have a manifest file, newest first (not yet verified).
     public static func epochsWithManifest(prefix: String) -> [Int] {

@@ -18,26 +18,30 @@ import SwiftPSTensor
 ///      "optimizer": {…OptimizerConfig…}, "version": 1}
 ///
 /// File `name`s are relative to the prefix's directory; `role` is one of `symbol`, `params`,
-/// `states` (local mode), `server-params` and `server-states` (with `server`, the server's rank).
+/// `states` (local mode), `server-params` and `server-states` (with `server`, the server's rank), and
+/// `worker-residuals` (with `worker`, the worker's rank; gradient compression only).
 public struct CheckpointManifest: Codable, Sendable, Equatable {
     /// One file of the checkpoint.
     public struct File: Codable, Sendable, Equatable {
         /// The file name, relative to the prefix's directory.
         public var name: String
-        /// What the file holds: symbol, params, states, server-params, server-states.
+        /// What the file holds: symbol, params, states, server-params, server-states, worker-residuals.
         public var role: String
         /// The server that wrote it (server files only).
         public var server: Int?
+        /// The worker whose state it is (worker files only).
+        public var worker: Int?
         /// Its size in bytes.
         public var bytes: Int
         /// SHA-256 of its content, lowercase hex.
         public var sha256: String
 
         /// An entry for `bytes` stored as `path` (only its last component is kept).
-        public init(path: String, role: String, server: Int? = nil, content: [UInt8]) {
+        public init(path: String, role: String, server: Int? = nil, worker: Int? = nil, content: [UInt8]) {
             name = (path as NSString).lastPathComponent
             self.role = role
             self.server = server
+            self.worker = worker
             bytes = content.count
             sha256 = CheckpointManifest.sha256(content)
         }
@@ -98,6 +102,14 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
         self.optimizer = optimizer
         self.files = files
     }
+
+    /// The residuals file of worker `rank`, if the checkpoint has one.
+    public func residuals(ofWorker rank: Int) -> File? {
+        files.first { $0.role == Self.workerResidualsRole && $0.worker == rank }
+    }
+
+    /// The role of a worker's compression residuals.
+    public static let workerResidualsRole = "worker-residuals"
 
     /// The entries with `role` (and, when given, written by `server`).
     public func files(role: String, server: Int? = nil) -> [File] {

@@ -53,11 +53,14 @@ public struct ResumeAnswer: Codable, Sendable, Equatable {
     public var epoch: Int?
     /// Whether the servers can restore weights and optimizer state from it (LOAD_CHECKPOINT).
     public var hasServerShards: Bool
+    /// Whether a third data frame holds the asking worker's compression residuals.
+    public var residuals: Bool?
 
     /// An answer: resume from `epoch` (nil: start from scratch).
-    public init(epoch: Int?, hasServerShards: Bool) {
+    public init(epoch: Int?, hasServerShards: Bool, residuals: Bool? = nil) {
         self.epoch = epoch
         self.hasServerShards = hasServerShards
+        self.residuals = residuals
     }
 }
 

@@ -134,6 +134,42 @@ struct CheckpointResumeTests {
         #expect(oneServerDifference <= 1e-6)
     }
 
+    /// With 2bit gradient compression what each worker's pushes have not sent yet (its residuals) is
+    /// part of the checkpoint: 2 epochs, then a resume to 4, ends bit-identical to 4 straight.
+    @Test func resumeWithGradientCompressionIsExact() throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let prefix = dir + "/ck/mlp"
+        let training = Self.training + ["--gc-type", "2bit"]
+        let a = try DistJob.run(
+            workers: 2, servers: 2, args: training + ["--num-epochs", "4", "--save-final", dir + "/straight.params"],
+            env: Self.split)
+        defer { a.removeFiles() }
+        try #require(a.succeeded, "uninterrupted run failed: \(a.logs)")
+
+        let b1 = try DistJob.run(
+            workers: 2, servers: 2, args: training + ["--num-epochs", "2", "--model-prefix", prefix], env: Self.split)
+        defer { b1.removeFiles() }
+        try #require(b1.succeeded, "first half failed: \(b1.logs)")
+        let layout = CheckpointLayout(prefix: prefix, epoch: 2)
+        let manifest = try CheckpointManifest.read(layout)
+        try manifest.verify(layout)
+        #expect(manifest.residuals(ofWorker: 0)?.name == "mlp-0002.worker0.residuals")
+        #expect(manifest.residuals(ofWorker: 1) != nil)
+
+        let b2 = try DistJob.run(
+            workers: 2, servers: 2,
+            args: training + [
+                "--num-epochs", "4", "--model-prefix", prefix, "--load-epoch", "2", "--save-final",
+                dir + "/resumed.params",
+            ], env: Self.split)
+        defer { b2.removeFiles() }
+        try #require(b2.succeeded, "resumed run failed: \(b2.logs)")
+        #expect(!b2.cluster.allLogs().contains("residuals start at zero"), "\(b2.logs)")
+        let difference = try maxDifference(dir + "/straight.params", dir + "/resumed.params")
+        #expect(difference == 0, "resumed with compression: max |Δweight| \(difference)")
+    }
+
     /// The scheduler runs in one directory, the servers and workers in another, and the prefix and
     /// metrics file are relative: they land under the scheduler's directory (the only host that needs
     /// to see them), none under the nodes', and `--resume` from the nodes' directory finds them.
