@@ -16,7 +16,8 @@ import SwiftPS
 ///
 /// Only the scheduler touches the files, so only its host needs to see `--model-prefix`.
 ///
-/// A crash at any step leaves no manifest for this epoch, so `--resume` takes the previous one,
+/// A failure at any step removes the files of this epoch it wrote; a crash leaves no manifest for
+/// this epoch, so `--resume` takes the previous one,
 /// whose files are never touched (every file of an epoch carries the epoch in its name, except the
 /// symbol, which is rewritten atomically with the same content).
 enum SchedulerCheckpoint {
@@ -36,6 +37,37 @@ enum SchedulerCheckpoint {
         do { try AtomicFile.write(Array(plan.symbol.utf8), to: layout.symbolPath) } catch {
             throw CheckpointError.cannotWrite(path: layout.symbolPath, reason: error.reason)
         }
+        // The files of this epoch written so far: removed if the checkpoint fails, so that a failed
+        // checkpoint leaves nothing behind but the files of earlier ones.
+        let started = Date()
+        var written: [String] = []
+        func write(_ bytes: [UInt8], to path: String) throws {
+            do { try AtomicFile.write(bytes, to: path) } catch {
+                throw CheckpointError.cannotWrite(path: path, reason: error.reason)
+            }
+            written.append(path)
+        }
+        do {
+            return try writeEpoch(
+                plan, layout: layout, body: body, residuals: residuals, office: office, logger: logger, write: write)
+        } catch {
+            for path in written { try? FileManager.default.removeItem(atPath: path) }
+            // The params file is the assembler's: removed only if this attempt wrote it.
+            if let modified = try? FileManager.default.attributesOfItem(atPath: layout.paramsPath)[.modificationDate]
+                as? Date, modified >= started
+            {
+                try? FileManager.default.removeItem(atPath: layout.paramsPath)
+            }
+            throw error
+        }
+    }
+
+    /// Everything after the symbol: the servers' shards, the workers' residuals, then the assembled
+    /// params and the manifest. `write` writes one file atomically and records it.
+    private static func writeEpoch(
+        _ plan: CheckpointPlan, layout: CheckpointLayout, body: Data, residuals: [Int: [UInt8]], office: PostOffice,
+        logger: Logger, write: ([UInt8], String) throws -> Void
+    ) throws -> String {
         var reports: [ServerCheckpointReport] = []
         var contents: [String: [UInt8]] = [:]
         for server in 0..<office.numServers {
@@ -58,9 +90,7 @@ enum SchedulerCheckpoint {
                 throw CheckpointError.inconsistent("server \(server) answered CHECKPOINT as server \(report.server)")
             }
             for (path, bytes) in try report.received(CheckpointTransfer.frames(answer), layout: layout) {
-                do { try AtomicFile.write(bytes, to: path) } catch {
-                    throw CheckpointError.cannotWrite(path: path, reason: error.reason)
-                }
+                try write(bytes, path)
                 contents[(path as NSString).lastPathComponent] = bytes
             }
             reports.append(report)
@@ -68,9 +98,7 @@ enum SchedulerCheckpoint {
         var workerFiles: [CheckpointManifest.File] = []
         for (rank, bytes) in residuals.sorted(by: { $0.key < $1.key }) {
             let path = layout.workerResidualsPath(rank)
-            do { try AtomicFile.write(bytes, to: path) } catch {
-                throw CheckpointError.cannotWrite(path: path, reason: error.reason)
-            }
+            try write(bytes, path)
             workerFiles.append(
                 CheckpointManifest.File(
                     path: path, role: CheckpointManifest.workerResidualsRole, worker: rank, content: bytes))

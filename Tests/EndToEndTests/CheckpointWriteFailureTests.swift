@@ -35,8 +35,8 @@ struct CheckpointWriteFailureTests {
 
     /// The scheduler's checkpoint directory is a tmpfs with room for one checkpoint only (a private
     /// mount namespace; root): checkpoint 1 is written, checkpoint 2 fails with "No space left on
-    /// device" naming the file, every process exits with that reason, and checkpoint 1 still
-    /// verifies, scores, and is what `--resume` picks.
+    /// device" naming the file, every process exits with that reason, checkpoint 2's partial files
+    /// are removed, and checkpoint 1 still verifies, scores, and is what `--resume` picks.
     @Test(.enabled(if: MountNamespace.available, "needs root and unshare(1) for a private mount namespace"))
     func aFullDiskStopsTheJobAndKeepsThePreviousCheckpoint() throws {
         let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
@@ -49,11 +49,11 @@ struct CheckpointWriteFailureTests {
         for dir in [full, copy] {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
-        // The scheduler runs in a mount and pid namespace of its own where `full` is a 1600 KiB tmpfs
+        // The scheduler runs in a mount and pid namespace of its own where `full` is a 1800 KiB tmpfs
         // (one mlp checkpoint takes about 1.3 MB); when it exits, the tmpfs is copied out to `copy`.
         // Killing the wrapper (unshare) kills every process of its pid namespace.
         let script =
-            "mount -t tmpfs -o size=1600k tmpfs \"$1\" || exit 99; d=$1; out=$2; shift 2; \"$@\"; status=$?; cp -a \"$d\"/. \"$out\"/; exit $status"
+            "mount -t tmpfs -o size=1800k tmpfs \"$1\" || exit 99; d=$1; out=$2; shift 2; \"$@\"; status=$?; cp -a \"$d\"/. \"$out\"/; exit $status"
         let wrapper = [
             "/usr/bin/unshare", "--mount", "--propagation", "private", "--pid", "--fork", "--kill-child", "--",
             "/bin/sh", "-c", script, "sh", full, copy,
@@ -76,6 +76,9 @@ struct CheckpointWriteFailureTests {
         let first = CheckpointLayout(prefix: "\(copy)/m", epoch: 1)
         try CheckpointManifest.read(first).verify(first)
         #expect(!FileManager.default.fileExists(atPath: CheckpointLayout(prefix: "\(copy)/m", epoch: 2).manifestPath))
+        // The failed checkpoint's files that were written are removed again.
+        let left = try FileManager.default.contentsOfDirectory(atPath: copy).filter { $0.hasPrefix("m-0002") }
+        #expect(left.isEmpty, "the failed checkpoint left \(left)")
         #expect(
             CheckpointManifest.latestComplete(prefix: "\(copy)/m")?.0.epoch == 1, "--resume would not take checkpoint 1"
         )
