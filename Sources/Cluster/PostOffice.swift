@@ -146,7 +146,11 @@ public final class PostOffice: @unchecked Sendable {
         }
     }
 
-    /// `server 1 (id 10) at 10.0.0.5:41234`, or the bare id's name when unknown.
+    /// `server 1 (id 10) at 10.0.0.5:41234`, or `server 1 (id 10)` when the node is not in the table:
+    /// how messages name a node.
+    public func description(of id: Int32) -> String { locked { describe(id) } }
+
+    /// `description(of:)` with `state` held.
     func describe(_ id: Int32) -> String {
         if let node = table[id] { return node.description }
         return "\(NodeID.name(of: id)) (id \(id))"

@@ -234,7 +234,5 @@ extension DistKVStore {
                 + "for \(names.joined(separator: ", ")): is the server alive and reachable? (SWIFTPS_REQUEST_TIMEOUT)")
     }
 
-    func describe(_ server: Int32) -> String {
-        postOffice.node(server)?.description ?? NodeID.name(of: server)
-    }
+    func describe(_ server: Int32) -> String { postOffice.description(of: server) }
 }

@@ -182,7 +182,7 @@ extension KVServer {
         let ranks = (0..<postOffice.numWorkers).filter { slice.pushes[$0] == nil }
         return ranks.map { rank in
             let id = NodeID.worker(rank)
-            let name = postOffice.node(id)?.description ?? "worker \(rank)"
+            let name = postOffice.description(of: id)
             guard let heard = postOffice.lastHeard(from: id) else { return name }
             return "\(name) (last heard \(seconds(now - heard)) s ago)"
         }
