@@ -29,7 +29,7 @@ extension DistKVStore {
     func send(key: Int, kind: KVRequestKind, value: NDArray?, out: NDArray?, priority: Int) throws {
         try wait(keys: [key])
         let (slices, name, total, shape, keys, compression) = locked {
-            (placements[key].slices, keyNames[key], keyCounts[key], keyShapes[key], keyNames.count, self.compression)
+            (placements[key].slices, keyNames[key], keyCount(key), keyShapes[key], keyNames.count, self.compression)
         }
         let compressed = compression.isActive && kind != .initialize && kind.pushes
         var messages: [(message: Message, server: Int32, slice: KVPlacement.Slice, wireKey: Int)] = []
@@ -76,7 +76,7 @@ extension DistKVStore {
     private func compress(_ value: NDArray, key: Int, slice: KVPlacement.Slice, threshold: Float) -> Payload {
         let residual = locked {
             if let existing = residuals[key] { return existing }
-            let made = NDArray(shape: [keyCounts[key]])
+            let made = NDArray(shape: [keyCount(key)])
             if let saved = restoredResiduals.removeValue(forKey: keyNames[key]) {
                 if saved.count == made.count {
                     made.data.update(from: saved.data, count: made.count)

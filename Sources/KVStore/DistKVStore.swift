@@ -50,7 +50,6 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     var keyIndex: [String: Int] = [:]
     var keyNames: [String] = []
     var placements: [KVPlacement] = []
-    var keyCounts: [Int] = []
     var keyShapes: [[Int]] = []
     var inFlight: [Int64: PendingRequest] = [:]
     var inFlightPerKey: [Int: Int] = [:]
@@ -101,6 +100,9 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
         }
     }
 
+    /// The number of elements of key `index` (under `condition`).
+    func keyCount(_ index: Int) -> Int { NDArray.elementCount(keyShapes[index]) }
+
     func locked<T>(_ body: () throws -> T) rethrows -> T {
         condition.lock()
         defer { condition.unlock() }
@@ -124,9 +126,9 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
         try locked {
             for (key, value) in zip(keys, values) {
                 if let index = keyIndex[key] {
-                    guard keyCounts[index] == value.count else {
+                    guard keyCount(index) == value.count else {
                         throw KVStoreError.badKey(
-                            "key '\(key)' was initialized with \(keyCounts[index]) elements, now \(value.count)")
+                            "key '\(key)' was initialized with \(keyCount(index)) elements, now \(value.count)")
                     }
                     indices.append(index)
                     continue
@@ -137,7 +139,6 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
                 }
                 keyIndex[key] = index
                 keyNames.append(key)
-                keyCounts.append(value.count)
                 keyShapes.append(value.shape)
                 placements.append(
                     KVPlacement(
@@ -262,8 +263,8 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     private func index(of key: String, count: Int) throws -> Int {
         try locked {
             guard let index = keyIndex[key] else { throw KVStoreError.unknownKey(key) }
-            guard keyCounts[index] == count else {
-                throw KVStoreError.badKey("'\(key)' holds \(keyCounts[index]) elements, the array given has \(count)")
+            guard keyCount(index) == count else {
+                throw KVStoreError.badKey("'\(key)' holds \(keyCount(index)) elements, the array given has \(count)")
             }
             return index
         }
