@@ -75,10 +75,11 @@ struct ClusterOptions: ParsableArguments {
 
     /// The configuration of a node of `role` from the flags and the environment. A bad value is
     /// reported under the flag when the flag gave it, else under the variable (and the flag to pass).
-    func config(role: NodeRole, shardSize: Int64 = 0) throws -> ClusterConfig {
+    func config(role: NodeRole, shardSize: Int64 = 0, settings: [String: String] = [:]) throws -> ClusterConfig {
         do {
             var config = try ClusterConfig.fromEnvironment(environment(role: role))
             config.shardSize = shardSize
+            config.sharedSettings = settings
             return config
         } catch {
             guard case .invalidConfiguration(let variable, let value, let reason) = error,
@@ -138,12 +139,14 @@ enum ClusterRoles {
     /// Joins the cluster over ZeroMQ as `role` (rendezvous included). A later cluster failure ends the
     /// process with a one-line message naming the node (`PostOffice.exitProcess`); SIGTERM, SIGINT
     /// and SIGHUP make it leave the job telling the others why (`NodeSignals`).
-    static func join(as role: NodeRole, _ options: ClusterOptions, shardSize: Int64 = 0, logger: Logger) throws
-        -> PostOffice
-    {
+    static func join(
+        as role: NodeRole, _ options: ClusterOptions, shardSize: Int64 = 0, settings: [String: String] = [:],
+        logger: Logger
+    ) throws -> PostOffice {
         LauncherWatch.startIfLaunched(logger: logger)
         let office = PostOffice(
-            config: try options.config(role: role, shardSize: shardSize), transport: ZMQVan(), logger: logger,
+            config: try options.config(role: role, shardSize: shardSize, settings: settings), transport: ZMQVan(),
+            logger: logger,
             onTermination: PostOffice.exitProcess)
         NodeSignals.install(office, logger: logger)
         try office.start()

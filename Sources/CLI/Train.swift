@@ -240,6 +240,27 @@ struct TrainOptions: ParsableArguments {
     /// `--metrics` split at commas.
     var metricNames: [String] { metrics.split(separator: ",").map(String.init) }
 
+    /// The flags every worker of a cluster must share, by flag name (`ClusterConfig.sharedSettings`):
+    /// those that fix the steps each worker trains (workers that differ wait for each other at a
+    /// dist_sync step), where the job resumes from and checkpoints to, and what each worker's pushes
+    /// and reports hold. The scheduler refuses a worker that differs, naming the flag and both values.
+    /// The optimizer flags are checked later, against worker 0's optimizer (`KVServer.checkOptimizer`).
+    var sharedSettings: [String: String] {
+        var settings = [
+            "--kv-store": KVStoreType(parsing: kvStore).map { "\($0)" } ?? kvStore,
+            "--batch-size": "\(batchSize)",
+            "--num-epochs": "\(numEpochs)",
+            "--checkpoint-period": "\(checkpointPeriod)",
+            "--gc-type": "\(gradientCompression)",
+            "--metrics": metrics,
+        ]
+        settings["--num-batches"] = numBatches.map { "\($0)" }
+        settings["--load-epoch"] = loadEpoch.map { "\($0)" }
+        settings["--resume"] = resume ? "yes" : nil
+        settings["--model-prefix"] = modelPrefix
+        return settings
+    }
+
     /// The optimizer from the flags; `--lr-step-epochs` becomes a multi-factor schedule in updates.
     func optimizerConfig(batchesPerEpoch: Int) throws -> OptimizerConfig {
         var config = OptimizerConfig(

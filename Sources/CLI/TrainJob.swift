@@ -28,7 +28,8 @@ struct TrainJob {
         }
         let session = try TrainSession.start(
             kvType: kvType, cluster: options.cluster, batchSize: options.batchSize,
-            shardSize: { numWorkers in try largestShard(numWorkers: numWorkers) }, logger: logger)
+            shardSize: { numWorkers in try largestShard(numWorkers: numWorkers) }, settings: options.sharedSettings,
+            logger: logger)
         do {
             try train(session, kvType: kvType, resumePoint: resumePoint, threads: threads)
         } catch {

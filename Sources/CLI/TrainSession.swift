@@ -36,7 +36,7 @@ final class TrainSession {
     /// now, naming this worker and the file, instead of at the rendezvous deadline without a name.
     static func start(
         kvType: KVStoreType, cluster: ClusterOptions, batchSize: Int, shardSize: (Int) throws -> Int64,
-        logger: Logger
+        settings: [String: String] = [:], logger: Logger
     ) throws -> TrainSession {
         switch kvType {
         case .local:
@@ -49,7 +49,8 @@ final class TrainSession {
             }
             let office: PostOffice
             do {
-                office = try ClusterRoles.join(as: .worker, cluster, shardSize: (try? shard.get()) ?? 0, logger: logger)
+                office = try ClusterRoles.join(
+                    as: .worker, cluster, shardSize: (try? shard.get()) ?? 0, settings: settings, logger: logger)
             } catch {
                 _ = try shard.get()  // the data's error is the one to report
                 throw error

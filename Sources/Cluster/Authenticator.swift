@@ -52,9 +52,12 @@ struct Authenticator: Sendable {
     }
 
     private static func requestBytes(_ node: NodeInfo) -> [UInt8] {
-        Array(
+        var text =
             "swiftps-v1|add-node|\(node.role)|\(node.hostname)|\(node.port)|\(node.shardSize)|\(node.numWorkers)|\(node.numServers)|\(node.job.utf8.count)|\(node.job)|"
-                .utf8) + node.nonce
+        for (name, value) in node.settings.sorted(by: { $0.key < $1.key }) {
+            text += "\(name.utf8.count)|\(name)|\(value.utf8.count)|\(value)|"
+        }
+        return Array(text.utf8) + node.nonce
     }
 
     private static func verdictBytes(code: Int32, reason: String, nonce: [UInt8]) -> [UInt8] {

@@ -52,6 +52,12 @@ public struct ClusterConfig: Sendable, Equatable {
     /// secret). The scheduler's choice holds for the job: it is published in the signed node table,
     /// and a node that wants encryption refuses a scheduler that does not.
     public var encrypt = false
+    /// For workers: settings every worker of the job must share, by name (for `swiftps train`, the
+    /// flags that fix how many steps each epoch and the job take, such as `--num-epochs`). Workers in
+    /// dist_sync that train different numbers of steps wait for each other forever; so the scheduler
+    /// refuses a worker whose settings differ from those of a worker that arrived before it, naming
+    /// each setting and both values, and fails the rendezvous. Empty (the default) is not compared.
+    public var sharedSettings: [String: String] = [:]
 
     /// Creates a configuration with SwiftPS's defaults.
     public init(

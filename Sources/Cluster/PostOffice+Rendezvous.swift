@@ -7,6 +7,7 @@ enum RefusalCode: Int32 {
     case clusterFull = 2
     case otherJob = 3
     case clusterSize = 4
+    case settings = 5
 
     /// The code a rendezvous TERMINATE is signed with (`PostOffice.verdict`): no refusal has it.
     static let terminate: Int32 = 0
@@ -98,7 +99,14 @@ extension PostOffice {
         let complete = clock.wait(on: state, until: deadline) {
             arrivalsComplete || terminalError != nil || phase == .stopped
         }
-        if let terminalError { throw terminalError }
+        if let terminalError {
+            // Nodes started with the refused one may still be on their way: tell them too, rather than
+            // leave them to their own rendezvous deadline and a message blaming a missing scheduler.
+            let everyone = config.numServers + config.numWorkers
+            let grace = min(deadline, clock.now() + Self.failureNoticeGrace)
+            _ = clock.wait(on: state, until: grace) { toldOfFailure.count >= everyone || phase == .stopped }
+            throw terminalError
+        }
         if phase == .stopped { throw ClusterError.notRunning("stopped during rendezvous") }
         guard complete else {
             let reason = missingDescription()
@@ -122,6 +130,7 @@ extension PostOffice {
             var entry = entry
             entry.auth = []
             entry.nonce = []
+            entry.settings = [:]
             return entry
         }
         for node in entries where node.id != NodeID.scheduler {
@@ -202,6 +211,8 @@ extension PostOffice {
         if phase == .rendezvous, case .rendezvousTimeout(let reason)? = terminalError {
             sendLocked(
                 verdict(code: RefusalCode.terminate, reason: reason, to: node), to: temporaryConnection(to: node))
+            toldOfFailure.insert(node.address)
+            state.broadcast()
             return
         }
         // Another job's node first: it may well hold another secret, and "another job" is the news.
@@ -241,6 +252,13 @@ extension PostOffice {
             )
             return
         }
+        if node.role == .worker, !node.settings.isEmpty,
+            let earlier = arrivals.first(where: { $0.role == .worker && !$0.settings.isEmpty }),
+            earlier.settings != node.settings
+        {
+            refuseSettings(node, unlike: earlier)
+            return
+        }
         arrivals.append(node)
         logger.info(
             "scheduler: \(node.role) at \(node.address) registered (\(arrivals.count) of \(config.numServers + config.numWorkers))"
@@ -252,6 +270,10 @@ extension PostOffice {
     /// job cannot start as configured, so it fails at once for every node that arrived (TERMINATE
     /// naming the node and both sizes) instead of at the rendezvous deadline; a job already running
     /// goes on without it.
+    /// Seconds a scheduler whose rendezvous failed at once stays to tell nodes that arrive late why
+    /// (at most until the rendezvous deadline, and only until every node of the job was told).
+    static let failureNoticeGrace = 10.0
+
     private func refuseClusterSize(_ node: NodeInfo) {
         let theirs = Self.clusterSize(workers: Int(node.numWorkers), servers: Int(node.numServers))
         let mine = Self.clusterSize(workers: config.numWorkers, servers: config.numServers)
@@ -261,12 +283,48 @@ extension PostOffice {
             "refused \(node.role) at \(node.address): it was started for \(theirs), this scheduler for \(mine)")
         refuse(
             node, code: .clusterSize, "\(scheduler) runs a job of \(mine), this node was started for \(theirs): \(fix)")
+        failRendezvous(
+            "\(node.role) at \(node.address) was started for \(theirs), \(scheduler) for \(mine): \(fix)", refused: node
+        )
+    }
+
+    /// Refuses worker `node`, whose shared settings differ from those of `earlier`, a worker already
+    /// registered; during rendezvous the job fails at once for every node, as for a cluster size.
+    private func refuseSettings(_ node: NodeInfo, unlike earlier: NodeInfo) {
+        let differing = Set(node.settings.keys).union(earlier.settings.keys).sorted().filter {
+            node.settings[$0] != earlier.settings[$0]
+        }
+        func values(_ name: String) -> (String, String) {
+            (node.settings[name] ?? "(not given)", earlier.settings[name] ?? "(not given)")
+        }
+        let fix =
+            "give every worker the same settings (in dist_sync, workers that train different numbers of steps wait for each other)"
+        let here = differing.map { name in
+            let (theirs, ours) = values(name)
+            return "\(name) \(theirs) here, \(ours) there"
+        }
+        logger.error("refused worker at \(node.address): its settings differ from the worker at \(earlier.address)'s")
+        refuse(
+            node, code: .settings,
+            "this worker differs from the worker at \(earlier.address): \(here.joined(separator: "; ")): \(fix)")
+        let both = differing.map { name in
+            let (theirs, ours) = values(name)
+            return "\(name) \(theirs) against \(ours)"
+        }.joined(separator: "; ")
+        failRendezvous(
+            "the worker at \(node.address) differs from the worker at \(earlier.address): \(both): \(fix)",
+            refused: node)
+    }
+
+    /// During rendezvous, ends it for every node that arrived (a signed TERMINATE giving `reason`)
+    /// and for this scheduler; a job already running goes on.
+    private func failRendezvous(_ reason: String, refused node: NodeInfo) {
         guard phase == .rendezvous else { return }
-        let reason = "\(node.role) at \(node.address) was started for \(theirs), \(scheduler) for \(mine): \(fix)"
         for arrived in arrivals {
             sendLocked(
                 verdict(code: RefusalCode.terminate, reason: reason, to: arrived), to: temporaryConnection(to: arrived))
         }
+        toldOfFailure = Set(arrivals.map(\.address) + [node.address])
         terminalError = .rendezvousTimeout(reason)
         state.broadcast()
     }

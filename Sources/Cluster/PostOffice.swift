@@ -57,6 +57,9 @@ public final class PostOffice: @unchecked Sendable {
     var barrierArrived: [Int32: Set<Int32>] = [:]
     var barrierReleases: [Int32: Int] = [:]
     var arrivals: [NodeInfo] = []
+    /// Scheduler, once its rendezvous failed at once (a refused node): the addresses of the nodes told
+    /// why, so it stays to tell the ones still starting (`rendezvousAsScheduler`).
+    var toldOfFailure: Set<String> = []
     var temporaryPeer: Int32 = -1
     var tableReply: Message?
     /// The job's message tags, once this node has the session (scheduler: at start; others: from the
@@ -93,6 +96,7 @@ public final class PostOffice: @unchecked Sendable {
         me = NodeInfo(role: config.role, shardSize: config.shardSize, job: config.jobID)
         me.numWorkers = Int32(clamping: config.numWorkers)
         me.numServers = Int32(clamping: config.numServers)
+        me.settings = config.sharedSettings
     }
 
     /// A termination handler for command-line processes: logs the error and exits with status 1.

@@ -142,7 +142,7 @@ void   swiftps__meta__free_unpacked
   assert(message->base.descriptor == &swiftps__meta__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor swiftps__node__field_descriptors[12] =
+static const ProtobufCFieldDescriptor swiftps__node__field_descriptors[13] =
 {
   {
     "role",
@@ -288,6 +288,18 @@ static const ProtobufCFieldDescriptor swiftps__node__field_descriptors[12] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "settings",
+    26,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Swiftps__Node, n_settings),
+    offsetof(Swiftps__Node, settings),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swiftps__node__field_indices_by_name[] = {
   7,   /* field[7] = auth */
@@ -301,13 +313,14 @@ static const unsigned swiftps__node__field_indices_by_name[] = {
   3,   /* field[3] = port */
   5,   /* field[5] = rank */
   0,   /* field[0] = role */
+  12,   /* field[12] = settings */
   6,   /* field[6] = shard_size */
 };
 static const ProtobufCIntRange swiftps__node__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 20, 6 },
-  { 0, 12 }
+  { 0, 13 }
 };
 const ProtobufCMessageDescriptor swiftps__node__descriptor =
 {
@@ -317,7 +330,7 @@ const ProtobufCMessageDescriptor swiftps__node__descriptor =
   "Swiftps__Node",
   "swiftps",
   sizeof(Swiftps__Node),
-  12,
+  13,
   swiftps__node__field_descriptors,
   swiftps__node__field_indices_by_name,
   2,  swiftps__node__number_ranges,

@@ -82,6 +82,9 @@ public struct NodeInfo: Sendable, Hashable, CustomStringConvertible {
     public var numWorkers: Int32 = 0
     /// The number of servers the node was started for (`DMLC_NUM_SERVER`).
     public var numServers: Int32 = 0
+    /// Settings every worker of the job must share, by name (`ClusterConfig.sharedSettings`); empty
+    /// for servers, the scheduler and trainers that declare none. Only ADD_NODE carries them.
+    public var settings: [String: String] = [:]
 
     /// Creates a table entry.
     public init(

@@ -120,6 +120,13 @@ public enum MetaCodec {
                 n.pointee.job = arena.string(node.job)
                 n.pointee.num_workers = node.numWorkers
                 n.pointee.num_servers = node.numServers
+                if !node.settings.isEmpty {
+                    let entries = node.settings.sorted { $0.key < $1.key }
+                    let texts = arena.array(UnsafeMutablePointer<CChar>?.self, count: entries.count)
+                    for (j, entry) in entries.enumerated() { texts[j] = arena.string("\(entry.key)=\(entry.value)") }
+                    n.pointee.n_settings = entries.count
+                    n.pointee.settings = texts
+                }
                 list[i] = n
             }
             c.pointee.n_node = control.nodes.count
@@ -142,6 +149,11 @@ public enum MetaCodec {
                 job: stringOf(n.job))
             node.numWorkers = n.num_workers
             node.numServers = n.num_servers
+            for j in 0..<n.n_settings {
+                let entry = stringOf(n.settings[j])
+                guard let equals = entry.firstIndex(of: "=") else { throw .malformedSetting(entry) }
+                node.settings[String(entry[..<equals])] = String(entry[entry.index(after: equals)...])
+            }
             nodes.append(node)
         }
         return Control(

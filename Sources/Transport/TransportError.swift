@@ -11,6 +11,8 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
     case unknownDataType(Int32)
     /// A node role this build does not know.
     case unknownRole(Int32)
+    /// A node setting that is not `name=value`.
+    case malformedSetting(String)
 
     /// A readable explanation.
     public var description: String {
@@ -25,6 +27,7 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
             return "unknown control command \(raw): run the same SwiftPS version on every node"
         case .unknownDataType(let raw): return "unknown data type \(raw): run the same SwiftPS version on every node"
         case .unknownRole(let raw): return "unknown node role \(raw): run the same SwiftPS version on every node"
+        case .malformedSetting(let text): return "node setting '\(text)' is not name=value"
         }
     }
 }

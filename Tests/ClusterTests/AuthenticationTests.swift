@@ -106,6 +106,7 @@ import Testing
     @Test func hmacCoversEveryField() {
         let auth = Authenticator(secret: Array("k".utf8))
         var node = NodeInfo(role: .worker, hostname: "10.0.0.1", port: 5, shardSize: 7, nonce: [1, 2])
+        node.settings = ["--num-epochs": "10", "--batch-size": "128"]
         node.auth = auth.sign(request: node)
         #expect(auth.verify(request: node))
         var tampered = node
@@ -116,6 +117,16 @@ import Testing
         #expect(!auth.verify(request: tampered))
         tampered = node
         tampered.job = "another"
+        #expect(!auth.verify(request: tampered))
+        tampered = node
+        tampered.settings["--num-epochs"] = "1"
+        #expect(!auth.verify(request: tampered))
+        tampered = node
+        tampered.settings["--resume"] = "yes"
+        #expect(!auth.verify(request: tampered))
+        // A setting moved across the name/value boundary is another request, not the same text.
+        tampered = node
+        tampered.settings = ["--num-epochs": "10", "--batch-size=": "128"]
         #expect(!auth.verify(request: tampered))
         #expect(!Authenticator(secret: Array("other".utf8)).verify(request: node))
     }

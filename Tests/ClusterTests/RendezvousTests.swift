@@ -130,33 +130,123 @@ import Testing
     @Test func aNodeStartedForAnotherClusterSizeFailsTheRendezvousAtOnce() throws {
         let cluster = InMemoryCluster()
         defer { cluster.stopAll() }
-        let early = [
-            cluster.add(cluster.config(.scheduler, workers: 2, servers: 1)),
-            cluster.add(cluster.config(.server, workers: 2, servers: 1)),
-            cluster.add(cluster.config(.worker, workers: 2, servers: 1)),
-        ]
         let odd = cluster.add(cluster.config(.worker, workers: 3, servers: 1))
+        let (refusal, reasons, _) = Self.lateArrival(odd, in: cluster, early: [[:]])
+        #expect(
+            refusal.contains("runs a job of 2 workers and 1 server, this node was started for 3 workers and 1 server"))
+        for reason in reasons {
+            #expect(
+                reason.contains("worker at \(odd.myNode.address) was started for 3 workers and 1 server"), "\(reason)")
+            #expect(reason.contains("DMLC_NUM_WORKER"), "\(reason)")
+        }
+    }
+
+    /// A worker whose shared settings (`ClusterConfig.sharedSettings`) differ from a registered
+    /// worker's is refused, naming each differing setting with both values, and the rendezvous fails
+    /// at once for the nodes waiting. Equal settings, or a worker that declares none, join.
+    @Test func aWorkerWithOtherSettingsFailsTheRendezvousAtOnce() throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        var config = cluster.config(.worker, workers: 2, servers: 1)
+        config.sharedSettings = ["--num-epochs": "2", "--batch-size": "128", "--resume": "yes"]
+        let odd = cluster.add(config)
+        let (refusal, reasons, early) = Self.lateArrival(
+            odd, in: cluster, early: [["--num-epochs": "10", "--batch-size": "128"]])
+        let first = early[2].myNode.address
+        #expect(
+            refusal.contains(
+                "this worker differs from the worker at \(first): --num-epochs 2 here, 10 there; --resume yes here, (not given) there"
+            ), "\(refusal)")
+        for reason in reasons {
+            #expect(
+                reason.contains(
+                    "the worker at \(odd.myNode.address) differs from the worker at \(first): --num-epochs 2 against 10; --resume yes against (not given): give every worker the same settings"
+                ), "\(reason)")
+        }
+    }
+
+    /// The two workers differ before the server has started: the scheduler stays (up to
+    /// `failureNoticeGrace`) to tell the server why, instead of exiting and leaving it to its own
+    /// rendezvous deadline and a message blaming a missing scheduler.
+    @Test func aNodeArrivingAfterTheRendezvousFailedHearsWhy() throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        var configs = [cluster.config(.scheduler, workers: 2, servers: 1)]
+        for epochs in ["1", "2"] {
+            var config = cluster.config(.worker, workers: 2, servers: 1)
+            config.sharedSettings = ["--num-epochs": epochs]
+            configs.append(config)
+        }
+        let early = configs.map { cluster.add($0) }
         let results = Inbox<[Result<Void, ClusterError>?]>()
         let starter = JoinableThread(name: "test-early") {
             results.put(cluster.concurrently(early) { try $0.start() })
         }
         defer { starter.join(timeout: 40) }
-        #expect(eventually { early[0].locked { early[0].arrivals.count == 2 } })
-        let refused = cluster.concurrently([odd]) { try $0.start() }[0]
-        guard case .rendezvousRefused(let text)? = refused?.failure else {
-            Issue.record("expected a refusal, got \(String(describing: refused))")
+        #expect(eventually { early[0].locked { early[0].terminalError != nil } })
+        let server = cluster.add(cluster.config(.server, workers: 2, servers: 1))
+        let late = cluster.concurrently([server]) { try $0.start() }[0]
+        guard case .rendezvousTimeout(let reason)? = late?.failure else {
+            Issue.record("expected the server to hear the failure, got \(String(describing: late))")
             return
         }
-        #expect(text.contains("runs a job of 2 workers and 1 server, this node was started for 3 workers and 1 server"))
+        #expect(reason.contains("--num-epochs 2 against 1") || reason.contains("--num-epochs 1 against 2"), "\(reason)")
+        let ended = results.wait(count: 1, timeout: 30).first ?? []
+        #expect(ended.count == 3 && ended.allSatisfy { $0?.succeeded == false }, "\(ended)")
+    }
+
+    @Test func workersWithEqualSettingsOrNoneJoin() throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        let settings = ["--num-epochs": "10", "--batch-size": "128"]
+        var nodes = [cluster.add(cluster.config(.scheduler, workers: 3, servers: 1))]
+        nodes.append(cluster.add(cluster.config(.server, workers: 3, servers: 1)))
+        for declared in [settings, [:], settings] {
+            var config = cluster.config(.worker, workers: 3, servers: 1)
+            config.sharedSettings = declared
+            nodes.append(cluster.add(config))
+        }
+        for result in cluster.concurrently(nodes, { try $0.start() }) {
+            #expect(result?.succeeded == true, "\(String(describing: result))")
+        }
+    }
+
+    /// Starts a scheduler, a server and one worker per entry of `early` (with those shared settings)
+    /// for 2 workers and 1 server, waits until they have registered, then starts `late`: returns its
+    /// refusal's text, the rendezvous errors of the early nodes and those nodes.
+    static func lateArrival(_ late: PostOffice, in cluster: InMemoryCluster, early settings: [[String: String]])
+        -> (refusal: String, reasons: [String], early: [PostOffice])
+    {
+        let workers = settings.map { declared in
+            var config = cluster.config(.worker, workers: 2, servers: 1)
+            config.sharedSettings = declared
+            return config
+        }
+        let early =
+            ([cluster.config(.scheduler, workers: 2, servers: 1), cluster.config(.server, workers: 2, servers: 1)]
+            + workers).map { cluster.add($0) }
+        let results = Inbox<[Result<Void, ClusterError>?]>()
+        let starter = JoinableThread(name: "test-early") {
+            results.put(cluster.concurrently(early) { try $0.start() })
+        }
+        defer { starter.join(timeout: 40) }
+        let count = early.count - 1
+        #expect(eventually { early[0].locked { early[0].arrivals.count == count } })
+        let refused = cluster.concurrently([late]) { try $0.start() }[0]
+        guard case .rendezvousRefused(let text)? = refused?.failure else {
+            Issue.record("expected a refusal, got \(String(describing: refused))")
+            return ("", [], early)
+        }
+        var reasons: [String] = []
         for result in results.wait(count: 1, timeout: 30).first ?? [] {
             guard case .rendezvousTimeout(let reason)? = result?.failure else {
                 Issue.record("expected the rendezvous to fail, got \(String(describing: result))")
                 continue
             }
-            #expect(
-                reason.contains("worker at \(odd.myNode.address) was started for 3 workers and 1 server"), "\(reason)")
-            #expect(reason.contains("DMLC_NUM_WORKER"), "\(reason)")
+            reasons.append(reason)
         }
+        #expect(reasons.count == early.count, "every early node fails")
+        return (text, reasons, early)
     }
 
     /// With a secret, the scheduler's TERMINATE is signed for each waiting node (`isGenuineVerdict`).

@@ -29,17 +29,30 @@ struct MismatchTests {
             ])
     }
 
-    /// Worker process 1 runs with --batch-size 64, the other with 128: the optimizer's gradient scale
-    /// would be worker 0's for both (MXNet's silent behaviour); the job is refused naming rescaleGrad
-    /// and --batch-size.
-    @Test func workersWithDifferentBatchSizesAreRefused() throws {
+    /// Worker process 1 is given another value of a flag every worker must share than worker process
+    /// 0 (its default). The scheduler refuses the second worker to register, naming the flag, and the
+    /// rendezvous fails for every process with both values.
+    /// - `--batch-size 64` against 128: the optimizer's gradient scale would be worker 0's for both
+    ///   (MXNet's silent behaviour).
+    /// - `--num-epochs 2` against 1: the first worker left after its epoch while the second pushed
+    ///   alone; it waited until the servers' stall limit (108 s), and the error named the worker that
+    ///   had left, never the flag.
+    @Test(arguments: [("--batch-size", "64", "128"), ("--num-epochs", "2", "1")])
+    func workersGivenAnotherSharedFlagAreRefusedAtRendezvous(flag: String, odd: String, usual: String) throws {
         let job = try DistJob.run(
             workers: 2, servers: 1, args: Self.job + ["--network", "mlp"],
-            workerArgs: [1: Self.job + ["--network", "mlp", "--batch-size", "64"]], timeout: 120)
+            workerArgs: [1: Self.job + ["--network", "mlp", flag, odd]], timeout: 120)
         defer { job.removeFiles() }
         job.cluster.expectFailed(
-            Self.everyone, job.statuses,
-            saying: ["optimizer differs from worker 0's: ", "rescaleGrad 0.0", "the same --batch-size"])
+            Self.everyone, job.statuses, saying: ["\(flag) ", "give every worker the same settings"])
+        // Either worker may register first; the other is refused, and the rest hear both values.
+        for name in ["scheduler", "server0"] {
+            let log = job.cluster.log(name)
+            #expect(log.contains("rendezvous failed: the worker at 127.0.0.1:"), "\(name): \(log.suffix(1500))")
+            #expect(
+                log.contains("\(flag) \(odd) against \(usual)") || log.contains("\(flag) \(usual) against \(odd)"),
+                "\(name): \(log.suffix(1500))")
+        }
     }
 
     /// A 1-epoch mlp checkpoint, then resumes in a cluster that must fail: with --network lenet, and

@@ -10,6 +10,7 @@ import Testing
             auth: [1, 2, 3], nonce: [9, 8, 7, 6], job: "3f2a9c0d1e4b5a67")
         worker.numWorkers = 4
         worker.numServers = 2
+        worker.settings = ["--num-epochs": "10", "--model-prefix": "ckpt/a=b", "--metrics": ""]
         let nodes = [worker, NodeInfo(role: .scheduler, id: 1, hostname: "host-a", port: 9100)]
         let control = Control(
             cmd: .addNode, nodes: nodes, barrierGroup: 6, msgSig: 0xDEAD_BEEF_0000_0001, epoch: 12,
@@ -66,6 +67,12 @@ import Testing
         }
         // data_type: [50] (packed), version 1.
         #expect(throws: WireError.unknownDataType(50)) { try MetaCodec.decode([0x4A, 0x01, 0x32, 0xA0, 0x01, 0x01]) }
+    }
+
+    @Test func aNodeSettingWithoutEqualsIsATypedError() {
+        // control { node { settings: "ab" } }, version 1: field 26 (length-delimited) is tag 0xD2 0x01.
+        let meta: [UInt8] = [0x1A, 0x07, 0x12, 0x05, 0xD2, 0x01, 0x02, 0x61, 0x62, 0xA0, 0x01, 0x01]
+        #expect(throws: WireError.malformedSetting("ab")) { try MetaCodec.decode(meta) }
     }
 
     @Test func randomAndTruncatedBytesNeverCrash() {

@@ -128,10 +128,15 @@ struct  Swiftps__Node
    * ADD_NODE: the DMLC_NUM_SERVER the node was started with (the scheduler refuses another)
    */
   int32_t num_servers;
+  /*
+   * ADD_NODE: "name=value" settings every worker must share (the scheduler refuses another)
+   */
+  size_t n_settings;
+  char **settings;
 };
 #define SWIFTPS__NODE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swiftps__node__descriptor) \
-    , SWIFTPS__ROLE__SERVER, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, {0,NULL}, {0,NULL}, (char *)protobuf_c_empty_string, 0, 0 }
+    , SWIFTPS__ROLE__SERVER, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, {0,NULL}, {0,NULL}, (char *)protobuf_c_empty_string, 0, 0, 0,NULL }
 
 
 struct  Swiftps__Control
