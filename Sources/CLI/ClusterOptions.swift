@@ -112,6 +112,12 @@ enum ClusterRoles {
         let logger = LogSetup.logger("swiftps.scheduler")
         let office = try join(as: .scheduler, options, logger: logger)
         logger.info("all \(office.numWorkers) workers and \(office.numServers) servers joined")
+        if let prefix = office.workerSettings["--model-prefix"] {
+            do { try SchedulerCheckpoint.probe(prefix: prefix) } catch {
+                logger.error("\(error)")
+                office.terminateJob("\(error)")
+            }
+        }
         let settings = EpochCoordinator.Settings(
             metricsOut: metricsOut,
             stragglerSeconds: try stragglerTimeout ?? EpochCoordinator.stragglerFromEnvironment(),

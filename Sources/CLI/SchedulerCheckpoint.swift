@@ -21,6 +21,26 @@ import SwiftPS
 /// whose files are never touched (every file of an epoch carries the epoch in its name, except the
 /// symbol, which is rewritten atomically with the same content).
 enum SchedulerCheckpoint {
+    /// Checks that checkpoints can be written under `prefix` (the workers' `--model-prefix`, relative
+    /// to this directory): makes its directory, writes a file there atomically and removes it. Run
+    /// once the cluster is up, so a prefix the scheduler cannot write to stops the job before the
+    /// first epoch instead of at the end of it.
+    static func probe(prefix: String) throws(CoordinationError) {
+        let layout = CheckpointLayout(prefix: ResumePoint.absolute(prefix), epoch: 0)
+        let resolved = layout.prefix == prefix ? "" : " (\(layout.prefix))"
+        func failure(_ reason: String) -> CoordinationError {
+            CoordinationError(
+                description:
+                    "the scheduler cannot write checkpoints under --model-prefix \(prefix)\(resolved): \(reason)")
+        }
+        do { try AtomicFile.createDirectories(layout.directory) } catch {
+            throw failure("cannot create directory \(error.path): \(error.reason)")
+        }
+        let probe = "\(layout.directory)/.swiftps-write-probe-\(ProcessInfo.processInfo.processIdentifier)"
+        do { try AtomicFile.write(Array("probe\n".utf8), to: probe) } catch { throw failure(error.reason) }
+        try? FileManager.default.removeItem(atPath: probe)
+    }
+
     /// Writes checkpoint `plan.epoch`; returns the params path. Throws naming the server or file.
     static func run(_ plan: CheckpointPlan, residuals: [Int: [UInt8]] = [:], office: PostOffice, logger: Logger)
         throws -> String

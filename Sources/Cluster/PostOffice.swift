@@ -344,6 +344,12 @@ public final class PostOffice: @unchecked Sendable {
         heartbeatWake.unlock()
     }
 
+    /// Scheduler: the settings the workers declared at rendezvous (`ClusterConfig.sharedSettings`; all
+    /// workers that declared any declared the same); empty on other roles.
+    public var workerSettings: [String: String] {
+        locked { arrivals.first { $0.role == .worker && !$0.settings.isEmpty }?.settings ?? [:] }
+    }
+
     /// Stops at once, without the final barrier: heartbeats, the dispatch thread and the transport.
     /// Pending waits fail. Idempotent; safe to call from the app or termination handler.
     public func stop() {

@@ -10,8 +10,9 @@ import Testing
 struct CheckpointWriteFailureTests {
     static let job = CheckpointResumeTests.training + ["--kv-store", "dist_sync", "--num-epochs", "3"]
 
-    /// `--model-prefix` lies under a regular file, so its directory cannot be made: the first
-    /// checkpoint fails naming the directory and "Not a directory" (no root needed).
+    /// `--model-prefix` lies under a regular file, so its directory cannot be made. The scheduler
+    /// tries it as soon as the cluster is up, and the job stops before the first epoch (it used to
+    /// train the epoch first), naming the prefix, the directory and "Not a directory" (no root needed).
     @Test func aPrefixWhoseDirectoryCannotBeMadeStopsTheJobNamingIt() throws {
         let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
         defer {
@@ -26,10 +27,12 @@ struct CheckpointWriteFailureTests {
         cluster.expectFailed(
             ["scheduler", "server0", "worker0", "worker1"], statuses,
             saying: [
-                "cannot write checkpoint file \(file)/sub/m-symbol.json: cannot create directory", "Not a directory",
+                "the scheduler cannot write checkpoints under --model-prefix \(file)/sub/m: ",
+                "cannot create directory \(file): Not a directory",
             ])
         for name in ["scheduler", "server0", "worker0", "worker1"] {
             #expect(!cluster.log(name).contains("no heartbeat"), "\(name) blames a node for the scheduler's disk")
+            #expect(!cluster.log(name).contains("Epoch[0] Train-"), "\(name) trained an epoch before the job stopped")
         }
     }
 
