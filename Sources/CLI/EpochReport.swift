@@ -76,21 +76,20 @@ struct EncodedArray: Codable {
 
     init(_ array: NDArray) {
         shape = array.shape
-        data = array.withUnsafeBufferPointer { values in
-            var bytes: [UInt8] = []
-            bytes.reserveCapacity(values.count * 4)
-            for value in values { withUnsafeBytes(of: value.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
-            return Data(bytes).base64EncodedString()
-        }
+        var bytes: [UInt8] = []
+        array.withUnsafeBufferPointer { LittleEndianBytes.append($0, to: &bytes) }
+        data = Data(bytes).base64EncodedString()
     }
 
     /// The array, or nil when the data does not fit the shape.
     func array() -> NDArray? {
-        guard let bytes = Data(base64Encoded: data), bytes.count == NDArray.elementCount(shape) * 4 else { return nil }
-        let values = stride(from: 0, to: bytes.count, by: 4).map { i in
-            Float(bitPattern: bytes[i..<(i + 4)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        let count = NDArray.elementCount(shape)
+        guard shape.allSatisfy({ $0 >= 0 }), let bytes = Data(base64Encoded: data), bytes.count == count * 4 else {
+            return nil
         }
-        return NDArray(values, shape: shape)
+        let array = NDArray(shape: shape)
+        bytes.withUnsafeBytes { LittleEndianBytes.read($0, into: array.data, count: count) }
+        return array
     }
 }
 

@@ -111,7 +111,7 @@ struct KVFrames {
         guard body.count == 4 else {
             throw .remote("malformed compressed push of key \(key): a \(body.count)-byte threshold, expected 4")
         }
-        let threshold = Float(bitPattern: body.reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) })
+        let threshold = body.withUnsafeBytes { LittleEndianBytes.float(from: $0) }
         guard threshold > 0, threshold.isFinite else {
             throw .remote("compressed push of key \(key) has threshold \(threshold), not a positive number")
         }
@@ -120,7 +120,9 @@ struct KVFrames {
 
     /// The 4-byte body of a compressed push: `threshold`, little-endian.
     static func thresholdBody(_ threshold: Float) -> [UInt8] {
-        withUnsafeBytes(of: threshold.bitPattern.littleEndian) { Array($0) }
+        var body: [UInt8] = []
+        LittleEndianBytes.append(threshold, to: &body)
+        return body
     }
 
     /// Writes (or, with `accumulate`, adds) the pushed values into `array`: float32 values as they

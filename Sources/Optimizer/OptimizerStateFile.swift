@@ -43,7 +43,7 @@ public enum OptimizerStateFile {
         config: OptimizerConfig? = nil, states: [NamedOptimizerState]
     ) throws(OptimizerError) -> [UInt8] {
         var out = magic
-        appendUInt32(&out, version)
+        LittleEndianBytes.append(version, to: &out)
         if let config {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
@@ -51,12 +51,12 @@ public enum OptimizerStateFile {
             do { json = try encoder.encode(config) } catch {
                 throw .badParameter("optimizer configuration cannot be written as JSON: \(error)")
             }
-            appendUInt32(&out, UInt32(json.count))
+            LittleEndianBytes.append(UInt32(json.count), to: &out)
             out.append(contentsOf: json)
         } else {
-            appendUInt32(&out, 0)
+            LittleEndianBytes.append(UInt32(0), to: &out)
         }
-        appendUInt32(&out, UInt32(states.count))
+        LittleEndianBytes.append(UInt32(states.count), to: &out)
         for s in states {
             let name = Array(s.name.utf8)
             guard !name.isEmpty, name.count <= maxNameLength else {
@@ -66,19 +66,19 @@ public enum OptimizerStateFile {
                 throw .badParameter("'\(s.name)' has \(s.state.arrays.count) state arrays; at most \(maxArrays)")
             }
             let start = out.count
-            appendUInt32(&out, UInt32(name.count))
+            LittleEndianBytes.append(UInt32(name.count), to: &out)
             out.append(contentsOf: name)
-            appendUInt64(&out, UInt64(s.state.count))
-            appendUInt64(&out, UInt64(s.offset))
-            appendUInt64(&out, UInt64(s.totalCount))
-            appendUInt64(&out, UInt64(s.state.numUpdate))
-            appendUInt32(&out, UInt32(s.state.arrays.count))
+            LittleEndianBytes.append(UInt64(s.state.count), to: &out)
+            LittleEndianBytes.append(UInt64(s.offset), to: &out)
+            LittleEndianBytes.append(UInt64(s.totalCount), to: &out)
+            LittleEndianBytes.append(UInt64(s.state.numUpdate), to: &out)
+            LittleEndianBytes.append(UInt32(s.state.arrays.count), to: &out)
             out.reserveCapacity(out.count + 4 * s.state.count * s.state.arrays.count + 8)
             for a in s.state.arrays {
-                a.withUnsafeBufferPointer { for v in $0 { appendUInt32(&out, v.bitPattern) } }
+                a.withUnsafeBufferPointer { LittleEndianBytes.append($0, to: &out) }
             }
             let sum = out.withUnsafeBytes { fnv1a(UnsafeRawBufferPointer(rebasing: $0[start...])) }
-            appendUInt64(&out, sum)
+            LittleEndianBytes.append(sum, to: &out)
         }
         return out
     }
@@ -158,14 +158,6 @@ public enum OptimizerStateFile {
         return try NamedOptimizerState(name: name, state: state, offset: Int(offset), totalCount: Int(total))
     }
 
-    private static func appendUInt32(_ out: inout [UInt8], _ v: UInt32) {
-        withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
-    }
-
-    private static func appendUInt64(_ out: inout [UInt8], _ v: UInt64) {
-        withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
-    }
-
     /// FNV-1a, 64-bit: offset basis 0xcbf29ce484222325, prime 0x100000001b3.
     static func fnv1a(_ bytes: UnsafeRawBufferPointer) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
@@ -191,30 +183,26 @@ public enum OptimizerStateFile {
             return Array(bytes[position..<(position + n)])
         }
 
-        mutating func uint32(_ what: String) throws(OptimizerError) -> UInt32 {
-            guard remaining >= 4 else { throw .badState("\(what): truncated: needs 4 more bytes, \(remaining) remain") }
-            let v = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: position, as: UInt32.self) }
-            position += 4
-            return UInt32(littleEndian: v)
-        }
+        mutating func uint32(_ what: String) throws(OptimizerError) -> UInt32 { try integer(UInt32.self, what) }
 
-        mutating func uint64(_ what: String) throws(OptimizerError) -> UInt64 {
-            guard remaining >= 8 else { throw .badState("\(what): truncated: needs 8 more bytes, \(remaining) remain") }
-            let v = bytes.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: position, as: UInt64.self) }
-            position += 8
-            return UInt64(littleEndian: v)
+        mutating func uint64(_ what: String) throws(OptimizerError) -> UInt64 { try integer(UInt64.self, what) }
+
+        private mutating func integer<T: FixedWidthInteger>(_: T.Type, _ what: String) throws(OptimizerError) -> T {
+            let size = MemoryLayout<T>.size
+            guard remaining >= size else {
+                throw .badState("\(what): truncated: needs \(size) more bytes, \(remaining) remain")
+            }
+            let value = bytes.withUnsafeBytes { LittleEndianBytes.integer(T.self, from: $0, at: position) }
+            position += size
+            return value
         }
 
         mutating func floats(
             into dst: UnsafeMutablePointer<Float>, count n: Int, _ what: String
         ) throws(OptimizerError) {
             guard n * 4 <= remaining else { throw .badState("\(what): truncated inside the state arrays") }
-            let p = position
             bytes.withUnsafeBytes { raw in
-                for i in 0..<n {
-                    let bits = UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: p + 4 * i, as: UInt32.self))
-                    dst[i] = Float(bitPattern: bits)
-                }
+                LittleEndianBytes.read(UnsafeRawBufferPointer(rebasing: raw[position...]), into: dst, count: n)
             }
             position += 4 * n
         }

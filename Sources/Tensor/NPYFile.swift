@@ -41,9 +41,10 @@ public enum NPYFile {
         if header.contains("'fortran_order': True") { throw fail("Fortran-ordered arrays are not supported") }
         guard let shape = shapeValue(in: header) else { throw fail("no readable 'shape' in the header") }
         let count = shape.reduce(1, *)
-        let (size, convert): (Int, (UnsafeRawPointer, Int) -> Float)
+        // `convert` reads element i; nil for float32, which is copied in bulk.
+        let (size, convert): (Int, ((UnsafeRawPointer, Int) -> Float)?)
         switch descr {
-        case "<f4": (size, convert) = (4, { $0.loadUnaligned(fromByteOffset: $1 * 4, as: Float.self) })
+        case "<f4": (size, convert) = (4, nil)
         case "<f8": (size, convert) = (8, { Float($0.loadUnaligned(fromByteOffset: $1 * 8, as: Double.self)) })
         case "|u1", "<u1": (size, convert) = (1, { Float($0.load(fromByteOffset: $1, as: UInt8.self)) })
         case "|i1", "<i1": (size, convert) = (1, { Float($0.load(fromByteOffset: $1, as: Int8.self)) })
@@ -58,7 +59,9 @@ public enum NPYFile {
         }
         let out = NDArray(shape: shape)
         bytes.withUnsafeBytes { raw in
-            let base = raw.baseAddress! + dataStart
+            let values = UnsafeRawBufferPointer(rebasing: raw[dataStart...])
+            guard let convert else { return LittleEndianBytes.read(values, into: out.data, count: count) }
+            guard let base = values.baseAddress else { return }  // no values
             for i in 0..<count { out.data[i] = convert(base, i) }
         }
         return out
@@ -75,10 +78,7 @@ public enum NPYFile {
         let length = header.utf8.count
         out += [UInt8(length & 0xFF), UInt8(length >> 8)]
         out += Array(header.utf8)
-        array.withUnsafeBufferPointer { values in
-            out.reserveCapacity(out.count + values.count * 4)
-            for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { out += $0 } }
-        }
+        array.withUnsafeBufferPointer { LittleEndianBytes.append($0, to: &out) }
         return out
     }
 

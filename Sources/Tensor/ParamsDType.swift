@@ -47,7 +47,7 @@ enum ParamsDType: Int32, CustomStringConvertible {
         let n = source.count / size
         switch self {
         case .float32:
-            for i in 0..<n { out[i] = Float(bitPattern: load(UInt32.self, source, i)) }
+            LittleEndianBytes.read(source, into: out, count: n)
         case .float64:
             for i in 0..<n { out[i] = Float(Double(bitPattern: load(UInt64.self, source, i))) }
         case .float16:
@@ -76,7 +76,7 @@ enum ParamsDType: Int32, CustomStringConvertible {
     /// Element `i` of `source` as a little-endian `T`.
     @inline(__always)
     private func load<T: FixedWidthInteger>(_: T.Type, _ source: UnsafeRawBufferPointer, _ i: Int) -> T {
-        T(littleEndian: source.loadUnaligned(fromByteOffset: i * MemoryLayout<T>.size, as: T.self))
+        LittleEndianBytes.integer(T.self, from: source, at: i * MemoryLayout<T>.size)
     }
 
     /// IEEE 754 binary16 to binary32, exactly (every half value is a float value).

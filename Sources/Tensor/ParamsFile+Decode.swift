@@ -82,10 +82,9 @@ private struct ParamsReader {
     mutating func integer<T: FixedWidthInteger>(_: T.Type, _ what: String) throws(ParamsFileError) -> T {
         let size = MemoryLayout<T>.size
         guard remaining >= size else { throw .truncated(path: path, offset: bytes.count, expected: what) }
-        var v: T = 0
-        for i in 0..<size { v |= T(truncatingIfNeeded: bytes[offset + i]) << (8 * i) }
+        let value = bytes.withUnsafeBytes { LittleEndianBytes.integer(T.self, from: $0, at: offset) }
         offset += size
-        return v
+        return value
     }
 
     mutating func u64(_ what: String) throws(ParamsFileError) -> UInt64 { try integer(UInt64.self, what) }

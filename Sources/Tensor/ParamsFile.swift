@@ -37,24 +37,22 @@ public enum ParamsFile {
         }
         var out: [UInt8] = []
         out.reserveCapacity(size)
-        appendLittleEndian(listMagic, to: &out)
-        appendLittleEndian(UInt64(0), to: &out)
-        appendLittleEndian(UInt64(arrays.count), to: &out)
+        LittleEndianBytes.append(listMagic, to: &out)
+        LittleEndianBytes.append(UInt64(0), to: &out)
+        LittleEndianBytes.append(UInt64(arrays.count), to: &out)
         for (_, array) in arrays {
-            appendLittleEndian(recordMagicV2, to: &out)
-            appendLittleEndian(Int32(0), to: &out)  // storage type: default (dense)
-            appendLittleEndian(Int32(array.ndim), to: &out)
-            for dim in array.shape { appendLittleEndian(Int64(dim), to: &out) }
-            appendLittleEndian(Int32(1), to: &out)  // context: cpu
-            appendLittleEndian(Int32(0), to: &out)  // device id 0
-            appendLittleEndian(Int32(0), to: &out)  // type flag: float32
-            array.withUnsafeBufferPointer { values in
-                for v in values { appendLittleEndian(v.bitPattern, to: &out) }
-            }
+            LittleEndianBytes.append(recordMagicV2, to: &out)
+            LittleEndianBytes.append(Int32(0), to: &out)  // storage type: default (dense)
+            LittleEndianBytes.append(Int32(array.ndim), to: &out)
+            for dim in array.shape { LittleEndianBytes.append(Int64(dim), to: &out) }
+            LittleEndianBytes.append(Int32(1), to: &out)  // context: cpu
+            LittleEndianBytes.append(Int32(0), to: &out)  // device id 0
+            LittleEndianBytes.append(Int32(0), to: &out)  // type flag: float32
+            array.withUnsafeBufferPointer { LittleEndianBytes.append($0, to: &out) }
         }
-        appendLittleEndian(UInt64(arrays.count), to: &out)
+        LittleEndianBytes.append(UInt64(arrays.count), to: &out)
         for (name, _) in arrays {
-            appendLittleEndian(UInt64(name.utf8.count), to: &out)
+            LittleEndianBytes.append(UInt64(name.utf8.count), to: &out)
             out.append(contentsOf: name.utf8)
         }
         return out
@@ -130,12 +128,5 @@ public enum ParamsFile {
         for name in args.keys.sorted() { if let a = args[name] { arrays.append(("arg:" + name, a)) } }
         for name in aux.keys.sorted() { if let a = aux[name] { arrays.append(("aux:" + name, a)) } }
         try save(arrays, to: path)
-    }
-
-    /// Appends `value` as little-endian bytes.
-    @inline(__always)
-    static func appendLittleEndian<T: FixedWidthInteger>(_ value: T, to out: inout [UInt8]) {
-        var v = value.littleEndian
-        withUnsafeBytes(of: &v) { out.append(contentsOf: $0) }
     }
 }

@@ -57,73 +57,69 @@ struct DistTrainingTests {
 
     /// A worker killed mid-training: every other process exits non-zero, naming it.
     @Test func aDeadWorkerStopsTheJobNamingIt() throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        try cluster.startJob(
-            ["--kv-store", "dist_sync", "--num-epochs", "50"] + Self.quiet, extra: ["SWIFTPS_HEARTBEAT_TIMEOUT": "3"])
-        // The process that became worker 1 (ranks follow the workers' ports, not their start order).
-        let rank1 = cluster.waitForLog(of: ["worker0", "worker1"], containing: "Epoch[0]", timeout: 60).flatMap { _ in
-            ["worker0", "worker1"].first { cluster.log($0).contains("worker 1 of 2") }
-        }
-        let victim = try #require(rank1, "no worker reached training: \(cluster.allLogs())")
-        cluster.kill(victim)
-        let statuses = cluster.waitAll(timeout: 60)
-        for name in ["scheduler", "server0", victim == "worker0" ? "worker1" : "worker0"] {
-            let status = statuses[name] ?? nil
-            #expect(status != nil && status != 0, "\(name) exited with \(String(describing: status))")
-            #expect(cluster.log(name).contains("worker 1 (id 11)"), "\(name) does not name the dead worker")
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            try cluster.startJob(
+                ["--kv-store", "dist_sync", "--num-epochs", "50"] + Self.quiet,
+                extra: ["SWIFTPS_HEARTBEAT_TIMEOUT": "3"])
+            // The process that became worker 1 (ranks follow the workers' ports, not their start order).
+            let rank1 = cluster.waitForLog(of: ["worker0", "worker1"], containing: "Epoch[0]", timeout: 60).flatMap {
+                _ in
+                ["worker0", "worker1"].first { cluster.log($0).contains("worker 1 of 2") }
+            }
+            let victim = try #require(rank1, "no worker reached training: \(cluster.allLogs())")
+            cluster.kill(victim)
+            let statuses = cluster.waitAll(timeout: 60)
+            for name in ["scheduler", "server0", victim == "worker0" ? "worker1" : "worker0"] {
+                let status = statuses[name] ?? nil
+                #expect(status != nil && status != 0, "\(name) exited with \(String(describing: status))")
+                #expect(cluster.log(name).contains("worker 1 (id 11)"), "\(name) does not name the dead worker")
+            }
         }
     }
 
     // MARK: - Helpers
 
     private func checkEquivalence(servers: Int, extra: [String: String], encrypted: Bool = false) throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: servers)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        var extra = extra
-        if encrypted {
-            extra["SWIFTPS_SECRET_FILE"] = try cluster.secretFile("secret", secret: "equivalence \(UUID())")
-            extra["SWIFTPS_ENCRYPT"] = "1"
-        }
-        let steps = ["--num-epochs", "1", "--num-batches", "60", "--no-shuffle"] + Self.quiet
-        let distParams = cluster.directory.appendingPathComponent("dist.params").path
-        let singleParams = cluster.directory.appendingPathComponent("single.params").path
-        try cluster.startJob(
-            ["--kv-store", "dist_sync", "--batch-size", "32", "--save-final", distParams] + steps, extra: extra)
-        var local = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DMLC_") }
-        local["OPENBLAS_NUM_THREADS"] = "1"
-        try cluster.spawn(
-            "single",
-            [
-                "train", "--kv-store", "local", "--batch-size", "64", "--interleave-shards", "2", "--save-final",
-                singleParams,
-            ]
-                + steps, env: local)
-        let statuses = cluster.waitAll(timeout: 180)
-        guard statuses.values.allSatisfy({ $0 == 0 }) else {
-            Issue.record("processes did not all exit 0: \(statuses)\n\(cluster.allLogs())")
-            return
-        }
-        let dist = try ParamsFile.loadCheckpointParams(distParams).args
-        let single = try ParamsFile.loadCheckpointParams(singleParams).args
-        #expect(Set(dist.keys) == Set(single.keys))
-        #expect(dist.count == 6)
-        var worst: Float = 0
-        for (name, weight) in dist {
-            let other = try #require(single[name])
-            worst = max(worst, weight.maxAbsDifference(other))
-        }
-        print("dist_sync (\(servers) server(s)) vs single process: max |Δweight| = \(worst) after 60 steps")
-        #expect(worst < 1e-4)
-        if encrypted {
-            for name in ["server0", "worker0", "worker1"] {
-                #expect(cluster.log(name).contains("data frames are encrypted"), "\(name):\n\(cluster.log(name))")
+        try ProcessCluster.with(workers: 2, servers: servers) { cluster in
+            var extra = extra
+            if encrypted {
+                extra["SWIFTPS_SECRET_FILE"] = try cluster.secretFile("secret", secret: "equivalence \(UUID())")
+                extra["SWIFTPS_ENCRYPT"] = "1"
+            }
+            let steps = ["--num-epochs", "1", "--num-batches", "60", "--no-shuffle"] + Self.quiet
+            let distParams = cluster.directory.appendingPathComponent("dist.params").path
+            let singleParams = cluster.directory.appendingPathComponent("single.params").path
+            try cluster.startJob(
+                ["--kv-store", "dist_sync", "--batch-size", "32", "--save-final", distParams] + steps, extra: extra)
+            var local = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("DMLC_") }
+            local["OPENBLAS_NUM_THREADS"] = "1"
+            try cluster.spawn(
+                "single",
+                [
+                    "train", "--kv-store", "local", "--batch-size", "64", "--interleave-shards", "2", "--save-final",
+                    singleParams,
+                ]
+                    + steps, env: local)
+            let statuses = cluster.waitAll(timeout: 180)
+            guard statuses.values.allSatisfy({ $0 == 0 }) else {
+                Issue.record("processes did not all exit 0: \(statuses)\n\(cluster.allLogs())")
+                return
+            }
+            let dist = try ParamsFile.loadCheckpointParams(distParams).args
+            let single = try ParamsFile.loadCheckpointParams(singleParams).args
+            #expect(Set(dist.keys) == Set(single.keys))
+            #expect(dist.count == 6)
+            var worst: Float = 0
+            for (name, weight) in dist {
+                let other = try #require(single[name])
+                worst = max(worst, weight.maxAbsDifference(other))
+            }
+            print("dist_sync (\(servers) server(s)) vs single process: max |Δweight| = \(worst) after 60 steps")
+            #expect(worst < 1e-4)
+            if encrypted {
+                for name in ["server0", "worker0", "worker1"] {
+                    #expect(cluster.log(name).contains("data frames are encrypted"), "\(name):\n\(cluster.log(name))")
+                }
             }
         }
     }
@@ -131,37 +127,34 @@ struct DistTrainingTests {
     /// Trains the mlp for 10 epochs on 2 workers + 1 server; returns the test accuracy (the mean of
     /// the workers' halves of the test set) and worker 0's samples/sec per epoch (all workers).
     private func trainFashionMNIST(kvStore: String, extra: [String]) throws -> (Double, [Double]) {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        try cluster.startSchedulerAndServers()
-        let metrics = { (i: Int) in cluster.directory.appendingPathComponent("metrics\(i).jsonl").path }
-        for i in 0..<2 {
-            try cluster.spawn(
-                "worker\(i)",
-                ["train", "--kv-store", kvStore, "--num-epochs", "10", "--metrics-out", metrics(i)]
-                    + Self.quiet + extra, env: cluster.environment(role: "worker"))
-        }
-        let statuses = cluster.waitAll(timeout: 300)
-        guard statuses.values.allSatisfy({ $0 == 0 }) else {
-            throw ClusterFailure(description: "processes did not all exit 0: \(statuses)\n\(cluster.allLogs())")
-        }
-        let accuracies = try (0..<2).map { i -> Double in
-            let line = cluster.log("worker\(i)").split(separator: "\n").first {
-                $0.contains("final validation accuracy")
+        return try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            try cluster.startSchedulerAndServers()
+            let metrics = { (i: Int) in cluster.directory.appendingPathComponent("metrics\(i).jsonl").path }
+            for i in 0..<2 {
+                try cluster.spawn(
+                    "worker\(i)",
+                    ["train", "--kv-store", kvStore, "--num-epochs", "10", "--metrics-out", metrics(i)]
+                        + Self.quiet + extra, env: cluster.environment(role: "worker"))
             }
-            guard let line, let value = line.split(separator: " ").compactMap({ Double($0) }).first else {
-                throw ClusterFailure(description: "worker\(i) printed no accuracy:\n\(cluster.log("worker\(i)"))")
+            let statuses = cluster.waitAll(timeout: 300)
+            guard statuses.values.allSatisfy({ $0 == 0 }) else {
+                throw ClusterFailure(description: "processes did not all exit 0: \(statuses)\n\(cluster.allLogs())")
             }
-            return value
+            let accuracies = try (0..<2).map { i -> Double in
+                let line = cluster.log("worker\(i)").split(separator: "\n").first {
+                    $0.contains("final validation accuracy")
+                }
+                guard let line, let value = line.split(separator: " ").compactMap({ Double($0) }).first else {
+                    throw ClusterFailure(description: "worker\(i) printed no accuracy:\n\(cluster.log("worker\(i)"))")
+                }
+                return value
+            }
+            let speeds = try String(contentsOfFile: metrics(0), encoding: .utf8).split(separator: "\n").compactMap {
+                line -> Double? in
+                let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+                return object?["samples_per_sec"] as? Double
+            }
+            return (accuracies.reduce(0, +) / 2, speeds)
         }
-        let speeds = try String(contentsOfFile: metrics(0), encoding: .utf8).split(separator: "\n").compactMap {
-            line -> Double? in
-            let object = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
-            return object?["samples_per_sec"] as? Double
-        }
-        return (accuracies.reduce(0, +) / 2, speeds)
     }
 }

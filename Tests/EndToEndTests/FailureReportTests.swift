@@ -38,22 +38,20 @@ struct FailureReportTests {
     /// scheduler, the server and the other worker exit non-zero naming it and the signal.
     @Test(arguments: [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")])
     func aSignalledWorkerStopsTheJobNamingIt(signal: Int32, name: String) throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        try cluster.startJob(Self.job + ["--num-epochs", "50"])
-        let training = cluster.waitForLog(of: ["worker1"], containing: "Epoch[0] Batch", timeout: 60)
-        try #require(training != nil, "worker 1 never trained: \(cluster.allLogs())")
-        let rank = cluster.log("worker1").contains("worker 1 of 2") ? 1 : 0
-        cluster.signal("worker1", signal)
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            try cluster.startJob(Self.job + ["--num-epochs", "50"])
+            let training = cluster.waitForLog(of: ["worker1"], containing: "Epoch[0] Batch", timeout: 60)
+            try #require(training != nil, "worker 1 never trained: \(cluster.allLogs())")
+            let rank = cluster.log("worker1").contains("worker 1 of 2") ? 1 : 0
+            cluster.signal("worker1", signal)
 
-        let statuses = cluster.waitAll(timeout: 60)
-        #expect(statuses["worker1"] == 128 + signal, "the signalled worker: \(statuses)\n\(cluster.log("worker1"))")
-        #expect(cluster.log("worker1").contains("stopped by \(name)"), "\(cluster.log("worker1").suffix(2000))")
-        cluster.expectFailed(
-            ["scheduler", "server0", "worker0"], statuses, saying: ["worker \(rank) (id", "stopped: received \(name)"])
+            let statuses = cluster.waitAll(timeout: 60)
+            #expect(statuses["worker1"] == 128 + signal, "the signalled worker: \(statuses)\n\(cluster.log("worker1"))")
+            #expect(cluster.log("worker1").contains("stopped by \(name)"), "\(cluster.log("worker1").suffix(2000))")
+            cluster.expectFailed(
+                ["scheduler", "server0", "worker0"], statuses,
+                saying: ["worker \(rank) (id", "stopped: received \(name)"])
+        }
     }
 
     /// Runs a job of 2 workers and 1 server where worker process 1 reads its data from a directory
@@ -62,23 +60,20 @@ struct FailureReportTests {
     private func withBrokenData(
         prepare: (String) throws -> Void, expecting expected: (String) -> String
     ) throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        let dir = cluster.directory.appendingPathComponent("data").path
-        try prepare(dir)
-        try cluster.startSchedulerAndServers()
-        let train = ["train"] + Self.job + ["--num-epochs", "1"]
-        try cluster.spawn("worker0", train, env: cluster.environment(role: "worker"))
-        try cluster.spawn("worker1", train + ["--data-dir", dir], env: cluster.environment(role: "worker"))
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            let dir = cluster.directory.appendingPathComponent("data").path
+            try prepare(dir)
+            try cluster.startSchedulerAndServers()
+            let train = ["train"] + Self.job + ["--num-epochs", "1"]
+            try cluster.spawn("worker0", train, env: cluster.environment(role: "worker"))
+            try cluster.spawn("worker1", train + ["--data-dir", dir], env: cluster.environment(role: "worker"))
 
-        let statuses = cluster.waitAll(timeout: 120)
-        let texts = expected(dir)
-        let worker1 = statuses["worker1"] ?? nil
-        #expect(worker1 != nil && worker1 != 0, "worker1 exited with \(String(describing: worker1))")
-        #expect(cluster.log("worker1").contains(dir), "worker 1 does not name its data:\n\(cluster.log("worker1"))")
-        cluster.expectFailed(["scheduler", "server0", "worker0"], statuses, saying: [texts, "worker ", "(id "])
+            let statuses = cluster.waitAll(timeout: 120)
+            let texts = expected(dir)
+            let worker1 = statuses["worker1"] ?? nil
+            #expect(worker1 != nil && worker1 != 0, "worker1 exited with \(String(describing: worker1))")
+            #expect(cluster.log("worker1").contains(dir), "worker 1 does not name its data:\n\(cluster.log("worker1"))")
+            cluster.expectFailed(["scheduler", "server0", "worker0"], statuses, saying: [texts, "worker ", "(id "])
+        }
     }
 }

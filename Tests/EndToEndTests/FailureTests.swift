@@ -19,37 +19,31 @@ struct FailureTests {
     /// `kill -9` of server 0 while 2 workers train against 2 servers: the scheduler notices the missing
     /// heartbeats and every surviving process exits non-zero naming "server 0 (id 8)".
     @Test func aServerKilledMidEpochStopsEveryProcessNamingIt() throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 2)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        try startMidEpoch(cluster)
-        let rank0 = ["server0", "server1"].first { cluster.log($0).contains("server 0 (id 8)") }
-        let victim = try #require(rank0, "no server logged that it is server 0: \(cluster.allLogs())")
-        cluster.kill(victim)
+        try ProcessCluster.with(workers: 2, servers: 2) { cluster in
+            try startMidEpoch(cluster)
+            let rank0 = ["server0", "server1"].first { cluster.log($0).contains("server 0 (id 8)") }
+            let victim = try #require(rank0, "no server logged that it is server 0: \(cluster.allLogs())")
+            cluster.kill(victim)
 
-        // The heartbeat timeout is 3 s; allow generous slack for a loaded machine (a deadline, not a timing).
-        let statuses = cluster.waitAll(timeout: 45)
-        let others = ["scheduler", "server0", "server1", "worker0", "worker1"].filter { $0 != victim }
-        cluster.expectFailed(others, statuses, saying: ["server 0 (id 8)", "failed"])
+            // The heartbeat timeout is 3 s; allow generous slack for a loaded machine (a deadline, not a timing).
+            let statuses = cluster.waitAll(timeout: 45)
+            let others = ["scheduler", "server0", "server1", "worker0", "worker1"].filter { $0 != victim }
+            cluster.expectFailed(others, statuses, saying: ["server 0 (id 8)", "failed"])
+        }
     }
 
     /// `kill -9` of the scheduler while 2 workers train: nobody answers the heartbeats any more, and
     /// every server and worker exits non-zero within its deadline saying it lost the scheduler.
     @Test func theSchedulerKilledMidEpochStopsEveryProcessNamingIt() throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        try startMidEpoch(cluster)
-        cluster.kill("scheduler")
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            try startMidEpoch(cluster)
+            cluster.kill("scheduler")
 
-        let statuses = cluster.waitAll(timeout: 45)
-        cluster.expectFailed(
-            ["server0", "worker0", "worker1"], statuses,
-            saying: ["lost contact with scheduler (id 1)", "is it still running?"])
+            let statuses = cluster.waitAll(timeout: 45)
+            cluster.expectFailed(
+                ["server0", "worker0", "worker1"], statuses,
+                saying: ["lost contact with scheduler (id 1)", "is it still running?"])
+        }
     }
 
     /// A server, then the scheduler, frozen with SIGSTOP mid-epoch: alive, its connections open, but
@@ -57,18 +51,15 @@ struct FailureTests {
     /// one is killed (SIGKILL ends a stopped process) once they are gone.
     @Test(arguments: [("server0", "server 0 (id 8)"), ("scheduler", "lost contact with scheduler (id 1)")])
     func aFrozenNodeStopsEveryOtherProcessNamingIt(victim: String, named: String) throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            try startMidEpoch(cluster)
+            cluster.signal(victim, SIGSTOP)
+            let others = ["scheduler", "server0", "worker0", "worker1"].filter { $0 != victim }
+            let deadline = Date(timeIntervalSinceNow: 45)
+            while Date() < deadline, others.contains(where: { cluster.isRunning($0) }) { usleep(50_000) }
+            cluster.kill(victim)
+            cluster.expectFailed(others, cluster.waitAll(timeout: 10), saying: [named])
         }
-        try startMidEpoch(cluster)
-        cluster.signal(victim, SIGSTOP)
-        let others = ["scheduler", "server0", "worker0", "worker1"].filter { $0 != victim }
-        let deadline = Date(timeIntervalSinceNow: 45)
-        while Date() < deadline, others.contains(where: { cluster.isRunning($0) }) { usleep(50_000) }
-        cluster.kill(victim)
-        cluster.expectFailed(others, cluster.waitAll(timeout: 10), saying: [named])
     }
 
     /// Starts `longJob` on `cluster` with a 3 s heartbeat timeout and returns mid-epoch: once a worker
@@ -82,77 +73,69 @@ struct FailureTests {
     /// Only 1 of 2 workers is started: rendezvous fails at its deadline, and the scheduler, the
     /// server and the worker that did start all exit non-zero saying a worker never registered.
     @Test func aWorkerThatNeverStartsFailsTheRendezvousNamingIt() throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        let env = ["SWIFTPS_RENDEZVOUS_TIMEOUT": "4"]
-        try cluster.startSchedulerAndServers(extra: env)
-        try cluster.spawn(
-            "worker0", ["train", "--kv-store", "dist_sync", "--num-epochs", "1"] + Self.quiet,
-            env: cluster.environment(role: "worker", extra: env))
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            let env = ["SWIFTPS_RENDEZVOUS_TIMEOUT": "4"]
+            try cluster.startSchedulerAndServers(extra: env)
+            try cluster.spawn(
+                "worker0", ["train", "--kv-store", "dist_sync", "--num-epochs", "1"] + Self.quiet,
+                env: cluster.environment(role: "worker", extra: env))
 
-        let statuses = cluster.waitAll(timeout: 60)
-        cluster.expectFailed(
-            ["scheduler", "server0", "worker0"], statuses,
-            saying: ["rendezvous failed", "1 of 2 workers never registered"])
+            let statuses = cluster.waitAll(timeout: 60)
+            cluster.expectFailed(
+                ["scheduler", "server0", "worker0"], statuses,
+                saying: ["rendezvous failed", "1 of 2 workers never registered"])
+        }
     }
 
     /// One worker holds another secret: the scheduler refuses it with a message pointing at
     /// --secret-file, the job never starts with it, and everyone exits non-zero at the rendezvous
     /// deadline saying the worker is missing.
     @Test func aWorkerWithTheWrongSecretIsRefused() throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        let right = [
-            "SWIFTPS_SECRET_FILE": try cluster.secretFile("a.secret", secret: "the cluster's secret A"),
-            "SWIFTPS_RENDEZVOUS_TIMEOUT": "6",
-        ]
-        var wrong = right
-        wrong["SWIFTPS_SECRET_FILE"] = try cluster.secretFile("b.secret", secret: "another secret B")
-        try cluster.startSchedulerAndServers(extra: right)
-        let train = ["train", "--kv-store", "dist_sync", "--num-epochs", "1", "--num-batches", "20"] + Self.quiet
-        try cluster.spawn("worker0", train, env: cluster.environment(role: "worker", extra: right))
-        try cluster.spawn("intruder", train, env: cluster.environment(role: "worker", extra: wrong))
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            let right = [
+                "SWIFTPS_SECRET_FILE": try cluster.secretFile("a.secret", secret: "the cluster's secret A"),
+                "SWIFTPS_RENDEZVOUS_TIMEOUT": "6",
+            ]
+            var wrong = right
+            wrong["SWIFTPS_SECRET_FILE"] = try cluster.secretFile("b.secret", secret: "another secret B")
+            try cluster.startSchedulerAndServers(extra: right)
+            let train = ["train", "--kv-store", "dist_sync", "--num-epochs", "1", "--num-batches", "20"] + Self.quiet
+            try cluster.spawn("worker0", train, env: cluster.environment(role: "worker", extra: right))
+            try cluster.spawn("intruder", train, env: cluster.environment(role: "worker", extra: wrong))
 
-        let statuses = cluster.waitAll(timeout: 60)
-        let intruder = statuses["intruder"] ?? nil
-        #expect(intruder != nil && intruder != 0, "the intruder exited with \(String(describing: intruder))")
-        let refusal = cluster.log("intruder")
-        #expect(
-            refusal.contains("authentication refused") && refusal.contains("--secret-file"),
-            "the intruder's log does not explain the refusal:\n\(refusal.suffix(2000))")
-        #expect(
-            cluster.log("scheduler").contains("its HMAC does not match"),
-            "the scheduler does not log the refusal:\n\(cluster.log("scheduler").suffix(2000))")
-        cluster.expectFailed(
-            ["scheduler", "server0", "worker0"], statuses, saying: ["1 of 2 workers never registered"])
-        for name in ["scheduler", "server0", "worker0"] {
-            #expect(!cluster.log(name).contains("Epoch[0]"), "\(name) trained without the second worker")
+            let statuses = cluster.waitAll(timeout: 60)
+            let intruder = statuses["intruder"] ?? nil
+            #expect(intruder != nil && intruder != 0, "the intruder exited with \(String(describing: intruder))")
+            let refusal = cluster.log("intruder")
+            #expect(
+                refusal.contains("authentication refused") && refusal.contains("--secret-file"),
+                "the intruder's log does not explain the refusal:\n\(refusal.suffix(2000))")
+            #expect(
+                cluster.log("scheduler").contains("its HMAC does not match"),
+                "the scheduler does not log the refusal:\n\(cluster.log("scheduler").suffix(2000))")
+            cluster.expectFailed(
+                ["scheduler", "server0", "worker0"], statuses, saying: ["1 of 2 workers never registered"])
+            for name in ["scheduler", "server0", "worker0"] {
+                #expect(!cluster.log(name).contains("Epoch[0]"), "\(name) trained without the second worker")
+            }
         }
     }
 
     /// The same cluster with the right secret on every node trains to the end and exits 0.
     @Test func theRightSecretOnEveryNodeTrains() throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            let env = ["SWIFTPS_SECRET_FILE": try cluster.secretFile("a.secret", secret: "the cluster's secret A")]
+            try cluster.startJob(
+                ["--kv-store", "dist_sync", "--num-epochs", "1", "--num-batches", "20"] + Self.quiet, extra: env)
+            let statuses = cluster.waitAll(timeout: 120)
+            #expect(
+                statuses.values.allSatisfy { $0 == 0 }, "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
+            for name in ["scheduler", "server0", "worker0", "worker1"] {
+                #expect(!cluster.log(name).contains("unauthenticated"), "\(name) ran without the secret")
+                #expect(cluster.log(name).contains("every message carries a tag"), "\(name) ran without message tags")
+            }
+            #expect(cluster.survivors().isEmpty, "processes left behind: \(cluster.survivors())")
         }
-        let env = ["SWIFTPS_SECRET_FILE": try cluster.secretFile("a.secret", secret: "the cluster's secret A")]
-        try cluster.startJob(
-            ["--kv-store", "dist_sync", "--num-epochs", "1", "--num-batches", "20"] + Self.quiet, extra: env)
-        let statuses = cluster.waitAll(timeout: 120)
-        #expect(statuses.values.allSatisfy { $0 == 0 }, "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
-        for name in ["scheduler", "server0", "worker0", "worker1"] {
-            #expect(!cluster.log(name).contains("unauthenticated"), "\(name) ran without the secret")
-            #expect(cluster.log(name).contains("every message carries a tag"), "\(name) ran without message tags")
-        }
-        #expect(cluster.survivors().isEmpty, "processes left behind: \(cluster.survivors())")
     }
 
     /// A worker frozen (SIGSTOP) for longer than the straggler threshold, and shorter than the heartbeat
@@ -202,29 +185,26 @@ struct FailureTests {
         env: [String: String], schedulerEnv: [String: String] = [:],
         untilTheSchedulerLogs text: (Int) -> String, then body: (ProcessCluster, Int, Bool) throws -> Void
     ) throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.signal("worker1", SIGCONT)
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        try cluster.spawn(
-            "scheduler", ["scheduler"],
-            env: cluster.environment(role: "scheduler", extra: env.merging(schedulerEnv) { $1 }))
-        try cluster.spawn("server0", ["server"], env: cluster.environment(role: "server", extra: env))
-        for i in 0..<2 {
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            defer { cluster.signal("worker1", SIGCONT) }  // before `with` kills every node
             try cluster.spawn(
-                "worker\(i)",
-                ["train", "--kv-store", "dist_async", "--mom", "0", "--num-epochs", "3", "--num-batches", "400"]
-                    + ["--network", "mlp", "--no-progress", "--disp-batches", "10"],
-                env: cluster.environment(role: "worker", extra: env))
+                "scheduler", ["scheduler"],
+                env: cluster.environment(role: "scheduler", extra: env.merging(schedulerEnv) { $1 }))
+            try cluster.spawn("server0", ["server"], env: cluster.environment(role: "server", extra: env))
+            for i in 0..<2 {
+                try cluster.spawn(
+                    "worker\(i)",
+                    ["train", "--kv-store", "dist_async", "--mom", "0", "--num-epochs", "3", "--num-batches", "400"]
+                        + ["--network", "mlp", "--no-progress", "--disp-batches", "10"],
+                    env: cluster.environment(role: "worker", extra: env))
+            }
+            let started = cluster.waitForLog(of: ["worker1"], containing: "Batch [0-10]", timeout: 60)
+            try #require(started != nil, "worker1 never trained: \(cluster.allLogs())")
+            let rank = cluster.log("worker1").contains("dist_async, worker 1 of 2") ? 1 : 0
+            cluster.signal("worker1", SIGSTOP)
+            let logged = cluster.waitForLog(of: ["scheduler"], containing: text(rank), timeout: 15) != nil
+            cluster.signal("worker1", SIGCONT)
+            try body(cluster, rank, logged)
         }
-        let started = cluster.waitForLog(of: ["worker1"], containing: "Batch [0-10]", timeout: 60)
-        try #require(started != nil, "worker1 never trained: \(cluster.allLogs())")
-        let rank = cluster.log("worker1").contains("dist_async, worker 1 of 2") ? 1 : 0
-        cluster.signal("worker1", SIGSTOP)
-        let logged = cluster.waitForLog(of: ["scheduler"], containing: text(rank), timeout: 15) != nil
-        cluster.signal("worker1", SIGCONT)
-        try body(cluster, rank, logged)
     }
 }

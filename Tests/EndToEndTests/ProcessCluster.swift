@@ -30,8 +30,9 @@ struct ClusterFailure: Error, CustomStringConvertible {
 /// Real SwiftPS processes on 127.0.0.1 for end-to-end tests: a scheduler, servers and workers started
 /// with MXNet's `DMLC_*` variables, each writing its output to a file in a fresh directory.
 ///
-/// Every wait has a deadline, and `killAll()` (call it in a `defer`) kills whatever is still running,
-/// so a test never hangs and never leaves a process behind.
+/// Every wait has a deadline, and `killAll()` kills whatever is still running, so a test never hangs
+/// and never leaves a process behind. `ProcessCluster.with(workers:servers:_:)` does that (and removes
+/// the files) on every way out; a cluster made with `init` needs `killAll()` in a `defer`.
 final class ProcessCluster {
     struct Node {
         var name: String
@@ -182,6 +183,24 @@ final class ProcessCluster {
             return
         }
         try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// Runs `body` with a new cluster of `workers` and `servers` on the release `swiftps` binary, then
+    /// kills every node still running and removes the log directory, on every way out of `body`
+    /// (a thrown error or a failed `#require` included). Without a binary the test fails (as
+    /// `#require` does) saying how to get one.
+    static func with<T>(
+        workers: Int, servers: Int, sourceLocation: SourceLocation = #_sourceLocation,
+        _ body: (ProcessCluster) throws -> T
+    ) throws -> T {
+        let binary = try #require(
+            SwiftPSBinary.path, Comment(rawValue: SwiftPSBinary.missing), sourceLocation: sourceLocation)
+        let cluster = try ProcessCluster(binary: binary, workers: workers, servers: servers)
+        defer {
+            cluster.killAll()
+            cluster.removeFiles()
+        }
+        return try body(cluster)
     }
 
     /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it back, close).

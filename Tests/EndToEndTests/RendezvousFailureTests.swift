@@ -17,75 +17,69 @@ struct RendezvousFailureTests {
     /// train as worker 0 of 3 (its shard and gradient scaling wrong, silently); now the scheduler
     /// refuses it naming both sizes and fails the rendezvous at once for the nodes already there.
     @Test func aWorkerStartedForAnotherClusterSizeStopsTheJobAtOnce() throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        let train = ["train"] + Self.job + ["--num-epochs", "1", "--num-batches", "20"]
-        try cluster.startSchedulerAndServers()
-        try cluster.spawn("worker0", train, env: cluster.environment(role: "worker"))
-        // The odd worker comes last, so every other node is waiting when it is refused.
-        let waiting = cluster.waitForLog(of: ["scheduler"], containing: "registered (2 of 3)", timeout: 60)
-        try #require(waiting != nil, "the server and worker 0 never registered: \(cluster.allLogs())")
-        try cluster.spawn("worker1", train, env: cluster.environment(role: "worker", extra: ["DMLC_NUM_WORKER": "3"]))
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            let train = ["train"] + Self.job + ["--num-epochs", "1", "--num-batches", "20"]
+            try cluster.startSchedulerAndServers()
+            try cluster.spawn("worker0", train, env: cluster.environment(role: "worker"))
+            // The odd worker comes last, so every other node is waiting when it is refused.
+            let waiting = cluster.waitForLog(of: ["scheduler"], containing: "registered (2 of 3)", timeout: 60)
+            try #require(waiting != nil, "the server and worker 0 never registered: \(cluster.allLogs())")
+            try cluster.spawn(
+                "worker1", train, env: cluster.environment(role: "worker", extra: ["DMLC_NUM_WORKER": "3"]))
 
-        let statuses = cluster.waitAll(timeout: 60)
-        cluster.expectFailed(
-            ["worker1"], statuses,
-            saying: ["runs a job of 2 workers and 1 server, this node was started for 3 workers and 1 server"])
-        cluster.expectFailed(
-            ["scheduler", "server0", "worker0"], statuses,
-            saying: [
-                "rendezvous failed: worker at 127.0.0.1:", "was started for 3 workers and 1 server", "DMLC_NUM_WORKER",
-            ])
+            let statuses = cluster.waitAll(timeout: 60)
+            cluster.expectFailed(
+                ["worker1"], statuses,
+                saying: ["runs a job of 2 workers and 1 server, this node was started for 3 workers and 1 server"])
+            cluster.expectFailed(
+                ["scheduler", "server0", "worker0"], statuses,
+                saying: [
+                    "rendezvous failed: worker at 127.0.0.1:", "was started for 3 workers and 1 server",
+                    "DMLC_NUM_WORKER",
+                ])
+        }
     }
 
     /// Two more workers arrive while a 2-worker job trains: one like the others, one started for 3
     /// workers. Both are refused with a message saying why, and the job trains to the end.
     @Test func workersTooManyAreRefusedAndTheJobGoesOn() throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        try cluster.startJob(Self.job + ["--num-epochs", "2", "--num-batches", "150"])
-        let training = cluster.waitForLog(of: ["worker0", "worker1"], containing: "Epoch[0] Batch", timeout: 60)
-        try #require(training != nil, "the job never trained: \(cluster.allLogs())")
-        let train = ["train"] + Self.job + ["--num-epochs", "1"]
-        try cluster.spawn("third", train, env: cluster.environment(role: "worker"))
-        try cluster.spawn("odd", train, env: cluster.environment(role: "worker", extra: ["DMLC_NUM_WORKER": "3"]))
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            try cluster.startJob(Self.job + ["--num-epochs", "2", "--num-batches", "150"])
+            let training = cluster.waitForLog(of: ["worker0", "worker1"], containing: "Epoch[0] Batch", timeout: 60)
+            try #require(training != nil, "the job never trained: \(cluster.allLogs())")
+            let train = ["train"] + Self.job + ["--num-epochs", "1"]
+            try cluster.spawn("third", train, env: cluster.environment(role: "worker"))
+            try cluster.spawn("odd", train, env: cluster.environment(role: "worker", extra: ["DMLC_NUM_WORKER": "3"]))
 
-        let statuses = cluster.waitAll(timeout: 120)
-        for name in ["scheduler", "server0", "worker0", "worker1"] {
-            #expect(
-                statuses[name] == 0, "\(name) exited with \(String(describing: statuses[name]))\n\(cluster.allLogs())")
+            let statuses = cluster.waitAll(timeout: 120)
+            for name in ["scheduler", "server0", "worker0", "worker1"] {
+                #expect(
+                    statuses[name] == 0,
+                    "\(name) exited with \(String(describing: statuses[name]))\n\(cluster.allLogs())")
+            }
+            cluster.expectFailed(
+                ["third"], statuses, saying: ["the scheduler refused this node", "already has its 2 workers"])
+            cluster.expectFailed(["odd"], statuses, saying: ["this node was started for 3 workers and 1 server"])
         }
-        cluster.expectFailed(
-            ["third"], statuses, saying: ["the scheduler refused this node", "already has its 2 workers"])
-        cluster.expectFailed(["odd"], statuses, saying: ["this node was started for 3 workers and 1 server"])
     }
 
     /// Another program listens on the scheduler's port: the scheduler exits at once naming the address,
     /// and the server and worker, which reach that program instead, give up at their rendezvous
     /// deadline naming the scheduler's address.
     @Test func theSchedulersPortTakenByAnotherProgramFailsNamingTheAddress() throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 1, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        let squatter = try #require(Self.listen(port: cluster.schedulerPort), "cannot listen on the test's port")
-        defer { close(squatter) }
-        try cluster.startJob(
-            Self.job + ["--num-epochs", "1"],
-            extra: ["SWIFTPS_RENDEZVOUS_TIMEOUT": "2", "SWIFTPS_HEARTBEAT_TIMEOUT": "3"])
+        try ProcessCluster.with(workers: 1, servers: 1) { cluster in
+            let squatter = try #require(Self.listen(port: cluster.schedulerPort), "cannot listen on the test's port")
+            defer { close(squatter) }
+            try cluster.startJob(
+                Self.job + ["--num-epochs", "1"],
+                extra: ["SWIFTPS_RENDEZVOUS_TIMEOUT": "2", "SWIFTPS_HEARTBEAT_TIMEOUT": "3"])
 
-        let statuses = cluster.waitAll(timeout: 60)
-        let address = "127.0.0.1:\(cluster.schedulerPort)"
-        cluster.expectFailed(["scheduler"], statuses, saying: ["cannot listen on \(address)", "already in use"])
-        cluster.expectFailed(
-            ["server0", "worker0"], statuses, saying: ["no node table from the scheduler at \(address)"])
+            let statuses = cluster.waitAll(timeout: 60)
+            let address = "127.0.0.1:\(cluster.schedulerPort)"
+            cluster.expectFailed(["scheduler"], statuses, saying: ["cannot listen on \(address)", "already in use"])
+            cluster.expectFailed(
+                ["server0", "worker0"], statuses, saying: ["no node table from the scheduler at \(address)"])
+        }
     }
 
     /// A TCP socket listening on 127.0.0.1:`port` that never accepts (connections wait in its

@@ -17,44 +17,42 @@ import Testing
         "no release swiftps binary: set SWIFTPS_BIN or build one (swift build -c release); scripts/test does both"))
 struct RobustnessTests {
     @Test func garbageOnTheServerAndSchedulerPortsDoesNotStopTraining() throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
-        }
-        try cluster.startJob(
-            [
-                "--kv-store", "dist_sync", "--num-epochs", "2", "--network", "mlp", "--no-progress", "--disp-batches",
-                "50",
-            ])
-        let serverPort = try #require(
-            cluster.joinedPort(of: "server0", timeout: 60), "the server never joined: \(cluster.allLogs())")
-        let targets = [cluster.schedulerPort, serverPort]
-        let attacker = try HostileClient()
-        defer { attacker.close() }
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            try cluster.startJob(
+                [
+                    "--kv-store", "dist_sync", "--num-epochs", "2", "--network", "mlp", "--no-progress",
+                    "--disp-batches",
+                    "50",
+                ])
+            let serverPort = try #require(
+                cluster.joinedPort(of: "server0", timeout: 60), "the server never joined: \(cluster.allLogs())")
+            let targets = [cluster.schedulerPort, serverPort]
+            let attacker = try HostileClient()
+            defer { attacker.close() }
 
-        // Attack while the workers train (bounded: at most 400 rounds).
-        var rounds = 0
-        while rounds < 400, ["worker0", "worker1"].contains(where: { cluster.isRunning($0) }) {
-            for port in targets { try attacker.attack(port: port, round: rounds) }
-            rounds += 1
-            usleep(20_000)
-        }
-        let statuses = cluster.waitAll(timeout: 300)
-        #expect(rounds >= 3, "the job ended before the attack really started (\(rounds) rounds)")
-        #expect(
-            statuses.values.allSatisfy { $0 == 0 }, "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
-        for name in ["worker0", "worker1"] {
-            let line = cluster.log(name).split(separator: "\n").first { $0.contains("final validation accuracy") }
-            let accuracy = line.flatMap { $0.split(separator: " ").compactMap { Double($0) }.first }
-            #expect((accuracy ?? 0) > 0.8, "\(name): final accuracy \(String(describing: accuracy))")
-        }
-        for name in ["scheduler", "server0"] {
+            // Attack while the workers train (bounded: at most 400 rounds).
+            var rounds = 0
+            while rounds < 400, ["worker0", "worker1"].contains(where: { cluster.isRunning($0) }) {
+                for port in targets { try attacker.attack(port: port, round: rounds) }
+                rounds += 1
+                usleep(20_000)
+            }
+            let statuses = cluster.waitAll(timeout: 300)
+            #expect(rounds >= 3, "the job ended before the attack really started (\(rounds) rounds)")
             #expect(
-                cluster.log(name).contains("dropped"),
-                "\(name) does not log the messages it dropped:\n\(cluster.log(name).suffix(3000))")
+                statuses.values.allSatisfy { $0 == 0 }, "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
+            for name in ["worker0", "worker1"] {
+                let line = cluster.log(name).split(separator: "\n").first { $0.contains("final validation accuracy") }
+                let accuracy = line.flatMap { $0.split(separator: " ").compactMap { Double($0) }.first }
+                #expect((accuracy ?? 0) > 0.8, "\(name): final accuracy \(String(describing: accuracy))")
+            }
+            for name in ["scheduler", "server0"] {
+                #expect(
+                    cluster.log(name).contains("dropped"),
+                    "\(name) does not log the messages it dropped:\n\(cluster.log(name).suffix(3000))")
+            }
+            print("robustness: \(rounds) rounds of garbage against ports \(targets)")
         }
-        print("robustness: \(rounds) rounds of garbage against ports \(targets)")
     }
 
     /// An outsider that learned the protocol connects to worker 0's port under worker 1's routing
@@ -63,37 +61,37 @@ struct RobustnessTests {
     /// job dies (the case that shows the test can fail); with one, they carry no valid tag, worker 0
     /// drops them, and the job trains to the end.
     @Test(arguments: [true, false]) func forgedControlMessagesNeedTheSecret(withSecret: Bool) throws {
-        let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 2, servers: 1)
-        defer {
-            cluster.killAll()
-            cluster.removeFiles()
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            let env =
+                withSecret ? ["SWIFTPS_SECRET_FILE": try cluster.secretFile("job.secret", secret: "job secret")] : [:]
+            try cluster.startJob(
+                ["--kv-store", "dist_sync", "--num-epochs", "2", "--network", "mlp", "--no-progress"], extra: env)
+            let port = try #require(
+                cluster.joinedPort(of: "worker0", timeout: 60), "worker 0 never joined: \(cluster.allLogs())")
+            let attacker = try HostileClient()
+            defer { attacker.close() }
+            var rounds = 0
+            while rounds < 50, cluster.isRunning("worker0") {
+                try attacker.impersonate(nodeID: 11, port: port)
+                rounds += 1
+                usleep(50_000)
+            }
+            let statuses = cluster.waitAll(timeout: 300)
+            if withSecret {
+                #expect(rounds >= 3, "the job ended before the attack really started (\(rounds) rounds)")
+                #expect(
+                    statuses.values.allSatisfy { $0 == 0 },
+                    "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
+                #expect(
+                    cluster.log("worker0").contains("claiming to be from worker"),
+                    "worker 0 does not log the forged messages it dropped:\n\(cluster.log("worker0").suffix(3000))")
+            } else {
+                #expect(
+                    statuses["worker0"] != 0, "a forged TERMINATE without a secret should end worker 0: \(statuses)")
+                #expect(cluster.log("worker0").contains("forged by the robustness test"))
+            }
+            #expect(cluster.survivors().isEmpty, "processes left behind: \(cluster.survivors())")
         }
-        let env = withSecret ? ["SWIFTPS_SECRET_FILE": try cluster.secretFile("job.secret", secret: "job secret")] : [:]
-        try cluster.startJob(
-            ["--kv-store", "dist_sync", "--num-epochs", "2", "--network", "mlp", "--no-progress"], extra: env)
-        let port = try #require(
-            cluster.joinedPort(of: "worker0", timeout: 60), "worker 0 never joined: \(cluster.allLogs())")
-        let attacker = try HostileClient()
-        defer { attacker.close() }
-        var rounds = 0
-        while rounds < 50, cluster.isRunning("worker0") {
-            try attacker.impersonate(nodeID: 11, port: port)
-            rounds += 1
-            usleep(50_000)
-        }
-        let statuses = cluster.waitAll(timeout: 300)
-        if withSecret {
-            #expect(rounds >= 3, "the job ended before the attack really started (\(rounds) rounds)")
-            #expect(
-                statuses.values.allSatisfy { $0 == 0 }, "not every process exited 0: \(statuses)\n\(cluster.allLogs())")
-            #expect(
-                cluster.log("worker0").contains("claiming to be from worker"),
-                "worker 0 does not log the forged messages it dropped:\n\(cluster.log("worker0").suffix(3000))")
-        } else {
-            #expect(statuses["worker0"] != 0, "a forged TERMINATE without a secret should end worker 0: \(statuses)")
-            #expect(cluster.log("worker0").contains("forged by the robustness test"))
-        }
-        #expect(cluster.survivors().isEmpty, "processes left behind: \(cluster.survivors())")
     }
 }
 

@@ -46,17 +46,14 @@ struct SchedulerOnlyCheckpointTests {
         }
         #expect(FileManager.default.fileExists(atPath: prefix + "-symbol.json"))
         // The isolation is real: inside such a namespace the checkpoint the host holds is not there.
-        let probe = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: 1, servers: 0)
-        defer {
-            probe.killAll()
-            probe.removeFiles()
+        try ProcessCluster.with(workers: 1, servers: 0) { probe in
+            try probe.spawn(
+                "score", ["score", "--model-prefix", prefix, "--load-epoch", "2", "--data-dir", Self.dataDir],
+                env: ProcessInfo.processInfo.environment, wrapper: wrapper)
+            let status = probe.waitAll(timeout: 60)["score"] ?? nil
+            #expect(status != nil && status != 0, "score saw the host's checkpoint: \(probe.allLogs())")
+            #expect(probe.log("score").contains(prefix + "-symbol.json"), "\(probe.allLogs())")
         }
-        try probe.spawn(
-            "score", ["score", "--model-prefix", prefix, "--load-epoch", "2", "--data-dir", Self.dataDir],
-            env: ProcessInfo.processInfo.environment, wrapper: wrapper)
-        let status = probe.waitAll(timeout: 60)["score"] ?? nil
-        #expect(status != nil && status != 0, "score saw the host's checkpoint: \(probe.allLogs())")
-        #expect(probe.log("score").contains(prefix + "-symbol.json"), "\(probe.allLogs())")
 
         let second = try DistJob.run(
             workers: 2, servers: 2,
