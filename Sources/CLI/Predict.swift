@@ -57,6 +57,12 @@ struct Predict: ParsableCommand {
             guard let probabilities = try module.predict(iter).first?.first else {
                 throw ModuleError.badInput("the network produced no output")
             }
+            let width = probabilities.count / max(probabilities.shape[0], 1)
+            if let k = topK, k > width {
+                printError(
+                    "swiftps predict: --top-k \(k) is more than the network's \(width) outputs: each sample lists all \(width)"
+                )
+            }
             let bytes = render(probabilities)
             if output == "-" {
                 FileHandle.standardOutput.write(Data(bytes))

@@ -127,6 +127,13 @@ import Testing
             stdin: Data("1,0\n".utf8))
         let parsed = try JSONSerialization.jsonObject(with: json.stdout) as! [[String: [Double]]]
         #expect(abs(parsed[0]["probabilities"]![1] - Double(high)) < 1e-6)
+        // More than the 2 outputs: each row lists both, and stderr says so.
+        let wide = try CLIRunner.run(
+            ["predict", "--model-prefix", dir + "/mx", "--load-epoch", "10", "--input", "-", "--top-k", "5"],
+            stdin: Data("1,0\n".utf8))
+        let cells = wide.text.trimmingCharacters(in: .newlines).split(separator: ",").map(String.init)
+        #expect(wide.status == 0 && cells.count == 4 && cells.suffix(2) == ["1", "0"], "\(wide.text)")
+        #expect(wide.stderr.contains("--top-k 5 is more than the network's 2 outputs: each sample lists all 2"))
     }
 
     @Test(.enabled(if: CLIRunner.available, "needs the release swiftps binary (scripts/test builds it)"))
