@@ -22,6 +22,7 @@ extension PostOffice {
             guard now >= next else { continue }
             next = now + config.heartbeatInterval
             defer { heartbeatTick = now }
+            noteOwnStall(now: now)
             if isScheduler {
                 checkNodes(now: now)
             } else {
@@ -35,7 +36,7 @@ extension PostOffice {
                     let scheduler = table[NodeID.scheduler].map(\.description) ?? "the scheduler"
                     terminate(
                         .schedulerLost(
-                            "lost contact with \(scheduler): nothing heard for \(formatSeconds(now - heard)) s (timeout \(formatSeconds(schedulerTimeout)) s); is it still running?"
+                            "lost contact with \(scheduler): nothing heard for \(formatSeconds(now - heard)) s (timeout \(formatSeconds(schedulerTimeout)) s); is it still running?\(ownStallNote(now: now))"
                         ), dead: [NodeID.scheduler])
                 }
             }
@@ -51,10 +52,33 @@ extension PostOffice {
             "\(node.role) \(node.rank) (id \(node.id)) at \(node.address), silent for \(formatSeconds(now - (lastHeard[node.id] ?? now))) s"
         }
         let reason =
-            "\(names.joined(separator: "; ")): no heartbeat within \(formatSeconds(config.heartbeatTimeout)) s; did the process crash or hang? check its log"
+            "\(names.joined(separator: "; ")): no heartbeat within \(formatSeconds(config.heartbeatTimeout)) s; did the process crash or hang? check its log\(ownStallNote(now: now))"
         for node in table.values where node.id != NodeID.scheduler && !silent.contains(node) {
             sendLocked(Message(control: Control(cmd: .nodeFailed, nodes: silent), error: reason), to: node.id)
         }
         terminate(.nodeFailed(reason), dead: silent.map(\.id))
+    }
+
+    /// Notices that this process itself did not run (the tick comes more than two intervals late:
+    /// SIGSTOP, a suspended VM, a starved CPU). What it did not hear meanwhile says nothing about the
+    /// other nodes, so each gets a full timeout from now to be heard again, rather than being declared
+    /// dead for this process's own pause; and the pause is recorded for the messages that follow.
+    private func noteOwnStall(now: Double) {
+        let late = now - heartbeatTick
+        guard heartbeatTick.isFinite, late > 2 * config.heartbeatInterval + 1 else { return }
+        ownStall = (now, late)
+        for id in lastHeard.keys { lastHeard[id] = max(lastHeard[id] ?? now, now) }
+        logger.warning(
+            "\(describe(me.id)) itself did not run for \(formatSeconds(late.rounded())) s (stopped with SIGSTOP, suspended, or starved of CPU): the other nodes get \(formatSeconds(config.heartbeatTimeout)) s from now to be heard again"
+        )
+    }
+
+    /// For a message that gives up on other nodes: this process's own pause, if one ended within the
+    /// last two heartbeat timeouts (the others may have given up on it meanwhile).
+    private func ownStallNote(now: Double) -> String {
+        guard let stall = ownStall, now - stall.end <= 2 * config.heartbeatTimeout + config.heartbeatInterval
+        else { return "" }
+        return
+            " (this \(config.role) itself did not run for \(formatSeconds(stall.seconds.rounded())) s until \(formatSeconds((now - stall.end).rounded())) s ago: stopped, suspended or starved; the other nodes have likely given up on it)"
     }
 }

@@ -72,6 +72,9 @@ public final class PostOffice: @unchecked Sendable {
     var threads: [JoinableThread] = []
     /// The clock reading of the heartbeat thread's last completed tick (tests wait on it).
     var heartbeatTick = -Double.infinity
+    /// The last time this process itself did not run for a while (SIGSTOP, a suspended VM, a starved
+    /// CPU), seen by the heartbeat thread as a late tick: when it ended and how long it lasted.
+    var ownStall: (end: Double, seconds: Double)?
     /// What the heartbeat thread sleeps on between ticks; `heartbeatStop` (guarded by it) ends it.
     let heartbeatWake = NSCondition()
     var heartbeatStop = false

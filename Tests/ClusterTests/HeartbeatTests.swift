@@ -58,6 +58,47 @@ import Testing
         #expect(throws: ClusterError.self) { try workers[0].barrier(group: .workers, timeout: 100) }
     }
 
+    /// Every process paused for 12 s at once (the clock jumps past the 10 s timeout between two
+    /// ticks, as for a stopped or suspended process): each sees that it did not run itself, so nobody
+    /// is declared dead for it and the job goes on. A server that is really gone is still found, one
+    /// timeout after the pause, and the scheduler's message mentions its own pause.
+    @Test func aPauseOfTheProcessItselfDeclaresNobodyDead() throws {
+        let clock = ManualClock()
+        let cluster = InMemoryCluster(clock: clock)
+        defer { cluster.stopAll() }
+        let scheduler = cluster.add(cluster.config(.scheduler, workers: 1, servers: 1))
+        let server = cluster.add(cluster.config(.server, workers: 1, servers: 1))
+        let worker = cluster.add(cluster.config(.worker, workers: 1, servers: 1))
+        #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
+        func step(_ seconds: Double) {
+            clock.advance(by: seconds)
+            let now = clock.now()
+            _ = eventually(timeout: 5) {
+                [scheduler, worker].allSatisfy { office in office.locked { office.heartbeatTick == now } }
+                    || scheduler.terminationError != nil
+            }
+        }
+        step(1)
+        step(12)
+        for _ in 0..<3 { step(1) }
+        #expect(scheduler.terminationError == nil && worker.terminationError == nil && server.terminationError == nil)
+        #expect(scheduler.locked { scheduler.ownStall?.seconds } == 12)
+
+        cluster.network.isolate(server.myNode.address)
+        var steps = 0
+        while scheduler.terminationError == nil && steps < 15 {
+            step(1)
+            steps += 1
+        }
+        guard case .nodeFailed(let text)? = scheduler.terminationError else {
+            Issue.record(
+                "expected the server to be declared dead, got \(String(describing: scheduler.terminationError))")
+            return
+        }
+        #expect(text.contains("server 0 (id 8)"), "\(text)")
+        #expect(text.contains("this scheduler itself did not run for 12 s until"), "\(text)")
+    }
+
     @Test func aSilentSchedulerIsNoticedByEveryNode() throws {
         let clock = ManualClock()
         let cluster = InMemoryCluster(clock: clock)
