@@ -70,26 +70,31 @@ public struct GradientCompression: Sendable, Equatable, CustomStringConvertible 
         _ gradient: UnsafePointer<Float>, residual: UnsafeMutablePointer<Float>, count: Int, threshold: Float,
         into words: UnsafeMutablePointer<UInt32>
     ) {
-        // Whole words 16 lanes at a time (about 20x the scalar loop), the rest value by value.
+        // Whole words 16 lanes at a time (about 20x the scalar loop), the rest value by value. The
+        // lanes are chosen with bit masks rather than `replace(with:where:)`, which this toolchain
+        // does not turn into vector selects (20% slower in a scratch benchmark on 1M values).
         let full = count / valuesPerWord
         let t = SIMD16<Float>(repeating: threshold)
+        let plus = SIMD16<UInt32>(repeating: threshold.bitPattern)
+        let minus = SIMD16<UInt32>(repeating: (-threshold).bitPattern)
+        let shifts = codeShifts
         let g = UnsafeRawPointer(gradient)
         let r = UnsafeMutableRawPointer(residual)
         for w in 0..<full {
             let offset = w * MemoryLayout<SIMD16<Float>>.stride
-            var x =
+            let x =
                 r.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
                 + g.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self)
-            let positive = x .>= t
-            let negative = x .<= -t
-            var codes = SIMD16<UInt32>(repeating: 0)
-            codes.replace(with: 0b11, where: positive)
-            codes.replace(with: 0b10, where: negative)
-            x.replace(with: x - t, where: positive)
-            x.replace(with: x + t, where: negative)
-            r.storeBytes(of: x, toByteOffset: offset, as: SIMD16<Float>.self)
+            // All ones in the lanes at or past +t (or -t), zero elsewhere.
+            let positive = unsafeBitCast(x .>= t, to: SIMD16<UInt32>.self)
+            let negative = unsafeBitCast(x .<= -t, to: SIMD16<UInt32>.self)
+            // x - t, x + t, or x itself (each lane subtracts +t, -t or 0; a -0 stays -0).
+            let sent =
+                x - unsafeBitCast(plus & positive, to: SIMD16<Float>.self)
+                - unsafeBitCast(minus & negative, to: SIMD16<Float>.self)
+            r.storeBytes(of: sent, toByteOffset: offset, as: SIMD16<Float>.self)
             // The codes occupy disjoint bits, so their sum is their bitwise or.
-            words[w] = (codes &<< codeShifts).wrappedSum()
+            words[w] = (((positive & 0b11) | (negative & 0b10)) &<< shifts).wrappedSum()
         }
         let done = full * valuesPerWord
         guard done < count else { return }
@@ -115,19 +120,31 @@ public struct GradientCompression: Sendable, Equatable, CustomStringConvertible 
         _ words: UnsafePointer<UInt32>, count: Int, threshold: Float, into out: UnsafeMutablePointer<Float>,
         accumulate: Bool
     ) {
-        // Code 11 → +t, 10 → -t, 00 (and 01, never sent) → 0: a table lookup per value, without
-        // branches (about 10x a switch).
+        // Whole words 16 lanes at a time, building each value's bits from its code (in a scratch
+        // benchmark on 1M values, half the time of the table lookup below): bit 1 says a value was
+        // sent, bit 0 its sign.
+        let full = count / valuesPerWord
+        let magnitude = SIMD16<UInt32>(repeating: threshold.magnitude.bitPattern)
+        let shifts = codeShifts
+        let raw = UnsafeMutableRawPointer(out)
+        for w in 0..<full {
+            let codes = SIMD16<UInt32>(repeating: words[w]) &>> shifts
+            let sent = SIMD16<UInt32>(repeating: 0) &- ((codes &>> 1) & 1)
+            let sign = ((codes & 1) ^ 1) &<< 31
+            var values = unsafeBitCast((magnitude | sign) & sent, to: SIMD16<Float>.self)
+            let offset = w * MemoryLayout<SIMD16<Float>>.stride
+            if accumulate { values += raw.loadUnaligned(fromByteOffset: offset, as: SIMD16<Float>.self) }
+            raw.storeBytes(of: values, toByteOffset: offset, as: SIMD16<Float>.self)
+        }
+        // Code 11 → +t, 10 → -t, 00 (and 01, never sent) → 0: a table lookup per value.
+        let base = full * valuesPerWord
+        guard base < count else { return }
         let table: SIMD4<Float> = [0, 0, -threshold, threshold]
-        for w in 0..<wordCount(count) {
-            let word = words[w]
-            let base = w * valuesPerWord
-            let values = min(valuesPerWord, count - base)
-            let o = out + base
-            if accumulate {
-                for i in 0..<values { o[i] += table[Int((word >> UInt32(2 * i)) & 0b11)] }
-            } else {
-                for i in 0..<values { o[i] = table[Int((word >> UInt32(2 * i)) & 0b11)] }
-            }
+        let word = words[full]
+        let tail = out + base
+        for i in 0..<(count - base) {
+            let value = table[Int((word >> UInt32(2 * i)) & 0b11)]
+            if accumulate { tail[i] += value } else { tail[i] = value }
         }
     }
 

@@ -38,6 +38,43 @@ import Testing
         for i in 0..<37 { #expect(sum[i] == 1 + decoded[i]) }
     }
 
+    /// The 16-lane kernels against the rule applied value by value, bit for bit, over 16,389 values
+    /// (full words and a tail) that include exactly ±t, values just inside it, and -0.
+    @Test func theVectorKernelsMatchTheRuleValueByValue() {
+        let t: Float = 0.25
+        let count = 16 * 1024 + 5
+        var generator = SystemRandomNumberGenerator()
+        let special: [Float] = [t, -t, t.nextDown, (-t).nextUp, -0.0, 0, 0.125, -0.125]
+        let gradient = (0..<count).map { i in
+            i % 3 == 0 ? special[(i / 3) % special.count] : Float.random(in: -0.6...0.6, using: &generator)
+        }
+        var residual = (0..<count).map { i in i % 5 == 0 ? Float(-0.0) : Float.random(in: -0.2...0.2) }
+        var expectedResidual = residual
+        var expectedCodes = [UInt32](repeating: 0, count: GradientCompression.wordCount(count))
+        for i in 0..<count {
+            let reached = expectedResidual[i] + gradient[i]
+            let code: UInt32 = reached >= t ? 0b11 : reached <= -t ? 0b10 : 0
+            expectedResidual[i] = code == 0b11 ? reached - t : code == 0b10 ? reached + t : reached
+            expectedCodes[i / 16] |= code << UInt32(2 * (i % 16))
+        }
+        var words = [UInt32](repeating: 0xFFFF_FFFF, count: expectedCodes.count)
+        GradientCompression.quantize(gradient, residual: &residual, count: count, threshold: t, into: &words)
+        #expect(words == expectedCodes)
+        #expect(residual.map(\.bitPattern) == expectedResidual.map(\.bitPattern), "residuals differ in some bit")
+
+        let base = (0..<count).map { i in i % 7 == 0 ? Float(-0.0) : Float(i % 11) - 5 }
+        var sum = base
+        GradientCompression.dequantize(words, count: count, threshold: t, into: &sum, accumulate: true)
+        var written = base
+        GradientCompression.dequantize(words, count: count, threshold: t, into: &written, accumulate: false)
+        for i in 0..<count {
+            let code = (expectedCodes[i / 16] >> UInt32(2 * (i % 16))) & 0b11
+            let value: Float = code == 0b11 ? t : code == 0b10 ? -t : 0
+            #expect(written[i].bitPattern == value.bitPattern, "value \(i)")
+            #expect(sum[i].bitPattern == (base[i] + value).bitPattern, "sum \(i)")
+        }
+    }
+
     @Test func badSettingsAreRefusedNamingThem() throws {
         #expect(try GradientCompression(kind: "2BIT", threshold: 1).description == "2bit (threshold 1.0)")
         func message(_ body: () throws -> Void) -> String {
