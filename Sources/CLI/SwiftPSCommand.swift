@@ -10,4 +10,20 @@ struct SwiftPSCommand: AsyncParsableCommand {
         version: swiftPSVersion,
         subcommands: [Train.self, Launch.self, Scheduler.self, Server.self, Score.self, Predict.self, Bench.self]
     )
+
+    /// ArgumentParser's entry point, after telling malloc to keep freed memory for reuse
+    /// (`FreedMemory`): large message buffers then cost no page faults after the first round.
+    static func main() async {
+        FreedMemory.keepFreedMemory()
+        do {
+            var command = try parseAsRoot()
+            if var command = command as? any AsyncParsableCommand {
+                try await command.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
 }
