@@ -110,11 +110,7 @@ extension PostOffice {
         if phase == .stopped { throw ClusterError.notRunning("stopped during rendezvous") }
         guard complete else {
             let reason = missingDescription()
-            for node in arrivals {
-                sendLocked(
-                    verdict(code: RefusalCode.terminate, reason: reason, to: node), to: temporaryConnection(to: node))
-            }
-            terminalError = .rendezvousTimeout(reason)
+            failRendezvous(reason)
             throw ClusterError.rendezvousTimeout(reason)
         }
         assignRanks()
@@ -266,14 +262,14 @@ extension PostOffice {
         state.broadcast()
     }
 
-    /// Refuses `node`, started for another cluster size than this scheduler's. During rendezvous the
-    /// job cannot start as configured, so it fails at once for every node that arrived (TERMINATE
-    /// naming the node and both sizes) instead of at the rendezvous deadline; a job already running
-    /// goes on without it.
     /// Seconds a scheduler whose rendezvous failed at once stays to tell nodes that arrive late why
     /// (at most until the rendezvous deadline, and only until every node of the job was told).
     static let failureNoticeGrace = 10.0
 
+    /// Refuses `node`, started for another cluster size than this scheduler's. During rendezvous the
+    /// job cannot start as configured, so it fails at once for every node that arrived (TERMINATE
+    /// naming the node and both sizes) instead of at the rendezvous deadline; a job already running
+    /// goes on without it.
     private func refuseClusterSize(_ node: NodeInfo) {
         let theirs = Self.clusterSize(workers: Int(node.numWorkers), servers: Int(node.numServers))
         let mine = Self.clusterSize(workers: config.numWorkers, servers: config.numServers)
@@ -291,40 +287,30 @@ extension PostOffice {
     /// Refuses worker `node`, whose shared settings differ from those of `earlier`, a worker already
     /// registered; during rendezvous the job fails at once for every node, as for a cluster size.
     private func refuseSettings(_ node: NodeInfo, unlike earlier: NodeInfo) {
-        let differing = Set(node.settings.keys).union(earlier.settings.keys).sorted().filter {
-            node.settings[$0] != earlier.settings[$0]
-        }
-        func values(_ name: String) -> (String, String) {
-            (node.settings[name] ?? "(not given)", earlier.settings[name] ?? "(not given)")
+        let differing = Set(node.settings.keys).union(earlier.settings.keys).sorted().compactMap { name in
+            let (theirs, ours) = (node.settings[name], earlier.settings[name])
+            return theirs == ours ? nil : (name, theirs ?? "(not given)", ours ?? "(not given)")
         }
         let fix =
             "give every worker the same settings (in dist_sync, workers that train different numbers of steps wait for each other)"
-        let here = differing.map { name in
-            let (theirs, ours) = values(name)
-            return "\(name) \(theirs) here, \(ours) there"
-        }
+        let here = differing.map { "\($0) \($1) here, \($2) there" }.joined(separator: "; ")
+        let both = differing.map { "\($0) \($1) against \($2)" }.joined(separator: "; ")
         logger.error("refused worker at \(node.address): its settings differ from the worker at \(earlier.address)'s")
-        refuse(
-            node, code: .settings,
-            "this worker differs from the worker at \(earlier.address): \(here.joined(separator: "; ")): \(fix)")
-        let both = differing.map { name in
-            let (theirs, ours) = values(name)
-            return "\(name) \(theirs) against \(ours)"
-        }.joined(separator: "; ")
+        refuse(node, code: .settings, "this worker differs from the worker at \(earlier.address): \(here): \(fix)")
         failRendezvous(
             "the worker at \(node.address) differs from the worker at \(earlier.address): \(both): \(fix)",
             refused: node)
     }
 
     /// During rendezvous, ends it for every node that arrived (a signed TERMINATE giving `reason`)
-    /// and for this scheduler; a job already running goes on.
-    private func failRendezvous(_ reason: String, refused node: NodeInfo) {
+    /// and for this scheduler; a job already running goes on. `node`, refused, was told already.
+    private func failRendezvous(_ reason: String, refused node: NodeInfo? = nil) {
         guard phase == .rendezvous else { return }
         for arrived in arrivals {
             sendLocked(
                 verdict(code: RefusalCode.terminate, reason: reason, to: arrived), to: temporaryConnection(to: arrived))
         }
-        toldOfFailure = Set(arrivals.map(\.address) + [node.address])
+        toldOfFailure = Set(arrivals.map(\.address) + [node?.address].compactMap { $0 })
         terminalError = .rendezvousTimeout(reason)
         state.broadcast()
     }
