@@ -112,7 +112,7 @@ enum ClusterRoles {
         let logger = LogSetup.logger("swiftps.scheduler")
         let office = try join(as: .scheduler, options, logger: logger)
         logger.info("all \(office.numWorkers) workers and \(office.numServers) servers joined")
-        if let prefix = office.workerSettings["--model-prefix"] {
+        if let prefix = office.workerSettings[TrainOptions.modelPrefixSetting] {
             do { try SchedulerCheckpoint.probe(prefix: prefix) } catch {
                 logger.error("\(error)")
                 office.terminateJob("\(error)")

@@ -57,7 +57,7 @@ struct Predict: ParsableCommand {
             guard let probabilities = try module.predict(iter).first?.first else {
                 throw ModuleError.badInput("the network produced no output")
             }
-            let width = probabilities.count / max(probabilities.shape[0], 1)
+            let width = Self.outputsPerSample(probabilities)
             if let k = topK, k > width {
                 printError(
                     "swiftps predict: --top-k \(k) is more than the network's \(width) outputs: each sample lists all \(width)"
@@ -75,11 +75,16 @@ struct Predict: ParsableCommand {
         }
     }
 
+    /// The values the network gives each sample (its classes, for a classifier).
+    static func outputsPerSample(_ out: NDArray) -> Int {
+        out.shape[0] == 0 ? 0 : out.count / out.shape[0]
+    }
+
     /// The outputs in the chosen format; floats are written in their shortest exact form, so a
     /// reader gets back the same bits.
     func render(_ out: NDArray) -> [UInt8] {
         let rows = out.shape[0]
-        let width = rows == 0 ? 0 : out.count / rows
+        let width = Self.outputsPerSample(out)
         func row(_ r: Int) -> [Float] { Array(UnsafeBufferPointer(start: out.data + r * width, count: width)) }
         func top(_ values: [Float], _ k: Int) -> [Int] {
             Array(values.indices.sorted { values[$0] > values[$1] || (values[$0] == values[$1] && $0 < $1) }.prefix(k))

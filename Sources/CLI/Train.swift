@@ -257,9 +257,13 @@ struct TrainOptions: ParsableArguments {
         settings["--num-batches"] = numBatches.map { "\($0)" }
         settings["--load-epoch"] = loadEpoch.map { "\($0)" }
         settings["--resume"] = resume ? "yes" : nil
-        settings["--model-prefix"] = modelPrefix
+        settings[Self.modelPrefixSetting] = modelPrefix
         return settings
     }
+
+    /// The shared setting that carries `--model-prefix`: the scheduler, which writes the checkpoints,
+    /// tries it once the cluster is up (`SchedulerCheckpoint.probe`).
+    static let modelPrefixSetting = "--model-prefix"
 
     /// The optimizer from the flags; `--lr-step-epochs` becomes a multi-factor schedule in updates.
     func optimizerConfig(batchesPerEpoch: Int) throws -> OptimizerConfig {
