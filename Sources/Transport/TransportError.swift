@@ -27,7 +27,8 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
             return "unknown control command \(raw): run the same SwiftPS version on every node"
         case .unknownDataType(let raw): return "unknown data type \(raw): run the same SwiftPS version on every node"
         case .unknownRole(let raw): return "unknown node role \(raw): run the same SwiftPS version on every node"
-        case .malformedSetting(let text): return "node setting '\(text)' is not name=value"
+        case .malformedSetting(let text):
+            return "node setting '\(text)' is not name=value: run the same SwiftPS version on every node"
         }
     }
 }
