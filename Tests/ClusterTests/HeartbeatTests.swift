@@ -171,6 +171,9 @@ import Testing
             }
             #expect(text == "\(name) stopped: cannot read data/train-images-idx3-ubyte.gz")
         }
+        // The three are the other nodes' (one each); a fourth could only be the quitter's own handler.
+        let late = cluster.terminations.wait(count: 4, timeout: 0.5)
+        #expect(late.count == 3, "the aborting worker's handler ran: \(late)")
         #expect(throws: ClusterError.self) { try quitter.barrier(group: .workers, timeout: 100) }
     }
 }
