@@ -124,9 +124,14 @@ import Testing
         tampered = node
         tampered.settings["--resume"] = "yes"
         #expect(!auth.verify(request: tampered))
-        // A setting moved across the name/value boundary is another request, not the same text.
         tampered = node
         tampered.settings = ["--num-epochs": "10", "--batch-size=": "128"]
+        #expect(!auth.verify(request: tampered))
+        // A setting moved across the name/value boundary: written "name|value|" one after another,
+        // both requests are the text "--batch-size|128|--num-epochs|10|"; only the lengths before each
+        // name and value keep them apart.
+        tampered = node
+        tampered.settings = ["--batch-size|128|--num-epochs": "10"]
         #expect(!auth.verify(request: tampered))
         #expect(!Authenticator(secret: Array("other".utf8)).verify(request: node))
     }

@@ -37,6 +37,20 @@ final class InMemoryCluster: @unchecked Sendable {
             shardSize: shardSize)
     }
 
+    /// Adds a scheduler, `servers` servers and `workers` workers (in that order), each configured for
+    /// a job of that size with `secret`; returns them by role.
+    @discardableResult
+    func addJob(workers: Int, servers: Int, secret: String? = nil)
+        -> (scheduler: PostOffice, servers: [PostOffice], workers: [PostOffice])
+    {
+        func node(_ role: NodeRole) -> PostOffice {
+            add(config(role, workers: workers, servers: servers, secret: secret))
+        }
+        let scheduler = node(.scheduler)
+        let serverOffices = (0..<servers).map { _ in node(.server) }
+        return (scheduler, serverOffices, (0..<workers).map { _ in node(.worker) })
+    }
+
     func add(_ config: ClusterConfig) -> PostOffice {
         let terminations = self.terminations
         let role = config.role

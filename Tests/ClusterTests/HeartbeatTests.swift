@@ -9,9 +9,8 @@ import Testing
         let clock = ManualClock()
         let cluster = InMemoryCluster(clock: clock)
         defer { cluster.stopAll() }
-        let scheduler = cluster.add(cluster.config(.scheduler, workers: 2, servers: 1))
-        let server = cluster.add(cluster.config(.server, workers: 2, servers: 1))
-        let workers = (0..<2).map { _ in cluster.add(cluster.config(.worker, workers: 2, servers: 1)) }
+        let (scheduler, servers, workers) = cluster.addJob(workers: 2, servers: 1)
+        let server = servers[0]
         #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
         cluster.network.isolate(server.myNode.address)
         var steps = 0
@@ -66,9 +65,8 @@ import Testing
         let clock = ManualClock()
         let cluster = InMemoryCluster(clock: clock)
         defer { cluster.stopAll() }
-        let scheduler = cluster.add(cluster.config(.scheduler, workers: 1, servers: 1))
-        let server = cluster.add(cluster.config(.server, workers: 1, servers: 1))
-        let worker = cluster.add(cluster.config(.worker, workers: 1, servers: 1))
+        let (scheduler, servers, workers) = cluster.addJob(workers: 1, servers: 1)
+        let (server, worker) = (servers[0], workers[0])
         #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
         func step(_ seconds: Double) {
             clock.advance(by: seconds)
@@ -103,9 +101,7 @@ import Testing
         let clock = ManualClock()
         let cluster = InMemoryCluster(clock: clock)
         defer { cluster.stopAll() }
-        let scheduler = cluster.add(cluster.config(.scheduler, workers: 1, servers: 1))
-        _ = cluster.add(cluster.config(.server, workers: 1, servers: 1))
-        _ = cluster.add(cluster.config(.worker, workers: 1, servers: 1))
+        let scheduler = cluster.addJob(workers: 1, servers: 1).scheduler
         #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
         cluster.network.isolate(scheduler.myNode.address)
         // Nodes give the scheduler 1.5 heartbeat timeouts plus an interval: 16 s here.
@@ -128,9 +124,7 @@ import Testing
     @Test func theSchedulerEndsTheJobForEveryNodeWithItsReason() throws {
         let cluster = InMemoryCluster(clock: ManualClock())
         defer { cluster.stopAll() }
-        let scheduler = cluster.add(cluster.config(.scheduler, workers: 2, servers: 1))
-        _ = cluster.add(cluster.config(.server, workers: 2, servers: 1))
-        let workers = (0..<2).map { _ in cluster.add(cluster.config(.worker, workers: 2, servers: 1)) }
+        let (scheduler, _, workers) = cluster.addJob(workers: 2, servers: 1)
         #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
         workers[0].terminateJob("a worker cannot do this")
         #expect(workers[0].terminationError == nil && scheduler.terminationError == nil)
@@ -155,9 +149,7 @@ import Testing
     @Test func aWorkerThatAbortsStopsTheJobNamingItAndItsReason() throws {
         let cluster = InMemoryCluster(clock: ManualClock())
         defer { cluster.stopAll() }
-        _ = cluster.add(cluster.config(.scheduler, workers: 2, servers: 1))
-        _ = cluster.add(cluster.config(.server, workers: 2, servers: 1))
-        let workers = (0..<2).map { _ in cluster.add(cluster.config(.worker, workers: 2, servers: 1)) }
+        let workers = cluster.addJob(workers: 2, servers: 1).workers
         #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
         let quitter = workers[1]
         let name = quitter.myNode.description
@@ -171,6 +163,9 @@ import Testing
             }
             #expect(text == "\(name) stopped: cannot read data/train-images-idx3-ubyte.gz")
         }
+        // The three are the other nodes' (one each); a fourth could only be the quitter's own handler.
+        let late = cluster.terminations.wait(count: 4, timeout: 0.5)
+        #expect(late.count == 3, "the aborting worker's handler ran: \(late)")
         #expect(throws: ClusterError.self) { try quitter.barrier(group: .workers, timeout: 100) }
     }
 }

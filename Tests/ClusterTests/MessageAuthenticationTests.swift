@@ -204,9 +204,8 @@ import Testing
         let cluster = InMemoryCluster()
         defer { cluster.stopAll() }
         let secret = withSecret ? "cluster secret" : nil
-        let scheduler = cluster.add(cluster.config(.scheduler, workers: 1, servers: 1, secret: secret))
-        let server = cluster.add(cluster.config(.server, workers: 1, servers: 1, secret: secret))
-        let worker = cluster.add(cluster.config(.worker, workers: 1, servers: 1, secret: secret))
+        let (scheduler, servers, workers) = cluster.addJob(workers: 1, servers: 1, secret: secret)
+        let (server, worker) = (servers[0], workers[0])
         #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
         let received = Inbox<[Float]>()
         server.setAppHandler { message in received.put((try? message.data[1].toArray(of: Float.self)) ?? []) }

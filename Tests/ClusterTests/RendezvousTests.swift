@@ -37,9 +37,7 @@ import Testing
     @Test func barriersOverEachGroupAndFinalize() throws {
         let cluster = InMemoryCluster()
         defer { cluster.stopAll() }
-        let scheduler = cluster.add(cluster.config(.scheduler, workers: 2, servers: 2))
-        let servers = (0..<2).map { _ in cluster.add(cluster.config(.server, workers: 2, servers: 2)) }
-        let workers = (0..<2).map { _ in cluster.add(cluster.config(.worker, workers: 2, servers: 2)) }
+        let (scheduler, servers, workers) = cluster.addJob(workers: 2, servers: 2)
         #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
         for _ in 0..<3 {
             #expect(
@@ -66,9 +64,7 @@ import Testing
         let clock = ManualClock()
         let cluster = InMemoryCluster(clock: clock)
         defer { cluster.stopAll() }
-        let scheduler = cluster.add(cluster.config(.scheduler, workers: 1, servers: 1))
-        _ = cluster.add(cluster.config(.server, workers: 1, servers: 1))
-        _ = cluster.add(cluster.config(.worker, workers: 1, servers: 1))
+        let scheduler = cluster.addJob(workers: 1, servers: 1).scheduler
         #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
         let result = Inbox<ClusterError>()
         let waiter = JoinableThread(name: "test-barrier") {

@@ -10,9 +10,8 @@ import Testing
         let clock = ManualClock()
         let cluster = InMemoryCluster(clock: clock)
         defer { cluster.stopAll() }
-        _ = cluster.add(cluster.config(.scheduler, workers: 1, servers: 1))
-        let server = cluster.add(cluster.config(.server, workers: 1, servers: 1))
-        let worker = cluster.add(cluster.config(.worker, workers: 1, servers: 1))
+        let (_, servers, workers) = cluster.addJob(workers: 1, servers: 1)
+        let (server, worker) = (servers[0], workers[0])
         #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
         server.setAppHandler { [server] request in
             switch request.head {

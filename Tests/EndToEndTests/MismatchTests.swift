@@ -59,7 +59,7 @@ struct MismatchTests {
     /// with the checkpoint's params file cut short. The workers said so before, but the scheduler
     /// and the server blamed them as silent 10 s later; now every process names the reason.
     @Test func resumingAnotherNetworkOrADamagedCheckpointFailsNamingTheFile() throws {
-        let dir = try CheckpointResumeTests().directory()
+        let dir = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let prefix = dir + "/m"
         let first = try DistJob.run(
