@@ -29,14 +29,15 @@ final class TrainSession {
     /// For `dist_sync`/`dist_async` this process joins the cluster as a worker (MXNet's `KVStoreDist`
     /// constructor): the cluster comes from `cluster` (flags over `DMLC_*`), the worker declares
     /// `shardSize(numWorkers)` samples at rendezvous, and every worker derives the same batch count
-    /// per epoch from the node table: ceil(largest declared shard / batch size).
+    /// per epoch from the node table: ceil(largest declared shard / batch size). It also declares
+    /// `settings`, the flags every worker must share (`TrainOptions.sharedSettings`).
     ///
     /// When `shardSize` throws (its training data cannot be read), the worker still joins, then
     /// leaves at once telling the scheduler why (`PostOffice.abort`): every other process exits
     /// now, naming this worker and the file, instead of at the rendezvous deadline without a name.
     static func start(
         kvType: KVStoreType, cluster: ClusterOptions, batchSize: Int, shardSize: (Int) throws -> Int64,
-        settings: [String: String] = [:], logger: Logger
+        settings: [String: String], logger: Logger
     ) throws -> TrainSession {
         switch kvType {
         case .local:
