@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPSModule
 import Testing
 
 /// What a user sees for wrong flags and bad files, through the release binary: a usage error
@@ -113,7 +114,7 @@ struct CLIInputTests {
         let out = try expectFailure(
             [
                 "predict", "--model-prefix", prefix, "--load-epoch", "1", "--input",
-                "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", "--output", dir + "/no/dir/out.csv",
+                FashionMNIST.defaultDirectory + "/t10k-images-idx3-ubyte.gz", "--output", dir + "/no/dir/out.csv",
             ], status: 1, mentioning: ["no/dir/out.csv"])
         #expect(!out.contains(".tmp."), "\(out)")
     }

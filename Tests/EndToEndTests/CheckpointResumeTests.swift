@@ -1,5 +1,6 @@
 import Foundation
 import SwiftPSKVStore
+import SwiftPSModule
 import SwiftPSTensor
 import Testing
 
@@ -268,7 +269,7 @@ struct CheckpointResumeTests {
         let score = try CLIRunner.run(
             [
                 "score", "--model-prefix", prefix, "--load-epoch", "1", "--data-dir",
-                "/usr/share/datasets/fashion-mnist",
+                FashionMNIST.defaultDirectory,
             ],
             timeout: 120)
         #expect(score.status == 0, "score failed: \(score.stderr)")

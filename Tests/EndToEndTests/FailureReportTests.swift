@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPSModule
 import Testing
 
 /// A worker that cannot go on says so before it leaves (release binary, real processes): its data
@@ -9,7 +10,7 @@ import Testing
 @Suite(.serialized, .enabled(if: SwiftPSBinary.path != nil, "\(SwiftPSBinary.missing)"))
 struct FailureReportTests {
     static let job = ["--kv-store", "dist_sync", "--network", "mlp", "--no-progress", "--disp-batches", "20"]
-    static let dataDir = "/usr/share/datasets/fashion-mnist"
+    static let dataDir = FashionMNIST.defaultDirectory
 
     /// Worker process 1 is given a data directory that does not exist: it fails before it can
     /// declare its shard, joins only to say so, and every process exits naming it and the file.

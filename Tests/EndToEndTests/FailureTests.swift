@@ -183,13 +183,12 @@ struct FailureTests {
     /// (the scheduler also with `schedulerEnv`) and freezes process worker1 with SIGSTOP once it has
     /// trained 10 batches. Waits up to 15 s for the scheduler to log `text(rank)` (ranks follow
     /// arrival at the scheduler), thaws worker1, then runs `body` with the cluster, worker1's rank and
-    /// whether the line came. Every process is thawed and killed on every way out.
+    /// whether the line came. `with` kills every process (frozen or not) on every way out.
     private func withWorker1Frozen(
         env: [String: String], schedulerEnv: [String: String] = [:],
         untilTheSchedulerLogs text: (Int) -> String, then body: (ProcessCluster, Int, Bool) throws -> Void
     ) throws {
         try ProcessCluster.with(workers: 2, servers: 1) { cluster in
-            defer { cluster.signal("worker1", SIGCONT) }  // before `with` kills every node
             try cluster.spawn(
                 "scheduler", ["scheduler"],
                 env: cluster.environment(role: "scheduler", extra: env.merging(schedulerEnv) { $1 }))

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPSModule
 import Testing
 
 @testable import SwiftPSTensor
@@ -58,7 +59,7 @@ struct MXNetInteropTests {
             with gzip.open(path) as f: b = f.read()
             dims = [int.from_bytes(b[4 + 4 * i:8 + 4 * i], "big") for i in range(b[3])]
             return np.frombuffer(b, dtype=np.uint8, offset=4 + 4 * b[3]).reshape(dims)
-        d = "/usr/share/datasets/fashion-mnist/"
+        d = "\(FashionMNIST.defaultDirectory)/"
         n = 128 * batches
         x = idx(d + "train-images-idx3-ubyte.gz")[:n].astype(np.float32) / 255
         y = idx(d + "train-labels-idx1-ubyte.gz")[:n].astype(np.float32)
@@ -116,7 +117,7 @@ struct MXNetInteropTests {
     /// differences between the two are differences of seeds.)
     @Test(
         .enabled(
-            if: FileManager.default.fileExists(atPath: "/usr/share/datasets/fashion-mnist"), "needs Fashion-MNIST"),
+            if: FileManager.default.fileExists(atPath: FashionMNIST.defaultDirectory), "needs Fashion-MNIST"),
         arguments: [("mlp", "0.1"), ("lenet", "0.01")])
     func trainingFollowsMXNetStepForStep(network: String, lr: String) throws {
         let dir = try CLIRunner.temporaryDirectory()

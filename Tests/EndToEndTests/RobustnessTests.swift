@@ -18,12 +18,8 @@ import Testing
 struct RobustnessTests {
     @Test func garbageOnTheServerAndSchedulerPortsDoesNotStopTraining() throws {
         try ProcessCluster.with(workers: 2, servers: 1) { cluster in
-            try cluster.startJob(
-                [
-                    "--kv-store", "dist_sync", "--num-epochs", "2", "--network", "mlp", "--no-progress",
-                    "--disp-batches",
-                    "50",
-                ])
+            let job = ["--kv-store", "dist_sync", "--num-epochs", "2", "--network", "mlp"]
+            try cluster.startJob(job + ["--no-progress", "--disp-batches", "50"])
             let serverPort = try #require(
                 cluster.joinedPort(of: "server0", timeout: 60), "the server never joined: \(cluster.allLogs())")
             let targets = [cluster.schedulerPort, serverPort]

@@ -1,5 +1,6 @@
 import Foundation
 import SwiftPSKVStore
+import SwiftPSModule
 import SwiftPSTensor
 import Testing
 
@@ -10,7 +11,7 @@ import Testing
     .serialized, .enabled(if: SwiftPSBinary.path != nil, "no release swiftps binary: set SWIFTPS_BIN"),
     .enabled(if: MountNamespace.available, "needs root and unshare(1) for private mount namespaces"))
 struct SchedulerOnlyCheckpointTests {
-    static let dataDir = "/usr/share/datasets/fashion-mnist"
+    static let dataDir = FashionMNIST.defaultDirectory
 
     /// Train 2 epochs with the nodes isolated, then `--resume` for a 3rd, isolated again: the
     /// complete checkpoints are on the host (written by the scheduler alone), the workers resume
