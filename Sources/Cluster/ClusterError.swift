@@ -8,9 +8,10 @@ public enum ClusterError: Error, Equatable, CustomStringConvertible {
     case secretFile(path: String, reason: String)
     /// `DMLC_INTERFACE` names an interface without an IPv4 address.
     case interfaceNotFound(name: String, available: [String])
-    /// Rendezvous did not complete in time (the text names who is missing), or failed at once (a
-    /// node started for another cluster size; the text names it).
-    case rendezvousTimeout(String)
+    /// Rendezvous failed: it did not complete in time (the text names who is missing), or it failed at
+    /// once (a node started for another cluster size or with other shared settings; the text names it
+    /// and the difference).
+    case rendezvousFailed(String)
     /// The scheduler refused this node's ADD_NODE, or this node refused the scheduler's table.
     case authenticationRefused(String)
     /// The scheduler refused this node for another reason (the cluster is full, for instance).
@@ -45,7 +46,7 @@ public enum ClusterError: Error, Equatable, CustomStringConvertible {
         case .interfaceNotFound(let name, let available):
             return
                 "network interface '\(name)' (DMLC_INTERFACE) has no IPv4 address; interfaces with one: \(available.joined(separator: ", "))"
-        case .rendezvousTimeout(let text): return "rendezvous failed: \(text)"
+        case .rendezvousFailed(let text): return "rendezvous failed: \(text)"
         case .authenticationRefused(let text): return text
         case .rendezvousRefused(let text): return "the scheduler refused this node: \(text)"
         case .barrierTimeout(let group, let seconds, let detail):

@@ -69,7 +69,7 @@ extension PostOffice {
                     dropForgedVerdict(message)
                     return nil
                 }
-                terminate(.rendezvousTimeout(message.error))
+                terminate(.rendezvousFailed(message.error))
             } else if isScheduler && message.request {
                 handleAbort(message)
             } else {

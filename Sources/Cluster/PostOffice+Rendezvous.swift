@@ -24,7 +24,7 @@ extension PostOffice {
     /// The scheduler collects `numServers + numWorkers` nodes and ranks each role by (host, port), so
     /// ranks are deterministic for fixed addresses; ids follow ps-lite (server r → 8+2r, worker r → 9+2r).
     /// If the cluster is not complete within `rendezvousTimeout`, the scheduler sends TERMINATE naming
-    /// the missing nodes to those that arrived, and every process throws `ClusterError.rendezvousTimeout`.
+    /// the missing nodes to those that arrived, and every process throws `ClusterError.rendezvousFailed`.
     public func start() throws {
         do {
             try config.validate()
@@ -111,7 +111,7 @@ extension PostOffice {
         guard complete else {
             let reason = missingDescription()
             failRendezvous(reason)
-            throw ClusterError.rendezvousTimeout(reason)
+            throw ClusterError.rendezvousFailed(reason)
         }
         assignRanks()
         for node in table.values where node.id != NodeID.scheduler {
@@ -204,7 +204,7 @@ extension PostOffice {
             return
         }
         // The rendezvous already failed (the scheduler is on its way out): say why at once.
-        if phase == .rendezvous, case .rendezvousTimeout(let reason)? = terminalError {
+        if phase == .rendezvous, case .rendezvousFailed(let reason)? = terminalError {
             sendLocked(
                 verdict(code: RefusalCode.terminate, reason: reason, to: node), to: temporaryConnection(to: node))
             toldOfFailure.insert(node.address)
@@ -311,7 +311,7 @@ extension PostOffice {
                 verdict(code: RefusalCode.terminate, reason: reason, to: arrived), to: temporaryConnection(to: arrived))
         }
         toldOfFailure = Set(arrivals.map(\.address) + [node?.address].compactMap { $0 })
-        terminalError = .rendezvousTimeout(reason)
+        terminalError = .rendezvousFailed(reason)
         state.broadcast()
     }
 
@@ -378,7 +378,7 @@ extension PostOffice {
         if let terminalError { throw terminalError }
         if phase == .stopped { throw ClusterError.notRunning("stopped during rendezvous") }
         guard answered, let reply = tableReply else {
-            throw ClusterError.rendezvousTimeout(
+            throw ClusterError.rendezvousFailed(
                 "no node table from the scheduler at \(schedulerAddress) within \(formatSeconds(patience)) s: is it running? is a firewall blocking port \(config.schedulerPort)?"
             )
         }

@@ -182,7 +182,7 @@ import Testing
         #expect(eventually { early[0].locked { early[0].terminalError != nil } })
         let server = cluster.add(cluster.config(.server, workers: 2, servers: 1))
         let late = cluster.concurrently([server]) { try $0.start() }[0]
-        guard case .rendezvousTimeout(let reason)? = late?.failure else {
+        guard case .rendezvousFailed(let reason)? = late?.failure else {
             Issue.record("expected the server to hear the failure, got \(String(describing: late))")
             return
         }
@@ -235,7 +235,7 @@ import Testing
         }
         var reasons: [String] = []
         for result in results.wait(count: 1, timeout: 30).first ?? [] {
-            guard case .rendezvousTimeout(let reason)? = result?.failure else {
+            guard case .rendezvousFailed(let reason)? = result?.failure else {
                 Issue.record("expected the rendezvous to fail, got \(String(describing: result))")
                 continue
             }
@@ -264,7 +264,7 @@ import Testing
         runner.join(timeout: 10)
         #expect(all.count == 4)
         for result in all {
-            guard case .rendezvousTimeout(let text)? = result.failure else {
+            guard case .rendezvousFailed(let text)? = result.failure else {
                 Issue.record("expected a rendezvous timeout, got \(result)")
                 continue
             }
