@@ -122,7 +122,8 @@ struct TrainJob {
                 try Speedometer(batchSize: options.batchSize, frequent: options.dispBatches, autoReset: false).callback)
         }
 
-        var epochCallbacks: [EpochEndCallback] = []
+        // First: a diverged run stops before its NaN weights are reported or checkpointed.
+        var epochCallbacks: [EpochEndCallback] = [stopOnNonFiniteParams()]
         var evalEndCallbacks: [BatchEndCallback] = []
         var evalData: (any DataIter)? = validation
         if let store = session.kvstore as? DistKVStore {

@@ -8,6 +8,9 @@ public enum ModuleError: Error, CustomStringConvertible, Equatable {
     case missingParameter(String)
     /// Shapes or arrays that do not fit the bound module.
     case badInput(String)
+    /// Training diverged: after epoch `epoch` (from 0) these parameters hold NaN or infinite values
+    /// (see `stopOnNonFiniteParams`).
+    case diverged(epoch: Int, names: [String])
 
     public var description: String {
         switch self {
@@ -18,6 +21,13 @@ public enum ModuleError: Error, CustomStringConvertible, Equatable {
                 + "Did you mean one of:\n\t" + candidates.joined(separator: "\n\t")
         case .missingParameter(let n): return "\(n) is not presented (pass allowMissing: true to initialize it)"
         case .badInput(let s): return s
+        case .diverged(let epoch, let names):
+            let shown =
+                names.prefix(5).joined(separator: ", ") + (names.count > 5 ? " and \(names.count - 5) more" : "")
+            let earlier =
+                epoch > 0 ? "; checkpoints numbered \(epoch) or below hold weights from before it diverged" : ""
+            return
+                "training diverged: after epoch \(epoch), \(names.count) parameter\(names.count == 1 ? "" : "s") (\(shown)) hold NaN or infinite values, and every later step would too: lower the learning rate (or clip gradients) and train again\(earlier)"
         }
     }
 }

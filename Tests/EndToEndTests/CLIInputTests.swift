@@ -119,6 +119,19 @@ struct CLIInputTests {
         #expect(!out.contains(".tmp."), "\(out)")
     }
 
+    /// A learning rate that overflows the weights: the run stops at the end of the first epoch,
+    /// naming the parameters, instead of training NaN weights to the last epoch; and it writes no
+    /// checkpoint of them, so `--resume` would find none.
+    @Test func aDivergedRunStopsAtTheEpochEndWithoutACheckpoint() throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try expectFailure(
+            ["train", "--lr", "1000", "--num-epochs", "3", "--model-prefix", dir + "/mlp", "--num-batches", "20"]
+                + ["--no-progress", "--disp-batches", "1000"], status: 1,
+            mentioning: ["training diverged: after epoch 0", "fc1_weight", "lower the learning rate"])
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasPrefix("mlp") }.isEmpty)
+    }
+
     /// Resuming takes the checkpoint's network (a lenet checkpoint resumed without `--network` used
     /// to get flat mlp batches), and a symbol JSON's input shape decides flat or image batches (a
     /// network whose convolutions are not named conv* used to get flat batches). Output files land in

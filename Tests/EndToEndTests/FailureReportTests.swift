@@ -35,6 +35,27 @@ struct FailureReportTests {
             }, expecting: { dir in "stopped: \(dir)/train-images-idx3-ubyte.gz: IDX header says" })
     }
 
+    /// A dist_sync job whose learning rate overflows the weights: the workers find NaN weights at the
+    /// end of epoch 0 and every process exits non-zero at once with the reason, before any
+    /// checkpoint of them is written.
+    @Test func aDivergedJobStopsEveryProcessSayingSo() throws {
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            let prefix = cluster.directory.appendingPathComponent("ckpt/mlp").path
+            try cluster.startJob(
+                Self.job + ["--lr", "1000", "--num-epochs", "3", "--num-batches", "20"] + [
+                    "--model-prefix", prefix,
+                ])
+            let statuses = cluster.waitAll(timeout: 120)
+            cluster.expectFailed(
+                ["scheduler", "server0", "worker0", "worker1"], statuses,
+                saying: ["training diverged: after epoch 0", "fc1_weight"])
+            let written =
+                (try? FileManager.default.contentsOfDirectory(atPath: (prefix as NSString).deletingLastPathComponent))
+                ?? []
+            #expect(!written.contains { $0.hasSuffix(".params") }, "\(written)")
+        }
+    }
+
     /// SIGTERM, then SIGINT, to one worker mid-epoch: it exits at once with 128 + the signal, and the
     /// scheduler, the server and the other worker exit non-zero naming it and the signal.
     @Test(arguments: [(SIGTERM, "SIGTERM"), (SIGINT, "SIGINT")])

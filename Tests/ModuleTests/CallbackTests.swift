@@ -111,6 +111,26 @@ struct CallbackTests {
         #expect(throws: SaveFailed.self) { try failing(0) }
     }
 
+    /// NaN and both infinities are caught in arguments and auxiliary states alike; finite values
+    /// (the largest float and -0 included) pass, and the error names the epoch and sorted names.
+    @Test func stopOnNonFiniteParamsNamesEveryNonFiniteArray() throws {
+        let check = stopOnNonFiniteParams()
+        let finite = [
+            "w": NDArray([.greatestFiniteMagnitude, -0.0, 1]), "b": NDArray([-Float.greatestFiniteMagnitude]),
+        ]
+        try check(4, nil, finite, ["moving_var": NDArray([1, 2])])
+        let args = finite.merging(["z_weight": NDArray([1, .nan, 3]), "a_bias": NDArray([-.infinity])]) { $1 }
+        let aux = ["moving_mean": NDArray([0, .infinity]), "moving_var": NDArray([1, 1])]
+        #expect(throws: ModuleError.diverged(epoch: 4, names: ["a_bias", "z_weight", "moving_mean"])) {
+            try check(4, nil, args, aux)
+        }
+        let text = "\(ModuleError.diverged(epoch: 4, names: ["a", "b", "c", "d", "e", "f", "g"]))"
+        #expect(text.hasPrefix("training diverged: after epoch 4, 7 parameters (a, b, c, d, e and 2 more)"))
+        #expect(text.contains("lower the learning rate"))
+        #expect(text.contains("checkpoints numbered 4 or below"))
+        #expect(!"\(ModuleError.diverged(epoch: 0, names: ["a"]))".contains("checkpoints numbered"))
+    }
+
     @Test func metricLoggingCallbacks() throws {
         var lines: [String] = []
         let validation = logValidationMetrics(log: { lines.append($0) })

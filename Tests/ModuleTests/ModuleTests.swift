@@ -105,6 +105,30 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(weight.toArray() == [Float](repeating: 0.25, count: 16))
     }
 
+    /// A learning rate far too large overflows the weights in the first epoch: `fit` with
+    /// `stopOnNonFiniteParams` first stops at that epoch's end, naming every parameter, and the
+    /// checkpoint callback after it never sees the diverged weights. A sane rate trains to the end.
+    @Test func stopOnNonFiniteParamsEndsADivergedFitBeforeItsCheckpoint() throws {
+        let (x, y) = blobs(64, seed: 2)
+        var checkpointed: [Int] = []
+        let checkpoint: EpochEndCallback = { epoch, _, _, _ in checkpointed.append(epoch) }
+        let diverging = try Module(symbol: try smallNet(), seed: 5)
+        #expect(throws: ModuleError.diverged(epoch: 0, names: ["fc1_bias", "fc1_weight", "fc2_bias", "fc2_weight"])) {
+            try diverging.fit(
+                try NDArrayIter(data: x, label: y, batchSize: 16),
+                epochEndCallbacks: [stopOnNonFiniteParams(), checkpoint],
+                optimizer: OptimizerConfig(name: "sgd", learningRate: 1e38), initializer: Xavier(), numEpoch: 3)
+        }
+        #expect(checkpointed.isEmpty)
+
+        let sane = try Module(symbol: try smallNet(), seed: 5)
+        try sane.fit(
+            try NDArrayIter(data: x, label: y, batchSize: 16),
+            epochEndCallbacks: [stopOnNonFiniteParams(), checkpoint],
+            optimizer: OptimizerConfig(name: "sgd", learningRate: 0.1), initializer: Xavier(), numEpoch: 3)
+        #expect(checkpointed == [0, 1, 2])
+    }
+
     /// MXNet's `mx.callback.do_checkpoint(prefix, period)` in `fit`: every `period` epochs the symbol
     /// and the weights, numbered from 1, which `Module.load` reads back.
     @Test func doCheckpointWithAPrefixWritesLoadableCheckpoints() throws {
