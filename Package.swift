@@ -102,17 +102,19 @@ let package = Package(
 
         // Test helpers shared by the test targets (not a product).
         .target(name: "PSTestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "TensorTests", dependencies: ["SwiftPSTensor"], path: "Tests/TensorTests"),
         .testTarget(
-            name: "GraphTests", dependencies: ["SwiftPSGraph", "SwiftPSTensor"], path: "Tests/GraphTests"),
+            name: "TensorTests", dependencies: ["PSTestSupport", "SwiftPSTensor"], path: "Tests/TensorTests"),
         .testTarget(
-            name: "OptimizerTests", dependencies: ["SwiftPSOptimizer", "SwiftPSTensor"],
+            name: "GraphTests", dependencies: ["PSTestSupport", "SwiftPSGraph", "SwiftPSTensor"],
+            path: "Tests/GraphTests"),
+        .testTarget(
+            name: "OptimizerTests", dependencies: ["PSTestSupport", "SwiftPSOptimizer", "SwiftPSTensor"],
             path: "Tests/OptimizerTests"),
         .testTarget(
             name: "ModuleTests",
             dependencies: [
-                "CZlib", "SwiftPSTensor", "SwiftPSGraph", "SwiftPSOptimizer", "SwiftPSTransport", "SwiftPSCluster",
-                "SwiftPSKVStore", "SwiftPSModule", "SwiftPS",
+                "CZlib", "PSTestSupport", "SwiftPSTensor", "SwiftPSGraph", "SwiftPSOptimizer", "SwiftPSTransport",
+                "SwiftPSCluster", "SwiftPSKVStore", "SwiftPSModule", "SwiftPS",
             ],
             path: "Tests/ModuleTests"),
         .testTarget(

@@ -61,8 +61,10 @@ extension Symbol {
                 guard s.allSatisfy({ $0 > 0 }) else {
                     throw GraphError.shapeError("shape \(s) given for '\(node.name)' has a dimension below 1")
                 }
+                try Self.checkElementCount(s, of: "'\(node.name)'")
                 shapes.variables[node.name] = s
             } else if let hint = node.shapeHint, !hint.isEmpty, hint.allSatisfy({ $0 > 0 }) {
+                try Self.checkElementCount(hint, of: "'\(node.name)' (its __shape__ hint)")
                 shapes.variables[node.name] = hint
             }
         }
@@ -87,6 +89,9 @@ extension Symbol {
                         + "\(result.outputs.count) output shapes for \(argCount), "
                         + "\(node.inputs.count - argCount) and \(node.outputCount)")
             }
+            for shape in result.inputs + result.outputs + result.aux {
+                try Self.checkElementCount(shape, of: nodeLabel)
+            }
             for (entry, inferred) in zip(node.inputs, result.inputs + result.aux) {
                 if let existing = shapes.shape(of: entry) {
                     guard existing == inferred else {
@@ -101,5 +106,18 @@ extension Symbol {
             shapes.outputs[ObjectIdentifier(node)] = result.outputs
         }
         return shapes
+    }
+
+    /// Throws `shapeError` when `shape` has a negative dimension or more elements than an `Int`
+    /// counts (so no array of it can exist): every later product of its dimensions is then safe.
+    static func checkElementCount(_ shape: [Int], of what: String) throws {
+        var count = 1
+        for dim in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: max(dim, 1))
+            guard dim >= 0, !overflow else {
+                throw GraphError.shapeError("\(what): shape \(shape) has more elements than memory can hold")
+            }
+            count = product
+        }
     }
 }

@@ -87,7 +87,9 @@ extension KVServer {
         } catch {
             throw KVStoreError.remote("initializing push of key \(frames.key) has no valid slice description: \(error)")
         }
-        guard info.offset >= 0, info.offset + frames.count <= info.totalCount else {
+        // `frames.count <= totalCount - offset`, not `offset + count <= totalCount`: a description with
+        // an offset near Int.max must not overflow.
+        guard info.offset >= 0, info.offset <= info.totalCount, frames.count <= info.totalCount - info.offset else {
             throw KVStoreError.remote(
                 "slice [\(info.offset), +\(frames.count)) of '\(info.name)' lies outside its \(info.totalCount) elements"
             )

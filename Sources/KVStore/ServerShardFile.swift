@@ -52,7 +52,7 @@ public enum ServerShardFile {
         return try arrays.map { (key, array) throws(CheckpointError) -> WeightSlice in
             let parts = key.split(separator: ":", maxSplits: 3, omittingEmptySubsequences: false)
             guard parts.count == 4, parts[0] == "slice", let offset = Int(parts[1]), let total = Int(parts[2]),
-                !parts[3].isEmpty, offset >= 0, offset + array.count <= total
+                !parts[3].isEmpty, offset >= 0, offset <= total, array.count <= total - offset
             else {
                 throw .corrupt(path: path, reason: "key '\(key)' is not slice:<offset>:<total>:<name> of its array")
             }
@@ -73,20 +73,25 @@ public enum ServerShardFile {
             guard parts.allSatisfy({ $0.totalCount == total }) else {
                 throw .inconsistent("the slices of '\(name)' disagree on its size \(parts.map(\.totalCount))")
             }
+            // Check that the slices tile 0..<total before allocating `total` elements: the size comes
+            // from the file's keys, and only slices that cover it prove that it is real.
+            let sorted = parts.sorted(by: { $0.offset < $1.offset })
             var next = 0
-            let array = NDArray(shape: [total])
-            for part in parts.sorted(by: { $0.offset < $1.offset }) {
+            for part in sorted {
                 guard part.offset == next else {
                     throw .inconsistent(
                         part.offset < next
                             ? "slices of '\(name)' overlap at element \(part.offset)"
                             : "elements \(next)..<\(part.offset) of '\(name)' are in no slice")
                 }
-                (array.data + part.offset).update(from: part.values.data, count: part.values.count)
                 next = part.offset + part.values.count
             }
             guard next == total else {
                 throw .inconsistent("elements \(next)..<\(total) of '\(name)' are in no slice")
+            }
+            let array = NDArray(shape: [total])
+            for part in sorted {
+                (array.data + part.offset).update(from: part.values.data, count: part.values.count)
             }
             whole[name] = array
         }

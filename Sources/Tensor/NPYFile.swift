@@ -40,7 +40,12 @@ public enum NPYFile {
         guard let descr = quotedValue(of: "descr", in: header) else { throw fail("no 'descr' in the header") }
         if header.contains("'fortran_order': True") { throw fail("Fortran-ordered arrays are not supported") }
         guard let shape = shapeValue(in: header) else { throw fail("no readable 'shape' in the header") }
-        let count = shape.reduce(1, *)
+        var count = 1
+        for dim in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            guard !overflow else { throw fail("the header's shape \(shape) has more elements than memory can hold") }
+            count = product
+        }
         // `convert` reads element i; nil for float32, which is copied in bulk.
         let (size, convert): (Int, ((UnsafeRawPointer, Int) -> Float)?)
         switch descr {
@@ -53,9 +58,11 @@ public enum NPYFile {
         default: throw fail("element type '\(descr)' is not supported (use float32)")
         }
         let dataStart = headerStart + headerLength
-        guard bytes.count - dataStart == count * size else {
+        let (byteCount, overflow) = count.multipliedReportingOverflow(by: size)
+        guard !overflow, bytes.count - dataStart == byteCount else {
             throw fail(
-                "the header's shape \(shape) needs \(count * size) bytes, the file has \(bytes.count - dataStart)")
+                "the header's shape \(shape) needs \(overflow ? "more" : String(byteCount)) bytes, "
+                    + "the file has \(bytes.count - dataStart)")
         }
         let out = NDArray(shape: shape)
         bytes.withUnsafeBytes { raw in

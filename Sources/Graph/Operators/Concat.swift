@@ -8,12 +8,18 @@ public struct Concat: Operator {
     public let numArgs: Int
     /// The axis they are joined along, as given (may be negative).
     public let dim: Int
+    /// The most inputs one Concat takes: a symbol file's `num_args` above it is an error.
+    public static let maxArgs = 65_536
 
     public init(attributes: [String: String]) throws {
         let r = AttributeReader(op: Self.typeName, attributes)
         numArgs = try r.int("num_args")
         dim = try r.int("dim", default: 1)
         guard numArgs >= 1 else { throw r.bad("num_args", "\(numArgs)", "must be at least 1") }
+        // Each argument is named and listed: a symbol file's num_args must not size that list unchecked.
+        guard numArgs <= Self.maxArgs else {
+            throw r.bad("num_args", "\(numArgs)", "must be at most \(Self.maxArgs) (SwiftPS's limit)")
+        }
     }
 
     /// A Concat of `numArgs` arrays along `dim`.
@@ -57,7 +63,12 @@ public struct Concat: Operator {
             guard other == first else {
                 throw GraphError.shapeError("Concat arg\(i) shape \(shape) differs from arg0 \(first) off axis \(a)")
             }
-            out[a] += shape[a]
+            let (sum, overflow) = out[a].addingReportingOverflow(shape[a])
+            guard !overflow else {
+                throw GraphError.shapeError(
+                    "Concat of \(shapes) along axis \(a) has more elements than memory can hold")
+            }
+            out[a] = sum
         }
         return (shapes, [out], [])
     }

@@ -79,7 +79,10 @@ final class IndexBuffer {
 /// The output length of a window sweep: `(in + 2·pad − kernel) / stride + 1`, rounded down (MXNet's
 /// `valid` convention) or up (`full`); nil when the window does not fit.
 func windowOutputLength(_ input: Int, kernel: Int, stride: Int, pad: Int, roundUp: Bool = false) -> Int? {
-    let span = input + 2 * pad - kernel
-    guard span >= 0 else { return nil }
-    return (roundUp ? (span + stride - 1) / stride : span / stride) + 1
+    // Overflow-checked: kernel, stride and pad come from a symbol's attributes.
+    let (twice, o1) = pad.multipliedReportingOverflow(by: 2)
+    let (padded, o2) = input.addingReportingOverflow(twice)
+    let (span, o3) = padded.subtractingReportingOverflow(kernel)
+    guard !o1, !o2, !o3, span >= 0, stride > 0 else { return nil }
+    return (roundUp ? span / stride + (span % stride == 0 ? 0 : 1) : span / stride) + 1
 }

@@ -48,14 +48,24 @@ public struct Reshape: Operator {
             out[i] = data[i]
         }
         let total = NDArray.elementCount(data)
+        // The product of the sizes the attribute gives (-1 left out), checked: "(99999999999, 99999999999)"
+        // overflows an Int.
+        var known = 1
+        for d in out where d != -1 {
+            let (product, overflow) = known.multipliedReportingOverflow(by: d)
+            guard !overflow else {
+                throw GraphError.shapeError("Reshape \(shape) has more elements than memory can hold")
+            }
+            known = product
+        }
         if let i = out.firstIndex(of: -1) {
-            let known = out.enumerated().filter { $0.offset != i }.reduce(1) { $0 * $1.element }
             guard known > 0, total % known == 0 else {
                 throw GraphError.shapeError("Reshape cannot infer -1 in \(shape) for data \(data)")
             }
             out[i] = total / known
+            known *= out[i]
         }
-        guard NDArray.elementCount(out) == total else {
+        guard known == total else {
             throw GraphError.shapeError("Reshape \(shape) gives \(out) whose size differs from data \(data)")
         }
         return ([data], [out], [])

@@ -48,8 +48,14 @@ struct IdxFile {
         let probe = try decode(header, path: path, expectedRank: expectedRank, headerOnly: true)
         if headerOnly { return probe }
         let total = probe.dims.reduce(1, *)
-        var values = [UInt8](repeating: 0, count: total)
-        let read = try readExactly(file, into: &values, path: path)
+        // The buffer grows (doubling, up to `total`) only as the bytes arrive: a header that claims
+        // more values than the file holds costs no more memory than the file's content.
+        var values = [UInt8](repeating: 0, count: min(total, 1 << 26))
+        var read = try readExactly(file, into: &values, path: path)
+        while read == values.count, values.count < total {
+            values.append(contentsOf: repeatElement(0, count: min(total - values.count, values.count)))
+            read = try readExactly(file, into: &values, from: read, path: path)
+        }
         var extra: UInt8 = 0
         let more = gzread(file, &extra, 1)
         guard read == total, more == 0 else {
@@ -61,11 +67,12 @@ struct IdxFile {
         return IdxFile(dims: probe.dims, values: values)
     }
 
-    /// Reads up to `buffer.count` bytes; returns how many were read.
-    private static func readExactly(_ file: gzFile, into buffer: inout [UInt8], path: String) throws(DataIterError)
-        -> Int
+    /// Reads into `buffer` from index `start` until it is full or the file ends; returns how many
+    /// bytes of `buffer` are filled.
+    private static func readExactly(_ file: gzFile, into buffer: inout [UInt8], from start: Int = 0, path: String)
+        throws(DataIterError) -> Int
     {
-        var done = 0
+        var done = start
         while done < buffer.count {
             let n = buffer.withUnsafeMutableBytes { raw in
                 gzread(file, raw.baseAddress! + done, UInt32(min(raw.count - done, 1 << 30)))
@@ -108,12 +115,16 @@ struct IdxFile {
         }
         var dims: [Int] = []
         var total = 1
+        // Zero dimensions count as 1 here: (0, 2^32-1, 2^32-1) holds no values, but its image size
+        // (rows × cols) would still overflow.
+        var nonzero = 1
         for axis in 0..<expectedRank {
             let dim = Int(bigEndian(bytes, at: 4 + 4 * axis))
             dims.append(dim)
-            let (product, overflow) = total.multipliedReportingOverflow(by: dim)
+            let (product, overflow) = nonzero.multipliedReportingOverflow(by: max(dim, 1))
             guard !overflow else { throw .badFile(path: path, reason: "IDX dimensions \(dims) overflow") }
-            total = product
+            nonzero = product
+            total *= dim
         }
         if headerOnly { return IdxFile(dims: dims, values: []) }
         guard bytes.count - headerSize == total else {

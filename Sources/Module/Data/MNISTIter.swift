@@ -49,6 +49,8 @@ public final class MNISTIter: DataIter {
         let images = try IdxFile.read(image, expectedRank: 3, missingHint: missingHint)
         let labelFile = try IdxFile.read(label, expectedRank: 1, missingHint: missingHint)
         let n = images.dims[0]
+        // Without images the header's rows × cols is unchecked by any content, yet sizes every batch.
+        guard n > 0 else { throw .badFile(path: image, reason: "the IDX header says it holds no images") }
         guard labelFile.dims[0] == n else {
             throw .invalidArgument("\(image) holds \(n) images but \(label) holds \(labelFile.dims[0]) labels")
         }
