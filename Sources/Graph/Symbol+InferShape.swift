@@ -111,10 +111,13 @@ extension Symbol {
     /// Throws `shapeError` when `shape` has a negative dimension or more elements than an `Int`
     /// counts (so no array of it can exist): every later product of its dimensions is then safe.
     static func checkElementCount(_ shape: [Int], of what: String) throws {
+        guard shape.allSatisfy({ $0 >= 0 }) else {
+            throw GraphError.shapeError("\(what): shape \(shape) has a negative dimension")
+        }
         var count = 1
         for dim in shape {
             let (product, overflow) = count.multipliedReportingOverflow(by: max(dim, 1))
-            guard dim >= 0, !overflow else {
+            guard !overflow else {
                 throw GraphError.shapeError("\(what): shape \(shape) has more elements than memory can hold")
             }
             count = product
