@@ -1,3 +1,4 @@
+import Foundation
 import SwiftPSTensor
 
 extension Symbol {
@@ -102,6 +103,9 @@ extension Symbol {
         -> Executor
     {
         let (argShapes, _, auxShapes) = try inferShape(shapes)
+        try checkFitsInMemory(
+            zip(listArguments(), argShapes).map { name, shape in (name, shape, (gradReqs[name] ?? .null) != .null) }
+                + zip(listAuxiliaryStates(), auxShapes).map { ($0, $1, false) })
         var args: [String: NDArray] = [:]
         var grads: [String: NDArray] = [:]
         var reqs: [String: GradReq] = [:]
@@ -114,6 +118,39 @@ extension Symbol {
         var aux: [String: NDArray] = [:]
         for (name, shape) in zip(listAuxiliaryStates(), auxShapes) { aux[name] = NDArray(shape: shape) }
         return try bind(args: args, argGrads: grads, gradReqs: reqs, aux: aux, seed: seed)
+    }
+
+    /// Throws `GraphError.bindError` when `arrays` (name, shape, and whether a gradient array of the
+    /// same shape goes with it) need more bytes than the machine's physical memory: a network whose
+    /// sizes are far too large (a `num_hidden` of 10^12 in a symbol file) is an error naming its
+    /// largest array, rather than an allocation failure that kills the process.
+    func checkFitsInMemory(_ arrays: [(name: String, shape: [Int], withGradient: Bool)]) throws {
+        let physical = ProcessInfo.processInfo.physicalMemory
+        var total: UInt64 = 0
+        var largest: (name: String, shape: [Int], bytes: UInt64)?
+        for array in arrays {
+            let bytes = UInt64(NDArray.elementCount(array.shape)) * UInt64(MemoryLayout<Float>.size)
+            let (sum, overflow) = total.addingReportingOverflow(array.withGradient ? 2 * bytes : bytes)
+            total = overflow ? .max : sum
+            if bytes > largest?.bytes ?? 0 { largest = (array.name, array.shape, bytes) }
+        }
+        guard total > physical, let largest else { return }
+        let sizes = largest.shape.map(String.init).joined(separator: ", ")
+        throw GraphError.bindError(
+            "the network's parameters, gradients and states alone need \(Self.formatBytes(total)), more than this machine's \(Self.formatBytes(physical)) of memory; the largest is '\(largest.name)' of shape (\(sizes)) (\(Self.formatBytes(largest.bytes))): check the network's sizes (num_hidden, num_filter) and the batch size"
+        )
+    }
+
+    /// `3.4 TB`, `24.0 GB`, `512 MB`: bytes in powers of 1000.
+    static func formatBytes(_ bytes: UInt64) -> String {
+        let units = ["bytes", "KB", "MB", "GB", "TB", "PB", "EB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1000, unit < units.count - 1 {
+            value /= 1000
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) bytes" : String(format: "%.1f", value) + " " + units[unit]
     }
 
     /// Arguments used only in label slots of loss operators (they never take a gradient).

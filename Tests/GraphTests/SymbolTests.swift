@@ -1,3 +1,4 @@
+import Foundation
 import SwiftPSTensor
 import Testing
 
@@ -30,6 +31,29 @@ struct SymbolTests {
         #expect(net.listOutputs() == ["fc2_output"])
         #expect(net.listAuxiliaryStates() == [])
         #expect(net.name == "fc2")
+    }
+
+    /// A network far too large for the machine (a symbol file's num_hidden of 10^12) is a bind error
+    /// naming its largest array, not an allocation that kills the process. Gradient arrays count too.
+    @Test func bindingMoreThanPhysicalMemoryIsAnErrorNamingTheLargestArray() throws {
+        let physical = ProcessInfo.processInfo.physicalMemory
+        let hidden = Int(physical / 4 / 1000) + 1  // fc1_weight (hidden, 1000) alone is just too big
+        let net = try Symbol.fullyConnected(.variable("data"), numHidden: hidden, name: "fc1")
+        let error = symbolTestError { _ = try net.simpleBind(shapes: ["data": [1, 1000]], gradReq: .null) }
+        guard case .bindError(let text)? = error else {
+            Issue.record("expected a bind error, got \(String(describing: error))")
+            return
+        }
+        #expect(text.contains("'fc1_weight' of shape (\(hidden), 1000)"), "\(text)")
+        #expect(text.contains("more than this machine's \(Symbol.formatBytes(physical)) of memory"), "\(text)")
+
+        // Three fifths of the memory: fits alone, not with its gradient (only the check runs here).
+        let count = Int(physical / 4 / 5 * 3)
+        try net.checkFitsInMemory([("w", [count], false)])
+        #expect(throws: GraphError.self) { try net.checkFitsInMemory([("w", [count], true)]) }
+        #expect(Symbol.formatBytes(999) == "999 bytes")
+        #expect(Symbol.formatBytes(3_400_000_000_000) == "3.4 TB")
+        #expect(Symbol.formatBytes(25_769_803_776) == "25.8 GB")
     }
 
     @Test func noBiasDropsTheBiasArgument() throws {
