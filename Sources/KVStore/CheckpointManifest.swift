@@ -143,6 +143,13 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
         guard manifest.epoch == layout.epoch else {
             throw .corrupt(path: path, reason: "it describes epoch \(manifest.epoch), not \(layout.epoch)")
         }
+        // Checkpoint files are siblings of the manifest: a name that reaches elsewhere is not one of ours.
+        if let stray = manifest.files.first(where: {
+            $0.name.isEmpty || $0.name.contains("/") || $0.name == "." || $0.name == ".."
+        }) {
+            throw .corrupt(
+                path: path, reason: "it lists '\(stray.name)', which is not a file name in the checkpoint's directory")
+        }
         return manifest
     }
 

@@ -74,6 +74,28 @@ struct CheckpointFileTests {
         }
     }
 
+    /// A manifest whose file names reach outside the checkpoint's directory (edited or forged) is
+    /// refused when read, before any file it names is opened.
+    @Test(arguments: ["../outside.params", "/etc/passwd", "sub/x.params", "..", ".", ""])
+    func aManifestNamingAFileOutsideItsDirectoryIsCorrupt(name: String) throws {
+        let (dir, prefix) = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let layout = CheckpointLayout(prefix: prefix, epoch: 2)
+        try AtomicFile.write(Array("hello".utf8), to: layout.paramsPath)
+        var file = try CheckpointManifest.File(path: layout.paramsPath, role: "params")
+        file.name = name
+        try CheckpointManifest(
+            epoch: 2, numServers: 0, numWorkers: 1, optimizer: OptimizerConfig(name: "sgd", learningRate: 0.1),
+            files: [file]
+        ).write(layout)
+        #expect(
+            throws: CheckpointError.corrupt(
+                path: layout.manifestPath,
+                reason: "it lists '\(name)', which is not a file name in the checkpoint's directory")
+        ) { try CheckpointManifest.read(layout) }
+        #expect(CheckpointManifest.latestComplete(prefix: prefix) == nil)
+    }
+
     @Test func latestCompleteSkipsADamagedNewerCheckpoint() throws {
         let (dir, prefix) = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
