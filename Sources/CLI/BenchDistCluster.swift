@@ -38,8 +38,9 @@ final class BenchDistCluster {
     }
 
     /// Records in `out` what changes the figures besides the code: whether the nodes talk over Unix
-    /// sockets (`SWIFTPS_IPC`), whether messages carry tags (`SWIFTPS_SECRET_FILE`) and whether their
-    /// data frames are encrypted (`SWIFTPS_ENCRYPT`, read as the cluster reads it).
+    /// sockets (`SWIFTPS_IPC`), whether messages carry tags (`SWIFTPS_SECRET_FILE`), whether their
+    /// data frames are encrypted (`SWIFTPS_ENCRYPT`, read as the cluster reads it), and the CPU wake-up
+    /// latency asked for (`SWIFTPS_CPU_DMA_LATENCY`, only when set).
     func describeSetup(into out: inout JSONObject) {
         let env = ProcessInfo.processInfo.environment
         out.set("same_host_transport", LocalIPC.defaultDirectory(environment: env) == nil ? "tcp" : "ipc")
@@ -48,6 +49,9 @@ final class BenchDistCluster {
         out.set(
             "message_encryption",
             tagged && ["1", "true", "yes", "on"].contains(env["SWIFTPS_ENCRYPT"]?.lowercased() ?? ""))
+        if case .success(let microseconds?) = CPUWakeLatency.requested(environment: env) {
+            out.set("cpu_dma_latency_us", Int(microseconds))
+        }
     }
 
     /// The environment of a node of `role`: MXNet's launch variables, loopback, one BLAS thread.

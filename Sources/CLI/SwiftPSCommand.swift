@@ -12,9 +12,11 @@ struct SwiftPSCommand: AsyncParsableCommand {
     )
 
     /// ArgumentParser's entry point, after telling malloc to keep freed memory for reuse
-    /// (`FreedMemory`): large message buffers then cost no page faults after the first round.
+    /// (`FreedMemory`): large message buffers then cost no page faults after the first round; and,
+    /// when `SWIFTPS_CPU_DMA_LATENCY` asks for it, keeping idle CPUs quick to wake (`CPUWakeLatency`).
     static func main() async {
         FreedMemory.keepFreedMemory()
+        if case .failed(let reason) = CPUWakeLatency.hold() { printError("swiftps: \(reason)") }
         do {
             var command = try parseAsRoot()
             if var command = command as? any AsyncParsableCommand {
