@@ -83,6 +83,11 @@ struct TrainOptions: ParsableArguments {
     var wd: Float = 0.0001
 
     @Option(
+        parsing: .unconditional,
+        help: "Clip each element of the (rescaled) gradient to [-X, X] in the optimizer (MXNet's clip_gradient).")
+    var clipGradient: Float?
+
+    @Option(
         help: """
             Initializer: xavier[:rnd,factor,magnitude], uniform[:scale], normal[:sigma], msra, zero, one, \
             constant:v. The default is MXNet fit.py's Xavier(gaussian, in, 2).
@@ -196,6 +201,7 @@ struct TrainOptions: ParsableArguments {
         try FlagCheck.number("--lr", lr, must: "0 or more") { $0 >= 0 }
         try FlagCheck.number("--wd", wd, must: "0 or more") { $0 >= 0 }
         try FlagCheck.number("--mom", mom, must: "0 or more") { $0 >= 0 }
+        try FlagCheck.number("--clip-gradient", clipGradient, must: "above 0") { $0 > 0 }
         try FlagCheck.number("--lr-factor", lrFactor, must: "above 0 and at most 1") { $0 > 0 && $0 <= 1 }
         guard let kvType = KVStoreType(parsing: kvStore) else {
             throw ValidationError("--kv-store '\(kvStore)': use local, dist_sync or dist_async")
@@ -270,6 +276,7 @@ struct TrainOptions: ParsableArguments {
         var config = OptimizerConfig(
             name: optimizer, learningRate: Double(lr), wd: Double(wd),
             momentum: ["sgd", "nag"].contains(optimizer.lowercased()) ? Double(mom) : 0)
+        config.clipGradient = clipGradient.map(Double.init)
         if !lrStepEpochs.isEmpty {
             let epochs = try FlagCheck.positiveList("--lr-step-epochs", lrStepEpochs)
             guard zip(epochs, epochs.dropFirst()).allSatisfy({ $0 < $1 }) else {

@@ -37,6 +37,8 @@ struct CLIInputTests {
             (["train", "--disp-batches", "0"], ["--disp-batches 0"]),
             (["train", "--blas-threads", "0"], ["--blas-threads 0"]),
             (["train", "--lr", "-1"], ["--lr -1"]),
+            (["train", "--clip-gradient", "0"], ["--clip-gradient 0", "above 0"]),
+            (["train", "--clip-gradient", "-1"], ["--clip-gradient -1", "above 0"]),
             (["train", "--lr-step-epochs", "a,b"], ["--lr-step-epochs", "'a'"]),
             (["train", "--lr-step-epochs", "5,3"], ["--lr-step-epochs", "increase"]),
             (["train", "--optimizer", "adamw"], ["--optimizer 'adamw'", "sgd"]),
@@ -71,11 +73,15 @@ struct CLIInputTests {
         for (args, words) in cases { try expectFailure(args, status: 64, mentioning: words) }
         try expectFailure(
             ["train"], status: 64, mentioning: ["SWIFTPS_BLAS_THREADS='two'"], env: ["SWIFTPS_BLAS_THREADS": "two"])
-        // A log level that is not one is said, and the run goes on at info.
+        // A log level that is not one, or a CPU latency that is not a number, is said, and the run goes on.
         let run = try CLIRunner.run(
-            ["train", "--num-epochs", "1"] + Self.quick, timeout: 120, env: ["SWIFTPS_LOG_LEVEL": "loud"])
+            ["train", "--num-epochs", "1"] + Self.quick, timeout: 120,
+            env: ["SWIFTPS_LOG_LEVEL": "loud", "SWIFTPS_CPU_DMA_LATENCY": "fast"])
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stderr.contains("SWIFTPS_LOG_LEVEL='loud' is not a level"), "\(run.stderr)")
+        #expect(
+            run.stderr.contains("SWIFTPS_CPU_DMA_LATENCY='fast' is not a whole number of microseconds"), "\(run.stderr)"
+        )
     }
 
     /// Checkpoints that are not there or do not fit the flags, and damaged files: an error line naming
@@ -117,6 +123,23 @@ struct CLIInputTests {
                 FashionMNIST.defaultDirectory + "/t10k-images-idx3-ubyte.gz", "--output", dir + "/no/dir/out.csv",
             ], status: 1, mentioning: ["no/dir/out.csv"])
         #expect(!out.contains(".tmp."), "\(out)")
+    }
+
+    /// `--clip-gradient` reaches the optimizer: clipped to 1e-30 the 20 steps move nothing, so the
+    /// model stays at chance, while the same run unclipped learns.
+    @Test func clipGradientBoundsEveryStep() throws {
+        func accuracy(_ extra: [String]) throws -> Double {
+            let run = try CLIRunner.run(
+                ["train", "--num-epochs", "1", "--num-batches", "20", "--no-progress"] + extra, timeout: 120)
+            try #require(run.status == 0, "\(run.stderr)")
+            let line = try #require(
+                run.text.split(separator: "\n").first { $0.hasPrefix("final validation accuracy") })
+            return try #require(Double(line.split(separator: " ")[3]))
+        }
+        let clipped = try accuracy(["--clip-gradient", "1e-30"])
+        let free = try accuracy([])
+        #expect(clipped < 0.3, "clipped to 1e-30 the model learned: \(clipped)")
+        #expect(free > 0.5, "unclipped the model did not learn: \(free)")
     }
 
     /// A learning rate that overflows the weights: the run stops at the end of the first epoch,
