@@ -83,10 +83,9 @@ struct EncodedArray: Codable {
 
     /// The array, or nil when the data does not fit the shape.
     func array() -> NDArray? {
-        let count = NDArray.elementCount(shape)
-        guard shape.allSatisfy({ $0 >= 0 }), let bytes = Data(base64Encoded: data), bytes.count == count * 4 else {
-            return nil
-        }
+        guard let count = NDArray.checkedElementCount(shape), let bytes = Data(base64Encoded: data),
+            count <= bytes.count / 4, bytes.count == count * 4
+        else { return nil }
         let array = NDArray(shape: shape)
         bytes.withUnsafeBytes { LittleEndianBytes.read($0, into: array.data, count: count) }
         return array

@@ -55,6 +55,18 @@ public final class NDArray: @unchecked Sendable, CustomStringConvertible {
     /// The product of a shape's dimensions.
     @inlinable public static func elementCount(_ shape: [Int]) -> Int { shape.reduce(1, *) }
 
+    /// The number of elements of `shape`, or nil when a dimension is negative or the count overflows
+    /// `Int`: for shapes read from a file or a message, before anything is sized by them.
+    public static func checkedElementCount(_ shape: [Int]) -> Int? {
+        var count = 1
+        for dim in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
+            guard dim >= 0, !overflow else { return nil }
+            count = product
+        }
+        return count
+    }
+
     /// A zero-filled array of the given shape.
     public init(shape: [Int]) {
         precondition(shape.allSatisfy { $0 >= 0 }, "NDArray: negative dimension in \(shape)")

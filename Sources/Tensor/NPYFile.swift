@@ -40,11 +40,8 @@ public enum NPYFile {
         guard let descr = quotedValue(of: "descr", in: header) else { throw fail("no 'descr' in the header") }
         if header.contains("'fortran_order': True") { throw fail("Fortran-ordered arrays are not supported") }
         guard let shape = shapeValue(in: header) else { throw fail("no readable 'shape' in the header") }
-        var count = 1
-        for dim in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: dim)
-            guard !overflow else { throw fail("the header's shape \(shape) has more elements than memory can hold") }
-            count = product
+        guard let count = NDArray.checkedElementCount(shape) else {
+            throw fail("the header's shape \(shape) has more elements than memory can hold")
         }
         // `convert` reads element i; nil for float32, which is copied in bulk.
         let (size, convert): (Int, ((UnsafeRawPointer, Int) -> Float)?)

@@ -3,6 +3,17 @@ import Testing
 @testable import SwiftPSTensor
 
 @Suite struct NDArrayTests {
+    /// Shapes from files and messages: the count, or nil for a negative dimension or an overflow
+    /// (a zero dimension makes any other size harmless).
+    @Test func checkedElementCountRefusesWhatCannotExist() {
+        #expect(NDArray.checkedElementCount([]) == 1)
+        #expect(NDArray.checkedElementCount([2, 3, 4]) == 24)
+        #expect(NDArray.checkedElementCount([0, Int.max]) == 0)
+        #expect(NDArray.checkedElementCount([3, -1]) == nil)
+        #expect(NDArray.checkedElementCount([1 << 32, 1 << 32]) == nil)
+        #expect(NDArray.checkedElementCount([Int.max, 2]) == nil)
+    }
+
     @Test func shapeAndValues() throws {
         let a = NDArray([1, 2, 3, 4, 5, 6], shape: [2, 3])
         #expect(a.count == 6)
