@@ -92,8 +92,8 @@ let package = Package(
         .executableTarget(
             name: "swiftps",
             dependencies: [
-                "CShims", "SwiftPSTensor", "SwiftPSGraph", "SwiftPSOptimizer", "SwiftPSTransport", "SwiftPSCluster",
-                "SwiftPSKVStore", "SwiftPSModule", "SwiftPS",
+                "CShims", "CZmq", "SwiftPSTensor", "SwiftPSGraph", "SwiftPSOptimizer", "SwiftPSTransport",
+                "SwiftPSCluster", "SwiftPSKVStore", "SwiftPSModule", "SwiftPS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Subprocess", package: "swift-subprocess"),
