@@ -83,7 +83,8 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
         }
         guard postOffice.numServers > 0 else {
             throw KVStoreError.badConfiguration(
-                "\(type) needs at least one server: set DMLC_NUM_SERVER (or --num-servers) to 1 or more")
+                "\(type) needs at least one server: set DMLC_NUM_SERVER (or --num-servers; swiftps launch: -s) to 1 or more"
+            )
         }
         let bound = try bigArrayBound ?? KVPlacement.bigArrayBound(environment: ProcessInfo.processInfo.environment)
         guard bound > 0 else { throw KVStoreError.badConfiguration("bigArrayBound \(bound) must be positive") }
