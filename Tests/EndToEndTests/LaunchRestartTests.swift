@@ -11,15 +11,36 @@ import Testing
 struct LaunchRestartTests {
     let binary = LaunchBinary.path ?? ""
 
-    /// A 4-epoch lenet job (long enough epochs to kill a server inside one), checkpointing every epoch.
-    func job(_ dir: String, marker: String, restarts: Int) -> [String] {
+    /// A lenet job of `epochs` epochs (long enough to kill a process inside one), checkpointing every epoch.
+    func job(_ dir: String, marker: String, restarts: Int, epochs: Int = 4) -> [String] {
         [
             binary, "launch", "-n", "2", "-s", "1", "--timeout", "900", "--grace", "3", "--max-restarts",
             String(restarts), "--env", "SWIFTPS_TEST_MARKER=\(marker)", "--env", "SWIFTPS_HEARTBEAT_TIMEOUT=4", "--",
-            binary, "train", "--kv-store", "dist_sync", "--network", "lenet", "--lr", "0.01", "--num-epochs", "4",
-            "--num-batches", "30", "--disp-batches", "5", "--no-progress", "--model-prefix", dir + "/ck",
-            "--save-final", dir + "/final.params",
+            binary, "train", "--kv-store", "dist_sync", "--network", "lenet", "--lr", "0.01", "--num-epochs",
+            String(epochs), "--num-batches", "30", "--disp-batches", "5", "--no-progress", "--model-prefix",
+            dir + "/ck", "--save-final", dir + "/final.params",
         ]
+    }
+
+    /// The job's process whose command line ends with `role` (" server ", " scheduler ") or holds it
+    /// (" train "), if one is running.
+    func process(_ marker: String, _ role: String) -> pid_t? {
+        LaunchKillTests.processes(marker).first { pid in
+            let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
+            let line = String(decoding: cmd.map { $0 == 0 ? 32 : $0 }, as: UTF8.self)
+            return role == " train " ? line.contains(role) && !line.contains(" launch ") : line.hasSuffix(role)
+        }
+    }
+
+    /// Expects the final weights in `a` and `b` to be the same, bit for bit.
+    func expectSameWeights(_ a: String, _ b: String) throws {
+        let x = try ParamsFile.load(a)
+        let y = try ParamsFile.load(b)
+        #expect(x.map(\.0) == y.map(\.0))
+        for ((name, u), (_, v)) in zip(x, y) {
+            let differing = zip(u.toArray(), v.toArray()).filter { $0.0.bitPattern != $0.1.bitPattern }.count
+            #expect(differing == 0, "\(name): \(differing) values differ from the uninterrupted run")
+        }
     }
 
     @Test func aKilledServerIsRecoveredFromTheLastCheckpointExactly() throws {
@@ -44,11 +65,7 @@ struct LaunchRestartTests {
         // Epoch 3 (index 2) has started on worker 0: kill -9 the server.
         let inEpoch3 = LaunchPoll.until(.seconds(600)) { launcher.standardOutput.contains("Epoch[2] Batch") }
         #expect(inEpoch3, "the job never reached epoch 3: \(launcher.standardError)")
-        let server = LaunchKillTests.processes(marker).first { pid in
-            let cmd = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") ?? Data()
-            return String(decoding: cmd.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).hasSuffix(" server ")
-        }
-        let victim = try #require(server, "no server process found")
+        let victim = try #require(process(marker, " server "), "no server process found")
         _ = kill(victim, SIGKILL)
 
         let result = try #require(launcher.wait(deadline: .seconds(900)), "the restarted job did not finish")
@@ -56,12 +73,44 @@ struct LaunchRestartTests {
         #expect(result.standardError.contains("restart 1 of 1: server 0"), "the restart names the killed server")
         #expect(result.standardError.contains("1 restart(s) after failures: server 0"), "the summary reports it")
 
-        let a = try ParamsFile.load(straight + "/final.params")
-        let b = try ParamsFile.load(recovered + "/final.params")
-        #expect(a.map(\.0) == b.map(\.0))
-        for ((name, x), (_, y)) in zip(a, b) {
-            let differing = zip(x.toArray(), y.toArray()).filter { $0.0.bitPattern != $0.1.bitPattern }.count
-            #expect(differing == 0, "\(name): \(differing) values differ from the uninterrupted run")
+        try expectSameWeights(straight + "/final.params", recovered + "/final.params")
+    }
+
+    /// The scheduler (which alone holds the checkpoints), then a worker, then the server, each killed
+    /// in a later epoch of one job: three restarts, each from the latest complete checkpoint, and the
+    /// final weights still equal an uninterrupted run's, bit for bit.
+    @Test func everyRoleKilledInTurnStillEndsExactly() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-chaos-\(UUID())").path
+        let straight = root + "/straight"
+        let recovered = root + "/recovered"
+        for dir in [straight, recovered] {
+            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let reference = try LaunchCommand.run(
+            job(straight, marker: launchMarker("straight"), restarts: 0, epochs: 6), deadline: .seconds(900))
+        #expect(reference.status == 0, "the uninterrupted job failed: \(reference.standardError)")
+
+        let marker = launchMarker("chaos")
+        let launcher = try LaunchCommand(job(recovered, marker: marker, restarts: 3, epochs: 6))
+        defer {
+            launcher.kill()
+            for pid in LaunchKillTests.processes(marker) { kill(pid, SIGKILL) }
+        }
+        for (attempt, (role, epoch)) in [(" scheduler ", 1), (" train ", 3), (" server ", 4)].enumerated() {
+            // After the previous restart, the attempt's own output reaches the epoch, then the kill.
+            let seen = launcher.standardOutput.count
+            let reached = LaunchPoll.until(.seconds(600)) {
+                launcher.standardError.contains("restart \(attempt) of 3") || attempt == 0
+                    ? launcher.standardOutput.dropFirst(seen).contains("Epoch[\(epoch)] Batch") : false
+            }
+            try #require(reached, "attempt \(attempt) never reached epoch \(epoch): \(launcher.standardError)")
+            let victim = try #require(process(marker, role), "no\(role)process in attempt \(attempt)")
+            _ = kill(victim, SIGKILL)
+        }
+        let result = try #require(launcher.wait(deadline: .seconds(900)), "the restarted job did not finish")
+        #expect(result.status == 0, "the job did not finish on its own: \(result.standardError)")
+        #expect(result.standardError.contains("3 restart(s) after failures"), "\(result.standardError)")
+        try expectSameWeights(straight + "/final.params", recovered + "/final.params")
     }
 }
