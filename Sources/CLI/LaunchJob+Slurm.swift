@@ -53,7 +53,7 @@ extension LaunchJob {
                 + "(1 scheduler, \(numServers) servers, \(options.numWorkers) workers) over \(nodes.count) node(s)")
         let task = LaunchTask(role: .worker, rank: 0, host: nil, command: srun, environment: [], name: "srun")
         let runner = LaunchSrunRunner(task: task)
-        let outcome = try await supervise([runner], prefixed: false)
+        let (outcome, _) = try await supervise([runner], prefixed: false)
         guard case .failed(_, let exit) = outcome else { return (outcome, nil) }
         // srun's status is its tasks' worst (143 once the others were stopped); the first failure is the cause.
         guard let first = runner.firstFailure.value else { return (outcome, "srun \(exit.description)") }
@@ -122,6 +122,6 @@ extension LaunchJob {
         // Every task's launcher writes to the same srun output: its messages name the task.
         var job = self
         job.console = LaunchConsole(name: "swiftps launch (\(task.label))")
-        return try await job.supervise([LaunchLocalRunner(task: task)], quietSuccess: true).exitStatus
+        return try await job.supervise([LaunchLocalRunner(task: task)], quietSuccess: true).0.exitStatus
     }
 }

@@ -59,16 +59,20 @@ struct LaunchJob {
         console.say(
             "scheduler at \(cluster.schedulerURI):\(cluster.schedulerPort), \(cluster.numServers) servers, "
                 + "\(cluster.numWorkers) workers (\(options.launcher.rawValue))")
-        let outcome = try await supervise(runners)
+        let (outcome, said) = try await supervise(runners)
         if case .failed(let index, let exit) = outcome {
-            return (outcome, "\(tasks[index].label) on \(tasks[index].hostName) \(exit.description)")
+            // What the process said last: the first to exit is often not the culprit (after a node
+            // froze, the scheduler and the others exit naming it), and this names whom it blamed.
+            let reason = said.map { ": \($0.prefix(400))" } ?? ""
+            return (outcome, "\(tasks[index].label) on \(tasks[index].hostName) \(exit.description)\(reason)")
         }
         return (outcome, nil)
     }
 
-    /// Runs `runners` under a supervisor and reports the outcome.
+    /// Runs `runners` under a supervisor and reports the outcome; with it, for a failure, the failed
+    /// process's error line (its last line starting `swiftps`), if it printed one.
     func supervise(_ runners: [any LaunchRunner], prefixed: Bool = true, quietSuccess: Bool = false) async throws
-        -> LaunchOutcome
+        -> (LaunchOutcome, said: String?)
     {
         let logDirectory = try prepareLogDirectory()
         let outputs = try runners.map {
@@ -84,7 +88,8 @@ struct LaunchJob {
         if !(quietSuccess && outcome == .succeeded) {
             supervisor.report(outcome, timeout: options.timeout.map { Duration.seconds($0) })
         }
-        return outcome
+        guard case .failed(let index, _) = outcome else { return (outcome, nil) }
+        return (outcome, outputs[index].lastLines.last { $0.hasPrefix("swiftps") })
     }
 
     /// Sizes, the scheduler's address, the flags' environment and the three roles' commands.

@@ -65,7 +65,9 @@ public enum ClusterError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// `60` rather than `60.0`, `0.5` as is.
+/// `60` rather than `60.0`, `0.5` as is, and a measured `3.0001757` as `3`: at most two decimals.
 func formatSeconds(_ seconds: Double) -> String {
-    seconds == seconds.rounded() && abs(seconds) < 1e15 ? String(Int(seconds)) : String(seconds)
+    let rounded = (seconds * 100).rounded() / 100
+    guard rounded.isFinite, abs(rounded) < 1e15 else { return String(seconds) }
+    return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
 }

@@ -43,6 +43,17 @@ import Testing
         #expect(config.bindHost == "10.0.0.9")
     }
 
+    /// Seconds in messages: whole numbers bare, measured ones at most two decimals (a heartbeat
+    /// message once said "silent for 3.0001757059944794 s").
+    @Test func secondsInMessagesAreShort() {
+        #expect(formatSeconds(60) == "60")
+        #expect(formatSeconds(0.5) == "0.5")
+        #expect(formatSeconds(3.0001757059944794) == "3")
+        #expect(formatSeconds(3.695875575998798) == "3.7")
+        #expect(formatSeconds(16.25) == "16.25")
+        #expect(formatSeconds(.infinity) == "inf")
+    }
+
     @Test func errorsNameTheVariableAndValue() {
         func error(_ change: [String: String?]) -> ClusterError? {
             var env = base

@@ -76,9 +76,11 @@ struct LaunchRestartTests {
         try expectSameWeights(straight + "/final.params", recovered + "/final.params")
     }
 
-    /// The scheduler (which alone holds the checkpoints), then a worker, then the server, each killed
-    /// in a later epoch of one job: three restarts, each from the latest complete checkpoint, and the
-    /// final weights still equal an uninterrupted run's, bit for bit.
+    /// The scheduler (which alone holds the checkpoints) killed, then a worker frozen (SIGSTOP: the
+    /// others find it by heartbeat and leave naming it), then the server killed, each in a later epoch
+    /// of one job: three restarts, each from the latest complete checkpoint, and the final weights
+    /// still equal an uninterrupted run's, bit for bit. The freeze's restart line names the frozen
+    /// worker, though the first process to exit was another.
     @Test func everyRoleKilledInTurnStillEndsExactly() throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-chaos-\(UUID())").path
         let straight = root + "/straight"
@@ -97,7 +99,8 @@ struct LaunchRestartTests {
             launcher.kill()
             for pid in LaunchKillTests.processes(marker) { kill(pid, SIGKILL) }
         }
-        for (attempt, (role, epoch)) in [(" scheduler ", 1), (" train ", 3), (" server ", 4)].enumerated() {
+        let steps = [(" scheduler ", 1, SIGKILL), (" train ", 3, SIGSTOP), (" server ", 4, SIGKILL)]
+        for (attempt, (role, epoch, signal)) in steps.enumerated() {
             // After the previous restart, the attempt's own output reaches the epoch, then the kill.
             let seen = launcher.standardOutput.count
             let reached = LaunchPoll.until(.seconds(600)) {
@@ -106,11 +109,13 @@ struct LaunchRestartTests {
             }
             try #require(reached, "attempt \(attempt) never reached epoch \(epoch): \(launcher.standardError)")
             let victim = try #require(process(marker, role), "no\(role)process in attempt \(attempt)")
-            _ = kill(victim, SIGKILL)
+            _ = kill(victim, signal)
         }
         let result = try #require(launcher.wait(deadline: .seconds(900)), "the restarted job did not finish")
         #expect(result.status == 0, "the job did not finish on its own: \(result.standardError)")
         #expect(result.standardError.contains("3 restart(s) after failures"), "\(result.standardError)")
+        let frozen = result.standardError.split(separator: "\n").first { $0.contains("restart 2 of 3: ") } ?? ""
+        #expect(frozen.contains("worker ") && frozen.contains("silent for"), "\(frozen)")
         try expectSameWeights(straight + "/final.params", recovered + "/final.params")
     }
 }
