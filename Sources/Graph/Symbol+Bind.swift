@@ -128,9 +128,14 @@ extension Symbol {
         let physical = ProcessInfo.processInfo.physicalMemory
         var total: UInt64 = 0
         var largest: (name: String, shape: [Int], bytes: UInt64)?
+        // Saturating: inferShape guarantees each count fits an Int, not that 4 or 8 bytes each do.
+        func times(_ a: UInt64, _ b: UInt64) -> UInt64 {
+            let (product, overflow) = a.multipliedReportingOverflow(by: b)
+            return overflow ? .max : product
+        }
         for array in arrays {
-            let bytes = UInt64(NDArray.elementCount(array.shape)) * UInt64(MemoryLayout<Float>.size)
-            let (sum, overflow) = total.addingReportingOverflow(array.withGradient ? 2 * bytes : bytes)
+            let bytes = times(UInt64(NDArray.elementCount(array.shape)), UInt64(MemoryLayout<Float>.size))
+            let (sum, overflow) = total.addingReportingOverflow(times(bytes, array.withGradient ? 2 : 1))
             total = overflow ? .max : sum
             if bytes > largest?.bytes ?? 0 { largest = (array.name, array.shape, bytes) }
         }

@@ -51,6 +51,8 @@ struct SymbolTests {
         let count = Int(physical / 4 / 5 * 3)
         try net.checkFitsInMemory([("w", [count], false)])
         #expect(throws: GraphError.self) { try net.checkFitsInMemory([("w", [count], true)]) }
+        // Counts that fit an Int but not as bytes saturate instead of trapping.
+        #expect(throws: GraphError.self) { try net.checkFitsInMemory([("huge", [1 << 62], true), ("b", [1], false)]) }
         #expect(Symbol.formatBytes(999) == "999 bytes")
         #expect(Symbol.formatBytes(3_400_000_000_000) == "3.4 TB")
         #expect(Symbol.formatBytes(25_769_803_776) == "25.8 GB")
