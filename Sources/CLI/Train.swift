@@ -73,6 +73,16 @@ struct TrainOptions: ParsableArguments {
     @Option(help: "Comma-separated epochs at which the learning rate drops by --lr-factor (e.g. 5,8).")
     var lrStepEpochs: String = ""
 
+    @Option(
+        parsing: .unconditional,
+        help: """
+            Epochs over which the learning rate ramps up from 0 to --lr before any --lr-step-epochs drop             (MXNet fit.py's --warmup-epochs; for large global batches).
+            """)
+    var warmupEpochs: Int = 0
+
+    @Option(help: "How warm-up ramps: linear, or constant (0 until warm-up ends) (MXNet fit.py's --warmup-strategy).")
+    var warmupStrategy: String = "linear"
+
     @Option(help: "The optimizer: sgd, nag, adam, adagrad, rmsprop.")
     var optimizer: String = "sgd"
 
@@ -203,6 +213,10 @@ struct TrainOptions: ParsableArguments {
         try FlagCheck.number("--mom", mom, must: "0 or more") { $0 >= 0 }
         try FlagCheck.number("--clip-gradient", clipGradient, must: "above 0") { $0 > 0 }
         try FlagCheck.number("--lr-factor", lrFactor, must: "above 0 and at most 1") { $0 > 0 && $0 <= 1 }
+        try FlagCheck.atLeast(0, "--warmup-epochs", warmupEpochs)
+        guard WarmupMode(rawValue: warmupStrategy) != nil else {
+            throw ValidationError("--warmup-strategy '\(warmupStrategy)': use linear or constant")
+        }
         guard let kvType = KVStoreType(parsing: kvStore) else {
             throw ValidationError("--kv-store '\(kvStore)': use local, dist_sync or dist_async")
         }
@@ -283,6 +297,14 @@ struct TrainOptions: ParsableArguments {
                 throw ValidationError("--lr-step-epochs '\(lrStepEpochs)': the epochs must increase")
             }
             config.lrScheduler = .multifactor(steps: epochs.map { $0 * batchesPerEpoch }, factor: Double(lrFactor))
+        }
+        if warmupEpochs > 0 {
+            // Warm-up rides on the step schedule, or on a factor schedule that never drops (MXNet's
+            // schedulers all carry warm-up).
+            var schedule = config.lrScheduler ?? .factor(step: 1, factor: 1)
+            schedule.warmupSteps = warmupEpochs * batchesPerEpoch
+            schedule.warmupMode = WarmupMode(rawValue: warmupStrategy) ?? .linear
+            config.lrScheduler = schedule
         }
         guard OptimizerConfig.knownNames.contains(optimizer.lowercased()) else {
             throw ValidationError(

@@ -38,6 +38,8 @@ struct CLIInputTests {
             (["train", "--blas-threads", "0"], ["--blas-threads 0"]),
             (["train", "--lr", "-1"], ["--lr -1"]),
             (["train", "--clip-gradient", "0"], ["--clip-gradient 0", "above 0"]),
+            (["train", "--warmup-epochs", "-1"], ["--warmup-epochs -1", "at least 0"]),
+            (["train", "--warmup-strategy", "cubic"], ["--warmup-strategy 'cubic'", "linear or constant"]),
             (["train", "--clip-gradient", "-1"], ["--clip-gradient -1", "above 0"]),
             (["train", "--lr-step-epochs", "a,b"], ["--lr-step-epochs", "'a'"]),
             (["train", "--lr-step-epochs", "5,3"], ["--lr-step-epochs", "increase"]),
@@ -125,9 +127,10 @@ struct CLIInputTests {
         #expect(!out.contains(".tmp."), "\(out)")
     }
 
-    /// `--clip-gradient` reaches the optimizer: clipped to 1e-30 the 20 steps move nothing, so the
-    /// model stays at chance, while the same run unclipped learns.
-    @Test func clipGradientBoundsEveryStep() throws {
+    /// `--clip-gradient` and `--warmup-epochs` reach the optimizer: clipped to 1e-30, or held at a
+    /// warm-up rate of 0 (constant strategy) for the whole epoch, the 20 steps move nothing and the
+    /// model stays at chance; a linear warm-up and the plain run learn.
+    @Test func clipGradientAndWarmupShapeEveryStep() throws {
         func accuracy(_ extra: [String]) throws -> Double {
             let run = try CLIRunner.run(
                 ["train", "--num-epochs", "1", "--num-batches", "20", "--no-progress"] + extra, timeout: 120)
@@ -137,8 +140,12 @@ struct CLIInputTests {
             return try #require(Double(line.split(separator: " ")[3]))
         }
         let clipped = try accuracy(["--clip-gradient", "1e-30"])
+        let held = try accuracy(["--warmup-epochs", "1", "--warmup-strategy", "constant"])
+        let ramped = try accuracy(["--warmup-epochs", "1"])
         let free = try accuracy([])
         #expect(clipped < 0.3, "clipped to 1e-30 the model learned: \(clipped)")
+        #expect(held < 0.3, "at a warm-up rate of 0 the model learned: \(held)")
+        #expect(ramped > 0.3 && ramped != free, "a linear warm-up: \(ramped), without: \(free)")
         #expect(free > 0.5, "unclipped the model did not learn: \(free)")
     }
 
