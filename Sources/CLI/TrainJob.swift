@@ -206,6 +206,11 @@ struct TrainJob {
             if session.numWorkers > 1 || session.batchesPerEpoch != nil {
                 logShardDecision(samples: train.shardRange.count, batches: train.batchesInEpoch, rank: session.rank)
             }
+            if options.batchSize > train.shardRange.count {
+                logger.warning(
+                    "--batch-size \(options.batchSize) is more than the \(train.shardRange.count) training samples of worker \(session.rank): each epoch is one batch, padded with \(options.batchSize - train.shardRange.count) repeated samples"
+                )
+            }
             return (train, train.batchesInEpoch)
         }
         let batches =

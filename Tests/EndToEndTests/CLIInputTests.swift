@@ -149,6 +149,18 @@ struct CLIInputTests {
         #expect(free > 0.5, "unclipped the model did not learn: \(free)")
     }
 
+    /// A batch larger than the worker's training set trains (MXNet's iterators pad it too) but says
+    /// what it amounts to: one padded batch per epoch.
+    @Test func aBatchLargerThanTheDataSetIsSaid() throws {
+        let run = try CLIRunner.run(
+            ["train", "--batch-size", "70000", "--num-epochs", "1", "--no-progress"], timeout: 300)
+        #expect(run.status == 0, "\(run.stderr)")
+        #expect(
+            run.stderr.contains(
+                "--batch-size 70000 is more than the 60000 training samples of worker 0: each epoch is one batch, padded with 10000 repeated samples"
+            ), "\(run.stderr.suffix(2000))")
+    }
+
     /// A learning rate that overflows the weights: the run stops at the end of the first epoch,
     /// naming the parameters, instead of training NaN weights to the last epoch; and it writes no
     /// checkpoint of them, so `--resume` would find none.
