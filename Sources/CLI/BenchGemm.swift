@@ -41,6 +41,7 @@ struct BenchGemm: ParsableCommand {
         out.set("benchmark", "gemm")
         out.set("blas_threads", BLAS.threads)
         out.set("blas_core", BLAS.coreName)
+        if let forced = BLAS.forcedCore { out.set("openblas_coretype", forced) }
         out.set("batch_size", batchSize)
 
         // The machine's figure: one large square sgemm.

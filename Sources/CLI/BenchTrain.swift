@@ -80,6 +80,8 @@ struct BenchTrain: ParsableCommand {
         out.set("kvstore", "local")
         out.set("processes", 1)
         out.set("blas_threads", BLAS.threads)
+        out.set("blas_core", BLAS.coreName)
+        if let forced = BLAS.forcedCore { out.set("openblas_coretype", forced) }
         out.set("batch_size", batchSize)
         out.set("batches", timed)
         out.set("seconds", seconds)

@@ -13,6 +13,11 @@ struct TrainJob {
 
     func run() throws {
         let threads = BLAS.configureThreads(options.blasThreads)
+        if let forced = BLAS.forcedCore {
+            logger.notice(
+                "OpenBLAS runs its \(BLAS.coreName) kernels because OPENBLAS_CORETYPE=\(forced) is set; unset it to let OpenBLAS pick the fastest for this CPU"
+            )
+        }
         let kvType = KVStoreType(parsing: options.kvStore) ?? .local  // checked by TrainOptions.validate
         // In a cluster only the scheduler reads and writes checkpoint files: the worker asks it for
         // the resume point once the cluster is up (in `train`), and creates no directory.

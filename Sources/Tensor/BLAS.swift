@@ -84,6 +84,13 @@ public enum BLAS {
 
     /// The kernel OpenBLAS chose for this CPU (for example "Cooperlake").
     public static var coreName: String { String(cString: openblas_get_corename()) }
+
+    /// `OPENBLAS_CORETYPE` when set: the kernels OpenBLAS was told to use instead of the ones it
+    /// picks for this CPU (on a Zen 4 machine whose environment set Haswell, OpenBLAS's own pick,
+    /// Cooperlake with AVX-512, trained the mlp 1.6x faster).
+    public static var forcedCore: String? {
+        ProcessInfoLite.environment["OPENBLAS_CORETYPE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
 }
 
 /// The process environment without Foundation.

@@ -44,9 +44,12 @@ struct BenchSmokeTests {
 
     /// One-process training and the kernels: samples per second and the process's peak memory.
     @Test func trainAndGemmReportSpeedAndMemory() throws {
-        let train = try bench(["train", "--network", "mlp", "--batches", "50"])
+        let train = try bench(["train", "--network", "mlp", "--batches", "50"], env: ["OPENBLAS_CORETYPE": "Haswell"])
         expectMeasured(train["samples_per_sec"], "samples_per_sec")
         expectMeasured(train["peak_rss_mb"], "peak_rss_mb")
+        // The kernels OpenBLAS runs, and the variable that chose them, are part of the record.
+        #expect(train["openblas_coretype"] as? String == "Haswell", "\(train)")
+        #expect(train["blas_core"] as? String == "Haswell", "\(train)")
         let gemm = try bench(["gemm", "--repeats", "2", "--steps", "mlp"])
         #expect(gemm["benchmark"] as? String == "gemm", "\(gemm)")
     }
