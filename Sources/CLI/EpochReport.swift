@@ -84,7 +84,7 @@ struct EncodedArray: Codable {
     /// The array, or nil when the data does not fit the shape.
     func array() -> NDArray? {
         guard let count = NDArray.checkedElementCount(shape), let bytes = Data(base64Encoded: data),
-            count <= bytes.count / 4, bytes.count == count * 4
+            bytes.count % 4 == 0, bytes.count / 4 == count
         else { return nil }
         let array = NDArray(shape: shape)
         bytes.withUnsafeBytes { LittleEndianBytes.read($0, into: array.data, count: count) }

@@ -103,20 +103,22 @@ extension Symbol {
         -> Executor
     {
         let (argShapes, _, auxShapes) = try inferShape(shapes)
+        let argNames = listArguments()
+        let auxNames = listAuxiliaryStates()
         try checkFitsInMemory(
-            zip(listArguments(), argShapes).map { name, shape in (name, shape, (gradReqs[name] ?? .null) != .null) }
-                + zip(listAuxiliaryStates(), auxShapes).map { ($0, $1, false) })
+            zip(argNames, argShapes).map { name, shape in (name, shape, (gradReqs[name] ?? .null) != .null) }
+                + zip(auxNames, auxShapes).map { ($0, $1, false) })
         var args: [String: NDArray] = [:]
         var grads: [String: NDArray] = [:]
         var reqs: [String: GradReq] = [:]
-        for (name, shape) in zip(listArguments(), argShapes) {
+        for (name, shape) in zip(argNames, argShapes) {
             args[name] = NDArray(shape: shape)
             let req = gradReqs[name] ?? .null
             reqs[name] = req
             if req != .null { grads[name] = NDArray(shape: shape) }
         }
         var aux: [String: NDArray] = [:]
-        for (name, shape) in zip(listAuxiliaryStates(), auxShapes) { aux[name] = NDArray(shape: shape) }
+        for (name, shape) in zip(auxNames, auxShapes) { aux[name] = NDArray(shape: shape) }
         return try bind(args: args, argGrads: grads, gradReqs: reqs, aux: aux, seed: seed)
     }
 

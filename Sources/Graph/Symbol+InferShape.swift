@@ -1,3 +1,5 @@
+import SwiftPSTensor
+
 /// The shapes of every variable and every node output of a graph, as shape inference found them.
 struct GraphShapes {
     /// Variable shapes by name (arguments and auxiliary states).
@@ -114,13 +116,9 @@ extension Symbol {
         guard shape.allSatisfy({ $0 >= 0 }) else {
             throw GraphError.shapeError("\(what): shape \(shape) has a negative dimension")
         }
-        var count = 1
-        for dim in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: max(dim, 1))
-            guard !overflow else {
-                throw GraphError.shapeError("\(what): shape \(shape) has more elements than memory can hold")
-            }
-            count = product
+        // Zero dimensions count as 1, so that products of any subset of the dimensions fit too.
+        guard NDArray.checkedElementCount(shape.map { max($0, 1) }) != nil else {
+            throw GraphError.shapeError("\(what): shape \(shape) has more elements than memory can hold")
         }
     }
 }

@@ -1,4 +1,5 @@
 import CZlib
+import SwiftPSTensor
 
 #if canImport(Glibc)
     import Glibc
@@ -113,19 +114,13 @@ struct IdxFile {
         guard bytes.count >= headerSize else {
             throw .badFile(path: path, reason: "truncated IDX header: \(bytes.count) bytes, expected \(headerSize)")
         }
-        var dims: [Int] = []
-        var total = 1
+        let dims = (0..<expectedRank).map { Int(bigEndian(bytes, at: 4 + 4 * $0)) }
         // Zero dimensions count as 1 here: (0, 2^32-1, 2^32-1) holds no values, but its image size
         // (rows × cols) would still overflow.
-        var nonzero = 1
-        for axis in 0..<expectedRank {
-            let dim = Int(bigEndian(bytes, at: 4 + 4 * axis))
-            dims.append(dim)
-            let (product, overflow) = nonzero.multipliedReportingOverflow(by: max(dim, 1))
-            guard !overflow else { throw .badFile(path: path, reason: "IDX dimensions \(dims) overflow") }
-            nonzero = product
-            total *= dim
+        guard NDArray.checkedElementCount(dims.map { max($0, 1) }) != nil else {
+            throw .badFile(path: path, reason: "IDX dimensions \(dims) overflow")
         }
+        let total = NDArray.elementCount(dims)
         if headerOnly { return IdxFile(dims: dims, values: []) }
         guard bytes.count - headerSize == total else {
             throw .badFile(
