@@ -43,7 +43,11 @@ struct LaunchRestartTests {
         }
     }
 
-    @Test func aKilledServerIsRecoveredFromTheLastCheckpointExactly() throws {
+    /// Runs the uninterrupted job of `epochs` epochs, then the same job with `--max-restarts restarts`
+    /// while `disturb` (given the running launcher and the job's marker) kills or freezes its
+    /// processes; expects the disturbed job to finish by itself with the uninterrupted run's weights,
+    /// bit for bit, and returns its standard error. Every process of the job is killed on every way out.
+    func runRecovering(epochs: Int, restarts: Int, disturb: (LaunchCommand, String) throws -> Void) throws -> String {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-restart-\(UUID())").path
         let straight = root + "/straight"
         let recovered = root + "/recovered"
@@ -51,29 +55,33 @@ struct LaunchRestartTests {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
         defer { try? FileManager.default.removeItem(atPath: root) }
-
         let reference = try LaunchCommand.run(
-            job(straight, marker: launchMarker("straight"), restarts: 0), deadline: .seconds(900))
+            job(straight, marker: launchMarker("straight"), restarts: 0, epochs: epochs), deadline: .seconds(900))
         #expect(reference.status == 0, "the uninterrupted job failed: \(reference.standardError)")
 
         let marker = launchMarker("recover")
-        let launcher = try LaunchCommand(job(recovered, marker: marker, restarts: 1))
+        let launcher = try LaunchCommand(job(recovered, marker: marker, restarts: restarts, epochs: epochs))
         defer {
             launcher.kill()
             for pid in LaunchKillTests.processes(marker) { kill(pid, SIGKILL) }
         }
-        // Epoch 3 (index 2) has started on worker 0: kill -9 the server.
-        let inEpoch3 = LaunchPoll.until(.seconds(600)) { launcher.standardOutput.contains("Epoch[2] Batch") }
-        #expect(inEpoch3, "the job never reached epoch 3: \(launcher.standardError)")
-        let victim = try #require(process(marker, " server "), "no server process found")
-        _ = kill(victim, SIGKILL)
-
+        try disturb(launcher, marker)
         let result = try #require(launcher.wait(deadline: .seconds(900)), "the restarted job did not finish")
         #expect(result.status == 0, "the job did not finish on its own: \(result.standardError)")
-        #expect(result.standardError.contains("restart 1 of 1: server 0"), "the restart names the killed server")
-        #expect(result.standardError.contains("1 restart(s) after failures: server 0"), "the summary reports it")
-
         try expectSameWeights(straight + "/final.params", recovered + "/final.params")
+        return result.standardError
+    }
+
+    @Test func aKilledServerIsRecoveredFromTheLastCheckpointExactly() throws {
+        let stderr = try runRecovering(epochs: 4, restarts: 1) { launcher, marker in
+            // Epoch 3 (index 2) has started on worker 0: kill -9 the server.
+            let inEpoch3 = LaunchPoll.until(.seconds(600)) { launcher.standardOutput.contains("Epoch[2] Batch") }
+            #expect(inEpoch3, "the job never reached epoch 3: \(launcher.standardError)")
+            let victim = try #require(process(marker, " server "), "no server process found")
+            _ = kill(victim, SIGKILL)
+        }
+        #expect(stderr.contains("restart 1 of 1: server 0"), "the restart names the killed server")
+        #expect(stderr.contains("1 restart(s) after failures: server 0"), "the summary reports it")
     }
 
     /// The scheduler (which alone holds the checkpoints) killed, then a worker frozen (SIGSTOP: the
@@ -82,40 +90,22 @@ struct LaunchRestartTests {
     /// still equal an uninterrupted run's, bit for bit. The freeze's restart line names the frozen
     /// worker, though the first process to exit was another.
     @Test func everyRoleKilledInTurnStillEndsExactly() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-chaos-\(UUID())").path
-        let straight = root + "/straight"
-        let recovered = root + "/recovered"
-        for dir in [straight, recovered] {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        }
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let reference = try LaunchCommand.run(
-            job(straight, marker: launchMarker("straight"), restarts: 0, epochs: 6), deadline: .seconds(900))
-        #expect(reference.status == 0, "the uninterrupted job failed: \(reference.standardError)")
-
-        let marker = launchMarker("chaos")
-        let launcher = try LaunchCommand(job(recovered, marker: marker, restarts: 3, epochs: 6))
-        defer {
-            launcher.kill()
-            for pid in LaunchKillTests.processes(marker) { kill(pid, SIGKILL) }
-        }
-        let steps = [(" scheduler ", 1, SIGKILL), (" train ", 3, SIGSTOP), (" server ", 4, SIGKILL)]
-        for (attempt, (role, epoch, signal)) in steps.enumerated() {
-            // After the previous restart, the attempt's own output reaches the epoch, then the kill.
-            let seen = launcher.standardOutput.count
-            let reached = LaunchPoll.until(.seconds(600)) {
-                launcher.standardError.contains("restart \(attempt) of 3") || attempt == 0
-                    ? launcher.standardOutput.dropFirst(seen).contains("Epoch[\(epoch)] Batch") : false
+        let stderr = try runRecovering(epochs: 6, restarts: 3) { launcher, marker in
+            let steps = [(" scheduler ", 1, SIGKILL), (" train ", 3, SIGSTOP), (" server ", 4, SIGKILL)]
+            for (attempt, (role, epoch, signal)) in steps.enumerated() {
+                // After the previous restart, the attempt's own output reaches the epoch, then the kill.
+                let seen = launcher.standardOutput.count
+                let reached = LaunchPoll.until(.seconds(600)) {
+                    (attempt == 0 || launcher.standardError.contains("restart \(attempt) of 3"))
+                        && launcher.standardOutput.dropFirst(seen).contains("Epoch[\(epoch)] Batch")
+                }
+                try #require(reached, "attempt \(attempt) never reached epoch \(epoch): \(launcher.standardError)")
+                let victim = try #require(process(marker, role), "no\(role)process in attempt \(attempt)")
+                _ = kill(victim, signal)
             }
-            try #require(reached, "attempt \(attempt) never reached epoch \(epoch): \(launcher.standardError)")
-            let victim = try #require(process(marker, role), "no\(role)process in attempt \(attempt)")
-            _ = kill(victim, signal)
         }
-        let result = try #require(launcher.wait(deadline: .seconds(900)), "the restarted job did not finish")
-        #expect(result.status == 0, "the job did not finish on its own: \(result.standardError)")
-        #expect(result.standardError.contains("3 restart(s) after failures"), "\(result.standardError)")
-        let frozen = result.standardError.split(separator: "\n").first { $0.contains("restart 2 of 3: ") } ?? ""
+        #expect(stderr.contains("3 restart(s) after failures"), "\(stderr)")
+        let frozen = stderr.split(separator: "\n").first { $0.contains("restart 2 of 3: ") } ?? ""
         #expect(frozen.contains("worker ") && frozen.contains("silent for"), "\(frozen)")
-        try expectSameWeights(straight + "/final.params", recovered + "/final.params")
     }
 }
