@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything that can go wrong in the cluster layer. ps-lite hangs or `CHECK`-fails in most of these
 /// cases; SwiftPS throws (or hands the termination handler) one of these, naming the node and saying
 /// what to check.
@@ -65,9 +67,12 @@ public enum ClusterError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// `60` rather than `60.0`, `0.5` as is, and a measured `3.0001757` as `3`: at most two decimals.
+/// `60` rather than `60.0`, `0.5` as is, and a measured `3.0001757` as `3`: at most two decimals;
+/// under 10 ms, two significant digits (`0.0042`), not `0`.
 func formatSeconds(_ seconds: Double) -> String {
+    guard seconds.isFinite, abs(seconds) < 1e15 else { return String(seconds) }
+    // Under 10 ms two decimals would print 0: keep two significant digits instead.
+    if seconds != 0 && abs(seconds) < 0.01 { return String(format: "%.2g", seconds) }
     let rounded = (seconds * 100).rounded() / 100
-    guard rounded.isFinite, abs(rounded) < 1e15 else { return String(seconds) }
     return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
 }

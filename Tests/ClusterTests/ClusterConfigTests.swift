@@ -52,6 +52,10 @@ import Testing
         #expect(formatSeconds(3.695875575998798) == "3.7")
         #expect(formatSeconds(16.25) == "16.25")
         #expect(formatSeconds(.infinity) == "inf")
+        #expect(formatSeconds(0.004213) == "0.0042")
+        #expect(formatSeconds(-0.0005) == "-0.0005")
+        #expect(formatSeconds(0) == "0")
+        #expect(formatSeconds(0.0099) == "0.0099")
     }
 
     @Test func errorsNameTheVariableAndValue() {
