@@ -17,9 +17,12 @@ extension PostOffice {
         if let terminalError {
             // Nodes started with the refused one may still be on their way: tell them too, rather than
             // leave them to their own rendezvous deadline and a message blaming a missing scheduler.
-            let everyone = config.numServers + config.numWorkers
+            // Counted by role: an extra worker told does not stand in for a server still to come.
             let grace = min(deadline, clock.now() + Self.failureNoticeGrace)
-            _ = clock.wait(on: state, until: grace) { toldOfFailure.count >= everyone || phase == .stopped }
+            _ = clock.wait(on: state, until: grace) {
+                (toldOfFailure[.server]?.count ?? 0) >= config.numServers
+                    && (toldOfFailure[.worker]?.count ?? 0) >= config.numWorkers || phase == .stopped
+            }
             throw terminalError
         }
         if phase == .stopped { throw ClusterError.notRunning("stopped during rendezvous") }
@@ -122,7 +125,7 @@ extension PostOffice {
         if phase == .rendezvous, case .rendezvousFailed(let reason)? = terminalError {
             sendLocked(
                 verdict(code: RefusalCode.terminate, reason: reason, to: node), to: temporaryConnection(to: node))
-            toldOfFailure.insert(node.address)
+            toldOfFailure[node.role, default: []].insert(node.address)
             state.broadcast()
             return
         }
@@ -225,7 +228,8 @@ extension PostOffice {
             sendLocked(
                 verdict(code: RefusalCode.terminate, reason: reason, to: arrived), to: temporaryConnection(to: arrived))
         }
-        toldOfFailure = Set(arrivals.map(\.address) + [node?.address].compactMap { $0 })
+        toldOfFailure = [:]
+        for told in arrivals + [node].compactMap({ $0 }) { toldOfFailure[told.role, default: []].insert(told.address) }
         terminalError = .rendezvousFailed(reason)
         state.broadcast()
     }

@@ -58,8 +58,8 @@ public final class PostOffice: @unchecked Sendable {
     var barrierReleases: [Int32: Int] = [:]
     var arrivals: [NodeInfo] = []
     /// Scheduler, once its rendezvous failed at once (a refused node): the addresses of the nodes told
-    /// why, so it stays to tell the ones still starting (`rendezvousAsScheduler`).
-    var toldOfFailure: Set<String> = []
+    /// why, by role, so it stays to tell the ones still starting (`rendezvousAsScheduler`).
+    var toldOfFailure: [NodeRole: Set<String>] = [:]
     var temporaryPeer: Int32 = -1
     var tableReply: Message?
     /// The job's message tags, once this node has the session (scheduler: at start; others: from the

@@ -163,8 +163,10 @@ import Testing
 
     /// The two workers differ before the server has started: the scheduler stays (up to
     /// `failureNoticeGrace`) to tell the server why, instead of exiting and leaving it to its own
-    /// rendezvous deadline and a message blaming a missing scheduler.
-    @Test func aNodeArrivingAfterTheRendezvousFailedHearsWhy() throws {
+    /// rendezvous deadline and a message blaming a missing scheduler. With an extra worker arriving
+    /// first, that one is told too but does not stand in for the server: the scheduler counts the
+    /// nodes told by role (counting them all, three workers made it leave without the server).
+    @Test(arguments: [0, 1]) func aNodeArrivingAfterTheRendezvousFailedHearsWhy(extraWorkers: Int) throws {
         let cluster = InMemoryCluster()
         defer { cluster.stopAll() }
         var configs = [cluster.config(.scheduler, workers: 2, servers: 1)]
@@ -180,6 +182,14 @@ import Testing
         }
         defer { starter.join(timeout: 40) }
         #expect(eventually { early[0].locked { early[0].terminalError != nil } })
+        for _ in 0..<extraWorkers {
+            let extra = cluster.add(cluster.config(.worker, workers: 2, servers: 1))
+            let told = cluster.concurrently([extra]) { try $0.start() }[0]
+            guard case .rendezvousFailed? = told?.failure else {
+                Issue.record("expected the extra worker to hear the failure, got \(String(describing: told))")
+                return
+            }
+        }
         let server = cluster.add(cluster.config(.server, workers: 2, servers: 1))
         let late = cluster.concurrently([server]) { try $0.start() }[0]
         guard case .rendezvousFailed(let reason)? = late?.failure else {
