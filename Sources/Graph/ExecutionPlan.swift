@@ -60,14 +60,19 @@ struct ExecutionPlan {
         var gradients: [Key: NDArray] = [:]
         for (name, array) in variables { values[.variable(name)] = array }
         for (name, g) in grads where carries.contains(.variable(name)) { gradients[.variable(name)] = g }
+        try Self.checkFitsInMemory(nodes, shapes: shapes, needsBackward: needsBackward, bound: variables, grads: grads)
+        let hint = "lower the batch size"
         for node in nodes {
             let id = ObjectIdentifier(node)
             guard let outShapes = shapes.outputs[id] else {
                 throw GraphError.shapeError("no output shapes for node '\(node.name)'")
             }
             for (i, shape) in outShapes.enumerated() {
-                values[.output(id, i)] = NDArray(shape: shape)
-                if needsBackward.contains(id) { gradients[.output(id, i)] = NDArray(shape: shape) }
+                let what = "the output of '\(node.name)'"
+                values[.output(id, i)] = try Symbol.allocate(shape, for: what, hint: hint)
+                if needsBackward.contains(id) {
+                    gradients[.output(id, i)] = try Symbol.allocate(shape, for: "the gradient of \(what)", hint: hint)
+                }
             }
         }
 
@@ -130,5 +135,31 @@ struct ExecutionPlan {
     /// A distinct, reproducible seed for node `index`.
     static func nodeSeed(_ seed: UInt64, _ index: Int) -> UInt64 {
         RandomGenerator.derivedSeed(seed, stream: UInt64(index + 1))
+    }
+
+    /// Throws when the bound arrays and the outputs (with their gradients where backward runs) need
+    /// more than the machine's memory: a batch far too large is an error naming the largest output,
+    /// not an allocation failure that kills the process.
+    private static func checkFitsInMemory(
+        _ nodes: [Symbol.Node], shapes: GraphShapes, needsBackward: Set<ObjectIdentifier>, bound: [String: NDArray],
+        grads: [String: NDArray]
+    ) throws {
+        var total = (Array(bound.values) + Array(grads.values)).reduce(UInt64(0)) {
+            MachineMemory.plus($0, MachineMemory.floatBytes($1.count))
+        }
+        var largest: (name: String, shape: [Int], bytes: UInt64)?
+        for node in nodes {
+            let id = ObjectIdentifier(node)
+            for shape in shapes.outputs[id] ?? [] {
+                let bytes = MachineMemory.floatBytes(NDArray.checkedElementCount(shape) ?? .max)
+                total = MachineMemory.plus(total, MachineMemory.times(bytes, needsBackward.contains(id) ? 2 : 1))
+                if bytes > largest?.bytes ?? 0 { largest = (node.name, shape, bytes) }
+            }
+        }
+        let physical = MachineMemory.physicalBytes
+        guard total > physical, let largest else { return }
+        throw GraphError.bindError(
+            "the network at this batch size needs \(MachineMemory.format(total)) for its arrays and activations, more than this machine's \(MachineMemory.format(physical)) of memory; the largest is the output of '\(largest.name)' of shape \(NDArray.shapeDescription(largest.shape)) (\(MachineMemory.format(largest.bytes))): lower the batch size or the network's sizes"
+        )
     }
 }

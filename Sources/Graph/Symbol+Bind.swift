@@ -111,14 +111,17 @@ extension Symbol {
         var args: [String: NDArray] = [:]
         var grads: [String: NDArray] = [:]
         var reqs: [String: GradReq] = [:]
+        let hint = "check the network's sizes (num_hidden, num_filter) and the batch size"
         for (name, shape) in zip(argNames, argShapes) {
-            args[name] = NDArray(shape: shape)
+            args[name] = try Self.allocate(shape, for: "argument '\(name)'", hint: hint)
             let req = gradReqs[name] ?? .null
             reqs[name] = req
-            if req != .null { grads[name] = NDArray(shape: shape) }
+            if req != .null { grads[name] = try Self.allocate(shape, for: "the gradient of '\(name)'", hint: hint) }
         }
         var aux: [String: NDArray] = [:]
-        for (name, shape) in zip(auxNames, auxShapes) { aux[name] = NDArray(shape: shape) }
+        for (name, shape) in zip(auxNames, auxShapes) {
+            aux[name] = try Self.allocate(shape, for: "auxiliary state '\(name)'", hint: hint)
+        }
         return try bind(args: args, argGrads: grads, gradReqs: reqs, aux: aux, seed: seed)
     }
 
@@ -127,37 +130,29 @@ extension Symbol {
     /// sizes are far too large (a `num_hidden` of 10^12 in a symbol file) is an error naming its
     /// largest array, rather than an allocation failure that kills the process.
     func checkFitsInMemory(_ arrays: [(name: String, shape: [Int], withGradient: Bool)]) throws {
-        let physical = ProcessInfo.processInfo.physicalMemory
+        let physical = MachineMemory.physicalBytes
         var total: UInt64 = 0
         var largest: (name: String, shape: [Int], bytes: UInt64)?
         // Saturating: inferShape guarantees each count fits an Int, not that 4 or 8 bytes each do.
-        func times(_ a: UInt64, _ b: UInt64) -> UInt64 {
-            let (product, overflow) = a.multipliedReportingOverflow(by: b)
-            return overflow ? .max : product
-        }
         for array in arrays {
-            let bytes = times(UInt64(NDArray.elementCount(array.shape)), UInt64(MemoryLayout<Float>.size))
-            let (sum, overflow) = total.addingReportingOverflow(times(bytes, array.withGradient ? 2 : 1))
-            total = overflow ? .max : sum
+            let bytes = MachineMemory.floatBytes(NDArray.elementCount(array.shape))
+            total = MachineMemory.plus(total, MachineMemory.times(bytes, array.withGradient ? 2 : 1))
             if bytes > largest?.bytes ?? 0 { largest = (array.name, array.shape, bytes) }
         }
         guard total > physical, let largest else { return }
-        let sizes = largest.shape.map(String.init).joined(separator: ", ")
         throw GraphError.bindError(
-            "the network's parameters, gradients and states alone need \(Self.formatBytes(total)), more than this machine's \(Self.formatBytes(physical)) of memory; the largest is '\(largest.name)' of shape (\(sizes)) (\(Self.formatBytes(largest.bytes))): check the network's sizes (num_hidden, num_filter) and the batch size"
+            "the network's parameters, gradients and states alone need \(MachineMemory.format(total)), more than this machine's \(MachineMemory.format(physical)) of memory; the largest is '\(largest.name)' of shape \(NDArray.shapeDescription(largest.shape)) (\(MachineMemory.format(largest.bytes))): check the network's sizes (num_hidden, num_filter) and the batch size"
         )
     }
 
-    /// `3.4 TB`, `24.0 GB`, `512 MB`: bytes in powers of 1000.
-    static func formatBytes(_ bytes: UInt64) -> String {
-        let units = ["bytes", "KB", "MB", "GB", "TB", "PB", "EB"]
-        var value = Double(bytes)
-        var unit = 0
-        while value >= 1000, unit < units.count - 1 {
-            value /= 1000
-            unit += 1
+    /// A zero-filled array of `shape`, or `GraphError.bindError` naming `what` when this machine
+    /// cannot hold it now (`NDArray(checkedShape:for:hint:)`).
+    static func allocate(_ shape: [Int], for what: String, hint: String) throws -> NDArray {
+        do {
+            return try NDArray(checkedShape: shape, for: what, hint: hint)
+        } catch {
+            throw GraphError.bindError(error.description)
         }
-        return unit == 0 ? "\(bytes) bytes" : String(format: "%.1f", value) + " " + units[unit]
     }
 
     /// Arguments used only in label slots of loss operators (they never take a gradient).

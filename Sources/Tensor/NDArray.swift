@@ -1,5 +1,9 @@
 import COpenBLAS
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// The memory behind one or more `NDArray`s: a 64-byte aligned block of Float32 values.
 ///
 /// Views (`slice`, `reshaped`) share one storage; it is freed when the last view goes away.
@@ -9,17 +13,35 @@ public final class TensorStorage: @unchecked Sendable {
     /// How many values the block holds.
     public let capacity: Int
 
-    /// Allocates `capacity` values, zero-filled.
+    /// Allocates `capacity` values, zero-filled; a failed allocation is a programmer error here (sizes
+    /// from input go through `init?(allocating:)`).
     public init(capacity: Int) {
         precondition(capacity >= 0, "TensorStorage: negative capacity \(capacity)")
-        let raw = UnsafeMutableRawPointer.allocate(
-            byteCount: max(capacity, 1) * MemoryLayout<Float>.stride, alignment: 64)
-        base = raw.bindMemory(to: Float.self, capacity: max(capacity, 1))
-        base.initialize(repeating: 0, count: max(capacity, 1))
+        guard let base = Self.allocateZeroed(capacity) else {
+            preconditionFailure("TensorStorage: cannot allocate \(capacity) float32 values")
+        }
+        self.base = base
         self.capacity = capacity
     }
 
-    deinit { UnsafeMutableRawPointer(base).deallocate() }
+    /// Allocates `capacity` values, zero-filled, or nil when `capacity` is negative, its byte count
+    /// overflows, or the system refuses the memory.
+    public init?(allocating capacity: Int) {
+        guard capacity >= 0, let base = Self.allocateZeroed(capacity) else { return nil }
+        self.base = base
+        self.capacity = capacity
+    }
+
+    private static func allocateZeroed(_ capacity: Int) -> UnsafeMutablePointer<Float>? {
+        let elements = max(capacity, 1)
+        let (bytes, overflow) = elements.multipliedReportingOverflow(by: MemoryLayout<Float>.stride)
+        var raw: UnsafeMutableRawPointer?
+        guard !overflow, posix_memalign(&raw, 64, bytes) == 0, let raw else { return nil }
+        memset(raw, 0, bytes)
+        return raw.bindMemory(to: Float.self, capacity: elements)
+    }
+
+    deinit { free(base) }
 }
 
 /// Errors raised by tensor operations on bad input.
@@ -28,11 +50,14 @@ public enum TensorError: Error, CustomStringConvertible, Equatable {
     case shapeMismatch(String)
     /// An index or range lies outside an array.
     case outOfRange(String)
+    /// An array sized by input that this machine cannot hold (`NDArray(checkedShape:for:hint:)`).
+    case outOfMemory(String)
 
     public var description: String {
         switch self {
         case .shapeMismatch(let s): return "shape mismatch: \(s)"
         case .outOfRange(let s): return "out of range: \(s)"
+        case .outOfMemory(let s): return s
         }
     }
 }
@@ -74,6 +99,24 @@ public final class NDArray: @unchecked Sendable, CustomStringConvertible {
         self.count = NDArray.elementCount(shape)
         self.storage = TensorStorage(capacity: count)
         self.offset = 0
+    }
+
+    /// A zero-filled array of a shape that comes from input (a batch size, a file, a network's
+    /// sizes), or `TensorError.outOfMemory` when a dimension is negative, the size overflows, it is
+    /// more than this machine's memory or than the memory available now (`MachineMemory.shortfall`),
+    /// or the system refuses it: an error naming `what` needed it and ending with `hint`, where
+    /// allocating would have killed the process.
+    public convenience init(checkedShape shape: [Int], for what: String, hint: String) throws(TensorError) {
+        let described = "\(what) (shape \(NDArray.shapeDescription(shape)))"
+        guard let count = NDArray.checkedElementCount(shape) else {
+            throw .outOfMemory("\(described) has a negative or overflowing size: \(hint)")
+        }
+        let bytes = MachineMemory.floatBytes(count)
+        if let shortfall = MachineMemory.shortfall(bytes) { throw .outOfMemory("\(described) \(shortfall): \(hint)") }
+        guard let storage = TensorStorage(allocating: count) else {
+            throw .outOfMemory("\(described): the system refused \(MachineMemory.format(bytes)) of memory: \(hint)")
+        }
+        self.init(storage: storage, offset: 0, shape: shape)
     }
 
     /// An array of the given shape with every element `value`.

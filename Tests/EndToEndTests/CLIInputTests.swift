@@ -161,6 +161,16 @@ struct CLIInputTests {
             ), "\(run.stderr.suffix(2000))")
     }
 
+    /// A batch this machine cannot hold is an error naming the array and saying to lower the batch
+    /// size, before training; it used to end in the allocator's abort. (A batch whose data fits but
+    /// whose activations do not is refused at bind: SymbolTests.)
+    @Test func aBatchTooLargeForMemoryIsAnError() throws {
+        let batch = String(ProcessInfo.processInfo.physicalMemory / (784 * 4) + 1)
+        try expectFailure(
+            ["train", "--batch-size", batch, "--num-epochs", "1", "--no-progress"], status: 1,
+            mentioning: ["MNISTIter: a batch of \(batch) samples of 'data'", "lower the batch size"])
+    }
+
     /// A learning rate that overflows the weights: the run stops at the end of the first epoch,
     /// naming the parameters, instead of training NaN weights to the last epoch; and it writes no
     /// checkpoint of them, so `--resume` would find none.

@@ -45,7 +45,7 @@ struct SymbolTests {
             return
         }
         #expect(text.contains("'fc1_weight' of shape (\(hidden), 1000)"), "\(text)")
-        #expect(text.contains("more than this machine's \(Symbol.formatBytes(physical)) of memory"), "\(text)")
+        #expect(text.contains("more than this machine's \(MachineMemory.format(physical)) of memory"), "\(text)")
 
         // Three fifths of the memory: fits alone, not with its gradient (only the check runs here).
         let count = Int(physical / 4 / 5 * 3)
@@ -53,9 +53,28 @@ struct SymbolTests {
         #expect(throws: GraphError.self) { try net.checkFitsInMemory([("w", [count], true)]) }
         // Counts that fit an Int but not as bytes saturate instead of trapping.
         #expect(throws: GraphError.self) { try net.checkFitsInMemory([("huge", [1 << 62], true), ("b", [1], false)]) }
-        #expect(Symbol.formatBytes(999) == "999 bytes")
-        #expect(Symbol.formatBytes(3_400_000_000_000) == "3.4 TB")
-        #expect(Symbol.formatBytes(25_769_803_776) == "25.8 GB")
+    }
+
+    /// A batch far too large for the machine, whose parameters are small, is a bind error naming the
+    /// largest activation before any is allocated; without the check the process was killed while
+    /// allocating them (lenet at a batch of 300,000 needs 85 GB).
+    @Test func activationsMoreThanPhysicalMemoryAreAnErrorNamingTheLargestOutput() throws {
+        let physical = ProcessInfo.processInfo.physicalMemory
+        let batch = Int(physical / 4 / 1000) + 1  // the output (batch, 1000) alone is just too big
+        let fc = try Symbol.fullyConnected(.variable("data"), numHidden: 1000, name: "fc1")
+        let net = try Symbol.activation(fc, actType: "relu", name: "relu1")
+        for req in [GradReq.null, .write] {
+            let error = symbolTestError { _ = try net.simpleBind(shapes: ["data": [batch, 1]], gradReq: req) }
+            guard case .bindError(let text)? = error else {
+                Issue.record("expected a bind error, got \(String(describing: error))")
+                return
+            }
+            #expect(text.contains("output of 'fc1' of shape (\(batch), 1000)"), "\(text)")
+            #expect(text.contains("more than this machine's \(MachineMemory.format(physical)) of memory"), "\(text)")
+            #expect(text.contains("lower the batch size"), "\(text)")
+        }
+        let exec = try net.simpleBind(shapes: ["data": [4, 1]], gradReq: .write)
+        #expect(exec.outputs[0].shape == [4, 1000])
     }
 
     @Test func noBiasDropsTheBiasArgument() throws {

@@ -27,6 +27,31 @@ private func epoch(_ iter: DataIter) throws -> [([Int], Int)] {
 private func ids(_ e: [([Int], Int)]) -> [[Int]] { e.map(\.0) }
 
 @Suite struct NDArrayIterTests {
+    /// A batch size this machine cannot hold is an error naming the iterator, the array and the
+    /// size, from each iterator that allocates batches (it used to abort in the allocator; a batch
+    /// size near Int.max also overflowed counting the batches).
+    @Test func aBatchTooLargeForMemoryIsAnError() throws {
+        let (data, label) = tenSamples()
+        let physical = MachineMemory.physicalBytes
+        let tooLarge = Int(physical / 8) + 1  // two floats per sample
+        for batchSize in [tooLarge, Int.max] {
+            do {
+                _ = try NDArrayIter(data: data, label: label, batchSize: batchSize)
+                Issue.record("batch size \(batchSize) was accepted")
+            } catch {
+                guard case .invalidArgument(let text) = error else {
+                    Issue.record("expected invalidArgument, got \(error)")
+                    continue
+                }
+                #expect(text.hasPrefix("NDArrayIter: a batch of \(batchSize) samples of 'data'"), "\(text)")
+                #expect(text.hasSuffix("lower the batch size"), "\(text)")
+            }
+        }
+        // PrefetchingIter allocates its buffers through the same check; a batch that fits passes it.
+        let iter = try NDArrayIter(data: data, label: label, batchSize: 4)
+        #expect(throws: Never.self) { _ = try PrefetchingIter(iter, depth: 2) }
+    }
+
     @Test func padFillsTheLastBatchFromTheStart() throws {
         let (data, label) = tenSamples()
         let iter = try NDArrayIter(data: data, label: label, batchSize: 4)

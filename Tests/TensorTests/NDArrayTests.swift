@@ -14,6 +14,50 @@ import Testing
         #expect(NDArray.checkedElementCount([Int.max, 2]) == nil)
     }
 
+    /// Arrays sized by input: zero-filled when they fit; a typed error naming what needed them and
+    /// the hint when the size overflows or is more than the machine's memory (where `NDArray(shape:)`
+    /// would trap or the process be killed).
+    @Test func checkedShapeAllocatesOrSaysWhyNot() throws {
+        let small = try NDArray(checkedShape: [3, 2], for: "a test array", hint: "use less")
+        #expect(small.shape == [3, 2] && small.toArray() == [Float](repeating: 0, count: 6))
+        #expect(try NDArray(checkedShape: [0, 5], for: "empty", hint: "").count == 0)
+        func message(_ shape: [Int]) -> String {
+            do {
+                _ = try NDArray(checkedShape: shape, for: "a batch of data", hint: "lower the batch size")
+                return "allocated"
+            } catch {
+                guard case .outOfMemory(let text) = error else { return "\(error)" }
+                return text
+            }
+        }
+        let physical = MachineMemory.physicalBytes
+        let tooMany = Int(physical / 4) + 1
+        #expect(
+            message([tooMany])
+                == "a batch of data (shape (\(tooMany),)) needs \(MachineMemory.format(MachineMemory.floatBytes(tooMany))), more than this machine's \(MachineMemory.format(physical)) of memory: lower the batch size"
+        )
+        #expect(message([1 << 40, 1 << 40]).contains("has a negative or overflowing size: lower the batch size"))
+        #expect(message([2, -3]).contains("(shape (2, -3)) has a negative or overflowing size"))
+        // A count that fits an Int whose bytes do not: saturates and is refused, not wrapped.
+        #expect(message([1 << 62]).contains("more than this machine's"))
+    }
+
+    /// What can be touched now: MemAvailable plus SwapFree, in kB; nil without MemAvailable.
+    @Test func availableMemoryIsReadFromMeminfo() {
+        let text =
+            "MemTotal:       24576000 kB\nMemFree:         1000 kB\nMemAvailable:   2000 kB\nSwapFree:   500 kB\n"
+        #expect(MachineMemory.available(meminfo: text) == 2500 * 1024)
+        #expect(MachineMemory.available(meminfo: "MemAvailable: 7 kB") == 7 * 1024)
+        #expect(MachineMemory.available(meminfo: "MemTotal: 7 kB\n") == nil)
+        #expect(MachineMemory.availableBytes.map { $0 > 0 && $0 <= MachineMemory.physicalBytes * 4 } ?? true)
+        #expect(MachineMemory.shortfall(1024) == nil)
+        #expect(MachineMemory.shortfall(MachineMemory.physicalBytes + 1)?.contains("more than this machine's") == true)
+        #expect(MachineMemory.format(999) == "999 bytes")
+        #expect(MachineMemory.format(3_400_000_000_000) == "3.4 TB")
+        #expect(MachineMemory.format(25_769_803_776) == "25.8 GB")
+        #expect(MachineMemory.times(1 << 40, 1 << 40) == .max && MachineMemory.plus(.max, 1) == .max)
+    }
+
     @Test func shapeAndValues() throws {
         let a = NDArray([1, 2, 3, 4, 5, 6], shape: [2, 3])
         #expect(a.count == 6)

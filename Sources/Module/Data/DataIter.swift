@@ -51,6 +51,30 @@ public final class DataBatch {
         self.providedData = providedData
         self.providedLabel = providedLabel
     }
+
+    /// A zero-filled batch for `data` and `label`, the reusable buffers of iterator `owner`; a batch
+    /// size this machine cannot hold is `DataIterError.invalidArgument` naming the array and the
+    /// size, not an allocation that kills the process.
+    static func allocate(data: [DataDesc], label: [DataDesc], owner: String, index: Bool = false)
+        throws(DataIterError) -> DataBatch
+    {
+        func arrays(_ descs: [DataDesc]) throws(DataIterError) -> [NDArray] {
+            var arrays: [NDArray] = []
+            for desc in descs {
+                do {
+                    let what = "\(owner): a batch of \(desc.shape.first ?? 0) samples of '\(desc.name)'"
+                    arrays.append(try NDArray(checkedShape: desc.shape, for: what, hint: "lower the batch size"))
+                } catch {
+                    throw .invalidArgument(error.description)
+                }
+            }
+            return arrays
+        }
+        let batchSize = data.first?.shape.first ?? 0
+        return DataBatch(
+            data: try arrays(data), label: try arrays(label),
+            index: index ? [Int](repeating: 0, count: batchSize) : nil)
+    }
 }
 
 /// A source of batches for one epoch at a time: MXNet's `DataIter` protocol.

@@ -52,7 +52,7 @@ public struct DataShard: Sendable, Equatable {
     public static func uniformBatchesPerEpoch(totalSamples: Int, numParts: Int, batchSize: Int) -> Int {
         guard numParts > 0, batchSize > 0, totalSamples > 0 else { return 0 }
         let largest = (totalSamples + numParts - 1) / numParts
-        return (largest + batchSize - 1) / batchSize
+        return largest / batchSize + (largest % batchSize == 0 ? 0 : 1)
     }
 }
 
@@ -121,7 +121,8 @@ struct BatchSchedule {
         if let k = fixedBatches {
             batchCount = k
         } else if lastBatchHandle == .pad {
-            batchCount = (sequence.count + batchSize - 1) / batchSize
+            // Rounded up without `count + batchSize - 1`, which overflows for a batch size near Int.max.
+            batchCount = sequence.count / batchSize + (sequence.count % batchSize == 0 ? 0 : 1)
         } else {
             batchCount = sequence.count / batchSize
         }

@@ -70,10 +70,10 @@ public final class MNISTIter: DataIter {
         self.batchSize = batchSize
         provideData = [DataDesc(name: dataName, shape: flat ? [batchSize, rows * cols] : [batchSize, 1, rows, cols])]
         provideLabel = [DataDesc(name: labelName, shape: [batchSize])]
+        // The batch first: it checks that a batch of this size fits in memory before anything else is
+        // sized by it.
+        batch = try DataBatch.allocate(data: provideData, label: provideLabel, owner: "MNISTIter", index: true)
         local = [Int](repeating: 0, count: batchSize)
-        batch = DataBatch(
-            data: [NDArray(shape: provideData[0].shape)], label: [NDArray(shape: [batchSize])],
-            index: [Int](repeating: 0, count: batchSize))
     }
 
     /// The number of batches the current epoch yields.

@@ -59,10 +59,8 @@ public final class NDArrayIter: DataIter {
         sources = data.map(\.1) + label.map(\.1)
         rowSizes = sources.map { sampleCount == 0 ? 0 : $0.count / sampleCount }
         dataCount = data.count
+        batch = try DataBatch.allocate(data: provideData, label: provideLabel, owner: "NDArrayIter", index: true)
         local = [Int](repeating: 0, count: batchSize)
-        batch = DataBatch(
-            data: provideData.map { NDArray(shape: $0.shape) }, label: provideLabel.map { NDArray(shape: $0.shape) },
-            index: [Int](repeating: 0, count: batchSize))
     }
 
     /// An iterator over one data array and an optional label array (MXNet's `NDArrayIter(data, label)`).

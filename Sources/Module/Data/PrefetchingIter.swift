@@ -30,10 +30,10 @@ public final class PrefetchingIter: DataIter {
         provideData = inner.provideData
         provideLabel = inner.provideLabel
         self.timeout = timeout
-        let buffers = (0...depth).map { _ in
-            DataBatch(
-                data: inner.provideData.map { NDArray(shape: $0.shape) },
-                label: inner.provideLabel.map { NDArray(shape: $0.shape) })
+        var buffers: [DataBatch] = []
+        for _ in 0...depth {
+            buffers.append(
+                try DataBatch.allocate(data: inner.provideData, label: inner.provideLabel, owner: "PrefetchingIter"))
         }
         state = PrefetchState(inner: inner, buffers: buffers)
         let state = self.state

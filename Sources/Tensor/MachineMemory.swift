@@ -1,0 +1,71 @@
+import Foundation
+
+/// This machine's memory, for the checks made before large allocations whose size comes from input:
+/// an allocation that cannot succeed becomes an error naming what needed it, not a trap that kills
+/// the process (Swift's allocator aborts when the system refuses memory).
+public enum MachineMemory {
+    /// Bytes of physical memory.
+    public static var physicalBytes: UInt64 { ProcessInfo.processInfo.physicalMemory }
+
+    /// Bytes that can be allocated and touched now without the kernel's OOM killer ending the
+    /// process: `MemAvailable` plus `SwapFree` from `/proc/meminfo` (nil where it cannot be read).
+    public static var availableBytes: UInt64? {
+        guard let text = try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8) else { return nil }
+        return available(meminfo: text)
+    }
+
+    /// `MemAvailable` plus `SwapFree` of a `/proc/meminfo` text, nil without `MemAvailable`.
+    static func available(meminfo: String) -> UInt64? {
+        var fields: [Substring: UInt64] = [:]
+        for line in meminfo.split(separator: "\n") {
+            let parts = line.split(whereSeparator: { $0 == ":" || $0 == " " })
+            guard parts.count >= 2, let kilobytes = UInt64(parts[1]) else { continue }
+            fields[parts[0]] = times(kilobytes, 1024)
+        }
+        guard let available = fields["MemAvailable"] else { return nil }
+        return plus(available, fields["SwapFree"] ?? 0)
+    }
+
+    /// Nil when `bytes` fit, else why not: more than the physical memory, or than what is available
+    /// now (a zero-filled array is touched at once, so what does not fit now ends the process).
+    public static func shortfall(_ bytes: UInt64) -> String? {
+        let physical = physicalBytes
+        if bytes > physical {
+            return "needs \(format(bytes)), more than this machine's \(format(physical)) of memory"
+        }
+        if let available = availableBytes, bytes > available {
+            return
+                "needs \(format(bytes)), more than the \(format(available)) of memory available now (of this machine's \(format(physical)))"
+        }
+        return nil
+    }
+
+    /// The bytes of `count` float32 values (saturating at `UInt64.max`).
+    public static func floatBytes(_ count: Int) -> UInt64 {
+        times(UInt64(max(count, 0)), UInt64(MemoryLayout<Float>.stride))
+    }
+
+    /// `a × b`, saturating at `UInt64.max`.
+    public static func times(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (product, overflow) = a.multipliedReportingOverflow(by: b)
+        return overflow ? .max : product
+    }
+
+    /// `a + b`, saturating at `UInt64.max`.
+    public static func plus(_ a: UInt64, _ b: UInt64) -> UInt64 {
+        let (sum, overflow) = a.addingReportingOverflow(b)
+        return overflow ? .max : sum
+    }
+
+    /// `3.4 TB`, `24.0 GB`, `512 MB`: bytes in powers of 1000.
+    public static func format(_ bytes: UInt64) -> String {
+        let units = ["bytes", "KB", "MB", "GB", "TB", "PB", "EB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1000, unit < units.count - 1 {
+            value /= 1000
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes) bytes" : String(format: "%.1f", value) + " " + units[unit]
+    }
+}
