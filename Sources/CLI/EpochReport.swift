@@ -65,31 +65,8 @@ struct CheckpointPlan: Codable {
     var symbol: String
     /// Shape of every parameter the servers hold.
     var argShapes: [String: [Int]]
-    /// `arg:`/`aux:` arrays worker 0 holds itself.
+    /// `arg:`/`aux:` arrays worker 0 holds itself (`EncodedArray`, from the Tensor layer).
     var extra: [String: EncodedArray]
-}
-
-/// An NDArray in JSON: its shape and its float32 values, little-endian, base64.
-struct EncodedArray: Codable {
-    var shape: [Int]
-    var data: String
-
-    init(_ array: NDArray) {
-        shape = array.shape
-        var bytes: [UInt8] = []
-        array.withUnsafeBufferPointer { LittleEndianBytes.append($0, to: &bytes) }
-        data = Data(bytes).base64EncodedString()
-    }
-
-    /// The array, or nil when the data does not fit the shape.
-    func array() -> NDArray? {
-        guard let count = NDArray.checkedElementCount(shape), let bytes = Data(base64Encoded: data),
-            bytes.count % 4 == 0, bytes.count / 4 == count
-        else { return nil }
-        let array = NDArray(shape: shape)
-        bytes.withUnsafeBytes { LittleEndianBytes.read($0, into: array.data, count: count) }
-        return array
-    }
 }
 
 /// The scheduler's answer to EPOCH_END, once every worker reported and the checkpoint (if any) is

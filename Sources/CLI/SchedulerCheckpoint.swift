@@ -125,10 +125,12 @@ enum SchedulerCheckpoint {
         }
         var extra: [String: NDArray] = [:]
         for (key, encoded) in plan.extra {
-            guard let array = encoded.array() else {
-                throw CheckpointError.inconsistent("worker 0 sent '\(key)' with data that does not fit its shape")
+            do {
+                extra[key] = try encoded.array()
+            } catch {
+                throw CheckpointError.inconsistent(
+                    "worker 0 sent '\(key)' in its checkpoint plan, unreadable: \(error)")
             }
-            extra[key] = array
         }
         try CheckpointAssembler.complete(
             layout, reports: reports, argShapes: plan.argShapes, extra: extra, numWorkers: office.numWorkers,

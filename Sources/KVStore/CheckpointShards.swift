@@ -96,11 +96,13 @@ public struct CheckpointShards: Sendable {
                 continue
             }
             do {
-                let (config, slices) = try OptimizerStateFile.decode(bytes)
+                let (config, slices) = try OptimizerStateFile.decode(bytes, path: path)
                 optimizer = optimizer ?? config
                 stateSlices += slices
             } catch {
-                throw .corrupt(path: path, reason: "\(error)")
+                // `.corrupt` names the file itself: keep only what is wrong inside it.
+                guard case .badStateFile(_, let reason) = error else { throw .corrupt(path: path, reason: "\(error)") }
+                throw .corrupt(path: path, reason: "bad optimizer state: \(reason)")
             }
         }
         return try CheckpointShards(

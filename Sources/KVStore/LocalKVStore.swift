@@ -93,14 +93,11 @@ public final class LocalKVStore: KVStore {
     }
 
     /// Reads optimizer states written by `saveOptimizerStates` (or merged from server shards).
+    ///
+    /// Throws `OptimizerError.io` or `OptimizerError.badStateFile`, both naming `path`, for a file
+    /// that cannot be read or is damaged, and `KVStoreError.badKey` for a state of the wrong size.
     public func loadOptimizerStates(from path: String) throws {
-        let named: [NamedOptimizerState]
-        do {
-            named = try OptimizerStateFile.decode(try AtomicFile.read(path)).1
-        } catch let error as OptimizerError {
-            guard case .badState(let reason) = error else { throw error }
-            throw OptimizerError.badState("\(path): \(reason)")
-        }
+        let named = try OptimizerStateFile.load(from: path).1
         for n in named {
             guard let s = store[n.name] else { continue }
             guard n.state.count == s.count else {

@@ -24,7 +24,8 @@ import SwiftPSTensor
 ///     nothing may follow the last record.
 ///
 /// The same description is in `STATE-FORMAT.md`. `decode` throws `OptimizerError.badState` for any
-/// truncation, bad field or checksum mismatch, naming the parameter record it was reading.
+/// truncation, bad field or checksum mismatch, naming the parameter record it was reading, and
+/// `OptimizerError.badStateFile` naming the file as well when given its path (`load(from:)` does).
 public enum OptimizerStateFile {
     /// The eight magic bytes, "SPSOPT01".
     public static let magic: [UInt8] = Array("SPSOPT01".utf8)
@@ -86,8 +87,38 @@ public enum OptimizerStateFile {
     /// Reads a state file: the configuration, if one was written, and the named states in file order.
     ///
     /// Throws `OptimizerError.badState` saying which record and what is wrong for a truncated or
-    /// corrupt file, a wrong magic or an unsupported version.
-    public static func decode(_ bytes: [UInt8]) throws(OptimizerError) -> (OptimizerConfig?, [NamedOptimizerState]) {
+    /// corrupt file, a wrong magic or an unsupported version; given the `path` the bytes came from,
+    /// every error is `OptimizerError.badStateFile` naming it (as `ParamsFile.decode(_:path:)` does).
+    public static func decode(
+        _ bytes: [UInt8], path: String? = nil
+    ) throws(OptimizerError) -> (OptimizerConfig?, [NamedOptimizerState]) {
+        do {
+            return try decodeUnlabelled(bytes)
+        } catch {
+            guard let path else { throw error }
+            switch error {
+            case .badState(let reason): throw .badStateFile(path: path, reason: reason)
+            case .badStateFile, .io: throw error
+            case .unknownOptimizer, .badParameter: throw .badStateFile(path: path, reason: "\(error)")
+            }
+        }
+    }
+
+    /// Reads the state file at `path` (written by `encode`, or a server's `.states` shard): the
+    /// configuration, if one was written, and the named states in file order, as MXNet's
+    /// `Module.load_optimizer_states` reads its `.states` file.
+    ///
+    /// Throws `OptimizerError.io` if the file cannot be read and `OptimizerError.badStateFile`
+    /// naming `path`, the record and the problem if it is truncated or corrupt.
+    public static func load(from path: String) throws(OptimizerError) -> (OptimizerConfig?, [NamedOptimizerState]) {
+        let bytes: [UInt8]
+        do { bytes = try AtomicFile.read(path) } catch { throw .io(error) }
+        return try decode(bytes, path: path)
+    }
+
+    private static func decodeUnlabelled(
+        _ bytes: [UInt8]
+    ) throws(OptimizerError) -> (OptimizerConfig?, [NamedOptimizerState]) {
         var r = ByteReader(bytes: bytes)
         let head = "file header"
         guard try r.bytes(8, head) == magic else {
