@@ -38,7 +38,7 @@ let package = Package(
 
         // Tensor: NDArray, BLAS, element-wise kernels, RNG, the .params format.
         .target(
-            name: "SwiftPSTensor", dependencies: ["COpenBLAS", "CZlib"], path: "Sources/Tensor"),
+            name: "SwiftPSTensor", dependencies: ["COpenBLAS", "CZlib", "CShims"], path: "Sources/Tensor"),
         // Graph: Symbol, operators, shape inference, symbol JSON, executor.
         .target(name: "SwiftPSGraph", dependencies: ["SwiftPSTensor"], path: "Sources/Graph"),
         // Optimizers and LR schedules: used by the Module (local updates) and by the servers.

@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include "cshims.h"
 #include <malloc.h>
+#include <string.h>
 #include <pthread.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -25,4 +26,123 @@ int64_t swiftps_peak_rss_kb(void) {
 int swiftps_keep_freed_memory(size_t bytes) {
     if (bytes > (size_t)0x7fffffff) bytes = 0x7fffffff;
     return mallopt(M_MMAP_THRESHOLD, (int)bytes) == 1 && mallopt(M_TRIM_THRESHOLD, (int)bytes) == 1;
+}
+
+// IEEE 754 binary16 conversions for fp16 gradient compression. The portable versions round to
+// nearest, ties to even, as the F16C instructions do (same results for every input, NaN payloads
+// included), which serve the bulk where the CPU has them.
+
+static uint16_t f32_to_f16_one(float value) {
+    uint32_t x;
+    memcpy(&x, &value, sizeof x);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t abs = x & 0x7fffffffu;
+    if (abs >= 0x7f800000u) {  // infinity, or NaN kept quiet with the top of its payload
+        return (uint16_t)(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u | ((abs >> 13) & 0x3ffu) : 0u));
+    }
+    if (abs >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u);  // 65520 and up round to infinity
+    if (abs < 0x38800000u) {  // below 2^-14: a subnormal half, or zero
+        if (abs < 0x33000000u) return sign;  // below 2^-25 (2^-25 itself ties to the even 0)
+        uint32_t shift = 126u - (abs >> 23);  // value / 2^-24 = mantissa >> shift
+        uint32_t mantissa = (abs & 0x7fffffu) | 0x800000u;
+        uint32_t q = mantissa >> shift;
+        uint32_t rest = mantissa & ((1u << shift) - 1u);
+        uint32_t halfway = 1u << (shift - 1u);
+        if (rest > halfway || (rest == halfway && (q & 1u))) q++;
+        return (uint16_t)(sign | q);
+    }
+    uint32_t rebiased = abs - 0x38000000u;  // exponent bias 127 to 15
+    rebiased += 0xfffu + ((rebiased >> 13) & 1u);  // round the 13 dropped bits to nearest even
+    return (uint16_t)(sign | (rebiased >> 13));
+}
+
+static float f16_to_f32_one(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    uint32_t exponent = (h >> 10) & 0x1fu;
+    uint32_t mantissa = h & 0x3ffu;
+    uint32_t x;
+    if (exponent == 0) {
+        if (mantissa == 0) {
+            x = sign;
+        } else {  // subnormal: normalize
+            uint32_t shift = 0;
+            while (!(mantissa & 0x400u)) {
+                mantissa <<= 1;
+                shift++;
+            }
+            x = sign | ((113u - shift) << 23) | ((mantissa & 0x3ffu) << 13);
+        }
+    } else if (exponent == 31) {
+        x = sign | 0x7f800000u | (mantissa << 13);
+    } else {
+        x = sign | ((exponent + 112u) << 23) | (mantissa << 13);
+    }
+    float value;
+    memcpy(&value, &x, sizeof value);
+    return value;
+}
+
+void swiftps_f32_to_f16_portable(const float *src, uint16_t *dst, size_t count) {
+    for (size_t i = 0; i < count; i++) dst[i] = f32_to_f16_one(src[i]);
+}
+
+void swiftps_f16_to_f32_portable(const uint16_t *src, float *dst, size_t count, int accumulate) {
+    for (size_t i = 0; i < count; i++) {
+        float v = f16_to_f32_one(src[i]);
+        dst[i] = accumulate ? dst[i] + v : v;
+    }
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+__attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(const float *src, uint16_t *dst, size_t count) {
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
+        _mm_storeu_si128((__m128i *)(dst + i), h);
+    }
+    swiftps_f32_to_f16_portable(src + i, dst + i, count - i);
+}
+
+__attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(
+    const uint16_t *src, float *dst, size_t count, int accumulate) {
+    size_t i = 0;
+    for (; i + 8 <= count; i += 8) {
+        __m256 v = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + i)));
+        if (accumulate) v = _mm256_add_ps(v, _mm256_loadu_ps(dst + i));
+        _mm256_storeu_ps(dst + i, v);
+    }
+    swiftps_f16_to_f32_portable(src + i, dst + i, count - i, accumulate);
+}
+
+static int has_f16c(void) { return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx"); }
+#endif
+
+int swiftps_f16c_available(void) {
+#if defined(__x86_64__)
+    return has_f16c();
+#else
+    return 0;
+#endif
+}
+
+void swiftps_f32_to_f16(const float *src, uint16_t *dst, size_t count) {
+#if defined(__x86_64__)
+    if (has_f16c()) {
+        f32_to_f16_f16c(src, dst, count);
+        return;
+    }
+#endif
+    swiftps_f32_to_f16_portable(src, dst, count);
+}
+
+void swiftps_f16_to_f32(const uint16_t *src, float *dst, size_t count, int accumulate) {
+#if defined(__x86_64__)
+    if (has_f16c()) {
+        f16_to_f32_f16c(src, dst, count, accumulate);
+        return;
+    }
+#endif
+    swiftps_f16_to_f32_portable(src, dst, count, accumulate);
 }
