@@ -11,7 +11,8 @@ struct BenchKVStore: ParsableCommand {
         abstract: "Round time and per-worker throughput of dist_sync pushPull of one key, as JSON.",
         discussion: """
             Per-worker throughput = (bytes pushed + bytes pulled) / median round time, counting float32 \
-            bytes (with --gc-type 2bit the push travels as a sixteenth of them: wire_bytes_per_round). \
+            bytes (with --gc-type 2bit the push travels as a sixteenth of them, with fp16 the push and \
+            the answer as half: wire_bytes_per_round). \
             The cluster is 2 workers (--workers) and 1 server (--servers) on loopback, each a child \
             process; no optimizer runs on the server, so a round is merge + answer, as in anchors.md's \
             MXNet figures.
@@ -35,7 +36,7 @@ struct BenchKVStore: ParsableCommand {
     @Option(help: "Seconds the whole run may take before the children are killed.")
     var timeout: Double = 600
 
-    @Option(help: "Gradient compression of the pushes: none or 2bit (threshold 0.5).")
+    @Option(help: "Gradient compression: none, 2bit (threshold 0.5) or fp16.")
     var gcType: String = "none"
 
     @Flag(help: .hidden)
@@ -113,10 +114,10 @@ struct BenchKVStore: ParsableCommand {
                 try store.wait(key)
                 seconds.append(MonotonicClock.now() - start)
             }
-            // Without an optimizer the stored value is the sum of the workers' pushes: rank + 1 each,
-            // or with 2bit the threshold each (every value reaches it).
+            // Without an optimizer the stored value is the sum of the workers' pushes: rank + 1 each
+            // (exact in half precision too), or with 2bit the threshold each (every value reaches it).
             let expected =
-                compression.isActive
+                compression.keepsResiduals
                 ? Float(store.numWorkers) * compression.threshold
                 : Float(store.numWorkers * (store.numWorkers + 1) / 2)
             guard out[flat: 0] == expected, out[flat: count - 1] == expected else {
@@ -174,9 +175,10 @@ struct BenchKVStore: ParsableCommand {
             var entry = JSONObject()
             entry.set("key_floats", count)
             entry.set("key_bytes", bytes)
-            let compressed = (try? compression)?.isActive ?? false
-            let pushed = compressed ? GradientCompression.wordCount(count) * 4 : bytes
-            entry.set("wire_bytes_per_round", pushed + bytes)
+            let kind = (try? compression)?.kind ?? .none
+            let half = count * MemoryLayout<UInt16>.stride
+            let pushed = kind == .twoBit ? GradientCompression.wordCount(count) * 4 : kind == .fp16 ? half : bytes
+            entry.set("wire_bytes_per_round", pushed + (kind == .fp16 ? half : bytes))
             entry.set("median_round_ms", median * 1000)
             entry.set("p90_round_ms", pooled[min(pooled.count - 1, pooled.count * 9 / 10)] * 1000)
             entry.set("best_round_ms", pooled[0] * 1000)

@@ -69,7 +69,7 @@ final class EpochReporter {
         let checkpointEpoch =
             checkpointing.map { (epoch + 1) % $0.period == 0 || epoch + 1 == $0.numEpochs } ?? false
         var request = Message(control: Control(cmd: .epochEnd))
-        if checkpointEpoch && store.gradientCompression.isActive {
+        if checkpointEpoch && store.gradientCompression.keepsResiduals {
             // Every worker's residuals go into the checkpoint, so a resumed job pushes what this one would.
             let residuals = store.compressionResiduals()
             request.data = [CheckpointTransfer.frame(try ParamsFile.encode(residuals, path: "compression residuals"))]

@@ -109,12 +109,14 @@ struct TrainOptions: ParsableArguments {
 
     @Option(
         help: """
-            Gradient compression of pushes to a distributed kvstore: none, or 2bit (2-bit codes with \
-            error feedback, a sixteenth of the bytes; MXNet fit.py's --gc-type).
+            Gradient compression of a distributed kvstore's traffic: none; 2bit (pushes as 2-bit codes \
+            with error feedback, a sixteenth of the bytes; MXNet fit.py's --gc-type); or fp16 (pushes \
+            and the new weights answering them in half precision, half the bytes both ways; the servers \
+            keep float32 weights).
             """)
     var gcType: String = "none"
 
-    @Option(parsing: .unconditional, help: "Threshold of 2bit gradient compression (MXNet's default).")
+    @Option(parsing: .unconditional, help: "Threshold of 2bit gradient compression (MXNet's default; 2bit only).")
     var gcThreshold: Float = 0.5
 
     @Option(

@@ -72,7 +72,7 @@ struct TrainJob {
                 // Before the keys are initialized: the servers take weights and optimizer state from it.
                 try store.loadCheckpoint(prefix: prefix, epoch: point.epoch)
             }
-            if options.gradientCompression.isActive {
+            if options.gradientCompression.keepsResiduals {
                 if let bytes = point.residuals {
                     try store.restoreCompressionResiduals(
                         ParamsFile.decode(bytes, path: layout.workerResidualsPath(session.rank)))

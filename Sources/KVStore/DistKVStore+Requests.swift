@@ -32,20 +32,24 @@ extension DistKVStore {
             (placements[key].slices, keyNames[key], keyCount(key), keyShapes[key], keyNames.count, self.compression)
         }
         let compressed = compression.isActive && kind != .initialize && kind.pushes
+        let half = compressed && compression.kind == .fp16
         var messages: [(message: Message, server: Int32, slice: KVPlacement.Slice, wireKey: Int)] = []
         for (slice, wireKey) in Self.parts(of: slices, key: key) {
             let head: KVHead =
-                kind == .initialize ? .initialize : kind == .check ? .check : compressed ? .compressed : .data
+                kind == .initialize
+                ? .initialize : kind == .check ? .check : half ? .half : compressed ? .compressed : .data
             var message = Message(
                 head: head.rawValue, request: true, push: kind.pushes, pull: kind.pulls,
                 timestamp: postOffice.nextTimestamp(), priority: Int32(clamping: priority))
             let values = value.map { value in
-                compressed
-                    ? compress(value, key: key, slice: slice, threshold: compression.threshold)
-                    : Payload.floats(noCopy: value, offset: slice.offset, count: slice.count)
+                half
+                    ? Payload.halves(from: value.data + slice.offset, count: slice.count)
+                    : compressed
+                        ? compress(value, key: key, slice: slice, threshold: compression.threshold)
+                        : Payload.floats(noCopy: value, offset: slice.offset, count: slice.count)
             }
             message.data = KVFrames.encode(key: wireKey, values: values, count: slice.count)
-            if compressed { message.body = KVFrames.thresholdBody(compression.threshold) }
+            if head == .compressed { message.body = KVFrames.thresholdBody(compression.threshold) }
             if head == .initialize || head == .check {
                 let info = KVSliceInfo(name: name, totalCount: total, offset: slice.offset, shape: shape, keys: keys)
                 message.body = try [UInt8](JSONEncoder().encode(info))
@@ -166,14 +170,12 @@ extension DistKVStore {
     private func copyAnswer(_ message: Message, into out: NDArray, request: PendingRequest) -> String? {
         do {
             let frames = try KVFrames.decode(message, needsValues: true)
-            guard frames.key == request.wireKey, frames.count == request.count, let values = frames.values else {
+            guard frames.key == request.wireKey, frames.count == request.count, frames.values != nil else {
                 return
                     "\(describe(request.server)) answered key \(frames.key) with \(frames.count) values, expected key \(request.wireKey) with \(request.count)"
             }
-            values.withUnsafeBytes { raw in
-                guard let source = raw.baseAddress else { return }
-                UnsafeMutableRawPointer(out.data + request.offset).copyMemory(from: source, byteCount: raw.count)
-            }
+            // Float32 values, or half precision widened (the answer to an fp16 pushpull).
+            try frames.write(into: out.data + request.offset, accumulate: false)
             return nil
         } catch {
             return "\(describe(request.server)) sent a bad answer: \(error)"

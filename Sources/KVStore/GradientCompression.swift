@@ -1,10 +1,20 @@
 import Foundation
 import SwiftPSTensor
 
-/// MXNet's gradient compression for distributed stores (`kv.set_gradient_compression`, fit.py's
-/// `--gc-type`/`--gc-threshold`): workers send each pushed gradient as 2-bit codes, 16 to a 32-bit
-/// word, a sixteenth of the float32 bytes. Servers expand the codes before summing; pulls (weights)
-/// travel uncompressed.
+/// Gradient compression for distributed stores: MXNet's `kv.set_gradient_compression` (fit.py's
+/// `--gc-type`/`--gc-threshold`), and the fp16 compression of Horovod and PyTorch DDP.
+///
+/// `2bit` (MXNet's): workers send each pushed gradient as 2-bit codes, 16 to a 32-bit word, a
+/// sixteenth of the float32 bytes. Servers expand the codes before summing; pulls (weights) travel
+/// uncompressed.
+///
+/// `fp16`: pushed gradients travel as IEEE half precision (rounded to nearest even, no error
+/// feedback, as Horovod's `Compression.fp16` and DDP's `fp16_compress_hook`), and so do the new
+/// weights answering each pushpull: half the bytes both ways. Servers sum and update in float32 and
+/// keep float32 weights (MXNet's multi-precision masters); a worker trains on those weights rounded
+/// to half precision between pulls, and `Module.getParams` (every epoch end in `fit`) pulls them in
+/// float32, so scores and checkpoints see exactly what the servers hold. Half precision holds
+/// magnitudes up to 65504: gradients summed over a worker's batch beyond that become infinite.
 ///
 /// `2bit` with threshold `t`: the worker adds the gradient to a residual it keeps per key; where the
 /// residual reaches `t` it sends `+t` and subtracts `t`, where it reaches `-t` it sends `-t` and adds
@@ -18,6 +28,8 @@ public struct GradientCompression: Sendable, Equatable, CustomStringConvertible 
         case none
         /// 2-bit codes with error feedback.
         case twoBit = "2bit"
+        /// Half precision both ways: pushed gradients and the weights answering them.
+        case fp16
     }
 
     /// The kind of compression.
@@ -28,12 +40,13 @@ public struct GradientCompression: Sendable, Equatable, CustomStringConvertible 
     /// No compression.
     public static let none = GradientCompression(checkedKind: .none, threshold: 0.5)
 
-    /// Compression of `kind` (`"none"` or `"2bit"`, as MXNet's `type`) with `threshold` (MXNet's
-    /// default 0.5); throws for an unknown kind or a threshold that is not a positive finite number.
+    /// Compression of `kind` (`"none"`, `"2bit"` as MXNet's `type`, or `"fp16"`) with `threshold` (2bit
+    /// only, MXNet's default 0.5); throws for an unknown kind or a threshold that is not a positive
+    /// finite number.
     public init(kind: String, threshold: Float = 0.5) throws(KVStoreError) {
         guard let known = Kind(rawValue: kind.lowercased()) else {
             throw .badConfiguration(
-                "gradient compression type '\(kind)' is unknown: use \(Kind.allCases.map(\.rawValue).joined(separator: " or "))"
+                "gradient compression type '\(kind)' is unknown: use none, 2bit or fp16"
             )
         }
         guard threshold > 0, threshold.isFinite else {
@@ -50,9 +63,16 @@ public struct GradientCompression: Sendable, Equatable, CustomStringConvertible 
     /// Whether pushes are compressed.
     public var isActive: Bool { kind != .none }
 
-    /// `none`, or `2bit (threshold 0.5)`.
+    /// Whether workers keep what their pushes did not send (2bit's error feedback), which a checkpoint
+    /// must then hold.
+    public var keepsResiduals: Bool { kind == .twoBit }
+
+    /// Whether the answers to pushpulls (the new weights) travel in half precision.
+    public var halvesWeights: Bool { kind == .fp16 }
+
+    /// `none`, `fp16`, or `2bit (threshold 0.5)`.
     public var description: String {
-        isActive ? "\(kind.rawValue) (threshold \(threshold))" : kind.rawValue
+        kind == .twoBit ? "\(kind.rawValue) (threshold \(threshold))" : kind.rawValue
     }
 
     // MARK: - 2-bit codes

@@ -48,7 +48,7 @@ extension KVServer {
         guard let head = KVHead(rawValue: message.head) else {
             throw KVStoreError.remote("unknown KV request type \(message.head)")
         }
-        guard head != .compressed || message.push else {
+        guard (head != .compressed && head != .half) || message.push else {
             throw KVStoreError.remote("a compressed request must be a push")
         }
         let frames = try KVFrames.decode(message, needsValues: message.push)
@@ -215,7 +215,7 @@ extension KVServer {
         } catch {
             failure = "the update of '\(slice.name)' failed: \(error)"
         }
-        var weights: Payload?
+        var weights = StoreAnswer()
         for push in round {
             if let failure {
                 answer(push, error: failure)
@@ -234,8 +234,8 @@ extension KVServer {
         }
     }
 
-    /// `out` = the sum of the pushes' values (float32, or 2-bit codes expanded), in their order; two
-    /// float32 pushes are added in one pass. Every push is checked before `out` is written.
+    /// `out` = the sum of the pushes' values (float32, half precision widened, or 2-bit codes
+    /// expanded), in their order; two float32 pushes are added in one pass. Every push is checked before `out` is written.
     private func sum(_ pushes: [Message], into out: NDArray) throws {
         let frames = try pushes.map { push in
             let frames = try KVFrames.decode(push, needsValues: true)
@@ -245,7 +245,7 @@ extension KVServer {
             return frames
         }
         var rest = frames[...]
-        if frames.count >= 2, frames[0].threshold == nil, frames[1].threshold == nil,
+        if frames.count >= 2, frames[0].threshold == nil, frames[1].threshold == nil, !frames[0].half, !frames[1].half,
             let a = frames[0].values, let b = frames[1].values
         {
             try a.withUnsafeBufferPointer(of: Float.self) { a in
@@ -270,20 +270,34 @@ extension KVServer {
 
     /// Answers a pull or pushpull with a copy of the stored weights, a push with an empty ack.
     private func answerWithStore(_ message: Message, _ slice: ServerSlice) {
-        var weights: Payload?
+        var weights = StoreAnswer()
         answerWithStore(message, slice, weights: &weights)
     }
 
-    /// As above, reusing `weights` (a copy of the stored weights) when set, and setting it otherwise.
-    private func answerWithStore(_ message: Message, _ slice: ServerSlice, weights: inout Payload?) {
+    /// As above, reusing the copy of the stored weights in `weights` when it has one in the
+    /// precision asked (float32, or half for a `KVHead.half` pushpull), and keeping it there.
+    private func answerWithStore(_ message: Message, _ slice: ServerSlice, weights: inout StoreAnswer) {
         guard message.pull else {
             answer(message)
             return
         }
         let count = slice.weight.count
-        let values = weights ?? Payload.floats(copying: slice.weight.data, count: count)
-        weights = values
+        let values: Payload
+        if message.head == KVHead.half.rawValue {
+            values = weights.half ?? Payload.halves(from: slice.weight.data, count: count)
+            weights.half = values
+        } else {
+            values = weights.float ?? Payload.floats(copying: slice.weight.data, count: count)
+            weights.float = values
+        }
         answer(message, key: slice.key, values: values, count: count)
     }
+}
+
+/// The copies of a slice's new weights that answer one round's requests, made at the first request
+/// that needs each precision.
+struct StoreAnswer {
+    var float: Payload?
+    var half: Payload?
 
 }

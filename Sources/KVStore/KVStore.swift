@@ -72,9 +72,14 @@ public protocol KVStore: AnyObject {
     /// MXNet's `set_gradient_compression`, before the first `initialize`: pushes travel compressed
     /// (`GradientCompression`). Only distributed stores compress; others accept `none` only.
     func setGradientCompression(_ compression: GradientCompression) throws
+    /// The compression in force (`none` unless `setGradientCompression` set one).
+    var gradientCompression: GradientCompression { get }
 }
 
 extension KVStore {
+    /// `none`: only distributed stores compress.
+    public var gradientCompression: GradientCompression { .none }
+
     /// Accepts `none` and refuses any compression, as MXNet's non-distributed stores do.
     public func setGradientCompression(_ compression: GradientCompression) throws {
         guard !compression.isActive else {

@@ -14,6 +14,10 @@ enum KVHead: Int32 {
     /// Another worker's description of the same key (`body`: its `KVSliceInfo`), no values: the server
     /// answers with an error naming both when it is not what worker 0 initialized.
     case check = 3
+    /// A push or pushpull whose values are IEEE half precision (`GradientCompression` fp16): a uint16
+    /// frame of n values, `lens` = n. The answer to such a pushpull carries the new weights the same
+    /// way (answers repeat the request's head).
+    case half = 4
 }
 
 /// What an initializing push tells the server about the slice it starts storing, so that the
@@ -37,7 +41,8 @@ struct KVSliceInfo: Codable, Equatable {
 }
 
 /// One KV message's data frames, as ps-lite lays them out: `keys` (uint64), then optionally
-/// `vals` (float32) and `lens` (int32, elements per key). SwiftPS sends exactly one key per message,
+/// `vals` (float32; uint16 half-precision bits under `KVHead.half`; uint32 2-bit codes under
+/// `KVHead.compressed`) and `lens` (int32, elements per key). SwiftPS sends exactly one key per message,
 /// as MXNet's per-key `ZPush`/`ZPull` do.
 struct KVFrames {
     var key: Int
@@ -45,6 +50,8 @@ struct KVFrames {
     var count: Int
     /// For a compressed push, the threshold its codes stand for (`values` holds the codes).
     var threshold: Float?
+    /// Whether `values` holds half-precision bits (a `KVHead.half` request or answer).
+    var half = false
 
     /// The frames of a message for `key` with `count` values in `values` (nil: keys only, a pull).
     static func encode(key: Int, values: Payload?, count: Int) -> [Payload] {
@@ -84,6 +91,9 @@ struct KVFrames {
         if message.request && message.head == KVHead.compressed.rawValue {
             return try decodeCompressed(key: Int(keys[0]), codes: data[1], lens: lens, body: message.body)
         }
+        if message.head == KVHead.half.rawValue {
+            return try decodeHalf(key: Int(keys[0]), values: data[1], lens: lens)
+        }
         guard data[1].dataType == .float32, let count = data[1].count(of: Float.self) else {
             throw .remote(
                 "malformed KV message: values of key \(keys[0]) are \(data[1].byteCount) bytes of \(data[1].dataType), expected float32"
@@ -118,6 +128,19 @@ struct KVFrames {
         return KVFrames(key: key, values: codes, count: count, threshold: threshold)
     }
 
+    private static func decodeHalf(key: Int, values: Payload, lens: [Int32]) throws(KVStoreError) -> KVFrames {
+        guard lens.count == 1, lens[0] >= 0 else {
+            throw .remote("malformed half-precision values of key \(key): lens \(lens.prefix(3))")
+        }
+        let count = Int(lens[0])
+        guard values.dataType == .uint16, values.byteCount == count * MemoryLayout<UInt16>.stride else {
+            throw .remote(
+                "malformed half-precision values of key \(key): \(values.byteCount) bytes of \(values.dataType) for \(count) values, expected \(count) uint16"
+            )
+        }
+        return KVFrames(key: key, values: values, count: count, half: true)
+    }
+
     /// The 4-byte body of a compressed push: `threshold`, little-endian.
     static func thresholdBody(_ threshold: Float) -> [UInt8] {
         var body: [UInt8] = []
@@ -128,22 +151,32 @@ struct KVFrames {
     /// Writes (or, with `accumulate`, adds) the pushed values into `array`: float32 values as they
     /// are, 2-bit codes expanded. Throws when there are none or their count is not the array's.
     func write(into array: NDArray, accumulate: Bool) throws(KVStoreError) {
-        guard let values else { throw .remote("a push without values") }
         guard count == array.count else { throw .remote("\(count) values for a slice of \(array.count)") }
+        try write(into: array.data, accumulate: accumulate)
+    }
+
+    /// Writes (or adds) the `count` values to `destination`, which must hold that many.
+    func write(into destination: UnsafeMutablePointer<Float>, accumulate: Bool) throws(KVStoreError) {
+        guard let values else { throw .remote("a push without values") }
         do {
-            if let threshold {
+            if half {
+                try values.withUnsafeBufferPointer(of: UInt16.self) { bits in
+                    guard let bits = bits.baseAddress else { return }
+                    Half.decode(bits, count: count, into: destination, accumulate: accumulate)
+                }
+            } else if let threshold {
                 try values.withUnsafeBufferPointer(of: UInt32.self) { words in
                     guard let words = words.baseAddress else { return }
                     GradientCompression.dequantize(
-                        words, count: count, threshold: threshold, into: array.data, accumulate: accumulate)
+                        words, count: count, threshold: threshold, into: destination, accumulate: accumulate)
                 }
             } else {
                 try values.withUnsafeBufferPointer(of: Float.self) { source in
                     guard let source = source.baseAddress else { return }
                     if accumulate {
-                        Kernels.addInPlace(count, source, array.data)
+                        Kernels.addInPlace(count, source, destination)
                     } else {
-                        array.data.update(from: source, count: count)
+                        destination.update(from: source, count: count)
                     }
                 }
             }
@@ -163,6 +196,13 @@ extension Payload {
             bytesNoCopy: UnsafeMutableRawBufferPointer(start: start, count: count * MemoryLayout<Float>.stride),
             dataType: .float32,
             deallocator: { _ in withExtendedLifetime(array) {} })
+    }
+
+    /// A uint16 frame holding the half-precision bits of `count` elements at `source` (`KVHead.half`).
+    static func halves(from source: UnsafePointer<Float>, count: Int) -> Payload {
+        Payload(count: count, of: UInt16.self) { buffer in
+            if let base = buffer.baseAddress { Half.encode(source, count: count, into: base) }
+        }
     }
 
     /// A float32 frame holding a copy of `count` elements at `source`.

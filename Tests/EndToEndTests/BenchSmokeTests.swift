@@ -21,7 +21,7 @@ struct BenchSmokeTests {
     }
 
     /// dist_sync pushPull through a real cluster of child processes, with the raw ZeroMQ round trip of
-    /// the same run beside it; 2-bit compression sends a sixteenth of the push.
+    /// the same run beside it; 2-bit compression sends a sixteenth of the push, fp16 half of each way.
     @Test func kvstoreReportsRoundsBesideTheRawZeroMQRoundTrip() throws {
         let plain = try bench(["kvstore", "--floats", "1024,65536", "--rounds", "20", "--warmup", "2"])
         #expect(plain["benchmark"] as? String == "kvstore")
@@ -40,6 +40,12 @@ struct BenchSmokeTests {
         let compressed = try bench(["kvstore", "--floats", "65536", "--rounds", "10", "--gc-type", "2bit"])
         let key = try #require((compressed["keys"] as? [[String: Any]])?.first)
         #expect(key["wire_bytes_per_round"] as? Int == 65536 * 4 + 65536 / 16 * 4)
+        // fp16: half the bytes both ways (and the sums still check out: the bench verifies them).
+        let half = try bench(["kvstore", "--floats", "65536", "--rounds", "10", "--gc-type", "fp16"])
+        #expect(half["gradient_compression"] as? String == "fp16")
+        let halfKey = try #require((half["keys"] as? [[String: Any]])?.first)
+        #expect(halfKey["wire_bytes_per_round"] as? Int == 65536 * 2 + 65536 * 2)
+        expectMeasured(halfKey["median_round_ms"], "median_round_ms")
     }
 
     /// One-process training and the kernels: samples per second and the process's peak memory.

@@ -79,11 +79,14 @@ import Testing
 
     @Test func badSettingsAreRefusedNamingThem() throws {
         #expect(try GradientCompression(kind: "2BIT", threshold: 1).description == "2bit (threshold 1.0)")
+        #expect(try GradientCompression(kind: "FP16").description == "fp16")
+        #expect(try GradientCompression(kind: "fp16").halvesWeights && !GradientCompression.none.halvesWeights)
         func message(_ body: () throws -> Void) -> String {
             do { try body() } catch { return "\(error)" }
             return "no error"
         }
-        #expect(message { _ = try GradientCompression(kind: "1bit") }.contains("'1bit' is unknown: use none or 2bit"))
+        #expect(
+            message { _ = try GradientCompression(kind: "1bit") }.contains("'1bit' is unknown: use none, 2bit or fp16"))
         #expect(message { _ = try GradientCompression(kind: "2bit", threshold: 0) }.contains("threshold 0.0"))
         #expect(message { _ = try GradientCompression(kind: "2bit", threshold: .nan) }.contains("threshold nan"))
         // A local store has nothing to compress.

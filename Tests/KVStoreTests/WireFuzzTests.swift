@@ -58,7 +58,20 @@ import Testing
         }
         compressed += [[], [1, 2, 3], [1, 2, 3, 4, 5]].map { ([key, Payload(copying: [UInt32(0)]), lens], $0) }
 
+        // Half-precision values: 4 values need 8 bytes of uint16; wrong sizes, types and counts.
+        let halfFrames: [Payload] = [
+            frame([], .uint16), Payload(copying: [UInt16](repeating: 0, count: 3)),
+            Payload(copying: [UInt16](repeating: 0, count: 5)), Payload(copying: [Float](repeating: 1, count: 4)),
+            frame([1, 2, 3], .uint16), Payload(copying: [UInt32](repeating: 0, count: 2)),
+        ]
+        var half: [[Payload]] = halfFrames.map { [key, $0, lens] }
+        half += lensFrames.map { [key, Payload(copying: [UInt16](repeating: 0x3C00, count: 4)), $0] }
+
         var messages: [Message] = []
+        for frames in half {
+            messages.append(Message(head: KVHead.half.rawValue, push: true, pull: true, data: frames))
+        }
+        messages.append(Message(head: KVHead.half.rawValue, pull: true, data: [key]))
         for frames in frameSets {
             for (push, pull) in [(true, false), (false, true), (true, true)] {
                 messages.append(Message(head: KVHead.data.rawValue, push: push, pull: pull, data: frames))

@@ -39,6 +39,9 @@ public final class Module: BaseModule {
     private var optimizerConfig: OptimizerConfig?
     private var monitor: Monitor?
     private var pendingWeights = false
+    /// Whether the weights came back from pushpulls in half precision since they were last pulled in
+    /// float32 (fp16 gradient compression); `syncWeights` pulls them exactly.
+    private var weightsRounded = false
     /// Parameters whose gradients `forwardBackward` already pushed this step.
     private var pushedEarly = Set<String>()
     /// Each parameter's index in `paramNames` (the priority of its push is minus that).
@@ -378,11 +381,21 @@ public final class Module: BaseModule {
         try dst.copy(from: src)
     }
 
-    /// Waits for weights that are still in flight from the last `update`.
+    /// Waits for weights that are still in flight from the last `update`; weights that came back in
+    /// half precision (fp16 compression) are then pulled in float32, as the servers hold them.
     private func syncWeights() throws {
-        guard pendingWeights, let kvstore else { return }
-        for name in paramNames where !fixedParamNames.contains(name) { try kvstore.wait(name) }
-        pendingWeights = false
+        guard let kvstore else { return }
+        if pendingWeights {
+            for name in paramNames where trainable.contains(name) { try kvstore.wait(name) }
+            pendingWeights = false
+        }
+        guard weightsRounded, let executor else { return }
+        for (i, name) in paramNames.enumerated() where trainable.contains(name) {
+            guard let weight = executor.argDict[name] else { continue }
+            try kvstore.pull(name, into: weight, priority: -i)
+        }
+        try kvstore.waitAll()
+        weightsRounded = false
     }
 
     public func backward(outGrads: [NDArray]? = nil) throws {
@@ -407,6 +420,7 @@ public final class Module: BaseModule {
         }
         pushedEarly.removeAll(keepingCapacity: true)
         pendingWeights = true
+        if kvstore.gradientCompression.halvesWeights { weightsRounded = true }
     }
 
     public func getOutputs() throws -> [NDArray] {
