@@ -1,0 +1,89 @@
+import Logging
+import SwiftPSGraph
+import SwiftPSKVStore
+import SwiftPSOptimizer
+import SwiftPSTensor
+
+/// Parameters: initialization (with arrays given, loaded or drawn by an initializer) and reading
+/// them back, MXNet's `init_params` and `get_params`.
+extension Module {
+    // MARK: parameters
+
+    public func initParams(
+        initializer: (any Initializer)? = Uniform(scale: 0.01), argParams: [String: NDArray]? = nil,
+        auxParams: [String: NDArray]? = nil, allowMissing: Bool = false, forceInit: Bool = false,
+        allowExtra: Bool = false
+    ) throws {
+        if paramsInitialized && !forceInit {
+            logger.warning("Parameters already initialized and forceInit=false. initParams call ignored.")
+            return
+        }
+        guard let executor else { throw ModuleError.wrongState(call: "initParams", needs: "bind") }
+        var argParams = argParams
+        var auxParams = auxParams
+        if argParams == nil, auxParams == nil, let pre = preloadedParams {
+            argParams = pre.args
+            auxParams = pre.aux
+        }
+        if !allowExtra {
+            if let argParams {
+                let extra = argParams.keys.filter { !paramNames.contains($0) }.sorted()
+                if !extra.isEmpty {
+                    throw ModuleError.unknownNames(kind: "arg_params", names: extra, candidates: paramNames)
+                }
+            }
+            if let auxParams {
+                let extra = auxParams.keys.filter { !auxNames.contains($0) }.sorted()
+                if !extra.isEmpty {
+                    throw ModuleError.unknownNames(kind: "aux_params", names: extra, candidates: auxNames)
+                }
+            }
+        }
+        var rng = RandomGenerator(seed: seed)
+        func fill(_ name: String, _ array: NDArray, _ given: [String: NDArray]?) throws {
+            if let given {
+                if let value = given[name] {
+                    guard value.count == array.count else {
+                        throw ModuleError.badInput(
+                            "parameter \(name) has shape \(value.shape) but the module expects \(array.shape)")
+                    }
+                    try array.copy(from: value)
+                    return
+                }
+                guard allowMissing else { throw ModuleError.missingParameter(name) }
+            }
+            guard let initializer else {
+                throw ModuleError.missingParameter(name)
+            }
+            try initializer.initialize(name: name, array: array, rng: &rng)
+        }
+        for name in paramNames {
+            guard let array = executor.argDict[name] else { continue }
+            try fill(name, array, argParams)
+        }
+        for name in auxNames {
+            guard let array = executor.auxDict[name] else { continue }
+            try fill(name, array, auxParams)
+        }
+        paramsInitialized = true
+        preloadedParams = nil
+        // Parameters set after the optimizer is installed must reach the store too.
+        if optimizerInitialized, let kvstore {
+            for name in paramNames where !fixedParamNames.contains(name) {
+                if let w = executor.argDict[name] { try kvstore.initialize([name], values: [w]) }
+            }
+        }
+    }
+
+    public func getParams() throws -> (args: [String: NDArray], aux: [String: NDArray]) {
+        guard binded, paramsInitialized, let executor else {
+            throw ModuleError.wrongState(call: "getParams", needs: binded ? "initParams" : "bind")
+        }
+        try syncWeights()
+        var args: [String: NDArray] = [:]
+        for n in paramNames { if let a = executor.argDict[n] { args[n] = a.copy() } }
+        var aux: [String: NDArray] = [:]
+        for n in auxNames { if let a = executor.auxDict[n] { aux[n] = a.copy() } }
+        return (args, aux)
+    }
+}

@@ -1,0 +1,203 @@
+import Logging
+import SwiftPSGraph
+import SwiftPSKVStore
+import SwiftPSOptimizer
+import SwiftPSTensor
+
+/// Training: the optimizer on the kvstore, forward and backward over the bound executor, and the
+/// update through the kvstore, MXNet's `init_optimizer`, `forward`, `backward` and `update`.
+extension Module {
+    // MARK: optimizer
+
+    /// Installs `optimizer` on `kvstore` (MXNet's `init_optimizer` with update on kvstore).
+    ///
+    /// Gradient scaling is defined once here: `rescaleGrad` becomes 1 / (batch size × workers) for
+    /// dist_sync (1 / batch size otherwise), so the optimizer sees the mean gradient over the global
+    /// batch. A different explicit `rescaleGrad` is kept with a warning, as MXNet does.
+    public func initOptimizer(
+        kvstore: (any KVStore)? = nil, optimizer: OptimizerConfig = OptimizerConfig(name: "sgd", learningRate: 0.01),
+        forceInit: Bool = false
+    ) throws {
+        guard binded, paramsInitialized, let executor else {
+            throw ModuleError.wrongState(call: "initOptimizer", needs: binded ? "initParams" : "bind")
+        }
+        if optimizerInitialized && !forceInit {
+            logger.warning("optimizer already initialized, ignoring...")
+            return
+        }
+        let store = kvstore ?? LocalKVStore()
+        var batchSize = dataShapes.first?.shape.first ?? 1
+        if store.type == .distSync { batchSize *= store.numWorkers }
+        var config = optimizer
+        let expected = 1 / Double(batchSize)
+        if config.rescaleGrad == 1 {
+            // Not set by the caller (MXNet injects rescale_grad when the optimizer is given by name).
+            config.rescaleGrad = expected
+        } else if abs(config.rescaleGrad - expected) > 1e-9 * expected {
+            logger.warning(
+                "Optimizer created manually outside Module but rescaleGrad is not normalized to 1.0/batch_size/num_workers (\(config.rescaleGrad) vs. \(expected)). Is this intended?"
+            )
+        }
+        config.applyMXNetDefaultMultipliers(argNames: paramNames)
+
+        let trainable = paramNames.filter { !fixedParamNames.contains($0) }
+        if gradientCompression.isActive { try store.setGradientCompression(gradientCompression) }
+        try store.initialize(trainable, values: trainable.map { executor.argDict[$0]! })
+        try store.setOptimizer(config)
+        if let path = preloadedStatesPath, let local = store as? LocalKVStore {
+            try local.loadOptimizerStates(from: path)
+            preloadedStatesPath = nil
+        }
+        // Every worker starts from rank 0's weights (MXNet's broadcast at init).
+        if store.type.isDistributed {
+            for (i, name) in trainable.enumerated() {
+                try store.pull(name, into: executor.argDict[name]!, priority: -i)
+            }
+            try store.waitAll()
+        }
+        self.kvstore = store
+        self.optimizerConfig = config
+        optimizerInitialized = true
+    }
+
+    /// The kvstore the module updates through (after `initOptimizer`).
+    public var kvStore: (any KVStore)? { kvstore }
+
+    // MARK: computation
+
+    public func forward(_ batch: DataBatch, isTrain: Bool? = nil) throws {
+        guard binded, let executor else { throw ModuleError.wrongState(call: "forward", needs: "bind") }
+        guard paramsInitialized else { throw ModuleError.wrongState(call: "forward", needs: "initParams") }
+        let train = isTrain ?? forTraining
+        guard batch.data.count == dataNames.count else {
+            throw ModuleError.badInput("batch has \(batch.data.count) data arrays, module expects \(dataNames)")
+        }
+        for (name, src) in zip(dataNames, batch.data) { try copyInput(name, src, executor) }
+        for (name, src) in zip(labelNames, batch.label) { try copyInput(name, src, executor) }
+        if pendingWeights, let kvstore {
+            // Wait for each weight only when the first layer that reads it is about to run.
+            try executor.forward(isTrain: train) { name in
+                if trainable.contains(name) { try kvstore.wait(name) }
+            }
+            pendingWeights = false
+        } else {
+            executor.forward(isTrain: train)
+        }
+    }
+
+    /// Forward, then backward; with a distributed kvstore each gradient is pushed (pushPull with
+    /// priority -index) the moment backward has produced it, last layer first, so communication
+    /// overlaps the rest of backward. `update()` then only pushes what was not pushed yet.
+    /// (A gradient pushed this way is applied even if `update()` is never called.)
+    public func forwardBackward(_ batch: DataBatch) throws {
+        try forward(batch, isTrain: true)
+        guard let executor, optimizerInitialized, let kvstore, kvstore.type.isDistributed else {
+            try backward(outGrads: nil)
+            return
+        }
+        try executor.backward(outGrads: nil) { [self] name in
+            guard let index = paramIndex[name], !fixedParamNames.contains(name),
+                let grad = executor.gradDict[name], let weight = executor.argDict[name]
+            else { return }
+            try kvstore.pushPull(name, grad, into: weight, priority: -index)
+            pushedEarly.insert(name)
+        }
+    }
+
+    private func copyInput(_ name: String, _ src: NDArray, _ executor: Executor) throws {
+        guard let dst = executor.argDict[name] else { return }
+        guard dst.count == src.count else {
+            throw ModuleError.badInput(
+                "input \(name) has shape \(src.shape) but the module was bound for \(dst.shape): rebind with forceRebind"
+            )
+        }
+        try dst.copy(from: src)
+    }
+
+    /// Waits for weights that are still in flight from the last `update`; weights that came back in
+    /// half precision (fp16 compression) are then pulled in float32, as the servers hold them.
+    func syncWeights() throws {
+        guard let kvstore else { return }
+        if pendingWeights {
+            for name in paramNames where trainable.contains(name) { try kvstore.wait(name) }
+            pendingWeights = false
+        }
+        guard weightsRounded, let executor else { return }
+        for (i, name) in paramNames.enumerated() where trainable.contains(name) {
+            guard let weight = executor.argDict[name] else { continue }
+            try kvstore.pull(name, into: weight, priority: -i)
+        }
+        try kvstore.waitAll()
+        weightsRounded = false
+    }
+
+    public func backward(outGrads: [NDArray]? = nil) throws {
+        guard binded, let executor else { throw ModuleError.wrongState(call: "backward", needs: "bind") }
+        guard forTraining else { throw ModuleError.wrongState(call: "backward", needs: "bind(forTraining: true)") }
+        try executor.backward(outGrads: outGrads)
+    }
+
+    /// Pushes each gradient and pulls the new weight (pushPull with priority -index, as MXNet's
+    /// `update` with update on kvstore). The next `forward` waits for the weights.
+    public func update() throws {
+        guard binded, paramsInitialized, let executor else {
+            throw ModuleError.wrongState(call: "update", needs: binded ? "initParams" : "bind")
+        }
+        guard optimizerInitialized, let kvstore else {
+            throw ModuleError.wrongState(call: "update", needs: "initOptimizer")
+        }
+        for (i, name) in paramNames.enumerated() where !fixedParamNames.contains(name) {
+            guard let grad = executor.gradDict[name], let weight = executor.argDict[name] else { continue }
+            if pushedEarly.contains(name) { continue }
+            try kvstore.pushPull(name, grad, into: weight, priority: -i)
+        }
+        pushedEarly.removeAll(keepingCapacity: true)
+        pendingWeights = true
+        if kvstore.gradientCompression.halvesWeights { weightsRounded = true }
+    }
+
+    public func getOutputs() throws -> [NDArray] {
+        guard binded, let executor else { throw ModuleError.wrongState(call: "getOutputs", needs: "bind") }
+        return executor.outputs
+    }
+
+    public func getInputGrads() throws -> [NDArray] {
+        guard binded, let executor else { throw ModuleError.wrongState(call: "getInputGrads", needs: "bind") }
+        guard inputsNeedGrad else {
+            throw ModuleError.wrongState(call: "getInputGrads", needs: "bind(inputsNeedGrad: true)")
+        }
+        return dataNames.compactMap { executor.gradDict[$0] }
+    }
+
+    public func updateMetric(_ metric: any EvalMetric, labels: [NDArray]) throws {
+        guard binded, let executor else { throw ModuleError.wrongState(call: "updateMetric", needs: "bind") }
+        try metric.update(labels: labels, preds: executor.outputs)
+    }
+
+    public func installMonitor(_ monitor: Monitor) throws {
+        guard binded, let executor else { throw ModuleError.wrongState(call: "installMonitor", needs: "bind") }
+        self.monitor = monitor
+        executor.setMonitorCallback(monitor.observe)
+    }
+
+    /// Restarts the executor's random streams (Dropout) from `seed` and `epoch`.
+    public func startEpoch(_ epoch: Int) throws {
+        guard let executor else { throw ModuleError.wrongState(call: "startEpoch", needs: "bind") }
+        executor.reseed(Executor.epochSeed(seed, epoch: epoch))
+    }
+
+    public func getStates() throws -> [NDArray] {
+        guard binded, paramsInitialized else { throw ModuleError.wrongState(call: "getStates", needs: "bind") }
+        return []
+    }
+
+    public func setStates(_ states: [NDArray]?, value: Float?) throws {
+        guard binded, paramsInitialized else { throw ModuleError.wrongState(call: "setStates", needs: "bind") }
+        guard (states == nil) != (value == nil) else {
+            throw ModuleError.badInput("setStates takes exactly one of states and value")
+        }
+        if let states, !states.isEmpty {
+            throw ModuleError.badInput("Module has no states; got \(states.count) arrays")
+        }
+    }
+}
