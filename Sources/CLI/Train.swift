@@ -155,6 +155,20 @@ struct TrainOptions: ParsableArguments {
             """)
     var metricsOut: String?
 
+    @Option(
+        help: """
+            Record a timeline of this worker's steps (forward, backward, update, the waits for weights) \
+            and kvstore requests, in Chrome's trace format (open it in chrome://tracing or \
+            ui.perfetto.dev), rewritten at every epoch end (default: SWIFTPS_TIMELINE). With several \
+            workers, worker K writes FILE with .workerK before its extension, on its own host.
+            """)
+    var timeline: String?
+
+    /// `--timeline`, else `SWIFTPS_TIMELINE`.
+    var timelinePath: String? {
+        timeline ?? ProcessInfoLite.environment["SWIFTPS_TIMELINE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     @Option(help: "Training metrics, comma separated (acc, ce, top_k_accuracy, mse, ...).")
     var metrics: String = "acc"
 

@@ -156,6 +156,9 @@ struct TrainJob {
             }
         }
 
+        let timeline = try installTimeline(on: module, store: session.kvstore as? DistKVStore, session: session)
+        if let timeline { epochCallbacks.append(timeline.epochEnded) }
+
         let initializer = try Initializers.create(options.initializer)
         module.gradientCompression = compression
         try module.fit(
@@ -166,6 +169,10 @@ struct TrainJob {
 
         let final = try module.score(validation, try Metrics.create("acc"))
         let accuracy = final.first?.value ?? .nan
+        if let timeline {
+            try timeline.write()
+            logger.info("timeline written to \(timeline.path)")
+        }
         if let path = options.metricsOut { logger.info("per-epoch metrics appended to \(path)") }
         if let prefix = options.modelPrefix { logger.info("checkpoints written as \(prefix)-NNNN.params") }
         if let path = options.saveFinal, session.rank == 0 {
@@ -179,6 +186,18 @@ struct TrainJob {
             : "worker \(session.rank)"
         print("final validation accuracy \(String(format: "%.4f", accuracy)) (\(scope))")
         try session.finish()
+    }
+
+    /// `--timeline`'s recorder, installed on the module and the distributed kvstore; nil without the flag.
+    private func installTimeline(on module: Module, store: DistKVStore?, session: TrainSession) throws
+        -> TrainTimeline?
+    {
+        guard let path = options.timelinePath else { return nil }
+        let timeline = Timeline(processName: "worker \(session.rank)", processID: session.rank)
+        module.timeline = timeline
+        store?.timeline = timeline
+        return TrainTimeline(
+            timeline: timeline, path: TrainTimeline.path(path, rank: session.rank, workers: session.numWorkers))
     }
 
     /// Whether the end of `epoch` (0-based) writes a checkpoint: every `--checkpoint-period`

@@ -21,6 +21,9 @@ struct PendingRequest {
     var out: NDArray?
     var offset: Int
     var count: Int
+    var kind: KVRequestKind
+    /// When it was sent (`MonotonicClock`), for the timeline.
+    var sent: Double
 }
 
 extension DistKVStore {
@@ -56,11 +59,12 @@ extension DistKVStore {
             }
             messages.append((message, NodeID.server(slice.server), slice, wireKey))
         }
+        let sent = MonotonicClock.now()
         locked {
             for (message, server, slice, wireKey) in messages {
                 inFlight[message.timestamp] = PendingRequest(
                     key: key, wireKey: wireKey, server: server, out: kind.pulls ? out : nil, offset: slice.offset,
-                    count: slice.count)
+                    count: slice.count, kind: kind, sent: sent)
                 inFlightPerKey[key, default: 0] += 1
             }
         }
@@ -159,11 +163,20 @@ extension DistKVStore {
         } else if let out = request.out {
             failure = copyAnswer(message, into: out, request: request)
         }
-        locked {
-            guard inFlight.removeValue(forKey: message.timestamp) != nil else { return }
+        let recorded: (Timeline, String)? = locked {
+            guard inFlight.removeValue(forKey: message.timestamp) != nil else { return nil }
             inFlightPerKey[request.key, default: 1] -= 1
             if let failure { failures[request.key] = failure }
             condition.broadcast()
+            return recorder.map { ($0, keyNames[request.key]) }
+        }
+        if let (timeline, name) = recorded {
+            timeline.span(
+                "\(request.kind) \(name)", category: "kvstore", track: Timeline.keyTrackBase + request.key,
+                start: request.sent, end: MonotonicClock.now(),
+                detail: "server \(NodeID.rank(of: request.server)), \(request.count) values"
+                    + (failure.map { ", failed: \($0)" } ?? ""),
+                trackName: "key \(name)")
         }
     }
 

@@ -44,9 +44,17 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     /// compute (`swiftps train` reports it per epoch).
     public var waitedSeconds: Double { locked { waited } }
 
+    /// Where each request is recorded, from its send to its answer, on its key's track (nil: not
+    /// recorded). Set it before the requests to record.
+    public var timeline: Timeline? {
+        get { locked { recorder } }
+        set { locked { recorder = newValue } }
+    }
+
     let logger: Logger
     let condition = NSCondition()
     // Guarded by `condition`:
+    var recorder: Timeline?
     var keyIndex: [String: Int] = [:]
     var keyNames: [String] = []
     var placements: [KVPlacement] = []

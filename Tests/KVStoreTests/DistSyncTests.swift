@@ -32,6 +32,42 @@ import Testing
         #expect(cluster.shutdown().allSatisfy { $0 == nil })
     }
 
+    /// With a timeline, each request is a span from its send to its answer on its key's track,
+    /// named by kind and key, with the server and the values; a key split over two servers is one span
+    /// per part.
+    @Test func requestsAreRecordedOnTheTimeline() throws {
+        let cluster = try KVCluster(workers: 2, servers: 2, bigArrayBound: 4)
+        defer { cluster.stop() }
+        let timelines = [Timeline(processName: "worker 0"), Timeline(processName: "worker 1", processID: 1)]
+        let results = cluster.onWorkers { rank, store in
+            store.timeline = timelines[rank]
+            try store.initialize(["small", "big"], values: [NDArray([1]), NDArray(shape: [6])])
+            let before = MonotonicClock.now()
+            try store.pushPull("big", NDArray([Float](repeating: 1, count: 6)), into: NDArray(shape: [6]), priority: 0)
+            try store.waitAll()
+            guard timelines[rank].count >= 2 && MonotonicClock.now() > before else {
+                throw HarnessError(description: "nothing recorded")
+            }
+        }
+        #expect(results == [nil, nil])
+        let data = Data(timelines[0].json().utf8)
+        let root = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let events = try #require(root["traceEvents"] as? [[String: Any]])
+        let spans = events.filter { $0["ph"] as? String == "X" }
+        let pushPulls = spans.filter { $0["name"] as? String == "pushPull big" }
+        #expect(pushPulls.count == 2, "\(spans)")
+        #expect(
+            pushPulls.allSatisfy { $0["tid"] as? Int == Timeline.keyTrackBase + 1 && ($0["dur"] as? Int ?? -1) >= 0 })
+        let details = Set(pushPulls.compactMap { ($0["args"] as? [String: Any])?["detail"] as? String })
+        #expect(details == ["server 0, 3 values", "server 1, 3 values"])
+        #expect(spans.contains { $0["name"] as? String == "initialize small" })
+        let trackNames = events.filter { $0["name"] as? String == "thread_name" }.compactMap {
+            ($0["args"] as? [String: Any])?["name"] as? String
+        }
+        #expect(Set(trackNames) == ["compute", "key small", "key big"])
+        #expect(cluster.shutdown().allSatisfy { $0 == nil })
+    }
+
     @Test func sumsInWorkerRankOrderWhateverTheArrivalOrder() throws {
         // In float32 (1e8 + 1) - 1e8 == 0 but (1e8 - 1e8) + 1 == 1: only the rank order gives 0.
         let cluster = try KVCluster(workers: 3, servers: 1)

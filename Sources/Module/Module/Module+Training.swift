@@ -72,18 +72,34 @@ extension Module {
         guard batch.data.count == dataNames.count else {
             throw ModuleError.badInput("batch has \(batch.data.count) data arrays, module expects \(dataNames)")
         }
+        let start = MonotonicClock.now()
         for (name, src) in zip(dataNames, batch.data) { try copyInput(name, src, executor) }
         for (name, src) in zip(labelNames, batch.label) { try copyInput(name, src, executor) }
         if pendingWeights, let kvstore {
             // Wait for each weight only when the first layer that reads it is about to run.
+            let timeline = self.timeline
             try executor.forward(isTrain: train) { name in
-                if trainable.contains(name) { try kvstore.wait(name) }
+                guard trainable.contains(name) else { return }
+                let waiting = MonotonicClock.now()
+                try kvstore.wait(name)
+                let waited = MonotonicClock.now()
+                // Waits that found the weight there already would only clutter the trace.
+                if let timeline, waited - waiting >= Self.recordedWait {
+                    timeline.span(
+                        "wait \(name)", category: "wait", track: Timeline.computeTrack, start: waiting, end: waited)
+                }
             }
             pendingWeights = false
         } else {
             executor.forward(isTrain: train)
         }
+        timeline?.span(
+            train ? "forward" : "forward (inference)", category: "compute", track: Timeline.computeTrack, start: start,
+            end: MonotonicClock.now())
     }
+
+    /// The shortest wait for a weight that the timeline records (seconds).
+    static let recordedWait = 5e-6
 
     /// Forward, then backward; with a distributed kvstore each gradient is pushed (pushPull with
     /// priority -index) the moment backward has produced it, last layer first, so communication
@@ -94,6 +110,11 @@ extension Module {
         guard let executor, optimizerInitialized, let kvstore, kvstore.type.isDistributed else {
             try backward(outGrads: nil)
             return
+        }
+        let start = MonotonicClock.now()
+        defer {
+            timeline?.span(
+                "backward", category: "compute", track: Timeline.computeTrack, start: start, end: MonotonicClock.now())
         }
         try executor.backward(outGrads: nil) { [self] name in
             guard let index = paramIndex[name], !fixedParamNames.contains(name),
@@ -134,7 +155,10 @@ extension Module {
     public func backward(outGrads: [NDArray]? = nil) throws {
         guard binded, let executor else { throw ModuleError.wrongState(call: "backward", needs: "bind") }
         guard forTraining else { throw ModuleError.wrongState(call: "backward", needs: "bind(forTraining: true)") }
+        let start = MonotonicClock.now()
         try executor.backward(outGrads: outGrads)
+        timeline?.span(
+            "backward", category: "compute", track: Timeline.computeTrack, start: start, end: MonotonicClock.now())
     }
 
     /// Pushes each gradient and pulls the new weight (pushPull with priority -index, as MXNet's
@@ -145,6 +169,11 @@ extension Module {
         }
         guard optimizerInitialized, let kvstore else {
             throw ModuleError.wrongState(call: "update", needs: "initOptimizer")
+        }
+        let start = MonotonicClock.now()
+        defer {
+            timeline?.span(
+                "update", category: "compute", track: Timeline.computeTrack, start: start, end: MonotonicClock.now())
         }
         for (i, name) in paramNames.enumerated() where !fixedParamNames.contains(name) {
             guard let grad = executor.gradDict[name], let weight = executor.argDict[name] else { continue }

@@ -58,6 +58,10 @@ public final class Module: BaseModule {
     /// the kvstore by `initOptimizer`; set it before then. A non-distributed kvstore refuses any but
     /// `none`.
     public var gradientCompression = GradientCompression.none
+    /// Where `forward`, `backward` and `update` are recorded, with the waits for weights still in
+    /// flight nested in `forward` (nil: not recorded). Give a distributed kvstore the same timeline
+    /// (`DistKVStore.timeline`) to see its requests beside them.
+    public var timeline: Timeline?
 
     /// A module computing `symbol`.
     ///
