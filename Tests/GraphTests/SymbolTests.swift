@@ -77,6 +77,26 @@ struct SymbolTests {
         #expect(exec.outputs[0].shape == [4, 1000])
     }
 
+    /// Operators' own buffers whose size follows the batch (a Dropout mask, max-pooling indices) are
+    /// checked as they are made: too large for the machine is a bind error naming the buffer.
+    @Test func operatorBuffersTooLargeForMemoryAreBindErrors() throws {
+        let tooMany = Int(MachineMemory.physicalBytes / 4) + 1
+        for make in [
+            { _ = try Dropout(p: 0.5).makeInstance(OpCreationContext(inputShapes: [[tooMany]])) },
+            { _ = try IndexBuffer(count: tooMany, for: "a max-pooling index buffer") },
+        ] as [() throws -> Void] {
+            let error = symbolTestError(make)
+            guard case .bindError(let text)? = error else {
+                Issue.record("expected a bind error, got \(String(describing: error))")
+                continue
+            }
+            #expect(text.contains("more than this machine's") && text.hasSuffix("lower the batch size"), "\(text)")
+        }
+        let small = try IndexBuffer(count: 5, for: "indices")
+        #expect((0..<5).allSatisfy { small.base[$0] == 0 })
+        _ = try Dropout(p: 0.5).makeInstance(OpCreationContext(inputShapes: [[4, 3]]))
+    }
+
     @Test func noBiasDropsTheBiasArgument() throws {
         let fc = try Symbol.fullyConnected(.variable("x"), numHidden: 3, noBias: true, name: "proj")
         #expect(fc.listArguments() == ["x", "proj_weight"])

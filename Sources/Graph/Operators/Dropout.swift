@@ -38,7 +38,9 @@ public struct Dropout: Operator {
     }
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
-        Instance(p: p, always: always, count: NDArray.elementCount(context.inputShapes[0]), seed: context.seed)
+        let count = NDArray.elementCount(context.inputShapes[0])
+        let mask = try Symbol.allocate([count], for: "a Dropout mask", hint: "lower the batch size")
+        return Instance(p: p, always: always, count: count, seed: context.seed, mask: mask)
     }
 
     final class Instance: OperatorInstance {
@@ -49,12 +51,12 @@ public struct Dropout: Operator {
         /// Whether the last forward dropped (else it was the identity).
         var dropped = false
 
-        init(p: Float, always: Bool, count: Int, seed: UInt64) {
+        init(p: Float, always: Bool, count: Int, seed: UInt64, mask: NDArray) {
             self.p = p
             self.always = always
             self.count = count
             rng = RandomGenerator(seed: seed)
-            mask = NDArray(shape: [count])
+            self.mask = mask
         }
 
         func reseed(_ seed: UInt64) { rng = RandomGenerator(seed: seed) }

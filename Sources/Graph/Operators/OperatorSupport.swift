@@ -1,3 +1,4 @@
+import Foundation
 import SwiftPSTensor
 
 #if canImport(Glibc)
@@ -64,16 +65,26 @@ func formatFloat(_ v: Float) -> String {
     return s.hasSuffix(".0") ? String(s.dropLast(2)) : s
 }
 
-/// A buffer of `Int32` indices owned by an operator instance (for example max-pooling argmax).
+/// A buffer of `Int32` indices owned by an operator instance (for example max-pooling argmax), zeroed.
 final class IndexBuffer {
     let base: UnsafeMutablePointer<Int32>
     let count: Int
-    init(count: Int) {
+    /// Throws `GraphError.bindError` naming `what` when this machine cannot hold it now (its size
+    /// follows the batch size).
+    init(count: Int, for what: String) throws {
+        let elements = max(count, 1)
+        let bytes = MachineMemory.times(UInt64(elements), UInt64(MemoryLayout<Int32>.stride))
+        if let shortfall = MachineMemory.shortfall(bytes) {
+            throw GraphError.bindError("\(what) of \(count) indices \(shortfall): lower the batch size")
+        }
+        guard let raw = calloc(elements, MemoryLayout<Int32>.stride) else {
+            throw GraphError.bindError(
+                "\(what) of \(count) indices: the system refused the memory: lower the batch size")
+        }
         self.count = count
-        base = .allocate(capacity: max(count, 1))
-        base.initialize(repeating: 0, count: max(count, 1))
+        base = raw.bindMemory(to: Int32.self, capacity: elements)
     }
-    deinit { base.deallocate() }
+    deinit { free(base) }
 }
 
 /// The output length of a window sweep: `(in + 2·pad − kernel) / stride + 1`, rounded down (MXNet's

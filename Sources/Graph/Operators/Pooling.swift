@@ -98,7 +98,7 @@ public struct Pooling: Operator {
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
         let data = context.inputShapes[0]
         let g = try geometry(data)
-        return Instance(kind: kind, window: g, planes: data[0] * data[1], countIncludePad: countIncludePad)
+        return try Instance(kind: kind, window: g, planes: data[0] * data[1], countIncludePad: countIncludePad)
     }
 
     /// One plane's window sweep.
@@ -124,7 +124,7 @@ public struct Pooling: Operator {
         /// Max pooling with 2×2 windows at stride 2 and no padding (lenet's), which gets its own loops.
         let isMax2x2: Bool
 
-        init(kind: Kind, window: Window, planes: Int, countIncludePad: Bool) {
+        init(kind: Kind, window: Window, planes: Int, countIncludePad: Bool) throws {
             self.kind = kind
             g = window
             self.planes = planes
@@ -133,7 +133,9 @@ public struct Pooling: Operator {
             isMax2x2 =
                 kind == .max && g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0
                 && g.outH == g.height / 2 && g.outW == g.width / 2
-            argmax = IndexBuffer(count: kind == .max && !isMax2x2 ? planes * window.outH * window.outW : 0)
+            argmax = try IndexBuffer(
+                count: kind == .max && !isMax2x2 ? planes * window.outH * window.outW : 0,
+                for: "a max-pooling index buffer")
         }
 
         /// The divisor of output (oh, ow) for avg, 1 for sum.
