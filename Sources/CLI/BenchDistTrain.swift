@@ -20,11 +20,21 @@ struct BenchDistTrainOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Seconds a distributed run may take before its processes are killed.")
     var timeout: Double = 1200
 
+    @Option(help: "Gradient compression of a distributed run: none, 2bit or fp16 (as swiftps train's --gc-type).")
+    var gcType: String = "none"
+
     func validate() throws {
         guard KVStoreType(parsing: kvStore) != nil else {
             throw ValidationError("--kv-store '\(kvStore)': use local, dist_sync or dist_async")
         }
-        guard isDistributed else { return }
+        _ = try FlagCheck.parsing("--gc-type", gcType) { try GradientCompression(kind: gcType) }
+        guard isDistributed else {
+            guard gcType == "none" else {
+                throw ValidationError(
+                    "--gc-type \(gcType) compresses a cluster's traffic: it needs --kv-store dist_sync or dist_async")
+            }
+            return
+        }
         try FlagCheck.atLeast(1, "--workers", workers)
         try FlagCheck.atLeast(1, "--servers", servers)
         try FlagCheck.atLeast(2, "--epochs", epochs)
@@ -54,7 +64,7 @@ struct BenchDistTrain {
             [
                 "train", "--kv-store", options.kvStore, "--network", network, "--batch-size", "\(batchSize)",
                 "--num-epochs", "\(options.epochs)", "--lr", lr, "--data-dir", dataDir, "--metrics-out", metrics(rank),
-                "--no-progress", "--disp-batches", "1000000",
+                "--no-progress", "--disp-batches", "1000000", "--gc-type", options.gcType,
             ]
         }
         try cluster.waitAll(timeout: options.timeout)
@@ -78,6 +88,7 @@ struct BenchDistTrain {
         out.set("kvstore", options.kvStore)
         out.set("workers", options.workers)
         out.set("servers", options.servers)
+        out.set("gradient_compression", options.gcType)
         cluster.describeSetup(into: &out)
         out.set("batch_size_per_worker", batchSize)
         out.set("epochs", options.epochs)

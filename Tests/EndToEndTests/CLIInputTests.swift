@@ -69,6 +69,11 @@ struct CLIInputTests {
             (["bench", "gemm", "--repeats", "0"], ["--repeats 0"]),
             (["bench", "train", "--network", "resnet"], ["--network 'resnet'"]),
             (["bench", "train", "--kv-store", "dist_sync", "--epochs", "1"], ["--epochs 1", "swiftps bench train"]),
+            (["bench", "train", "--gc-type", "fp16"], ["--gc-type fp16", "dist_sync or dist_async"]),
+            (
+                ["bench", "train", "--kv-store", "dist_sync", "--gc-type", "fp8"],
+                ["--gc-type 'fp8'", "none, 2bit or fp16"]
+            ),
             (["bench", "tags", "--floats", "1024,x"], ["--floats", "'x'"]),
             (["launch", "-n", "2", "-s", "-1", "--", "swiftps", "train"], ["-s must be 0 or more"]),
         ]
