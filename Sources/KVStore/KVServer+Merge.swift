@@ -19,8 +19,9 @@ final class ServerSlice {
     let merged: NDArray
     /// The optimizer state of this slice, made at its first update.
     var state: OptimizerState?
-    /// dist_sync: this round's push requests, by worker rank (their frames are kept until the sum).
-    var pushes: [Int: Message] = [:]
+    /// dist_sync: this round's push requests, by worker rank, with their frames as decoded on arrival
+    /// (kept until the sum).
+    var pushes: [Int: (message: Message, frames: KVFrames)] = [:]
     /// Requests from workers that already pushed in the open round: handled when the round ends.
     var deferred: [Message] = []
     /// When (on the cluster's clock) the open round's first push arrived.
@@ -143,7 +144,7 @@ extension KVServer {
             slice.roundStarted = postOffice.clock.now()
             slice.stallLogged = false
         }
-        slice.pushes[rank] = message
+        slice.pushes[rank] = (message, frames)
         if slice.pushes.count == postOffice.numWorkers { completeRound(slice) }
     }
 
@@ -194,7 +195,7 @@ extension KVServer {
     /// Answers every request of `slice`'s open round, deferred ones included, with `reason`, and
     /// closes the round.
     private func abandonRound(_ slice: ServerSlice, reason: String) {
-        let requests = (0..<postOffice.numWorkers).compactMap { slice.pushes[$0] } + slice.deferred
+        let requests = (0..<postOffice.numWorkers).compactMap { slice.pushes[$0]?.message } + slice.deferred
         slice.pushes.removeAll()
         slice.deferred.removeAll()
         for request in requests { answer(request, error: reason) }
@@ -210,13 +211,13 @@ extension KVServer {
         var failure: String?
         do {
             // Without an optimizer the sum is the new value: it goes straight into the weights.
-            try sum(round, into: optimizer == nil ? slice.weight : slice.merged)
+            try sum(round.map(\.frames), into: optimizer == nil ? slice.weight : slice.merged)
             try update(slice)
         } catch {
             failure = "the update of '\(slice.name)' failed: \(error)"
         }
         var weights = StoreAnswer()
-        for push in round {
+        for (push, _) in round {
             if let failure {
                 answer(push, error: failure)
             } else {
@@ -235,14 +236,11 @@ extension KVServer {
     }
 
     /// `out` = the sum of the pushes' values (float32, half precision widened, or 2-bit codes
-    /// expanded), in their order; two float32 pushes are added in one pass. Every push is checked before `out` is written.
-    private func sum(_ pushes: [Message], into out: NDArray) throws {
-        let frames = try pushes.map { push in
-            let frames = try KVFrames.decode(push, needsValues: true)
-            guard frames.values != nil, frames.count == out.count else {
-                throw KVStoreError.remote("\(frames.count) values for a slice of \(out.count)")
-            }
-            return frames
+    /// expanded), in their order, from the frames decoded when each push arrived; two float32 pushes
+    /// are added in one pass. Every push is checked before `out` is written.
+    private func sum(_ frames: [KVFrames], into out: NDArray) throws {
+        for push in frames where push.values == nil || push.count != out.count {
+            throw KVStoreError.remote("\(push.count) values for a slice of \(out.count)")
         }
         var rest = frames[...]
         if frames.count >= 2, frames[0].threshold == nil, frames[1].threshold == nil, !frames[0].half, !frames[1].half,
