@@ -7,7 +7,7 @@ struct SwiftPSCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "swiftps",
         abstract: "Distributed data-parallel training on a parameter server (MXNet 1.x's Module + dist_sync).",
-        version: swiftPSVersion,
+        version: "\(swiftPSVersion) (wire protocol \(NodeInfo.wireProtocol))",
         subcommands: [Train.self, Launch.self, Scheduler.self, Server.self, Score.self, Predict.self, Bench.self]
     )
 

@@ -58,6 +58,9 @@ public struct ClusterConfig: Sendable, Equatable {
     /// refuses a worker whose settings differ from those of a worker that arrived before it, naming
     /// each setting and both values, and fails the rendezvous. Empty (the default) is not compared.
     public var sharedSettings: [String: String] = [:]
+    /// The wire protocol this node says it speaks: this build's (`NodeInfo.wireProtocol`); tests set
+    /// another to stand for an older or newer build.
+    var wireProtocol = NodeInfo.wireProtocol
 
     /// Creates a configuration with SwiftPS's defaults.
     public init(

@@ -8,6 +8,7 @@ enum RefusalCode: Int32 {
     case otherJob = 3
     case clusterSize = 4
     case settings = 5
+    case wireProtocol = 6
 
     /// The code a rendezvous TERMINATE is signed with (`PostOffice.verdict`): no refusal has it.
     static let terminate: Int32 = 0
@@ -141,6 +142,17 @@ extension PostOffice {
         try adoptTable(reply)
     }
 
+    /// The refusal this node makes of a table whose scheduler speaks another wire protocol (a
+    /// scheduler of an older build does not check the nodes' protocol: the node checks its entry).
+    func schedulerProtocolMismatch(in nodes: [NodeInfo]) -> ClusterError? {
+        guard let scheduler = nodes.first(where: { $0.id == NodeID.scheduler }),
+            scheduler.protocolVersion != me.protocolVersion
+        else { return nil }
+        return .rendezvousRefused(
+            "the scheduler at \(config.schedulerHost):\(config.schedulerPort) speaks SwiftPS wire protocol \(PostOffice.describeProtocol(scheduler.protocolVersion)), this node \(PostOffice.describeProtocol(me.protocolVersion)): \(PostOffice.sameBuildFix)"
+        )
+    }
+
     /// Checks and adopts the scheduler's table (ps-lite's `UpdateLocalID` + connecting to the peers).
     private func adoptTable(_ reply: Message) throws {
         if !reply.error.isEmpty {
@@ -179,6 +191,7 @@ extension PostOffice {
                     : "data frames are not encrypted (the scheduler's choice; SWIFTPS_ENCRYPT=1 on it turns encryption on)"
             )
         }
+        if let mismatch = schedulerProtocolMismatch(in: reply.control.nodes) { throw mismatch }
         guard let mine = reply.control.nodes.first(where: { $0.hostname == me.hostname && $0.port == me.port }) else {
             throw ClusterError.protocolViolation("the scheduler's node table does not list this node at \(me.address)")
         }

@@ -140,6 +140,11 @@ extension PostOffice {
             )
             return
         }
+        // Before authentication: a build that reads messages differently may not even sign alike.
+        if node.protocolVersion != me.protocolVersion {
+            refuseProtocol(node)
+            return
+        }
         if let authenticator, !authenticator.verify(request: node) {
             logger.error("refused \(node.role) at \(node.address): its HMAC does not match this cluster's secret")
             refuse(node, code: .authentication, "authentication refused by the scheduler: check --secret-file")
@@ -201,6 +206,30 @@ extension PostOffice {
             "\(node.role) at \(node.address) was started for \(theirs), \(scheduler) for \(mine): \(fix)", refused: node
         )
     }
+
+    /// Refuses `node`, which speaks another wire protocol (another SwiftPS build); during rendezvous
+    /// the job fails at once for every node, as for a cluster size.
+    private func refuseProtocol(_ node: NodeInfo) {
+        let theirs = Self.describeProtocol(node.protocolVersion)
+        let mine = Self.describeProtocol(me.protocolVersion)
+        let scheduler = "the scheduler at \(config.schedulerHost):\(config.schedulerPort)"
+        logger.error(
+            "refused \(node.role) at \(node.address): it speaks wire protocol \(theirs), this scheduler \(mine)")
+        refuse(
+            node, code: .wireProtocol,
+            "\(scheduler) speaks SwiftPS wire protocol \(mine), this node \(theirs): \(Self.sameBuildFix)")
+        failRendezvous(
+            "\(node.role) at \(node.address) speaks SwiftPS wire protocol \(theirs), \(scheduler) \(mine): \(Self.sameBuildFix)",
+            refused: node)
+    }
+
+    /// `1`, or `0 (a build from before wire protocol numbers)`.
+    static func describeProtocol(_ version: Int32) -> String {
+        version == 0 ? "0 (a build from before wire protocol numbers)" : "\(version)"
+    }
+
+    /// What to do about nodes of different builds.
+    static let sameBuildFix = "run the same swiftps build on every host (compare `swiftps --version`)"
 
     /// Refuses worker `node`, whose shared settings differ from those of `earlier`, a worker already
     /// registered; during rendezvous the job fails at once for every node, as for a cluster size.

@@ -100,6 +100,7 @@ public final class PostOffice: @unchecked Sendable {
         me.numWorkers = Int32(clamping: config.numWorkers)
         me.numServers = Int32(clamping: config.numServers)
         me.settings = config.sharedSettings
+        me.protocolVersion = config.wireProtocol
     }
 
     /// A termination handler for command-line processes: logs the error and exits with status 1.

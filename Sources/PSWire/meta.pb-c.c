@@ -142,7 +142,7 @@ void   swiftps__meta__free_unpacked
   assert(message->base.descriptor == &swiftps__meta__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor swiftps__node__field_descriptors[13] =
+static const ProtobufCFieldDescriptor swiftps__node__field_descriptors[14] =
 {
   {
     "role",
@@ -300,6 +300,18 @@ static const ProtobufCFieldDescriptor swiftps__node__field_descriptors[13] =
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "protocol",
+    27,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_INT32,
+    0,   /* quantifier_offset */
+    offsetof(Swiftps__Node, protocol),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned swiftps__node__field_indices_by_name[] = {
   7,   /* field[7] = auth */
@@ -311,6 +323,7 @@ static const unsigned swiftps__node__field_indices_by_name[] = {
   11,   /* field[11] = num_servers */
   10,   /* field[10] = num_workers */
   3,   /* field[3] = port */
+  13,   /* field[13] = protocol */
   5,   /* field[5] = rank */
   0,   /* field[0] = role */
   12,   /* field[12] = settings */
@@ -320,7 +333,7 @@ static const ProtobufCIntRange swiftps__node__number_ranges[2 + 1] =
 {
   { 1, 0 },
   { 20, 6 },
-  { 0, 13 }
+  { 0, 14 }
 };
 const ProtobufCMessageDescriptor swiftps__node__descriptor =
 {
@@ -330,7 +343,7 @@ const ProtobufCMessageDescriptor swiftps__node__descriptor =
   "Swiftps__Node",
   "swiftps",
   sizeof(Swiftps__Node),
-  13,
+  14,
   swiftps__node__field_descriptors,
   swiftps__node__field_indices_by_name,
   2,  swiftps__node__number_ranges,

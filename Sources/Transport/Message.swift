@@ -85,6 +85,15 @@ public struct NodeInfo: Sendable, Hashable, CustomStringConvertible {
     /// Settings every worker of the job must share, by name (`ClusterConfig.sharedSettings`); empty
     /// for servers, the scheduler and trainers that declare none. Only ADD_NODE carries them.
     public var settings: [String: String] = [:]
+    /// The SwiftPS wire protocol the node speaks (`NodeInfo.wireProtocol` for this build; 0 from a
+    /// build older than the field). A scheduler refuses a node that speaks another, and a node a
+    /// scheduler that does.
+    public var protocolVersion: Int32 = 0
+
+    /// The wire protocol of this build: bumped whenever a message's meaning changes in a way an
+    /// earlier build would misread (1: the first numbered, with fp16 KV values and the
+    /// `protocol` field itself).
+    public static let wireProtocol: Int32 = 1
 
     /// Creates a table entry.
     public init(

@@ -120,6 +120,7 @@ public enum MetaCodec {
                 n.pointee.job = arena.string(node.job)
                 n.pointee.num_workers = node.numWorkers
                 n.pointee.num_servers = node.numServers
+                n.pointee.protocol = node.protocolVersion
                 if !node.settings.isEmpty {
                     let entries = node.settings.sorted { $0.key < $1.key }
                     let texts = arena.array(UnsafeMutablePointer<CChar>?.self, count: entries.count)
@@ -149,6 +150,7 @@ public enum MetaCodec {
                 job: stringOf(n.job))
             node.numWorkers = n.num_workers
             node.numServers = n.num_servers
+            node.protocolVersion = n.protocol
             for j in 0..<n.n_settings {
                 let entry = stringOf(n.settings[j])
                 guard let equals = entry.firstIndex(of: "=") else { throw .malformedSetting(entry) }

@@ -137,6 +137,42 @@ import Testing
         }
     }
 
+    /// A worker of another build (here one from before wire protocol numbers, which sends none) is
+    /// refused, naming both protocols, and the rendezvous fails at once for the nodes waiting: one
+    /// build would misread the other's messages (an fp16 push read as float32). A node that gets a
+    /// table from a scheduler of another protocol (an older scheduler does not check) refuses it.
+    @Test func aNodeOfAnotherWireProtocolFailsTheRendezvousAtOnce() throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        var config = cluster.config(.worker, workers: 2, servers: 1)
+        config.wireProtocol = 0
+        let odd = cluster.add(config)
+        let (refusal, reasons, early) = Self.lateArrival(odd, in: cluster, early: [[:]])
+        #expect(
+            refusal.contains(
+                "speaks SwiftPS wire protocol \(NodeInfo.wireProtocol), this node 0 (a build from before wire protocol numbers): run the same swiftps build on every host"
+            ), "\(refusal)")
+        for reason in reasons {
+            #expect(
+                reason.contains("worker at \(odd.myNode.address) speaks SwiftPS wire protocol 0 (a build from before"),
+                "\(reason)")
+        }
+        var scheduler = early[0].myNode
+        scheduler.id = NodeID.scheduler
+        let same = scheduler
+        #expect(early[1].locked { early[1].schedulerProtocolMismatch(in: [same]) } == nil)
+        scheduler.protocolVersion = NodeInfo.wireProtocol + 1
+        let newer = scheduler
+        let mismatch = early[1].locked { early[1].schedulerProtocolMismatch(in: [newer]) }
+        guard case .rendezvousRefused(let text)? = mismatch else {
+            Issue.record("expected a refusal, got \(String(describing: mismatch))")
+            return
+        }
+        #expect(
+            text.contains(
+                "speaks SwiftPS wire protocol \(NodeInfo.wireProtocol + 1), this node \(NodeInfo.wireProtocol)"))
+    }
+
     /// A worker whose shared settings (`ClusterConfig.sharedSettings`) differ from a registered
     /// worker's is refused, naming each differing setting with both values, and the rendezvous fails
     /// at once for the nodes waiting. Equal settings, or a worker that declares none, join.

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPS
 import SwiftPSModule
 import Testing
 
@@ -152,6 +153,16 @@ struct CLIInputTests {
         #expect(held < 0.3, "at a warm-up rate of 0 the model learned: \(held)")
         #expect(ramped > 0.3 && ramped != free, "a linear warm-up: \(ramped), without: \(free)")
         #expect(free > 0.5, "unclipped the model did not learn: \(free)")
+    }
+
+    /// `--version` names the build's wire protocol, which the scheduler compares at rendezvous: what
+    /// to compare across hosts when it refuses a node of another build.
+    @Test func versionNamesTheWireProtocol() throws {
+        let run = try CLIRunner.run(["--version"])
+        #expect(run.status == 0)
+        #expect(
+            run.text.trimmingCharacters(in: .whitespacesAndNewlines)
+                == "\(swiftPSVersion) (wire protocol \(NodeInfo.wireProtocol))")
     }
 
     /// A batch larger than the worker's training set trains (MXNet's iterators pad it too) but says

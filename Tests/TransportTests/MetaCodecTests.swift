@@ -11,6 +11,7 @@ import Testing
         worker.numWorkers = 4
         worker.numServers = 2
         worker.settings = ["--num-epochs": "10", "--model-prefix": "ckpt/a=b", "--metrics": ""]
+        worker.protocolVersion = 7
         let nodes = [worker, NodeInfo(role: .scheduler, id: 1, hostname: "host-a", port: 9100)]
         let control = Control(
             cmd: .addNode, nodes: nodes, barrierGroup: 6, msgSig: 0xDEAD_BEEF_0000_0001, epoch: 12,
@@ -27,6 +28,7 @@ import Testing
         #expect(m.head == 42)
         #expect(m.body == Array("optimizer".utf8))
         #expect(m.control == control)
+        #expect(m.control.nodes.map(\.protocolVersion) == [7, 0])
         #expect(m.request && m.push && m.pull && m.simpleApp)
         #expect(m.appID == 3 && m.customerID == 4)
         #expect(m.timestamp == 1 << 40)

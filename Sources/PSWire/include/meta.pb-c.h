@@ -133,10 +133,14 @@ struct  Swiftps__Node
    */
   size_t n_settings;
   char **settings;
+  /*
+   * the SwiftPS wire protocol the node speaks (0: a build from before the field); the scheduler refuses another
+   */
+  int32_t protocol;
 };
 #define SWIFTPS__NODE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&swiftps__node__descriptor) \
-    , SWIFTPS__ROLE__SERVER, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, {0,NULL}, {0,NULL}, (char *)protobuf_c_empty_string, 0, 0, 0,NULL }
+    , SWIFTPS__ROLE__SERVER, 0, (char *)protobuf_c_empty_string, 0, 0, 0, 0, {0,NULL}, {0,NULL}, (char *)protobuf_c_empty_string, 0, 0, 0,NULL, 0 }
 
 
 struct  Swiftps__Control
