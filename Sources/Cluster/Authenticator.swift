@@ -53,7 +53,7 @@ struct Authenticator: Sendable {
 
     private static func requestBytes(_ node: NodeInfo) -> [UInt8] {
         var text =
-            "swiftps-v1|add-node|\(node.role)|\(node.hostname)|\(node.port)|\(node.shardSize)|\(node.numWorkers)|\(node.numServers)|\(node.job.utf8.count)|\(node.job)|"
+            "swiftps-v1|add-node|\(node.role)|\(node.hostname)|\(node.port)|\(node.shardSize)|\(node.numWorkers)|\(node.numServers)|\(node.protocolVersion)|\(node.job.utf8.count)|\(node.job)|"
         for (name, value) in node.settings.sorted(by: { $0.key < $1.key }) {
             text += "\(name.utf8.count)|\(name)|\(value.utf8.count)|\(value)|"
         }
@@ -69,7 +69,8 @@ struct Authenticator: Sendable {
     {
         var text = "swiftps-v1|table|\(encrypted ? "encrypted" : "tagged")|"
         for node in table {
-            text += "\(node.id),\(node.role),\(node.rank),\(node.hostname),\(node.port),\(node.shardSize);"
+            text +=
+                "\(node.id),\(node.role),\(node.rank),\(node.hostname),\(node.port),\(node.shardSize),\(node.protocolVersion);"
         }
         return Array(text.utf8) + [0x7C] + nonce + [0x7C] + session
     }

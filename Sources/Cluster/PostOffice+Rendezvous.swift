@@ -164,6 +164,9 @@ extension PostOffice {
         guard reply.control.nonce == me.nonce else {
             throw ClusterError.protocolViolation("the scheduler's node table answers another request (nonce mismatch)")
         }
+        // Before the signature, which covers the protocols too: a scheduler of another build is the
+        // news, not a signature this build would compute differently.
+        if let mismatch = schedulerProtocolMismatch(in: reply.control.nodes) { throw mismatch }
         if let authenticator {
             let control = reply.control
             guard
@@ -191,7 +194,6 @@ extension PostOffice {
                     : "data frames are not encrypted (the scheduler's choice; SWIFTPS_ENCRYPT=1 on it turns encryption on)"
             )
         }
-        if let mismatch = schedulerProtocolMismatch(in: reply.control.nodes) { throw mismatch }
         guard let mine = reply.control.nodes.first(where: { $0.hostname == me.hostname && $0.port == me.port }) else {
             throw ClusterError.protocolViolation("the scheduler's node table does not list this node at \(me.address)")
         }

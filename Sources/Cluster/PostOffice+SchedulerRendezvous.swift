@@ -121,6 +121,13 @@ extension PostOffice {
             logger.warning("dropped an ADD_NODE without a worker or server entry: \(message.debugDescription)")
             return
         }
+        // No answer can reach such a node, and no one could connect to it later.
+        guard (1...65_535).contains(node.port), !node.hostname.isEmpty else {
+            logger.warning(
+                "dropped an ADD_NODE from a \(node.role) at '\(node.hostname)' port \(node.port): not an address it can be reached at"
+            )
+            return
+        }
         // The rendezvous already failed (the scheduler is on its way out): say why at once.
         if phase == .rendezvous, case .rendezvousFailed(let reason)? = terminalError {
             sendLocked(

@@ -119,6 +119,16 @@ import Testing
         tampered.job = "another"
         #expect(!auth.verify(request: tampered))
         tampered = node
+        tampered.protocolVersion += 1
+        #expect(!auth.verify(request: tampered))
+        // The table reply: each entry's address, rank and protocol.
+        let table = [NodeInfo(role: .scheduler, id: 1, hostname: "h", port: 9), node]
+        let signed = auth.sign(table: table, nonce: [1], session: [2], encrypted: false)
+        #expect(auth.verify(table: table, nonce: [1], session: [2], encrypted: false, auth: signed))
+        var other = table
+        other[0].protocolVersion += 1
+        #expect(!auth.verify(table: other, nonce: [1], session: [2], encrypted: false, auth: signed))
+        tampered = node
         tampered.settings["--num-epochs"] = "1"
         #expect(!auth.verify(request: tampered))
         tampered = node

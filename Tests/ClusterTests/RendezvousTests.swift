@@ -173,6 +173,37 @@ import Testing
                 "speaks SwiftPS wire protocol \(NodeInfo.wireProtocol + 1), this node \(NodeInfo.wireProtocol)"))
     }
 
+    /// An ADD_NODE whose address no one could reach (a port outside 1-65535, no hostname) is dropped:
+    /// it neither registers nor fails the rendezvous, and the job's own nodes then complete it.
+    @Test func anAddNodeWithAnUnreachableAddressIsDropped() throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        let early = [
+            cluster.config(.scheduler, workers: 1, servers: 1), cluster.config(.server, workers: 1, servers: 1),
+        ]
+        .map { cluster.add($0) }
+        let results = Inbox<[Result<Void, ClusterError>?]>()
+        let starter = JoinableThread(name: "test-early") {
+            results.put(cluster.concurrently(early) { try $0.start() })
+        }
+        defer { starter.join(timeout: 40) }
+        let scheduler = early[0]
+        #expect(eventually { scheduler.locked { scheduler.arrivals.count == 1 } })
+        for (host, port) in [("127.0.0.1", Int32(-1)), ("127.0.0.1", 0), ("127.0.0.1", 70_000), ("", 9000)] {
+            var node = NodeInfo(role: .worker, hostname: host, port: port, nonce: [1, 2, 3])
+            node.numWorkers = 1
+            node.numServers = 1
+            node.protocolVersion = NodeInfo.wireProtocol
+            let message = Message(control: Control(cmd: .addNode, nodes: [node]), request: true)
+            scheduler.locked { scheduler.handleAddNode(message) }
+        }
+        #expect(scheduler.locked { scheduler.arrivals.count == 1 && scheduler.terminalError == nil })
+        let worker = cluster.add(cluster.config(.worker, workers: 1, servers: 1))
+        #expect(cluster.concurrently([worker]) { try $0.start() }[0]?.succeeded == true)
+        let started = results.wait(count: 1, timeout: 30).first ?? []
+        #expect(started.count == 2 && started.allSatisfy { $0?.succeeded == true }, "\(started)")
+    }
+
     /// A worker whose shared settings (`ClusterConfig.sharedSettings`) differ from a registered
     /// worker's is refused, naming each differing setting with both values, and the rendezvous fails
     /// at once for the nodes waiting. Equal settings, or a worker that declares none, join.
