@@ -82,8 +82,13 @@ static float f16_to_f32_one(uint16_t h) {
     return value;
 }
 
-void swiftps_f32_to_f16_portable(const float *src, uint16_t *dst, size_t count) {
-    for (size_t i = 0; i < count; i++) dst[i] = f32_to_f16_one(src[i]);
+size_t swiftps_f32_to_f16_portable(const float *src, uint16_t *dst, size_t count) {
+    size_t infinite = 0;
+    for (size_t i = 0; i < count; i++) {
+        dst[i] = f32_to_f16_one(src[i]);
+        infinite += (dst[i] & 0x7fffu) == 0x7c00u;
+    }
+    return infinite;
 }
 
 void swiftps_f16_to_f32_portable(const uint16_t *src, float *dst, size_t count, int accumulate) {
@@ -96,13 +101,17 @@ void swiftps_f16_to_f32_portable(const uint16_t *src, float *dst, size_t count, 
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-__attribute__((target("avx,f16c"))) static void f32_to_f16_f16c(const float *src, uint16_t *dst, size_t count) {
-    size_t i = 0;
+__attribute__((target("avx,f16c"))) static size_t f32_to_f16_f16c(const float *src, uint16_t *dst, size_t count) {
+    size_t i = 0, infinite = 0;
+    const __m128i magnitude = _mm_set1_epi16(0x7fff), inf = _mm_set1_epi16(0x7c00);
     for (; i + 8 <= count; i += 8) {
         __m128i h = _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT);
         _mm_storeu_si128((__m128i *)(dst + i), h);
+        // Two mask bits per 16-bit lane that is +-infinity.
+        int mask = _mm_movemask_epi8(_mm_cmpeq_epi16(_mm_and_si128(h, magnitude), inf));
+        infinite += (size_t)__builtin_popcount((unsigned)mask) / 2;
     }
-    swiftps_f32_to_f16_portable(src + i, dst + i, count - i);
+    return infinite + swiftps_f32_to_f16_portable(src + i, dst + i, count - i);
 }
 
 __attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(
@@ -127,14 +136,11 @@ int swiftps_f16c_available(void) {
 #endif
 }
 
-void swiftps_f32_to_f16(const float *src, uint16_t *dst, size_t count) {
+size_t swiftps_f32_to_f16(const float *src, uint16_t *dst, size_t count) {
 #if defined(__x86_64__)
-    if (has_f16c()) {
-        f32_to_f16_f16c(src, dst, count);
-        return;
-    }
+    if (has_f16c()) return f32_to_f16_f16c(src, dst, count);
 #endif
-    swiftps_f32_to_f16_portable(src, dst, count);
+    return swiftps_f32_to_f16_portable(src, dst, count);
 }
 
 void swiftps_f16_to_f32(const uint16_t *src, float *dst, size_t count, int accumulate) {

@@ -44,12 +44,21 @@ extension DistKVStore {
             var message = Message(
                 head: head.rawValue, request: true, push: kind.pushes, pull: kind.pulls,
                 timestamp: postOffice.nextTimestamp(), priority: Int32(clamping: priority))
-            let values = value.map { value in
-                half
-                    ? Payload.halves(from: value.data + slice.offset, count: slice.count)
-                    : compressed
-                        ? compress(value, key: key, slice: slice, threshold: compression.threshold)
-                        : Payload.floats(noCopy: value, offset: slice.offset, count: slice.count)
+            var values: Payload?
+            if let value, half {
+                let (halves, infinite) = Payload.halves(from: value.data + slice.offset, count: slice.count)
+                // An infinite value would make the servers' sum, and then the weights, infinite or NaN.
+                guard infinite == 0 else {
+                    throw KVStoreError.badConfiguration(
+                        "fp16 compression cannot carry the gradient of '\(name)': \(infinite) of its values are beyond half precision's range (65504) or infinite; lower the learning rate or the batch size (pushes are sums over the batch), or use --gc-type none"
+                    )
+                }
+                values = halves
+            } else if let value {
+                values =
+                    compressed
+                    ? compress(value, key: key, slice: slice, threshold: compression.threshold)
+                    : Payload.floats(noCopy: value, offset: slice.offset, count: slice.count)
             }
             message.data = KVFrames.encode(key: wireKey, values: values, count: slice.count)
             if head == .compressed { message.body = KVFrames.thresholdBody(compression.threshold) }

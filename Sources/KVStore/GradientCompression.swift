@@ -14,7 +14,8 @@ import SwiftPSTensor
 /// keep float32 weights (MXNet's multi-precision masters); a worker trains on those weights rounded
 /// to half precision between pulls, and `Module.getParams` (every epoch end in `fit`) pulls them in
 /// float32, so scores and checkpoints see exactly what the servers hold. Half precision holds
-/// magnitudes up to 65504: gradients summed over a worker's batch beyond that become infinite.
+/// magnitudes up to 65504: a push with a value beyond it (or infinite) is refused naming the key,
+/// and a server answers weights beyond it in float32.
 ///
 /// `2bit` with threshold `t`: the worker adds the gradient to a residual it keeps per key; where the
 /// residual reaches `t` it sends `+t` and subtracts `t`, where it reaches `-t` it sends `-t` and adds

@@ -28,6 +28,8 @@ final class ServerSlice {
     var roundStarted = 0.0
     /// Whether the open round's stall has been logged.
     var stallLogged = false
+    /// Whether weights too large for an fp16 answer have been logged.
+    var halfOverflowLogged = false
 
     init(key: Int, info: KVSliceInfo, count: Int) {
         self.key = key
@@ -281,14 +283,30 @@ extension KVServer {
         }
         let count = slice.weight.count
         let values: Payload
-        if message.head == KVHead.half.rawValue {
-            values = weights.half ?? Payload.halves(from: slice.weight.data, count: count)
-            weights.half = values
+        if message.head == KVHead.half.rawValue, let half = weights.half ?? halves(of: slice) {
+            values = half
+            weights.half = half
         } else {
             values = weights.float ?? Payload.floats(copying: slice.weight.data, count: count)
             weights.float = values
         }
         answer(message, key: slice.key, values: values, count: count)
+    }
+}
+
+extension KVServer {
+    /// The slice's weights in half precision, or nil (with a warning, once per slice) when some are
+    /// beyond its range: those answers go in float32, which the worker reads as well.
+    fileprivate func halves(of slice: ServerSlice) -> Payload? {
+        let (payload, infinite) = Payload.halves(from: slice.weight.data, count: slice.weight.count)
+        guard infinite > 0 else { return payload }
+        if !slice.halfOverflowLogged {
+            slice.halfOverflowLogged = true
+            logger.warning(
+                "server \(postOffice.rank): \(infinite) weights of '\(slice.name)' (offset \(slice.offset)) are beyond half precision's range (65504) or infinite: its fp16 answers go in float32"
+            )
+        }
+        return nil
     }
 }
 

@@ -91,7 +91,9 @@ struct KVFrames {
         if message.request && message.head == KVHead.compressed.rawValue {
             return try decodeCompressed(key: Int(keys[0]), codes: data[1], lens: lens, body: message.body)
         }
-        if message.head == KVHead.half.rawValue {
+        // A half-precision request, or an answer in half precision (the server answers in float32
+        // when the weights do not fit half precision: those frames are read as float32 below).
+        if message.head == KVHead.half.rawValue && (message.request || data[1].dataType != .float32) {
             return try decodeHalf(key: Int(keys[0]), values: data[1], lens: lens)
         }
         guard data[1].dataType == .float32, let count = data[1].count(of: Float.self) else {
@@ -198,11 +200,14 @@ extension Payload {
             deallocator: { _ in withExtendedLifetime(array) {} })
     }
 
-    /// A uint16 frame holding the half-precision bits of `count` elements at `source` (`KVHead.half`).
-    static func halves(from source: UnsafePointer<Float>, count: Int) -> Payload {
-        Payload(count: count, of: UInt16.self) { buffer in
-            if let base = buffer.baseAddress { Half.encode(source, count: count, into: base) }
+    /// A uint16 frame holding the half-precision bits of `count` elements at `source` (`KVHead.half`),
+    /// and how many of them are infinite (beyond half precision's range, or infinite already).
+    static func halves(from source: UnsafePointer<Float>, count: Int) -> (Payload, infinite: Int) {
+        var infinite = 0
+        let payload = Payload(count: count, of: UInt16.self) { buffer in
+            if let base = buffer.baseAddress { infinite = Half.encode(source, count: count, into: base) }
         }
+        return (payload, infinite)
     }
 
     /// A float32 frame holding a copy of `count` elements at `source`.

@@ -8,12 +8,14 @@ import CShims
 /// (subnormal below 2^-14). NaN stays NaN. On x86-64 CPUs with F16C the conversions use it, eight
 /// values an instruction; elsewhere a portable loop gives the same bits.
 public enum Half {
-    /// Writes the half-precision bits of `count` values of `source` to `destination`.
+    /// Writes the half-precision bits of `count` values of `source` to `destination`; returns how many
+    /// of them are infinite (values of magnitude 65520 and up, or infinite already).
+    @discardableResult
     public static func encode(
         _ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutablePointer<UInt16>
-    ) {
+    ) -> Int {
         precondition(count >= 0, "Half.encode: negative count \(count)")
-        swiftps_f32_to_f16(source, destination, count)
+        return swiftps_f32_to_f16(source, destination, count)
     }
 
     /// Writes (`accumulate` false) or adds (`accumulate` true) the float32 values of `count` half
@@ -29,9 +31,10 @@ public enum Half {
     public static var usesF16C: Bool { swiftps_f16c_available() != 0 }
 
     /// `encode` without F16C (tests compare the two).
+    @discardableResult
     static func encodePortable(
         _ source: UnsafePointer<Float>, count: Int, into destination: UnsafeMutablePointer<UInt16>
-    ) {
+    ) -> Int {
         swiftps_f32_to_f16_portable(source, destination, count)
     }
 

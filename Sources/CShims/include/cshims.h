@@ -12,11 +12,12 @@ int64_t swiftps_peak_rss_kb(void);
 /// heap's top (mallopt M_MMAP_THRESHOLD and M_TRIM_THRESHOLD). Returns 1 on success, 0 otherwise.
 int swiftps_keep_freed_memory(size_t bytes);
 /// IEEE 754 binary16 from float32, rounded to nearest even (`count` values; F16C where the CPU has it).
-void swiftps_f32_to_f16(const float *src, uint16_t *dst, size_t count);
+/// Returns how many results are infinite (beyond half precision's range, or infinite already).
+size_t swiftps_f32_to_f16(const float *src, uint16_t *dst, size_t count);
 /// float32 from binary16, written to `dst` or, with `accumulate` non-zero, added to it.
 void swiftps_f16_to_f32(const uint16_t *src, float *dst, size_t count, int accumulate);
 /// The same conversions without F16C (for tests and CPUs without it).
-void swiftps_f32_to_f16_portable(const float *src, uint16_t *dst, size_t count);
+size_t swiftps_f32_to_f16_portable(const float *src, uint16_t *dst, size_t count);
 void swiftps_f16_to_f32_portable(const uint16_t *src, float *dst, size_t count, int accumulate);
 /// 1 when the F16C conversions are used.
 int swiftps_f16c_available(void);
