@@ -243,6 +243,9 @@ struct TrainOptions: ParsableArguments {
             throw ValidationError(
                 "--gc-type \(gcType) compresses pushes to servers: it needs --kv-store dist_sync or dist_async")
         }
+        guard gcThreshold == 0.5 || compression.kind == .twoBit else {
+            throw ValidationError("--gc-threshold \(gcThreshold) is 2bit's threshold: it needs --gc-type 2bit")
+        }
         if let name = network, !["mlp", "lenet"].contains(name.lowercased()), !name.hasSuffix(".json") {
             throw ValidationError("--network '\(name)': use mlp, lenet or the path of a symbol JSON file (.json)")
         }

@@ -56,6 +56,10 @@ struct CLIInputTests {
             (["train", "--gc-type", "2bit"], ["--gc-type 2bit", "dist_sync or dist_async"]),
             (["train", "--kv-store", "dist_sync", "--gc-type", "1bit"], ["--gc-type '1bit'", "2bit"]),
             (["train", "--kv-store", "dist_sync", "--gc-type", "2bit", "--gc-threshold", "-1"], ["threshold -1"]),
+            (
+                ["train", "--kv-store", "dist_sync", "--gc-type", "fp16", "--gc-threshold", "1"],
+                ["--gc-threshold 1.0", "needs --gc-type 2bit"]
+            ),
             (["score", "--model-prefix", "m", "--load-epoch", "1", "--batch-size", "0"], ["--batch-size 0"]),
             (
                 ["score", "--model-prefix", "m", "--load-epoch", "1", "--data-dir", "d", "--data-csv", "a"],
