@@ -132,12 +132,19 @@ enum ClusterRoles {
     /// MXNet's `KVStoreDistServer` process: joins, serves until worker 0 sends STOP_SERVER, then
     /// leaves with the final barrier. A dist_sync step that waits more than `SWIFTPS_STRAGGLER_TIMEOUT`
     /// for a worker's push names the worker in a warning.
-    static func runServer(_ options: ClusterOptions) throws {
+    static func runServer(_ options: ClusterOptions, timeline path: String? = nil) throws {
         let logger = LogSetup.logger("swiftps.server")
         let stallWarning = try EpochCoordinator.stragglerFromEnvironment()
         let office = try join(as: .server, options, logger: logger)
         let server = try KVServer(postOffice: office, stallWarning: stallWarning, logger: logger)
+        let timeline = path.map { _ in Timeline(processName: "server \(office.rank)", processID: 1000 + office.rank) }
+        server.timeline = timeline
         try server.run()
+        if let timeline, let path {
+            let file = Timeline.path(path, node: "server\(office.rank)")
+            try timeline.write(to: file)
+            logger.info("timeline written to \(file)")
+        }
         try office.finalize()
         logger.info("server \(office.rank) stopped")
     }

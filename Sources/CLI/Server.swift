@@ -16,7 +16,16 @@ struct Server: ParsableCommand {
 
     @OptionGroup var cluster: ClusterOptions
 
+    @Option(
+        help: """
+            Record a timeline of this server's dist_sync rounds (first push to answers, with the sum and \
+            update) in Chrome's trace format, written as FILE with .serverK before its extension when \
+            the server stops (default: SWIFTPS_TIMELINE).
+            """)
+    var timeline: String?
+
     func run() throws {
-        try ClusterRoles.reportingErrors("server") { try ClusterRoles.runServer(cluster) }
+        let path = timeline ?? ProcessInfoLite.environment["SWIFTPS_TIMELINE"].flatMap { $0.isEmpty ? nil : $0 }
+        try ClusterRoles.reportingErrors("server") { try ClusterRoles.runServer(cluster, timeline: path) }
     }
 }

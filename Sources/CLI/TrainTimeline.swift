@@ -22,11 +22,7 @@ final class TrainTimeline {
     /// `trace.json` → `trace.worker1.json` (`trace` → `trace.worker1`), so that workers sharing a
     /// directory do not overwrite each other.
     static func path(_ path: String, rank: Int, workers: Int) -> String {
-        guard workers > 1 else { return path }
-        let name = path.split(separator: "/", omittingEmptySubsequences: false).last ?? ""
-        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return path + ".worker\(rank)" }
-        let stem = path.dropLast(name.distance(from: dot, to: name.endIndex))
-        return "\(stem).worker\(rank)\(name[dot...])"
+        workers > 1 ? Timeline.path(path, node: "worker\(rank)") : path
     }
 
     /// An epoch-end callback: closes the epoch's span and rewrites the file.

@@ -30,6 +30,15 @@ final class ServerSlice {
     var stallLogged = false
     /// Whether weights too large for an fp16 answer have been logged.
     var halfOverflowLogged = false
+    /// For the timeline (`MonotonicClock`): when the open round's first and last pushes arrived, and
+    /// from which worker the last.
+    var firstPush = 0.0
+    var lastPush = 0.0
+    var lastPusher = 0
+
+    /// The slice's track in a timeline, and its name.
+    var track: Int { Timeline.keyTrackBase + key }
+    var trackName: String { offset == 0 ? "key \(name)" : "key \(name) from \(offset)" }
 
     init(key: Int, info: KVSliceInfo, count: Int) {
         self.key = key
@@ -119,12 +128,16 @@ extension KVServer {
     /// one) and answered; pulls are answered from the store.
     private func handleAsync(_ message: Message, _ frames: KVFrames, _ slice: ServerSlice) throws {
         if message.push {
+            let start = MonotonicClock.now()
             if optimizer != nil {
                 try frames.write(into: slice.merged, accumulate: false)
                 try update(slice)
             } else {
                 try frames.write(into: slice.weight, accumulate: false)
             }
+            recorder?.span(
+                "apply \(slice.name)", category: "server", track: slice.track, start: start, end: MonotonicClock.now(),
+                detail: "worker \(NodeID.rank(of: message.sender))'s push", trackName: slice.trackName)
         }
         answerWithStore(message, slice)
     }
@@ -142,10 +155,14 @@ extension KVServer {
             answerWithStore(message, slice)
             return
         }
+        let now = MonotonicClock.now()
         if slice.pushes.isEmpty {
             slice.roundStarted = postOffice.clock.now()
             slice.stallLogged = false
+            slice.firstPush = now
         }
+        slice.lastPush = now
+        slice.lastPusher = rank
         slice.pushes[rank] = (message, frames)
         if slice.pushes.count == postOffice.numWorkers { completeRound(slice) }
     }
@@ -211,6 +228,7 @@ extension KVServer {
         let round = (0..<postOffice.numWorkers).compactMap { slice.pushes[$0] }
         slice.pushes.removeAll()
         var failure: String?
+        let updating = MonotonicClock.now()
         do {
             // Without an optimizer the sum is the new value: it goes straight into the weights.
             try sum(round.map(\.frames), into: optimizer == nil ? slice.weight : slice.merged)
@@ -218,6 +236,7 @@ extension KVServer {
         } catch {
             failure = "the update of '\(slice.name)' failed: \(error)"
         }
+        let updated = MonotonicClock.now()
         var weights = StoreAnswer()
         for (push, _) in round {
             if let failure {
@@ -226,6 +245,8 @@ extension KVServer {
                 answerWithStore(push, slice, weights: &weights)
             }
         }
+        // Before the deferred requests, which may open the slice's next round.
+        record(slice, updating: updating, updated: updated, answers: round.count)
         let deferred = slice.deferred
         slice.deferred.removeAll()
         for message in deferred {
@@ -235,6 +256,20 @@ extension KVServer {
                 answer(message, error: "\(error)")
             }
         }
+    }
+
+    /// Records a completed round on the timeline: its span from the first push to the answers, with
+    /// the sum and update nested in it.
+    private func record(_ slice: ServerSlice, updating: Double, updated: Double, answers: Int) {
+        guard let recorder else { return }
+        let waited = Int(((slice.lastPush - slice.firstPush) * 1e6).rounded())
+        recorder.span(
+            "round \(slice.name)", category: "server", track: slice.track, start: slice.firstPush,
+            end: MonotonicClock.now(),
+            detail:
+                "the last push, worker \(slice.lastPusher)'s, came \(waited) µs after the first; \(answers) answers",
+            trackName: slice.trackName)
+        recorder.span("update \(slice.name)", category: "server", track: slice.track, start: updating, end: updated)
     }
 
     /// `out` = the sum of the pushes' values (float32, half precision widened, or 2-bit codes

@@ -47,6 +47,15 @@ public final class KVServer: @unchecked Sendable {
     public let stallLimit: Double
     /// How many keys worker 0 said it had initialized, at most (0: it did not say).
     var initializedKeys = 0
+    var recorder: Timeline?
+
+    /// Where each dist_sync round is recorded, from its first push to its answers, with the sum and
+    /// update nested in it, on its key's track (and each dist_async push as it is applied); nil: not
+    /// recorded. Set it before `run`.
+    public var timeline: Timeline? {
+        get { locked { recorder } }
+        set { locked { recorder = newValue } }
+    }
 
     /// Creates the server over a started server `postOffice` and starts handling requests.
     /// `stallWarning` (default 30 s, as `SWIFTPS_STRAGGLER_TIMEOUT`) and `stallLimit` (default 90% of

@@ -126,6 +126,15 @@ public final class Timeline: @unchecked Sendable {
         try AtomicFile.write(Array(json().utf8), to: path)
     }
 
+    /// `path` with `.node` before its extension (`trace.json` → `trace.server0.json`; `trace` →
+    /// `trace.server0`), so that the processes of a job sharing a directory write files of their own.
+    public static func path(_ path: String, node: String) -> String {
+        let name = path.split(separator: "/", omittingEmptySubsequences: false).last ?? ""
+        guard let dot = name.lastIndex(of: "."), dot != name.startIndex else { return path + ".\(node)" }
+        let stem = path.dropLast(name.distance(from: dot, to: name.endIndex))
+        return "\(stem).\(node)\(name[dot...])"
+    }
+
     /// Whole microseconds of `seconds`.
     static func microseconds(_ seconds: Double) -> Int64 { Int64((seconds * 1e6).rounded()) }
 }

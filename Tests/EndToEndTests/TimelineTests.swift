@@ -34,7 +34,8 @@ struct TimelineTests {
     }
 
     /// A dist_sync job with `SWIFTPS_TIMELINE`: each worker writes its own file (`.workerK` before the
-    /// extension), with its rank as the process, a track per key and every step's pushpulls on it.
+    /// extension), with its rank as the process, a track per key and every step's pushpulls on it; the
+    /// server writes `.server0` with every round.
     @Test func eachWorkerRecordsItsStepsAndRequests() throws {
         let dir = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -54,5 +55,14 @@ struct TimelineTests {
             }
             #expect(spans["pushPull fc1_weight"]?.allSatisfy { $0["pid"] as? Int == rank } == true)
         }
+        // The server's rounds, written when it stops: one per step and key, with the sum and update.
+        let (spans, tracks) = try Self.trace(dir + "/trace.server0.json")
+        for key in ["fc1_weight", "fc3_bias"] {
+            #expect(spans["round \(key)"]?.count == 5 && spans["update \(key)"]?.count == 5, "\(key)")
+            #expect(tracks.contains("key \(key)"), "\(tracks)")
+        }
+        let detail = (spans["round fc1_weight"]?.first?["args"] as? [String: Any])?["detail"] as? String
+        #expect(
+            detail?.contains("came") == true && detail?.contains("2 answers") == true, "\(String(describing: detail))")
     }
 }

@@ -68,6 +68,33 @@ import Testing
         #expect(cluster.shutdown().allSatisfy { $0 == nil })
     }
 
+    /// A server with a timeline records each completed round from its first push to its answers,
+    /// naming the worker whose push came last, with the sum and update nested in it.
+    @Test func serverRoundsAreRecordedOnTheTimeline() throws {
+        let cluster = try KVCluster(workers: 2, servers: 1)
+        defer { cluster.stop() }
+        let timeline = Timeline(processName: "server 0")
+        cluster.servers[0].timeline = timeline
+        let results = cluster.onWorkers { rank, store in
+            try store.initialize(["w"], values: [NDArray([1, 2])])
+            // Worker 1 pushes 50 ms after worker 0, so it is the last.
+            if rank == 1 { Thread.sleep(forTimeInterval: 0.05) }
+            try store.pushPull("w", NDArray([1, 1]), into: NDArray(shape: [2]), priority: 0)
+            try store.waitAll()
+        }
+        #expect(results == [nil, nil])
+        let data = Data(timeline.json().utf8)
+        let root = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        let spans = try #require(root["traceEvents"] as? [[String: Any]]).filter { $0["ph"] as? String == "X" }
+        let rounds = spans.filter { $0["name"] as? String == "round w" }
+        try #require(rounds.count == 1, "\(spans)")
+        #expect((rounds[0]["dur"] as? Int ?? 0) >= 40_000, "the round lasts from worker 0's push to worker 1's")
+        let detail = (rounds[0]["args"] as? [String: Any])?["detail"] as? String ?? ""
+        #expect(detail.hasPrefix("the last push, worker 1's, came") && detail.hasSuffix("2 answers"), "\(detail)")
+        #expect(spans.filter { $0["name"] as? String == "update w" }.count == 1)
+        #expect(cluster.shutdown().allSatisfy { $0 == nil })
+    }
+
     @Test func sumsInWorkerRankOrderWhateverTheArrivalOrder() throws {
         // In float32 (1e8 + 1) - 1e8 == 0 but (1e8 - 1e8) + 1 == 1: only the rank order gives 0.
         let cluster = try KVCluster(workers: 3, servers: 1)
