@@ -18,7 +18,7 @@ struct Server: ParsableCommand {
 
     @Option(
         help: """
-            Record a timeline of this server's dist_sync rounds (first push to answers, with the sum and \
+            Record a timeline of this server's dist_sync rounds (first push to updated weights, with the sum and \
             update) in Chrome's trace format, written as FILE with .serverK before its extension when \
             the server stops (default: SWIFTPS_TIMELINE).
             """)

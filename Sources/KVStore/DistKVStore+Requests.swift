@@ -172,20 +172,22 @@ extension DistKVStore {
         } else if let out = request.out {
             failure = copyAnswer(message, into: out, request: request)
         }
-        let recorded: (Timeline, String)? = locked {
-            guard inFlight.removeValue(forKey: message.timestamp) != nil else { return nil }
+        let answered = MonotonicClock.now()
+        locked {
+            guard inFlight.removeValue(forKey: message.timestamp) != nil else { return }
             inFlightPerKey[request.key, default: 1] -= 1
             if let failure { failures[request.key] = failure }
+            // Recorded before the waiters wake: one that returns from `wait` finds the request there.
+            if let recorder {
+                let name = keyNames[request.key]
+                recorder.span(
+                    "\(request.kind) \(name)", category: "kvstore", track: Timeline.keyTrackBase + request.key,
+                    start: request.sent, end: answered,
+                    detail: "server \(NodeID.rank(of: request.server)), \(request.count) values"
+                        + (failure.map { ", failed: \($0)" } ?? ""),
+                    trackName: "key \(name)")
+            }
             condition.broadcast()
-            return recorder.map { ($0, keyNames[request.key]) }
-        }
-        if let (timeline, name) = recorded {
-            timeline.span(
-                "\(request.kind) \(name)", category: "kvstore", track: Timeline.keyTrackBase + request.key,
-                start: request.sent, end: MonotonicClock.now(),
-                detail: "server \(NodeID.rank(of: request.server)), \(request.count) values"
-                    + (failure.map { ", failed: \($0)" } ?? ""),
-                trackName: "key \(name)")
         }
     }
 

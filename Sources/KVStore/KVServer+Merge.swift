@@ -236,7 +236,8 @@ extension KVServer {
         } catch {
             failure = "the update of '\(slice.name)' failed: \(error)"
         }
-        let updated = MonotonicClock.now()
+        // Recorded before the answers: a worker that has its answer finds the round in the timeline.
+        record(slice, updating: updating, updated: MonotonicClock.now(), answers: round.count)
         var weights = StoreAnswer()
         for (push, _) in round {
             if let failure {
@@ -245,8 +246,6 @@ extension KVServer {
                 answerWithStore(push, slice, weights: &weights)
             }
         }
-        // Before the deferred requests, which may open the slice's next round.
-        record(slice, updating: updating, updated: updated, answers: round.count)
         let deferred = slice.deferred
         slice.deferred.removeAll()
         for message in deferred {
@@ -258,14 +257,13 @@ extension KVServer {
         }
     }
 
-    /// Records a completed round on the timeline: its span from the first push to the answers, with
-    /// the sum and update nested in it.
+    /// Records a completed round on the timeline: its span from the first push to the end of the
+    /// update, with the sum and update nested in it.
     private func record(_ slice: ServerSlice, updating: Double, updated: Double, answers: Int) {
         guard let recorder else { return }
         let waited = Int(((slice.lastPush - slice.firstPush) * 1e6).rounded())
         recorder.span(
-            "round \(slice.name)", category: "server", track: slice.track, start: slice.firstPush,
-            end: MonotonicClock.now(),
+            "round \(slice.name)", category: "server", track: slice.track, start: slice.firstPush, end: updated,
             detail:
                 "the last push, worker \(slice.lastPusher)'s, came \(waited) µs after the first; \(answers) answers",
             trackName: slice.trackName)

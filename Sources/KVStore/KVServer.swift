@@ -49,7 +49,7 @@ public final class KVServer: @unchecked Sendable {
     var initializedKeys = 0
     var recorder: Timeline?
 
-    /// Where each dist_sync round is recorded, from its first push to its answers, with the sum and
+    /// Where each dist_sync round is recorded, from its first push to its updated weights, with the sum and
     /// update nested in it, on its key's track (and each dist_async push as it is applied); nil: not
     /// recorded. Set it before `run`.
     public var timeline: Timeline? {

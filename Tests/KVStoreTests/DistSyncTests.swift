@@ -68,7 +68,7 @@ import Testing
         #expect(cluster.shutdown().allSatisfy { $0 == nil })
     }
 
-    /// A server with a timeline records each completed round from its first push to its answers,
+    /// A server with a timeline records each completed round from its first push to its update,
     /// naming the worker whose push came last, with the sum and update nested in it.
     @Test func serverRoundsAreRecordedOnTheTimeline() throws {
         let cluster = try KVCluster(workers: 2, servers: 1)
