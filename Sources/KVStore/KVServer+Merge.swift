@@ -172,7 +172,10 @@ extension KVServer {
     /// have not pushed. With `condition` held.
     func inspectStalls(now: Double) {
         guard syncMode else { return }
-        var warnings: [String: [String]] = [:]
+        // Open rounds not yet logged, by the workers they wait for: once one of a group has waited
+        // `stallWarning`, the whole group is logged in one warning (rounds opened a moment later by
+        // the same stalled worker belong to the same stall).
+        var waiting: [String: [ServerSlice]] = [:]
         var oldest: [String: Double] = [:]
         for slice in slices.values.sorted(by: { $0.key < $1.key }) where !slice.pushes.isEmpty {
             let waited = now - slice.roundStarted
@@ -183,15 +186,16 @@ extension KVServer {
                     reason:
                         "'\(slice.name)' waited \(seconds(waited)) s on server \(postOffice.rank) for the push of \(missing): the job's heartbeats find dead workers, so a live one that does not push is stuck, or out of batches; the step is abandoned"
                 )
-            } else if waited >= stallWarning && !slice.stallLogged {
-                slice.stallLogged = true
-                warnings[missing, default: []].append("'\(slice.name)'")
+            } else if !slice.stallLogged {
+                waiting[missing, default: []].append(slice)
                 oldest[missing] = max(oldest[missing] ?? 0, waited)
             }
         }
-        for (missing, names) in warnings.sorted(by: { $0.key < $1.key }) {
+        for (missing, group) in waiting.sorted(by: { $0.key < $1.key }) where oldest[missing] ?? 0 >= stallWarning {
+            for slice in group { slice.stallLogged = true }
+            let names = group.map { "'\($0.name)'" }.joined(separator: ", ")
             logger.warning(
-                "server \(postOffice.rank) has waited \(seconds(oldest[missing] ?? 0)) s for \(missing) to push \(names.joined(separator: ", ")): every dist_sync worker waits for it (a stalled or slower worker; the step fails after \(seconds(stallLimit)) s)"
+                "server \(postOffice.rank) has waited \(seconds(oldest[missing] ?? 0)) s for \(missing) to push \(names): every dist_sync worker waits for it (a stalled or slower worker; the step fails after \(seconds(stallLimit)) s)"
             )
         }
     }
