@@ -25,7 +25,7 @@ struct Server: ParsableCommand {
     var timeline: String?
 
     func run() throws {
-        let path = timeline ?? ProcessInfoLite.environment["SWIFTPS_TIMELINE"].flatMap { $0.isEmpty ? nil : $0 }
+        let path = TrainTimeline.requestedPath(flag: timeline)
         try ClusterRoles.reportingErrors("server") { try ClusterRoles.runServer(cluster, timeline: path) }
     }
 }

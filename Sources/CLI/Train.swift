@@ -166,7 +166,7 @@ struct TrainOptions: ParsableArguments {
 
     /// `--timeline`, else `SWIFTPS_TIMELINE`.
     var timelinePath: String? {
-        timeline ?? ProcessInfoLite.environment["SWIFTPS_TIMELINE"].flatMap { $0.isEmpty ? nil : $0 }
+        TrainTimeline.requestedPath(flag: timeline)
     }
 
     @Option(help: "Training metrics, comma separated (acc, ce, top_k_accuracy, mse, ...).")

@@ -18,6 +18,12 @@ final class TrainTimeline {
         timeline.nameTrack(Self.epochTrack, "epochs")
     }
 
+    /// The timeline file a process was asked for: its `--timeline` flag, else `SWIFTPS_TIMELINE`
+    /// (workers and servers alike, so that `swiftps launch --env` reaches every process).
+    static func requestedPath(flag: String?) -> String? {
+        flag ?? ProcessInfoLite.environment["SWIFTPS_TIMELINE"].flatMap { $0.isEmpty ? nil : $0 }
+    }
+
     /// `path` for worker `rank` of `workers`: as given for one worker; for several,
     /// `trace.json` → `trace.worker1.json` (`trace` → `trace.worker1`), so that workers sharing a
     /// directory do not overwrite each other.

@@ -128,14 +128,6 @@ __attribute__((target("avx,f16c"))) static void f16_to_f32_f16c(
 static int has_f16c(void) { return __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx"); }
 #endif
 
-int swiftps_f16c_available(void) {
-#if defined(__x86_64__)
-    return has_f16c();
-#else
-    return 0;
-#endif
-}
-
 size_t swiftps_f32_to_f16(const float *src, uint16_t *dst, size_t count) {
 #if defined(__x86_64__)
     if (has_f16c()) return f32_to_f16_f16c(src, dst, count);

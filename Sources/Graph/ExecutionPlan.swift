@@ -144,22 +144,17 @@ struct ExecutionPlan {
         _ nodes: [Symbol.Node], shapes: GraphShapes, needsBackward: Set<ObjectIdentifier>, bound: [String: NDArray],
         grads: [String: NDArray]
     ) throws {
-        var total = (Array(bound.values) + Array(grads.values)).reduce(UInt64(0)) {
-            MachineMemory.plus($0, MachineMemory.floatBytes($1.count))
-        }
-        var largest: (name: String, shape: [Int], bytes: UInt64)?
+        var footprint = MachineMemory.Footprint()
+        for array in Array(bound.values) + Array(grads.values) { footprint.add(count: array.count) }
         for node in nodes {
             let id = ObjectIdentifier(node)
             for shape in shapes.outputs[id] ?? [] {
-                let bytes = MachineMemory.floatBytes(NDArray.checkedElementCount(shape) ?? .max)
-                total = MachineMemory.plus(total, MachineMemory.times(bytes, needsBackward.contains(id) ? 2 : 1))
-                if bytes > largest?.bytes ?? 0 { largest = (node.name, shape, bytes) }
+                footprint.add(node.name, shape: shape, copies: needsBackward.contains(id) ? 2 : 1)
             }
         }
-        let physical = MachineMemory.physicalBytes
-        guard total > physical, let largest else { return }
+        guard footprint.exceedsMemory, let largest = footprint.largest else { return }
         throw GraphError.bindError(
-            "the network at this batch size needs \(MachineMemory.format(total)) for its arrays and activations, more than this machine's \(MachineMemory.format(physical)) of memory; the largest is the output of '\(largest.name)' of shape \(NDArray.shapeDescription(largest.shape)) (\(MachineMemory.format(largest.bytes))): lower the batch size or the network's sizes"
+            "the network at this batch size needs \(MachineMemory.format(footprint.total)) for its arrays and activations, more than this machine's \(MachineMemory.format(MachineMemory.physicalBytes)) of memory; the largest is the output of '\(largest.name)' of shape \(NDArray.shapeDescription(largest.shape)) (\(MachineMemory.format(largest.bytes))): lower the batch size or the network's sizes"
         )
     }
 }

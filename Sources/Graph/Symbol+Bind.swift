@@ -130,18 +130,11 @@ extension Symbol {
     /// sizes are far too large (a `num_hidden` of 10^12 in a symbol file) is an error naming its
     /// largest array, rather than an allocation failure that kills the process.
     func checkFitsInMemory(_ arrays: [(name: String, shape: [Int], withGradient: Bool)]) throws {
-        let physical = MachineMemory.physicalBytes
-        var total: UInt64 = 0
-        var largest: (name: String, shape: [Int], bytes: UInt64)?
-        // Saturating: inferShape guarantees each count fits an Int, not that 4 or 8 bytes each do.
-        for array in arrays {
-            let bytes = MachineMemory.floatBytes(NDArray.elementCount(array.shape))
-            total = MachineMemory.plus(total, MachineMemory.times(bytes, array.withGradient ? 2 : 1))
-            if bytes > largest?.bytes ?? 0 { largest = (array.name, array.shape, bytes) }
-        }
-        guard total > physical, let largest else { return }
+        var footprint = MachineMemory.Footprint()
+        for array in arrays { footprint.add(array.name, shape: array.shape, copies: array.withGradient ? 2 : 1) }
+        guard footprint.exceedsMemory, let largest = footprint.largest else { return }
         throw GraphError.bindError(
-            "the network's parameters, gradients and states alone need \(MachineMemory.format(total)), more than this machine's \(MachineMemory.format(physical)) of memory; the largest is '\(largest.name)' of shape \(NDArray.shapeDescription(largest.shape)) (\(MachineMemory.format(largest.bytes))): check the network's sizes (num_hidden, num_filter) and the batch size"
+            "the network's parameters, gradients and states alone need \(MachineMemory.format(footprint.total)), more than this machine's \(MachineMemory.format(MachineMemory.physicalBytes)) of memory; the largest is '\(largest.name)' of shape \(NDArray.shapeDescription(largest.shape)) (\(MachineMemory.format(largest.bytes))): check the network's sizes (num_hidden, num_filter) and the batch size"
         )
     }
 

@@ -27,9 +27,6 @@ public enum Half {
         swiftps_f16_to_f32(source, destination, count, accumulate ? 1 : 0)
     }
 
-    /// Whether this CPU's F16C instructions do the conversions.
-    public static var usesF16C: Bool { swiftps_f16c_available() != 0 }
-
     /// `encode` without F16C (tests compare the two).
     @discardableResult
     static func encodePortable(

@@ -40,6 +40,32 @@ public enum MachineMemory {
         return nil
     }
 
+    /// The float32 arrays about to be allocated, added up (saturating) with the largest among them,
+    /// for a check before they are: `total` against `physicalBytes`, `largest` to name in the error.
+    public struct Footprint {
+        /// Bytes of everything added.
+        public private(set) var total: UInt64 = 0
+        /// The largest named array added: its name, shape and bytes.
+        public private(set) var largest: (name: String, shape: [Int], bytes: UInt64)?
+
+        /// An empty footprint.
+        public init() {}
+
+        /// Adds `copies` arrays of `shape` (an array and its gradient: 2) named `name`; a shape whose
+        /// count overflows counts as the most bytes there are.
+        public mutating func add(_ name: String, shape: [Int], copies: UInt64 = 1) {
+            let bytes = floatBytes(NDArray.checkedElementCount(shape) ?? .max)
+            total = plus(total, times(bytes, copies))
+            if bytes > largest?.bytes ?? 0 { largest = (name, shape, bytes) }
+        }
+
+        /// Adds `count` float32 values that are never named as the largest (arrays already made).
+        public mutating func add(count: Int) { total = plus(total, floatBytes(count)) }
+
+        /// Whether the total is more than the machine's physical memory.
+        public var exceedsMemory: Bool { total > physicalBytes }
+    }
+
     /// The bytes of `count` float32 values (saturating at `UInt64.max`).
     public static func floatBytes(_ count: Int) -> UInt64 {
         times(UInt64(max(count, 0)), UInt64(MemoryLayout<Float>.stride))

@@ -40,8 +40,8 @@ public final class Timeline: @unchecked Sendable {
     private var dropped = 0
 
     /// An empty timeline for the process named `processName` (id `processID` in the trace), keeping
-    /// at most `limit` events: the default, 500,000, is about 100 epochs of the mlp's dist_sync steps
-    /// (16 events a step) and some 75 MB of memory, which the trace's text then doubles while written.
+    /// at most `limit` events: the default, 500,000, is about 200 epochs of an mlp dist_sync worker
+    /// (2,500 events an epoch in a 3-epoch run's trace, about 120 bytes of trace text each).
     public init(processName: String, processID: Int = 0, limit: Int = 500_000) {
         self.processName = processName
         self.processID = processID

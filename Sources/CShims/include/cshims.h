@@ -19,6 +19,4 @@ void swiftps_f16_to_f32(const uint16_t *src, float *dst, size_t count, int accum
 /// The same conversions without F16C (for tests and CPUs without it).
 size_t swiftps_f32_to_f16_portable(const float *src, uint16_t *dst, size_t count);
 void swiftps_f16_to_f32_portable(const uint16_t *src, float *dst, size_t count, int accumulate);
-/// 1 when the F16C conversions are used.
-int swiftps_f16c_available(void);
 #endif
