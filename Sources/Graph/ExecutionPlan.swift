@@ -154,7 +154,7 @@ struct ExecutionPlan {
         }
         guard footprint.exceedsMemory, let largest = footprint.largest else { return }
         throw GraphError.bindError(
-            "the network at this batch size needs \(MachineMemory.format(footprint.total)) for its arrays and activations, more than this machine's \(MachineMemory.format(MachineMemory.physicalBytes)) of memory; the largest is the output of '\(largest.name)' of shape \(NDArray.shapeDescription(largest.shape)) (\(MachineMemory.format(largest.bytes))): lower the batch size or the network's sizes"
+            "the network at this batch size needs \(MachineMemory.format(footprint.total)) for its arrays and activations, more than \(MachineMemory.limit.description); the largest is the output of '\(largest.name)' of shape \(NDArray.shapeDescription(largest.shape)) (\(MachineMemory.format(largest.bytes))): lower the batch size or the network's sizes"
         )
     }
 }

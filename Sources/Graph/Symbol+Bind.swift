@@ -126,7 +126,7 @@ extension Symbol {
     }
 
     /// Throws `GraphError.bindError` when `arrays` (name, shape, and whether a gradient array of the
-    /// same shape goes with it) need more bytes than the machine's physical memory: a network whose
+    /// same shape goes with it) need more bytes than this process may use (`MachineMemory.limit`): a network whose
     /// sizes are far too large (a `num_hidden` of 10^12 in a symbol file) is an error naming its
     /// largest array, rather than an allocation failure that kills the process.
     func checkFitsInMemory(_ arrays: [(name: String, shape: [Int], withGradient: Bool)]) throws {
@@ -134,7 +134,7 @@ extension Symbol {
         for array in arrays { footprint.add(array.name, shape: array.shape, copies: array.withGradient ? 2 : 1) }
         guard footprint.exceedsMemory, let largest = footprint.largest else { return }
         throw GraphError.bindError(
-            "the network's parameters, gradients and states alone need \(MachineMemory.format(footprint.total)), more than this machine's \(MachineMemory.format(MachineMemory.physicalBytes)) of memory; the largest is '\(largest.name)' of shape \(NDArray.shapeDescription(largest.shape)) (\(MachineMemory.format(largest.bytes))): check the network's sizes (num_hidden, num_filter) and the batch size"
+            "the network's parameters, gradients and states alone need \(MachineMemory.format(footprint.total)), more than \(MachineMemory.limit.description); the largest is '\(largest.name)' of shape \(NDArray.shapeDescription(largest.shape)) (\(MachineMemory.format(largest.bytes))): check the network's sizes (num_hidden, num_filter) and the batch size"
         )
     }
 

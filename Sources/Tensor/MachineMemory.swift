@@ -4,7 +4,7 @@ import Foundation
 /// an allocation that cannot succeed becomes an error naming what needed it, not a trap that kills
 /// the process (Swift's allocator aborts when the system refuses memory).
 public enum MachineMemory {
-    /// Bytes of physical memory.
+    /// Bytes of physical memory (see `limit` for what this process may use).
     public static var physicalBytes: UInt64 { ProcessInfo.processInfo.physicalMemory }
 
     /// Bytes that can be allocated and touched now without the kernel's OOM killer ending the
@@ -26,16 +26,37 @@ public enum MachineMemory {
         return plus(available, fields["SwapFree"] ?? 0)
     }
 
-    /// Nil when `bytes` fit, else why not: more than the physical memory, or than what is available
-    /// now (a zero-filled array is touched at once, so what does not fit now ends the process).
-    public static func shortfall(_ bytes: UInt64) -> String? {
-        let physical = physicalBytes
-        if bytes > physical {
-            return "needs \(format(bytes)), more than this machine's \(format(physical)) of memory"
+    /// The most memory this process may use: this machine's physical memory, or its control group's
+    /// limit when that is smaller (`CgroupMemory`), with words for an error ("this machine's 25.3 GB
+    /// of memory", "the 2.0 GB memory limit of control group /slurm/job_7").
+    public static var limit: (bytes: UInt64, description: String) {
+        limit(physical: physicalBytes, cgroup: CgroupMemory.current)
+    }
+
+    static func limit(physical: UInt64, cgroup: CgroupMemory?) -> (bytes: UInt64, description: String) {
+        if let cgroup, cgroup.limitBytes < physical {
+            return (cgroup.limitBytes, "the \(format(cgroup.limitBytes)) memory limit of control group \(cgroup.group)")
         }
-        if let available = availableBytes, bytes > available {
+        return (physical, "this machine's \(format(physical)) of memory")
+    }
+
+    /// Nil when `bytes` fit, else why not: more than the physical memory or the control group's limit,
+    /// or than what is available now under either (a zero-filled array is touched at once, so what
+    /// does not fit now ends the process).
+    public static func shortfall(_ bytes: UInt64) -> String? {
+        shortfall(bytes, physical: physicalBytes, available: availableBytes, cgroup: CgroupMemory.current)
+    }
+
+    static func shortfall(_ bytes: UInt64, physical: UInt64, available: UInt64?, cgroup: CgroupMemory?) -> String? {
+        let most = limit(physical: physical, cgroup: cgroup)
+        if bytes > most.bytes { return "needs \(format(bytes)), more than \(most.description)" }
+        if let available, bytes > available {
             return
                 "needs \(format(bytes)), more than the \(format(available)) of memory available now (of this machine's \(format(physical)))"
+        }
+        if let cgroup, bytes > cgroup.headroomBytes {
+            return
+                "needs \(format(bytes)), more than the \(format(cgroup.headroomBytes)) left now under the \(format(cgroup.limitBytes)) memory limit of control group \(cgroup.group)"
         }
         return nil
     }
@@ -62,8 +83,8 @@ public enum MachineMemory {
         /// Adds `count` float32 values that are never named as the largest (arrays already made).
         public mutating func add(count: Int) { total = plus(total, floatBytes(count)) }
 
-        /// Whether the total is more than the machine's physical memory.
-        public var exceedsMemory: Bool { total > physicalBytes }
+        /// Whether the total is more than this process may use (`MachineMemory.limit`).
+        public var exceedsMemory: Bool { total > limit.bytes }
     }
 
     /// The bytes of `count` float32 values (saturating at `UInt64.max`).

@@ -191,6 +191,36 @@ struct CLIInputTests {
             mentioning: ["MNISTIter: a batch of \(batch) samples of 'data'", "lower the batch size"])
     }
 
+    /// Under a control group's memory limit (a container's `--memory`, Slurm's `--mem`) the machine
+    /// shows more memory than the job may use: a batch over the limit, or a lenet whose batch fits but
+    /// whose activations do not, is an error naming the group, where the kernel used to kill the
+    /// process (status 137, no message); a batch that fits trains.
+    @Test(.enabled(if: MemoryCgroup.available, "needs root and a cgroup memory controller"))
+    func aBatchOverTheControlGroupsMemoryLimitIsAnError() throws {
+        let group = try MemoryCgroup(limitBytes: 400_000_000)
+        defer { group.remove() }
+        let limit =
+            "more than the 400.0 MB memory limit of control group /\(group.directory.split(separator: "/").last!)"
+        let data = try CLIRunner.run(
+            ["train", "--batch-size", "200000", "--num-epochs", "1", "--no-progress"], timeout: 300,
+            wrapper: group.wrapper)
+        #expect(data.status == 1, "\(data.stderr.suffix(2000))")
+        #expect(
+            data.stderr.contains(
+                "MNISTIter: a batch of 200000 samples of 'data' (shape (200000, 784)) needs 627.2 MB, \(limit)"),
+            "\(data.stderr.suffix(2000))")
+        let network = try CLIRunner.run(
+            ["train", "--network", "lenet", "--batch-size", "20000", "--num-epochs", "1", "--no-progress"],
+            timeout: 300, wrapper: group.wrapper)
+        #expect(network.status == 1, "\(network.stderr.suffix(2000))")
+        #expect(
+            network.stderr.contains(
+                "the network at this batch size needs 5.7 GB for its arrays and activations, \(limit)"),
+            "\(network.stderr.suffix(2000))")
+        let fits = try CLIRunner.run(["train", "--num-epochs", "1"] + Self.quick, timeout: 300, wrapper: group.wrapper)
+        #expect(fits.status == 0, "\(fits.stderr.suffix(2000))")
+    }
+
     /// A learning rate that overflows the weights: the run stops at the end of the first epoch,
     /// naming the parameters, instead of training NaN weights to the last epoch; and it writes no
     /// checkpoint of them, so `--resume` would find none.

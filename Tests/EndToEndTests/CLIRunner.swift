@@ -23,9 +23,11 @@ enum CLIRunner {
     /// Runs `swiftps args…` with `stdin` and returns its exit status and output; the process is
     /// stopped when `timeout` seconds pass (and the call throws). Spawned like the launcher tests'
     /// processes (posix_spawn, output in files, `waitpid` polling), so every wait has a deadline.
-    static func run(_ args: [String], stdin: Data? = nil, timeout: Double = 120, env: [String: String] = [:])
-        throws -> Result
-    {
+    /// `wrapper` goes before the binary (a command that sets up and then execs it).
+    static func run(
+        _ args: [String], stdin: Data? = nil, timeout: Double = 120, env: [String: String] = [:],
+        wrapper: [String] = []
+    ) throws -> Result {
         guard let binary else { throw CLIError.noBinary }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-cli-\(UUID())")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -36,7 +38,7 @@ enum CLIRunner {
             try stdin.write(to: url)
             inputPath = url.path
         }
-        let command = try LaunchCommand([binary] + args, environment: env, standardInput: inputPath)
+        let command = try LaunchCommand(wrapper + [binary] + args, environment: env, standardInput: inputPath)
         defer { command.kill() }
         guard let result = command.wait(deadline: .milliseconds(Int64(timeout * 1000))) else {
             throw CLIError.timeout(args, command.standardError)

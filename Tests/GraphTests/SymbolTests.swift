@@ -36,7 +36,7 @@ struct SymbolTests {
     /// A network far too large for the machine (a symbol file's num_hidden of 10^12) is a bind error
     /// naming its largest array, not an allocation that kills the process. Gradient arrays count too.
     @Test func bindingMoreThanPhysicalMemoryIsAnErrorNamingTheLargestArray() throws {
-        let physical = ProcessInfo.processInfo.physicalMemory
+        let (physical, limit) = MachineMemory.limit
         let hidden = Int(physical / 4 / 1000) + 1  // fc1_weight (hidden, 1000) alone is just too big
         let net = try Symbol.fullyConnected(.variable("data"), numHidden: hidden, name: "fc1")
         let error = symbolTestError { _ = try net.simpleBind(shapes: ["data": [1, 1000]], gradReq: .null) }
@@ -45,7 +45,7 @@ struct SymbolTests {
             return
         }
         #expect(text.contains("'fc1_weight' of shape (\(hidden), 1000)"), "\(text)")
-        #expect(text.contains("more than this machine's \(MachineMemory.format(physical)) of memory"), "\(text)")
+        #expect(text.contains("more than \(limit)"), "\(text)")
 
         // Three fifths of the memory: fits alone, not with its gradient (only the check runs here).
         let count = Int(physical / 4 / 5 * 3)
@@ -59,7 +59,7 @@ struct SymbolTests {
     /// largest activation before any is allocated; without the check the process was killed while
     /// allocating them (lenet at a batch of 300,000 needs 85 GB).
     @Test func activationsMoreThanPhysicalMemoryAreAnErrorNamingTheLargestOutput() throws {
-        let physical = ProcessInfo.processInfo.physicalMemory
+        let (physical, limit) = MachineMemory.limit
         let batch = Int(physical / 4 / 1000) + 1  // the output (batch, 1000) alone is just too big
         let fc = try Symbol.fullyConnected(.variable("data"), numHidden: 1000, name: "fc1")
         let net = try Symbol.activation(fc, actType: "relu", name: "relu1")
@@ -70,7 +70,7 @@ struct SymbolTests {
                 return
             }
             #expect(text.contains("output of 'fc1' of shape (\(batch), 1000)"), "\(text)")
-            #expect(text.contains("more than this machine's \(MachineMemory.format(physical)) of memory"), "\(text)")
+            #expect(text.contains("more than \(limit)"), "\(text)")
             #expect(text.contains("lower the batch size"), "\(text)")
         }
         let exec = try net.simpleBind(shapes: ["data": [4, 1]], gradReq: .write)
@@ -80,7 +80,7 @@ struct SymbolTests {
     /// Operators' own buffers whose size follows the batch (a Dropout mask, max-pooling indices) are
     /// checked as they are made: too large for the machine is a bind error naming the buffer.
     @Test func operatorBuffersTooLargeForMemoryAreBindErrors() throws {
-        let tooMany = Int(MachineMemory.physicalBytes / 4) + 1
+        let tooMany = Int(MachineMemory.limit.bytes / 4) + 1
         for make in [
             { _ = try Dropout(p: 0.5).makeInstance(OpCreationContext(inputShapes: [[tooMany]])) },
             { _ = try IndexBuffer(count: tooMany, for: "a max-pooling index buffer") },
@@ -90,7 +90,9 @@ struct SymbolTests {
                 Issue.record("expected a bind error, got \(String(describing: error))")
                 continue
             }
-            #expect(text.contains("more than this machine's") && text.hasSuffix("lower the batch size"), "\(text)")
+            #expect(
+                text.contains("more than \(MachineMemory.limit.description)") && text.hasSuffix("lower the batch size"),
+                "\(text)")
         }
         let small = try IndexBuffer(count: 5, for: "indices")
         #expect((0..<5).allSatisfy { small.base[$0] == 0 })

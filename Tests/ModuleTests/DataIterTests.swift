@@ -32,7 +32,7 @@ private func ids(_ e: [([Int], Int)]) -> [[Int]] { e.map(\.0) }
     /// size near Int.max also overflowed counting the batches).
     @Test func aBatchTooLargeForMemoryIsAnError() throws {
         let (data, label) = tenSamples()
-        let physical = MachineMemory.physicalBytes
+        let physical = MachineMemory.limit.bytes
         let tooLarge = Int(physical / 8) + 1  // two floats per sample
         for batchSize in [tooLarge, Int.max] {
             do {

@@ -30,16 +30,16 @@ import Testing
                 return text
             }
         }
-        let physical = MachineMemory.physicalBytes
+        let (physical, limit) = MachineMemory.limit
         let tooMany = Int(physical / 4) + 1
         #expect(
             message([tooMany])
-                == "a batch of data (shape (\(tooMany),)) needs \(MachineMemory.format(MachineMemory.floatBytes(tooMany))), more than this machine's \(MachineMemory.format(physical)) of memory: lower the batch size"
+                == "a batch of data (shape (\(tooMany),)) needs \(MachineMemory.format(MachineMemory.floatBytes(tooMany))), more than \(limit): lower the batch size"
         )
         #expect(message([1 << 40, 1 << 40]).contains("has a negative or overflowing size: lower the batch size"))
         #expect(message([2, -3]).contains("(shape (2, -3)) has a negative or overflowing size"))
         // A count that fits an Int whose bytes do not: saturates and is refused, not wrapped.
-        #expect(message([1 << 62]).contains("more than this machine's"))
+        #expect(message([1 << 62]).contains("more than \(limit)"))
     }
 
     /// What can be touched now: MemAvailable plus SwapFree, in kB; nil without MemAvailable.
@@ -51,7 +51,10 @@ import Testing
         #expect(MachineMemory.available(meminfo: "MemTotal: 7 kB\n") == nil)
         #expect(MachineMemory.availableBytes.map { $0 > 0 && $0 <= MachineMemory.physicalBytes * 4 } ?? true)
         #expect(MachineMemory.shortfall(1024) == nil)
-        #expect(MachineMemory.shortfall(MachineMemory.physicalBytes + 1)?.contains("more than this machine's") == true)
+        #expect(
+            MachineMemory.shortfall(MachineMemory.limit.bytes + 1)?.contains(
+                "more than \(MachineMemory.limit.description)")
+                == true)
         #expect(MachineMemory.format(999) == "999 bytes")
         #expect(MachineMemory.format(3_400_000_000_000) == "3.4 TB")
         #expect(MachineMemory.format(25_769_803_776) == "25.8 GB")
