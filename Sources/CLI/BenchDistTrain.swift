@@ -89,6 +89,8 @@ struct BenchDistTrain {
         out.set("workers", options.workers)
         out.set("servers", options.servers)
         out.set("gradient_compression", options.gcType)
+        let onWorkers = !Module.updateOnKVStore(environment: ProcessInfo.processInfo.environment)
+        out.set("optimizer_runs_on", onWorkers ? "workers (MXNET_UPDATE_ON_KVSTORE=0)" : "servers")
         cluster.describeSetup(into: &out)
         out.set("batch_size_per_worker", batchSize)
         out.set("epochs", options.epochs)

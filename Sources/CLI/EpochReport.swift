@@ -67,6 +67,12 @@ struct CheckpointPlan: Codable {
     var argShapes: [String: [Int]]
     /// `arg:`/`aux:` arrays worker 0 holds itself (`EncodedArray`, from the Tensor layer).
     var extra: [String: EncodedArray]
+    /// When the workers run the optimizer (`MXNET_UPDATE_ON_KVSTORE=0`): worker 0's optimizer state
+    /// as an optimizer-state file, written as the checkpoint's `prefix-%04d.states`. The servers
+    /// then hold only gradient sums: `argShapes` is empty and `extra` has every parameter.
+    var optimizerStates: Data? = nil
+    /// The optimizer worker 0 runs, for the manifest (the servers' reports name it otherwise).
+    var optimizer: OptimizerConfig? = nil
 }
 
 /// The scheduler's answer to EPOCH_END, once every worker reported and the checkpoint (if any) is

@@ -79,8 +79,10 @@ final class EpochReporter {
             let layout = CheckpointLayout(prefix: checkpointing.prefix, epoch: epoch + 1)
             var shapes: [String: [Int]] = [:]
             var extra: [String: EncodedArray] = [:]
+            // When this worker runs the optimizer, the weights and their state are its own.
+            let states = try module.workerOptimizerStates()
             for (name, array) in args {
-                if store.intKey(name) != nil {
+                if store.intKey(name) != nil && states == nil {
                     shapes[name] = array.shape
                 } else {
                     extra["arg:" + name] = EncodedArray(array)
@@ -88,7 +90,8 @@ final class EpochReporter {
             }
             for (name, array) in aux { extra["aux:" + name] = EncodedArray(array) }
             report.checkpoint = CheckpointPlan(
-                prefix: layout.prefix, epoch: layout.epoch, symbol: symbol.toJSON(), argShapes: shapes, extra: extra)
+                prefix: layout.prefix, epoch: layout.epoch, symbol: symbol.toJSON(), argShapes: shapes, extra: extra,
+                optimizerStates: states.map { Data($0) }, optimizer: states == nil ? nil : module.installedOptimizer)
         }
         let office = store.postOffice
         request.body = [UInt8](try EpochWire.encoder.encode(report))

@@ -90,6 +90,8 @@ struct ReceivedResumePoint {
     var params: [UInt8]
     /// This worker's compression residuals (`prefix-%04d.workerK.residuals`), if the checkpoint has them.
     var residuals: [UInt8]?
+    /// The optimizer state of a checkpoint without server shards (`prefix-%04d.states`), if it has one.
+    var states: [UInt8]?
 
     /// Asks the scheduler for the resume point the flags name; nil to start from scratch (no
     /// `--load-epoch`/`--resume`, or `--resume` with no complete checkpoint). Throws the
@@ -122,7 +124,7 @@ struct ReceivedResumePoint {
             return nil
         }
         let frames = CheckpointTransfer.frames(reply)
-        let expected = answer.residuals == true ? 3 : 2
+        let expected = 2 + (answer.residuals == true ? 1 : 0) + (answer.states == true ? 1 : 0)
         guard frames.count == expected, let symbol = String(validating: frames[0], as: UTF8.self) else {
             throw CoordinationError(
                 description:
@@ -131,6 +133,6 @@ struct ReceivedResumePoint {
         }
         return ReceivedResumePoint(
             epoch: epoch, hasServerShards: answer.hasServerShards, symbol: symbol, params: frames[1],
-            residuals: expected == 3 ? frames[2] : nil)
+            residuals: answer.residuals == true ? frames[2] : nil, states: answer.states == true ? frames.last : nil)
     }
 }

@@ -90,7 +90,15 @@ enum SchedulerCheckpoint {
     ) throws -> String {
         var reports: [ServerCheckpointReport] = []
         var contents: [String: [UInt8]] = [:]
-        for server in 0..<office.numServers {
+        var workerFiles: [CheckpointManifest.File] = []
+        if let states = plan.optimizerStates {
+            // The workers run the optimizer: worker 0's weights (in `extra`) and state are the
+            // checkpoint, laid out as a single process's; the servers hold only gradient sums.
+            let bytes = [UInt8](states)
+            try write(bytes, layout.localStatesPath)
+            workerFiles.append(CheckpointManifest.File(path: layout.localStatesPath, role: "states", content: bytes))
+        }
+        for server in 0..<office.numServers where plan.optimizerStates == nil {
             let answer: Message
             do {
                 answer = try office.request(
@@ -115,7 +123,6 @@ enum SchedulerCheckpoint {
             }
             reports.append(report)
         }
-        var workerFiles: [CheckpointManifest.File] = []
         for (rank, bytes) in residuals.sorted(by: { $0.key < $1.key }) {
             let path = layout.workerResidualsPath(rank)
             try write(bytes, path)
@@ -134,7 +141,7 @@ enum SchedulerCheckpoint {
         }
         try CheckpointAssembler.complete(
             layout, reports: reports, argShapes: plan.argShapes, extra: extra, numWorkers: office.numWorkers,
-            shardContents: contents, workerFiles: workerFiles)
+            shardContents: contents, workerFiles: workerFiles, optimizer: plan.optimizer)
         logger.info("checkpoint \(layout.epoch) complete: \(layout.paramsPath), manifest \(layout.manifestPath)")
         return layout.paramsPath
     }

@@ -26,8 +26,6 @@ enum SchedulerCheckpointFiles {
             point.layout.symbolPath, hint: "checkpoint \(point.epoch) needs the network (on the scheduler's host)")
         let params = try CheckpointManifest.readFile(
             point.layout.paramsPath, hint: "checkpoint \(point.epoch) needs the weights (on the scheduler's host)")
-        try CheckpointTransfer.checkFits(
-            symbol.count + params.count, what: "checkpoint \(point.epoch)'s network and weights")
         let rank = NodeID.rank(of: request.sender)
         var residuals: [UInt8]?
         if let manifest = point.manifest, let file = manifest.residuals(ofWorker: rank) {
@@ -42,12 +40,25 @@ enum SchedulerCheckpointFiles {
                 )
             }
         }
+        // The optimizer state of a checkpoint whose workers ran the optimizer (or of one process).
+        var states: [UInt8]?
+        if let manifest = point.manifest, !point.hasServerShards, let file = manifest.files(role: "states").first {
+            let path = manifest.path(of: file, in: point.layout)
+            let bytes = try CheckpointManifest.readFile(path, hint: "listed in \(point.layout.manifestPath)")
+            try file.check(bytes, path: path)
+            states = bytes
+        }
+        try CheckpointTransfer.checkFits(
+            symbol.count + params.count + (residuals?.count ?? 0) + (states?.count ?? 0),
+            what: "checkpoint \(point.epoch)'s network, weights and states")
         var message = try answer(
             .resumePoint,
             ResumeAnswer(
-                epoch: point.epoch, hasServerShards: point.hasServerShards, residuals: residuals == nil ? nil : true))
+                epoch: point.epoch, hasServerShards: point.hasServerShards, residuals: residuals == nil ? nil : true,
+                states: states == nil ? nil : true))
         message.data = [CheckpointTransfer.frame(symbol), CheckpointTransfer.frame(params)]
         if let residuals { message.data.append(CheckpointTransfer.frame(residuals)) }
+        if let states { message.data.append(CheckpointTransfer.frame(states)) }
         logger.info(
             "sent \(NodeID.name(of: request.sender)) checkpoint \(point.epoch) (\(point.layout.paramsPath), \(params.count) bytes)"
         )

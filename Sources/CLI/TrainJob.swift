@@ -48,7 +48,7 @@ struct TrainJob {
     private func train(_ session: TrainSession, kvType: KVStoreType, resumePoint: ResumePoint?, threads: Int) throws {
         let compression = options.gradientCompression
         logger.info(
-            "network \(options.network ?? "mlp"), kvstore \(kvType)\(compression.isActive ? ", gradient compression \(compression)" : ""), worker \(session.rank) of \(session.numWorkers), \(threads) BLAS thread(s)"
+            "network \(options.network ?? "mlp"), kvstore \(kvType)\(compression.isActive ? ", gradient compression \(compression)" : "")\(kvType.isDistributed && !Module.updateOnKVStore(environment: ProcessInfo.processInfo.environment) ? ", the workers run the optimizer (MXNET_UPDATE_ON_KVSTORE=0)" : ""), worker \(session.rank) of \(session.numWorkers), \(threads) BLAS thread(s)"
         )
 
         var beginEpoch = 0
@@ -68,10 +68,7 @@ struct TrainJob {
             module = try Module.load(
                 symbolJSON: point.symbol, params: point.params, paramsPath: layout.paramsPath, seed: moduleSeed,
                 logger: logger)
-            if point.hasServerShards {
-                // Before the keys are initialized: the servers take weights and optimizer state from it.
-                try store.loadCheckpoint(prefix: prefix, epoch: point.epoch)
-            }
+            try takeOptimizerState(of: point, layout: layout, module: module, store: store)
             if options.gradientCompression.keepsResiduals {
                 if let bytes = point.residuals {
                     try store.restoreCompressionResiduals(
@@ -186,6 +183,34 @@ struct TrainJob {
             : "worker \(session.rank)"
         print("final validation accuracy \(String(format: "%.4f", accuracy)) (\(scope))")
         try session.finish()
+    }
+
+    /// Where a resumed cluster job's optimizer state comes from: the servers' shards (LOAD_CHECKPOINT,
+    /// before the keys are initialized), or, when the workers run the optimizer
+    /// (`MXNET_UPDATE_ON_KVSTORE=0`), the checkpoint's states file, which every worker takes. A
+    /// checkpoint whose state sits where this job does not run the optimizer is refused (the servers'
+    /// shards) or its state starts fresh with a warning (a states file).
+    private func takeOptimizerState(
+        of point: ReceivedResumePoint, layout: CheckpointLayout, module: Module, store: DistKVStore
+    ) throws {
+        let onWorkers = !module.updateOnKVStore
+        if point.hasServerShards {
+            guard !onWorkers else {
+                throw CoordinationError(
+                    description:
+                        "checkpoint \(point.epoch) was written with the servers running the optimizer, and its state is in their shards: resume it without MXNET_UPDATE_ON_KVSTORE=0, as it was written"
+                )
+            }
+            try store.loadCheckpoint(prefix: layout.prefix, epoch: point.epoch)
+        } else if let states = point.states, onWorkers {
+            module.preloadOptimizerStates(states, path: layout.localStatesPath)
+        } else if point.states != nil {
+            logger.warning(
+                "checkpoint \(point.epoch) holds the optimizer state of workers that ran the optimizer (MXNET_UPDATE_ON_KVSTORE=0) or of one process; here the servers run it, from a fresh state: set MXNET_UPDATE_ON_KVSTORE=0 to resume exactly"
+            )
+        } else if onWorkers {
+            logger.warning("checkpoint \(point.epoch) has no optimizer state: the workers' optimizer starts fresh")
+        }
     }
 
     /// `--timeline`'s recorder, installed on the module and the distributed kvstore; nil without the flag.

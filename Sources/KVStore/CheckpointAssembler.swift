@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPSOptimizer
 import SwiftPSTensor
 
 /// The scheduler's last step of a distributed checkpoint: once it has written every server's shard,
@@ -13,7 +14,8 @@ public enum CheckpointAssembler {
     ///    `arg:<name>` with its shape from `argShapes`, plus the `extra` arrays worker 0 holds
     ///    itself (`aux:<name>` states, `arg:<name>` parameters not on the servers), atomically;
     /// 3. writes `prefix-%04d.manifest.json` listing the symbol file (which must exist), the params
-    ///    file, the shards and `workerFiles` (already written), atomically, last.
+    ///    file, the shards and `workerFiles` (already written), atomically, last; its optimizer is the
+    ///    servers' or, when the workers run it (no reports), `optimizer`.
     ///
     /// Throws `CheckpointError` naming the file or parameter at fault; nothing is then written
     /// after the failure, so no manifest claims an incomplete checkpoint.
@@ -21,23 +23,25 @@ public enum CheckpointAssembler {
     public static func complete(
         _ layout: CheckpointLayout, reports: [ServerCheckpointReport], argShapes: [String: [Int]],
         extra: [String: NDArray], numWorkers: Int, shardContents: [String: [UInt8]]? = nil,
-        workerFiles: [CheckpointManifest.File] = []
+        workerFiles: [CheckpointManifest.File] = [], optimizer: OptimizerConfig? = nil
     ) throws(CheckpointError) -> CheckpointManifest {
         let ordered = reports.sorted { $0.server < $1.server }
         var manifest = CheckpointManifest(
             epoch: layout.epoch, numServers: ordered.count, numWorkers: numWorkers,
-            optimizer: ordered.first?.optimizer, files: ordered.flatMap(\.files))
-        let shards: CheckpointShards
-        if let shardContents {
-            shards = try CheckpointShards.decode(
-                layout, manifest: manifest, contents: shardContents, source: "the scheduler")
-        } else {
-            shards = try CheckpointShards.load(layout, manifest: manifest)
+            optimizer: ordered.first?.optimizer ?? optimizer, files: ordered.flatMap(\.files))
+        // No reports: the workers ran the optimizer, and worker 0 sent every parameter in `extra`.
+        var weights: [String: NDArray] = [:]
+        if !ordered.isEmpty, let shardContents {
+            weights = try CheckpointShards.decode(
+                layout, manifest: manifest, contents: shardContents, source: "the scheduler"
+            ).weights
+        } else if !ordered.isEmpty {
+            weights = try CheckpointShards.load(layout, manifest: manifest).weights
         }
 
         var arrays: [(String, NDArray)] = []
-        for name in shards.weights.keys.sorted() {
-            guard let flat = shards.weights[name], let shape = argShapes[name] else {
+        for name in weights.keys.sorted() {
+            guard let flat = weights[name], let shape = argShapes[name] else {
                 throw .inconsistent("the servers hold '\(name)', which worker 0's network does not have")
             }
             guard NDArray.elementCount(shape) == flat.count, let array = try? flat.reshaped(shape) else {
@@ -45,7 +49,7 @@ public enum CheckpointAssembler {
             }
             arrays.append(("arg:" + name, array))
         }
-        for name in argShapes.keys.sorted() where shards.weights[name] == nil && extra["arg:" + name] == nil {
+        for name in argShapes.keys.sorted() where weights[name] == nil && extra["arg:" + name] == nil {
             throw .inconsistent("no server holds '\(name)' and worker 0 did not send it")
         }
         for key in extra.keys.sorted() {

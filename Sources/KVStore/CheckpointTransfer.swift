@@ -55,12 +55,16 @@ public struct ResumeAnswer: Codable, Sendable, Equatable {
     public var hasServerShards: Bool
     /// Whether a third data frame holds the asking worker's compression residuals.
     public var residuals: Bool?
+    /// Whether the last data frame holds the checkpoint's optimizer-state file (`prefix-%04d.states`,
+    /// written when the workers ran the optimizer, or by a single process), for a worker that runs it.
+    public var states: Bool?
 
     /// An answer: resume from `epoch` (nil: start from scratch).
-    public init(epoch: Int?, hasServerShards: Bool, residuals: Bool? = nil) {
+    public init(epoch: Int?, hasServerShards: Bool, residuals: Bool? = nil, states: Bool? = nil) {
         self.epoch = epoch
         self.hasServerShards = hasServerShards
         self.residuals = residuals
+        self.states = states
     }
 }
 

@@ -197,12 +197,36 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     /// that differs (another learning rate, or another `rescaleGrad` because its batch size differs,
     /// which MXNet would silently scale with worker 0's) fails naming what differs.
     public func setOptimizer(_ config: OptimizerConfig) throws {
+        try sendOptimizer(config, onWorkers: false)
+        locked { hasOptimizer = true }
+    }
+
+    /// For MXNet's `update_on_kvstore=False` (`Module.updateOnKVStore` false): the workers run
+    /// `config` themselves, so the servers only sum the pushed gradients and answer each pushpull
+    /// with the sum. Rank 0 still tells the servers `config`, and the others send theirs to be
+    /// compared, as `setOptimizer` does, so a worker with other flags or updating elsewhere fails
+    /// the job instead of training other weights. dist_sync only: in dist_async a pushpull would
+    /// answer one worker's gradient, or another's.
+    public func setWorkersOptimizer(_ config: OptimizerConfig) throws {
+        guard type == .distSync else {
+            throw KVStoreError.badConfiguration(
+                "the workers can run the optimizer (MXNET_UPDATE_ON_KVSTORE=0) only in dist_sync, not \(type)")
+        }
+        try sendOptimizer(config, onWorkers: true)
+    }
+
+    private func sendOptimizer(_ config: OptimizerConfig, onWorkers: Bool) throws {
         try config.validate()
         let body = try [UInt8](JSONEncoder().encode(config))
-        if rank == 0 { try commandServers(Message(body: body, control: Control(cmd: .setOptimizer))) }
+        let (first, check): (OptimizerUse, OptimizerUse) =
+            onWorkers ? (.onWorkers, .checkOnWorkers) : (.install, .checkOnServers)
+        if rank == 0 {
+            try commandServers(Message(head: first.rawValue, body: body, control: Control(cmd: .setOptimizer)))
+        }
         try postOffice.barrier(group: .workers)
-        if rank != 0 { try commandServers(Message(head: 1, body: body, control: Control(cmd: .setOptimizer))) }
-        locked { hasOptimizer = true }
+        if rank != 0 {
+            try commandServers(Message(head: check.rawValue, body: body, control: Control(cmd: .setOptimizer)))
+        }
     }
 
     /// MXNet's `set_gradient_compression`: pushes (and the push half of pushPull) from now on send

@@ -30,6 +30,11 @@ extension KVServer {
         guard message.sender == NodeID.scheduler else {
             throw KVStoreError.remote("CHECKPOINT is only accepted from the scheduler")
         }
+        guard workersOptimizer == nil else {
+            throw KVStoreError.remote(
+                "server \(postOffice.rank) holds summed gradients, not weights: the workers run the optimizer (MXNET_UPDATE_ON_KVSTORE=0), so worker 0's weights and optimizer state make the checkpoint"
+            )
+        }
         let command = try decodeCommand(message)
         let layout = command.layout
         let rank = postOffice.rank

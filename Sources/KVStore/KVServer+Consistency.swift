@@ -4,7 +4,8 @@ import SwiftPSOptimizer
 import SwiftPSTransport
 
 /// The checks that every worker trains what worker 0 set up (MXNet checks neither): the same
-/// parameters, key by key (`KVHead.check`), and the same optimizer (SET_OPTIMIZER with `head` 1).
+/// parameters, key by key (`KVHead.check`), and the same optimizer run in the same place (SET_OPTIMIZER
+/// with a checking `OptimizerUse`).
 /// Each answers an error naming what differs, on both sides.
 extension KVServer {
     /// A worker's description of a key it initialized, against worker 0's.
@@ -36,13 +37,21 @@ extension KVServer {
         answer(message)
     }
 
-    /// Another worker's optimizer configuration, against the one worker 0 set.
-    func checkOptimizer(_ theirs: OptimizerConfig, from sender: Int32) throws {
-        guard let ours = optimizer?.config else {
+    /// Another worker's optimizer configuration, and where it runs it (`workersUpdate`: on the
+    /// workers, MXNet's `update_on_kvstore=False`), against worker 0's.
+    func checkOptimizer(_ theirs: OptimizerConfig, workersUpdate: Bool, from sender: Int32) throws {
+        let worker = "worker \(NodeID.rank(of: sender))"
+        guard let ours = optimizer?.config ?? workersOptimizer else {
             throw KVStoreError.remote("worker 0 has not set the optimizer on server \(postOffice.rank) yet")
         }
+        let ourUse = workersOptimizer != nil
+        guard workersUpdate == ourUse else {
+            func place(_ onWorkers: Bool) -> String { onWorkers ? "on the workers" : "on the servers" }
+            throw KVStoreError.remote(
+                "\(worker) runs the optimizer \(place(workersUpdate)), worker 0 \(place(ourUse)): set MXNET_UPDATE_ON_KVSTORE (Module.updateOnKVStore) the same on every worker"
+            )
+        }
         guard theirs != ours else { return }
-        let worker = "worker \(NodeID.rank(of: sender))"
         let differences = Self.differences(theirs, ours, worker: worker)
         let batch =
             theirs.rescaleGrad != ours.rescaleGrad

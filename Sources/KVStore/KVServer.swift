@@ -9,7 +9,7 @@ import SwiftPSTransport
 /// slices of the keys, merges the workers' pushes, runs the optimizer and answers.
 ///
 /// Commands (control messages from worker 0, each acknowledged): SET_OPTIMIZER (a JSON
-/// `OptimizerConfig`, MXNet's pickled `kController`), SYNC_MODE (`head` 1 = dist_sync, MXNet's
+/// `OptimizerConfig`, MXNet's pickled `kController`; its `head` is an `OptimizerUse`), SYNC_MODE (`head` 1 = dist_sync, MXNet's
 /// `kSyncMode`; the server starts asynchronous, as MXNet's does) and STOP_SERVER (`kStopServer`);
 /// CHECKPOINT (from the scheduler) and LOAD_CHECKPOINT (from worker 0), see `KVServer+Checkpoint.swift`.
 ///
@@ -45,6 +45,9 @@ public final class KVServer: @unchecked Sendable {
     /// Seconds a dist_sync round may wait before its requests are answered with an error naming the
     /// workers that did not push.
     public let stallLimit: Double
+    /// Worker 0's optimizer when the workers run it (SET_OPTIMIZER `OptimizerUse.onWorkers`): this
+    /// server only sums, and compares the other workers' configurations with it.
+    var workersOptimizer: OptimizerConfig?
     /// How many keys worker 0 said it had initialized, at most (0: it did not say).
     var initializedKeys = 0
     var recorder: Timeline?
@@ -160,11 +163,24 @@ public final class KVServer: @unchecked Sendable {
         } catch {
             throw KVStoreError.remote("SET_OPTIMIZER carries no valid optimizer configuration: \(error)")
         }
-        if message.head == 1 {
-            try checkOptimizer(config, from: message.sender)
+        guard let use = OptimizerUse(rawValue: message.head) else {
+            throw KVStoreError.remote("SET_OPTIMIZER with an unknown head \(message.head)")
+        }
+        if use.isCheck {
+            try checkOptimizer(config, workersUpdate: use == .checkOnWorkers, from: message.sender)
             answer(message)
             return
         }
+        guard use == .install else {
+            // The workers run the optimizer; this server only sums, and keeps worker 0's
+            // configuration to compare the others' with.
+            optimizer = nil
+            workersOptimizer = config
+            logger.info("server \(postOffice.rank): the workers update (\(config.name)); this server sums gradients")
+            answer(message)
+            return
+        }
+        workersOptimizer = nil
         optimizer = try makeOptimizer(config)
         for slice in slices.values {
             slice.state = nil

@@ -20,6 +20,23 @@ enum KVHead: Int32 {
     case half = 4
 }
 
+/// What a SET_OPTIMIZER command asks of a server, in its `head`.
+enum OptimizerUse: Int32 {
+    /// Worker 0's optimizer, which the server runs on each merged gradient (MXNet's
+    /// `update_on_kvstore`, the default).
+    case install = 0
+    /// Another worker's optimizer, compared with worker 0's installed one.
+    case checkOnServers = 1
+    /// Worker 0's optimizer, which the workers run (MXNet's `update_on_kvstore=False`): the server
+    /// keeps it only to compare, and answers each pushpull with the summed gradient.
+    case onWorkers = 2
+    /// Another worker's optimizer, compared with worker 0's when the workers run it.
+    case checkOnWorkers = 3
+
+    /// Whether the command only compares a worker's optimizer with worker 0's.
+    var isCheck: Bool { self == .checkOnServers || self == .checkOnWorkers }
+}
+
 /// What an initializing push tells the server about the slice it starts storing, so that the
 /// server can key the optimizer state by parameter name (and slices by offset).
 struct KVSliceInfo: Codable, Equatable {

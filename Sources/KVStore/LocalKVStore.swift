@@ -89,7 +89,12 @@ public final class LocalKVStore: KVStore {
 
     /// Writes the optimizer states (and config) in SwiftPS's optimizer-state format, atomically.
     public func saveOptimizerStates(to path: String) throws {
-        try AtomicFile.write(OptimizerStateFile.encode(config: config, states: optimizerStates()), to: path)
+        try AtomicFile.write(encodedOptimizerStates(), to: path)
+    }
+
+    /// The optimizer-state file `saveOptimizerStates` writes, as bytes.
+    public func encodedOptimizerStates() throws -> [UInt8] {
+        try OptimizerStateFile.encode(config: config, states: optimizerStates())
     }
 
     /// Reads optimizer states written by `saveOptimizerStates` (or merged from server shards).
@@ -97,7 +102,16 @@ public final class LocalKVStore: KVStore {
     /// Throws `OptimizerError.io` or `OptimizerError.badStateFile`, both naming `path`, for a file
     /// that cannot be read or is damaged, and `KVStoreError.badKey` for a state of the wrong size.
     public func loadOptimizerStates(from path: String) throws {
-        let named = try OptimizerStateFile.load(from: path).1
+        try install(OptimizerStateFile.load(from: path).1, path: path)
+    }
+
+    /// Takes the states in `bytes`, an optimizer-state file read from (or written as) `path`, which
+    /// errors name, as `loadOptimizerStates(from:)` does.
+    public func loadOptimizerStates(_ bytes: [UInt8], path: String) throws {
+        try install(OptimizerStateFile.decode(bytes, path: path).1, path: path)
+    }
+
+    private func install(_ named: [NamedOptimizerState], path: String) throws {
         for n in named {
             guard let s = store[n.name] else { continue }
             guard n.state.count == s.count else {

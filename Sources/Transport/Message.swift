@@ -92,8 +92,9 @@ public struct NodeInfo: Sendable, Hashable, CustomStringConvertible {
 
     /// The wire protocol of this build: bumped whenever a message's meaning changes in a way an
     /// earlier build would misread (1: the first numbered, with fp16 KV values and the
-    /// `protocol` field itself).
-    public static let wireProtocol: Int32 = 1
+    /// `protocol` field itself; 2: SET_OPTIMIZER's head says where the optimizer runs, and a build
+    /// of protocol 1 would run on its servers an optimizer the workers run).
+    public static let wireProtocol: Int32 = 2
 
     /// Creates a table entry.
     public init(

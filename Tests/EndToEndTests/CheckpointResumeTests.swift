@@ -135,6 +135,65 @@ struct CheckpointResumeTests {
         #expect(oneServerDifference <= 1e-6)
     }
 
+    /// `MXNET_UPDATE_ON_KVSTORE=0`: the servers only sum, every worker runs the optimizer on the sum.
+    /// It trains the same weights, bit for bit, as the servers running it; its checkpoint is worker
+    /// 0's weights and optimizer state, laid out as one process's (no server shards), and a resume
+    /// from it ends bit-identical to the uninterrupted run. A checkpoint whose state is where the
+    /// resuming job does not run the optimizer is refused (the servers' shards) or resumed with a
+    /// fresh state and a warning (a states file).
+    @Test func workersRunningTheOptimizerTrainAndResumeExactly() throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let onWorkers = Self.split.merging(["MXNET_UPDATE_ON_KVSTORE": "0"]) { $1 }
+        func job(_ args: [String], env: [String: String]) throws -> DistJob {
+            try DistJob.run(workers: 2, servers: 2, args: Self.training + args, env: env)
+        }
+        let servers = try job(["--num-epochs", "4", "--save-final", dir + "/servers.params"], env: Self.split)
+        defer { servers.removeFiles() }
+        try #require(servers.succeeded, "servers updating: \(servers.logs)")
+        let workers = try job(["--num-epochs", "4", "--save-final", dir + "/workers.params"], env: onWorkers)
+        defer { workers.removeFiles() }
+        try #require(workers.succeeded, "workers updating: \(workers.logs)")
+        #expect(workers.worker(logging: "the workers run the optimizer (MXNET_UPDATE_ON_KVSTORE=0)") != nil)
+        #expect(workers.cluster.log("server0").contains("the workers update (sgd); this server sums gradients"))
+        let difference = try maxDifference(dir + "/servers.params", dir + "/workers.params")
+        #expect(difference == 0, "the workers' updates trained other weights: max |Δweight| \(difference)")
+
+        let prefix = dir + "/ck/mlp"
+        let first = try job(["--num-epochs", "2", "--model-prefix", prefix], env: onWorkers)
+        defer { first.removeFiles() }
+        try #require(first.succeeded, "first half: \(first.logs)")
+        let manifest = try CheckpointManifest.read(CheckpointLayout(prefix: prefix, epoch: 2))
+        #expect(manifest.numServers == 0 && manifest.numWorkers == 2)
+        #expect(manifest.optimizer?.name == "sgd" && manifest.optimizer?.momentum == Double(Float(0.9)))
+        #expect(manifest.files.map(\.role).sorted() == ["params", "states", "symbol"], "\(manifest.files)")
+
+        let resume = ["--num-epochs", "4", "--model-prefix", prefix, "--load-epoch", "2", "--save-final"]
+        let second = try job(resume + [dir + "/resumed.params"], env: onWorkers)
+        defer { second.removeFiles() }
+        try #require(second.succeeded, "resumed: \(second.logs)")
+        let resumed = try maxDifference(dir + "/workers.params", dir + "/resumed.params")
+        #expect(resumed == 0, "the resumed run parted from the uninterrupted one: max |Δweight| \(resumed)")
+
+        let elsewhere = try job(resume + [dir + "/elsewhere.params"], env: Self.split)
+        defer { elsewhere.removeFiles() }
+        #expect(elsewhere.succeeded, "\(elsewhere.logs)")
+        #expect(elsewhere.worker(logging: "here the servers run it, from a fresh state") != nil)
+
+        let serversPrefix = dir + "/ck/servers"
+        let serversFirst = try job(["--num-epochs", "2", "--model-prefix", serversPrefix], env: Self.split)
+        defer { serversFirst.removeFiles() }
+        try #require(serversFirst.succeeded, "\(serversFirst.logs)")
+        let refused = try job(
+            ["--num-epochs", "4", "--model-prefix", serversPrefix, "--load-epoch", "2"], env: onWorkers)
+        defer { refused.removeFiles() }
+        #expect(!refused.succeeded)
+        #expect(
+            refused.worker(
+                logging: "was written with the servers running the optimizer, and its state is in their shards")
+                != nil, "\(refused.logs)")
+    }
+
     /// With 2bit gradient compression what each worker's pushes have not sent yet (its residuals) is
     /// part of the checkpoint: 2 epochs, then a resume to 4, ends bit-identical to 4 straight. With
     /// fp16 there are no residuals, and the weights the workers train on between pulls are rounded:

@@ -15,9 +15,9 @@ extension Module {
         try sym.save(to: "\(prefix)-symbol.json")
         try saveParams(Module.paramsPath(prefix, epoch))
         if saveOptimizerStates {
-            guard let local = kvstore as? LocalKVStore else {
+            guard let local = workerUpdater ?? kvstore as? LocalKVStore else {
                 throw ModuleError.badInput(
-                    "optimizer states of a distributed kvstore live on the servers: use the scheduler's checkpoints (--model-prefix)"
+                    "optimizer states of a distributed kvstore live on the servers: use the scheduler's checkpoints (--model-prefix), or let the workers update (updateOnKVStore false, MXNET_UPDATE_ON_KVSTORE=0)"
                 )
             }
             try local.saveOptimizerStates(to: Module.statesPath(prefix, epoch))
@@ -37,7 +37,7 @@ extension Module {
             symbol: symbol, dataNames: dataNames, labelNames: labelNames, seed: seed, logger: logger)
         let (args, aux) = try ParamsFile.loadCheckpointParams(paramsPath(prefix, epoch))
         module.preloadedParams = (args, aux)
-        if loadOptimizerStates { module.preloadedStatesPath = statesPath(prefix, epoch) }
+        if loadOptimizerStates { module.preloadedStates = (nil, statesPath(prefix, epoch)) }
         return module
     }
 

@@ -68,9 +68,10 @@ extension Module {
         paramsInitialized = true
         preloadedParams = nil
         // Parameters set after the optimizer is installed must reach the store too.
-        if optimizerInitialized, let kvstore {
+        // (To this worker's updater when it runs the optimizer: the servers then only sum gradients.)
+        if optimizerInitialized, let store = workerUpdater ?? kvstore {
             for name in paramNames where !fixedParamNames.contains(name) {
-                if let w = executor.argDict[name] { try kvstore.initialize([name], values: [w]) }
+                if let w = executor.argDict[name] { try store.initialize([name], values: [w]) }
             }
         }
     }

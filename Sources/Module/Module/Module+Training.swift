@@ -43,18 +43,16 @@ extension Module {
         let trainable = paramNames.filter { !fixedParamNames.contains($0) }
         if gradientCompression.isActive { try store.setGradientCompression(gradientCompression) }
         try store.initialize(trainable, values: trainable.map { executor.argDict[$0]! })
-        try store.setOptimizer(config)
-        if let path = preloadedStatesPath, let local = store as? LocalKVStore {
-            try local.loadOptimizerStates(from: path)
-            preloadedStatesPath = nil
-        }
-        // Every worker starts from rank 0's weights (MXNet's broadcast at init).
+        try installOptimizer(config, on: store)
+        // Every worker starts from rank 0's weights (MXNet's broadcast at init; MXNet skips it when
+        // the workers update, leaving them to agree by their seeds).
         if store.type.isDistributed {
             for (i, name) in trainable.enumerated() {
                 try store.pull(name, into: executor.argDict[name]!, priority: -i)
             }
             try store.waitAll()
         }
+        try startWorkerUpdater(names: trainable)
         self.kvstore = store
         self.optimizerConfig = config
         optimizerInitialized = true
@@ -81,7 +79,7 @@ extension Module {
             try executor.forward(isTrain: train) { name in
                 guard trainable.contains(name) else { return }
                 let waiting = MonotonicClock.now()
-                try kvstore.wait(name)
+                try awaitWeight(name, kvstore)
                 let waited = MonotonicClock.now()
                 // Waits that found the weight there already would only clutter the trace.
                 if let timeline, waited - waiting >= Self.recordedWait {
@@ -89,6 +87,7 @@ extension Module {
                         "wait \(name)", category: "wait", track: Timeline.computeTrack, start: waiting, end: waited)
                 }
             }
+            try finishWorkerUpdates(kvstore)
             pendingWeights = false
         } else {
             executor.forward(isTrain: train)
@@ -117,10 +116,8 @@ extension Module {
                 "backward", category: "compute", track: Timeline.computeTrack, start: start, end: MonotonicClock.now())
         }
         try executor.backward(outGrads: nil) { [self] name in
-            guard let index = paramIndex[name], !fixedParamNames.contains(name),
-                let grad = executor.gradDict[name], let weight = executor.argDict[name]
-            else { return }
-            try kvstore.pushPull(name, grad, into: weight, priority: -index)
+            guard let index = paramIndex[name], !fixedParamNames.contains(name) else { return }
+            try pushGradient(name, kvstore, priority: -index)
             pushedEarly.insert(name)
         }
     }
@@ -140,7 +137,7 @@ extension Module {
     func syncWeights() throws {
         guard let kvstore else { return }
         if pendingWeights {
-            for name in paramNames where trainable.contains(name) { try kvstore.wait(name) }
+            for name in paramNames where trainable.contains(name) { try awaitWeight(name, kvstore) }
             pendingWeights = false
         }
         guard weightsRounded, let executor else { return }
@@ -162,9 +159,11 @@ extension Module {
     }
 
     /// Pushes each gradient and pulls the new weight (pushPull with priority -index, as MXNet's
-    /// `update` with update on kvstore). The next `forward` waits for the weights.
+    /// `update` with update on kvstore); when this worker updates (`updateOnKVStore` false), pulls
+    /// the summed gradient instead. The next `forward` waits for each weight (and applies this
+    /// worker's update to it) just before the first layer that reads it.
     public func update() throws {
-        guard binded, paramsInitialized, let executor else {
+        guard binded, paramsInitialized, executor != nil else {
             throw ModuleError.wrongState(call: "update", needs: binded ? "initParams" : "bind")
         }
         guard optimizerInitialized, let kvstore else {
@@ -176,13 +175,14 @@ extension Module {
                 "update", category: "compute", track: Timeline.computeTrack, start: start, end: MonotonicClock.now())
         }
         for (i, name) in paramNames.enumerated() where !fixedParamNames.contains(name) {
-            guard let grad = executor.gradDict[name], let weight = executor.argDict[name] else { continue }
             if pushedEarly.contains(name) { continue }
-            try kvstore.pushPull(name, grad, into: weight, priority: -i)
+            try pushGradient(name, kvstore, priority: -i)
         }
         pushedEarly.removeAll(keepingCapacity: true)
         pendingWeights = true
-        if kvstore.gradientCompression.halvesWeights { weightsRounded = true }
+        // Weights that came back in half precision are pulled exactly later (not when this worker
+        // updates: its weights never travel).
+        if kvstore.gradientCompression.halvesWeights && workerUpdater == nil { weightsRounded = true }
     }
 
     public func getOutputs() throws -> [NDArray] {

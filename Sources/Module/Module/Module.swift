@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import SwiftPSGraph
 import SwiftPSKVStore
@@ -52,12 +53,25 @@ public final class Module: BaseModule {
     /// Parameters loaded by `Module.load` and applied at the first `initParams` (MXNet's
     /// `_arg_params`/`_aux_params` before bind).
     var preloadedParams: (args: [String: NDArray], aux: [String: NDArray])?
-    /// Optimizer states loaded by `Module.load`, installed at `initOptimizer`.
-    var preloadedStatesPath: String?
+    /// Optimizer states for `initOptimizer` to install (`Module.load`, `preloadOptimizerStates`): a
+    /// file's bytes, or nil to read the file at `path`.
+    var preloadedStates: (bytes: [UInt8]?, path: String)?
     /// How gradients travel to a distributed kvstore (MXNet's `compression_params`), installed on
     /// the kvstore by `initOptimizer`; set it before then. A non-distributed kvstore refuses any but
     /// `none`.
     public var gradientCompression = GradientCompression.none
+    /// Whether a distributed kvstore's servers run the optimizer (MXNet's `update_on_kvstore`, true by
+    /// default; `MXNET_UPDATE_ON_KVSTORE=0` in the environment makes it false, as in MXNet). False
+    /// with dist_sync: the servers only sum the gradients and every worker runs the optimizer on the
+    /// sum it pulls, so all workers hold the same weights and optimizer state (BytePS's split: the
+    /// servers' CPU only adds), and `saveCheckpoint` can save the optimizer state. Set it before
+    /// `initOptimizer`; a local kvstore updates in this process either way.
+    public var updateOnKVStore = Module.updateOnKVStore(environment: ProcessInfo.processInfo.environment)
+    /// The optimizer when this worker runs it (`updateOnKVStore` false with a distributed kvstore): a
+    /// local store holding the weights and their optimizer state.
+    var workerUpdater: LocalKVStore?
+    /// Parameters whose gradient went to the servers and whose sum `workerUpdater` has not applied.
+    var gradientsInFlight = Set<String>()
     /// Where `forward`, `backward` and `update` are recorded, with the waits for weights still in
     /// flight nested in `forward` (nil: not recorded). Give a distributed kvstore the same timeline
     /// (`DistKVStore.timeline`) to see its requests beside them.

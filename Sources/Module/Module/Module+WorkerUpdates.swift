@@ -1,0 +1,109 @@
+import Foundation
+import SwiftPSKVStore
+import SwiftPSOptimizer
+import SwiftPSTensor
+
+/// Updates on the workers, MXNet's `update_on_kvstore=False` (`Module.updateOnKVStore`): each
+/// gradient is pushpulled into itself, so the servers answer with the sum over the workers, and this
+/// worker's `workerUpdater` applies the optimizer to its weights when the next forward (or
+/// `getParams`) needs them, so the update of one layer still overlaps the others' communication.
+extension Module {
+    /// MXNet's reading of `MXNET_UPDATE_ON_KVSTORE` (`"1"` by default): `0` or `false` turns update on
+    /// the kvstore off; anything else leaves it on.
+    public static func updateOnKVStore(environment: [String: String]) -> Bool {
+        guard let value = environment["MXNET_UPDATE_ON_KVSTORE"]?.trimmingCharacters(in: .whitespaces) else {
+            return true
+        }
+        return !(value == "0" || value.lowercased() == "false")
+    }
+
+    /// Sends `name`'s gradient: to be applied by the servers, with the new weight pulled into the
+    /// executor's weight; or, when this worker updates, to be summed, with the sum pulled back into
+    /// the gradient.
+    func pushGradient(_ name: String, _ kvstore: any KVStore, priority: Int) throws {
+        guard let executor, let grad = executor.gradDict[name], let weight = executor.argDict[name] else { return }
+        if workerUpdater != nil {
+            try kvstore.pushPull(name, grad, into: grad, priority: priority)
+            gradientsInFlight.insert(name)
+        } else {
+            try kvstore.pushPull(name, grad, into: weight, priority: priority)
+        }
+    }
+
+    /// Waits for `name`'s summed gradient and applies this worker's optimizer to its weight, if it
+    /// is still to be applied (and does nothing when the servers update).
+    func awaitWeight(_ name: String, _ kvstore: any KVStore) throws {
+        try kvstore.wait(name)
+        guard let workerUpdater, gradientsInFlight.remove(name) != nil, let executor,
+            let grad = executor.gradDict[name], let weight = executor.argDict[name]
+        else { return }
+        try workerUpdater.pushPull(name, grad, into: weight)
+    }
+
+    /// Applies every summed gradient not applied yet, in parameter order.
+    func finishWorkerUpdates(_ kvstore: any KVStore) throws {
+        guard !gradientsInFlight.isEmpty else { return }
+        for name in paramNames where gradientsInFlight.contains(name) { try awaitWeight(name, kvstore) }
+    }
+
+    /// Installs the optimizer where it runs: on `store` (the servers, or the local store), or, when
+    /// this worker updates, on a new `workerUpdater` holding `weights`, with the servers told to sum
+    /// only. Optimizer states loaded by `Module.load` go to whichever runs it.
+    func installOptimizer(_ config: OptimizerConfig, on store: any KVStore) throws {
+        gradientsInFlight.removeAll()
+        guard !updateOnKVStore, store.type.isDistributed else {
+            workerUpdater = nil
+            try store.setOptimizer(config)
+            if let local = store as? LocalKVStore { try installPreloadedStates(on: local) }
+            return
+        }
+        guard let dist = store as? DistKVStore else {
+            throw ModuleError.badInput(
+                "updateOnKVStore false (MXNET_UPDATE_ON_KVSTORE=0) needs a DistKVStore, not \(type(of: store))")
+        }
+        try dist.setWorkersOptimizer(config)
+        let updater = LocalKVStore()
+        try updater.setOptimizer(config)
+        workerUpdater = updater
+    }
+
+    /// Gives `workerUpdater` the weights it starts from (after every worker pulled rank 0's), and the
+    /// optimizer states `Module.load` read, if any.
+    func startWorkerUpdater(names: [String]) throws {
+        guard let workerUpdater, let executor else { return }
+        try workerUpdater.initialize(names, values: names.map { executor.argDict[$0]! })
+        try installPreloadedStates(on: workerUpdater)
+    }
+
+    private func installPreloadedStates(on store: LocalKVStore) throws {
+        guard let (bytes, path) = preloadedStates else { return }
+        if let bytes {
+            try store.loadOptimizerStates(bytes, path: path)
+        } else {
+            try store.loadOptimizerStates(from: path)
+        }
+        preloadedStates = nil
+    }
+
+    /// Optimizer states for `initOptimizer` to install, from an optimizer-state file's `bytes` (as
+    /// `saveCheckpoint` writes it; `path` names it in errors): a worker in a cluster receives its
+    /// checkpoint's states rather than reading them. Call it before `initOptimizer`.
+    public func preloadOptimizerStates(_ bytes: [UInt8], path: String) {
+        preloadedStates = (bytes, path)
+    }
+
+    /// Whether this worker runs the optimizer (`updateOnKVStore` false with a distributed kvstore,
+    /// once `initOptimizer` has run).
+    public var updatesOnWorker: Bool { workerUpdater != nil }
+
+    /// The optimizer this module installed (`initOptimizer`), with the batch scaling it applied.
+    public var installedOptimizer: OptimizerConfig? { optimizerConfig }
+
+    /// When this worker runs the optimizer: its state as an optimizer-state file (what
+    /// `saveCheckpoint(saveOptimizerStates: true)` writes), after applying the updates in flight.
+    public func workerOptimizerStates() throws -> [UInt8]? {
+        guard let workerUpdater else { return nil }
+        try syncWeights()
+        return try workerUpdater.encodedOptimizerStates()
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import PSTestSupport
+import SwiftPSGraph
+import SwiftPSKVStore
+import SwiftPSModule
+import SwiftPSOptimizer
+import SwiftPSTensor
+import Testing
+
+/// MXNet's `update_on_kvstore=False` (`Module.updateOnKVStore`, `MXNET_UPDATE_ON_KVSTORE=0`) through
+/// an in-process cluster: the servers only sum, every worker runs the optimizer on the sum.
+@Suite(.serialized) struct WorkerUpdateTests {
+    static let batch = 8
+    static let optimizer = OptimizerConfig(name: "sgd", learningRate: 0.1, wd: 1e-4, momentum: 0.9)
+
+    /// data(4) → FC 6 → tanh → FC 3 → softmax: three classes by which input is largest.
+    static func net() throws -> Symbol {
+        let fc1 = try Symbol.fullyConnected(.variable("data"), numHidden: 6, name: "fc1")
+        let act = try Symbol.activation(fc1, actType: "tanh", name: "tanh1")
+        let fc2 = try Symbol.fullyConnected(act, numHidden: 3, name: "fc2")
+        return try Symbol.softmaxOutput(fc2, name: "softmax")
+    }
+
+    /// Worker `rank`'s batch at `step`: different on every worker and step, the same in every run.
+    static func batch(rank: Int, step: Int) -> DataBatch {
+        var rng = RandomGenerator(seed: UInt64(1000 * step + rank + 1))
+        let x = NDArray(shape: [batch, 4])
+        let y = NDArray(shape: [batch])
+        for i in 0..<batch {
+            var best = 0
+            for j in 0..<4 {
+                x[flat: 4 * i + j] = rng.normal(std: 1)
+                if x[flat: 4 * i + j] > x[flat: 4 * i + best] { best = j }
+            }
+            y[flat: i] = Float(best % 3)
+        }
+        return DataBatch(data: [x], label: [y])
+    }
+
+    /// A bound, initialized module (the same initial weights on every worker only if `seed` is the
+    /// same: rank 0's reach the others at `initOptimizer` either way).
+    static func module(updateOnKVStore: Bool, seed: UInt64) throws -> Module {
+        let module = try Module(symbol: try net(), seed: seed)
+        module.updateOnKVStore = updateOnKVStore
+        try module.bind(
+            dataShapes: [DataDesc(name: "data", shape: [batch, 4])],
+            labelShapes: [DataDesc(name: "softmax_label", shape: [batch])])
+        try module.initParams(initializer: Xavier())
+        return module
+    }
+
+    static func train(_ module: Module, rank: Int, steps: Range<Int>) throws {
+        for step in steps {
+            try module.forwardBackward(batch(rank: rank, step: step))
+            try module.update()
+        }
+    }
+
+    /// Each worker's weights, by name, as float32 bit patterns.
+    typealias Weights = [String: [UInt32]]
+
+    static func bits(_ module: Module) throws -> Weights {
+        try module.getParams().args.mapValues { $0.toArray().map(\.bitPattern) }
+    }
+
+    /// Trains `steps` steps on 2 workers and 2 servers (fc1_weight split over both) and returns each
+    /// worker's final weights.
+    static func run(updateOnKVStore: Bool, steps: Int, compression: String = "none") throws -> [Weights] {
+        let cluster = try KVCluster(workers: 2, servers: 2, bigArrayBound: 20)
+        defer { cluster.stop() }
+        let results = Inbox<(Int, Weights)>()
+        let errors = cluster.onWorkers { rank, store in
+            let module = try module(updateOnKVStore: updateOnKVStore, seed: UInt64(7 + rank))
+            module.gradientCompression = try GradientCompression(kind: compression)
+            try module.initOptimizer(kvstore: store, optimizer: optimizer)
+            try train(module, rank: rank, steps: 0..<steps)
+            results.put((rank, try bits(module)))
+        }
+        guard errors == [nil, nil] else { throw HarnessError(description: "workers: \(errors)") }
+        #expect(cluster.shutdown().allSatisfy { $0 == nil })
+        return results.wait(count: 2, timeout: 1).sorted { $0.0 < $1.0 }.map(\.1)
+    }
+
+    /// The servers' update and the workers' give the same weights, bit for bit: the same float32 sum
+    /// in worker-rank order goes through the same optimizer, on a whole array or on server slices.
+    /// Every worker ends with the same weights, from rank 0's start.
+    @Test func workersUpdatingMatchTheServersBitForBit() throws {
+        let onServers = try Self.run(updateOnKVStore: true, steps: 30)
+        let onWorkers = try Self.run(updateOnKVStore: false, steps: 30)
+        #expect(onWorkers.count == 2 && onWorkers[0] == onWorkers[1], "the workers' weights differ")
+        #expect(onWorkers[0] == onServers[0], "updating on the workers trained other weights")
+        #expect(onServers[0].keys.sorted() == ["fc1_bias", "fc1_weight", "fc2_bias", "fc2_weight"])
+    }
+
+    /// With fp16 compression the sum comes back in half precision, and each worker's float32 weights
+    /// never travel: the workers still agree exactly and `getParams` needs no exact pull.
+    @Test func workersUpdatingWithHalfPrecisionGradientsAgree() throws {
+        let weights = try Self.run(updateOnKVStore: false, steps: 20, compression: "fp16")
+        #expect(weights.count == 2 && weights[0] == weights[1], "the workers' weights differ")
+    }
+
+    /// `saveCheckpoint(saveOptimizerStates:)` works when the workers update (the states are theirs),
+    /// and a run resumed from it with `Module.load(loadOptimizerStates:)` ends exactly where an
+    /// uninterrupted one does: the momentum is restored, not restarted.
+    @Test func aCheckpointWithOptimizerStatesResumesExactly() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-wu-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let straight = try Self.run(updateOnKVStore: false, steps: 20)
+
+        let first = try KVCluster(workers: 2, servers: 1)
+        defer { first.stop() }
+        let saved = first.onWorkers { rank, store in
+            let module = try Self.module(updateOnKVStore: false, seed: 7)
+            try module.initOptimizer(kvstore: store, optimizer: Self.optimizer)
+            try Self.train(module, rank: rank, steps: 0..<10)
+            if rank == 0 { try module.saveCheckpoint(prefix: dir + "/m", epoch: 1, saveOptimizerStates: true) }
+        }
+        #expect(saved == [nil, nil])
+        #expect(first.shutdown().allSatisfy { $0 == nil })
+
+        for loadStates in [true, false] {
+            let second = try KVCluster(workers: 2, servers: 1)
+            defer { second.stop() }
+            let results = Inbox<(Int, Weights)>()
+            let resumed = second.onWorkers { rank, store in
+                let module = try Module.load(prefix: dir + "/m", epoch: 1, loadOptimizerStates: loadStates)
+                module.updateOnKVStore = false
+                try module.bind(
+                    dataShapes: [DataDesc(name: "data", shape: [Self.batch, 4])],
+                    labelShapes: [DataDesc(name: "softmax_label", shape: [Self.batch])])
+                try module.initParams()
+                try module.initOptimizer(kvstore: store, optimizer: Self.optimizer)
+                try Self.train(module, rank: rank, steps: 10..<20)
+                results.put((rank, try Self.bits(module)))
+            }
+            #expect(resumed == [nil, nil])
+            #expect(second.shutdown().allSatisfy { $0 == nil })
+            let weights = results.wait(count: 2, timeout: 1).sorted { $0.0 < $1.0 }.map(\.1)
+            #expect(weights.count == 2 && weights[0] == weights[1])
+            if loadStates {
+                #expect(weights.first == straight[0], "the resumed run differs from the uninterrupted one")
+            } else {
+                #expect(weights.first != straight[0], "without its momentum the resumed run still matched")
+            }
+        }
+    }
+
+    /// Every worker must update in the same place with the same optimizer: a worker that differs
+    /// fails naming `MXNET_UPDATE_ON_KVSTORE` (the servers would apply its gradients, or it would
+    /// train alone); dist_async is refused, as a pushpull there answers a single worker's gradient.
+    @Test func workersThatUpdateElsewhereOrAsynchronouslyAreRefused() throws {
+        let cluster = try KVCluster(workers: 2, servers: 1)
+        defer { cluster.stop() }
+        let errors = cluster.onWorkers { rank, store in
+            let module = try Self.module(updateOnKVStore: rank == 1, seed: 7)
+            try module.initOptimizer(kvstore: store, optimizer: Self.optimizer)
+        }
+        #expect(errors[0] == nil)
+        #expect(
+            errors[1]?.contains(
+                "worker 1 runs the optimizer on the servers, worker 0 on the workers: set MXNET_UPDATE_ON_KVSTORE")
+                == true, "\(errors)")
+
+        let async = try KVCluster(workers: 1, servers: 1, type: .distAsync)
+        defer { async.stop() }
+        let refused = async.onWorkers { _, store in
+            let module = try Self.module(updateOnKVStore: false, seed: 7)
+            try module.initOptimizer(kvstore: store, optimizer: Self.optimizer)
+        }
+        #expect(
+            refused[0]?.contains("MXNET_UPDATE_ON_KVSTORE=0) only in dist_sync, not dist_async") == true, "\(refused)")
+    }
+
+    /// MXNet's reading of the variable: on unless it is 0 (or false).
+    @Test func theVariableIsReadAsMXNetDoes() {
+        #expect(Module.updateOnKVStore(environment: [:]))
+        #expect(Module.updateOnKVStore(environment: ["MXNET_UPDATE_ON_KVSTORE": "1"]))
+        #expect(!Module.updateOnKVStore(environment: ["MXNET_UPDATE_ON_KVSTORE": "0"]))
+        #expect(!Module.updateOnKVStore(environment: ["MXNET_UPDATE_ON_KVSTORE": " false"]))
+    }
+}
