@@ -154,10 +154,15 @@ struct LaunchCluster: Sendable {
 
 extension LaunchCluster {
     /// The variables of the launcher's own environment that remote processes get too, as dmlc's ssh launcher
-    /// forwards `DMLC_INTERFACE`, `OMP_NUM_THREADS` and friends: `DMLC_INTERFACE`, thread counts, and every
-    /// `SWIFTPS_*` tuning variable (heartbeats, deadlines, log level) except the secret file and the binary.
+    /// forwards `DMLC_INTERFACE`, `OMP_NUM_THREADS` and friends: `DMLC_INTERFACE`, thread counts, the MXNet
+    /// variables SwiftPS reads (`MXNET_UPDATE_ON_KVSTORE`, which every worker must set alike, and
+    /// `MXNET_KVSTORE_BIGARRAY_BOUND`), and every `SWIFTPS_*` tuning variable (heartbeats, deadlines, log
+    /// level) except the secret file and the binary.
     static func forwardedVariables(from environment: [String: String]) -> [LaunchVariable] {
-        let named: Set<String> = ["DMLC_INTERFACE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"]
+        let named: Set<String> = [
+            "DMLC_INTERFACE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MXNET_UPDATE_ON_KVSTORE",
+            "MXNET_KVSTORE_BIGARRAY_BOUND",
+        ]
         let excluded: Set<String> = ["SWIFTPS_SECRET_FILE", "SWIFTPS_BIN"]
         return environment.keys.sorted()
             .filter { named.contains($0) || ($0.hasPrefix("SWIFTPS_") && !excluded.contains($0)) }

@@ -43,6 +43,32 @@ struct LaunchPlanTests {
         #expect(ids.count == 6 && Set(ids).count == 1 && ids[0].count == "SWIFTPS_JOB_ID=".count + 16, "\(ids)")
     }
 
+    /// Remote processes get the launcher's tuning variables, as dmlc's ssh launcher forwards its own:
+    /// `SWIFTPS_*` tuning variables, thread counts and the MXNet variables SwiftPS reads, such as
+    /// `MXNET_UPDATE_ON_KVSTORE`, which every worker must set alike; nothing else.
+    @Test func sshForwardsTheTuningVariables() throws {
+        let hostfile = FileManager.default.temporaryDirectory.appendingPathComponent("hosts-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: hostfile) }
+        try "alpha\nbeta\n".write(to: hostfile, atomically: true, encoding: .utf8)
+        let forwarded = [
+            "MXNET_UPDATE_ON_KVSTORE": "0", "MXNET_KVSTORE_BIGARRAY_BOUND": "5000", "SWIFTPS_HEARTBEAT_TIMEOUT": "7",
+            "OMP_NUM_THREADS": "1",
+        ]
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "--launcher", "ssh", "-H", hostfile.path, "-n", "2", "-s", "1", "--dry-run",
+                "--scheduler-host", "10.0.0.1", "--", "train",
+            ],
+            environment: forwarded.merging(["UNRELATED_SETTING": "1"]) { $1 },
+            deadline: .seconds(30))
+        let lines = result.standardOutput.split(separator: "\n").filter { $0.hasPrefix("[") }
+        #expect(lines.count == 4, "\(result.all)")
+        for line in lines {
+            for (name, value) in forwarded { #expect(line.contains(" \(name)=\(value) "), "\(name) missing: \(line)") }
+            #expect(!line.contains("UNRELATED_SETTING"), "\(line)")
+        }
+    }
+
     @Test func badHostfileLineIsNamed() throws {
         let hostfile = FileManager.default.temporaryDirectory.appendingPathComponent("hosts-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: hostfile) }

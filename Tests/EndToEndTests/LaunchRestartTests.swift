@@ -11,11 +11,14 @@ import Testing
 struct LaunchRestartTests {
     let binary = LaunchBinary.path ?? ""
 
-    /// A lenet job of `epochs` epochs (long enough to kill a process inside one), checkpointing every epoch.
-    func job(_ dir: String, marker: String, restarts: Int, epochs: Int = 4) -> [String] {
+    /// A lenet job of `epochs` epochs (long enough to kill a process inside one), checkpointing every
+    /// epoch, with `env` (`NAME=value`) set on every process.
+    func job(_ dir: String, marker: String, restarts: Int, epochs: Int = 4, env: [String] = []) -> [String] {
         [
             binary, "launch", "-n", "2", "-s", "1", "--timeout", "900", "--grace", "3", "--max-restarts",
-            String(restarts), "--env", "SWIFTPS_TEST_MARKER=\(marker)", "--env", "SWIFTPS_HEARTBEAT_TIMEOUT=4", "--",
+            String(restarts), "--env", "SWIFTPS_TEST_MARKER=\(marker)", "--env", "SWIFTPS_HEARTBEAT_TIMEOUT=4",
+        ] + env.flatMap { ["--env", $0] } + [
+            "--",
             binary, "train", "--kv-store", "dist_sync", "--network", "lenet", "--lr", "0.01", "--num-epochs",
             String(epochs), "--num-batches", "30", "--disp-batches", "5", "--no-progress", "--model-prefix",
             dir + "/ck", "--save-final", dir + "/final.params",
@@ -47,7 +50,9 @@ struct LaunchRestartTests {
     /// while `disturb` (given the running launcher and the job's marker) kills or freezes its
     /// processes; expects the disturbed job to finish by itself with the uninterrupted run's weights,
     /// bit for bit, and returns its standard error. Every process of the job is killed on every way out.
-    func runRecovering(epochs: Int, restarts: Int, disturb: (LaunchCommand, String) throws -> Void) throws -> String {
+    func runRecovering(
+        epochs: Int, restarts: Int, env: [String] = [], disturb: (LaunchCommand, String) throws -> Void
+    ) throws -> String {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-restart-\(UUID())").path
         let straight = root + "/straight"
         let recovered = root + "/recovered"
@@ -56,11 +61,13 @@ struct LaunchRestartTests {
         }
         defer { try? FileManager.default.removeItem(atPath: root) }
         let reference = try LaunchCommand.run(
-            job(straight, marker: launchMarker("straight"), restarts: 0, epochs: epochs), deadline: .seconds(900))
+            job(straight, marker: launchMarker("straight"), restarts: 0, epochs: epochs, env: env),
+            deadline: .seconds(900))
         #expect(reference.status == 0, "the uninterrupted job failed: \(reference.standardError)")
 
         let marker = launchMarker("recover")
-        let launcher = try LaunchCommand(job(recovered, marker: marker, restarts: restarts, epochs: epochs))
+        let launcher = try LaunchCommand(
+            job(recovered, marker: marker, restarts: restarts, epochs: epochs, env: env))
         defer {
             launcher.kill()
             for pid in LaunchKillTests.processes(marker) { kill(pid, SIGKILL) }
@@ -82,6 +89,19 @@ struct LaunchRestartTests {
         }
         #expect(stderr.contains("restart 1 of 1: server 0"), "the restart names the killed server")
         #expect(stderr.contains("1 restart(s) after failures: server 0"), "the summary reports it")
+    }
+
+    /// When the workers run the optimizer (`MXNET_UPDATE_ON_KVSTORE=0`) the checkpoint is worker 0's
+    /// weights and optimizer state: a worker killed mid-epoch, the job restarted from it, and every
+    /// worker resumes with that state, ending where the uninterrupted run does, bit for bit.
+    @Test func aKilledWorkerIsRecoveredExactlyWhenTheWorkersUpdate() throws {
+        let stderr = try runRecovering(epochs: 4, restarts: 1, env: ["MXNET_UPDATE_ON_KVSTORE=0"]) { launcher, marker in
+            let inEpoch3 = LaunchPoll.until(.seconds(600)) { launcher.standardOutput.contains("Epoch[2] Batch") }
+            #expect(inEpoch3, "the job never reached epoch 3: \(launcher.standardError)")
+            let victim = try #require(process(marker, " train "), "no worker process found")
+            _ = kill(victim, SIGKILL)
+        }
+        #expect(stderr.contains("restart 1 of 1: worker "), "the restart names the killed worker: \(stderr)")
     }
 
     /// The scheduler (which alone holds the checkpoints) killed, then a worker frozen (SIGSTOP: the
