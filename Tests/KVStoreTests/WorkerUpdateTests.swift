@@ -82,21 +82,25 @@ import Testing
     }
 
     /// The servers' update and the workers' give the same weights, bit for bit: the same float32 sum
-    /// in worker-rank order goes through the same optimizer, on a whole array or on server slices.
-    /// Every worker ends with the same weights, from rank 0's start.
-    @Test func workersUpdatingMatchTheServersBitForBit() throws {
-        let onServers = try Self.run(updateOnKVStore: true, steps: 30)
-        let onWorkers = try Self.run(updateOnKVStore: false, steps: 30)
+    /// in worker-rank order goes through the same optimizer, on a whole array or on server slices
+    /// (with 2bit compression too: the servers sum the decoded codes either way). Every worker ends
+    /// with the same weights, from rank 0's start.
+    @Test(arguments: ["none", "2bit"]) func workersUpdatingMatchTheServersBitForBit(compression: String) throws {
+        let onServers = try Self.run(updateOnKVStore: true, steps: 30, compression: compression)
+        let onWorkers = try Self.run(updateOnKVStore: false, steps: 30, compression: compression)
         #expect(onWorkers.count == 2 && onWorkers[0] == onWorkers[1], "the workers' weights differ")
         #expect(onWorkers[0] == onServers[0], "updating on the workers trained other weights")
         #expect(onServers[0].keys.sorted() == ["fc1_bias", "fc1_weight", "fc2_bias", "fc2_weight"])
     }
 
-    /// With fp16 compression the sum comes back in half precision, and each worker's float32 weights
-    /// never travel: the workers still agree exactly and `getParams` needs no exact pull.
-    @Test func workersUpdatingWithHalfPrecisionGradientsAgree() throws {
-        let weights = try Self.run(updateOnKVStore: false, steps: 20, compression: "fp16")
+    /// With compression the workers still agree exactly: with fp16 the sum comes back in half
+    /// precision (and each worker's float32 weights never travel, so `getParams` needs no exact
+    /// pull); with 2bit the servers sum the decoded codes and answer in float32.
+    @Test(arguments: ["fp16", "2bit"]) func workersUpdatingWithCompressedGradientsAgree(kind: String) throws {
+        let weights = try Self.run(updateOnKVStore: false, steps: 20, compression: kind)
         #expect(weights.count == 2 && weights[0] == weights[1], "the workers' weights differ")
+        let plain = try Self.run(updateOnKVStore: false, steps: 20)
+        #expect(weights[0] != plain[0], "\(kind) compression changed nothing")
     }
 
     /// `saveCheckpoint(saveOptimizerStates:)` works when the workers update (the states are theirs),
