@@ -176,6 +176,47 @@ import Testing
             refused[0]?.contains("MXNET_UPDATE_ON_KVSTORE=0) only in dist_sync, not dist_async") == true, "\(refused)")
     }
 
+    /// Gradient accumulation, MXNet's way: bound with `gradReq: .add`, gradients add up over
+    /// several `forwardBackward` calls until `update()` pushes them (nothing is pushed early), and
+    /// the trainer zeroes them after. On one worker of a cluster this trains exactly what the local
+    /// store does, the servers updating or the worker.
+    @Test(arguments: [true, false]) func gradientsAccumulateUntilUpdate(updateOnKVStore: Bool) throws {
+        @Sendable func train(_ module: Module) throws -> Weights {
+            for step in 0..<4 {
+                for micro in 0..<3 { try module.forwardBackward(Self.batch(rank: micro, step: step)) }
+                try module.update()
+                for (name, grad) in module.executor?.gradDict ?? [:] where module.paramNames.contains(name) {
+                    grad.fill(0)
+                }
+            }
+            return try Self.bits(module)
+        }
+        @Sendable func accumulating() throws -> Module {
+            let module = try Module(symbol: try Self.net(), seed: 3)
+            module.updateOnKVStore = updateOnKVStore
+            try module.bind(
+                dataShapes: [DataDesc(name: "data", shape: [Self.batch, 4])],
+                labelShapes: [DataDesc(name: "softmax_label", shape: [Self.batch])], gradReq: .add)
+            try module.initParams(initializer: Xavier())
+            return module
+        }
+        let local = try accumulating()
+        try local.initOptimizer(optimizer: Self.optimizer)
+        let expected = try train(local)
+
+        let cluster = try KVCluster(workers: 1, servers: 1)
+        defer { cluster.stop() }
+        let results = Inbox<Weights>()
+        let errors = cluster.onWorkers { _, store in
+            let module = try accumulating()
+            try module.initOptimizer(kvstore: store, optimizer: Self.optimizer)
+            results.put(try train(module))
+        }
+        #expect(errors == [nil])
+        #expect(cluster.shutdown().allSatisfy { $0 == nil })
+        #expect(results.wait(count: 1, timeout: 1).first == expected, "accumulated gradients were pushed early")
+    }
+
     /// MXNet's reading of the variable: on unless it is 0 (or false).
     @Test func theVariableIsReadAsMXNetDoes() {
         #expect(Module.updateOnKVStore(environment: [:]))

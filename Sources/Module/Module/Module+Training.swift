@@ -103,7 +103,9 @@ extension Module {
     /// Forward, then backward; with a distributed kvstore each gradient is pushed (pushPull with
     /// priority -index) the moment backward has produced it, last layer first, so communication
     /// overlaps the rest of backward. `update()` then only pushes what was not pushed yet.
-    /// (A gradient pushed this way is applied even if `update()` is never called.)
+    /// (A gradient pushed this way is applied even if `update()` is never called, and the next
+    /// `forward` waits for it.) Gradients bound with `gradReq: .add` are not pushed early: they
+    /// accumulate over several batches until `update()` pushes them, as in MXNet.
     public func forwardBackward(_ batch: DataBatch) throws {
         try forward(batch, isTrain: true)
         guard let executor, optimizerInitialized, let kvstore, kvstore.type.isDistributed else {
@@ -116,10 +118,19 @@ extension Module {
                 "backward", category: "compute", track: Timeline.computeTrack, start: start, end: MonotonicClock.now())
         }
         try executor.backward(outGrads: nil) { [self] name in
-            guard let index = paramIndex[name], !fixedParamNames.contains(name) else { return }
+            guard let index = paramIndex[name], !fixedParamNames.contains(name), executor.gradReqs[name] == .write
+            else { return }
             try pushGradient(name, kvstore, priority: -index)
             pushedEarly.insert(name)
         }
+        if !pushedEarly.isEmpty { weightsInFlight(kvstore) }
+    }
+
+    /// Notes that new weights (or summed gradients) are on their way: the next `forward` waits for
+    /// each before its first use; with fp16 compression and the servers updating they arrive rounded.
+    private func weightsInFlight(_ kvstore: any KVStore) {
+        pendingWeights = true
+        if kvstore.gradientCompression.halvesWeights && workerUpdater == nil { weightsRounded = true }
     }
 
     private func copyInput(_ name: String, _ src: NDArray, _ executor: Executor) throws {
@@ -161,9 +172,11 @@ extension Module {
     /// Pushes each gradient and pulls the new weight (pushPull with priority -index, as MXNet's
     /// `update` with update on kvstore); when this worker updates (`updateOnKVStore` false), pulls
     /// the summed gradient instead. The next `forward` waits for each weight (and applies this
-    /// worker's update to it) just before the first layer that reads it.
+    /// worker's update to it) just before the first layer that reads it. With gradients bound
+    /// `gradReq: .add` it returns once every push has left and its answer is applied, so the
+    /// trainer can zero the gradients next.
     public func update() throws {
-        guard binded, paramsInitialized, executor != nil else {
+        guard binded, paramsInitialized, let executor else {
             throw ModuleError.wrongState(call: "update", needs: binded ? "initParams" : "bind")
         }
         guard optimizerInitialized, let kvstore else {
@@ -174,15 +187,18 @@ extension Module {
             timeline?.span(
                 "update", category: "compute", track: Timeline.computeTrack, start: start, end: MonotonicClock.now())
         }
+        var accumulates = false
         for (i, name) in paramNames.enumerated() where !fixedParamNames.contains(name) {
+            accumulates = accumulates || executor.gradReqs[name] == .add
             if pushedEarly.contains(name) { continue }
             try pushGradient(name, kvstore, priority: -i)
         }
         pushedEarly.removeAll(keepingCapacity: true)
-        pendingWeights = true
-        // Weights that came back in half precision are pulled exactly later (not when this worker
-        // updates: its weights never travel).
-        if kvstore.gradientCompression.halvesWeights && workerUpdater == nil { weightsRounded = true }
+        weightsInFlight(kvstore)
+        // Accumulated gradients (`gradReq: .add`) are zeroed by the trainer right after `update()`,
+        // as in MXNet, whose engine orders that after the push: here the pushes must have left and
+        // their answers been applied before `update()` returns.
+        if accumulates { try syncWeights() }
     }
 
     public func getOutputs() throws -> [NDArray] {
