@@ -199,24 +199,29 @@ struct CheckpointResumeTests {
     /// fp16 there are no residuals, and the weights the workers train on between pulls are rounded:
     /// the epoch end pulls them in float32, as the servers checkpoint them, or the resumed run (which
     /// starts from the checkpoint's float32 weights) would part from the uninterrupted one.
-    @Test(arguments: ["2bit", "fp16"]) func resumeWithGradientCompressionIsExact(gcType: String) throws {
+    /// The same holds when the workers run the optimizer (`MXNET_UPDATE_ON_KVSTORE=0`), whose
+    /// checkpoint is worker 0's weights and state beside the residuals.
+    @Test(arguments: ["2bit", "fp16"], [false, true])
+    func resumeWithGradientCompressionIsExact(gcType: String, workersUpdate: Bool) throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let prefix = dir + "/ck/mlp"
         let training = Self.training + ["--gc-type", gcType]
+        let env = workersUpdate ? Self.split.merging(["MXNET_UPDATE_ON_KVSTORE": "0"]) { $1 } : Self.split
         let a = try DistJob.run(
             workers: 2, servers: 2, args: training + ["--num-epochs", "4", "--save-final", dir + "/straight.params"],
-            env: Self.split)
+            env: env)
         defer { a.removeFiles() }
         try #require(a.succeeded, "uninterrupted run failed: \(a.logs)")
 
         let b1 = try DistJob.run(
-            workers: 2, servers: 2, args: training + ["--num-epochs", "2", "--model-prefix", prefix], env: Self.split)
+            workers: 2, servers: 2, args: training + ["--num-epochs", "2", "--model-prefix", prefix], env: env)
         defer { b1.removeFiles() }
         try #require(b1.succeeded, "first half failed: \(b1.logs)")
         let layout = CheckpointLayout(prefix: prefix, epoch: 2)
         let manifest = try CheckpointManifest.read(layout)
         try manifest.verify(layout)
+        #expect(manifest.numServers == (workersUpdate ? 0 : 2))
         if gcType == "2bit" {
             #expect(manifest.residuals(ofWorker: 0)?.name == "mlp-0002.worker0.residuals")
             #expect(manifest.residuals(ofWorker: 1) != nil)
@@ -229,7 +234,7 @@ struct CheckpointResumeTests {
             args: training + [
                 "--num-epochs", "4", "--model-prefix", prefix, "--load-epoch", "2", "--save-final",
                 dir + "/resumed.params",
-            ], env: Self.split)
+            ], env: env)
         defer { b2.removeFiles() }
         try #require(b2.succeeded, "resumed run failed: \(b2.logs)")
         // What a node logs when saved residuals are missing or do not fit ("they start at zero", "it
