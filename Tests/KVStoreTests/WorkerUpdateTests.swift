@@ -65,7 +65,9 @@ import Testing
 
     /// Trains `steps` steps on 2 workers and 2 servers (fc1_weight split over both) and returns each
     /// worker's final weights.
-    static func run(updateOnKVStore: Bool, steps: Int, compression: String = "none") throws -> [Weights] {
+    static func run(
+        updateOnKVStore: Bool, steps: Int, compression: String = "none", optimizer: OptimizerConfig = optimizer
+    ) throws -> [Weights] {
         let cluster = try KVCluster(workers: 2, servers: 2, bigArrayBound: 20)
         defer { cluster.stop() }
         let results = Inbox<(Int, Weights)>()
@@ -91,6 +93,18 @@ import Testing
         #expect(onWorkers.count == 2 && onWorkers[0] == onWorkers[1], "the workers' weights differ")
         #expect(onWorkers[0] == onServers[0], "updating on the workers trained other weights")
         #expect(onServers[0].keys.sorted() == ["fc1_bias", "fc1_weight", "fc2_bias", "fc2_weight"])
+    }
+
+    /// Every optimizer, with its per-key state and update counts (Adam's bias correction, a
+    /// learning-rate schedule), updates the same on the workers as on the servers' slices.
+    @Test(arguments: ["nag", "adam", "adagrad", "rmsprop"]) func everyOptimizerMatchesTheServers(name: String) throws {
+        let config = OptimizerConfig(
+            name: name, learningRate: 0.01, wd: 1e-4, momentum: name == "nag" ? 0.9 : 0,
+            lrScheduler: LRSchedulerConfig(kind: .factor, step: 5, factor: 0.5))
+        let onServers = try Self.run(updateOnKVStore: true, steps: 20, optimizer: config)
+        let onWorkers = try Self.run(updateOnKVStore: false, steps: 20, optimizer: config)
+        #expect(onWorkers.count == 2 && onWorkers[0] == onWorkers[1], "the workers' weights differ")
+        #expect(onWorkers[0] == onServers[0], "\(name) on the workers trained other weights")
     }
 
     /// With compression the workers still agree exactly: with fp16 the sum comes back in half
