@@ -47,8 +47,9 @@ extension Module {
     }
 
     /// Installs the optimizer where it runs: on `store` (the servers, or the local store), or, when
-    /// this worker updates, on a new `workerUpdater` holding `weights`, with the servers told to sum
-    /// only. Optimizer states loaded by `Module.load` go to whichever runs it.
+    /// this worker updates, on a new `workerUpdater` (which `startWorkerUpdater` gives the weights),
+    /// with the servers told to sum only. Optimizer states loaded by `Module.load` go to the local
+    /// store here, to the worker's updater in `startWorkerUpdater`.
     func installOptimizer(_ config: OptimizerConfig, on store: any KVStore) throws {
         gradientsInFlight.removeAll()
         guard !updateOnKVStore, store.type.isDistributed else {
