@@ -95,6 +95,14 @@ final class EpochReporter {
         }
         let office = store.postOffice
         request.body = [UInt8](try EpochWire.encoder.encode(report))
+        if report.checkpoint?.optimizerStates != nil {
+            try CheckpointTransfer.checkFits(
+                request.body.count + request.dataByteCount,
+                what: "worker 0's checkpoint of its weights and optimizer state (MXNET_UPDATE_ON_KVSTORE=0)",
+                hint:
+                    "let the servers run the optimizer (unset MXNET_UPDATE_ON_KVSTORE), whose checkpoints travel as one shard per server"
+            )
+        }
         // The scheduler answers when every worker has reported (its deadline is the barrier
         // timeout) and the checkpoint is written (a request per server): wait a little longer.
         let timeout = office.config.barrierTimeout + 2 * office.config.requestTimeout

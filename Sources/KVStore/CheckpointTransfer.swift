@@ -73,15 +73,16 @@ public enum CheckpointTransfer {
     /// Bytes kept free for a message's meta frame and body when checking that data frames fit.
     public static let metaAllowance = 1 << 20
 
-    /// Throws `inconsistent` naming `what` when `byteCount` bytes of data frames cannot travel in
-    /// one message (`TransportLimits.maxMessageBytes`), so the sender answers with a clear error
-    /// instead of failing to send and leaving the requester to time out.
+    /// Throws `inconsistent` naming `what` and ending with `hint` when `byteCount` bytes of data
+    /// frames cannot travel in one message (`TransportLimits.maxMessageBytes`), so the sender answers
+    /// with a clear error instead of failing to send and leaving the requester to time out.
     public static func checkFits(
-        _ byteCount: Int, what: String, limit: Int = TransportLimits().maxMessageBytes
+        _ byteCount: Int, what: String, limit: Int = TransportLimits().maxMessageBytes,
+        hint: String = "use more servers (-s) so that each shard is smaller"
     ) throws(CheckpointError) {
         guard byteCount + metaAllowance <= limit else {
             throw .inconsistent(
-                "\(what) is \(byteCount) bytes, more than one message may carry (\(limit) bytes with \(metaAllowance) for the header): use more servers (-s) so that each shard is smaller"
+                "\(what) is \(byteCount) bytes, more than one message may carry (\(limit) bytes with \(metaAllowance) for the header): \(hint)"
             )
         }
     }

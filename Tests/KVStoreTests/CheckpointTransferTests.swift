@@ -98,5 +98,9 @@ struct CheckpointTransferTests {
         let text = error.map(String.init(describing:)) ?? ""
         #expect(text.contains("server 0's shard of checkpoint 1") && text.contains("-s"), "\(text)")
         #expect(TransportLimits().maxMessageBytes == 1 << 30)
+        let hinted = #expect(throws: CheckpointError.self) {
+            try CheckpointTransfer.checkFits(2 << 20, what: "worker 0's checkpoint", limit: 2 << 20, hint: "do this")
+        }
+        #expect(hinted.map(String.init(describing:))?.hasSuffix("for the header): do this") == true)
     }
 }
