@@ -66,9 +66,10 @@ import Testing
     /// Trains `steps` steps on 2 workers and 2 servers (fc1_weight split over both) and returns each
     /// worker's final weights.
     static func run(
-        updateOnKVStore: Bool, steps: Int, compression: String = "none", optimizer: OptimizerConfig = optimizer
+        updateOnKVStore: Bool, steps: Int, compression: String = "none", optimizer: OptimizerConfig = optimizer,
+        workers: Int = 2, servers: Int = 2, bigArrayBound: Int = 20
     ) throws -> [Weights] {
-        let cluster = try KVCluster(workers: 2, servers: 2, bigArrayBound: 20)
+        let cluster = try KVCluster(workers: workers, servers: servers, bigArrayBound: bigArrayBound)
         defer { cluster.stop() }
         let results = Inbox<(Int, Weights)>()
         let errors = cluster.onWorkers { rank, store in
@@ -78,9 +79,30 @@ import Testing
             try train(module, rank: rank, steps: 0..<steps)
             results.put((rank, try bits(module)))
         }
-        guard errors == [nil, nil] else { throw HarnessError(description: "workers: \(errors)") }
+        guard errors.allSatisfy({ $0 == nil }) else { throw HarnessError(description: "workers: \(errors)") }
         #expect(cluster.shutdown().allSatisfy { $0 == nil })
-        return results.wait(count: 2, timeout: 1).sorted { $0.0 < $1.0 }.map(\.1)
+        return results.wait(count: workers, timeout: 1).sorted { $0.0 < $1.0 }.map(\.1)
+    }
+
+    /// Random cluster shapes (1–3 workers, 1–3 servers, keys split or not, compression or not): the
+    /// workers' update always matches the servers' bit for bit, and every worker agrees.
+    @Test func randomClusterShapesAgree() throws {
+        var rng = RandomGenerator(seed: 2026)
+        for trial in 0..<8 {
+            let workers = 1 + Int(rng.uniform(0, 3))
+            let servers = 1 + Int(rng.uniform(0, 3))
+            let bound = [4, 7, 20, 1_000_000][Int(rng.uniform(0, 4))]
+            let compression = ["none", "2bit"][Int(rng.uniform(0, 2))]
+            let shape = "trial \(trial): \(workers) workers, \(servers) servers, bound \(bound), \(compression)"
+            let onServers = try Self.run(
+                updateOnKVStore: true, steps: 8, compression: compression, workers: workers, servers: servers,
+                bigArrayBound: bound)
+            let onWorkers = try Self.run(
+                updateOnKVStore: false, steps: 8, compression: compression, workers: workers, servers: servers,
+                bigArrayBound: bound)
+            #expect(Set(onWorkers).count == 1 && Set(onServers).count == 1, "\(shape): the workers disagree")
+            #expect(onWorkers.first == onServers.first, "\(shape): the updates differ")
+        }
     }
 
     /// The servers' update and the workers' give the same weights, bit for bit: the same float32 sum
