@@ -90,8 +90,10 @@ struct ReceivedResumePoint {
     var params: [UInt8]
     /// This worker's compression residuals (`prefix-%04d.workerK.residuals`), if the checkpoint has them.
     var residuals: [UInt8]?
-    /// The optimizer state of a checkpoint without server shards (`prefix-%04d.states`), if it has one.
+    /// The checkpoint's optimizer state as one file, for a worker that runs the optimizer.
     var states: [UInt8]?
+    /// Whether the checkpoint has a states file and no server shards: the servers can restore from it.
+    var hasStatesFile: Bool
 
     /// Asks the scheduler for the resume point the flags name; nil to start from scratch (no
     /// `--load-epoch`/`--resume`, or `--resume` with no complete checkpoint). Throws the
@@ -100,7 +102,8 @@ struct ReceivedResumePoint {
         guard options.loadEpoch != nil || options.resume else { return nil }
         let asked = ResumeRequest(
             prefix: options.modelPrefix, loadEpoch: options.loadEpoch,
-            resume: options.resume)
+            resume: options.resume,
+            workersUpdate: !Module.updateOnKVStore(environment: ProcessInfo.processInfo.environment))
         let office = store.postOffice
         let reply: Message
         do {
@@ -133,6 +136,7 @@ struct ReceivedResumePoint {
         }
         return ReceivedResumePoint(
             epoch: epoch, hasServerShards: answer.hasServerShards, symbol: symbol, params: frames[1],
-            residuals: answer.residuals == true ? frames[2] : nil, states: answer.states == true ? frames.last : nil)
+            residuals: answer.residuals == true ? frames[2] : nil, states: answer.states == true ? frames.last : nil,
+            hasStatesFile: answer.hasStatesFile == true)
     }
 }

@@ -40,13 +40,19 @@ enum SchedulerCheckpointFiles {
                 )
             }
         }
-        // The optimizer state of a checkpoint whose workers ran the optimizer (or of one process).
+        // A worker that runs the optimizer takes its state as one file: the checkpoint's states file
+        // (its workers ran the optimizer, or one process did), or the servers' shards joined.
         var states: [UInt8]?
-        if let manifest = point.manifest, !point.hasServerShards, let file = manifest.files(role: "states").first {
-            let path = manifest.path(of: file, in: point.layout)
-            let bytes = try CheckpointManifest.readFile(path, hint: "listed in \(point.layout.manifestPath)")
-            try file.check(bytes, path: path)
-            states = bytes
+        let statesFile = point.hasServerShards ? nil : point.manifest?.files(role: "states").first
+        if asked.workersUpdate == true, let manifest = point.manifest {
+            if let file = statesFile {
+                let path = manifest.path(of: file, in: point.layout)
+                let bytes = try CheckpointManifest.readFile(path, hint: "listed in \(point.layout.manifestPath)")
+                try file.check(bytes, path: path)
+                states = bytes
+            } else if point.hasServerShards {
+                states = try CheckpointShards.load(point.layout, manifest: manifest).statesFile()
+            }
         }
         try CheckpointTransfer.checkFits(
             symbol.count + params.count + (residuals?.count ?? 0) + (states?.count ?? 0),
@@ -55,7 +61,7 @@ enum SchedulerCheckpointFiles {
             .resumePoint,
             ResumeAnswer(
                 epoch: point.epoch, hasServerShards: point.hasServerShards, residuals: residuals == nil ? nil : true,
-                states: states == nil ? nil : true))
+                states: states == nil ? nil : true, hasStatesFile: statesFile == nil ? nil : true))
         message.data = [CheckpointTransfer.frame(symbol), CheckpointTransfer.frame(params)]
         if let residuals { message.data.append(CheckpointTransfer.frame(residuals)) }
         if let states { message.data.append(CheckpointTransfer.frame(states)) }
@@ -80,9 +86,13 @@ enum SchedulerCheckpointFiles {
         var message = Message(
             body: [UInt8](try JSONEncoder().encode(manifest)), control: Control(cmd: .checkpointFetch))
         var total = 0
+        // A checkpoint without shards restores the servers from its params and states files.
+        let roles: Set<String> = manifest.numServers == 0 ? ["params", "states"] : ["server-params", "server-states"]
         for name in asked.files {
-            guard let file = manifest.files.first(where: { $0.name == name && $0.role.hasPrefix("server-") }) else {
-                throw CheckpointError.inconsistent("\(layout.manifestPath) lists no server shard named '\(name)'")
+            guard let file = manifest.files.first(where: { $0.name == name && roles.contains($0.role) }) else {
+                throw CheckpointError.inconsistent(
+                    "\(layout.manifestPath) lists no \(manifest.numServers == 0 ? "params or states file" : "server shard") named '\(name)'"
+                )
             }
             let path = manifest.path(of: file, in: layout)
             let bytes = try CheckpointManifest.readFile(path, hint: "listed in \(layout.manifestPath)")

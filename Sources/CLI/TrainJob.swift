@@ -185,31 +185,23 @@ struct TrainJob {
         try session.finish()
     }
 
-    /// Where a resumed cluster job's optimizer state comes from: the servers' shards (LOAD_CHECKPOINT,
-    /// before the keys are initialized), or, when the workers run the optimizer
-    /// (`MXNET_UPDATE_ON_KVSTORE=0`), the checkpoint's states file, which every worker takes. A
-    /// checkpoint whose state sits where this job does not run the optimizer is refused (the servers'
-    /// shards) or its state starts fresh with a warning (a states file).
+    /// Where a resumed cluster job's optimizer state comes from, whichever side ran the optimizer when
+    /// the checkpoint was written: when the servers run it, they restore weights and state
+    /// (LOAD_CHECKPOINT, before the keys are initialized) from its server shards or its states file;
+    /// when the workers run it (`MXNET_UPDATE_ON_KVSTORE=0`), every worker takes the state the
+    /// scheduler sent, joined from the shards if need be. A checkpoint without state (MXNet's, or
+    /// one without a manifest) starts the optimizer fresh.
     private func takeOptimizerState(
         of point: ReceivedResumePoint, layout: CheckpointLayout, module: Module, store: DistKVStore
     ) throws {
-        let onWorkers = !module.updateOnKVStore
-        if point.hasServerShards {
-            guard !onWorkers else {
-                throw CoordinationError(
-                    description:
-                        "checkpoint \(point.epoch) was written with the servers running the optimizer, and its state is in their shards: resume it without MXNET_UPDATE_ON_KVSTORE=0, as it was written"
-                )
+        if !module.updateOnKVStore {
+            if let states = point.states {
+                module.preloadOptimizerStates(states, path: layout.localStatesPath)
+            } else {
+                logger.warning("checkpoint \(point.epoch) has no optimizer state: the workers' optimizer starts fresh")
             }
+        } else if point.hasServerShards || point.hasStatesFile {
             try store.loadCheckpoint(prefix: layout.prefix, epoch: point.epoch)
-        } else if let states = point.states, onWorkers {
-            module.preloadOptimizerStates(states, path: layout.localStatesPath)
-        } else if point.states != nil {
-            logger.warning(
-                "checkpoint \(point.epoch) holds the optimizer state of workers that ran the optimizer (MXNET_UPDATE_ON_KVSTORE=0) or of one process; here the servers run it, from a fresh state: set MXNET_UPDATE_ON_KVSTORE=0 to resume exactly"
-            )
-        } else if onWorkers {
-            logger.warning("checkpoint \(point.epoch) has no optimizer state: the workers' optimizer starts fresh")
         }
     }
 

@@ -32,6 +32,43 @@ public struct CheckpointShards: Sendable {
         self.optimizer = optimizer
     }
 
+    /// A checkpoint without server shards (one process's, or one whose workers ran the optimizer),
+    /// from its `prefix-%04d.params` (the `arg:` arrays) and its optimizer-state file, if it has
+    /// one, as whole parameters: what the servers restore from when they run the optimizer of a job
+    /// resumed from it. The paths name the files in errors.
+    public static func whole(params: [UInt8], paramsPath: String, states: [UInt8]?, statesPath: String)
+        throws(CheckpointError) -> CheckpointShards
+    {
+        let args: [String: NDArray]
+        do {
+            args = try ParamsFile.decodeCheckpointParams(params, path: paramsPath).args
+        } catch {
+            throw .corrupt(path: paramsPath, reason: "\(error)")
+        }
+        var weights: [WeightSlice] = []
+        for (name, array) in args {
+            guard let flat = try? array.reshaped([array.count]) else {
+                throw .corrupt(path: paramsPath, reason: "'arg:\(name)' cannot be flattened")
+            }
+            weights.append(WeightSlice(name: name, offset: 0, totalCount: array.count, values: flat))
+        }
+        guard let states else { return try CheckpointShards(weightSlices: weights, stateSlices: [], optimizer: nil) }
+        do {
+            let (config, named) = try OptimizerStateFile.decode(states, path: statesPath)
+            return try CheckpointShards(weightSlices: weights, stateSlices: named, optimizer: config)
+        } catch let error as CheckpointError {
+            throw error
+        } catch {
+            throw .corrupt(path: statesPath, reason: "\(error)")
+        }
+    }
+
+    /// The whole optimizer state as an optimizer-state file (what one process writes), for a
+    /// worker that runs the optimizer of a job resumed from server shards.
+    public func statesFile() throws -> [UInt8] {
+        try OptimizerStateFile.encode(config: optimizer, states: states.keys.sorted().compactMap { states[$0] })
+    }
+
     /// Reads every server file `manifest` lists for `layout` (checked against the manifest's sizes
     /// and SHA-256) and joins them. Throws naming the file that is missing or damaged.
     public static func load(_ layout: CheckpointLayout, manifest: CheckpointManifest) throws(CheckpointError)

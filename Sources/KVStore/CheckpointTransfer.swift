@@ -37,9 +37,13 @@ public struct ResumeRequest: Codable, Sendable, Equatable {
     public var loadEpoch: Int?
     /// `--resume`.
     public var resume: Bool
+    /// Whether the worker runs the optimizer (`MXNET_UPDATE_ON_KVSTORE=0`), so it needs the
+    /// checkpoint's optimizer state as one file, joined from the server shards if that is where it is.
+    public var workersUpdate: Bool?
 
     /// A request for the resume point these flags name.
-    public init(prefix: String?, loadEpoch: Int?, resume: Bool) {
+    public init(prefix: String?, loadEpoch: Int?, resume: Bool, workersUpdate: Bool? = nil) {
+        self.workersUpdate = workersUpdate
         self.prefix = prefix
         self.loadEpoch = loadEpoch
         self.resume = resume
@@ -55,16 +59,23 @@ public struct ResumeAnswer: Codable, Sendable, Equatable {
     public var hasServerShards: Bool
     /// Whether a third data frame holds the asking worker's compression residuals.
     public var residuals: Bool?
-    /// Whether the last data frame holds the checkpoint's optimizer-state file (`prefix-%04d.states`,
-    /// written when the workers ran the optimizer, or by a single process), for a worker that runs it.
+    /// Whether the last data frame holds the checkpoint's optimizer state as an optimizer-state file,
+    /// for a worker that runs the optimizer (`ResumeRequest.workersUpdate`).
     public var states: Bool?
+    /// Whether the checkpoint has no server shards but a states file (`prefix-%04d.states`: written
+    /// when the workers ran the optimizer, or by a single process), from which the servers can also
+    /// restore weights and optimizer state (LOAD_CHECKPOINT).
+    public var hasStatesFile: Bool?
 
     /// An answer: resume from `epoch` (nil: start from scratch).
-    public init(epoch: Int?, hasServerShards: Bool, residuals: Bool? = nil, states: Bool? = nil) {
+    public init(
+        epoch: Int?, hasServerShards: Bool, residuals: Bool? = nil, states: Bool? = nil, hasStatesFile: Bool? = nil
+    ) {
         self.epoch = epoch
         self.hasServerShards = hasServerShards
         self.residuals = residuals
         self.states = states
+        self.hasStatesFile = hasStatesFile
     }
 }
 

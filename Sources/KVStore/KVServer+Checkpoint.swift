@@ -78,7 +78,8 @@ extension KVServer {
 
     /// LOAD_CHECKPOINT: fetches the checkpoint's manifest and every server's shard from the
     /// scheduler (CHECKPOINT_FETCH, one file per answer, each verified against the manifest), and
-    /// keeps the joined parameters. Each slice takes its weights and optimizer
+    /// keeps the joined parameters; from a checkpoint without shards (one process's, or one whose
+    /// workers ran the optimizer), its params and states files instead. Each slice takes its weights and optimizer
     /// state from them when it is initialized (and again at SET_OPTIMIZER, which would otherwise
     /// reset the state); they are dropped at the first push or pull. Only worker 0 may ask, before
     /// it initializes the keys.
@@ -124,14 +125,28 @@ extension KVServer {
             throw CheckpointError.corrupt(
                 path: layout.manifestPath, reason: "\(source) sent no valid manifest: \(error)")
         }
-        var contents: [String: [UInt8]] = [:]
-        for file in try CheckpointShards.serverFiles(layout, manifest: manifest) {
+        func fetchFile(_ file: CheckpointManifest.File) throws -> [UInt8] {
             let frames = CheckpointTransfer.frames(try fetch([file.name]))
             guard frames.count == 1 else {
                 throw CheckpointError.inconsistent(
                     "the scheduler answered CHECKPOINT_FETCH of \(file.name) with \(frames.count) data frames, not 1")
             }
-            contents[file.name] = frames[0]
+            return frames[0]
+        }
+        if manifest.numServers == 0 {
+            // One process's checkpoint, or one whose workers ran the optimizer: whole parameters.
+            guard let params = manifest.files(role: "params").first else {
+                throw CheckpointError.corrupt(path: layout.manifestPath, reason: "it lists no params file")
+            }
+            let states = try manifest.files(role: "states").first.map(fetchFile)
+            let shards = try CheckpointShards.whole(
+                params: try fetchFile(params), paramsPath: layout.paramsPath, states: states,
+                statesPath: layout.localStatesPath)
+            return (manifest, shards)
+        }
+        var contents: [String: [UInt8]] = [:]
+        for file in try CheckpointShards.serverFiles(layout, manifest: manifest) {
+            contents[file.name] = try fetchFile(file)
         }
         return (manifest, try CheckpointShards.decode(layout, manifest: manifest, contents: contents, source: source))
     }

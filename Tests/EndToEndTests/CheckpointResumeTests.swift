@@ -138,9 +138,8 @@ struct CheckpointResumeTests {
     /// `MXNET_UPDATE_ON_KVSTORE=0`: the servers only sum, every worker runs the optimizer on the sum.
     /// It trains the same weights, bit for bit, as the servers running it; its checkpoint is worker
     /// 0's weights and optimizer state, laid out as one process's (no server shards), and a resume
-    /// from it ends bit-identical to the uninterrupted run. A checkpoint whose state is where the
-    /// resuming job does not run the optimizer is refused (the servers' shards) or resumed with a
-    /// fresh state and a warning (a states file).
+    /// from it ends bit-identical to the uninterrupted run, whichever side runs the optimizer in the
+    /// resumed job; so does a servers' checkpoint resumed with the workers running it.
     @Test func workersRunningTheOptimizerTrainAndResumeExactly() throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -175,23 +174,27 @@ struct CheckpointResumeTests {
         let resumed = try maxDifference(dir + "/workers.params", dir + "/resumed.params")
         #expect(resumed == 0, "the resumed run parted from the uninterrupted one: max |Δweight| \(resumed)")
 
-        let elsewhere = try job(resume + [dir + "/elsewhere.params"], env: Self.split)
-        defer { elsewhere.removeFiles() }
-        #expect(elsewhere.succeeded, "\(elsewhere.logs)")
-        #expect(elsewhere.worker(logging: "here the servers run it, from a fresh state") != nil)
+        // The other way of running the optimizer resumes it exactly too: the servers restore from
+        // the workers' states file, the workers take the servers' shards joined.
+        let onServersResumed = try job(resume + [dir + "/servers-resumed.params"], env: Self.split)
+        defer { onServersResumed.removeFiles() }
+        try #require(onServersResumed.succeeded, "\(onServersResumed.logs)")
+        #expect(onServersResumed.cluster.log("server0").contains("restoring from checkpoint 2"))
+        let switched = try maxDifference(dir + "/workers.params", dir + "/servers-resumed.params")
+        #expect(switched == 0, "resumed with the servers updating: max |Δweight| \(switched)")
 
         let serversPrefix = dir + "/ck/servers"
         let serversFirst = try job(["--num-epochs", "2", "--model-prefix", serversPrefix], env: Self.split)
         defer { serversFirst.removeFiles() }
         try #require(serversFirst.succeeded, "\(serversFirst.logs)")
-        let refused = try job(
-            ["--num-epochs", "4", "--model-prefix", serversPrefix, "--load-epoch", "2"], env: onWorkers)
-        defer { refused.removeFiles() }
-        #expect(!refused.succeeded)
-        #expect(
-            refused.worker(
-                logging: "was written with the servers running the optimizer, and its state is in their shards")
-                != nil, "\(refused.logs)")
+        let onWorkersResumed = try job(
+            ["--num-epochs", "4", "--model-prefix", serversPrefix, "--load-epoch", "2", "--save-final"]
+                + [dir + "/workers-resumed.params"], env: onWorkers)
+        defer { onWorkersResumed.removeFiles() }
+        try #require(onWorkersResumed.succeeded, "\(onWorkersResumed.logs)")
+        #expect(onWorkersResumed.worker(logging: "starts fresh") == nil, "\(onWorkersResumed.logs)")
+        let joined = try maxDifference(dir + "/servers.params", dir + "/workers-resumed.params")
+        #expect(joined == 0, "a servers' checkpoint resumed with the workers updating: max |Δweight| \(joined)")
     }
 
     /// With 2bit gradient compression what each worker's pushes have not sent yet (its residuals) is

@@ -6,6 +6,41 @@ import Testing
 
 /// The checkpoint files on their own: manifest, server shards, joining and re-slicing, assembling.
 struct CheckpointFileTests {
+    /// A checkpoint without shards (one process's, or one whose workers ran the optimizer) restores
+    /// servers too: its params file's `arg:` arrays and its states file become whole parameters that
+    /// any slicing takes its part of; without a states file only the weights; damage names the file.
+    @Test func aWholeCheckpointRestoresServerSlices() throws {
+        let weight = NDArray([1, 2, 3, 4], shape: [2, 2])
+        let params = try ParamsFile.encode([("arg:w", weight), ("aux:m", NDArray([9]))])
+        let local = LocalKVStore()
+        try local.initialize(["w"], values: [weight])
+        try local.setOptimizer(OptimizerConfig(name: "sgd", learningRate: 0.1, momentum: 0.9))
+        try local.push("w", NDArray([1, 1, 1, 1], shape: [2, 2]))
+        let states = try local.encodedOptimizerStates()
+
+        let shards = try CheckpointShards.whole(params: params, paramsPath: "p", states: states, statesPath: "s")
+        #expect(shards.weights["w"]?.toArray() == [1, 2, 3, 4] && shards.weights["m"] == nil)
+        #expect(shards.optimizer?.momentum == 0.9)
+        let part = try shards.part(name: "w", offset: 1, count: 2, totalCount: 4)
+        #expect(part.weights.toArray() == [2, 3])
+        let momentum = try #require(part.state?.arrays.first?.toArray())
+        #expect(momentum.count == 2 && momentum.allSatisfy { $0 != 0 }, "\(momentum)")
+        #expect(
+            try CheckpointShards.whole(params: params, paramsPath: "p", states: nil, statesPath: "s").states.isEmpty)
+
+        #expect(throws: CheckpointError.self) {
+            try CheckpointShards.whole(
+                params: Array(params.prefix(20)), paramsPath: "P-0002.params", states: nil, statesPath: "s")
+        }
+        do {
+            _ = try CheckpointShards.whole(
+                params: params, paramsPath: "p", states: [1, 2, 3], statesPath: "P-0002.states")
+            Issue.record("a damaged states file was taken")
+        } catch {
+            #expect("\(error)".contains("P-0002.states"), "\(error)")
+        }
+    }
+
     /// A fresh directory with a prefix in it; removed by the caller.
     func scratch() throws -> (dir: String, prefix: String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ckpt-\(UUID().uuidString)").path
