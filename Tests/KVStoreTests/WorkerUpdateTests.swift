@@ -67,13 +67,14 @@ import Testing
     /// worker's final weights.
     static func run(
         updateOnKVStore: Bool, steps: Int, compression: String = "none", optimizer: OptimizerConfig = optimizer,
-        workers: Int = 2, servers: Int = 2, bigArrayBound: Int = 20
+        workers: Int = 2, servers: Int = 2, bigArrayBound: Int = 20, timeline: Timeline? = nil
     ) throws -> [Weights] {
         let cluster = try KVCluster(workers: workers, servers: servers, bigArrayBound: bigArrayBound)
         defer { cluster.stop() }
         let results = Inbox<(Int, Weights)>()
         let errors = cluster.onWorkers { rank, store in
             let module = try module(updateOnKVStore: updateOnKVStore, seed: UInt64(7 + rank))
+            if rank == 0 { module.timeline = timeline }
             module.gradientCompression = try GradientCompression(kind: compression)
             try module.initOptimizer(kvstore: store, optimizer: optimizer)
             try train(module, rank: rank, steps: 0..<steps)
@@ -111,7 +112,10 @@ import Testing
     /// with the same weights, from rank 0's start.
     @Test(arguments: ["none", "2bit"]) func workersUpdatingMatchTheServersBitForBit(compression: String) throws {
         let onServers = try Self.run(updateOnKVStore: true, steps: 30, compression: compression)
-        let onWorkers = try Self.run(updateOnKVStore: false, steps: 30, compression: compression)
+        let timeline = Timeline(processName: "worker 0")
+        let onWorkers = try Self.run(updateOnKVStore: false, steps: 30, compression: compression, timeline: timeline)
+        // The timeline shows every step's update on the worker (the last one applied by getParams).
+        #expect(timeline.json().components(separatedBy: "\"update fc1_weight\"").count - 1 == 30)
         #expect(onWorkers.count == 2 && onWorkers[0] == onWorkers[1], "the workers' weights differ")
         #expect(onWorkers[0] == onServers[0], "updating on the workers trained other weights")
         #expect(onServers[0].keys.sorted() == ["fc1_bias", "fc1_weight", "fc2_bias", "fc2_weight"])

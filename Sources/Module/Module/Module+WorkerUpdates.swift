@@ -31,13 +31,18 @@ extension Module {
     }
 
     /// Waits for `name`'s summed gradient and applies this worker's optimizer to its weight, if it
-    /// is still to be applied (and does nothing when the servers update).
+    /// is still to be applied (and does nothing when the servers update); the timeline records the
+    /// update as `update <name>`.
     func awaitWeight(_ name: String, _ kvstore: any KVStore) throws {
         try kvstore.wait(name)
         guard let workerUpdater, gradientsInFlight.remove(name) != nil, let executor,
             let grad = executor.gradDict[name], let weight = executor.argDict[name]
         else { return }
+        let start = timeline == nil ? 0 : MonotonicClock.now()
         try workerUpdater.pushPull(name, grad, into: weight)
+        timeline?.span(
+            "update \(name)", category: "compute", track: Timeline.computeTrack, start: start, end: MonotonicClock.now()
+        )
     }
 
     /// Applies every summed gradient not applied yet, in parameter order.
