@@ -7,19 +7,37 @@ import Foundation
 ///
 /// Both cgroup versions are read: v2 (`memory.max`, `memory.current`, `memory.stat`'s
 /// `active_file` and `inactive_file`) and v1's memory controller (`memory.limit_in_bytes`,
-/// `memory.usage_in_bytes`, `memory.stat`'s `total_active_file` and `total_inactive_file`). The group's directory comes from `/proc/self/cgroup` and
-/// the mount's root in `/proc/self/mountinfo` (so a container that sees only its own group finds
-/// it), and every ancestor up to the mount is read too: the tightest limit applies. Swap under the
-/// limit is not counted.
+/// `memory.usage_in_bytes`, `memory.stat`'s `total_active_file` and `total_inactive_file`). The
+/// group's directory comes from `/proc/self/cgroup` and the mount's root in `/proc/self/mountinfo`
+/// (so a container that sees only its own group finds it), and every ancestor up to the mount is
+/// read too: the smallest limit and the least headroom apply, which may be two different groups'
+/// (a parent with a larger limit that its other children have nearly filled). Swap under the limit
+/// is not counted.
 public struct CgroupMemory: Equatable, Sendable {
-    /// The group whose limit is the tightest, as `/proc/self/cgroup` names it.
+    /// The group with the smallest limit, as `/proc/self/cgroup` names it.
     public var group: String
-    /// Its limit in bytes.
+    /// That limit in bytes: no array larger than this can ever be made.
     public var limitBytes: UInt64
-    /// Bytes still free under that limit: the limit less the group's usage, not counting the page
+    /// The group with the least headroom (often `group`).
+    public var headroomGroup: String
+    /// That group's limit.
+    public var headroomLimitBytes: UInt64
+    /// Bytes still free under that group's limit: the limit less its usage, not counting the page
     /// cache of files, which the kernel reclaims before it kills (so a check errs on the side of
-    /// letting the job run); the least over every limited ancestor.
+    /// letting the job run).
     public var headroomBytes: UInt64
+
+    /// A limit and headroom of one group, or of two (see the fields).
+    public init(
+        group: String, limitBytes: UInt64, headroomBytes: UInt64, headroomGroup: String? = nil,
+        headroomLimitBytes: UInt64? = nil
+    ) {
+        self.group = group
+        self.limitBytes = limitBytes
+        self.headroomBytes = headroomBytes
+        self.headroomGroup = headroomGroup ?? group
+        self.headroomLimitBytes = headroomLimitBytes ?? limitBytes
+    }
 
     /// The limit of this process's control group, or nil when it has none (or none can be read).
     /// The group's directory is found once per process; its figures are read at every call.
@@ -140,10 +158,15 @@ public struct CgroupMemory: Equatable, Sendable {
                 let cache = file(directory + "/memory.stat").map { stats(names.cache, in: $0) } ?? 0
                 let used = usage - min(usage, cache)
                 let headroom = limit - min(limit, used)
-                if headroom < tightest?.headroomBytes ?? .max {
-                    tightest = CgroupMemory(
-                        group: group.isEmpty ? "/" : group, limitBytes: limit, headroomBytes: headroom)
+                let name = group.isEmpty ? "/" : group
+                var found =
+                    tightest
+                    ?? CgroupMemory(group: name, limitBytes: limit, headroomBytes: headroom)
+                if limit < found.limitBytes { (found.group, found.limitBytes) = (name, limit) }
+                if headroom < found.headroomBytes {
+                    (found.headroomGroup, found.headroomLimitBytes, found.headroomBytes) = (name, limit, headroom)
                 }
+                tightest = found
             }
             guard directory != location.mountPoint, directory.count > location.mountPoint.count,
                 let slash = directory.lastIndex(of: "/")

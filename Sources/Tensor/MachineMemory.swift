@@ -56,7 +56,7 @@ public enum MachineMemory {
         }
         if let cgroup, bytes > cgroup.headroomBytes {
             return
-                "needs \(format(bytes)), more than the \(format(cgroup.headroomBytes)) left now under the \(format(cgroup.limitBytes)) memory limit of control group \(cgroup.group)"
+                "needs \(format(bytes)), more than the \(format(cgroup.headroomBytes)) left now under the \(format(cgroup.headroomLimitBytes)) memory limit of control group \(cgroup.headroomGroup)"
         }
         return nil
     }

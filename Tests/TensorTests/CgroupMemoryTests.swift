@@ -69,10 +69,12 @@ import Testing
         #expect(
             CgroupMemory.read(v2) { files[$0] }
                 == CgroupMemory(group: "/a", limitBytes: 1000, headroomBytes: 500))
+        // The root, nearly full, has the least headroom; /a keeps the smallest limit.
         files["/cg/memory.current"] = "4900\n"
         #expect(
             CgroupMemory.read(v2) { files[$0] }
-                == CgroupMemory(group: "/", limitBytes: 5000, headroomBytes: 100))
+                == CgroupMemory(
+                    group: "/a", limitBytes: 1000, headroomBytes: 100, headroomGroup: "/", headroomLimitBytes: 5000))
         files["/cg/a/b/memory.max"] = "50\n"  // over its limit already: no headroom, not an underflow
         #expect(CgroupMemory.read(v2) { files[$0] } == CgroupMemory(group: "/a/b", limitBytes: 50, headroomBytes: 0))
         #expect(CgroupMemory.read(v2) { $0.hasSuffix("memory.max") ? "max" : "7" } == nil)
@@ -118,6 +120,17 @@ import Testing
         #expect(
             MachineMemory.limit(physical: 24 * gb, cgroup: cgroup)
                 == (2 * gb, "the 2.0 GB memory limit of control group /slurm/job_7"))
+        // The least headroom in a parent with a larger limit: that parent is named with its limit.
+        let parent = CgroupMemory(
+            group: "/slurm/job_7", limitBytes: 2 * gb, headroomBytes: gb / 10, headroomGroup: "/slurm",
+            headroomLimitBytes: 8 * gb)
+        #expect(
+            MachineMemory.shortfall(gb, physical: 24 * gb, available: 20 * gb, cgroup: parent)
+                == "needs 1.0 GB, more than the 100.0 MB left now under the 8.0 GB memory limit of control group /slurm"
+        )
+        #expect(
+            MachineMemory.shortfall(3 * gb, physical: 24 * gb, available: 20 * gb, cgroup: parent)
+                == "needs 3.0 GB, more than the 2.0 GB memory limit of control group /slurm/job_7")
     }
 
     /// Whatever this machine has: a limit read from the live files is consistent.
