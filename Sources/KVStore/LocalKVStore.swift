@@ -98,27 +98,37 @@ public final class LocalKVStore: KVStore {
     }
 
     /// Reads optimizer states written by `saveOptimizerStates` (or merged from server shards).
+    /// Returns the keys whose state does not suit the optimizer set (another optimizer's, with
+    /// another number of arrays): they start fresh, as a server's do.
     ///
     /// Throws `OptimizerError.io` or `OptimizerError.badStateFile`, both naming `path`, for a file
     /// that cannot be read or is damaged, and `KVStoreError.badKey` for a state of the wrong size.
-    public func loadOptimizerStates(from path: String) throws {
+    @discardableResult
+    public func loadOptimizerStates(from path: String) throws -> [String] {
         try install(OptimizerStateFile.load(from: path).1, path: path)
     }
 
     /// Takes the states in `bytes`, an optimizer-state file read from (or written as) `path`, which
     /// errors name, as `loadOptimizerStates(from:)` does.
-    public func loadOptimizerStates(_ bytes: [UInt8], path: String) throws {
+    @discardableResult
+    public func loadOptimizerStates(_ bytes: [UInt8], path: String) throws -> [String] {
         try install(OptimizerStateFile.decode(bytes, path: path).1, path: path)
     }
 
-    private func install(_ named: [NamedOptimizerState], path: String) throws {
+    private func install(_ named: [NamedOptimizerState], path: String) throws -> [String] {
+        var unsuited: [String] = []
         for n in named {
             guard let s = store[n.name] else { continue }
             guard n.state.count == s.count else {
                 throw KVStoreError.badKey(
                     "optimizer state for '\(n.name)' in \(path) has \(n.state.count) elements, the key \(s.count)")
             }
+            if let optimizer, n.state.arrays.count != optimizer.stateArrayCount {
+                unsuited.append(n.name)
+                continue
+            }
             states[n.name] = n.state
         }
+        return unsuited
     }
 }

@@ -190,6 +190,27 @@ import Testing
         }
     }
 
+    /// A resume with another optimizer than the checkpoint's (momentum SGD's state, Adam now):
+    /// the state that does not suit it starts fresh, as it does on the servers, instead of failing
+    /// the first update.
+    @Test func anotherOptimizersStateStartsFresh() throws {
+        let sgd = LocalKVStore()
+        try sgd.initialize(["w"], values: [NDArray([1, 2])])
+        try sgd.setOptimizer(Self.optimizer)
+        try sgd.push("w", NDArray([1, 1]))
+        let states = try sgd.encodedOptimizerStates()
+
+        let adam = LocalKVStore()
+        try adam.initialize(["w"], values: [NDArray([1, 2])])
+        try adam.setOptimizer(OptimizerConfig(name: "adam", learningRate: 0.01))
+        #expect(try adam.loadOptimizerStates(states, path: "m-0001.states") == ["w"])
+        try adam.push("w", NDArray([1, 1]))
+        let same = LocalKVStore()
+        try same.initialize(["w"], values: [NDArray([1, 2])])
+        try same.setOptimizer(Self.optimizer)
+        #expect(try same.loadOptimizerStates(states, path: "m-0001.states").isEmpty)
+    }
+
     /// Every worker must update in the same place with the same optimizer: a worker that differs
     /// fails naming `MXNET_UPDATE_ON_KVSTORE` (the servers would apply its gradients, or it would
     /// train alone); dist_async is refused, as a pushpull there answers a single worker's gradient.

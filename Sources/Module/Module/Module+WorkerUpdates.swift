@@ -83,12 +83,14 @@ extension Module {
 
     private func installPreloadedStates(on store: LocalKVStore) throws {
         guard let (bytes, path) = preloadedStates else { return }
-        if let bytes {
-            try store.loadOptimizerStates(bytes, path: path)
-        } else {
-            try store.loadOptimizerStates(from: path)
-        }
+        let unsuited =
+            try bytes.map { try store.loadOptimizerStates($0, path: path) } ?? store.loadOptimizerStates(from: path)
         preloadedStates = nil
+        if !unsuited.isEmpty {
+            logger.warning(
+                "the optimizer state of \(unsuited.count) parameter(s) (\(unsuited.prefix(3).joined(separator: ", "))\(unsuited.count > 3 ? ", …" : "")) in \(path) was written for another optimizer: it starts fresh"
+            )
+        }
     }
 
     /// Optimizer states for `initOptimizer` to install, from an optimizer-state file's `bytes` (as
