@@ -13,7 +13,8 @@ struct ResumePoint {
     /// The epoch to continue from.
     var epoch: Int { layout.epoch }
 
-    /// Whether the servers can restore weights and optimizer state from it.
+    /// Whether it has server shards (servers can also restore from a states file; see
+    /// `ResumeAnswer.hasStatesFile`).
     var hasServerShards: Bool { (manifest?.numServers ?? 0) > 0 }
 
     /// The resume point the flags ask for, or nil to start from scratch.
@@ -59,7 +60,7 @@ struct ResumePoint {
             }
             if distributed {
                 logger.warning(
-                    "\(layout.paramsPath) has no manifest: the weights load, the servers' optimizer state starts fresh")
+                    "\(layout.paramsPath) has no manifest: the weights load, the optimizer state starts fresh")
             }
             return ResumePoint(layout: layout, manifest: nil)
         }
@@ -82,7 +83,7 @@ struct ResumePoint {
 struct ReceivedResumePoint {
     /// The epoch to continue from.
     var epoch: Int
-    /// Whether the servers can restore weights and optimizer state from it.
+    /// Whether it has server shards.
     var hasServerShards: Bool
     /// `prefix-symbol.json`'s text.
     var symbol: String

@@ -8,7 +8,8 @@ import SwiftPS
 enum SchedulerCheckpointFiles {
     /// RESUME_POINT: resolves the request exactly as `ResumePoint.resolve` does on one host (same
     /// rules, same errors) and answers with the epoch and the symbol and params bytes, plus the
-    /// worker's compression residuals when the checkpoint has them for a job of `numWorkers`.
+    /// worker's compression residuals when the checkpoint has them for a job of `numWorkers`, plus
+    /// the optimizer state as one file for a worker that runs the optimizer.
     static func resumePoint(_ request: Message, numWorkers: Int, logger: Logger) throws -> Message {
         let asked: ResumeRequest
         do { asked = try JSONDecoder().decode(ResumeRequest.self, from: Data(request.body)) } catch {
@@ -56,7 +57,10 @@ enum SchedulerCheckpointFiles {
         }
         try CheckpointTransfer.checkFits(
             symbol.count + params.count + (residuals?.count ?? 0) + (states?.count ?? 0),
-            what: "checkpoint \(point.epoch)'s network, weights and states")
+            what: "checkpoint \(point.epoch)'s network, weights and states",
+            hint:
+                "the scheduler sends them to each worker in one message, whatever the number of servers: a model this large cannot resume through the scheduler"
+        )
         var message = try answer(
             .resumePoint,
             ResumeAnswer(
@@ -72,7 +76,8 @@ enum SchedulerCheckpointFiles {
     }
 
     /// CHECKPOINT_FETCH: answers a server with the checkpoint's manifest and the requested files
-    /// (only files the manifest lists as server shards), each verified against the manifest.
+    /// (only files the manifest lists as server shards or, in a checkpoint without them, its params and
+    /// states files), each verified against the manifest.
     static func fetch(_ request: Message, logger: Logger) throws -> Message {
         guard NodeID.role(of: request.sender) == .server else {
             throw CoordinationError(description: "CHECKPOINT_FETCH is only accepted from servers")
@@ -100,7 +105,11 @@ enum SchedulerCheckpointFiles {
             total += bytes.count
             message.data.append(CheckpointTransfer.frame(bytes))
         }
-        try CheckpointTransfer.checkFits(total, what: asked.files.joined(separator: ", "))
+        try CheckpointTransfer.checkFits(
+            total, what: asked.files.joined(separator: ", "),
+            hint: manifest.numServers == 0
+                ? "a checkpoint without server shards goes to each server whole: resume it with the workers running the optimizer (MXNET_UPDATE_ON_KVSTORE=0)"
+                : "use more servers (-s) so that each shard is smaller")
         return message
     }
 

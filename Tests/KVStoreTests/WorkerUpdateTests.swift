@@ -190,6 +190,53 @@ import Testing
         }
     }
 
+    /// `setParams` after `initOptimizer` is a call every worker makes, and rank 0's values win, as
+    /// at `initOptimizer`: when the workers keep the weights, each takes rank 0's at once (they used
+    /// to keep their own and drift apart for good); updates still in flight land before.
+    @Test func setParamsAfterInitOptimizerTakesRank0sValues() throws {
+        let cluster = try KVCluster(workers: 2, servers: 1)
+        defer { cluster.stop() }
+        let results = Inbox<(Int, Weights, Weights)>()
+        let errors = cluster.onWorkers { rank, store in
+            let module = try Self.module(updateOnKVStore: false, seed: 7)
+            try module.initOptimizer(kvstore: store, optimizer: Self.optimizer)
+            try Self.train(module, rank: rank, steps: 0..<3)
+            let (args, aux) = try module.getParams()
+            let own = args.mapValues { NDArray($0.toArray().map { $0 + Float(rank + 1) }, shape: $0.shape) }
+            try module.setParams(own, aux)
+            let set = try Self.bits(module)
+            try Self.train(module, rank: rank, steps: 3..<6)
+            results.put((rank, set, try Self.bits(module)))
+        }
+        #expect(errors == [nil, nil])
+        #expect(cluster.shutdown().allSatisfy { $0 == nil })
+        let ranked = results.wait(count: 2, timeout: 1).sorted { $0.0 < $1.0 }
+        try #require(ranked.count == 2)
+        #expect(ranked[0].1 == ranked[1].1, "after setParams the workers hold different weights")
+        #expect(ranked[0].2 == ranked[1].2, "the workers drifted apart")
+    }
+
+    /// `update()` twice without a forward between, the workers updating: the first sum is applied
+    /// before the second push, not lost (the second push then carries that sum, as in MXNet, whose
+    /// workers pull the merged gradient into the gradient array too).
+    @Test func aSecondUpdateAppliesTheFirstSum() throws {
+        let cluster = try KVCluster(workers: 1, servers: 1)
+        defer { cluster.stop() }
+        let timeline = Timeline(processName: "worker 0")
+        let errors = cluster.onWorkers { _, store in
+            let module = try Self.module(updateOnKVStore: false, seed: 7)
+            module.timeline = timeline
+            try module.initOptimizer(kvstore: store, optimizer: Self.optimizer)
+            try module.forwardBackward(Self.batch(rank: 0, step: 0))
+            try module.update()
+            try module.update()
+            _ = try module.getParams()
+        }
+        #expect(errors == [nil])
+        #expect(cluster.shutdown().allSatisfy { $0 == nil })
+        #expect(timeline.json().components(separatedBy: "\"update fc1_weight\"").count - 1 == 2)
+    }
+
     /// A resume with another optimizer than the checkpoint's (momentum SGD's state, Adam now):
     /// the state that does not suit it starts fresh, as it does on the servers, instead of failing
     /// the first update.

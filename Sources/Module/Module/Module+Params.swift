@@ -39,6 +39,8 @@ extension Module {
                 }
             }
         }
+        // Weights (or summed gradients) still in flight land first, so they cannot overwrite what is set.
+        if optimizerInitialized { try syncWeights() }
         var rng = RandomGenerator(seed: seed)
         func fill(_ name: String, _ array: NDArray, _ given: [String: NDArray]?) throws {
             if let given {
@@ -67,11 +69,18 @@ extension Module {
         }
         paramsInitialized = true
         preloadedParams = nil
-        // Parameters set after the optimizer is installed must reach the store too.
-        // (To this worker's updater when it runs the optimizer: the servers then only sum gradients.)
-        if optimizerInitialized, let store = workerUpdater ?? kvstore {
-            for name in paramNames where !fixedParamNames.contains(name) {
-                if let w = executor.argDict[name] { try store.initialize([name], values: [w]) }
+        // Parameters set after the optimizer is installed must reach the store too (in a cluster,
+        // rank 0's: a call every worker makes).
+        if optimizerInitialized, let kvstore {
+            let names = paramNames.filter { !fixedParamNames.contains($0) && executor.argDict[$0] != nil }
+            for name in names { try kvstore.initialize([name], values: [executor.argDict[name]!]) }
+            if let workerUpdater {
+                // The workers keep the weights: every one takes rank 0's, as at `initOptimizer`.
+                for (i, name) in names.enumerated() {
+                    try kvstore.pull(name, into: executor.argDict[name]!, priority: -i)
+                }
+                try kvstore.waitAll()
+                try workerUpdater.initialize(names, values: names.map { executor.argDict[$0]! })
             }
         }
     }

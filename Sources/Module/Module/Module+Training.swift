@@ -9,7 +9,8 @@ import SwiftPSTensor
 extension Module {
     // MARK: optimizer
 
-    /// Installs `optimizer` on `kvstore` (MXNet's `init_optimizer` with update on kvstore).
+    /// Installs `optimizer` on `kvstore` (MXNet's `init_optimizer`): on the store itself (update on
+    /// kvstore), or, with `updateOnKVStore` false and a distributed store, on this worker.
     ///
     /// Gradient scaling is defined once here: `rescaleGrad` becomes 1 / (batch size × workers) for
     /// dist_sync (1 / batch size otherwise), so the optimizer sees the mean gradient over the global
@@ -79,13 +80,14 @@ extension Module {
             try executor.forward(isTrain: train) { name in
                 guard trainable.contains(name) else { return }
                 let waiting = MonotonicClock.now()
-                try awaitWeight(name, kvstore)
+                try kvstore.wait(name)
                 let waited = MonotonicClock.now()
                 // Waits that found the weight there already would only clutter the trace.
                 if let timeline, waited - waiting >= Self.recordedWait {
                     timeline.span(
                         "wait \(name)", category: "wait", track: Timeline.computeTrack, start: waiting, end: waited)
                 }
+                try applyWorkerUpdate(name)
             }
             try finishWorkerUpdates(kvstore)
             pendingWeights = false

@@ -23,6 +23,8 @@ extension Module {
     func pushGradient(_ name: String, _ kvstore: any KVStore, priority: Int) throws {
         guard let executor, let grad = executor.gradDict[name], let weight = executor.argDict[name] else { return }
         if workerUpdater != nil {
+            // A sum not applied yet (update() twice without a forward) is applied first, not lost.
+            if gradientsInFlight.contains(name) { try awaitWeight(name, kvstore) }
             try kvstore.pushPull(name, grad, into: grad, priority: priority)
             gradientsInFlight.insert(name)
         } else {
@@ -31,10 +33,15 @@ extension Module {
     }
 
     /// Waits for `name`'s summed gradient and applies this worker's optimizer to its weight, if it
-    /// is still to be applied (and does nothing when the servers update); the timeline records the
-    /// update as `update <name>`.
+    /// is still to be applied (and does nothing when the servers update).
     func awaitWeight(_ name: String, _ kvstore: any KVStore) throws {
         try kvstore.wait(name)
+        try applyWorkerUpdate(name)
+    }
+
+    /// Applies this worker's optimizer to `name`'s weight with the summed gradient that has arrived,
+    /// if it is still to be applied; the timeline records it as `update <name>`.
+    func applyWorkerUpdate(_ name: String) throws {
         guard let workerUpdater, gradientsInFlight.remove(name) != nil, let executor,
             let grad = executor.gradDict[name], let weight = executor.argDict[name]
         else { return }
