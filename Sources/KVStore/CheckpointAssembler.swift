@@ -31,12 +31,15 @@ public enum CheckpointAssembler {
             optimizer: ordered.first?.optimizer ?? optimizer, files: ordered.flatMap(\.files))
         // No reports: the workers ran the optimizer, and worker 0 sent every parameter in `extra`.
         var weights: [String: NDArray] = [:]
-        if !ordered.isEmpty, let shardContents {
-            weights = try CheckpointShards.decode(
-                layout, manifest: manifest, contents: shardContents, source: "the scheduler"
-            ).weights
-        } else if !ordered.isEmpty {
-            weights = try CheckpointShards.load(layout, manifest: manifest).weights
+        if !ordered.isEmpty {
+            let shards =
+                if let shardContents {
+                    try CheckpointShards.decode(
+                        layout, manifest: manifest, contents: shardContents, source: "the scheduler")
+                } else {
+                    try CheckpointShards.load(layout, manifest: manifest)
+                }
+            weights = shards.weights
         }
 
         var arrays: [(String, NDArray)] = []

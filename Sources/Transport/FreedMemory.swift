@@ -17,8 +17,9 @@ public enum FreedMemory {
     /// `SWIFTPS_MALLOC_TUNING` is `0`/`off`/`false`/`no`, or the user set malloc's own knobs
     /// (`GLIBC_TUNABLES` with a `glibc.malloc.` entry, `MALLOC_MMAP_THRESHOLD_`, `MALLOC_TRIM_THRESHOLD_`).
     public static func reasonToSkip(environment: [String: String]) -> String? {
-        if let flag = environment["SWIFTPS_MALLOC_TUNING"]?.lowercased(), ["0", "off", "false", "no"].contains(flag) {
-            return "SWIFTPS_MALLOC_TUNING=\(flag)"
+        if EnvironmentFlag.isOff("SWIFTPS_MALLOC_TUNING", in: environment) {
+            let value = environment["SWIFTPS_MALLOC_TUNING"] ?? ""
+            return "SWIFTPS_MALLOC_TUNING=\(value.trimmingCharacters(in: .whitespaces).lowercased())"
         }
         if let tunables = environment["GLIBC_TUNABLES"], tunables.contains("glibc.malloc.") {
             return "GLIBC_TUNABLES sets malloc's own tunables"

@@ -25,13 +25,11 @@ public struct LocalIPC: Sendable {
     let localAddresses: Set<String>
 
     /// The default directory, `SWIFTPS_IPC_DIR` or `$TMPDIR/swiftps-ipc-<uid>`; nil when
-    /// `SWIFTPS_IPC` is `0`, `off` or `false`.
+    /// `SWIFTPS_IPC` is off (`EnvironmentFlag`).
     public static func defaultDirectory(environment: [String: String] = ProcessInfo.processInfo.environment)
         -> String?
     {
-        if let flag = environment["SWIFTPS_IPC"]?.lowercased(), ["0", "off", "false", "no"].contains(flag) {
-            return nil
-        }
+        if EnvironmentFlag.isOff("SWIFTPS_IPC", in: environment) { return nil }
         if let directory = environment["SWIFTPS_IPC_DIR"], !directory.isEmpty { return directory }
         let temporary = environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         return "\(temporary)/swiftps-ipc-\(getuid())"

@@ -74,14 +74,8 @@ extension Module {
         if optimizerInitialized, let kvstore {
             let names = paramNames.filter { !fixedParamNames.contains($0) && executor.argDict[$0] != nil }
             for name in names { try kvstore.initialize([name], values: [executor.argDict[name]!]) }
-            if let workerUpdater {
-                // The workers keep the weights: every one takes rank 0's, as at `initOptimizer`.
-                for (i, name) in names.enumerated() {
-                    try kvstore.pull(name, into: executor.argDict[name]!, priority: -i)
-                }
-                try kvstore.waitAll()
-                try workerUpdater.initialize(names, values: names.map { executor.argDict[$0]! })
-            }
+            // The workers keep the weights: every one takes rank 0's, as at `initOptimizer`.
+            if workerUpdater != nil { try takeRank0Weights(names: names, from: kvstore) }
         }
     }
 

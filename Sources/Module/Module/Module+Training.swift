@@ -45,15 +45,9 @@ extension Module {
         if gradientCompression.isActive { try store.setGradientCompression(gradientCompression) }
         try store.initialize(trainable, values: trainable.map { executor.argDict[$0]! })
         try installOptimizer(config, on: store)
-        // Every worker starts from rank 0's weights (MXNet's broadcast at init; MXNet skips it when
-        // the workers update, leaving them to agree by their seeds).
-        if store.type.isDistributed {
-            for (i, name) in trainable.enumerated() {
-                try store.pull(name, into: executor.argDict[name]!, priority: -i)
-            }
-            try store.waitAll()
-        }
-        try startWorkerUpdater(names: trainable)
+        // (MXNet skips the broadcast when the workers update, leaving them to agree by their seeds.)
+        try takeRank0Weights(names: trainable, from: store)
+        try installPreloadedStates()
         self.kvstore = store
         self.optimizerConfig = config
         optimizerInitialized = true

@@ -2,19 +2,17 @@ import Foundation
 import SwiftPSKVStore
 import SwiftPSOptimizer
 import SwiftPSTensor
+import SwiftPSTransport
 
 /// Updates on the workers, MXNet's `update_on_kvstore=False` (`Module.updateOnKVStore`): each
 /// gradient is pushpulled into itself, so the servers answer with the sum over the workers, and this
 /// worker's `workerUpdater` applies the optimizer to its weights when the next forward (or
 /// `getParams`) needs them, so the update of one layer still overlaps the others' communication.
 extension Module {
-    /// MXNet's reading of `MXNET_UPDATE_ON_KVSTORE` (`"1"` by default): `0` or `false` turns update on
-    /// the kvstore off; anything else leaves it on.
+    /// `MXNET_UPDATE_ON_KVSTORE`, on by default as in MXNet: `0` (or `off`, `false`, `no`:
+    /// `EnvironmentFlag`) turns update on the kvstore off.
     public static func updateOnKVStore(environment: [String: String]) -> Bool {
-        guard let value = environment["MXNET_UPDATE_ON_KVSTORE"]?.trimmingCharacters(in: .whitespaces) else {
-            return true
-        }
-        return !(value == "0" || value.lowercased() == "false")
+        !EnvironmentFlag.isOff("MXNET_UPDATE_ON_KVSTORE", in: environment)
     }
 
     /// Sends `name`'s gradient: to be applied by the servers, with the new weight pulled into the
@@ -59,9 +57,9 @@ extension Module {
     }
 
     /// Installs the optimizer where it runs: on `store` (the servers, or the local store), or, when
-    /// this worker updates, on a new `workerUpdater` (which `startWorkerUpdater` gives the weights),
+    /// this worker updates, on a new `workerUpdater` (which `takeRank0Weights` gives the weights),
     /// with the servers told to sum only. Optimizer states loaded by `Module.load` go to the local
-    /// store here, to the worker's updater in `startWorkerUpdater`.
+    /// store here, to the worker's updater in `installPreloadedStates()`.
     func installOptimizer(_ config: OptimizerConfig, on store: any KVStore) throws {
         gradientsInFlight.removeAll()
         guard !updateOnKVStore, store.type.isDistributed else {
@@ -80,12 +78,19 @@ extension Module {
         workerUpdater = updater
     }
 
-    /// Gives `workerUpdater` the weights it starts from (after every worker pulled rank 0's), and the
-    /// optimizer states `Module.load` read, if any.
-    func startWorkerUpdater(names: [String]) throws {
-        guard let workerUpdater, let executor else { return }
-        try workerUpdater.initialize(names, values: names.map { executor.argDict[$0]! })
-        try installPreloadedStates(on: workerUpdater)
+    /// MXNet's broadcast at init: every worker of a distributed `store` pulls rank 0's weights of
+    /// `names` (which rank 0 has just initialized the store with), and this worker's updater, when
+    /// it runs the optimizer, starts from them. `initOptimizer` and a later `setParams` call it.
+    func takeRank0Weights(names: [String], from store: any KVStore) throws {
+        guard let executor, store.type.isDistributed else { return }
+        for (i, name) in names.enumerated() { try store.pull(name, into: executor.argDict[name]!, priority: -i) }
+        try store.waitAll()
+        try workerUpdater?.initialize(names, values: names.map { executor.argDict[$0]! })
+    }
+
+    /// Gives the worker's updater (after `takeRank0Weights`) the optimizer states `Module.load` read.
+    func installPreloadedStates() throws {
+        if let workerUpdater { try installPreloadedStates(on: workerUpdater) }
     }
 
     private func installPreloadedStates(on store: LocalKVStore) throws {
