@@ -110,6 +110,7 @@ enum ClusterRoles {
         throws
     {
         let logger = LogSetup.logger("swiftps.scheduler")
+        let chunkBytes = try CheckpointTransfer.chunkBytes(environment: ProcessInfo.processInfo.environment)
         let office = try join(as: .scheduler, options, logger: logger)
         logger.info("all \(office.numWorkers) workers and \(office.numServers) servers joined")
         if let prefix = office.workerSettings[TrainOptions.modelPrefixSetting] {
@@ -121,7 +122,7 @@ enum ClusterRoles {
         let settings = EpochCoordinator.Settings(
             metricsOut: metricsOut,
             stragglerSeconds: try stragglerTimeout ?? EpochCoordinator.stragglerFromEnvironment(),
-            deadline: office.config.barrierTimeout)
+            deadline: office.config.barrierTimeout, chunkBytes: chunkBytes)
         let epochs = EpochCoordinator(office: office, settings: settings, logger: logger)
         epochs.start()
         defer { epochs.stop() }

@@ -4,7 +4,8 @@ import Logging
 import SwiftPS
 
 /// The scheduler's epoch ends (DESIGN.md, "Epochs and checkpoints"), and the checkpoint files it
-/// serves to the nodes (RESUME_POINT from workers, CHECKPOINT_FETCH from servers).
+/// serves to the nodes (RESUME_POINT from workers, CHECKPOINT_FETCH from servers, CHECKPOINT_READ
+/// from both).
 ///
 /// Every worker sends EPOCH_END (an `EpochReport`) at the end of each epoch and waits for the
 /// answer. When all have reported, the scheduler combines their metric partials weighted by samples
@@ -26,6 +27,8 @@ final class EpochCoordinator: @unchecked Sendable {
         var stragglerSeconds: Double
         /// Seconds after the first report within which every worker must report.
         var deadline: Double
+        /// The chunk in which checkpoint files are read from the nodes (`CheckpointTransfer.chunkBytes`).
+        var chunkBytes = CheckpointTransfer.defaultChunkBytes
     }
 
     private struct Round {
@@ -41,11 +44,14 @@ final class EpochCoordinator: @unchecked Sendable {
     private var rounds: [Int: Round] = [:]
     private var stopped = false
     private var watchdog: JoinableThread?
+    /// The checkpoint files served to the nodes (used on the dispatch thread only).
+    private let files: SchedulerCheckpointFiles
 
     init(office: PostOffice, settings: Settings, logger: Logger) {
         self.office = office
         self.settings = settings
         self.logger = logger
+        files = SchedulerCheckpointFiles(chunkBytes: settings.chunkBytes, logger: logger)
     }
 
     /// Handles EPOCH_END from now on and starts the straggler watchdog.
@@ -64,7 +70,7 @@ final class EpochCoordinator: @unchecked Sendable {
     }
 
     private func handle(_ message: Message) {
-        if message.request, [.resumePoint, .checkpointFetch].contains(message.control.cmd) {
+        if message.request, [.resumePoint, .checkpointFetch, .checkpointRead].contains(message.control.cmd) {
             serveCheckpointFiles(message)
             return
         }
@@ -91,6 +97,8 @@ final class EpochCoordinator: @unchecked Sendable {
 
     /// Combines, logs, checkpoints, writes the metrics line and answers every worker of `round`.
     private func finish(epoch: Int, _ round: Round) {
+        // The workers resumed (if they did) before they trained this epoch.
+        files.dropJoined()
         let ranks = round.reports.keys.sorted()
         let reports = ranks.compactMap { round.reports[$0]?.report }
         let lateness = round.reports.mapValues { $0.arrived - round.firstArrival }
@@ -117,17 +125,11 @@ final class EpochCoordinator: @unchecked Sendable {
                 "Epoch[\(epoch)] Time cost=\(String(format: "%.3f", seconds)) samples/sec=\(String(format: "%.1f", Double(samples) / max(seconds, 1e-9))) (\(ranks.count) worker\(ranks.count == 1 ? "" : "s")\(Self.waitShare(reports)))"
             )
             if let plan = reports.first(where: { $0.rank == 0 })?.checkpoint {
-                // Each worker's compression residuals, when it sent them (the request's data frame).
-                var residuals: [Int: [UInt8]] = [:]
-                for rank in ranks {
-                    guard let (report, request, _) = round.reports[rank], report.residuals == true else { continue }
-                    guard let frame = CheckpointTransfer.frames(request).first else {
-                        throw CoordinationError(description: "worker \(rank) announced its residuals but sent none")
-                    }
-                    residuals[rank] = frame
-                }
+                // Each worker's compression residuals, which it offers when it has them.
+                var residuals: [Int: CheckpointManifest.File] = [:]
+                for report in reports { if let file = report.residuals { residuals[report.rank] = file } }
                 summary.checkpoint = try SchedulerCheckpoint.run(
-                    plan, residuals: residuals, office: office, logger: logger)
+                    plan, residuals: residuals, office: office, chunkBytes: settings.chunkBytes, logger: logger)
             }
             // The scheduler's --metrics-out, else every path the workers named (usually one).
             let paths =
@@ -215,15 +217,16 @@ final class EpochCoordinator: @unchecked Sendable {
         }
     }
 
-    /// RESUME_POINT and CHECKPOINT_FETCH: the scheduler reads the checkpoint files for the nodes
-    /// (`SchedulerCheckpointFiles`); a failure is the answer's error, and is logged here too.
+    /// RESUME_POINT, CHECKPOINT_FETCH and CHECKPOINT_READ: the scheduler reads the checkpoint files
+    /// for the nodes (`SchedulerCheckpointFiles`); a failure is the answer's error, and is logged here too.
     private func serveCheckpointFiles(_ request: Message) {
         var response: Message
         do {
-            response =
-                request.control.cmd == .resumePoint
-                ? try SchedulerCheckpointFiles.resumePoint(request, numWorkers: office.numWorkers, logger: logger)
-                : try SchedulerCheckpointFiles.fetch(request, logger: logger)
+            switch request.control.cmd {
+            case .resumePoint: response = try files.resumePoint(request, numWorkers: office.numWorkers)
+            case .checkpointFetch: response = try files.fetch(request)
+            default: response = try files.read(request)
+            }
         } catch {
             logger.error("\(request.control.cmd) from \(NodeID.name(of: request.sender)) failed: \(error)")
             response = Message(control: Control(cmd: request.control.cmd), error: "\(error)")

@@ -32,9 +32,10 @@ struct EpochReport: Codable {
     var metricsOut: String?
     /// Worker 0, at a checkpoint epoch: what the scheduler needs to write it.
     var checkpoint: CheckpointPlan?
-    /// At a checkpoint epoch with gradient compression: the request's data frame is this worker's
-    /// residuals (`DistKVStore.compressionResiduals`) as a `.params` file.
-    var residuals: Bool?
+    /// At a checkpoint epoch with gradient compression: this worker's residuals
+    /// (`DistKVStore.compressionResiduals`) as a `.params` file, which it offers for the scheduler
+    /// to read (`prefix-%04d.workerK.residuals`).
+    var residuals: CheckpointManifest.File?
 }
 
 /// One metric partial on the wire (`MetricPartial`).
@@ -54,7 +55,8 @@ struct MetricSum: Codable {
 
 /// Worker 0's part of a checkpoint: where, which epoch, the network, the shapes of the server-held
 /// parameters (servers store flat slices), and the arrays only it holds (auxiliary states, fixed
-/// parameters). The scheduler writes every file from it and from the servers' answers.
+/// parameters), which it offers as a file for the scheduler to read (CHECKPOINT_READ). The scheduler
+/// writes every file from it and from the servers' shards.
 struct CheckpointPlan: Codable {
     /// The model prefix as given; the scheduler, which writes the files, resolves a relative one against
     /// its working directory.
@@ -65,12 +67,13 @@ struct CheckpointPlan: Codable {
     var symbol: String
     /// Shape of every parameter the servers hold.
     var argShapes: [String: [Int]]
-    /// `arg:`/`aux:` arrays worker 0 holds itself (`EncodedArray`, from the Tensor layer).
-    var extra: [String: EncodedArray]
+    /// The `arg:`/`aux:` arrays worker 0 holds itself, as a `.params` file it offers (role
+    /// `worker-arrays`; not written as such: they go into `prefix-%04d.params`).
+    var arrays: CheckpointManifest.File
     /// When the workers run the optimizer (`MXNET_UPDATE_ON_KVSTORE=0`): worker 0's optimizer state
-    /// as an optimizer-state file, written as the checkpoint's `prefix-%04d.states`. The servers
-    /// then hold only gradient sums: `argShapes` is empty and `extra` has every parameter.
-    var optimizerStates: Data? = nil
+    /// as an optimizer-state file it offers, written as the checkpoint's `prefix-%04d.states`. The
+    /// servers then hold only gradient sums: `argShapes` is empty and `arrays` has every parameter.
+    var states: CheckpointManifest.File? = nil
     /// The optimizer worker 0 runs, for the manifest (the servers' reports name it otherwise).
     var optimizer: OptimizerConfig? = nil
 }

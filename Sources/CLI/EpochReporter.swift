@@ -6,8 +6,9 @@ import SwiftPS
 /// the validation set, reports its metric partials, sample count and time to the scheduler with
 /// EPOCH_END, and waits for the answer, which comes once every worker has reported and the
 /// checkpoint, if any, is complete. At a checkpoint epoch worker 0 also sends the scheduler the
-/// network (which the scheduler writes as `prefix-symbol.json`), the shapes and the arrays only it
-/// holds; no worker writes a checkpoint file.
+/// network (which the scheduler writes as `prefix-symbol.json`) and the shapes, and offers the
+/// arrays only it holds (`CheckpointOutbox`), as every worker offers its compression residuals,
+/// for the scheduler to read; no worker writes a checkpoint file.
 final class EpochReporter {
     struct Checkpointing {
         /// The model prefix as given (the scheduler resolves a relative one against its directory).
@@ -68,41 +69,43 @@ final class EpochReporter {
             metricsOut: metricsOut, checkpoint: nil)
         let checkpointEpoch =
             checkpointing.map { (epoch + 1) % $0.period == 0 || epoch + 1 == $0.numEpochs } ?? false
-        var request = Message(control: Control(cmd: .epochEnd))
-        if checkpointEpoch && store.gradientCompression.keepsResiduals {
-            // Every worker's residuals go into the checkpoint, so a resumed job pushes what this one would.
-            let residuals = store.compressionResiduals()
-            request.data = [CheckpointTransfer.frame(try ParamsFile.encode(residuals, path: "compression residuals"))]
-            report.residuals = true
-        }
-        if store.rank == 0, checkpointEpoch, let checkpointing, let symbol {
+        if checkpointEpoch, let checkpointing {
             let layout = CheckpointLayout(prefix: checkpointing.prefix, epoch: epoch + 1)
-            var shapes: [String: [Int]] = [:]
-            var extra: [String: EncodedArray] = [:]
-            // When this worker runs the optimizer, the weights and their state are its own.
-            let states = try module.workerOptimizerStates()
-            for (name, array) in args {
-                if store.intKey(name) != nil && states == nil {
-                    shapes[name] = array.shape
-                } else {
-                    extra["arg:" + name] = EncodedArray(array)
-                }
+            let outbox = store.checkpointOutbox
+            if store.gradientCompression.keepsResiduals {
+                // Every worker's residuals go into the checkpoint, so a resumed job pushes what this one would.
+                report.residuals = outbox.offer(
+                    try ParamsFile.encode(store.compressionResiduals(), path: "compression residuals"),
+                    path: layout.workerResidualsPath(store.rank), role: CheckpointManifest.workerResidualsRole,
+                    epoch: layout.epoch, worker: store.rank)
             }
-            for (name, array) in aux { extra["aux:" + name] = EncodedArray(array) }
-            report.checkpoint = CheckpointPlan(
-                prefix: layout.prefix, epoch: layout.epoch, symbol: symbol.toJSON(), argShapes: shapes, extra: extra,
-                optimizerStates: states.map { Data($0) }, optimizer: states == nil ? nil : module.installedOptimizer)
+            if store.rank == 0, let symbol {
+                var shapes: [String: [Int]] = [:]
+                var arrays: [(String, NDArray)] = []
+                // When this worker runs the optimizer, the weights and their state are its own.
+                let states = try module.workerOptimizerStates()
+                for (name, array) in args.sorted(by: { $0.key < $1.key }) {
+                    if store.intKey(name) != nil && states == nil {
+                        shapes[name] = array.shape
+                    } else {
+                        arrays.append(("arg:" + name, array))
+                    }
+                }
+                for (name, array) in aux.sorted(by: { $0.key < $1.key }) { arrays.append(("aux:" + name, array)) }
+                let arraysPath = layout.workerArraysPath
+                report.checkpoint = CheckpointPlan(
+                    prefix: layout.prefix, epoch: layout.epoch, symbol: symbol.toJSON(), argShapes: shapes,
+                    arrays: outbox.offer(
+                        try ParamsFile.encode(arrays, path: arraysPath), path: arraysPath, role: "worker-arrays",
+                        epoch: layout.epoch, worker: 0),
+                    states: states.map {
+                        outbox.offer($0, path: layout.localStatesPath, role: "states", epoch: layout.epoch, worker: 0)
+                    },
+                    optimizer: states == nil ? nil : module.installedOptimizer)
+            }
         }
         let office = store.postOffice
-        request.body = [UInt8](try EpochWire.encoder.encode(report))
-        if report.checkpoint?.optimizerStates != nil {
-            try CheckpointTransfer.checkFits(
-                request.body.count + request.dataByteCount,
-                what: "worker 0's checkpoint of its weights and optimizer state (MXNET_UPDATE_ON_KVSTORE=0)",
-                hint:
-                    "let the servers run the optimizer (unset MXNET_UPDATE_ON_KVSTORE), whose checkpoints travel as one shard per server"
-            )
-        }
+        let request = Message(body: [UInt8](try EpochWire.encoder.encode(report)), control: Control(cmd: .epochEnd))
         // The scheduler answers when every worker has reported (its deadline is the barrier
         // timeout) and the checkpoint is written (a request per server): wait a little longer.
         let timeout = office.config.barrierTimeout + 2 * office.config.requestTimeout

@@ -127,17 +127,30 @@ struct ReceivedResumePoint {
             )
             return nil
         }
-        let frames = CheckpointTransfer.frames(reply)
-        let expected = 2 + (answer.residuals == true ? 1 : 0) + (answer.states == true ? 1 : 0)
-        guard frames.count == expected, let symbol = String(validating: frames[0], as: UTF8.self) else {
+        guard let prefix = answer.prefix, let symbolFile = answer.file(role: "symbol"),
+            let paramsFile = answer.file(role: "params")
+        else {
             throw CoordinationError(
                 description:
-                    "cannot resume: the scheduler sent checkpoint \(epoch) as \(frames.count) data frames, not the symbol JSON and the params"
+                    "cannot resume: the scheduler's answer for checkpoint \(epoch) lists \(answer.files.map(\.name)), not the symbol JSON and the params"
             )
         }
+        // Every file is read from the scheduler in chunks and checked against what it announced.
+        let layout = CheckpointLayout(prefix: prefix, epoch: epoch)
+        func read(_ file: CheckpointManifest.File) throws -> [UInt8] {
+            try CheckpointTransfer.download(
+                file, prefix: prefix, epoch: epoch, from: NodeID.scheduler, office: office,
+                path: "\((layout.directory as NSString).appendingPathComponent(file.name)) (on the scheduler's host)",
+                chunkBytes: store.checkpointChunkBytes)
+        }
+        guard let symbol = String(validating: try read(symbolFile), as: UTF8.self) else {
+            throw CoordinationError(
+                description: "cannot resume: \(layout.symbolPath) on the scheduler's host is not UTF-8")
+        }
         return ReceivedResumePoint(
-            epoch: epoch, hasServerShards: answer.hasServerShards, symbol: symbol, params: frames[1],
-            residuals: answer.residuals == true ? frames[2] : nil, states: answer.states == true ? frames.last : nil,
+            epoch: epoch, hasServerShards: answer.hasServerShards, symbol: symbol, params: try read(paramsFile),
+            residuals: try answer.file(role: CheckpointManifest.workerResidualsRole).map(read),
+            states: try answer.file(role: "states").map(read),
             hasStatesFile: answer.hasStatesFile == true)
     }
 }

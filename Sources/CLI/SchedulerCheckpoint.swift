@@ -7,10 +7,10 @@ import SwiftPS
 ///
 /// 1. the scheduler writes `prefix-symbol.json` from the network worker 0 sent with its report;
 /// 2. CHECKPOINT to each server, in rank order: each answers with the sizes and SHA-256 of its
-///    `prefix-%04d.serverK.params` and `.serverK.states` plus their bytes as two data frames; the
-///    scheduler checks the bytes against the report and writes both files atomically;
-/// 3. with gradient compression, it writes each worker's residuals (sent with its EPOCH_END) as
-///    `prefix-%04d.workerK.residuals`;
+///    `prefix-%04d.serverK.params` and `.serverK.states`, which the scheduler then reads in chunks
+///    (CHECKPOINT_READ), checks against the report and writes atomically;
+/// 3. with gradient compression, it reads each worker's residuals (announced with its EPOCH_END) and
+///    writes them as `prefix-%04d.workerK.residuals`;
 /// 4. the scheduler joins the shards into `prefix-%04d.params` (MXNet format, full weights) and
 ///    writes `prefix-%04d.manifest.json` last (`CheckpointAssembler`).
 ///
@@ -42,9 +42,11 @@ enum SchedulerCheckpoint {
     }
 
     /// Writes checkpoint `plan.epoch`; returns the params path. Throws naming the server or file.
-    static func run(_ plan: CheckpointPlan, residuals: [Int: [UInt8]] = [:], office: PostOffice, logger: Logger)
-        throws -> String
-    {
+    /// `residuals` are the files the workers announced; every file is read in chunks of `chunkBytes`.
+    static func run(
+        _ plan: CheckpointPlan, residuals: [Int: CheckpointManifest.File] = [:], office: PostOffice, chunkBytes: Int,
+        logger: Logger
+    ) throws -> String {
         let command = CheckpointCommand(prefix: ResumePoint.absolute(plan.prefix), epoch: plan.epoch)
         let layout = command.layout
         let body = try JSONEncoder().encode(command)
@@ -69,7 +71,8 @@ enum SchedulerCheckpoint {
         }
         do {
             return try writeEpoch(
-                plan, layout: layout, body: body, residuals: residuals, office: office, logger: logger, write: write)
+                plan, layout: layout, body: body, residuals: residuals, office: office, chunkBytes: chunkBytes,
+                logger: logger, write: write)
         } catch {
             for path in written { try? FileManager.default.removeItem(atPath: path) }
             // The params file is the assembler's: removed only if this attempt wrote it.
@@ -85,20 +88,31 @@ enum SchedulerCheckpoint {
     /// Everything after the symbol: the servers' shards, the workers' residuals, then the assembled
     /// params and the manifest. `write` writes one file atomically and records it.
     private static func writeEpoch(
-        _ plan: CheckpointPlan, layout: CheckpointLayout, body: Data, residuals: [Int: [UInt8]], office: PostOffice,
-        logger: Logger, write: ([UInt8], String) throws -> Void
+        _ plan: CheckpointPlan, layout: CheckpointLayout, body: Data, residuals: [Int: CheckpointManifest.File],
+        office: PostOffice, chunkBytes: Int, logger: Logger, write: ([UInt8], String) throws -> Void
     ) throws -> String {
+        func read(_ file: CheckpointManifest.File, from node: Int32, path: String) throws -> [UInt8] {
+            try CheckpointTransfer.download(
+                file, prefix: layout.prefix, epoch: layout.epoch, from: node, office: office, path: path,
+                chunkBytes: chunkBytes)
+        }
         var reports: [ServerCheckpointReport] = []
         var contents: [String: [UInt8]] = [:]
         var workerFiles: [CheckpointManifest.File] = []
-        if let states = plan.optimizerStates {
-            // The workers run the optimizer: worker 0's weights (in `extra`) and state are the
+        if let file = plan.states {
+            // The workers run the optimizer: worker 0's weights (in `arrays`) and state are the
             // checkpoint, laid out as a single process's; the servers hold only gradient sums.
-            let bytes = [UInt8](states)
-            try write(bytes, layout.localStatesPath)
-            workerFiles.append(CheckpointManifest.File(path: layout.localStatesPath, role: "states", content: bytes))
+            guard file.role == "states", file.name == (layout.localStatesPath as NSString).lastPathComponent else {
+                throw CheckpointError.inconsistent(
+                    "worker 0 announced \(file.name) (\(file.role)) as the optimizer state of checkpoint \(layout.epoch)"
+                )
+            }
+            try write(try read(file, from: NodeID.worker(0), path: layout.localStatesPath), layout.localStatesPath)
+            var entry = file
+            entry.worker = nil
+            workerFiles.append(entry)
         }
-        for server in 0..<office.numServers where plan.optimizerStates == nil {
+        for server in 0..<office.numServers where plan.states == nil {
             let answer: Message
             do {
                 answer = try office.request(
@@ -117,27 +131,32 @@ enum SchedulerCheckpoint {
             guard report.server == server else {
                 throw CheckpointError.inconsistent("server \(server) answered CHECKPOINT as server \(report.server)")
             }
-            for (path, bytes) in try report.received(CheckpointTransfer.frames(answer), layout: layout) {
+            for (file, path) in try report.destinations(in: layout) {
+                let bytes = try read(file, from: NodeID.server(server), path: path)
                 try write(bytes, path)
-                contents[(path as NSString).lastPathComponent] = bytes
+                contents[file.name] = bytes
             }
             reports.append(report)
         }
-        for (rank, bytes) in residuals.sorted(by: { $0.key < $1.key }) {
+        for (rank, file) in residuals.sorted(by: { $0.key < $1.key }) {
             let path = layout.workerResidualsPath(rank)
-            try write(bytes, path)
-            workerFiles.append(
-                CheckpointManifest.File(
-                    path: path, role: CheckpointManifest.workerResidualsRole, worker: rank, content: bytes))
+            guard file.name == (path as NSString).lastPathComponent,
+                file.role == CheckpointManifest.workerResidualsRole,
+                file.worker == rank
+            else {
+                throw CheckpointError.inconsistent(
+                    "worker \(rank) announced \(file.name) (\(file.role)) as its residuals")
+            }
+            try write(try read(file, from: NodeID.worker(rank), path: path), path)
+            workerFiles.append(file)
         }
         var extra: [String: NDArray] = [:]
-        for (key, encoded) in plan.extra {
-            do {
-                extra[key] = try encoded.array()
-            } catch {
-                throw CheckpointError.inconsistent(
-                    "worker 0 sent '\(key)' in its checkpoint plan, unreadable: \(error)")
-            }
+        do {
+            let bytes = try read(plan.arrays, from: NodeID.worker(0), path: layout.workerArraysPath)
+            for (key, array) in try ParamsFile.decode(bytes, path: layout.workerArraysPath) { extra[key] = array }
+        } catch let error as ParamsFileError {
+            throw CheckpointError.inconsistent(
+                "worker 0's arrays for checkpoint \(layout.epoch) are unreadable: \(error)")
         }
         try CheckpointAssembler.complete(
             layout, reports: reports, argShapes: plan.argShapes, extra: extra, numWorkers: office.numWorkers,

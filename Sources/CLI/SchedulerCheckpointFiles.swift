@@ -2,15 +2,31 @@ import Foundation
 import Logging
 import SwiftPS
 
-/// The scheduler's side of resuming: it alone reads the checkpoint files, and sends workers the
-/// resume point (RESUME_POINT) and servers the manifest and shards (CHECKPOINT_FETCH). Each
-/// handler returns the answer to send; a thrown error becomes the answer's error.
-enum SchedulerCheckpointFiles {
+/// The scheduler's side of resuming: it alone reads the checkpoint files. It answers workers with
+/// the resume point (RESUME_POINT) and servers with the manifest (CHECKPOINT_FETCH), each announcing
+/// files (name, size, SHA-256) that the node then reads in chunks (CHECKPOINT_READ). Each handler
+/// returns the answer to send; a thrown error becomes the answer's error. Used on the scheduler's
+/// dispatch thread only.
+final class SchedulerCheckpointFiles {
+    private let chunkBytes: Int
+    private let logger: Logger
+    /// Optimizer-state files joined from server shards for workers that run the optimizer, by the
+    /// path they would have (`prefix-%04d.states`): joined once for all the workers that resume.
+    private var joined: [String: [UInt8]] = [:]
+
+    init(chunkBytes: Int, logger: Logger) {
+        self.chunkBytes = chunkBytes
+        self.logger = logger
+    }
+
+    /// Forgets the joined files, once the workers have resumed (at the first epoch end).
+    func dropJoined() { joined.removeAll() }
+
     /// RESUME_POINT: resolves the request exactly as `ResumePoint.resolve` does on one host (same
-    /// rules, same errors) and answers with the epoch and the symbol and params bytes, plus the
-    /// worker's compression residuals when the checkpoint has them for a job of `numWorkers`, plus
-    /// the optimizer state as one file for a worker that runs the optimizer.
-    static func resumePoint(_ request: Message, numWorkers: Int, logger: Logger) throws -> Message {
+    /// rules, same errors) and answers with the epoch and the files to read: the symbol and params,
+    /// plus the worker's compression residuals when the checkpoint has them for a job of
+    /// `numWorkers`, plus the optimizer state as one file for a worker that runs the optimizer.
+    func resumePoint(_ request: Message, numWorkers: Int) throws -> Message {
         let asked: ResumeRequest
         do { asked = try JSONDecoder().decode(ResumeRequest.self, from: Data(request.body)) } catch {
             throw CoordinationError(description: "RESUME_POINT carries no valid request: \(error)")
@@ -21,20 +37,21 @@ enum SchedulerCheckpointFiles {
                 distributed: true,
                 logger: logger)
         else {
-            return try answer(.resumePoint, ResumeAnswer(epoch: nil, hasServerShards: false))
+            return try Self.answer(.resumePoint, ResumeAnswer(epoch: nil, hasServerShards: false))
         }
-        let symbol = try CheckpointManifest.readFile(
-            point.layout.symbolPath, hint: "checkpoint \(point.epoch) needs the network (on the scheduler's host)")
-        let params = try CheckpointManifest.readFile(
-            point.layout.paramsPath, hint: "checkpoint \(point.epoch) needs the weights (on the scheduler's host)")
+        let layout = point.layout
+        var files = [
+            try entry(
+                layout.symbolPath, role: "symbol", manifest: point.manifest,
+                hint: "checkpoint \(point.epoch) needs the network (on the scheduler's host)"),
+            try entry(
+                layout.paramsPath, role: "params", manifest: point.manifest,
+                hint: "checkpoint \(point.epoch) needs the weights (on the scheduler's host)"),
+        ]
         let rank = NodeID.rank(of: request.sender)
-        var residuals: [UInt8]?
         if let manifest = point.manifest, let file = manifest.residuals(ofWorker: rank) {
             if manifest.numWorkers == numWorkers {
-                let path = manifest.path(of: file, in: point.layout)
-                let bytes = try CheckpointManifest.readFile(path, hint: "listed in \(point.layout.manifestPath)")
-                try file.check(bytes, path: path)
-                residuals = bytes
+                files.append(try entry(manifest.path(of: file, in: layout), role: file.role, manifest: manifest))
             } else {
                 logger.warning(
                     "checkpoint \(point.epoch) holds the compression residuals of \(manifest.numWorkers) workers, this job has \(numWorkers): they start at zero"
@@ -43,42 +60,44 @@ enum SchedulerCheckpointFiles {
         }
         // A worker that runs the optimizer takes its state as one file: the checkpoint's states file
         // (its workers ran the optimizer, or one process did), or the servers' shards joined.
-        var states: [UInt8]?
         let statesFile = point.hasServerShards ? nil : point.manifest?.files(role: "states").first
         if asked.workersUpdate == true, let manifest = point.manifest {
             if let file = statesFile {
-                let path = manifest.path(of: file, in: point.layout)
-                let bytes = try CheckpointManifest.readFile(path, hint: "listed in \(point.layout.manifestPath)")
-                try file.check(bytes, path: path)
-                states = bytes
+                files.append(try entry(manifest.path(of: file, in: layout), role: file.role, manifest: manifest))
             } else if point.hasServerShards {
-                states = try CheckpointShards.load(point.layout, manifest: manifest).statesFile()
+                let path = layout.localStatesPath
+                let bytes = try joined[path] ?? CheckpointShards.load(layout, manifest: manifest).statesFile()
+                joined[path] = bytes
+                files.append(CheckpointManifest.File(path: path, role: "states", content: bytes))
             }
         }
-        try CheckpointTransfer.checkFits(
-            symbol.count + params.count + (residuals?.count ?? 0) + (states?.count ?? 0),
-            what: "checkpoint \(point.epoch)'s network, weights and states",
-            hint:
-                "the scheduler sends them to each worker in one message, whatever the number of servers: a model this large cannot resume through the scheduler"
+        logger.info(
+            "\(NodeID.name(of: request.sender)) resumes from checkpoint \(point.epoch) (\(layout.paramsPath), \(files.map(\.bytes).reduce(0, +)) bytes to read)"
         )
-        var message = try answer(
+        return try Self.answer(
             .resumePoint,
             ResumeAnswer(
-                epoch: point.epoch, hasServerShards: point.hasServerShards, residuals: residuals == nil ? nil : true,
-                states: states == nil ? nil : true, hasStatesFile: statesFile == nil ? nil : true))
-        message.data = [CheckpointTransfer.frame(symbol), CheckpointTransfer.frame(params)]
-        if let residuals { message.data.append(CheckpointTransfer.frame(residuals)) }
-        if let states { message.data.append(CheckpointTransfer.frame(states)) }
-        logger.info(
-            "sent \(NodeID.name(of: request.sender)) checkpoint \(point.epoch) (\(point.layout.paramsPath), \(params.count) bytes)"
-        )
-        return message
+                epoch: point.epoch, prefix: layout.prefix, hasServerShards: point.hasServerShards,
+                hasStatesFile: statesFile == nil ? nil : true, files: files))
     }
 
-    /// CHECKPOINT_FETCH: answers a server with the checkpoint's manifest and the requested files
-    /// (only files the manifest lists as server shards or, in a checkpoint without them, its params and
-    /// states files), each verified against the manifest.
-    static func fetch(_ request: Message, logger: Logger) throws -> Message {
+    /// The announcement of the file at `path`, read from disk: the manifest's entry when it lists the
+    /// file (checked against it), else one made from its bytes.
+    private func entry(
+        _ path: String, role: String, manifest: CheckpointManifest?, hint: String = "the checkpoint is incomplete"
+    ) throws -> CheckpointManifest.File {
+        let name = (path as NSString).lastPathComponent
+        let bytes = try CheckpointManifest.readFile(path, hint: hint)
+        guard let listed = manifest?.files.first(where: { $0.name == name }) else {
+            return CheckpointManifest.File(path: path, role: role, content: bytes)
+        }
+        try listed.check(bytes, path: path)
+        return listed
+    }
+
+    /// CHECKPOINT_FETCH: answers a server with the checkpoint's manifest, from which it reads the
+    /// files it needs (CHECKPOINT_READ).
+    func fetch(_ request: Message) throws -> Message {
         guard NodeID.role(of: request.sender) == .server else {
             throw CoordinationError(description: "CHECKPOINT_FETCH is only accepted from servers")
         }
@@ -87,30 +106,58 @@ enum SchedulerCheckpointFiles {
             throw CoordinationError(description: "CHECKPOINT_FETCH carries no valid request: \(error)")
         }
         let layout = CheckpointLayout(prefix: ResumePoint.absolute(asked.prefix), epoch: asked.epoch)
-        let manifest = try CheckpointManifest.read(layout)
-        var message = Message(
-            body: [UInt8](try JSONEncoder().encode(manifest)), control: Control(cmd: .checkpointFetch))
-        var total = 0
-        // A checkpoint without shards restores the servers from its params and states files.
-        let roles: Set<String> = manifest.numServers == 0 ? ["params", "states"] : ["server-params", "server-states"]
-        for name in asked.files {
-            guard let file = manifest.files.first(where: { $0.name == name && roles.contains($0.role) }) else {
-                throw CheckpointError.inconsistent(
-                    "\(layout.manifestPath) lists no \(manifest.numServers == 0 ? "params or states file" : "server shard") named '\(name)'"
-                )
-            }
-            let path = manifest.path(of: file, in: layout)
-            let bytes = try CheckpointManifest.readFile(path, hint: "listed in \(layout.manifestPath)")
-            try file.check(bytes, path: path)
-            total += bytes.count
-            message.data.append(CheckpointTransfer.frame(bytes))
+        return Message(
+            body: [UInt8](try JSONEncoder().encode(try CheckpointManifest.read(layout))),
+            control: Control(cmd: .checkpointFetch))
+    }
+
+    /// CHECKPOINT_READ: answers with the bytes asked of a file of a checkpoint: its symbol, its params
+    /// file, a file its manifest lists, or a states file joined for a resuming worker; no other file.
+    func read(_ request: Message) throws -> Message {
+        let read: CheckpointRead
+        do { read = try JSONDecoder().decode(CheckpointRead.self, from: Data(request.body)) } catch {
+            throw CoordinationError(description: "CHECKPOINT_READ carries no valid request: \(error)")
         }
-        try CheckpointTransfer.checkFits(
-            total, what: asked.files.joined(separator: ", "),
-            hint: manifest.numServers == 0
-                ? "a checkpoint without server shards goes to each server whole: resume it with the workers running the optimizer (MXNET_UPDATE_ON_KVSTORE=0)"
-                : "use more servers (-s) so that each shard is smaller")
-        return message
+        let layout = CheckpointLayout(prefix: ResumePoint.absolute(read.prefix), epoch: read.epoch)
+        let path = (layout.directory as NSString).appendingPathComponent(read.name)
+        var response = Message(control: Control(cmd: .checkpointRead))
+        if let bytes = joined[path] {
+            try read.check(size: bytes.count)
+            response.data = [
+                bytes.withUnsafeBytes {
+                    Payload(
+                        copying: UnsafeRawBufferPointer(rebasing: $0[read.offset..<read.offset + read.length]),
+                        dataType: .uint8)
+                }
+            ]
+            return response
+        }
+        let own = [layout.symbolPath, layout.paramsPath].map { ($0 as NSString).lastPathComponent }
+        guard
+            own.contains(read.name)
+                || ((try? CheckpointManifest.read(layout))?.files.contains { $0.name == read.name } ?? false)
+        else {
+            throw CheckpointError.inconsistent(
+                "\(read.name) is not a file of checkpoint \(read.epoch) under \(layout.prefix)")
+        }
+        let data: Data
+        do {
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            try read.check(size: Int(try handle.seekToEnd()))
+            try handle.seek(toOffset: UInt64(read.offset))
+            data = try handle.read(upToCount: read.length) ?? Data()
+        } catch let error as CheckpointError {
+            throw error
+        } catch {
+            throw CheckpointError.corrupt(path: path, reason: "cannot be read: \(error)")
+        }
+        guard data.count == read.length else {
+            throw CheckpointError.corrupt(
+                path: path, reason: "\(data.count) bytes read at \(read.offset), \(read.length) expected")
+        }
+        response.data = [data.withUnsafeBytes { Payload(copying: $0, dataType: .uint8) }]
+        return response
     }
 
     private static func answer(_ cmd: ControlCommand, _ value: some Encodable) throws -> Message {

@@ -50,6 +50,9 @@ public struct CheckpointLayout: Sendable, Equatable {
     public func serverStatesPath(_ server: Int) -> String { "\(prefix)-\(tag).server\(server).states" }
     /// `prefix-%04d.workerK.residuals`.
     public func workerResidualsPath(_ worker: Int) -> String { "\(prefix)-\(tag).worker\(worker).residuals" }
+    /// The arrays worker 0 holds itself (auxiliary states; every weight when the workers run the
+    /// optimizer), as it offers them to the scheduler (a `.params` file, never written as such).
+    public var workerArraysPath: String { "\(prefix)-\(tag).worker0.arrays" }
 
     /// The epochs under `prefix` that have a manifest file, newest first (not yet verified).
     public static func epochsWithManifest(prefix: String) -> [Int] {

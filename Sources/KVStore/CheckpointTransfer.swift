@@ -1,30 +1,59 @@
 import Foundation
+import SwiftPSCluster
 import SwiftPSTransport
+import Synchronization
 
 /// The body (JSON) of CHECKPOINT_FETCH (server → scheduler, at LOAD_CHECKPOINT): send checkpoint
-/// `epoch`'s manifest and the files named in `files`. The scheduler answers with the manifest's
-/// bytes as its body and one data frame per requested file, in the order asked.
-///
-/// A server asks first with no file (for the manifest alone), then once per shard file the
-/// manifest lists, so each answer carries at most one shard file and stays within
-/// `TransportLimits.maxMessageBytes` whatever the number of servers.
+/// `epoch`'s manifest. The scheduler answers with the manifest's bytes as its body; the server then
+/// reads each file it needs with CHECKPOINT_READ (`CheckpointTransfer.download`).
 public struct CheckpointFetch: Codable, Sendable, Equatable {
     /// The model prefix on the scheduler's host (a relative one is relative to its working directory).
     public var prefix: String
     /// The checkpoint's epoch number.
     public var epoch: Int
-    /// Names (relative to the prefix's directory, as in the manifest) of the files to send.
-    public var files: [String]
 
-    /// A request for checkpoint `epoch` under `prefix` and the named files.
-    public init(prefix: String, epoch: Int, files: [String] = []) {
+    /// A request for checkpoint `epoch`'s manifest under `prefix`.
+    public init(prefix: String, epoch: Int) {
         self.prefix = prefix
         self.epoch = epoch
-        self.files = files
     }
 
     /// The checkpoint's file names.
     public var layout: CheckpointLayout { CheckpointLayout(prefix: prefix, epoch: epoch) }
+}
+
+/// The body (JSON) of CHECKPOINT_READ: send `length` bytes from `offset` of the file `name` of
+/// checkpoint `epoch` under `prefix`. The answer carries them as its one data frame (fewer only
+/// at the file's end). The scheduler serves the files of its checkpoints; a server or worker
+/// serves the files it offered in its `CheckpointOutbox`.
+public struct CheckpointRead: Codable, Sendable, Equatable {
+    /// The model prefix (the scheduler's, absolute).
+    public var prefix: String
+    /// The checkpoint's epoch number.
+    public var epoch: Int
+    /// The file's name, relative to the prefix's directory.
+    public var name: String
+    /// The first byte to send.
+    public var offset: Int
+    /// How many bytes to send.
+    public var length: Int
+
+    /// A request for `length` bytes at `offset` of file `name` of checkpoint `epoch`.
+    public init(prefix: String, epoch: Int, name: String, offset: Int, length: Int) {
+        self.prefix = prefix
+        self.epoch = epoch
+        self.name = name
+        self.offset = offset
+        self.length = length
+    }
+
+    /// Checks that the range lies within a file of `size` bytes; throws naming the file.
+    public func check(size: Int) throws(CheckpointError) {
+        guard offset >= 0, length > 0, offset <= size, length <= size - offset else {
+            throw .inconsistent(
+                "CHECKPOINT_READ of \(name) asks \(length) bytes at offset \(offset), the file has \(size)")
+        }
+    }
 }
 
 /// The body (JSON) of RESUME_POINT (worker → scheduler, after rendezvous): the worker's
@@ -50,90 +79,190 @@ public struct ResumeRequest: Codable, Sendable, Equatable {
     }
 }
 
-/// The scheduler's answer (JSON) to RESUME_POINT. When `epoch` is set, the answer carries two data
-/// frames: the symbol JSON and the `prefix-%04d.params` file's bytes.
+/// The scheduler's answer (JSON) to RESUME_POINT. When `epoch` is set, `files` lists what the
+/// worker reads from the scheduler (CHECKPOINT_READ): the symbol JSON (role `symbol`), the
+/// `prefix-%04d.params` file (`params`), the asking worker's compression residuals
+/// (`worker-residuals`) when the checkpoint has them for a job of this size, and, for a worker that
+/// runs the optimizer, the checkpoint's optimizer state as one file (`states`).
 public struct ResumeAnswer: Codable, Sendable, Equatable {
     /// The epoch to continue from; nil to start from scratch (`--resume` found no checkpoint).
     public var epoch: Int?
+    /// The checkpoint's prefix as the scheduler resolved it (absolute on its host), for CHECKPOINT_READ.
+    public var prefix: String?
     /// Whether the servers can restore weights and optimizer state from it (LOAD_CHECKPOINT).
     public var hasServerShards: Bool
-    /// Whether a third data frame holds the asking worker's compression residuals.
-    public var residuals: Bool?
-    /// Whether the last data frame holds the checkpoint's optimizer state as an optimizer-state file,
-    /// for a worker that runs the optimizer (`ResumeRequest.workersUpdate`).
-    public var states: Bool?
     /// Whether the checkpoint has no server shards but a states file (`prefix-%04d.states`: written
     /// when the workers ran the optimizer, or by a single process), from which the servers can also
     /// restore weights and optimizer state (LOAD_CHECKPOINT).
     public var hasStatesFile: Bool?
+    /// The files to read, with their sizes and SHA-256.
+    public var files: [CheckpointManifest.File]
 
-    /// An answer: resume from `epoch` (nil: start from scratch).
+    /// An answer: resume from `epoch` (nil: start from scratch) under `prefix`, reading `files`.
     public init(
-        epoch: Int?, hasServerShards: Bool, residuals: Bool? = nil, states: Bool? = nil, hasStatesFile: Bool? = nil
+        epoch: Int?, prefix: String? = nil, hasServerShards: Bool, hasStatesFile: Bool? = nil,
+        files: [CheckpointManifest.File] = []
     ) {
         self.epoch = epoch
+        self.prefix = prefix
         self.hasServerShards = hasServerShards
-        self.residuals = residuals
-        self.states = states
         self.hasStatesFile = hasStatesFile
+        self.files = files
     }
+
+    /// The file of `role`, if the answer lists one.
+    public func file(role: String) -> CheckpointManifest.File? { files.first { $0.role == role } }
 }
 
 /// Moving checkpoint files between the nodes and the scheduler, which alone reads and writes them.
+///
+/// A file never travels whole in the message that announces it: the announcement (a
+/// `CheckpointManifest.File`, with the size and SHA-256) comes first, and the receiver reads the
+/// bytes in chunks of `chunkBytes` with CHECKPOINT_READ, each a request with the cluster's deadline,
+/// then checks the whole against the announcement. So no checkpoint file, however large, meets the
+/// transport's message limit, and a node that dies mid-transfer fails the reader within a deadline.
 public enum CheckpointTransfer {
-    /// Bytes kept free for a message's meta frame and body when checking that data frames fit.
+    /// The variable that sets `chunkBytes`.
+    public static let chunkVariable = "SWIFTPS_CHECKPOINT_CHUNK_BYTES"
+    /// The default chunk: 16 MiB, a few milliseconds on a 10 Gbit/s link.
+    public static let defaultChunkBytes = 16 << 20
+
+    /// `SWIFTPS_CHECKPOINT_CHUNK_BYTES` (default 16 MiB); throws naming the variable for a value
+    /// that is not a positive number of bytes within the transport's message limit.
+    public static func chunkBytes(environment: [String: String]) throws(CheckpointError) -> Int {
+        guard let text = environment[chunkVariable] else { return defaultChunkBytes }
+        let limit = TransportLimits().maxMessageBytes - metaAllowance
+        guard let bytes = Int(text.trimmingCharacters(in: .whitespaces)), bytes > 0, bytes <= limit else {
+            throw .inconsistent("\(chunkVariable)='\(text)': give a number of bytes from 1 to \(limit)")
+        }
+        return bytes
+    }
+
+    /// Bytes kept free for a message's meta frame and body beside a chunk.
     public static let metaAllowance = 1 << 20
 
-    /// Throws `inconsistent` naming `what` and ending with `hint` when `byteCount` bytes of data
-    /// frames cannot travel in one message (`TransportLimits.maxMessageBytes`), so the sender answers
-    /// with a clear error instead of failing to send and leaving the requester to time out.
-    public static func checkFits(
-        _ byteCount: Int, what: String, limit: Int = TransportLimits().maxMessageBytes,
-        hint: String = "use more servers (-s) so that each shard is smaller"
-    ) throws(CheckpointError) {
-        guard byteCount + metaAllowance <= limit else {
-            throw .inconsistent(
-                "\(what) is \(byteCount) bytes, more than one message may carry (\(limit) bytes with \(metaAllowance) for the header): \(hint)"
-            )
+    /// Reads the file `file` of checkpoint `epoch` under `prefix` from node `source` in chunks of
+    /// `chunkBytes` (CHECKPOINT_READ, each with the request deadline) and checks it against
+    /// `file`'s size and SHA-256. `path` names the file in errors. Throws `KVStoreError.remote` when
+    /// the source refuses or does not answer in time, `CheckpointError` when what it sent differs.
+    public static func download(
+        _ file: CheckpointManifest.File, prefix: String, epoch: Int, from source: Int32, office: PostOffice,
+        path: String, chunkBytes: Int
+    ) throws -> [UInt8] {
+        let name = office.description(of: source)
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(file.bytes)
+        while bytes.count < file.bytes {
+            let read = CheckpointRead(
+                prefix: prefix, epoch: epoch, name: file.name, offset: bytes.count,
+                length: min(max(chunkBytes, 1), file.bytes - bytes.count))
+            let answer: Message
+            do {
+                answer = try office.request(
+                    Message(body: [UInt8](try JSONEncoder().encode(read)), control: Control(cmd: .checkpointRead)),
+                    to: source, timeout: office.config.requestTimeout)
+            } catch {
+                throw KVStoreError.remote(
+                    "cannot read \(path) (bytes \(read.offset)..<\(read.offset + read.length) of \(file.bytes)) from \(name): \(error)"
+                )
+            }
+            guard answer.data.count == 1, answer.data[0].byteCount == read.length else {
+                throw CheckpointError.corrupt(
+                    path: path,
+                    reason:
+                        "\(name) answered CHECKPOINT_READ of \(read.length) bytes at \(read.offset) with \(answer.data.map(\.byteCount)) bytes"
+                )
+            }
+            answer.data[0].withUnsafeBytes { bytes.append(contentsOf: $0) }
         }
+        try file.check(bytes, path: path, source: name)
+        return bytes
+    }
+}
+
+/// Checkpoint files a server or worker offers for the scheduler to read (CHECKPOINT_READ), held in
+/// memory from when the node announces them until the scheduler has read each to its end (or the
+/// node offers another checkpoint's).
+public final class CheckpointOutbox: Sendable {
+    private struct Offered {
+        var epoch: Int
+        var files: [String: [UInt8]] = [:]
     }
 
-    /// The bytes of every data frame of `message`, whatever their element type.
-    public static func frames(_ message: Message) -> [[UInt8]] {
-        message.data.map { payload in payload.withUnsafeBytes { Array($0) } }
+    private let offered = Mutex<Offered>(Offered(epoch: -1))
+
+    /// An empty outbox.
+    public init() {}
+
+    /// Offers `content` as the file at `path` (its last component names it) of checkpoint `epoch`,
+    /// dropping any file of another epoch still offered; returns its announcement.
+    public func offer(
+        _ content: [UInt8], path: String, role: String, epoch: Int, server: Int? = nil, worker: Int? = nil
+    ) -> CheckpointManifest.File {
+        let file = CheckpointManifest.File(path: path, role: role, server: server, worker: worker, content: content)
+        offered.withLock { offered in
+            if offered.epoch != epoch { offered = Offered(epoch: epoch) }
+            offered.files[file.name] = content
+        }
+        return file
     }
 
-    /// A data frame holding `bytes`.
-    public static func frame(_ bytes: [UInt8]) -> Payload {
-        Payload(copying: bytes)
+    /// The names of the files on offer (for tests and logs).
+    public var names: [String] { offered.withLock { $0.files.keys.sorted() } }
+
+    /// The answer to CHECKPOINT_READ `request`: the bytes asked as one data frame, or an error
+    /// naming the file when it is not on offer or the range lies outside it. A read that reaches
+    /// the end of a file withdraws it.
+    public func answer(_ request: Message) -> Message {
+        var response = Message(control: Control(cmd: .checkpointRead))
+        do {
+            let read = try JSONDecoder().decode(CheckpointRead.self, from: Data(request.body))
+            response.data = [
+                try offered.withLock { offered throws(CheckpointError) -> Payload in
+                    guard offered.epoch == read.epoch, let bytes = offered.files[read.name] else {
+                        throw .inconsistent(
+                            "\(read.name) of checkpoint \(read.epoch) is not on offer here (offered: \(offered.files.keys.sorted()) of checkpoint \(offered.epoch))"
+                        )
+                    }
+                    try read.check(size: bytes.count)
+                    let chunk = bytes.withUnsafeBytes { raw in
+                        Payload(
+                            copying: UnsafeRawBufferPointer(rebasing: raw[read.offset..<read.offset + read.length]),
+                            dataType: .uint8)
+                    }
+                    if read.offset + read.length == bytes.count { offered.files[read.name] = nil }
+                    return chunk
+                }
+            ]
+        } catch {
+            response.error = "\(error)"
+        }
+        return response
     }
 }
 
 extension ServerCheckpointReport {
-    /// The files of this report paired with `frames`, the data frames of the server's CHECKPOINT
-    /// answer (weights, then states), each checked against the report's size and SHA-256 and
-    /// against the name `layout` gives the server's shard. Returns where each goes in `layout`.
-    /// Throws `CheckpointError` naming the server when a frame is missing, extra or different.
-    public func received(_ frames: [[UInt8]], layout: CheckpointLayout) throws(CheckpointError)
-        -> [(path: String, bytes: [UInt8])]
+    /// Where each file of this report goes in `layout`, after checking that the report announces
+    /// exactly the server's two shard files (weights, then states) under the names `layout` gives
+    /// them. Throws `CheckpointError` naming the server when one is missing, extra or misnamed.
+    public func destinations(in layout: CheckpointLayout) throws(CheckpointError)
+        -> [(file: CheckpointManifest.File, path: String)]
     {
-        guard frames.count == files.count, files.count == 2 else {
+        guard files.count == 2 else {
             throw .inconsistent(
-                "server \(server) answered CHECKPOINT with \(frames.count) data frames for \(files.count) files (expected 2: weights, states)"
-            )
+                "server \(server) answered CHECKPOINT announcing \(files.count) files (expected 2: weights, states)")
         }
         let expected = [
             ("server-params", layout.serverParamsPath(server)), ("server-states", layout.serverStatesPath(server)),
         ]
-        var out: [(path: String, bytes: [UInt8])] = []
-        for ((role, path), (file, bytes)) in zip(expected, zip(files, frames)) {
+        var out: [(file: CheckpointManifest.File, path: String)] = []
+        for ((role, path), file) in zip(expected, files) {
             guard file.role == role, file.server == server, file.name == (path as NSString).lastPathComponent else {
                 throw .inconsistent(
                     "server \(server) reported \(file.name) (\(file.role)) where \((path as NSString).lastPathComponent) (\(role)) was expected"
                 )
             }
-            try file.check(bytes, path: path, source: "server \(server)")
-            out.append((path, bytes))
+            out.append((file, path))
         }
         return out
     }

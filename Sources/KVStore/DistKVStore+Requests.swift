@@ -156,8 +156,16 @@ extension DistKVStore {
 
     /// Applies one server answer, on the transport's receive thread (quick and never blocking): pulled
     /// values are copied from the received frame into `out`; errors are kept for the next `wait` on
-    /// the key.
+    /// the key. Also answers the scheduler's CHECKPOINT_READ from `checkpointOutbox`.
     func handleResponse(_ message: Message) {
+        if message.request, message.control.cmd == .checkpointRead, message.sender == NodeID.scheduler {
+            do {
+                try postOffice.respond(to: message, with: checkpointOutbox.answer(message))
+            } catch {
+                logger.error("worker \(rank) cannot answer the scheduler's CHECKPOINT_READ: \(error)")
+            }
+            return
+        }
         guard !message.request, !message.isControl else {
             logger.warning("worker \(rank) ignored an unexpected \(message.debugDescription)")
             return

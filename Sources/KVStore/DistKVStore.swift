@@ -32,6 +32,12 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     public let bigArrayBound: Int
     /// Seconds `wait`/`waitAll` and server commands may take before failing.
     public let timeout: Double
+    /// The checkpoint files this worker offers the scheduler (its compression residuals; worker 0's
+    /// arrays and optimizer state), until the scheduler has read them (CHECKPOINT_READ).
+    public let checkpointOutbox = CheckpointOutbox()
+    /// The chunk in which this worker reads checkpoint files from the scheduler
+    /// (`SWIFTPS_CHECKPOINT_CHUNK_BYTES`, default 16 MiB).
+    public let checkpointChunkBytes: Int
     /// This worker's rank (ps-lite's `MyRank`).
     public var rank: Int { postOffice.rank }
     /// The number of workers in the job.
@@ -98,6 +104,7 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
         guard bound > 0 else { throw KVStoreError.badConfiguration("bigArrayBound \(bound) must be positive") }
         let seconds = timeout ?? postOffice.config.requestTimeout
         guard seconds > 0 else { throw KVStoreError.badConfiguration("timeout \(seconds) s must be positive") }
+        checkpointChunkBytes = try CheckpointTransfer.chunkBytes(environment: ProcessInfo.processInfo.environment)
         self.type = type
         self.postOffice = postOffice
         self.bigArrayBound = bound

@@ -22,10 +22,10 @@ extension KVServer {
     public static let crashHookVariable = "SWIFTPS_TEST_CRASH_AFTER_SHARD_WRITE"
 
     /// CHECKPOINT: encodes `prefix-%04d.serverK.params` (the weights of every slice, keyed by name
-    /// and offset) and `prefix-%04d.serverK.states` (their optimizer state and update counts) and
-    /// answers with a `ServerCheckpointReport` plus the two files' bytes as data frames, which the
-    /// scheduler writes. Only the scheduler may ask: it does so at an epoch end, when every worker
-    /// waits and no push is in flight.
+    /// and offset) and `prefix-%04d.serverK.states` (their optimizer state and update counts), offers
+    /// both in `checkpointOutbox` and answers with a `ServerCheckpointReport` announcing them; the
+    /// scheduler then reads them (CHECKPOINT_READ) and writes them. Only the scheduler may ask: it
+    /// does so at an epoch end, when every worker waits and no push is in flight.
     func writeCheckpoint(_ message: Message) throws {
         guard message.sender == NodeID.scheduler else {
             throw KVStoreError.remote("CHECKPOINT is only accepted from the scheduler")
@@ -50,11 +50,8 @@ extension KVServer {
                     name: slice.name, state: state, offset: slice.offset, totalCount: slice.totalCount))
         }
         let weightsPath = layout.serverParamsPath(rank)
-        let statesPath = layout.serverStatesPath(rank)
         let weightBytes = try ServerShardFile.encode(weights, path: weightsPath)
         let stateBytes = try OptimizerStateFile.encode(config: optimizer?.config, states: states)
-        try CheckpointTransfer.checkFits(
-            weightBytes.count + stateBytes.count, what: "server \(rank)'s shard of checkpoint \(layout.epoch)")
         if let value = ProcessInfo.processInfo.environment[Self.crashHookVariable], Int(value) == layout.epoch {
             logger.critical(
                 "server \(rank): \(Self.crashHookVariable)=\(value): dying after encoding its shard of checkpoint \(layout.epoch)"
@@ -64,20 +61,21 @@ extension KVServer {
         let report = ServerCheckpointReport(
             server: rank,
             files: [
-                CheckpointManifest.File(path: weightsPath, role: "server-params", server: rank, content: weightBytes),
-                CheckpointManifest.File(path: statesPath, role: "server-states", server: rank, content: stateBytes),
+                checkpointOutbox.offer(
+                    weightBytes, path: weightsPath, role: "server-params", epoch: layout.epoch, server: rank),
+                checkpointOutbox.offer(
+                    stateBytes, path: layout.serverStatesPath(rank), role: "server-states", epoch: layout.epoch,
+                    server: rank),
             ],
             optimizer: optimizer?.config)
         logger.info(
-            "server \(rank): sending its shard of checkpoint \(layout.epoch) to the scheduler (\(ordered.count) slices, \(weightBytes.count + stateBytes.count) bytes)"
+            "server \(rank): offering its shard of checkpoint \(layout.epoch) to the scheduler (\(ordered.count) slices, \(weightBytes.count + stateBytes.count) bytes)"
         )
-        answer(
-            message, body: try JSONEncoder().encode(report),
-            data: [CheckpointTransfer.frame(weightBytes), CheckpointTransfer.frame(stateBytes)])
+        answer(message, body: try JSONEncoder().encode(report))
     }
 
     /// LOAD_CHECKPOINT: fetches the checkpoint's manifest and every server's shard from the
-    /// scheduler (CHECKPOINT_FETCH, one file per answer, each verified against the manifest), and
+    /// scheduler (CHECKPOINT_FETCH, then CHECKPOINT_READ, each file verified against the manifest), and
     /// keeps the joined parameters; from a checkpoint without shards (one process's, or one whose
     /// workers ran the optimizer), its params and states files instead. Each slice takes its weights and optimizer
     /// state from them when it is initialized (and again at SET_OPTIMIZER, which would otherwise
@@ -97,56 +95,50 @@ extension KVServer {
         answer(message)
     }
 
-    /// Asks the scheduler for checkpoint `layout`'s manifest, then for each shard file it lists,
-    /// one per request (so each answer stays within the transport's message limit), each with the
-    /// cluster's request deadline; joins them as `CheckpointShards.load` joins files on disk.
+    /// Asks the scheduler for checkpoint `layout`'s manifest (CHECKPOINT_FETCH), then reads each
+    /// file it needs (CHECKPOINT_READ, in chunks, each checked against the manifest), every request
+    /// with the cluster's deadline; joins them as `CheckpointShards.load` joins files on disk.
     private func fetchCheckpoint(_ layout: CheckpointLayout) throws -> (CheckpointManifest, CheckpointShards) {
         let source = "the scheduler"
-        func fetch(_ files: [String]) throws -> Message {
-            let body = try JSONEncoder().encode(
-                CheckpointFetch(prefix: layout.prefix, epoch: layout.epoch, files: files))
-            do {
-                return try postOffice.request(
-                    Message(body: [UInt8](body), control: Control(cmd: .checkpointFetch)), to: NodeID.scheduler,
-                    timeout: postOffice.config.requestTimeout)
-            } catch {
-                let what = files.isEmpty ? "the manifest" : files.joined(separator: ", ")
-                throw KVStoreError.remote(
-                    "server \(postOffice.rank) could not get \(what) of checkpoint \(layout.epoch) from the scheduler: \(error)"
-                )
-            }
+        let answer: Message
+        do {
+            answer = try postOffice.request(
+                Message(
+                    body: [UInt8](
+                        try JSONEncoder().encode(CheckpointFetch(prefix: layout.prefix, epoch: layout.epoch))),
+                    control: Control(cmd: .checkpointFetch)),
+                to: NodeID.scheduler, timeout: postOffice.config.requestTimeout)
+        } catch {
+            throw KVStoreError.remote(
+                "server \(postOffice.rank) could not get the manifest of checkpoint \(layout.epoch) from the scheduler: \(error)"
+            )
         }
         let manifest: CheckpointManifest
         do {
-            manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(try fetch([]).body))
-        } catch let error as KVStoreError {
-            throw error
+            manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(answer.body))
         } catch {
             throw CheckpointError.corrupt(
                 path: layout.manifestPath, reason: "\(source) sent no valid manifest: \(error)")
         }
-        func fetchFile(_ file: CheckpointManifest.File) throws -> [UInt8] {
-            let frames = CheckpointTransfer.frames(try fetch([file.name]))
-            guard frames.count == 1 else {
-                throw CheckpointError.inconsistent(
-                    "the scheduler answered CHECKPOINT_FETCH of \(file.name) with \(frames.count) data frames, not 1")
-            }
-            return frames[0]
+        func read(_ file: CheckpointManifest.File) throws -> [UInt8] {
+            try CheckpointTransfer.download(
+                file, prefix: layout.prefix, epoch: layout.epoch, from: NodeID.scheduler, office: postOffice,
+                path: manifest.path(of: file, in: layout), chunkBytes: checkpointChunkBytes)
         }
         if manifest.numServers == 0 {
             // One process's checkpoint, or one whose workers ran the optimizer: whole parameters.
             guard let params = manifest.files(role: "params").first else {
                 throw CheckpointError.corrupt(path: layout.manifestPath, reason: "it lists no params file")
             }
-            let states = try manifest.files(role: "states").first.map(fetchFile)
+            let states = try manifest.files(role: "states").first.map(read)
             let shards = try CheckpointShards.whole(
-                params: try fetchFile(params), paramsPath: layout.paramsPath, states: states,
+                params: try read(params), paramsPath: layout.paramsPath, states: states,
                 statesPath: layout.localStatesPath)
             return (manifest, shards)
         }
         var contents: [String: [UInt8]] = [:]
         for file in try CheckpointShards.serverFiles(layout, manifest: manifest) {
-            contents[file.name] = try fetchFile(file)
+            contents[file.name] = try read(file)
         }
         return (manifest, try CheckpointShards.decode(layout, manifest: manifest, contents: contents, source: source))
     }

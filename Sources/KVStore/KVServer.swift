@@ -51,6 +51,10 @@ public final class KVServer: @unchecked Sendable {
     /// How many keys worker 0 said it had initialized, at most (0: it did not say).
     var initializedKeys = 0
     var recorder: Timeline?
+    /// This server's shard of the checkpoint being written, until the scheduler has read it.
+    let checkpointOutbox = CheckpointOutbox()
+    /// The chunk in which it reads a checkpoint from the scheduler (`CheckpointTransfer.chunkBytes`).
+    let checkpointChunkBytes: Int
 
     /// Where each dist_sync round is recorded, from its first push to its updated weights, with the sum and
     /// update nested in it, on its key's track (and each dist_async push as it is applied); nil: not
@@ -63,8 +67,9 @@ public final class KVServer: @unchecked Sendable {
     /// Creates the server over a started server `postOffice` and starts handling requests.
     /// `stallWarning` (default 30 s, as `SWIFTPS_STRAGGLER_TIMEOUT`) and `stallLimit` (default 90% of
     /// the cluster's request deadline) bound how long a dist_sync round waits for a worker's push.
+    /// `checkpointChunkBytes` defaults to `SWIFTPS_CHECKPOINT_CHUNK_BYTES` (16 MiB).
     public init(
-        postOffice: PostOffice, stallWarning: Double = 30, stallLimit: Double? = nil,
+        postOffice: PostOffice, stallWarning: Double = 30, stallLimit: Double? = nil, checkpointChunkBytes: Int? = nil,
         logger: Logger = Logger(label: "swiftps.server")
     ) throws {
         guard postOffice.isServer else {
@@ -75,6 +80,9 @@ public final class KVServer: @unchecked Sendable {
             throw KVStoreError.badConfiguration(
                 "stall warning (\(stallWarning) s) and limit (\(limit) s) must be positive numbers of seconds")
         }
+        self.checkpointChunkBytes =
+            try checkpointChunkBytes
+            ?? CheckpointTransfer.chunkBytes(environment: ProcessInfo.processInfo.environment)
         self.postOffice = postOffice
         self.stallWarning = stallWarning
         self.stallLimit = limit
@@ -141,6 +149,11 @@ public final class KVServer: @unchecked Sendable {
                 answer(message)
             case .checkpoint: try writeCheckpoint(message)
             case .loadCheckpoint: try loadCheckpoint(message)
+            case .checkpointRead:
+                guard message.sender == NodeID.scheduler else {
+                    throw KVStoreError.remote("CHECKPOINT_READ is only accepted from the scheduler")
+                }
+                try postOffice.respond(to: message, with: checkpointOutbox.answer(message))
             case .stopServer:
                 guard message.sender == NodeID.worker(0) else {
                     throw KVStoreError.remote("STOP_SERVER is only accepted from worker 0")

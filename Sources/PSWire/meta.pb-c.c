@@ -796,7 +796,7 @@ const ProtobufCEnumDescriptor swiftps__role__descriptor =
   swiftps__role__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCEnumValue swiftps__command__enum_values_by_number[16] =
+static const ProtobufCEnumValue swiftps__command__enum_values_by_number[17] =
 {
   { "EMPTY", "SWIFTPS__COMMAND__EMPTY", 0 },
   { "TERMINATE", "SWIFTPS__COMMAND__TERMINATE", 1 },
@@ -814,11 +814,12 @@ static const ProtobufCEnumValue swiftps__command__enum_values_by_number[16] =
   { "LOAD_CHECKPOINT", "SWIFTPS__COMMAND__LOAD_CHECKPOINT", 27 },
   { "RESUME_POINT", "SWIFTPS__COMMAND__RESUME_POINT", 28 },
   { "CHECKPOINT_FETCH", "SWIFTPS__COMMAND__CHECKPOINT_FETCH", 29 },
+  { "CHECKPOINT_READ", "SWIFTPS__COMMAND__CHECKPOINT_READ", 30 },
 };
 static const ProtobufCIntRange swiftps__command__value_ranges[] = {
-{0, 0},{20, 6},{0, 16}
+{0, 0},{20, 6},{0, 17}
 };
-static const ProtobufCEnumValueIndex swiftps__command__enum_values_by_name[16] =
+static const ProtobufCEnumValueIndex swiftps__command__enum_values_by_name[17] =
 {
   { "ACK", 4 },
   { "ADD_NODE", 2 },
@@ -826,6 +827,7 @@ static const ProtobufCEnumValueIndex swiftps__command__enum_values_by_name[16] =
   { "CHECKPOINT", 7 },
   { "CHECKPOINT_DONE", 8 },
   { "CHECKPOINT_FETCH", 15 },
+  { "CHECKPOINT_READ", 16 },
   { "EMPTY", 0 },
   { "EPOCH_END", 6 },
   { "HEARTBEAT", 5 },
@@ -844,9 +846,9 @@ const ProtobufCEnumDescriptor swiftps__command__descriptor =
   "Command",
   "Swiftps__Command",
   "swiftps",
-  16,
+  17,
   swiftps__command__enum_values_by_number,
-  16,
+  17,
   swiftps__command__enum_values_by_name,
   2,
   swiftps__command__value_ranges,

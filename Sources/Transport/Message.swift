@@ -30,8 +30,10 @@ public enum ControlCommand: Int32, Sendable, CaseIterable, CustomStringConvertib
     case loadCheckpoint = 27
     /// A worker asks the scheduler which checkpoint to resume from and gets its symbol and params.
     case resumePoint = 28
-    /// A server asks the scheduler for a checkpoint's manifest and its shard files.
+    /// A server asks the scheduler for a checkpoint's manifest.
     case checkpointFetch = 29
+    /// A node asks another for a range of bytes of a checkpoint file it holds (`CheckpointRead`).
+    case checkpointRead = 30
 
     /// The ps-lite-style upper-case name.
     public var description: String {
@@ -52,6 +54,7 @@ public enum ControlCommand: Int32, Sendable, CaseIterable, CustomStringConvertib
         case .loadCheckpoint: return "LOAD_CHECKPOINT"
         case .resumePoint: return "RESUME_POINT"
         case .checkpointFetch: return "CHECKPOINT_FETCH"
+        case .checkpointRead: return "CHECKPOINT_READ"
         }
     }
 }
@@ -93,8 +96,9 @@ public struct NodeInfo: Sendable, Hashable, CustomStringConvertible {
     /// The wire protocol of this build: bumped whenever a message's meaning changes in a way an
     /// earlier build would misread (1: the first numbered, with fp16 KV values and the
     /// `protocol` field itself; 2: SET_OPTIMIZER's head says where the optimizer runs, and a build
-    /// of protocol 1 would run on its servers an optimizer the workers run).
-    public static let wireProtocol: Int32 = 2
+    /// of protocol 1 would run on its servers an optimizer the workers run; 3: checkpoint files
+    /// travel in chunks, CHECKPOINT_READ, instead of whole in the messages that announce them).
+    public static let wireProtocol: Int32 = 3
 
     /// Creates a table entry.
     public init(

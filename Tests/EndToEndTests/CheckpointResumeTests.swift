@@ -60,8 +60,9 @@ struct CheckpointResumeTests {
     static let quiet = ["--network", "mlp", "--no-progress", "--disp-batches", "100000"]
     /// Shuffled, 5 batches of 32 per epoch, an LR step at epoch 3 (so the restored update counts matter).
     static let training = ["--batch-size", "32", "--num-batches", "5", "--seed", "7", "--lr-step-epochs", "3"] + quiet
-    /// fc1_weight (100,352 elements) is split over the servers, so restoring on one server re-slices it.
-    static let split = ["SWIFTPS_BIGARRAY_BOUND": "50000"]
+    /// fc1_weight (100,352 elements) is split over the servers, so restoring on one server re-slices
+    /// it; checkpoint files travel in 64 KiB chunks, so most take several CHECKPOINT_READs.
+    static let split = ["SWIFTPS_BIGARRAY_BOUND": "50000", "SWIFTPS_CHECKPOINT_CHUNK_BYTES": "65536"]
 
     func directory() throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-ckpt-\(UUID().uuidString)")

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPSCluster
 import SwiftPSKVStore
 import SwiftPSTensor
 import SwiftPSTransport
@@ -41,66 +42,138 @@ struct CheckpointTransferTests {
         #expect(text.contains(states) && text.contains("SHA-256") && text.contains("the scheduler"), "\(text)")
     }
 
-    /// The scheduler checks a server's frames against its report: a wrong size, SHA-256, count or
-    /// name is a `CheckpointError` naming the server.
-    @Test func aServersFramesAreCheckedAgainstItsReport() throws {
+    /// The scheduler checks a server's report before reading: a wrong count, role or name is a
+    /// `CheckpointError` naming the server.
+    @Test func aServersReportIsCheckedBeforeItsFilesAreRead() throws {
         let layout = CheckpointLayout(prefix: "/ckpt/mlp", epoch: 4)
-        let weights: [UInt8] = [1, 2, 3, 4]
-        let states: [UInt8] = [5, 6]
-        let report = ServerCheckpointReport(
-            server: 1,
-            files: [
-                .init(path: layout.serverParamsPath(1), role: "server-params", server: 1, content: weights),
-                .init(path: layout.serverStatesPath(1), role: "server-states", server: 1, content: states),
-            ], optimizer: nil)
-        let received = try report.received([weights, states], layout: layout)
-        #expect(received.map(\.path) == [layout.serverParamsPath(1), layout.serverStatesPath(1)])
-        #expect(received.map(\.bytes) == [weights, states])
+        let weights = CheckpointManifest.File(
+            path: layout.serverParamsPath(1), role: "server-params", server: 1, content: [1, 2, 3, 4])
+        let states = CheckpointManifest.File(
+            path: layout.serverStatesPath(1), role: "server-states", server: 1, content: [5, 6])
+        let report = ServerCheckpointReport(server: 1, files: [weights, states], optimizer: nil)
+        let destinations = try report.destinations(in: layout)
+        #expect(destinations.map(\.path) == [layout.serverParamsPath(1), layout.serverStatesPath(1)])
+        #expect(destinations.map(\.file) == [weights, states])
 
-        let cases: [[[UInt8]]] = [[weights, [5, 7]], [weights, [5]], [weights], [weights, states, states]]
-        for frames in cases {
-            let error = #expect(throws: CheckpointError.self) { try report.received(frames, layout: layout) }
+        for files in [[weights], [weights, states, states], [states, weights]] {
+            let error = #expect(throws: CheckpointError.self) {
+                try ServerCheckpointReport(server: 1, files: files, optimizer: nil).destinations(in: layout)
+            }
             let text = error.map(String.init(describing:)) ?? ""
             #expect(text.contains("server 1"), "\(text)")
         }
         var renamed = report
         renamed.files[0].name = "../../etc/passwd"
-        let error = #expect(throws: CheckpointError.self) { try renamed.received([weights, states], layout: layout) }
+        let error = #expect(throws: CheckpointError.self) { try renamed.destinations(in: layout) }
         #expect("\(error.map(String.init(describing:)) ?? "")".contains("server 1 reported ../../etc/passwd"))
     }
 
-    /// The request and answer bodies survive JSON, and bytes survive a data frame.
+    /// The request and answer bodies survive JSON.
     @Test func requestAndAnswerBodiesRoundTrip() throws {
-        let fetch = CheckpointFetch(prefix: "/ckpt/mlp", epoch: 2, files: ["mlp-0002.server0.params"])
+        let fetch = CheckpointFetch(prefix: "/ckpt/mlp", epoch: 2)
         #expect(try JSONDecoder().decode(CheckpointFetch.self, from: JSONEncoder().encode(fetch)) == fetch)
         #expect(fetch.layout == CheckpointLayout(prefix: "/ckpt/mlp", epoch: 2))
+        let read = CheckpointRead(prefix: "/ckpt/mlp", epoch: 2, name: "mlp-0002.params", offset: 16, length: 8)
+        #expect(try JSONDecoder().decode(CheckpointRead.self, from: JSONEncoder().encode(read)) == read)
         for request in [
             ResumeRequest(prefix: "/ckpt/mlp", loadEpoch: 3, resume: false),
-            ResumeRequest(prefix: nil, loadEpoch: nil, resume: true),
+            ResumeRequest(prefix: nil, loadEpoch: nil, resume: true, workersUpdate: true),
         ] {
             #expect(try JSONDecoder().decode(ResumeRequest.self, from: JSONEncoder().encode(request)) == request)
         }
-        for answer in [ResumeAnswer(epoch: 2, hasServerShards: true), ResumeAnswer(epoch: nil, hasServerShards: false)]
-        {
+        let params = CheckpointManifest.File(path: "/ckpt/mlp-0002.params", role: "params", content: [1, 2])
+        for answer in [
+            ResumeAnswer(epoch: 2, prefix: "/ckpt/mlp", hasServerShards: true, files: [params]),
+            ResumeAnswer(epoch: nil, hasServerShards: false),
+        ] {
             #expect(try JSONDecoder().decode(ResumeAnswer.self, from: JSONEncoder().encode(answer)) == answer)
         }
-        let bytes: [UInt8] = [0, 255, 7, 42, 9]
-        let message = Message(data: [CheckpointTransfer.frame(bytes), CheckpointTransfer.frame([])])
-        #expect(CheckpointTransfer.frames(message) == [bytes, []])
+        #expect(ResumeAnswer(epoch: 2, hasServerShards: false, files: [params]).file(role: "params") == params)
+        #expect(ResumeAnswer(epoch: 2, hasServerShards: false, files: [params]).file(role: "states") == nil)
     }
 
-    /// A shard too large for one message is refused with the limit and what to do, before sending.
-    @Test func aShardTooLargeForOneMessageIsAClearError() throws {
-        try CheckpointTransfer.checkFits(1000, what: "server 0's shard", limit: 2 << 20)
-        let error = #expect(throws: CheckpointError.self) {
-            try CheckpointTransfer.checkFits(2 << 20, what: "server 0's shard of checkpoint 1", limit: 2 << 20)
+    /// A read's range must lie within the file; the chunk size comes from the environment, checked.
+    @Test func readRangesAndTheChunkSizeAreChecked() throws {
+        func read(_ offset: Int, _ length: Int) -> CheckpointRead {
+            CheckpointRead(prefix: "/p", epoch: 1, name: "p-0001.params", offset: offset, length: length)
         }
-        let text = error.map(String.init(describing:)) ?? ""
-        #expect(text.contains("server 0's shard of checkpoint 1") && text.contains("-s"), "\(text)")
-        #expect(TransportLimits().maxMessageBytes == 1 << 30)
-        let hinted = #expect(throws: CheckpointError.self) {
-            try CheckpointTransfer.checkFits(2 << 20, what: "worker 0's checkpoint", limit: 2 << 20, hint: "do this")
+        try read(0, 10).check(size: 10)
+        try read(9, 1).check(size: 10)
+        for bad in [read(-1, 2), read(0, 0), read(5, 6), read(11, 1), read(1, Int.max)] {
+            let error = #expect(throws: CheckpointError.self) { try bad.check(size: 10) }
+            #expect("\(error.map(String.init(describing:)) ?? "")".contains("p-0001.params"))
         }
-        #expect(hinted.map(String.init(describing:))?.hasSuffix("for the header): do this") == true)
+        #expect(try CheckpointTransfer.chunkBytes(environment: [:]) == 16 << 20)
+        #expect(try CheckpointTransfer.chunkBytes(environment: ["SWIFTPS_CHECKPOINT_CHUNK_BYTES": "4096"]) == 4096)
+        for bad in ["0", "-5", "lots", "\(1 << 40)"] {
+            let error = #expect(throws: CheckpointError.self) {
+                try CheckpointTransfer.chunkBytes(environment: ["SWIFTPS_CHECKPOINT_CHUNK_BYTES": bad])
+            }
+            #expect("\(error.map(String.init(describing:)) ?? "")".contains("SWIFTPS_CHECKPOINT_CHUNK_BYTES='\(bad)'"))
+        }
+    }
+
+    /// A server's shard (CHECKPOINT) and a worker's offered file are read by the scheduler in chunks
+    /// over a real cluster (in memory), each whole file checked; a file is withdrawn once read to
+    /// its end, and a file not on offer, of another epoch or differing from its announcement is an
+    /// error naming it.
+    @Test func theSchedulerReadsOfferedFilesInChunks() throws {
+        let cluster = try KVCluster(workers: 1, servers: 1)
+        defer { cluster.stop() }
+        let values = (0..<1000).map { Float($0) * 0.5 }
+        #expect(
+            cluster.onWorkers { _, store in try store.initialize(["w"], values: [NDArray(values, shape: [1000])]) }
+                == [nil])
+        let office = cluster.scheduler
+        let layout = CheckpointLayout(prefix: "/ckpt/mlp", epoch: 3)
+        let answer = try office.request(
+            Message(
+                body: [UInt8](try JSONEncoder().encode(CheckpointCommand(prefix: layout.prefix, epoch: 3))),
+                control: Control(cmd: .checkpoint)), to: NodeID.server(0))
+        #expect(answer.data.isEmpty)
+        let report = try JSONDecoder().decode(ServerCheckpointReport.self, from: Data(answer.body))
+        func download(_ file: CheckpointManifest.File, from node: Int32, chunk: Int = 333) throws -> [UInt8] {
+            try CheckpointTransfer.download(
+                file, prefix: layout.prefix, epoch: 3, from: node, office: office, path: "/ckpt/\(file.name)",
+                chunkBytes: chunk)
+        }
+        for (file, path) in try report.destinations(in: layout) {
+            let bytes = try download(file, from: NodeID.server(0))
+            #expect(bytes.count == file.bytes, "\(path)")
+            if file.role == "server-params" {
+                #expect(file.bytes > 10 * 333)
+                let slices = try ServerShardFile.decode(bytes, path: path)
+                #expect(slices.map(\.name) == ["w"] && slices.first?.values.toArray() == values)
+            }
+            // Read to its end, the file is withdrawn.
+            let again = #expect(throws: KVStoreError.self) { try download(file, from: NodeID.server(0)) }
+            #expect("\(again.map(String.init(describing:)) ?? "")".contains("not on offer"))
+        }
+
+        let store = cluster.stores[0]
+        let content = (0..<1000).map { UInt8(truncatingIfNeeded: $0 * 7) }
+        let residuals = store.checkpointOutbox.offer(
+            content, path: layout.workerResidualsPath(0), role: CheckpointManifest.workerResidualsRole, epoch: 3,
+            worker: 0)
+        #expect(store.checkpointOutbox.names == ["mlp-0003.worker0.residuals"])
+        var forged = residuals
+        forged.sha256 = String(repeating: "0", count: 64)
+        let corrupt = #expect(throws: CheckpointError.self) {
+            try download(forged, from: NodeID.worker(0), chunk: 1000)
+        }
+        #expect("\(corrupt.map(String.init(describing:)) ?? "")".contains("SHA-256"))
+        _ = store.checkpointOutbox.offer(
+            content, path: layout.workerResidualsPath(0), role: CheckpointManifest.workerResidualsRole, epoch: 3,
+            worker: 0)
+        #expect(try download(residuals, from: NodeID.worker(0), chunk: 7) == content)
+        #expect(store.checkpointOutbox.names.isEmpty)
+        var unknown = residuals
+        unknown.name = "mlp-0003.worker5.residuals"
+        let missing = #expect(throws: KVStoreError.self) { try download(unknown, from: NodeID.worker(0)) }
+        #expect("\(missing.map(String.init(describing:)) ?? "")".contains("mlp-0003.worker5.residuals"))
+        _ = store.checkpointOutbox.offer(content, path: "/ckpt/mlp-0004.x", role: "x", epoch: 4)
+        let stale = #expect(throws: KVStoreError.self) { try download(residuals, from: NodeID.worker(0)) }
+        #expect("\(stale.map(String.init(describing:)) ?? "")".contains("checkpoint 4"))
+        #expect(cluster.shutdown().allSatisfy { $0 == nil })
     }
 }

@@ -75,9 +75,13 @@ typedef enum _Swiftps__Command {
    */
   SWIFTPS__COMMAND__RESUME_POINT = 28,
   /*
-   * a server asks the scheduler for a checkpoint's manifest and shard files
+   * a server asks the scheduler for a checkpoint's manifest
    */
-  SWIFTPS__COMMAND__CHECKPOINT_FETCH = 29
+  SWIFTPS__COMMAND__CHECKPOINT_FETCH = 29,
+  /*
+   * a node asks another for a range of bytes of a checkpoint file it holds
+   */
+  SWIFTPS__COMMAND__CHECKPOINT_READ = 30
     PROTOBUF_C__FORCE_ENUM_TO_BE_INT_SIZE(SWIFTPS__COMMAND)
 } Swiftps__Command;
 typedef enum _Swiftps__DataType {
