@@ -163,7 +163,7 @@ final class BenchDistCluster {
     }
 
     private static func freePort() throws -> Int {
-        guard let port = PortProbe.ephemeralPort() else {
+        guard let port = PortProbe.freePortBelowEphemeralRange() else {
             throw BenchError.childFailed("cannot find a free port on 127.0.0.1: errno \(errno)")
         }
         return port

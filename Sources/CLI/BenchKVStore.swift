@@ -140,7 +140,7 @@ struct BenchKVStore: ParsableCommand {
         }
         let endpoint =
             ipc.map { "ipc://\($0)/bench-ping-\(getpid())" }
-            ?? PortProbe.ephemeralPort().map { "tcp://127.0.0.1:\($0)" }
+            ?? PortProbe.freePortBelowEphemeralRange().map { "tcp://127.0.0.1:\($0)" }
         do {
             guard let endpoint else { throw BenchError.childFailed("no free port for the raw ZeroMQ round trip") }
             let times = try ZMQPingPong.measure(endpoint: endpoint, bytes: 4096, rounds: 2000).sorted()

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPS
 
 /// One run of `swiftps launch`: turns the flags into a cluster, starts its processes, and reports how it ended.
 struct LaunchJob {
@@ -137,7 +138,7 @@ struct LaunchJob {
     func schedulerPort() throws -> Int {
         if let port = options.schedulerPort { return port }
         let range = try options.portRange.map(LaunchParse.portRange) ?? 9091...9999
-        guard let port = LaunchNetwork.freePort(in: range, host: options.bind) else {
+        guard let port = PortProbe.freePort(in: range, host: options.bind) else {
             throw LaunchError(
                 "no free port in \(range.lowerBound)-\(range.upperBound) on this host for the scheduler: widen --port-range"
             )

@@ -7,19 +7,9 @@ import SwiftPS
     import Darwin
 #endif
 
-/// The launcher's two questions about this host's network: which port is free, and which address the other
-/// hosts reach it at. Neither sends a packet.
+/// The launcher's questions about this host: its name, and the address the other hosts reach it at
+/// (which port is free is `PortProbe.freePort`). Neither sends a packet.
 enum LaunchNetwork {
-    /// A port of `range` that a TCP socket can bind on `host` (default all interfaces): the first free one
-    /// from a random place in the range, wrapping around. Two launches at once rarely probe the same port,
-    /// which between the probe and the scheduler's bind both would see free.
-    static func freePort(in range: ClosedRange<Int>, host: String?) -> Int? {
-        let start = Int.random(in: range)
-        return PortProbe.firstFreePort(in: start...range.upperBound, host: host)
-            ?? (start > range.lowerBound
-                ? PortProbe.firstFreePort(in: range.lowerBound...(start - 1), host: host) : nil)
-    }
-
     /// The IPv4 address this host uses to reach `host` (the source address the kernel picks for a UDP
     /// "connection", which sends nothing): dmlc's fallback for finding the tracker's address.
     static func localAddress(toReach host: String) -> String? {

@@ -21,6 +21,36 @@ public enum PortProbe {
         }
     }
 
+    /// A port free on `host` a moment ago, from a random place below the kernel's ephemeral range
+    /// (`ephemeralRange`, from 10000): unlike `ephemeralPort`, no socket bound to port 0 and no
+    /// outgoing connection can take it between the probe and the caller's bind. Falls back to
+    /// `ephemeralPort` when the ephemeral range leaves no room below it.
+    public static func freePortBelowEphemeralRange(host: String = "127.0.0.1") -> Int? {
+        let low = ephemeralRange().lowerBound
+        guard low > 10_001 else { return ephemeralPort(host: host) }
+        return freePort(in: 10_000...(low - 1), host: host) ?? ephemeralPort(host: host)
+    }
+
+    /// A port of `range` that a TCP socket can bind on `host` (default all interfaces): the first free
+    /// one from a random place in the range, wrapping around. Two callers at once rarely probe the
+    /// same port, which between the probe and the bind both would see free.
+    public static func freePort(in range: ClosedRange<Int>, host: String? = nil) -> Int? {
+        let start = Int.random(in: range)
+        return firstFreePort(in: start...range.upperBound, host: host)
+            ?? (start > range.lowerBound ? firstFreePort(in: range.lowerBound...(start - 1), host: host) : nil)
+    }
+
+    /// The ports the kernel hands out for port 0 and outgoing connections
+    /// (`/proc/sys/net/ipv4/ip_local_port_range`; Linux's default 32768-60999 where it cannot be read).
+    public static func ephemeralRange() -> ClosedRange<Int> {
+        let fallback = 32768...60999
+        guard let text = try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)
+        else { return fallback }
+        let bounds = text.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        guard bounds.count == 2, bounds[0] >= 1, bounds[0] <= bounds[1] else { return fallback }
+        return bounds[0]...bounds[1]
+    }
+
     /// The first port of `range` that a TCP socket can bind on `host` (default all interfaces), probed
     /// the way dmlc's tracker does; nil when every port is taken.
     public static func firstFreePort(in range: ClosedRange<Int>, host: String? = nil) -> Int? {

@@ -203,9 +203,10 @@ final class ProcessCluster {
         return try body(cluster)
     }
 
-    /// A TCP port on 127.0.0.1 that was free a moment ago (bind to port 0, read it back, close).
+    /// A TCP port on 127.0.0.1 that was free a moment ago, below the ephemeral range, so that no
+    /// node of a test running beside this one, binding port 0, takes it before the scheduler binds it.
     static func freePort() throws -> Int {
-        guard let port = PortProbe.ephemeralPort() else {
+        guard let port = PortProbe.freePortBelowEphemeralRange() else {
             throw ClusterFailure(description: "cannot bind a free port on 127.0.0.1: errno \(errno)")
         }
         return port

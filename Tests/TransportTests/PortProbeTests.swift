@@ -1,0 +1,23 @@
+import Foundation
+import SwiftPSTransport
+import Testing
+
+/// Finding a port for a scheduler to bind.
+struct PortProbeTests {
+    /// A port below the ephemeral range is free and outside it, so no socket bound to port 0 takes it
+    /// before it is bound; a port held by a listener is never offered.
+    @Test func aPortBelowTheEphemeralRangeIsFreeAndOutsideIt() throws {
+        let ephemeral = PortProbe.ephemeralRange()
+        #expect(ephemeral.lowerBound >= 1 && ephemeral.upperBound <= 65535)
+        let port = try #require(PortProbe.freePortBelowEphemeralRange())
+        #expect(port >= 10_000 && port < ephemeral.lowerBound, "\(port) within \(ephemeral)")
+        #expect(PortProbe.firstFreePort(in: port...port, host: "127.0.0.1") == port)
+        // A range of one port that a listener holds has no free port; a wider one skips it.
+        let van = ZMQVan()
+        defer { van.stop() }
+        #expect(try van.start(bind: BindOptions(host: "127.0.0.1", port: port)) { _ in } == port)
+        #expect(PortProbe.freePort(in: port...port, host: "127.0.0.1") == nil)
+        let other = try #require(PortProbe.freePort(in: port...(port + 20), host: "127.0.0.1"))
+        #expect(other != port && (port...(port + 20)).contains(other))
+    }
+}
