@@ -30,6 +30,15 @@ struct Train: ParsableCommand {
         case .server?:
             try ClusterRoles.reportingErrors("train (as server)") { try ClusterRoles.runServer(options.cluster) }
             return
+        case .worker?:
+            // `swiftps launch -- swiftps train` without --kv-store would train alone on every worker
+            // while the scheduler waited for them until its rendezvous deadline.
+            guard KVStoreType(parsing: options.kvStore)?.isDistributed ?? true else {
+                printError(
+                    "swiftps train: this process is a cluster worker (DMLC_ROLE=worker, as swiftps launch sets it) but --kv-store is \(options.kvStore): pass --kv-store dist_sync (or dist_async) to train in the cluster, or unset DMLC_ROLE to train alone"
+                )
+                throw ExitCode.failure
+            }
         default: break
         }
         do {

@@ -169,6 +169,16 @@ struct CLIInputTests {
                 == "\(swiftPSVersion) (wire protocol \(NodeInfo.wireProtocol))")
     }
 
+    /// A cluster worker (`DMLC_ROLE=worker`, as `swiftps launch` sets it) with the default local
+    /// kvstore is refused at once with the fix, where it used to train alone while the scheduler
+    /// waited for it until the rendezvous deadline.
+    @Test func aClusterWorkerWithALocalKVStoreIsRefused() throws {
+        try expectFailure(
+            ["train", "--num-epochs", "1"] + Self.quick, status: 1,
+            mentioning: ["cluster worker (DMLC_ROLE=worker", "--kv-store is local", "pass --kv-store dist_sync"],
+            env: ["DMLC_ROLE": "worker", "DMLC_PS_ROOT_URI": "127.0.0.1", "DMLC_PS_ROOT_PORT": "1"])
+    }
+
     /// A batch larger than the worker's training set trains (MXNet's iterators pad it too) but says
     /// what it amounts to: one padded batch per epoch.
     @Test func aBatchLargerThanTheDataSetIsSaid() throws {
