@@ -30,6 +30,8 @@ final class EpochReporter {
     private let logger: Logger
     private var epochStart = MonotonicClock.now()
     private var waitedAtEpochStart: Double
+    /// The last epoch's validation figures over this worker's shard, by metric name.
+    private(set) var lastValidation: (epoch: Int, values: [(name: String, value: Double)])?
 
     init(
         store: DistKVStore, module: Module, trainMetric: any EvalMetric, metricNames: [String],
@@ -59,9 +61,11 @@ final class EpochReporter {
         let waited = store.waitedSeconds - waitedAtEpochStart
         let train = trainMetric.partials().map(MetricSum.init)
         let validationMetric = try Metrics.create(metricNames)
-        for (name, value) in try module.score(validation, validationMetric, epoch: epoch) {
+        let scores = try module.score(validation, validationMetric, epoch: epoch)
+        for (name, value) in scores {
             logger.info("Epoch[\(epoch)] Validation-\(name)=\(String(format: "%f", value)) (this worker's shard)")
         }
+        lastValidation = (epoch, scores)
         var report = EpochReport(
             epoch: epoch, rank: store.rank, samples: samplesPerEpoch, seconds: seconds, waitSeconds: waited,
             metricNames: metricNames,

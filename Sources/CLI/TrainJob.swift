@@ -128,6 +128,8 @@ struct TrainJob {
         var epochCallbacks: [EpochEndCallback] = [stopOnNonFiniteParams()]
         var evalEndCallbacks: [BatchEndCallback] = []
         var evalData: (any DataIter)? = validation
+        // The last epoch's validation figures: the final accuracy is read there, not scored again.
+        var lastValidation: () -> (epoch: Int, values: [(name: String, value: Double)])? = { nil }
         if let store = session.kvstore as? DistKVStore {
             // The scheduler combines the epoch's figures, writes the metrics file and the checkpoints.
             let reporter = EpochReporter(
@@ -138,6 +140,7 @@ struct TrainJob {
                     .init(prefix: $0, period: options.checkpointPeriod, numEpochs: options.numEpochs)
                 }, logger: logger)
             epochCallbacks.append(reporter.epochEnded)
+            lastValidation = { reporter.lastValidation }
             evalData = nil
         } else {
             let recorder = EpochRecorder(
@@ -145,6 +148,9 @@ struct TrainJob {
                 logger: logger, hasValidation: true)
             epochCallbacks.append(recorder.trainingEnded)
             evalEndCallbacks.append(recorder.validationEnded)
+            let last = LastValidation()
+            evalEndCallbacks.append { param in last.figures = (param.epoch, param.evalMetric?.get() ?? []) }
+            lastValidation = { last.figures }
             if let prefix = options.modelPrefix {
                 epochCallbacks.append { epoch, _, _, _ in
                     guard isCheckpointEpoch(epoch) else { return }
@@ -164,8 +170,14 @@ struct TrainJob {
             evalEndCallbacks: evalEndCallbacks, initializer: initializer,
             beginEpoch: beginEpoch, numEpoch: options.numEpochs)
 
-        let final = try module.score(validation, try Metrics.create("acc"))
-        let accuracy = final.first?.value ?? .nan
+        let accuracy: Double
+        if let last = lastValidation(), last.epoch == options.numEpochs - 1,
+            let value = last.values.first(where: { $0.name == "accuracy" })?.value
+        {
+            accuracy = value
+        } else {
+            accuracy = try module.score(validation, try Metrics.create("acc")).first?.value ?? .nan
+        }
         if let timeline {
             try timeline.write()
             logger.info("timeline written to \(timeline.path)")
@@ -338,4 +350,9 @@ struct TrainJob {
             throw ModuleError.badInput("cannot create the directory \(dir) for \(path): \(error.localizedDescription)")
         }
     }
+}
+
+/// The validation figures of the last epoch that ran (one-process runs, from `fit`'s evaluation).
+private final class LastValidation {
+    var figures: (epoch: Int, values: [(name: String, value: Double)])?
 }
