@@ -111,8 +111,18 @@ final class EpochReporter {
         let office = store.postOffice
         let request = Message(body: [UInt8](try EpochWire.encoder.encode(report)), control: Control(cmd: .epochEnd))
         // The scheduler answers when every worker has reported (its deadline is the barrier
-        // timeout) and the checkpoint is written (a request per server): wait a little longer.
-        let timeout = office.config.barrierTimeout + 2 * office.config.requestTimeout
+        // timeout) and the checkpoint is written (each file read in chunks, each chunk with the
+        // request deadline): wait that long and the time to move the checkpoint's bytes at a slow
+        // disk's rate, about the weights four times (the servers' shards of weights and of up to
+        // two state arrays, the joined params file) plus every worker's residuals.
+        var checkpointBytes = 0
+        if checkpointEpoch {
+            let modelBytes = args.values.reduce(0) { $0 + $1.count * MemoryLayout<Float>.size }
+            checkpointBytes = modelBytes * (4 + (report.residuals == nil ? 0 : store.numWorkers))
+        }
+        let timeout =
+            office.config.barrierTimeout + 2 * office.config.requestTimeout
+            + CheckpointTransfer.allowance(bytes: checkpointBytes)
         let answer: Message
         do {
             answer = try office.request(request, to: NodeID.scheduler, timeout: timeout)

@@ -79,7 +79,7 @@ struct ResumePoint {
 
 /// The checkpoint a worker in a cluster resumes from, as the scheduler sent it (RESUME_POINT): the
 /// scheduler resolves `--load-epoch`/`--resume` against its own file system, the only one that
-/// holds checkpoints, and sends the network and the weights.
+/// holds checkpoints, and announces the network and the weights, which the worker reads from it.
 struct ReceivedResumePoint {
     /// The epoch to continue from.
     var epoch: Int

@@ -72,7 +72,7 @@ enum SchedulerCheckpoint {
         do {
             return try writeEpoch(
                 plan, layout: layout, body: body, residuals: residuals, office: office, chunkBytes: chunkBytes,
-                logger: logger, write: write)
+                logger: logger, write: write, record: { written.append($0) })
         } catch {
             for path in written { try? FileManager.default.removeItem(atPath: path) }
             // The params file is the assembler's: removed only if this attempt wrote it.
@@ -86,15 +86,24 @@ enum SchedulerCheckpoint {
     }
 
     /// Everything after the symbol: the servers' shards, the workers' residuals, then the assembled
-    /// params and the manifest. `write` writes one file atomically and records it.
+    /// params and the manifest. `write` writes one file atomically and records it; `record` records
+    /// one written otherwise (streamed to disk as it arrived).
     private static func writeEpoch(
         _ plan: CheckpointPlan, layout: CheckpointLayout, body: Data, residuals: [Int: CheckpointManifest.File],
-        office: PostOffice, chunkBytes: Int, logger: Logger, write: ([UInt8], String) throws -> Void
+        office: PostOffice, chunkBytes: Int, logger: Logger, write: ([UInt8], String) throws -> Void,
+        record: (String) -> Void
     ) throws -> String {
         func read(_ file: CheckpointManifest.File, from node: Int32, path: String) throws -> [UInt8] {
             try CheckpointTransfer.download(
                 file, prefix: layout.prefix, epoch: layout.epoch, from: node, office: office, path: path,
                 chunkBytes: chunkBytes)
+        }
+        // Files nothing here reads again go to disk as they arrive, never whole in memory.
+        func save(_ file: CheckpointManifest.File, from node: Int32, path: String) throws {
+            try CheckpointTransfer.downloadToFile(
+                file, prefix: layout.prefix, epoch: layout.epoch, from: node, office: office, path: path,
+                chunkBytes: chunkBytes)
+            record(path)
         }
         var reports: [ServerCheckpointReport] = []
         var contents: [String: [UInt8]] = [:]
@@ -102,15 +111,15 @@ enum SchedulerCheckpoint {
         if let file = plan.states {
             // The workers run the optimizer: worker 0's weights (in `arrays`) and state are the
             // checkpoint, laid out as a single process's; the servers hold only gradient sums.
-            guard file.role == "states", file.name == (layout.localStatesPath as NSString).lastPathComponent else {
+            // Read by the name worker 0 offered it under (from its own --model-prefix, which may be
+            // spelled differently), written under this checkpoint's.
+            guard file.role == "states" else {
                 throw CheckpointError.inconsistent(
                     "worker 0 announced \(file.name) (\(file.role)) as the optimizer state of checkpoint \(layout.epoch)"
                 )
             }
-            try write(try read(file, from: NodeID.worker(0), path: layout.localStatesPath), layout.localStatesPath)
-            var entry = file
-            entry.worker = nil
-            workerFiles.append(entry)
+            try save(file, from: NodeID.worker(0), path: layout.localStatesPath)
+            workerFiles.append(file.stored(as: layout.localStatesPath, worker: nil))
         }
         for server in 0..<office.numServers where plan.states == nil {
             let answer: Message
@@ -132,6 +141,11 @@ enum SchedulerCheckpoint {
                 throw CheckpointError.inconsistent("server \(server) answered CHECKPOINT as server \(report.server)")
             }
             for (file, path) in try report.destinations(in: layout) {
+                // The weights are joined into the params file next; the state is only stored.
+                guard file.role == "server-params" else {
+                    try save(file, from: NodeID.server(server), path: path)
+                    continue
+                }
                 let bytes = try read(file, from: NodeID.server(server), path: path)
                 try write(bytes, path)
                 contents[file.name] = bytes
@@ -140,15 +154,12 @@ enum SchedulerCheckpoint {
         }
         for (rank, file) in residuals.sorted(by: { $0.key < $1.key }) {
             let path = layout.workerResidualsPath(rank)
-            guard file.name == (path as NSString).lastPathComponent,
-                file.role == CheckpointManifest.workerResidualsRole,
-                file.worker == rank
-            else {
+            guard file.role == CheckpointManifest.workerResidualsRole, file.worker == rank else {
                 throw CheckpointError.inconsistent(
                     "worker \(rank) announced \(file.name) (\(file.role)) as its residuals")
             }
-            try write(try read(file, from: NodeID.worker(rank), path: path), path)
-            workerFiles.append(file)
+            try save(file, from: NodeID.worker(rank), path: path)
+            workerFiles.append(file.stored(as: path, worker: rank))
         }
         var extra: [String: NDArray] = [:]
         do {

@@ -111,52 +111,20 @@ final class SchedulerCheckpointFiles {
             control: Control(cmd: .checkpointFetch))
     }
 
-    /// CHECKPOINT_READ: answers with the bytes asked of a file of a checkpoint: its symbol, its params
-    /// file, a file its manifest lists, or a states file joined for a resuming worker; no other file.
+    /// CHECKPOINT_READ: answers with the bytes asked of a file of a checkpoint: a states file joined
+    /// for a resuming worker, or what `CheckpointTransfer.chunk(of:layout:)` serves from disk.
     func read(_ request: Message) throws -> Message {
         let read: CheckpointRead
         do { read = try JSONDecoder().decode(CheckpointRead.self, from: Data(request.body)) } catch {
             throw CoordinationError(description: "CHECKPOINT_READ carries no valid request: \(error)")
         }
         let layout = CheckpointLayout(prefix: ResumePoint.absolute(read.prefix), epoch: read.epoch)
-        let path = (layout.directory as NSString).appendingPathComponent(read.name)
         var response = Message(control: Control(cmd: .checkpointRead))
-        if let bytes = joined[path] {
-            try read.check(size: bytes.count)
-            response.data = [
-                bytes.withUnsafeBytes {
-                    Payload(
-                        copying: UnsafeRawBufferPointer(rebasing: $0[read.offset..<read.offset + read.length]),
-                        dataType: .uint8)
-                }
-            ]
-            return response
-        }
-        let own = [layout.symbolPath, layout.paramsPath].map { ($0 as NSString).lastPathComponent }
-        guard
-            own.contains(read.name)
-                || ((try? CheckpointManifest.read(layout))?.files.contains { $0.name == read.name } ?? false)
-        else {
-            throw CheckpointError.inconsistent(
-                "\(read.name) is not a file of checkpoint \(read.epoch) under \(layout.prefix)")
-        }
-        let data: Data
-        do {
-            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
-            defer { try? handle.close() }
-            try read.check(size: Int(try handle.seekToEnd()))
-            try handle.seek(toOffset: UInt64(read.offset))
-            data = try handle.read(upToCount: read.length) ?? Data()
-        } catch let error as CheckpointError {
-            throw error
-        } catch {
-            throw CheckpointError.corrupt(path: path, reason: "cannot be read: \(error)")
-        }
-        guard data.count == read.length else {
-            throw CheckpointError.corrupt(
-                path: path, reason: "\(data.count) bytes read at \(read.offset), \(read.length) expected")
-        }
-        response.data = [data.withUnsafeBytes { Payload(copying: $0, dataType: .uint8) }]
+        response.data = [
+            try joined[(layout.directory as NSString).appendingPathComponent(read.name)].map {
+                try CheckpointTransfer.chunk(read, of: $0)
+            } ?? CheckpointTransfer.chunk(of: read, layout: layout)
+        ]
         return response
     }
 

@@ -213,7 +213,8 @@ struct TrainJob {
                 logger.warning("checkpoint \(point.epoch) has no optimizer state: the workers' optimizer starts fresh")
             }
         } else if point.hasServerShards || point.hasStatesFile {
-            try store.loadCheckpoint(prefix: layout.prefix, epoch: point.epoch)
+            // Each server reads the weights and up to two state arrays per weight (Adam's).
+            try store.loadCheckpoint(prefix: layout.prefix, epoch: point.epoch, checkpointBytes: 3 * point.params.count)
         }
     }
 

@@ -7,9 +7,10 @@ import SwiftPSTensor
 public enum CheckpointAssembler {
     /// Completes checkpoint `layout`:
     ///
-    /// 1. takes every server's shard (`shardContents`, the bytes the scheduler just wrote from the
-    ///    servers' answers, by file name; nil reads the files), checked against the sizes and SHA-256
-    ///    the servers reported, and joins the slices by parameter name and offset;
+    /// 1. takes every server's weight shard (`shardContents`, the bytes the scheduler just wrote
+    ///    from the servers' answers, by file name; nil reads the files), checked against the sizes
+    ///    and SHA-256 the servers reported, and joins the slices by parameter name and offset (the
+    ///    state shards, not needed here, must be on disk with the reported sizes);
     /// 2. writes `prefix-%04d.params` in MXNet's format: every server-held parameter as
     ///    `arg:<name>` with its shape from `argShapes`, plus the `extra` arrays worker 0 holds
     ///    itself (`aux:<name>` states, `arg:<name>` parameters not on the servers), atomically;
@@ -32,12 +33,13 @@ public enum CheckpointAssembler {
         // No reports: the workers ran the optimizer, and worker 0 sent every parameter in `extra`.
         var weights: [String: NDArray] = [:]
         if !ordered.isEmpty {
+            // The params file needs only the weights: the state shards are only checked to be there.
             let shards =
                 if let shardContents {
                     try CheckpointShards.decode(
-                        layout, manifest: manifest, contents: shardContents, source: "the scheduler")
+                        layout, manifest: manifest, contents: shardContents, source: "the scheduler", weightsOnly: true)
                 } else {
-                    try CheckpointShards.load(layout, manifest: manifest)
+                    try CheckpointShards.load(layout, manifest: manifest, weightsOnly: true)
                 }
             weights = shards.weights
         }

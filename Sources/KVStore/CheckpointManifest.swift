@@ -49,18 +49,34 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
         /// Checks `content`, the file's bytes stored at `path` (or sent by `source`, a node), against this
         /// entry's size and SHA-256; throws `corrupt` naming the path.
         public func check(_ content: [UInt8], path: String, source: String? = nil) throws(CheckpointError) {
-            guard content.count == bytes else {
+            try check(count: content.count, sha256: { CheckpointManifest.sha256(content) }, path: path, source: source)
+        }
+
+        /// `check` for content seen in pieces: `count` bytes whose SHA-256 (lowercase hex) `sha256` gives.
+        public func check(count: Int, sha256 digest: () -> String, path: String, source: String? = nil)
+            throws(CheckpointError)
+        {
+            guard count == bytes else {
                 throw .corrupt(
                     path: path,
-                    reason: source.map { "\($0) sent \(content.count) bytes, \(bytes) were announced" }
-                        ?? "\(content.count) bytes, the manifest says \(bytes)")
+                    reason: source.map { "\($0) sent \(count) bytes, \(bytes) were announced" }
+                        ?? "\(count) bytes, the manifest says \(bytes)")
             }
-            guard CheckpointManifest.sha256(content) == sha256 else {
+            guard digest() == sha256 else {
                 throw .corrupt(
                     path: path,
                     reason: source.map { "the SHA-256 of what \($0) sent differs from the one announced" }
                         ?? "its SHA-256 differs from the manifest's")
             }
+        }
+
+        /// This entry for the same content stored at `path` (only its last component is kept) and
+        /// owned by `worker`.
+        public func stored(as path: String, worker: Int?) -> File {
+            var entry = self
+            entry.name = (path as NSString).lastPathComponent
+            entry.worker = worker
+            return entry
         }
 
         /// An entry for the file at `path`, read from disk; `hint` says what to do when it is missing.
@@ -186,7 +202,12 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
 
     /// SHA-256 of `bytes` as lowercase hex.
     public static func sha256(_ bytes: [UInt8]) -> String {
-        SHA256.hash(data: bytes).map { byte in
+        hex(SHA256.hash(data: bytes))
+    }
+
+    /// A SHA-256 digest in lowercase hex, as manifests record it.
+    static func hex(_ digest: SHA256.Digest) -> String {
+        digest.map { byte in
             let hex = String(byte, radix: 16)
             return byte < 16 ? "0" + hex : hex
         }.joined()

@@ -19,9 +19,10 @@ public struct CheckpointCommand: Codable, Sendable, Equatable {
     public var layout: CheckpointLayout { CheckpointLayout(prefix: prefix, epoch: epoch) }
 }
 
-/// The answer (JSON) of a server to CHECKPOINT: the files of its shard, for the manifest, and its
-/// optimizer configuration. The answer carries the files' bytes as two data frames (weights, then
-/// states), which the scheduler checks against `files` and writes.
+/// The answer (JSON) of a server to CHECKPOINT: the files of its shard (weights, then states), for
+/// the manifest, and its optimizer configuration. The server offers the files' bytes
+/// (`CheckpointOutbox`); the scheduler reads them (CHECKPOINT_READ), checks them against `files`
+/// and writes them.
 public struct ServerCheckpointReport: Codable, Sendable, Equatable {
     /// The server's rank.
     public var server: Int

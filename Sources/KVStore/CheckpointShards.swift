@@ -13,6 +13,24 @@ public struct CheckpointShards: Sendable {
     /// The optimizer configuration the states were written with.
     public let optimizer: OptimizerConfig?
 
+    /// What a missing shard file's error says of where it comes from.
+    private static func writtenHint(_ file: CheckpointManifest.File, layout: CheckpointLayout) -> String {
+        let writer = file.server.map { "from server \($0)'s answer to CHECKPOINT" } ?? "from a server's shard"
+        return "the scheduler writes it \(writer); listed in \(layout.manifestPath)"
+    }
+
+    /// Throws naming `path` unless it holds a file of the size `file` lists (its content is not read).
+    private static func checkOnDisk(_ file: CheckpointManifest.File, path: String, layout: CheckpointLayout)
+        throws(CheckpointError)
+    {
+        guard let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int else {
+            throw .missing(path: path, hint: writtenHint(file, layout: layout))
+        }
+        guard size == file.bytes else {
+            throw .corrupt(path: path, reason: "\(size) bytes, the manifest says \(file.bytes)")
+        }
+    }
+
     /// Joins the given server shards; throws `inconsistent` if slices overlap or leave gaps.
     public init(weightSlices: [WeightSlice], stateSlices: [NamedOptimizerState], optimizer: OptimizerConfig?)
         throws(CheckpointError)
@@ -71,13 +89,11 @@ public struct CheckpointShards: Sendable {
 
     /// Reads every server file `manifest` lists for `layout` (checked against the manifest's sizes
     /// and SHA-256) and joins them. Throws naming the file that is missing or damaged.
-    public static func load(_ layout: CheckpointLayout, manifest: CheckpointManifest) throws(CheckpointError)
-        -> CheckpointShards
+    public static func load(_ layout: CheckpointLayout, manifest: CheckpointManifest, weightsOnly: Bool = false)
+        throws(CheckpointError) -> CheckpointShards
     {
-        try join(layout, manifest: manifest) { file, path throws(CheckpointError) in
-            let writer = file.server.map { "from server \($0)'s answer to CHECKPOINT" } ?? "from a server's shard"
-            let bytes = try CheckpointManifest.readFile(
-                path, hint: "the scheduler writes it \(writer); listed in \(layout.manifestPath)")
+        try join(layout, manifest: manifest, weightsOnly: weightsOnly) { file, path throws(CheckpointError) in
+            let bytes = try CheckpointManifest.readFile(path, hint: writtenHint(file, layout: layout))
             try file.check(bytes, path: path)
             return bytes
         }
@@ -86,10 +102,15 @@ public struct CheckpointShards: Sendable {
     /// Joins the server files `manifest` lists from `contents` (their bytes by file name, as the
     /// scheduler sent them), each checked against the manifest's size and SHA-256, exactly as
     /// `load` checks files on disk. Throws naming the file that is absent or differs.
+    ///
+    /// With `weightsOnly` (the scheduler assembling `prefix-%04d.params`, which needs no optimizer
+    /// state) `contents` need only hold the weight shards: the state shards are not read, only
+    /// checked to be on disk with the listed size, and the result has no states.
     public static func decode(
-        _ layout: CheckpointLayout, manifest: CheckpointManifest, contents: [String: [UInt8]], source: String
+        _ layout: CheckpointLayout, manifest: CheckpointManifest, contents: [String: [UInt8]], source: String,
+        weightsOnly: Bool = false
     ) throws(CheckpointError) -> CheckpointShards {
-        try join(layout, manifest: manifest) { file, path throws(CheckpointError) in
+        try join(layout, manifest: manifest, weightsOnly: weightsOnly) { file, path throws(CheckpointError) in
             guard let bytes = contents[file.name] else {
                 throw .missing(path: path, hint: "\(source) did not send it")
             }
@@ -119,7 +140,7 @@ public struct CheckpointShards: Sendable {
 
     /// The one code path of `load` and `decode`: `read` gives a listed file's verified bytes.
     private static func join(
-        _ layout: CheckpointLayout, manifest: CheckpointManifest,
+        _ layout: CheckpointLayout, manifest: CheckpointManifest, weightsOnly: Bool = false,
         read: (CheckpointManifest.File, String) throws(CheckpointError) -> [UInt8]
     ) throws(CheckpointError) -> CheckpointShards {
         var weightSlices: [WeightSlice] = []
@@ -127,6 +148,10 @@ public struct CheckpointShards: Sendable {
         var optimizer: OptimizerConfig?
         for file in try serverFiles(layout, manifest: manifest) {
             let path = manifest.path(of: file, in: layout)
+            if weightsOnly && file.role != "server-params" {
+                try checkOnDisk(file, path: path, layout: layout)
+                continue
+            }
             let bytes = try read(file, path)
             if file.role == "server-params" {
                 weightSlices += try ServerShardFile.decode(bytes, path: path)

@@ -1,5 +1,7 @@
+import Crypto
 import Foundation
 import SwiftPSCluster
+import SwiftPSTensor
 import SwiftPSTransport
 import Synchronization
 
@@ -23,9 +25,9 @@ public struct CheckpointFetch: Codable, Sendable, Equatable {
 }
 
 /// The body (JSON) of CHECKPOINT_READ: send `length` bytes from `offset` of the file `name` of
-/// checkpoint `epoch` under `prefix`. The answer carries them as its one data frame (fewer only
-/// at the file's end). The scheduler serves the files of its checkpoints; a server or worker
-/// serves the files it offered in its `CheckpointOutbox`.
+/// checkpoint `epoch` under `prefix`. The answer carries exactly those bytes as its one data frame;
+/// a range outside the file is refused. The scheduler serves the files of its checkpoints; a server
+/// or worker serves the files it offered in its `CheckpointOutbox`.
 public struct CheckpointRead: Codable, Sendable, Equatable {
     /// The model prefix (the scheduler's, absolute).
     public var prefix: String
@@ -47,11 +49,17 @@ public struct CheckpointRead: Codable, Sendable, Equatable {
         self.length = length
     }
 
-    /// Checks that the range lies within a file of `size` bytes; throws naming the file.
+    /// Checks that the range lies within a file of `size` bytes and fits in one answer
+    /// (`CheckpointTransfer.maxChunkBytes`); throws naming the file.
     public func check(size: Int) throws(CheckpointError) {
         guard offset >= 0, length > 0, offset <= size, length <= size - offset else {
             throw .inconsistent(
                 "CHECKPOINT_READ of \(name) asks \(length) bytes at offset \(offset), the file has \(size)")
+        }
+        guard length <= CheckpointTransfer.maxChunkBytes else {
+            throw .inconsistent(
+                "CHECKPOINT_READ of \(name) asks \(length) bytes, more than one answer may carry (\(CheckpointTransfer.maxChunkBytes))"
+            )
         }
     }
 }
@@ -128,18 +136,68 @@ public enum CheckpointTransfer {
     public static let defaultChunkBytes = 16 << 20
 
     /// `SWIFTPS_CHECKPOINT_CHUNK_BYTES` (default 16 MiB); throws naming the variable for a value
-    /// that is not a positive number of bytes within the transport's message limit.
+    /// that is not a positive number of bytes within `maxChunkBytes`.
     public static func chunkBytes(environment: [String: String]) throws(CheckpointError) -> Int {
         guard let text = environment[chunkVariable] else { return defaultChunkBytes }
-        let limit = TransportLimits().maxMessageBytes - metaAllowance
-        guard let bytes = Int(text.trimmingCharacters(in: .whitespaces)), bytes > 0, bytes <= limit else {
-            throw .inconsistent("\(chunkVariable)='\(text)': give a number of bytes from 1 to \(limit)")
+        guard let bytes = Int(text.trimmingCharacters(in: .whitespaces)), bytes > 0, bytes <= maxChunkBytes else {
+            throw .inconsistent("\(chunkVariable)='\(text)': give a number of bytes from 1 to \(maxChunkBytes)")
         }
         return bytes
     }
 
     /// Bytes kept free for a message's meta frame and body beside a chunk.
     public static let metaAllowance = 1 << 20
+    /// The largest chunk one answer may carry: the transport's message limit less `metaAllowance`.
+    public static let maxChunkBytes = TransportLimits().maxMessageBytes - metaAllowance
+
+    /// The slowest transfer rate (bytes per second) a wait that covers moving checkpoint files
+    /// allows for, beyond its usual deadline: 20 MB/s, a slow disk's.
+    public static let slowestBytesPerSecond = 20e6
+
+    /// Seconds to add to a deadline that covers moving and writing `bytes` of checkpoint files.
+    public static func allowance(bytes: Int) -> Double { Double(max(bytes, 0)) / slowestBytesPerSecond }
+
+    /// The bytes `read` asks of `content` (a file held in memory), as one data frame; throws when the
+    /// range lies outside it.
+    public static func chunk(_ read: CheckpointRead, of content: [UInt8]) throws(CheckpointError) -> Payload {
+        try read.check(size: content.count)
+        return content.withUnsafeBytes { raw in
+            Payload(
+                copying: UnsafeRawBufferPointer(rebasing: raw[read.offset..<read.offset + read.length]),
+                dataType: .uint8)
+        }
+    }
+
+    /// The bytes `read` asks of a file of checkpoint `layout` on disk, as one data frame: only its
+    /// symbol, its params file and the files its manifest lists are served (names, never paths,
+    /// so nothing outside the checkpoint's directory). Throws naming the file when it is not one of
+    /// these, cannot be read, or is shorter than the range.
+    public static func chunk(of read: CheckpointRead, layout: CheckpointLayout) throws(CheckpointError) -> Payload {
+        let own = [layout.symbolPath, layout.paramsPath].map { ($0 as NSString).lastPathComponent }
+        guard
+            own.contains(read.name)
+                || ((try? CheckpointManifest.read(layout))?.files.contains { $0.name == read.name } ?? false)
+        else {
+            throw .inconsistent("\(read.name) is not a file of checkpoint \(read.epoch) under \(layout.prefix)")
+        }
+        let path = (layout.directory as NSString).appendingPathComponent(read.name)
+        let data: Data
+        do {
+            let handle = try FileHandle(forReadingFrom: URL(fileURLWithPath: path))
+            defer { try? handle.close() }
+            try read.check(size: Int(try handle.seekToEnd()))
+            try handle.seek(toOffset: UInt64(read.offset))
+            data = try handle.read(upToCount: read.length) ?? Data()
+        } catch let error as CheckpointError {
+            throw error
+        } catch {
+            throw .corrupt(path: path, reason: "cannot be read: \(error)")
+        }
+        guard data.count == read.length else {
+            throw .corrupt(path: path, reason: "\(data.count) bytes read at \(read.offset), \(read.length) expected")
+        }
+        return data.withUnsafeBytes { Payload(copying: $0, dataType: .uint8) }
+    }
 
     /// Reads the file `file` of checkpoint `epoch` under `prefix` from node `source` in chunks of
     /// `chunkBytes` (CHECKPOINT_READ, each with the request deadline) and checks it against
@@ -149,13 +207,50 @@ public enum CheckpointTransfer {
         _ file: CheckpointManifest.File, prefix: String, epoch: Int, from source: Int32, office: PostOffice,
         path: String, chunkBytes: Int
     ) throws -> [UInt8] {
-        let name = office.description(of: source)
         var bytes: [UInt8] = []
-        bytes.reserveCapacity(file.bytes)
-        while bytes.count < file.bytes {
+        bytes.reserveCapacity(min(max(file.bytes, 0), maxChunkBytes))
+        try download(
+            file, prefix: prefix, epoch: epoch, from: source, office: office, path: path, chunkBytes: chunkBytes
+        ) { chunk in bytes.append(contentsOf: chunk) }
+        return bytes
+    }
+
+    /// `download`, written to `path` as it arrives (`AtomicFileWriter`: put in place only once the
+    /// whole file has arrived and checked), so the file is never held in memory whole.
+    public static func downloadToFile(
+        _ file: CheckpointManifest.File, prefix: String, epoch: Int, from source: Int32, office: PostOffice,
+        path: String, chunkBytes: Int
+    ) throws {
+        let writer: AtomicFileWriter
+        do { writer = try AtomicFileWriter(path: path) } catch {
+            throw CheckpointError.cannotWrite(path: path, reason: error.reason)
+        }
+        do {
+            try download(
+                file, prefix: prefix, epoch: epoch, from: source, office: office, path: path, chunkBytes: chunkBytes,
+                consume: writer.append)
+            try writer.commit()
+        } catch let error as AtomicFileError {
+            throw CheckpointError.cannotWrite(path: path, reason: error.reason)
+        }
+    }
+
+    /// The one code path of both: hands each chunk to `consume` as it arrives, then checks the
+    /// size and SHA-256 of the whole.
+    private static func download(
+        _ file: CheckpointManifest.File, prefix: String, epoch: Int, from source: Int32, office: PostOffice,
+        path: String, chunkBytes: Int, consume: (UnsafeRawBufferPointer) throws -> Void
+    ) throws {
+        let name = office.description(of: source)
+        guard file.bytes >= 0 else {
+            throw CheckpointError.corrupt(path: path, reason: "\(name) announced it as \(file.bytes) bytes")
+        }
+        var received = 0
+        var hasher = SHA256()
+        while received < file.bytes {
             let read = CheckpointRead(
-                prefix: prefix, epoch: epoch, name: file.name, offset: bytes.count,
-                length: min(max(chunkBytes, 1), file.bytes - bytes.count))
+                prefix: prefix, epoch: epoch, name: file.name, offset: received,
+                length: min(max(chunkBytes, 1), file.bytes - received))
             let answer: Message
             do {
                 answer = try office.request(
@@ -163,7 +258,7 @@ public enum CheckpointTransfer {
                     to: source, timeout: office.config.requestTimeout)
             } catch {
                 throw KVStoreError.remote(
-                    "cannot read \(path) (bytes \(read.offset)..<\(read.offset + read.length) of \(file.bytes)) from \(name): \(error)"
+                    "cannot read \(path) (\(read.length) bytes at offset \(read.offset) of \(file.bytes)) from \(name): \(error)"
                 )
             }
             guard answer.data.count == 1, answer.data[0].byteCount == read.length else {
@@ -173,10 +268,14 @@ public enum CheckpointTransfer {
                         "\(name) answered CHECKPOINT_READ of \(read.length) bytes at \(read.offset) with \(answer.data.map(\.byteCount)) bytes"
                 )
             }
-            answer.data[0].withUnsafeBytes { bytes.append(contentsOf: $0) }
+            try answer.data[0].withUnsafeBytes { chunk in
+                hasher.update(bufferPointer: chunk)
+                try consume(chunk)
+            }
+            received += read.length
         }
-        try file.check(bytes, path: path, source: name)
-        return bytes
+        try file.check(
+            count: received, sha256: { CheckpointManifest.hex(hasher.finalize()) }, path: path, source: name)
     }
 }
 
@@ -202,7 +301,8 @@ public final class CheckpointOutbox: Sendable {
         let file = CheckpointManifest.File(path: path, role: role, server: server, worker: worker, content: content)
         offered.withLock { offered in
             if offered.epoch != epoch { offered = Offered(epoch: epoch) }
-            offered.files[file.name] = content
+            // An empty file is never read: nothing to hold.
+            offered.files[file.name] = content.isEmpty ? nil : content
         }
         return file
     }
@@ -224,12 +324,7 @@ public final class CheckpointOutbox: Sendable {
                             "\(read.name) of checkpoint \(read.epoch) is not on offer here (offered: \(offered.files.keys.sorted()) of checkpoint \(offered.epoch))"
                         )
                     }
-                    try read.check(size: bytes.count)
-                    let chunk = bytes.withUnsafeBytes { raw in
-                        Payload(
-                            copying: UnsafeRawBufferPointer(rebasing: raw[read.offset..<read.offset + read.length]),
-                            dataType: .uint8)
-                    }
+                    let chunk = try CheckpointTransfer.chunk(read, of: bytes)
                     if read.offset + read.length == bytes.count { offered.files[read.name] = nil }
                     return chunk
                 }

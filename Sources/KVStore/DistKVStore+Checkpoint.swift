@@ -9,9 +9,14 @@ extension DistKVStore {
     /// Adam moments, update counts) from the checkpoint as the keys are initialized, re-sliced by
     /// parameter name and offset whatever the number of servers that wrote it. Other ranks do nothing.
     ///
+    /// Each server reads the checkpoint's files from the scheduler before it answers: the wait for
+    /// it is this store's deadline plus `CheckpointTransfer.allowance` for `checkpointBytes`, about
+    /// what one server reads (every shard file, or the params and states files).
+    ///
     /// Throws `KVStoreError.remote` naming the server and the file it could not read.
-    public func loadCheckpoint(prefix: String, epoch: Int) throws {
+    public func loadCheckpoint(prefix: String, epoch: Int, checkpointBytes: Int = 0) throws {
         guard rank == 0 else { return }
+        let timeout = self.timeout + CheckpointTransfer.allowance(bytes: checkpointBytes)
         let body = try JSONEncoder().encode(CheckpointCommand(prefix: prefix, epoch: epoch))
         let command = Message(body: [UInt8](body), control: Control(cmd: .loadCheckpoint))
         for server in 0..<postOffice.numServers {

@@ -156,11 +156,18 @@ extension DistKVStore {
 
     /// Applies one server answer, on the transport's receive thread (quick and never blocking): pulled
     /// values are copied from the received frame into `out`; errors are kept for the next `wait` on
-    /// the key. Also answers the scheduler's CHECKPOINT_READ from `checkpointOutbox`.
+    /// the key. Also answers the scheduler's CHECKPOINT_READ from `checkpointOutbox` (a copy of up to
+    /// one chunk; only at a checkpoint, while this worker waits for its epoch end).
     func handleResponse(_ message: Message) {
-        if message.request, message.control.cmd == .checkpointRead, message.sender == NodeID.scheduler {
+        if message.request, message.control.cmd == .checkpointRead {
+            let response =
+                message.sender == NodeID.scheduler
+                ? checkpointOutbox.answer(message)
+                : Message(
+                    control: Control(cmd: .checkpointRead), error: "CHECKPOINT_READ is only accepted from the scheduler"
+                )
             do {
-                try postOffice.respond(to: message, with: checkpointOutbox.answer(message))
+                try postOffice.respond(to: message, with: response)
             } catch {
                 logger.error("worker \(rank) cannot answer the scheduler's CHECKPOINT_READ: \(error)")
             }

@@ -9,10 +9,10 @@ import SwiftPSTransport
 #endif
 
 /// Checkpoints on the server, which never touches the checkpoint's files (only the scheduler does,
-/// so the nodes need no shared file system): sending this server's shard (CHECKPOINT, from the
-/// scheduler) and restoring from a checkpoint the scheduler sends (LOAD_CHECKPOINT, from worker 0,
-/// then CHECKPOINT_FETCH to the scheduler). Both run on the dispatch thread with `condition` held,
-/// like every other command.
+/// so the nodes need no shared file system): offering this server's shard for the scheduler to read
+/// (CHECKPOINT, then the scheduler's CHECKPOINT_READs) and restoring from a checkpoint read from the
+/// scheduler (LOAD_CHECKPOINT, from worker 0, then CHECKPOINT_FETCH and CHECKPOINT_READs to the
+/// scheduler). All run on the dispatch thread with `condition` held, like every other command.
 ///
 /// Test hook: with `SWIFTPS_TEST_CRASH_AFTER_SHARD_WRITE=E` in its environment a server kills itself
 /// (SIGKILL) right after encoding both files of its shard of checkpoint `E` and before answering,

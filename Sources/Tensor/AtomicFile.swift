@@ -54,23 +54,9 @@ public enum AtomicFile {
 
     /// Atomically replaces the file at `path` with the bytes in `buffer`.
     public static func write(_ buffer: UnsafeRawBufferPointer, to path: String) throws(AtomicFileError) {
-        let directory = directoryName(of: path)
-        let (fd, temporary) = try createTemporary(besides: path)
-        do throws(AtomicFileError) {
-            try writeAll(buffer, to: fd, path: temporary)
-            guard fsync(fd) == 0 else { throw AtomicFileError("fsync", path: temporary) }
-            guard close(fd) == 0 else { throw AtomicFileError("close", path: temporary) }
-        } catch {
-            _ = close(fd)
-            _ = unlink(temporary)
-            throw error
-        }
-        guard rename(temporary, path) == 0 else {
-            let failure = AtomicFileError("rename", path: path)
-            _ = unlink(temporary)
-            throw failure
-        }
-        try syncDirectory(directory)
+        let writer = try AtomicFileWriter(path: path)
+        try writer.append(buffer)
+        try writer.commit()
     }
 
     /// Reads the whole file at `path`.
@@ -117,7 +103,7 @@ public enum AtomicFile {
     }
 
     /// Creates `<path>.tmp.<pid>.<random>` exclusively and opens it for writing.
-    private static func createTemporary(besides path: String) throws(AtomicFileError) -> (Int32, String) {
+    static func createTemporary(besides path: String) throws(AtomicFileError) -> (Int32, String) {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<16 {
             let suffix = String(generator.next() & 0xFFFF_FFFF, radix: 16)
@@ -131,7 +117,7 @@ public enum AtomicFile {
     }
 
     /// Writes every byte of `buffer`, retrying short writes and EINTR.
-    private static func writeAll(_ buffer: UnsafeRawBufferPointer, to fd: Int32, path: String) throws(AtomicFileError) {
+    static func writeAll(_ buffer: UnsafeRawBufferPointer, to fd: Int32, path: String) throws(AtomicFileError) {
         guard let base = buffer.baseAddress else { return }
         var done = 0
         while done < buffer.count {
@@ -145,7 +131,7 @@ public enum AtomicFile {
     }
 
     /// Flushes a directory entry change (the rename) to disk.
-    private static func syncDirectory(_ directory: String) throws(AtomicFileError) {
+    static func syncDirectory(_ directory: String) throws(AtomicFileError) {
         let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         guard fd >= 0 else { throw AtomicFileError("open", path: directory) }
         defer { _ = close(fd) }
@@ -169,4 +155,57 @@ private func systemWrite(_ fd: Int32, _ buffer: UnsafeRawPointer, _ count: Int) 
     #else
         return Darwin.write(fd, buffer, count)
     #endif
+}
+
+/// A file written in pieces and put in place atomically, as `AtomicFile.write` does with a whole
+/// one: the pieces go to a temporary file beside `path`, which `commit` fsyncs and renames over
+/// `path` (then fsyncs the directory). A writer dropped without `commit` (an error, a failed
+/// transfer) removes its temporary file and leaves `path` as it was.
+public final class AtomicFileWriter {
+    /// The file it replaces.
+    public let path: String
+    private let temporary: String
+    private var fd: Int32
+
+    /// Creates the temporary file beside `path`.
+    public init(path: String) throws(AtomicFileError) {
+        self.path = path
+        (fd, temporary) = try AtomicFile.createTemporary(besides: path)
+    }
+
+    /// Appends `buffer`.
+    public func append(_ buffer: UnsafeRawBufferPointer) throws(AtomicFileError) {
+        guard fd >= 0 else { throw AtomicFileError("write", path: path, code: EBADF) }
+        try AtomicFile.writeAll(buffer, to: fd, path: temporary)
+    }
+
+    /// Puts what was appended in place of `path`, durably.
+    public func commit() throws(AtomicFileError) {
+        guard fd >= 0 else { throw AtomicFileError("rename", path: path, code: EBADF) }
+        let descriptor = fd
+        fd = -1
+        guard fsync(descriptor) == 0 else {
+            let failure = AtomicFileError("fsync", path: temporary)
+            _ = close(descriptor)
+            _ = unlink(temporary)
+            throw failure
+        }
+        guard close(descriptor) == 0 else {
+            let failure = AtomicFileError("close", path: temporary)
+            _ = unlink(temporary)
+            throw failure
+        }
+        guard rename(temporary, path) == 0 else {
+            let failure = AtomicFileError("rename", path: path)
+            _ = unlink(temporary)
+            throw failure
+        }
+        try AtomicFile.syncDirectory(AtomicFile.directoryName(of: path))
+    }
+
+    deinit {
+        guard fd >= 0 else { return }
+        _ = close(fd)
+        _ = unlink(temporary)
+    }
 }

@@ -254,6 +254,37 @@ struct CheckpointResumeTests {
     /// The scheduler runs in one directory, the servers and workers in another, and the prefix and
     /// metrics file are relative: they land under the scheduler's directory (the only host that needs
     /// to see them), none under the nodes', and `--resume` from the nodes' directory finds them.
+    /// A prefix the workers spell otherwise than the scheduler resolves it (a trailing slash, `./`, a
+    /// doubled slash) still carries the files only workers hold: their residuals and, when they run
+    /// the optimizer, worker 0's state; they are offered under the workers' spelling and written
+    /// under the scheduler's, and the job resumes from them.
+    @Test(arguments: [("ck/", "/ck"), ("./ck//p", "/ck/p")])
+    func aPrefixSpelledOtherwiseStillCarriesTheWorkersFiles(prefix: String, resolved: String) throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let env = Self.split.merging(["MXNET_UPDATE_ON_KVSTORE": "0"]) { $1 }
+        func run(_ args: [String]) throws -> DistJob {
+            try DistJob.run(
+                workers: 2, servers: 1, args: Self.training + ["--gc-type", "2bit", "--model-prefix", prefix] + args,
+                env: env, schedulerDirectory: dir, nodeDirectory: dir)
+        }
+        let first = try run(["--num-epochs", "1"])
+        defer { first.removeFiles() }
+        try #require(first.succeeded, "first epoch failed: \(first.logs)")
+        let layout = CheckpointLayout(prefix: dir + resolved, epoch: 1)
+        let manifest = try CheckpointManifest.read(layout)
+        try manifest.verify(layout)
+        #expect(
+            manifest.files.map(\.role).sorted() == [
+                "params", "states", "symbol", "worker-residuals", "worker-residuals",
+            ])
+        let second = try run(["--num-epochs", "2", "--resume"])
+        defer { second.removeFiles() }
+        try #require(second.succeeded, "resumed epoch failed: \(second.logs)")
+        let next = CheckpointLayout(prefix: dir + resolved, epoch: 2)
+        try CheckpointManifest.read(next).verify(next)
+    }
+
     @Test func aRelativePrefixIsRelativeToTheSchedulersDirectory() throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

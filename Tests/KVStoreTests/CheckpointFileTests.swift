@@ -241,6 +241,14 @@ struct CheckpointFileTests {
         #expect(
             text.contains(shard) && text.contains("the scheduler writes it from server 1's answer to CHECKPOINT"),
             "\(text)")
+        // A state shard the assembler does not read must still be there whole (its size is checked).
+        try AtomicFile.write(Array(saved.dropLast()), to: shard)
+        let short = #expect(throws: CheckpointError.self) {
+            try CheckpointAssembler.complete(
+                layout, reports: reports, argShapes: ["w": [2, 5], "b": [3]], extra: [:], numWorkers: 2)
+        }
+        let shortText = short.map(String.init(describing:)) ?? ""
+        #expect(shortText.contains(shard) && shortText.contains("the manifest says \(saved.count)"), "\(shortText)")
         try AtomicFile.write(saved, to: shard)
         #expect(throws: CheckpointError.self) {
             try CheckpointAssembler.complete(

@@ -20,6 +20,14 @@ struct CheckpointTransferTests {
             epoch: 3, numServers: 2, numWorkers: 1, optimizer: reports[0].optimizer, files: reports.flatMap(\.files))
         var contents: [String: [UInt8]] = [:]
         for file in manifest.files { contents[file.name] = try AtomicFile.read(manifest.path(of: file, in: layout)) }
+        // The weights alone (what the params file needs): the state shards stay on disk, unread.
+        let weightShards = contents.filter { name, _ in
+            manifest.files.contains { $0.name == name && $0.role == "server-params" }
+        }
+        let weightsOnly = try CheckpointShards.decode(
+            layout, manifest: manifest, contents: weightShards, source: "test", weightsOnly: true)
+        #expect(weightsOnly.weights["w"]?.toArray() == files.values(6, 1) + files.values(4, 4))
+        #expect(weightsOnly.states.isEmpty)
         try FileManager.default.removeItem(atPath: dir)
 
         let fromBytes = try CheckpointShards.decode(layout, manifest: manifest, contents: contents, source: "test")
@@ -113,6 +121,46 @@ struct CheckpointTransferTests {
         }
     }
 
+    /// The scheduler serves only its checkpoints' files, by name: the symbol, the params and what
+    /// the manifest lists; never another file of the directory or a path; ranges stay in the file.
+    @Test func theSchedulerServesOnlyTheCheckpointsFiles() throws {
+        let (dir, prefix) = try files.scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let layout = CheckpointLayout(prefix: prefix, epoch: 5)
+        let reports = try files.writeShards(layout)
+        try AtomicFile.write(Array("{}".utf8), to: layout.symbolPath)
+        try AtomicFile.write(Array("secret".utf8), to: dir + "/other.txt")
+        func read(_ name: String, _ offset: Int, _ length: Int, epoch: Int = 5) throws -> [UInt8] {
+            let request = CheckpointRead(prefix: prefix, epoch: epoch, name: name, offset: offset, length: length)
+            let chunk = try CheckpointTransfer.chunk(
+                of: request, layout: CheckpointLayout(prefix: prefix, epoch: epoch))
+            return chunk.withUnsafeBytes { Array($0) }
+        }
+        func refusal(_ name: String, _ offset: Int = 0, _ length: Int = 1, epoch: Int = 5) -> String {
+            let error = #expect(throws: CheckpointError.self) { try read(name, offset, length, epoch: epoch) }
+            return error.map(String.init(describing:)) ?? ""
+        }
+        // Before the manifest: the symbol, not a shard.
+        #expect(try read("net-symbol.json", 0, 2) == Array("{}".utf8))
+        let shard = (layout.serverStatesPath(1) as NSString).lastPathComponent
+        #expect(refusal(shard).contains("\(shard) is not a file of checkpoint 5"))
+        try CheckpointAssembler.complete(
+            layout, reports: reports, argShapes: ["w": [2, 5], "b": [3]], extra: [:], numWorkers: 1)
+        let whole = try AtomicFile.read(layout.serverStatesPath(1))
+        #expect(try read(shard, 0, whole.count) == whole)
+        #expect(try read(shard, 3, 5) == Array(whole[3..<8]))
+        #expect(try read("net-0005.params", 0, 8) == Array(try AtomicFile.read(layout.paramsPath)[0..<8]))
+        for name in ["other.txt", "../net-0005.params", dir + "/other.txt", "net-0005.manifest.json"] {
+            #expect(refusal(name).contains("is not a file of checkpoint 5"), "\(name)")
+        }
+        #expect(refusal(shard, whole.count - 1, 2).contains("the file has \(whole.count)"))
+        #expect(refusal(shard, 0, 0).contains("asks 0 bytes"))
+        #expect(refusal("net-0004.params", epoch: 4).contains("cannot be read"))
+        let huge = CheckpointRead(prefix: prefix, epoch: 5, name: shard, offset: 0, length: 1 << 30)
+        let error = #expect(throws: CheckpointError.self) { try huge.check(size: 1 << 31) }
+        #expect("\(error.map(String.init(describing:)) ?? "")".contains("more than one answer may carry"))
+    }
+
     /// A server's shard (CHECKPOINT) and a worker's offered file are read by the scheduler in chunks
     /// over a real cluster (in memory), each whole file checked; a file is withdrawn once read to
     /// its end, and a file not on offer, of another epoch or differing from its announcement is an
@@ -167,10 +215,40 @@ struct CheckpointTransferTests {
             worker: 0)
         #expect(try download(residuals, from: NodeID.worker(0), chunk: 7) == content)
         #expect(store.checkpointOutbox.names.isEmpty)
+        // Streamed to a file: in place once whole and checked; a forged announcement leaves no file.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-read-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func save(_ file: CheckpointManifest.File) throws {
+            _ = store.checkpointOutbox.offer(
+                content, path: layout.workerResidualsPath(0), role: CheckpointManifest.workerResidualsRole, epoch: 3,
+                worker: 0)
+            try CheckpointTransfer.downloadToFile(
+                file, prefix: layout.prefix, epoch: 3, from: NodeID.worker(0), office: office, path: dir + "/r",
+                chunkBytes: 100)
+        }
+        #expect(throws: CheckpointError.self) { try save(forged) }
+        #expect(try FileManager.default.contentsOfDirectory(atPath: dir).isEmpty)
+        try save(residuals)
+        #expect(try AtomicFile.read(dir + "/r") == content)
         var unknown = residuals
         unknown.name = "mlp-0003.worker5.residuals"
         let missing = #expect(throws: KVStoreError.self) { try download(unknown, from: NodeID.worker(0)) }
         #expect("\(missing.map(String.init(describing:)) ?? "")".contains("mlp-0003.worker5.residuals"))
+        // Only the scheduler may read what a worker offers.
+        let offered = store.checkpointOutbox.offer(
+            content, path: layout.workerResidualsPath(0), role: CheckpointManifest.workerResidualsRole, epoch: 3)
+        let foreign = #expect(throws: KVStoreError.self) {
+            try CheckpointTransfer.download(
+                offered, prefix: layout.prefix, epoch: 3, from: NodeID.worker(0), office: cluster.serverOffices[0],
+                path: "p", chunkBytes: 100)
+        }
+        #expect("\(foreign.map(String.init(describing:)) ?? "")".contains("only accepted from the scheduler"))
+        #expect(store.checkpointOutbox.names == ["mlp-0003.worker0.residuals"])
+        // An empty file is announced but never held.
+        let empty = store.checkpointOutbox.offer([], path: "/ckpt/mlp-0003.e", role: "x", epoch: 3)
+        #expect(empty.bytes == 0 && !store.checkpointOutbox.names.contains("mlp-0003.e"))
+        #expect(try download(empty, from: NodeID.worker(0)) == [])
         _ = store.checkpointOutbox.offer(content, path: "/ckpt/mlp-0004.x", role: "x", epoch: 4)
         let stale = #expect(throws: KVStoreError.self) { try download(residuals, from: NodeID.worker(0)) }
         #expect("\(stale.map(String.init(describing:)) ?? "")".contains("checkpoint 4"))

@@ -52,6 +52,31 @@ struct ScratchDirectory {
         #expect(dir.entries() == ["weights.params"], "no temporary file is left behind")
     }
 
+    /// A file written in pieces appears whole at `commit`; until then, and for good when the writer
+    /// is dropped without committing, the old file stays as it was and no temporary is left.
+    @Test func aFileWrittenInPiecesAppearsOnlyAtCommit() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let target = dir.path + "/shard.states"
+        try AtomicFile.write([7, 7], to: target)
+        do {
+            let writer = try AtomicFileWriter(path: target)
+            try [1, 2, 3].withUnsafeBytes { try writer.append($0) }
+            #expect(try AtomicFile.read(target) == [7, 7])
+            #expect(dir.entries().count == 2, "the pieces go to a temporary file beside it")
+        }
+        #expect(try AtomicFile.read(target) == [7, 7], "a writer dropped without commit changes nothing")
+        #expect(dir.entries() == ["shard.states"], "and removes its temporary file")
+        let writer = try AtomicFileWriter(path: target)
+        for piece in [[1, 2, 3], [], [4, 5]] as [[UInt8]] { try piece.withUnsafeBytes { try writer.append($0) } }
+        try writer.commit()
+        #expect(try AtomicFile.read(target) == [1, 2, 3, 4, 5])
+        #expect(dir.entries() == ["shard.states"])
+        #expect(throws: AtomicFileError.self) { try [9].withUnsafeBytes { try writer.append($0) } }
+        #expect(throws: AtomicFileError.self) { try writer.commit() }
+        #expect(throws: AtomicFileError.self) { try AtomicFileWriter(path: dir.path + "/no/such/dir/file") }
+    }
+
     @Test func emptyAndLargeFilesRoundTrip() throws {
         let dir = ScratchDirectory()
         defer { dir.remove() }

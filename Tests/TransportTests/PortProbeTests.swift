@@ -10,7 +10,10 @@ struct PortProbeTests {
         let ephemeral = PortProbe.ephemeralRange()
         #expect(ephemeral.lowerBound >= 1 && ephemeral.upperBound <= 65535)
         let port = try #require(PortProbe.freePortBelowEphemeralRange())
-        #expect(port >= 10_000 && port < ephemeral.lowerBound, "\(port) within \(ephemeral)")
+        // Where the ephemeral range leaves no room below it, the probe falls back to an ephemeral port.
+        if ephemeral.lowerBound > 10_001 {
+            #expect(port >= 10_000 && port < ephemeral.lowerBound, "\(port) within \(ephemeral)")
+        }
         #expect(PortProbe.firstFreePort(in: port...port, host: "127.0.0.1") == port)
         // A range of one port that a listener holds has no free port; a wider one skips it.
         let van = ZMQVan()
