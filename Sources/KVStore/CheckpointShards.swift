@@ -119,6 +119,16 @@ public struct CheckpointShards: Sendable {
         }
     }
 
+    /// Joins the server files `manifest` lists as `fetch` gives them (verified: a server reading
+    /// them from the scheduler checks each as it arrives), one at a time, so only one file's bytes
+    /// are held at once beside what is decoded.
+    public static func fetch(
+        _ layout: CheckpointLayout, manifest: CheckpointManifest,
+        fetch: (CheckpointManifest.File, String) throws(CheckpointError) -> [UInt8]
+    ) throws(CheckpointError) -> CheckpointShards {
+        try join(layout, manifest: manifest, read: fetch)
+    }
+
     /// The server files `manifest` lists (weights, then states), with their paths in `layout`.
     /// Throws `corrupt` when it does not list one of each per server.
     public static func serverFiles(_ layout: CheckpointLayout, manifest: CheckpointManifest) throws(CheckpointError)

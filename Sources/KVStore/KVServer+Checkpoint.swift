@@ -136,11 +136,13 @@ extension KVServer {
                 statesPath: layout.localStatesPath)
             return (manifest, shards)
         }
-        var contents: [String: [UInt8]] = [:]
-        for file in try CheckpointShards.serverFiles(layout, manifest: manifest) {
-            contents[file.name] = try read(file)
+        // Each shard file is decoded as it arrives and its bytes dropped before the next is read.
+        let shards = try CheckpointShards.fetch(layout, manifest: manifest) { file, _ throws(CheckpointError) in
+            do { return try read(file) } catch let error as CheckpointError { throw error } catch {
+                throw .inconsistent("\(error)")
+            }
         }
-        return (manifest, try CheckpointShards.decode(layout, manifest: manifest, contents: contents, source: source))
+        return (manifest, shards)
     }
 
     /// Sets `slice`'s weights and optimizer state from the checkpoint being restored, if any.
