@@ -73,7 +73,9 @@ struct ResumePoint {
     /// writes a cluster's checkpoints and metrics file, resolves the paths the workers send as given
     /// with it, so a relative `--model-prefix` is relative to the scheduler's working directory.
     static func absolute(_ path: String) -> String {
-        URL(fileURLWithPath: path).standardizedFileURL.path
+        let resolved = URL(fileURLWithPath: path).standardizedFileURL.path
+        // A prefix ending in "/" names files inside that directory (`ck/-0001.params`), as on one host.
+        return path.hasSuffix("/") && !resolved.hasSuffix("/") ? resolved + "/" : resolved
     }
 }
 

@@ -343,7 +343,8 @@ struct TrainJob {
     /// Creates the directory `path` (a file or a checkpoint prefix) lives in, when it has one.
     func createParentDirectory(of path: String?) throws {
         guard let path else { return }
-        let dir = (path as NSString).deletingLastPathComponent
+        // A model prefix ending in "/" names files inside that directory (`ck/-0001.params`).
+        let dir = path.hasSuffix("/") ? path : (path as NSString).deletingLastPathComponent
         guard !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) else { return }
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

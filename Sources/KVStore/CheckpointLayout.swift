@@ -30,11 +30,17 @@ public struct CheckpointLayout: Sendable, Equatable {
         return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 
-    /// The directory holding the files ("." for a bare prefix).
+    /// The directory holding the files ("." for a bare prefix; the prefix itself when it ends in
+    /// "/", whose files MXNet names `ck/-0001.params`).
     public var directory: String {
+        if prefix.hasSuffix("/") { return prefix.count == 1 ? "/" : String(prefix.dropLast()) }
         let dir = (prefix as NSString).deletingLastPathComponent
         return dir.isEmpty ? "." : dir
     }
+
+    /// What every file name of the checkpoint has before its `-`: the prefix's last component, or
+    /// nothing for a prefix ending in "/".
+    public var baseName: String { prefix.hasSuffix("/") ? "" : (prefix as NSString).lastPathComponent }
 
     /// `prefix-symbol.json`.
     public var symbolPath: String { "\(prefix)-symbol.json" }
@@ -68,7 +74,7 @@ public struct CheckpointLayout: Sendable, Equatable {
     /// The epochs `N` for which `prefix-%04d<suffix>` exists, newest first.
     private static func epochs(prefix: String, withSuffix suffix: String) -> [Int] {
         let probe = CheckpointLayout(prefix: prefix, epoch: 0)
-        let base = (prefix as NSString).lastPathComponent + "-"
+        let base = probe.baseName + "-"
         let names = (try? FileManager.default.contentsOfDirectory(atPath: probe.directory)) ?? []
         return names.compactMap { name -> Int? in
             guard name.hasPrefix(base), name.hasSuffix(suffix) else { return nil }

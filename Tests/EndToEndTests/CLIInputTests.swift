@@ -269,5 +269,15 @@ struct CLIInputTests {
         #expect(renamed.status == 0, "\(renamed.stderr)")
         #expect(FileManager.default.fileExists(atPath: dir + "/m/metrics.jsonl"))
         #expect(FileManager.default.fileExists(atPath: dir + "/f/final.params"))
+
+        // A prefix ending in "/" names files inside that directory, as MXNet's (`ck/-0001.params`):
+        // the directory is made before training, and --resume finds the checkpoint there.
+        let slash = try CLIRunner.run(["train", "--num-epochs", "1", "--model-prefix", dir + "/ck/"] + Self.quick)
+        try #require(slash.status == 0, "\(slash.stderr)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/ck/-0001.params"))
+        #expect(FileManager.default.fileExists(atPath: dir + "/ck/-0001.manifest.json"))
+        let again = try CLIRunner.run(
+            ["train", "--num-epochs", "2", "--model-prefix", dir + "/ck/", "--resume"] + Self.quick)
+        #expect(again.status == 0 && again.stderr.contains("at epoch 1"), "\(again.stderr)")
     }
 }

@@ -254,11 +254,12 @@ struct CheckpointResumeTests {
     /// The scheduler runs in one directory, the servers and workers in another, and the prefix and
     /// metrics file are relative: they land under the scheduler's directory (the only host that needs
     /// to see them), none under the nodes', and `--resume` from the nodes' directory finds them.
-    /// A prefix the workers spell otherwise than the scheduler resolves it (a trailing slash, `./`, a
-    /// doubled slash) still carries the files only workers hold: their residuals and, when they run
-    /// the optimizer, worker 0's state; they are offered under the workers' spelling and written
-    /// under the scheduler's, and the job resumes from them.
-    @Test(arguments: [("ck/", "/ck"), ("./ck//p", "/ck/p")])
+    /// A prefix the workers spell otherwise than the scheduler resolves it (`./`, a doubled slash)
+    /// still carries the files only workers hold: their residuals and, when they run the optimizer,
+    /// worker 0's state; they are offered under the workers' spelling and written under the
+    /// scheduler's, and the job resumes from them. A prefix ending in "/" names files inside that
+    /// directory (`ck/-0001.params`), as on one host.
+    @Test(arguments: [("ck/", "/ck/"), ("./ck//p", "/ck/p")])
     func aPrefixSpelledOtherwiseStillCarriesTheWorkersFiles(prefix: String, resolved: String) throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -81,6 +81,27 @@ struct CheckpointFileTests {
         }
     }
 
+    /// File names as MXNet's `save_checkpoint` makes them, also for a prefix ending in "/" (files
+    /// inside that directory, `ck/-0001.params`), and the epochs found under either.
+    @Test func layoutNamesFilesAsMXNetAndFindsTheirEpochs() throws {
+        let plain = CheckpointLayout(prefix: "/runs/ck/mlp", epoch: 12)
+        #expect(plain.directory == "/runs/ck" && plain.baseName == "mlp")
+        #expect(plain.paramsPath == "/runs/ck/mlp-0012.params" && plain.symbolPath == "/runs/ck/mlp-symbol.json")
+        let slash = CheckpointLayout(prefix: "/runs/ck/", epoch: 3)
+        #expect(slash.directory == "/runs/ck" && slash.baseName == "")
+        #expect(slash.paramsPath == "/runs/ck/-0003.params" && slash.manifestPath == "/runs/ck/-0003.manifest.json")
+        #expect(CheckpointLayout(prefix: "mlp", epoch: 1).directory == ".")
+        #expect(CheckpointLayout(prefix: "/", epoch: 1).directory == "/")
+
+        let (dir, _) = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for name in ["-0002.manifest.json", "-0010.manifest.json", "net-0004.manifest.json", "-12.manifest.json"] {
+            try AtomicFile.write(Array("{}".utf8), to: dir + "/" + name)
+        }
+        #expect(CheckpointLayout.epochsWithManifest(prefix: dir + "/") == [10, 2])
+        #expect(CheckpointLayout.epochsWithManifest(prefix: dir + "/net") == [4])
+    }
+
     @Test func manifestRoundTripsAndVerifies() throws {
         let (dir, prefix) = try scratch()
         defer { try? FileManager.default.removeItem(atPath: dir) }
