@@ -40,34 +40,27 @@ struct LaunchCommandResult {
     var all: String { standardOutput + "\n" + standardError }
 }
 
-/// A process started by a test with posix_spawn, its output in temporary files (never a pipe that could fill
-/// up), reaped with `waitpid` polling so every wait has a deadline. `kill` must run on every path: use `defer`.
+/// A command started by a test (a `ChildProcess`), its output in temporary files (never a pipe that could
+/// fill up), reaped with `waitpid` polling so every wait has a deadline. `kill` must run on every path:
+/// use `defer`.
 final class LaunchCommand: @unchecked Sendable {
-    let pid: pid_t
+    private let child: ChildProcess
     private let directory: URL
     private let outputURL: URL
     private let errorURL: URL
-    private var status: Int32?
+
+    /// The process id.
+    var pid: pid_t { child.pid }
 
     init(_ arguments: [String], environment: [String: String] = [:], standardInput: String? = nil) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("launch-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         outputURL = directory.appendingPathComponent("stdout")
         errorURL = directory.appendingPathComponent("stderr")
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, standardInput ?? "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputURL.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, errorURL.path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let variables = ProcessInfo.processInfo.environment.merging(environment) { $1 }.map { "\($0)=\($1)" }
-        var argv: [UnsafeMutablePointer<CChar>?] = arguments.map { strdup($0) } + [nil]
-        var envp: [UnsafeMutablePointer<CChar>?] = variables.map { strdup($0) } + [nil]
-        defer { for pointer in argv + envp { free(pointer) } }
-        var child: pid_t = 0
-        let rc = posix_spawnp(&child, arguments[0], &actions, nil, &argv, &envp)
-        guard rc == 0 else { throw LaunchTestError("cannot start \(arguments[0]): error \(rc)") }
-        pid = child
+        child = try ChildProcess(
+            arguments, environment: ProcessInfo.processInfo.environment.merging(environment) { $1 },
+            standardInput: standardInput ?? "/dev/null", standardOutput: outputURL.path,
+            standardError: errorURL.path)
     }
 
     deinit { try? FileManager.default.removeItem(at: directory) }
@@ -79,19 +72,13 @@ final class LaunchCommand: @unchecked Sendable {
     var standardOutputData: Data { (try? Data(contentsOf: outputURL)) ?? Data() }
 
     /// Whether it is still running (reaps it when it ended).
-    var isRunning: Bool {
-        if status != nil { return false }
-        var raw: Int32 = 0
-        guard waitpid(pid, &raw, WNOHANG) == pid else { return true }
-        status = (raw & 0x7f) == 0 ? (raw >> 8) & 0xff : 128 + (raw & 0x7f)
-        return false
-    }
+    var isRunning: Bool { child.isRunning }
 
     /// Waits for the process to exit; past `deadline`, stops it (see `kill`) and returns nil.
     func wait(deadline: Duration) -> LaunchCommandResult? {
-        if LaunchPoll.until(deadline, { !self.isRunning }) {
+        if child.wait(deadline) {
             return LaunchCommandResult(
-                status: status ?? -1, standardOutput: standardOutput, standardError: standardError)
+                status: child.status ?? -1, standardOutput: standardOutput, standardError: standardError)
         }
         kill()
         return nil
@@ -100,11 +87,8 @@ final class LaunchCommand: @unchecked Sendable {
     /// Stops the process if it still runs: SIGTERM, then SIGKILL after 20 s, and reaps it.
     func kill() {
         guard isRunning else { return }
-        _ = Glibc.kill(pid, SIGTERM)
-        if !LaunchPoll.until(.seconds(20), { !self.isRunning }) {
-            _ = Glibc.kill(pid, SIGKILL)
-            _ = LaunchPoll.until(.seconds(20), { !self.isRunning })
-        }
+        child.signal(SIGTERM)
+        if !child.wait(.seconds(20)) { child.kill() }
     }
 
     /// Runs `arguments` to completion within `deadline`; throws when it does not finish.

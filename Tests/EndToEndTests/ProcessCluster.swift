@@ -36,7 +36,7 @@ struct ClusterFailure: Error, CustomStringConvertible {
 final class ProcessCluster {
     struct Node {
         var name: String
-        var process: Process
+        var process: ChildProcess
         var log: URL
     }
 
@@ -83,23 +83,9 @@ final class ProcessCluster {
         workingDirectory: String? = nil
     ) throws -> Node {
         let log = directory.appendingPathComponent("\(name).log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let handle = try FileHandle(forWritingTo: log)
-        let process = Process()
-        if let command = wrapper.first {
-            process.executableURL = URL(fileURLWithPath: command)
-            process.arguments = Array(wrapper.dropFirst()) + [binary] + arguments
-        } else {
-            process.executableURL = URL(fileURLWithPath: binary)
-            process.arguments = arguments
-        }
-        process.environment = env
-        if let workingDirectory { process.currentDirectoryURL = URL(fileURLWithPath: workingDirectory) }
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        try handle.close()
+        let process = try ChildProcess(
+            wrapper + [binary] + arguments, environment: env, standardOutput: log.path, standardError: log.path,
+            workingDirectory: workingDirectory)
         let node = Node(name: name, process: process, log: log)
         nodes.append(node)
         return node
@@ -128,7 +114,7 @@ final class ProcessCluster {
         let deadline = Date(timeIntervalSinceNow: timeout)
         while Date() < deadline, nodes.contains(where: { $0.process.isRunning }) { usleep(50_000) }
         var statuses: [String: Int32?] = [:]
-        for node in nodes { statuses[node.name] = node.process.isRunning ? nil : node.process.terminationStatus }
+        for node in nodes { statuses[node.name] = node.process.status }
         return statuses
     }
 
@@ -144,23 +130,18 @@ final class ProcessCluster {
 
     /// Kills one node (SIGKILL) and reaps it.
     func kill(_ name: String) {
-        guard let node = nodes.first(where: { $0.name == name }), node.process.isRunning else { return }
-        Glibc.kill(node.process.processIdentifier, SIGKILL)
-        node.process.waitUntilExit()
+        nodes.first { $0.name == name }?.process.kill()
     }
 
     /// Sends `signal` to node `name` if it is running (SIGSTOP freezes it, SIGCONT thaws it).
     func signal(_ name: String, _ signal: Int32) {
-        guard let node = nodes.first(where: { $0.name == name }), node.process.isRunning else { return }
-        Glibc.kill(node.process.processIdentifier, signal)
+        nodes.first { $0.name == name }?.process.signal(signal)
     }
 
     /// Kills every node still running (SIGKILL) and reaps it. Idempotent.
     func killAll() {
-        for node in nodes where node.process.isRunning {
-            Glibc.kill(node.process.processIdentifier, SIGKILL)
-        }
-        for node in nodes { node.process.waitUntilExit() }
+        for node in nodes { node.process.signal(SIGKILL) }
+        for node in nodes { node.process.kill() }
     }
 
     /// The output of node `name` so far.
@@ -216,13 +197,13 @@ final class ProcessCluster {
 extension ProcessCluster {
     /// The process id of node `name`, if it was started.
     func pid(_ name: String) -> pid_t? {
-        nodes.first { $0.name == name }?.process.processIdentifier
+        nodes.first { $0.name == name }?.process.pid
     }
 
     /// The nodes whose process still exists (`kill(pid, 0)` succeeds): after `waitAll` has reaped
     /// every node, this must be empty.
     func survivors() -> [String] {
-        nodes.filter { Glibc.kill($0.process.processIdentifier, 0) == 0 }.map(\.name)
+        nodes.filter { Glibc.kill($0.process.pid, 0) == 0 }.map(\.name)
     }
 
     /// Writes `secret` to a file with mode 0600 in the cluster's directory and returns its path.

@@ -82,20 +82,13 @@ enum MountNamespace {
             return false
         }
         defer { try? FileManager.default.removeItem(at: probe) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: wrapper(privateDirectory: probe.path)[0])
-        process.arguments = Array(wrapper(privateDirectory: probe.path).dropFirst()) + ["/bin/true"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return false }
-        let deadline = Date(timeIntervalSinceNow: 10)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return false
-        }
-        return process.terminationStatus == 0
+        guard
+            let probeProcess = try? ChildProcess(
+                wrapper(privateDirectory: probe.path) + ["/bin/true"], environment: ProcessInfo.processInfo.environment,
+                standardOutput: "/dev/null", standardError: "/dev/null")
+        else { return false }
+        defer { probeProcess.kill() }
+        return probeProcess.wait(.seconds(10)) && probeProcess.status == 0
     }()
 
     /// The command prefix that runs a command in a new mount namespace where `privateDirectory` is
