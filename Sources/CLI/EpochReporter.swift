@@ -30,8 +30,8 @@ final class EpochReporter {
     private let logger: Logger
     private var epochStart = MonotonicClock.now()
     private var waitedAtEpochStart: Double
-    /// The last epoch's validation figures over this worker's shard, by metric name.
-    private(set) var lastValidation: (epoch: Int, values: [(name: String, value: Double)])?
+    /// The last epoch's validation figures over this worker's shard.
+    let lastValidation = LastValidation()
 
     init(
         store: DistKVStore, module: Module, trainMetric: any EvalMetric, metricNames: [String],
@@ -65,7 +65,7 @@ final class EpochReporter {
         for (name, value) in scores {
             logger.info("Epoch[\(epoch)] Validation-\(name)=\(String(format: "%f", value)) (this worker's shard)")
         }
-        lastValidation = (epoch, scores)
+        lastValidation.figures = (epoch, scores)
         var report = EpochReport(
             epoch: epoch, rank: store.rank, samples: samplesPerEpoch, seconds: seconds, waitSeconds: waited,
             metricNames: metricNames,

@@ -129,7 +129,7 @@ struct TrainJob {
         var evalEndCallbacks: [BatchEndCallback] = []
         var evalData: (any DataIter)? = validation
         // The last epoch's validation figures: the final accuracy is read there, not scored again.
-        var lastValidation: () -> (epoch: Int, values: [(name: String, value: Double)])? = { nil }
+        let lastValidation: LastValidation
         if let store = session.kvstore as? DistKVStore {
             // The scheduler combines the epoch's figures, writes the metrics file and the checkpoints.
             let reporter = EpochReporter(
@@ -140,7 +140,7 @@ struct TrainJob {
                     .init(prefix: $0, period: options.checkpointPeriod, numEpochs: options.numEpochs)
                 }, logger: logger)
             epochCallbacks.append(reporter.epochEnded)
-            lastValidation = { reporter.lastValidation }
+            lastValidation = reporter.lastValidation
             evalData = nil
         } else {
             let recorder = EpochRecorder(
@@ -150,7 +150,7 @@ struct TrainJob {
             evalEndCallbacks.append(recorder.validationEnded)
             let last = LastValidation()
             evalEndCallbacks.append { param in last.figures = (param.epoch, param.evalMetric?.get() ?? []) }
-            lastValidation = { last.figures }
+            lastValidation = last
             if let prefix = options.modelPrefix {
                 epochCallbacks.append { epoch, _, _, _ in
                     guard isCheckpointEpoch(epoch) else { return }
@@ -171,7 +171,7 @@ struct TrainJob {
             beginEpoch: beginEpoch, numEpoch: options.numEpochs)
 
         let accuracy: Double
-        if let last = lastValidation(), last.epoch == options.numEpochs - 1,
+        if let last = lastValidation.figures, last.epoch == options.numEpochs - 1,
             let value = last.values.first(where: { $0.name == "accuracy" })?.value
         {
             accuracy = value
@@ -354,7 +354,8 @@ struct TrainJob {
     }
 }
 
-/// The validation figures of the last epoch that ran (one-process runs, from `fit`'s evaluation).
-private final class LastValidation {
+/// The validation figures of the last epoch that ran, by metric name: from `fit`'s evaluation in one
+/// process, from `EpochReporter`'s score of the worker's shard in a cluster.
+final class LastValidation {
     var figures: (epoch: Int, values: [(name: String, value: Double)])?
 }
