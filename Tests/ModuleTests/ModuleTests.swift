@@ -83,9 +83,58 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(args["fc2_weight"]!.toArray() == [Float](repeating: 0, count: 16))
         args["fc1_weight"]![flat: 0] = 99
         #expect(try module.getParams().args["fc1_weight"]![flat: 0] == 0.5, "getParams returns copies")
-        var extra = args
-        extra["fc9_weight"] = NDArray(shape: [1])
-        #expect(throws: ModuleError.self) { try module.setParams(extra, [:]) }
+    }
+
+    /// MXNet's `set_params`: names the module lacks are ignored, unless `allowMissing` (which copies
+    /// what is given and keeps the rest as it is) refuses them without `allowExtra`; a shape that
+    /// differs is refused even when the element count matches.
+    @Test func setParamsFollowsMXNetForMissingExtraAndMisshapenNames() throws {
+        let module = try Module(symbol: try smallNet())
+        try module.bind(dataShapes: [DataDesc(name: "data", shape: [4, 2])])
+        try module.initParams(initializer: Constant(value: 0.25))
+        var given = try module.getParams().args
+        for (name, array) in given { given[name] = NDArray(shape: array.shape, repeating: 1) }
+        given["fc9_weight"] = NDArray(shape: [1])
+        try module.setParams(given, [:])
+        #expect(try module.getParams().args["fc2_bias"]!.toArray() == [1, 1], "extra names are ignored")
+
+        let partial = ["fc1_weight": NDArray(shape: [8, 2], repeating: 3), "fc9_weight": NDArray(shape: [1])]
+        #expect(
+            throws: ModuleError.unknownNames(
+                kind: "arg_params", names: ["fc9_weight"],
+                candidates: ["fc1_weight", "fc1_bias", "fc2_weight", "fc2_bias"])
+        ) { try module.setParams(partial, [:], allowMissing: true) }
+        #expect(throws: ModuleError.missingParameter("fc1_bias")) { try module.setParams(partial, [:]) }
+        try module.setParams(partial, [:], allowMissing: true, allowExtra: true)
+        let args = try module.getParams().args
+        #expect(args["fc1_weight"]!.toArray() == [Float](repeating: 3, count: 16))
+        #expect(args["fc2_weight"]!.toArray() == [Float](repeating: 1, count: 16), "missing ones keep their values")
+
+        let transposed = given.merging(["fc1_weight": NDArray(shape: [2, 8], repeating: 5)]) { $1 }
+        #expect(
+            throws: ModuleError.badInput("parameter fc1_weight has shape [2, 8] but the module expects [8, 2]")
+        ) { try module.setParams(transposed, [:]) }
+    }
+
+    /// MXNet's feature extraction: a module on an inner layer (`internals`) loads the whole network's
+    /// parameters file, taking the arrays it has names for.
+    @Test func aModuleCutAtAnInnerLayerLoadsTheWholeNetworksParams() throws {
+        let whole = try Module(symbol: try smallNet())
+        try whole.bind(dataShapes: [DataDesc(name: "data", shape: [4, 2])])
+        try whole.initParams(initializer: Xavier())
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("swiftps-cut-\(UUID())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("whole.params").path
+        try whole.saveParams(path)
+
+        let cut = try #require(try smallNet().internals.output(named: "relu1_output"))
+        let features = try Module(symbol: cut, labelNames: [])
+        try features.bind(dataShapes: [DataDesc(name: "data", shape: [4, 2])], forTraining: false)
+        try features.loadParams(path)
+        let args = try features.getParams().args
+        #expect(Set(args.keys) == ["fc1_weight", "fc1_bias"])
+        #expect(args["fc1_weight"]!.toArray() == (try whole.getParams().args["fc1_weight"]!.toArray()))
     }
 }
 
@@ -296,6 +345,24 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(Set(a.keys) == Set(b.keys))
         for (name, value) in a { #expect(value.maxAbsDifference(b[name]!) < 1e-6, "\(name)") }
         #expect(a["fc1_weight"]!.maxAbsDifference(initial["fc1_weight"]!) > 0, "the first module was trained")
+    }
+
+    /// As MXNet asserts: two modules of a chain with one parameter name would train two arrays
+    /// and save one.
+    @Test func sequentialModuleRefusesDuplicatedParameterNames() throws {
+        let first = try Symbol.fullyConnected(Symbol.variable("data"), numHidden: 2, name: "fc")
+        let second = try Symbol.softmaxOutput(
+            try Symbol.fullyConnected(Symbol.variable("data"), numHidden: 2, name: "fc"), name: "softmax")
+        let seq = SequentialModule()
+        seq.add(try Module(symbol: first, labelNames: []))
+        seq.add(try Module(symbol: second), takeLabels: true)
+        try seq.bind(
+            dataShapes: [DataDesc(name: "data", shape: [4, 2])],
+            labelShapes: [DataDesc(name: "softmax_label", shape: [4])])
+        #expect(
+            throws: ModuleError.badInput(
+                "Duplicated parameter names: fc_bias of module 1 (Module) is already used by module 0 (Module)")
+        ) { try seq.initParams(initializer: Xavier()) }
     }
 }
 

@@ -84,6 +84,9 @@ extension BaseModule {
     public func startEpoch(_ epoch: Int) throws {}
 
     /// Assigns parameter and aux values: `initParams` without an initializer (MXNet's `set_params`).
+    /// Every parameter must be given unless `allowMissing`, which keeps the others' values and then
+    /// refuses names the module lacks unless `allowExtra`; without `allowMissing` such names are
+    /// ignored.
     public func setParams(
         _ argParams: [String: NDArray], _ auxParams: [String: NDArray], allowMissing: Bool = false,
         forceInit: Bool = true, allowExtra: Bool = false
@@ -109,6 +112,18 @@ extension BaseModule {
     public func loadParams(_ path: String) throws {
         let (args, aux) = try ParamsFile.loadCheckpointParams(path)
         try setParams(args, aux)
+    }
+
+    /// `array` without the batch's `pad` padding samples at the end of its first axis (MXNet's
+    /// `out[0:out.shape[0]-pad]`); throws naming `what` when its first axis cannot hold them.
+    private static func trimmingPad(_ array: NDArray, _ pad: Int, _ what: String) throws -> NDArray {
+        guard pad > 0 else { return array }
+        guard let rows = array.shape.first, rows >= pad else {
+            throw ModuleError.badInput(
+                "the batch ends with \(pad) padding samples, but \(what) has shape \(array.shape): its first axis is not the batch's, so they cannot be left out"
+            )
+        }
+        return array.slice(0..<(rows - pad))
     }
 
     private func requireReady(_ call: String) throws {
@@ -139,8 +154,9 @@ extension BaseModule {
             try forward(batch, isTrain: false)
             if batch.pad > 0 {
                 // Padding samples are not part of the data set: leave them out of the metric.
-                let keep = { (a: NDArray) in a.slice(0..<(a.shape[0] - batch.pad)) }
-                try evalMetric.update(labels: batch.label.map(keep), preds: try getOutputs().map(keep))
+                try evalMetric.update(
+                    labels: try batch.label.map { try Self.trimmingPad($0, batch.pad, "a label") },
+                    preds: try getOutputs().map { try Self.trimmingPad($0, batch.pad, "an output") })
             } else {
                 try updateMetric(evalMetric, labels: batch.label)
             }
@@ -164,7 +180,7 @@ extension BaseModule {
         var nbatch = 0
         while numBatch.map({ nbatch < $0 }) ?? true, let batch = try evalData.next() {
             try forward(batch, isTrain: false)
-            let outputs = try getOutputs().map { $0.slice(0..<($0.shape[0] - batch.pad)) }
+            let outputs = try getOutputs().map { try Self.trimmingPad($0, batch.pad, "an output") }
             try body(outputs, nbatch, batch)
             nbatch += 1
         }
@@ -213,7 +229,8 @@ extension BaseModule {
     ///   - forceRebind: passed to `bind`.
     ///   - beginEpoch / numEpoch: the epochs to run, `beginEpoch ..< numEpoch` (none, with a warning,
     ///     when `beginEpoch` is past `numEpoch`, as MXNet's empty `range`).
-    ///   - validationMetric: the metric for `evalData` (default: `evalMetric`'s kind).
+    ///   - validationMetric: the metric for `evalData` (default: `evalMetric` itself, as MXNet's
+    ///     `fit` given a metric object, so after `fit` it holds the last validation figures).
     ///   - monitor: installed before training when given.
     public func fit(
         _ trainData: any DataIter, evalData: (any DataIter)? = nil,

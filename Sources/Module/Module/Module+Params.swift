@@ -9,6 +9,15 @@ import SwiftPSTensor
 extension Module {
     // MARK: parameters
 
+    /// Sets every parameter and auxiliary state, as MXNet's `Module.init_params`: from `argParams` /
+    /// `auxParams` where they hold the name (the shape must match), else from `initializer`.
+    ///
+    /// - A name missing from given params throws `missingParameter`, unless `allowMissing`: then the
+    ///   initializer draws it, or without one (`setParams(allowMissing: true)`) it keeps its value.
+    /// - Names the module does not have are ignored (a module built on part of a network loads the
+    ///   whole network's checkpoint), except without an initializer and with `allowMissing`, MXNet's
+    ///   `set_params(allow_missing=True)`, which copies the given arrays as they are and so refuses
+    ///   unknown names (`unknownNames`, with the module's names) unless `allowExtra`.
     public func initParams(
         initializer: (any Initializer)? = Uniform(scale: 0.01), argParams: [String: NDArray]? = nil,
         auxParams: [String: NDArray]? = nil, allowMissing: Bool = false, forceInit: Bool = false,
@@ -25,7 +34,7 @@ extension Module {
             argParams = pre.args
             auxParams = pre.aux
         }
-        if !allowExtra {
+        if initializer == nil && allowMissing && !allowExtra {
             if let argParams {
                 let extra = argParams.keys.filter { !paramNames.contains($0) }.sorted()
                 if !extra.isEmpty {
@@ -45,7 +54,7 @@ extension Module {
         func fill(_ name: String, _ array: NDArray, _ given: [String: NDArray]?) throws {
             if let given {
                 if let value = given[name] {
-                    guard value.count == array.count else {
+                    guard value.shape == array.shape else {
                         throw ModuleError.badInput(
                             "parameter \(name) has shape \(value.shape) but the module expects \(array.shape)")
                     }
@@ -53,10 +62,10 @@ extension Module {
                     return
                 }
                 guard allowMissing else { throw ModuleError.missingParameter(name) }
+                // MXNet's `set_params(allow_missing=True)`: what is not given keeps its value.
+                guard initializer != nil else { return }
             }
-            guard let initializer else {
-                throw ModuleError.missingParameter(name)
-            }
+            guard let initializer else { throw ModuleError.missingParameter(name) }
             try initializer.initialize(name: name, array: array, rng: &rng)
         }
         for name in paramNames {

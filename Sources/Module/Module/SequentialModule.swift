@@ -92,11 +92,26 @@ public final class SequentialModule: BaseModule {
                 initializer: initializer, argParams: argParams, auxParams: auxParams, allowMissing: allowMissing,
                 forceInit: forceInit, allowExtra: true)
         }
-        if !allowExtra, let argParams {
-            let known = Set(try modules.flatMap { try $0.getParams().args.keys })
-            let extra = argParams.keys.filter { !known.contains($0) }.sorted()
-            if !extra.isEmpty {
-                throw ModuleError.unknownNames(kind: "arg_params", names: extra, candidates: known.sorted())
+        // MXNet asserts this too: two modules with one name would train two arrays and save one.
+        var owners: [String: Int] = [:]
+        for (index, module) in modules.enumerated() {
+            let (args, aux) = try module.getParams()
+            for name in args.keys.sorted() + aux.keys.sorted() {
+                if let first = owners[name] {
+                    throw ModuleError.badInput(
+                        "Duplicated parameter names: \(name) of module \(index) (\(type(of: module))) is already used by module \(first) (\(type(of: modules[first])))"
+                    )
+                }
+                owners[name] = index
+            }
+        }
+        // As `Module.initParams`: unknown names are refused only by `setParams(allowMissing: true)`.
+        if initializer == nil && allowMissing && !allowExtra {
+            for (kind, given) in [("arg_params", argParams), ("aux_params", auxParams)] {
+                let extra = (given ?? [:]).keys.filter { owners[$0] == nil }.sorted()
+                if !extra.isEmpty {
+                    throw ModuleError.unknownNames(kind: kind, names: extra, candidates: owners.keys.sorted())
+                }
             }
         }
         paramsInitialized = true
