@@ -18,7 +18,11 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
     /// The weight decay coefficient (MXNet's `wd`, default 0).
     public var wd: Double
     /// The factor applied to every gradient first (MXNet's `rescale_grad`, default 1).
-    public var rescaleGrad: Double
+    public var rescaleGrad: Double { didSet { rescaleGradIsGiven = true } }
+    /// Whether `rescaleGrad` was given (to `init`, decoded or assigned) rather than left at MXNet's
+    /// default. `Module.initOptimizer` replaces only a default one by 1 / the global batch, as MXNet
+    /// injects `rescale_grad` only into optimizer parameters that lack it: an explicit 1 stays 1.
+    public private(set) var rescaleGradIsGiven: Bool
     /// Clip gradients to `[-c, c]` (MXNet's `clip_gradient`); nil turns clipping off (MXNet's None / -1).
     public var clipGradient: Double?
     /// The momentum of SGD and NAG (MXNet default 0: plain SGD, no state).
@@ -51,7 +55,7 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
     /// `learningRate` defaults to 0.01 (MXNet's `Optimizer`), except adam and rmsprop, whose MXNet
     /// classes default to 0.001. `epsilon` defaults to 1e-8, except adagrad's `eps` of 1e-7.
     public init(
-        name: String, learningRate: Double? = nil, wd: Double = 0, rescaleGrad: Double = 1,
+        name: String, learningRate: Double? = nil, wd: Double = 0, rescaleGrad: Double? = nil,
         clipGradient: Double? = nil, momentum: Double = 0, beta1: Double = 0.9, beta2: Double = 0.999,
         epsilon: Double? = nil, gamma1: Double = 0.9, gamma2: Double = 0.9, centered: Bool = false,
         clipWeights: Double? = nil, lrScheduler: LRSchedulerConfig? = nil, beginNumUpdate: Int = 0,
@@ -61,7 +65,8 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
         self.name = lower
         self.learningRate = learningRate ?? OptimizerConfig.defaultLearningRate(lower)
         self.wd = wd
-        self.rescaleGrad = rescaleGrad
+        self.rescaleGrad = rescaleGrad ?? 1
+        self.rescaleGradIsGiven = rescaleGrad != nil
         self.clipGradient = clipGradient
         self.momentum = momentum
         self.beta1 = beta1
@@ -151,7 +156,7 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
             name: try c.decode(String.self, forKey: .name),
             learningRate: try c.decodeIfPresent(Double.self, forKey: .learningRate),
             wd: try c.decodeIfPresent(Double.self, forKey: .wd) ?? 0,
-            rescaleGrad: try c.decodeIfPresent(Double.self, forKey: .rescaleGrad) ?? 1,
+            rescaleGrad: try c.decodeIfPresent(Double.self, forKey: .rescaleGrad),
             clipGradient: try c.decodeIfPresent(Double.self, forKey: .clipGradient),
             momentum: try c.decodeIfPresent(Double.self, forKey: .momentum) ?? 0,
             beta1: try c.decodeIfPresent(Double.self, forKey: .beta1) ?? 0.9,
@@ -167,13 +172,13 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
             wdMult: try c.decodeIfPresent([String: Double].self, forKey: .wdMult) ?? [:])
     }
 
-    /// Encodes every field (nil optionals are omitted).
+    /// Encodes every field (nil optionals, and a `rescaleGrad` left at its default, are omitted).
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(name, forKey: .name)
         try c.encode(learningRate, forKey: .learningRate)
         try c.encode(wd, forKey: .wd)
-        try c.encode(rescaleGrad, forKey: .rescaleGrad)
+        if rescaleGradIsGiven { try c.encode(rescaleGrad, forKey: .rescaleGrad) }
         try c.encodeIfPresent(clipGradient, forKey: .clipGradient)
         try c.encode(momentum, forKey: .momentum)
         try c.encode(beta1, forKey: .beta1)

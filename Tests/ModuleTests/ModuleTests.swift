@@ -116,6 +116,31 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         ) { try module.setParams(transposed, [:]) }
     }
 
+    /// A batch's inputs are matched by name in the order the iterator lists them (MXNet loads a batch
+    /// in its `data_shapes` order), not by their position in the module's `dataNames`: an iterator
+    /// listing `b` before `a` must not swap two inputs of the same shape.
+    @Test func inputsListedInAnotherOrderAreMatchedByName() throws {
+        let net = try Symbol.concat([Symbol.variable("a"), Symbol.variable("b")], dim: 1, name: "joined")
+        let module = try Module(symbol: net, dataNames: ["a", "b"], labelNames: [])
+        let a = NDArray(shape: [2, 1], repeating: 1)
+        let b = NDArray(shape: [2, 1], repeating: 2)
+        let data = try NDArrayIter(data: [("b", b), ("a", a)], batchSize: 2)
+        try module.bind(dataShapes: data.provideData, forTraining: false)
+        try module.initParams()
+        let out = try #require(try module.predict(data).first?.first)
+        #expect(out.toArray() == [1, 2, 1, 2], "a, then b, whatever order the iterator lists them in")
+
+        let described = DataBatch(
+            data: [a, b], label: [],
+            providedData: [DataDesc(name: "a", shape: [2, 1]), DataDesc(name: "b", shape: [2, 1])])
+        try module.forward(described, isTrain: false)
+        #expect(try module.getOutputs()[0].toArray() == [1, 2, 1, 2], "a batch's own descriptions come first")
+        let wrong = DataBatch(
+            data: [a, b], label: [],
+            providedData: [DataDesc(name: "a", shape: [2, 1]), DataDesc(name: "c", shape: [2, 1])])
+        #expect(throws: ModuleError.self) { try module.forward(wrong, isTrain: false) }
+    }
+
     /// MXNet's feature extraction: a module on an inner layer (`internals`) loads the whole network's
     /// parameters file, taking the arrays it has names for.
     @Test func aModuleCutAtAnInnerLayerLoadsTheWholeNetworksParams() throws {
@@ -345,6 +370,28 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(Set(a.keys) == Set(b.keys))
         for (name, value) in a { #expect(value.maxAbsDifference(b[name]!) < 1e-6, "\(name)") }
         #expect(a["fc1_weight"]!.maxAbsDifference(initial["fc1_weight"]!) > 0, "the first module was trained")
+    }
+
+    /// MXNet injects `rescale_grad` = 1 / batch only into optimizer parameters that lack it: an
+    /// explicit 1 (a loss that already averages over the batch) must stay 1, and survive the trip
+    /// to the servers as given.
+    @Test func anExplicitRescaleGradOfOneIsKept() throws {
+        for (given, expected) in [(nil, 1.0 / 16), (1.0, 1.0), (0.5, 0.5)] as [(Double?, Double)] {
+            let module = try Module(symbol: try smallNet())
+            try module.bind(
+                dataShapes: [DataDesc(name: "data", shape: [16, 2])],
+                labelShapes: [DataDesc(name: "softmax_label", shape: [16])])
+            try module.initParams(initializer: Xavier())
+            try module.initOptimizer(optimizer: OptimizerConfig(name: "sgd", learningRate: 0.1, rescaleGrad: given))
+            #expect(
+                module.optimizerConfig?.rescaleGrad == expected, "rescaleGrad given as \(String(describing: given))")
+        }
+        let explicit = OptimizerConfig(name: "sgd", rescaleGrad: 1)
+        let decoded = try JSONDecoder().decode(OptimizerConfig.self, from: try JSONEncoder().encode(explicit))
+        #expect(decoded.rescaleGradIsGiven && decoded == explicit)
+        let plain = try JSONDecoder().decode(
+            OptimizerConfig.self, from: try JSONEncoder().encode(OptimizerConfig(name: "sgd")))
+        #expect(!plain.rescaleGradIsGiven && plain.rescaleGrad == 1)
     }
 
     /// As MXNet asserts: two modules of a chain with one parameter name would train two arrays

@@ -14,7 +14,8 @@ extension Module {
     ///
     /// Gradient scaling is defined once here: `rescaleGrad` becomes 1 / (batch size × workers) for
     /// dist_sync (1 / batch size otherwise), so the optimizer sees the mean gradient over the global
-    /// batch. A different explicit `rescaleGrad` is kept with a warning, as MXNet does.
+    /// batch, unless the caller gave one (`OptimizerConfig.rescaleGradIsGiven`, even 1): a different one is
+    /// kept with a warning, as MXNet does.
     public func initOptimizer(
         kvstore: (any KVStore)? = nil, optimizer: OptimizerConfig = OptimizerConfig(name: "sgd", learningRate: 0.01),
         forceInit: Bool = false
@@ -31,8 +32,8 @@ extension Module {
         if store.type == .distSync { batchSize *= store.numWorkers }
         var config = optimizer
         let expected = 1 / Double(batchSize)
-        if config.rescaleGrad == 1 {
-            // Not set by the caller (MXNet injects rescale_grad when the optimizer is given by name).
+        if !config.rescaleGradIsGiven {
+            // Not set by the caller (MXNet injects rescale_grad when the optimizer params lack it).
             config.rescaleGrad = expected
         } else if abs(config.rescaleGrad - expected) > 1e-9 * expected {
             logger.warning(
@@ -65,9 +66,21 @@ extension Module {
         guard batch.data.count == dataNames.count else {
             throw ModuleError.badInput("batch has \(batch.data.count) data arrays, module expects \(dataNames)")
         }
+        // A batch's arrays are matched by name, in the order the batch describes them, else the order
+        // the module was bound with (MXNet loads a batch in its `data_shapes` order), never by the
+        // position of the name in `dataNames`: an iterator listing two inputs in another order
+        // would otherwise swap them silently.
+        let dataOrder = (batch.providedData ?? dataShapes).map(\.name)
+        guard dataOrder.count == batch.data.count, dataOrder.sorted() == dataNames.sorted() else {
+            throw ModuleError.badInput(
+                "batch data \(dataOrder) (\(batch.data.count) arrays) do not match the module's data names \(dataNames)"
+            )
+        }
+        let boundLabels = batch.providedLabel ?? labelShapes
+        let labelOrder = boundLabels.isEmpty ? labelNames : boundLabels.map(\.name)
         let start = MonotonicClock.now()
-        for (name, src) in zip(dataNames, batch.data) { try copyInput(name, src, executor) }
-        for (name, src) in zip(labelNames, batch.label) { try copyInput(name, src, executor) }
+        for (name, src) in zip(dataOrder, batch.data) { try copyInput(name, src, executor) }
+        for (name, src) in zip(labelOrder, batch.label) { try copyInput(name, src, executor) }
         if pendingWeights, let kvstore {
             // Wait for each weight only when the first layer that reads it is about to run.
             let timeline = self.timeline
