@@ -171,4 +171,27 @@ struct InitializerTests {
         #expect(throws: InitializerError.self) { try Initializers.create("xavier:cubic") }
         #expect(throws: InitializerError.self) { try Initializers.create("zero:1") }
     }
+
+    /// A variable's `__init__` attribute as MXNet's `Initializer.dumps()` writes it: the registered
+    /// name and the constructor's keyword arguments, any of them left out.
+    @Test func createFromMXNetsDumpedForm() throws {
+        let g = try #require(
+            try Initializers.create(
+                attribute: #"["xavier", {"rnd_type": "gaussian", "factor_type": "in", "magnitude": 2}]"#)
+                as? Xavier)
+        #expect(g.rndType == .gaussian && g.factorType == .in && g.magnitude == 2)
+        let m = try #require(try Initializers.create(attribute: #"["xavier", {"magnitude": 2.5}]"#) as? Xavier)
+        #expect(m.rndType == .uniform && m.factorType == .avg && m.magnitude == 2.5, "earlier gaps take the defaults")
+        #expect((try Initializers.create(attribute: #"["constant", {"value": 0.5}]"#) as? Constant)?.value == 0.5)
+        #expect((try Initializers.create(attribute: #"["normal", {"sigma": 0.2}]"#) as? Normal)?.sigma == 0.2)
+        #expect((try Initializers.create(attribute: #"["msraprelu", {"slope": 0.1}]"#) as? MSRAPrelu)?.slope == 0.1)
+        #expect(try Initializers.create(attribute: #"["zero", {}]"#) is Zero)
+        #expect(try Initializers.create(attribute: "ones") is One, "a plain name, as MXNet also accepts")
+        #expect(throws: InitializerError.invalidArgument("uniform has no argument 'sigma' (it takes [\"scale\"])")) {
+            try Initializers.create(attribute: #"["uniform", {"sigma": 1}]"#)
+        }
+        #expect(throws: InitializerError.self) { try Initializers.create(attribute: #"["constant", {}]"#) }
+        #expect(throws: InitializerError.self) { try Initializers.create(attribute: #"["xavier", 3]"#) }
+        #expect(throws: InitializerError.self) { try Initializers.create(attribute: #"["bilinear", {}]"#) }
+    }
 }

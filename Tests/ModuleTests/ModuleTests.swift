@@ -394,6 +394,52 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(!plain.rescaleGradIsGiven && plain.rescaleGrad == 1)
     }
 
+    /// MXNet's `Variable(name, init=…, lr_mult=…, wd_mult=…)`: the variable's own initializer wins
+    /// over the global one, `lr_mult` 0 freezes it, `wd_mult` overrides the bias rule, explicit
+    /// multipliers in the optimizer config win over the symbol's; and they survive symbol JSON.
+    @Test func variableAttributesSetInitializationAndMultipliers() throws {
+        let weight = Symbol.variable(
+            "fc1_weight",
+            attributes: [
+                "__init__": #"["constant", {"value": 0.5}]"#, "__lr_mult__": "0", "__wd_mult__": "0.5",
+            ])
+        let bias = Symbol.variable("fc2_bias", attributes: ["__wd_mult__": "2"])
+        let fc1 = try Symbol.operation(
+            "FullyConnected", name: "fc1", inputs: [("data", Symbol.variable("data")), ("weight", weight)],
+            attributes: ["num_hidden": "8"])
+        let fc2 = try Symbol.operation(
+            "FullyConnected", name: "fc2",
+            inputs: [("data", try Symbol.activation(fc1, actType: "relu")), ("bias", bias)],
+            attributes: ["num_hidden": "2"])
+        let net = try Symbol.fromJSON(try Symbol.softmaxOutput(fc2, name: "softmax").toJSON())
+        let (x, y) = blobs(16, seed: 3)
+        let module = try Module(symbol: net)
+        try module.bind(
+            dataShapes: [DataDesc(name: "data", shape: [16, 2])],
+            labelShapes: [DataDesc(name: "softmax_label", shape: [16])])
+        try module.initParams(initializer: Xavier())
+        let initial = try module.getParams().args
+        #expect(initial["fc1_weight"]!.toArray() == [Float](repeating: 0.5, count: 16), "the variable's own init")
+        try module.initOptimizer(
+            optimizer: OptimizerConfig(name: "sgd", learningRate: 0.5, wd: 0.1, wdMult: ["fc1_weight": 0.25]))
+        let config = try #require(module.optimizerConfig)
+        #expect(config.lrMult["fc1_weight"] == 0 && config.wdMult["fc1_weight"] == 0.25)
+        #expect(config.wdMult["fc2_bias"] == 2 && config.wdMult["fc1_bias"] == 0)
+        try module.forwardBackward(DataBatch(data: [x], label: [y]))
+        try module.update()
+        let after = try module.getParams().args
+        #expect(after["fc1_weight"]!.toArray() == initial["fc1_weight"]!.toArray(), "lr_mult 0 freezes it")
+        #expect(after["fc2_weight"]!.maxAbsDifference(initial["fc2_weight"]!) > 0)
+
+        let bad = Symbol.variable("fc1_weight", attributes: ["__lr_mult__": "fast"])
+        let badNet = try Symbol.operation(
+            "FullyConnected", name: "fc1", inputs: [("data", Symbol.variable("data")), ("weight", bad)],
+            attributes: ["num_hidden": "2"])
+        #expect(throws: ModuleError.badInput("variable fc1_weight: __lr_mult__ 'fast' is not a number of 0 or more")) {
+            try Module(symbol: badNet, labelNames: [])
+        }
+    }
+
     /// As MXNet asserts: two modules of a chain with one parameter name would train two arrays
     /// and save one.
     @Test func sequentialModuleRefusesDuplicatedParameterNames() throws {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Creating initializers by name, MXNet 1.x's `mx.init.create` / `init_params(initializer="xavier")`.
 public enum Initializers {
     /// The names `create` accepts: MXNet's registered names and aliases.
@@ -72,6 +74,44 @@ public enum Initializers {
         default:
             throw InitializerError.unknownInitializer(name: name, valid: validNames)
         }
+    }
+
+    /// The initializer a variable's `__init__` attribute names (`mx.sym.Variable(name, init=…)`), as
+    /// MXNet writes it with `Initializer.dumps()`: a JSON pair of the registered name and the
+    /// constructor's keyword arguments, `["xavier", {"rnd_type": "gaussian", "magnitude": 2}]`;
+    /// or a plain name or `create` spec (MXNet accepts an initializer's name there too). Throws
+    /// `invalidArgument` or `unknownInitializer` saying what is wrong.
+    public static func create(attribute text: String) throws -> any Initializer {
+        let spec = trimmed(Substring(text))
+        guard spec.hasPrefix("[") else { return try create(spec) }
+        guard let pair = try? JSONSerialization.jsonObject(with: Data(spec.utf8)) as? [Any], pair.count == 2,
+            let name = (pair[0] as? String)?.lowercased(), let kwargs = pair[1] as? [String: Any]
+        else {
+            throw InitializerError.invalidArgument(
+                "'\(spec)' is not an initializer as MXNet writes it: [\"name\", {…}]")
+        }
+        // MXNet's keyword arguments in constructor order, with the defaults that fill earlier gaps.
+        let parameters: [String: [(key: String, fallback: String?)]] = [
+            "zero": [], "zeros": [], "one": [], "ones": [], "constant": [("value", nil)],
+            "uniform": [("scale", "0.07")], "normal": [("sigma", "0.01")],
+            "xavier": [("rnd_type", "uniform"), ("factor_type", "avg"), ("magnitude", "3")],
+            "msra": [("factor_type", "avg"), ("slope", "0.25")],
+            "msraprelu": [("factor_type", "avg"), ("slope", "0.25")],
+        ]
+        guard let keys = parameters[name] else {
+            throw InitializerError.unknownInitializer(name: name, valid: validNames)
+        }
+        if let unknown = kwargs.keys.sorted().first(where: { key in !keys.contains { $0.key == key } }) {
+            throw InitializerError.invalidArgument("\(name) has no argument '\(unknown)' (it takes \(keys.map(\.key)))")
+        }
+        func spelled(_ value: Any) -> String {
+            if let string = value as? String { return string }
+            if let number = value as? NSNumber { return "\(number.doubleValue)" }
+            return "\(value)"
+        }
+        let given = keys.lastIndex { kwargs[$0.key] != nil }.map { keys[...$0] } ?? []
+        let args = given.map { parameter in kwargs[parameter.key].map(spelled) ?? parameter.fallback ?? "" }
+        return try create(args.isEmpty ? name : "\(name):\(args.joined(separator: ","))")
     }
 
     /// `text` without leading and trailing spaces.

@@ -10,7 +10,8 @@ extension Module {
     // MARK: parameters
 
     /// Sets every parameter and auxiliary state, as MXNet's `Module.init_params`: from `argParams` /
-    /// `auxParams` where they hold the name (the shape must match), else from `initializer`.
+    /// `auxParams` where they hold the name (the shape must match), else from `initializer`, or
+    /// from the initializer the variable itself names (`__init__`, MXNet's `Variable(init=…)`).
     ///
     /// - A name missing from given params throws `missingParameter`, unless `allowMissing`: then the
     ///   initializer draws it, or without one (`setParams(allowMissing: true)`) it keeps its value.
@@ -66,7 +67,11 @@ extension Module {
                 guard initializer != nil else { return }
             }
             guard let initializer else { throw ModuleError.missingParameter(name) }
-            try initializer.initialize(name: name, array: array, rng: &rng)
+            if let own = variableAttributes.initializers[name] {
+                try own.initWeight(name: name, array: array, rng: &rng)
+            } else {
+                try initializer.initialize(name: name, array: array, rng: &rng)
+            }
         }
         for name in paramNames {
             guard let array = executor.argDict[name] else { continue }

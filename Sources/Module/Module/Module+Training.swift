@@ -40,6 +40,9 @@ extension Module {
                 "Optimizer created manually outside Module but rescaleGrad is not normalized to 1.0/batch_size/num_workers (\(config.rescaleGrad) vs. \(expected)). Is this intended?"
             )
         }
+        // The variables' own multipliers, then the name rule, fill what the caller did not set.
+        config.lrMult.merge(variableAttributes.lrMult) { given, _ in given }
+        config.wdMult.merge(variableAttributes.wdMult) { given, _ in given }
         config.applyMXNetDefaultMultipliers(argNames: paramNames)
 
         let trainable = paramNames.filter { !fixedParamNames.contains($0) }

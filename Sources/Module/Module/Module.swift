@@ -25,6 +25,8 @@ public final class Module: BaseModule {
     public let outputNames: [String]
     /// The seed of the module's initializer stream.
     public let seed: UInt64
+    /// The initializers and optimizer multipliers the symbol's variables carry.
+    let variableAttributes: VariableAttributes
 
     public private(set) var binded = false
     public private(set) var forTraining = false
@@ -108,6 +110,7 @@ public final class Module: BaseModule {
         self.paramNames = args.filter { !inputs.contains($0) }
         self.auxNames = symbol.listAuxiliaryStates()
         self.outputNames = symbol.listOutputs()
+        self.variableAttributes = try VariableAttributes(symbol: symbol, names: paramNames + auxNames)
     }
 
     /// MXNet's `_check_input_names`: every name must be an argument, else "Did you mean one of".
