@@ -7,7 +7,10 @@ import SwiftPSTensor
 /// by 255. The data is `(B, rows*cols)` when `flat`, else `(B, 1, rows, cols)`; the label is `(B)`.
 /// Defaults follow MXNet's `MNISTIter`: batch 128, shuffled, not flat, seed 0. Batching, shuffling,
 /// sharding (`numParts`/`partIndex`) and `batchesPerEpoch` behave as in `NDArrayIter`, and the
-/// returned batch is reused on every `next()`.
+/// returned batch is reused on every `next()`. That is how MXNet's MNIST example feeds its Module
+/// (`NDArrayIter` over the pixels divided by 255), and it departs from MXNet's C++ `MNISTIter` in
+/// three ways: that one divides by 256, drops the last incomplete batch instead of padding it
+/// (`lastBatchHandle: .discard` does the same), and shuffles once rather than every epoch.
 public final class MNISTIter: DataIter {
     /// The number of samples in the files (all parts together).
     public let sampleCount: Int
