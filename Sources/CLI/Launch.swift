@@ -47,11 +47,21 @@ struct LaunchOptions: ParsableArguments {
         help: "Number of servers (default: as many as workers, as MXNet).")
     var numServers: Int?
 
-    @Option(help: "Where processes run: local (this host), ssh (the hostfile's hosts) or slurm (srun).")
-    var launcher: LaunchKind = .local
+    @Option(
+        name: .customLong("launcher"),
+        help:
+            "Where processes run: local (this host), ssh (the hostfile's hosts) or slurm (srun). Default: ssh with -H, else local."
+    )
+    var requestedLauncher: LaunchKind?
 
-    @Option(name: [.customShort("H"), .long], help: "Hosts for --launcher ssh: one a line, [user@]host[:slots].")
+    @Option(
+        name: [.customShort("H"), .long],
+        help: "Hosts for --launcher ssh: one a line, [user@]host[:ssh-port] [slots=N] (cluster/hostfile.example).")
     var hostfile: String?
+
+    /// Where processes run: as asked, else ssh when a hostfile is given (MXNet's launch.py defaults to
+    /// ssh), else this host.
+    var launcher: LaunchKind { requestedLauncher ?? (hostfile != nil && !slurmTask ? .ssh : .local) }
 
     @Option(name: .customLong("env"), help: "KEY=VALUE for every process (repeatable).")
     var env: [String] = []
@@ -118,14 +128,17 @@ struct LaunchOptions: ParsableArguments {
         parsing: .unconditional,
         help: """
             When a process fails, stop the job and start it again up to this many times; a worker command \
-            `swiftps train` gets --resume, so it continues from the latest complete checkpoint.
+            `swiftps train` with --model-prefix gets --resume (in place of --load-epoch), so it continues from \
+            the latest complete checkpoint; without one it starts again from the beginning.
             """)
     var maxRestarts: Int = 0
 
     @Flag(help: .hidden)
     var slurmTask = false
 
-    @Argument(parsing: .postTerminator, help: "The workers' command, after --.")
+    @Argument(
+        parsing: .postTerminator,
+        help: "The workers' command, after --. A bare `swiftps` runs this binary (--binary on remote hosts).")
     var command: [String] = []
 
     mutating func validate() throws {
@@ -139,6 +152,11 @@ struct LaunchOptions: ParsableArguments {
         guard maxRestarts >= 0 else { throw ValidationError("--max-restarts must be 0 or more") }
         if launcher == .ssh, hostfile == nil, !slurmTask {
             throw ValidationError("--launcher ssh needs -H/--hostfile: one host a line")
+        }
+        if let requestedLauncher, requestedLauncher != .ssh, hostfile != nil, !slurmTask {
+            throw ValidationError(
+                "-H/--hostfile lists hosts for --launcher ssh; --launcher \(requestedLauncher.rawValue) would ignore it: drop one of them"
+            )
         }
         if let schedulerPort, !(1...65535).contains(schedulerPort) {
             throw ValidationError("--scheduler-port must be within 1-65535")

@@ -1,6 +1,6 @@
 import Foundation
 
-/// One line of a hostfile: `[user@]host[:slots]`.
+/// One line of a hostfile: `[user@]host[:port] [slots=N]`.
 struct LaunchHost: Equatable, Sendable {
     /// What `ssh` is given: `host` or `user@host`.
     var destination: String
@@ -8,6 +8,11 @@ struct LaunchHost: Equatable, Sendable {
     var address: String
     /// How many consecutive processes this host takes before the next host's turn.
     var slots: Int
+    /// The port of this host's ssh server (`host:port`, as dmlc's ssh launcher reads it); nil: ssh's own.
+    var sshPort: Int? = nil
+
+    /// The host as the plan and messages show it: the address, with a non-default ssh port.
+    var label: String { sshPort.map { "\(address) (ssh port \($0))" } ?? address }
 }
 
 /// Errors in the launcher's inputs; each says what to change.
@@ -19,7 +24,8 @@ struct LaunchError: Error, CustomStringConvertible {
 }
 
 /// Parses hostfiles in the style of MXNet's `-H hosts`: one host a line, `#` comments, blank lines ignored,
-/// an optional `:slots` suffix (or `slots=N` as a second word, as in MPI hostfiles).
+/// an optional `:port` suffix for the host's ssh server (dmlc's `ip:port`) and an optional `slots=N` second
+/// word (MPI's and Horovod's hostfiles).
 enum LaunchHostfile {
     /// Parses the text of a hostfile; `name` is used in error messages.
     static func parse(_ text: String, name: String) throws -> [LaunchHost] {
@@ -30,23 +36,26 @@ enum LaunchHostfile {
             guard let first = words.first else { continue }
             var destination = first
             var slots = 1
+            var port: Int?
             if let colon = first.lastIndex(of: ":") {
                 destination = String(first[..<colon])
-                guard let value = Int(first[first.index(after: colon)...]), value > 0 else {
-                    throw LaunchError("\(name):\(index + 1): '\(first)' must be host or host:slots with slots >= 1")
+                guard let value = Int(first[first.index(after: colon)...]), (1...65535).contains(value) else {
+                    throw LaunchError(
+                        "\(name):\(index + 1): '\(first)' must be host or host:port (the ssh port, 1-65535, as in MXNet's hostfiles); give slots as 'host slots=N'"
+                    )
                 }
-                slots = value
+                port = value
             }
             for word in words.dropFirst() {
                 guard word.hasPrefix("slots="), let value = Int(word.dropFirst(6)), value > 0 else {
                     throw LaunchError(
-                        "\(name):\(index + 1): unexpected '\(word)': write host, host:slots or host slots=N")
+                        "\(name):\(index + 1): unexpected '\(word)': write host, host:port, and slots=N after a space")
                 }
                 slots = value
             }
             let address = destination.split(separator: "@", maxSplits: 1).last.map(String.init) ?? destination
             guard !address.isEmpty else { throw LaunchError("\(name):\(index + 1): empty host name") }
-            hosts.append(LaunchHost(destination: destination, address: address, slots: slots))
+            hosts.append(LaunchHost(destination: destination, address: address, slots: slots, sshPort: port))
         }
         guard !hosts.isEmpty else { throw LaunchError("\(name) lists no hosts: write one host a line") }
         return hosts
@@ -64,7 +73,8 @@ enum LaunchHostfile {
 enum LaunchParse {
     /// `K=V` (or MXNet's `K:V`) into a pair; the key must be a shell variable name.
     static func assignment(_ text: String, flag: String) throws -> (key: String, value: String) {
-        let separator = text.firstIndex(of: "=") ?? text.firstIndex(of: ":")
+        // Whichever comes first: a key holds neither, a value may hold both (`MXNET_X:a=b`, `P=/a:/b`).
+        let separator = text.firstIndex { $0 == "=" || $0 == ":" }
         guard let separator else { throw LaunchError("\(flag) '\(text)' must be KEY=VALUE") }
         let key = String(text[..<separator])
         guard isVariableName(key) else {

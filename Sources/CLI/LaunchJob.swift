@@ -14,6 +14,11 @@ struct LaunchJob {
         guard options.maxRestarts >= 0 else {
             throw LaunchError("--max-restarts must be 0 or more, got \(options.maxRestarts)")
         }
+        if options.maxRestarts > 0, options.command.contains("train"), !LaunchCluster.checkpoints(options.command) {
+            console.say(
+                "--max-restarts \(options.maxRestarts) without --model-prefix in the workers' command: a restarted job trains from the beginning"
+            )
+        }
         var restarts: [String] = []
         while true {
             let attempt = restarts.count
@@ -28,9 +33,10 @@ struct LaunchJob {
                 return outcome.exitStatus
             }
             restarts.append(failure)
-            console.say(
-                "restart \(attempt + 1) of \(options.maxRestarts): \(failure); starting the job again from the latest "
-                    + "complete checkpoint")
+            let from =
+                LaunchCluster.checkpoints(options.command)
+                ? "from the latest complete checkpoint" : "from the beginning"
+            console.say("restart \(attempt + 1) of \(options.maxRestarts): \(failure); starting the job again \(from)")
         }
     }
 
@@ -118,7 +124,15 @@ struct LaunchJob {
             schedulerCommand: options.schedulerCommand.map { ["/bin/sh", "-c", $0] } ?? [local, "scheduler"],
             serverCommand: options.serverCommand.map { ["/bin/sh", "-c", $0] }
                 ?? [options.launcher == .local ? local : remote, "server"],
-            workerCommand: options.command)
+            workerCommand: workerCommand(local: local, remote: remote))
+    }
+
+    /// The workers' command; a bare `swiftps` in front means this binary (on remote hosts `--binary`), the one
+    /// the scheduler and servers run, not whatever `swiftps` the hosts' `PATH` finds first: a different build
+    /// would be refused by the scheduler for its wire protocol, or fail to start where none is installed.
+    func workerCommand(local: String, remote: String) -> [String] {
+        guard options.command.first == "swiftps" else { return options.command }
+        return [options.launcher == .local ? local : remote] + options.command.dropFirst()
     }
 
     /// `--advertise` or 127.0.0.1 for local jobs; for ssh, `--scheduler-host` or the address this host uses to

@@ -34,7 +34,7 @@ struct LaunchTask: Sendable {
     /// which must not take the name of a process the srun step writes its own log for).
     var logName: String { name.map { "\($0).log" } ?? "\(role.rawValue)-\(rank).log" }
     /// Where it runs, for messages.
-    var hostName: String { host?.address ?? LaunchNetwork.hostName() }
+    var hostName: String { host?.label ?? LaunchNetwork.hostName() }
 }
 
 /// What every process of a job shares: sizes, the scheduler's address, and the launcher's settings.
@@ -65,8 +65,8 @@ struct LaunchCluster: Sendable {
     var workerCommand: [String]
 
     /// Prepares a restarted job: every process learns the attempt (`SWIFTPS_RESTART`), and a worker
-    /// command that runs `swiftps train` resumes from the latest complete checkpoint (`--resume`) unless
-    /// it already names one.
+    /// command that runs `swiftps train` with a `--model-prefix` resumes from the latest complete
+    /// checkpoint (`--resume`, in place of any `--load-epoch`).
     mutating func restartWorkerCommand(attempt: Int) {
         env.removeAll { $0.name == "SWIFTPS_RESTART" }
         env.append(LaunchVariable(name: "SWIFTPS_RESTART", value: String(attempt)))
@@ -80,12 +80,29 @@ struct LaunchCluster: Sendable {
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
-    /// A restarted job's worker command: `command` with `--resume` when it runs `swiftps train` and names no
-    /// checkpoint already (`--resume`, `--load-epoch`).
+    /// A restarted job's worker command: when it runs `swiftps train` with a `--model-prefix`, `command`
+    /// with `--resume` instead of any `--load-epoch E` (the first run went on from E and checkpointed
+    /// after it: going back to E would lose that). Without a prefix there is nothing to resume from
+    /// (and `--resume` would be refused): the command runs again as it is, from the beginning.
     static func resuming(_ command: [String]) -> [String] {
-        let isTrain = command.contains("train")
-        let hasCheckpointFlag = command.contains { $0 == "--resume" || $0.hasPrefix("--load-epoch") }
-        return isTrain && !hasCheckpointFlag ? command + ["--resume"] : command
+        guard command.contains("train"), checkpoints(command) else { return command }
+        var resumed: [String] = []
+        var skipValue = false
+        for word in command {
+            if skipValue {
+                skipValue = false
+            } else if word == "--load-epoch" {
+                skipValue = true
+            } else if !word.hasPrefix("--load-epoch=") && word != "--resume" {
+                resumed.append(word)
+            }
+        }
+        return resumed + ["--resume"]
+    }
+
+    /// Whether a worker command writes checkpoints (`--model-prefix`), so that a restart can resume.
+    static func checkpoints(_ command: [String]) -> Bool {
+        command.contains { $0 == "--model-prefix" || $0.hasPrefix("--model-prefix=") }
     }
 
     /// The environment of one process: MXNet's `DMLC_*` variables, SwiftPS's `SWIFTPS_*` ones, then the

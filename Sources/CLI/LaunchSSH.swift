@@ -48,7 +48,8 @@ struct LaunchSSHRunner: LaunchRunner {
     {
         self.task = task
         self.host = host
-        sshPrefix = Self.sshArguments(userOptions: sshOptions)
+        // The hostfile's port for this host goes after the user's options: it is the more specific.
+        sshPrefix = Self.sshArguments(userOptions: sshOptions) + (host.sshPort.map { ["-p", String($0)] } ?? [])
         let script = LaunchRemoteScript(
             command: task.command, environment: task.environment, secret: secret, workingDirectory: workdir,
             graceSeconds: max(1, Int(grace.components.seconds)))
@@ -71,10 +72,11 @@ struct LaunchSSHRunner: LaunchRunner {
         }
         if remote.processGroup == nil {
             return .lost(
-                "could not start on \(host.address) over ssh (ssh \(exit.description)): check that "
-                    + "`ssh \(host.destination) true` works without a password prompt, and its host key")
+                "could not start on \(host.label) over ssh (ssh \(exit.description)): check that "
+                    + "`ssh \(host.sshPort.map { "-p \($0) " } ?? "")\(host.destination) true` works without a password prompt, and its host key"
+            )
         }
-        return .lost("lost the ssh connection to \(host.address) (ssh \(exit.description))")
+        return .lost("lost the ssh connection to \(host.label) (ssh \(exit.description))")
     }
 
     /// Closes ssh's standard input (the remote program then stops its process group); if ssh has not ended

@@ -85,7 +85,8 @@ struct TrainOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help: """
-            Epochs over which the learning rate ramps up from 0 to --lr before any --lr-step-epochs drop             (MXNet fit.py's --warmup-epochs; for large global batches).
+            Epochs over which the learning rate ramps up from 0 to --lr before any --lr-step-epochs drop \
+            (MXNet fit.py's --warmup-epochs; for large global batches).
             """)
     var warmupEpochs: Int = 0
 
@@ -178,8 +179,13 @@ struct TrainOptions: ParsableArguments {
         TrainTimeline.requestedPath(flag: timeline)
     }
 
-    @Option(help: "Training metrics, comma separated (acc, ce, top_k_accuracy, mse, ...).")
+    @Option(help: "Training metrics, comma separated (acc, ce, top_k_accuracy[:K], mse, ...).")
     var metrics: String = "acc"
+
+    @Option(
+        parsing: .unconditional,
+        help: "Also report the top-K accuracy (fit.py's --top-k; 0: not reported, else at least 2).")
+    var topK: Int = 0
 
     @Option(
         parsing: .unconditional,
@@ -277,6 +283,9 @@ struct TrainOptions: ParsableArguments {
         }
         _ = try optimizerConfig(batchesPerEpoch: 1)
         _ = try FlagCheck.parsing("--initializer", initializer) { try Initializers.create(initializer) }
+        guard topK == 0 || topK >= 2 else {
+            throw ValidationError("--top-k \(topK): give 0 (not reported) or at least 2; top-1 is acc")
+        }
         _ = try FlagCheck.parsing("--metrics", metrics) { try Metrics.create(metricNames) }
     }
 
@@ -285,8 +294,10 @@ struct TrainOptions: ParsableArguments {
         (try? GradientCompression(kind: gcType, threshold: gcThreshold)) ?? .none
     }
 
-    /// `--metrics` split at commas.
-    var metricNames: [String] { metrics.split(separator: ",").map(String.init) }
+    /// `--metrics` split at commas, then `--top-k`'s metric.
+    var metricNames: [String] {
+        metrics.split(separator: ",").map(String.init) + (topK > 0 ? ["top_k_accuracy:\(topK)"] : [])
+    }
 
     /// The flags every worker of a cluster must share, by flag name (`ClusterConfig.sharedSettings`):
     /// those that fix the steps each worker trains (workers that differ wait for each other at a
@@ -301,6 +312,7 @@ struct TrainOptions: ParsableArguments {
             "--checkpoint-period": "\(checkpointPeriod)",
             "--gc-type": "\(gradientCompression)",
             "--metrics": metrics,
+            "--top-k": "\(topK)",
         ]
         settings["--num-batches"] = numBatches.map { "\($0)" }
         settings["--load-epoch"] = loadEpoch.map { "\($0)" }
@@ -314,7 +326,13 @@ struct TrainOptions: ParsableArguments {
     static let modelPrefixSetting = "--model-prefix"
 
     /// The optimizer from the flags; `--lr-step-epochs` becomes a multi-factor schedule in updates.
-    func optimizerConfig(batchesPerEpoch: Int) throws -> OptimizerConfig {
+    ///
+    /// `scheduleFrom` E > 0: a run resumed at epoch E whose optimizer starts fresh (update count 0, no
+    /// checkpointed state) gets MXNet's `fit.py` schedule for `begin_epoch` E: the learning rate times
+    /// `--lr-factor` once per step already passed, the remaining steps counted from E, and what is
+    /// left of the warm-up. (With the checkpoint's state the update counts continue, and so does the
+    /// schedule as it is.)
+    func optimizerConfig(batchesPerEpoch: Int, scheduleFrom begin: Int = 0) throws -> OptimizerConfig {
         var config = OptimizerConfig(
             name: optimizer, learningRate: Double(lr), wd: Double(wd),
             momentum: ["sgd", "nag"].contains(optimizer.lowercased()) ? Double(mom) : 0)
@@ -324,13 +342,16 @@ struct TrainOptions: ParsableArguments {
             guard zip(epochs, epochs.dropFirst()).allSatisfy({ $0 < $1 }) else {
                 throw ValidationError("--lr-step-epochs '\(lrStepEpochs)': the epochs must increase")
             }
-            config.lrScheduler = .multifactor(steps: epochs.map { $0 * batchesPerEpoch }, factor: Double(lrFactor))
+            let passed = epochs.filter { $0 <= begin }.count
+            config.learningRate *= pow(Double(lrFactor), Double(passed))
+            let remaining = epochs.filter { $0 > begin }.map { ($0 - begin) * batchesPerEpoch }
+            if !remaining.isEmpty { config.lrScheduler = .multifactor(steps: remaining, factor: Double(lrFactor)) }
         }
-        if warmupEpochs > 0 {
+        if warmupEpochs > begin {
             // Warm-up rides on the step schedule, or on a factor schedule that never drops (MXNet's
             // schedulers all carry warm-up).
             var schedule = config.lrScheduler ?? .factor(step: 1, factor: 1)
-            schedule.warmupSteps = warmupEpochs * batchesPerEpoch
+            schedule.warmupSteps = (warmupEpochs - begin) * batchesPerEpoch
             schedule.warmupMode = WarmupMode(rawValue: warmupStrategy) ?? .linear
             config.lrScheduler = schedule
         }

@@ -52,6 +52,8 @@ struct TrainJob {
         )
 
         var beginEpoch = 0
+        // Whether a resumed run's optimizer starts without the checkpoint's state (and update counts).
+        var freshOptimizer = false
         // Worker 0 keeps --seed (its initialization is the one the servers take); the others get their
         // own stream, so their Dropout masks are not the same as worker 0's batch for batch.
         let moduleSeed =
@@ -68,7 +70,7 @@ struct TrainJob {
             module = try Module.load(
                 symbolJSON: point.symbol, params: point.params, paramsPath: layout.paramsPath, seed: moduleSeed,
                 logger: logger)
-            try takeOptimizerState(of: point, layout: layout, module: module, store: store)
+            freshOptimizer = try !takeOptimizerState(of: point, layout: layout, module: module, store: store)
             if options.gradientCompression.keepsResiduals {
                 if let bytes = point.residuals {
                     try store.restoreCompressionResiduals(
@@ -89,6 +91,7 @@ struct TrainJob {
             module = try Module.load(
                 prefix: prefix, epoch: point.epoch, loadOptimizerStates: localStates, seed: moduleSeed, logger: logger
             )
+            freshOptimizer = !localStates
             beginEpoch = point.epoch
             resumedFrom = (point.layout.paramsPath, "")
         } else {
@@ -112,7 +115,13 @@ struct TrainJob {
             logger.info("resuming from \(resumedFrom.path) at epoch \(beginEpoch)\(resumedFrom.how)")
         }
 
-        let optimizer = try options.optimizerConfig(batchesPerEpoch: batchesPerEpoch)
+        let optimizer = try options.optimizerConfig(
+            batchesPerEpoch: batchesPerEpoch, scheduleFrom: freshOptimizer ? beginEpoch : 0)
+        if freshOptimizer, beginEpoch > 0, !options.lrStepEpochs.isEmpty || options.warmupEpochs > 0 {
+            logger.info(
+                "the optimizer starts fresh at epoch \(beginEpoch): learning rate \(Float(optimizer.learningRate)) and the schedule's remaining steps, counted from there (as MXNet's fit.py)"
+            )
+        }
         let metricNames = options.metricNames
         let metric = try Metrics.create(metricNames)
         var batchCallbacks: [BatchEndCallback] = []
@@ -203,19 +212,24 @@ struct TrainJob {
     /// when the workers run it (`MXNET_UPDATE_ON_KVSTORE=0`), every worker takes the state the
     /// scheduler sent, joined from the shards if need be. A checkpoint without state (MXNet's, or
     /// one without a manifest) starts the optimizer fresh.
+    /// Returns whether the optimizer state was restored (false: it starts fresh).
     private func takeOptimizerState(
         of point: ReceivedResumePoint, layout: CheckpointLayout, module: Module, store: DistKVStore
-    ) throws {
+    ) throws -> Bool {
         if !module.updateOnKVStore {
             if let states = point.states {
                 module.preloadOptimizerStates(states, path: layout.localStatesPath)
-            } else {
-                logger.warning("checkpoint \(point.epoch) has no optimizer state: the workers' optimizer starts fresh")
+                return true
             }
+            logger.warning("checkpoint \(point.epoch) has no optimizer state: the workers' optimizer starts fresh")
+            return false
         } else if point.hasServerShards || point.hasStatesFile {
             // Each server reads the weights and up to two state arrays per weight (Adam's).
             try store.loadCheckpoint(prefix: layout.prefix, epoch: point.epoch, checkpointBytes: 3 * point.params.count)
+            return true
         }
+        logger.warning("checkpoint \(point.epoch) has no optimizer state: the servers' optimizer starts fresh")
+        return false
     }
 
     /// `--timeline`'s recorder, installed on the module and the distributed kvstore; nil without the flag.

@@ -159,6 +159,39 @@ struct CLIInputTests {
         #expect(free > 0.5, "unclipped the model did not learn: \(free)")
     }
 
+    /// Resuming from a checkpoint without optimizer state (MXNet's, or one whose `.states` is gone), the
+    /// update count starts again at 0: the `--lr-step-epochs` schedule must then count from the resumed
+    /// epoch, as MXNet's fit.py does, with the steps already passed applied to the rate. With a drop to
+    /// almost nothing at epoch 1, the resumed epoch must leave the weights where they were (before, it
+    /// trained at the full rate). `--top-k` adds fit.py's top-k accuracy.
+    @Test func aStatelessResumeContinuesTheLearningRateSchedule() throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let flags = [
+            "--num-batches", "5", "--no-progress", "--model-prefix", dir + "/ck", "--lr-step-epochs", "1",
+            "--lr-factor", "1e-30",
+        ]
+        let first = try CLIRunner.run(["train", "--num-epochs", "1"] + flags, timeout: 120)
+        try #require(first.status == 0, "\(first.stderr)")
+        for file in ["ck-0001.states", "ck-0001.manifest.json"] {
+            try FileManager.default.removeItem(atPath: "\(dir)/\(file)")
+        }
+        let resumed = try CLIRunner.run(
+            ["train", "--load-epoch", "1", "--num-epochs", "2", "--top-k", "3"] + flags, timeout: 120)
+        try #require(resumed.status == 0, "\(resumed.stderr)")
+        #expect(
+            resumed.stderr.contains("the optimizer starts fresh at epoch 1: learning rate 1e-31"), "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("Validation-top_k_accuracy_3="), "\(resumed.stderr)")
+        let before = try ParamsFile.loadCheckpointParams(dir + "/ck-0001.params").args
+        let after = try ParamsFile.loadCheckpointParams(dir + "/ck-0002.params").args
+        for (name, weights) in before {
+            let moved = try #require(after[name]).maxAbsDifference(weights)
+            #expect(moved < 1e-6, "\(name) moved by \(moved) at a rate of 1e-31")
+        }
+        let badTopK = try CLIRunner.run(["train", "--top-k", "1"], timeout: 30)
+        #expect(badTopK.status == 64 && badTopK.stderr.contains("--top-k 1"), "\(badTopK.stderr)")
+    }
+
     /// `--version` names the build's wire protocol, which the scheduler compares at rendezvous: what
     /// to compare across hosts when it refuses a node of another build.
     @Test func versionNamesTheWireProtocol() throws {

@@ -46,6 +46,13 @@ final class LaunchLab {
     var launcherNamespace: String { "swl\(suffix)0" }
     /// The address of host `i` (1-based).
     func address(_ host: Int) -> String { "10.213.\(subnet).\(host + 1)" }
+    /// The port of host `i`'s sshd: host 2 listens on 2222, which the hostfile gives as `address:2222`
+    /// (dmlc's `ip:port`), so every ssh test also covers a host on another port.
+    func sshPort(_ host: Int) -> Int { host == 2 ? 2222 : 22 }
+    /// Host `i` as the launcher names it in its plan and messages.
+    func label(_ host: Int) -> String {
+        sshPort(host) == 22 ? address(host) : "\(address(host)) (ssh port \(sshPort(host)))"
+    }
     /// The root-side veth of host `i`, inside the launcher namespace.
     func veth(_ host: Int) -> String { "swv\(suffix)\(host)" }
     /// The hostfile listing every host.
@@ -109,7 +116,7 @@ final class LaunchLab {
             try run([ip, "-n", name, "link", "set", "eth0", "up"])
             let config = """
                 ListenAddress \(address(host))
-                Port 22
+                Port \(sshPort(host))
                 HostKey \(dir)/hostkey
                 AuthorizedKeysFile \(dir)/authorized_keys
                 PidFile \(dir)/sshd\(host).pid
@@ -128,8 +135,9 @@ final class LaunchLab {
                     ip, "netns", "exec", name, "/usr/sbin/sshd", "-D", "-f", "\(dir)/sshd\(host).conf", "-E",
                     "\(dir)/sshd\(host).log",
                 ]))
-            knownHosts += "\(address(host)) \(hostKey)"
-            hosts += "\(address(host))\n"
+            let port = sshPort(host)
+            knownHosts += port == 22 ? "\(address(host)) \(hostKey)" : "[\(address(host))]:\(port) \(hostKey)"
+            hosts += port == 22 ? "\(address(host))\n" : "\(address(host)):\(port)\n"
         }
         try knownHosts.write(toFile: "\(dir)/known_hosts", atomically: true, encoding: .utf8)
         try hosts.write(toFile: hostfile, atomically: true, encoding: .utf8)
@@ -138,7 +146,8 @@ final class LaunchLab {
                 let probe = try? LaunchCommand.run(
                     [ip, "netns", "exec", hub, "/usr/bin/ssh", "-o", "BatchMode=yes", "-o", "ConnectTimeout=2"]
                         + [
-                            "-i", "\(dir)/client", "-o", "UserKnownHostsFile=\(dir)/known_hosts", address(host), "true",
+                            "-i", "\(dir)/client", "-o", "UserKnownHostsFile=\(dir)/known_hosts", "-p",
+                            String(sshPort(host)), address(host), "true",
                         ],
                     deadline: .seconds(10))
                 return probe?.status == 0

@@ -105,6 +105,33 @@ struct LaunchLocalTests {
         #expect(LaunchProcesses.matching(marker).isEmpty, "a process survived: workers ignoring SIGTERM get SIGKILL")
     }
 
+    /// `--max-restarts`: a restarted `train` with a `--model-prefix` resumes from the latest checkpoint
+    /// (`--resume` in place of `--load-epoch`: going back to that epoch would lose what the first run
+    /// trained); without a prefix there is nothing to resume from, and the command runs again as it was.
+    @Test func aRestartResumesInPlaceOfLoadEpochOrRerunsWithoutAPrefix() throws {
+        let script = "echo attempt=${SWIFTPS_RESTART:-0} args=\"$*\"; [ \"${SWIFTPS_RESTART:-0}\" = 1 ]"
+        let cases: [([String], String)] = [
+            (
+                ["train", "--model-prefix", "ck", "--load-epoch", "2", "--lr", "0.1"],
+                "train --model-prefix ck --lr 0.1 --resume"
+            ),
+            (["train", "--lr", "0.1"], "train --lr 0.1"),
+        ]
+        for (arguments, restarted) in cases {
+            let result = try LaunchCommand.run(
+                [
+                    binary, "launch", "-n", "1", "-s", "0", "--grace", "1", "--max-restarts", "1",
+                    "--scheduler-command", "exec sleep 300", "--", "sh", "-c", script, "sh",
+                ] + arguments, deadline: .seconds(60))
+            #expect(result.status == 0, "\(result.all)")
+            #expect(
+                result.standardOutput.contains("attempt=0 args=\(arguments.joined(separator: " "))"), "\(result.all)")
+            #expect(result.standardOutput.contains("attempt=1 args=\(restarted)"), "\(result.all)")
+            let warned = result.standardError.contains("without --model-prefix")
+            #expect(warned == !arguments.contains("--model-prefix"), "\(result.all)")
+        }
+    }
+
     @Test func badInputsAreRejectedWithActionableErrors() throws {
         let missingCommand = try LaunchCommand.run([binary, "launch", "-n", "1"], deadline: .seconds(30))
         #expect(missingCommand.status != 0)

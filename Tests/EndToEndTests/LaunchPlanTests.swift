@@ -21,7 +21,8 @@ struct LaunchPlanTests {
     @Test func sshPlacesServersFirstRoundRobinWithSlots() throws {
         let hostfile = FileManager.default.temporaryDirectory.appendingPathComponent("hosts-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: hostfile) }
-        try "# the cluster\nalpha:2\n\nroot@beta   # one slot\n".write(to: hostfile, atomically: true, encoding: .utf8)
+        try "# the cluster\nalpha slots=2\n\nroot@beta   # one slot\n".write(
+            to: hostfile, atomically: true, encoding: .utf8)
         let result = try LaunchCommand.run(
             [
                 binary, "launch", "--launcher", "ssh", "-H", hostfile.path, "-n", "3", "-s", "2", "--dry-run",
@@ -69,15 +70,45 @@ struct LaunchPlanTests {
         }
     }
 
+    /// MXNet's habits: `-H` alone means ssh (launch.py's default launcher), `host:port` in a hostfile
+    /// is the host's ssh port (dmlc's `ip:port`), `--env K:V` splits at the first `:` or `=`, and a
+    /// bare `swiftps` in the workers' command is this binary, as the scheduler and servers run it.
+    @Test func aHostfileAloneMeansSSHAndHostColonPortIsTheSSHPort() throws {
+        let hostfile = FileManager.default.temporaryDirectory.appendingPathComponent("hosts-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: hostfile) }
+        try "alpha:2222\nbeta\n".write(to: hostfile, atomically: true, encoding: .utf8)
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "-H", hostfile.path, "-n", "2", "-s", "1", "--dry-run", "--scheduler-host",
+                "10.0.0.1", "--env", "MXNET_X:a=b", "--", "swiftps", "train",
+            ], deadline: .seconds(30))
+        #expect(result.status == 0, "\(result.all)")
+        let hosts = placement(result.standardOutput)
+        #expect(hosts["server 0"] == "alpha (ssh port 2222)", "\(result.all)")
+        #expect(hosts["worker 0"] == "beta" && hosts["worker 1"] == "alpha (ssh port 2222)", "\(result.all)")
+        #expect(result.standardOutput.contains("DMLC_NODE_HOST=alpha "), "the port is not part of the address")
+        #expect(result.standardOutput.contains(" MXNET_X=a=b "), "\(result.all)")
+        let worker = result.standardOutput.split(separator: "\n").first { $0.hasPrefix("[worker 0]") } ?? ""
+        #expect(worker.hasSuffix("\(binary) train") || worker.hasSuffix("/swiftps train"), "\(worker)")
+        #expect(!worker.hasSuffix(" swiftps train"), "a bare swiftps must be this binary: \(worker)")
+
+        let local = try LaunchCommand.run(
+            [binary, "launch", "--launcher", "local", "-H", hostfile.path, "-n", "1", "--dry-run", "--", "true"],
+            deadline: .seconds(30))
+        #expect(local.status != 0 && local.standardError.contains("--launcher local would ignore it"), "\(local.all)")
+    }
+
     @Test func badHostfileLineIsNamed() throws {
         let hostfile = FileManager.default.temporaryDirectory.appendingPathComponent("hosts-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: hostfile) }
-        try "alpha\nbeta:zero\n".write(to: hostfile, atomically: true, encoding: .utf8)
-        let result = try LaunchCommand.run(
-            [binary, "launch", "--launcher", "ssh", "-H", hostfile.path, "-n", "1", "--dry-run", "--", "true"],
-            deadline: .seconds(30))
-        #expect(result.status != 0)
-        #expect(result.standardError.contains("\(hostfile.path):2"), "\(result.standardError)")
+        for line in ["beta:zero", "beta:70000", "beta slots"] {
+            try "alpha\n\(line)\n".write(to: hostfile, atomically: true, encoding: .utf8)
+            let result = try LaunchCommand.run(
+                [binary, "launch", "--launcher", "ssh", "-H", hostfile.path, "-n", "1", "--dry-run", "--", "true"],
+                deadline: .seconds(30))
+            #expect(result.status != 0)
+            #expect(result.standardError.contains("\(hostfile.path):2"), "\(line): \(result.standardError)")
+        }
     }
 
     @Test func slurmRunsOneSrunStepWithTheSchedulerOnTheFirstNode() throws {

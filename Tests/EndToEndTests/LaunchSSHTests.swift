@@ -26,7 +26,8 @@ struct LaunchSSHTests {
         let result = try LaunchCommand.run(
             lab.onLauncher(
                 [
-                    binary, "launch", "--launcher", "ssh", "-H", lab.hostfile, "-n", "2", "-s", "1", "--grace", "2",
+                    // No --launcher: a hostfile means ssh, as MXNet's launch.py.
+                    binary, "launch", "-H", lab.hostfile, "-n", "2", "-s", "1", "--grace", "2",
                     "--secret-file", secret.path, "--env", "ALL=yes", "--workdir", "/tmp",
                     "--scheduler-command", "echo scheduler root=$DMLC_PS_ROOT_URI; exec sleep 300 # \(marker)",
                     "--server-command", "\(report); exec sleep 300 # \(marker)",
@@ -82,7 +83,7 @@ struct LaunchSSHTests {
         let result = try #require(launcher.wait(deadline: .seconds(90)), "the launcher did not notice the lost host")
         #expect(result.status == 1, "\(result.all)")
         #expect(
-            result.standardError.contains("on \(lab.address(2)) failed: lost the ssh connection to \(lab.address(2))"),
+            result.standardError.contains("on \(lab.label(2)) failed: lost the ssh connection to \(lab.label(2))"),
             "\(result.all)")
         let gone = LaunchPoll.until(.seconds(30)) { LaunchProcesses.matching(marker).isEmpty }
         #expect(gone, "left running: \(LaunchProcesses.matching(marker))")

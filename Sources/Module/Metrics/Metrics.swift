@@ -11,12 +11,24 @@ public enum Metrics {
     /// A metric with MXNet's defaults for `name` (case-insensitive): `"acc"` → `Accuracy`,
     /// `"top_k_accuracy"` → `TopKAccuracy(topK: 5)`, `"ce"` → `CrossEntropy`, `"nll_loss"` →
     /// `NegativeLogLikelihood`, `"perplexity"` → `Perplexity(ignoreLabel: -1)`, `"f1"`, `"mse"`,
-    /// `"mae"`, `"rmse"`, `"composite"` (empty). Unknown names throw `MetricError.unknownMetric`
-    /// listing the valid ones.
-    public static func create(_ name: String) throws -> any EvalMetric {
+    /// `"mae"`, `"rmse"`, `"composite"` (empty); `"top_k_accuracy:3"` sets k (MXNet's `top_k=3`).
+    /// Unknown names throw `MetricError.unknownMetric` listing the valid ones.
+    public static func create(_ spec: String) throws -> any EvalMetric {
+        let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+        let name = String(parts[0])
+        let topKNames = ["top_k_accuracy", "top_k_acc", "topkaccuracy"]
+        if parts.count > 1 {
+            guard topKNames.contains(name.lowercased()) else {
+                throw MetricError.invalidArgument("metric '\(spec)': only top_k_accuracy takes an argument (its k)")
+            }
+            guard let k = Int(parts[1]) else {
+                throw MetricError.invalidArgument("metric '\(spec)': k '\(parts[1])' is not a whole number")
+            }
+            return try TopKAccuracy(topK: k)
+        }
         switch name.lowercased() {
         case "acc", "accuracy": return Accuracy()
-        case "top_k_accuracy", "top_k_acc", "topkaccuracy": return try TopKAccuracy()
+        case let name where topKNames.contains(name): return try TopKAccuracy()
         case "ce", "crossentropy", "cross-entropy": return CrossEntropy()
         case "nll_loss", "negativeloglikelihood", "nll-loss": return NegativeLogLikelihood()
         case "f1": return F1()
