@@ -214,6 +214,10 @@ struct MetricTests {
         #expect(try Metrics.create("ce").name == "cross-entropy")
         #expect(try Metrics.create("nll_loss").name == "nll-loss")
         #expect(try Metrics.create("top_k_accuracy").name == "top_k_accuracy_5")
+        #expect(try Metrics.create("top_k_acc:3").name == "top_k_accuracy_3", "fit.py's --top-k 3")
+        #expect(throws: MetricError.self) { try Metrics.create("acc:3") }
+        #expect(throws: MetricError.self) { try Metrics.create("top_k_accuracy:three") }
+        #expect(throws: MetricError.self) { try Metrics.create("top_k_accuracy:1") }
         #expect(try Metrics.create("perplexity") is Perplexity)
         #expect(try Metrics.create("rmse") is RMSE)
         do {
