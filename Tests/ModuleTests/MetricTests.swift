@@ -36,6 +36,21 @@ struct MetricTests {
         #expect(acc.sumMetric == 4)
     }
 
+    /// MXNet's `Accuracy(axis=…)`: `(N, T, K)` sequence scores with `(N, T)` labels take the argmax
+    /// along the last axis; the default axis 1 cannot use them.
+    @Test func accuracyTakesTheArgmaxAlongItsAxis() throws {
+        // Two sequences of three steps over two classes; argmax per step: [1, 0, 1] and [0, 0, 1].
+        let scores = NDArray([0.1, 0.9, 0.8, 0.2, 0.3, 0.7, 0.6, 0.4, 0.9, 0.1, 0.2, 0.8], shape: [2, 3, 2])
+        let labels = NDArray([1, 0, 0, 0, 0, 1], shape: [2, 3])
+        for axis in [2, -1] {
+            let acc = Accuracy(axis: axis)
+            try acc.update(labels: [labels], preds: [scores])
+            #expect(acc.sumMetric == 5 && acc.numInst == 6, "axis \(axis)")
+        }
+        #expect(throws: MetricError.self) { try Accuracy().update(labels: [labels], preds: [scores]) }
+        #expect(throws: MetricError.self) { try Accuracy(axis: 3).update(labels: [labels], preds: [scores]) }
+    }
+
     @Test func accuracyRejectsBadInput() throws {
         let acc = Accuracy()
         #expect(throws: MetricError.self) {

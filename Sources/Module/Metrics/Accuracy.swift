@@ -3,19 +3,27 @@ import SwiftPSTensor
 /// Classification accuracy, MXNet 1.x's `mx.metric.Accuracy` (registered as `"accuracy"`, alias `"acc"`).
 ///
 /// When a prediction has the label's shape it holds class indices and is compared directly;
-/// otherwise the class is the argmax along `axis` 1 (`(N, K)` scores, or `(N, K, d…)` with labels
-/// `(N, d…)`). Both sides are truncated to integers first, as MXNet's `astype('int32')`.
+/// otherwise the class is the argmax along `axis` (MXNet's default 1: `(N, K)` scores, or
+/// `(N, K, d…)` with labels `(N, d…)`; `axis: -1` for `(N, T, K)` scores with `(N, T)` labels),
+/// compared with the label flattened. Both sides are truncated to integers first, as MXNet's
+/// `astype('int32')`.
 /// `sumMetric` counts correct samples and `numInst` all samples.
 public final class Accuracy: EvalMetric {
     /// The display name; MXNet's default is `"accuracy"`.
     public let name: String
+    /// The axis of the predictions that holds the classes (negative: counted from the end).
+    public let axis: Int
     /// The number of correct predictions so far.
     public private(set) var sumMetric: Double = 0
     /// The number of samples so far.
     public private(set) var numInst: Int = 0
 
-    /// An accuracy metric named `name` (MXNet's `Accuracy(name='accuracy')`).
-    public init(name: String = "accuracy") { self.name = name }
+    /// An accuracy metric named `name` taking the argmax along `axis` (MXNet's
+    /// `Accuracy(axis=1, name='accuracy')`).
+    public init(axis: Int = 1, name: String = "accuracy") {
+        self.axis = axis
+        self.name = name
+    }
 
     /// Adds the correct predictions of each (label, prediction) pair.
     public func update(labels: [NDArray], preds: [NDArray]) throws {
@@ -31,14 +39,15 @@ public final class Accuracy: EvalMetric {
                     if let a = MetricInput.integer(p[i]), let b = MetricInput.integer(l[i]), a == b { correct += 1 }
                 }
             } else {
-                guard pred.ndim >= 2, pred.shape[1] > 0, pred.count / pred.shape[1] == n else {
+                let at = axis < 0 ? pred.ndim + axis : axis
+                guard at >= 0, at < pred.ndim, pred.shape[at] > 0, pred.count / pred.shape[at] == n else {
                     throw MetricError.shapeMismatch(
                         metric: name, label: label.shape, pred: pred.shape,
-                        expected: "the argmax of the predictions along axis 1 must have \(n) elements")
+                        expected: "the argmax of the predictions along axis \(axis) must have \(n) elements")
                 }
-                let classes = pred.shape[1]
-                let inner = pred.shape.dropFirst(2).reduce(1, *)
-                for outer in 0..<pred.shape[0] {
+                let classes = pred.shape[at]
+                let inner = pred.shape.dropFirst(at + 1).reduce(1, *)
+                for outer in 0..<pred.shape.prefix(at).reduce(1, *) {
                     for j in 0..<inner {
                         let base = p + outer * classes * inner + j
                         var best = 0
