@@ -164,7 +164,25 @@ extension PostOffice {
                 "authentication refused by the scheduler: it runs without a secret; check --secret-file on both")
             return
         }
-        if arrivals.contains(where: { $0.hostname == node.hostname && $0.port == node.port }) { return }
+        if let index = arrivals.firstIndex(where: { $0.hostname == node.hostname && $0.port == node.port }) {
+            // The same request again: its answer is on its way, or comes with the table.
+            if arrivals[index].nonce == node.nonce { return }
+            // Another process at the address of one that registered: that one is gone (the address
+            // is this one's now), e.g. restarted within a narrow SWIFTPS_PORT_RANGE. Ignored, it would
+            // wait for a table that never comes and blame the network.
+            guard phase == .rendezvous else {
+                logger.error("refused \(node.role) at \(node.address): a node at that address already joined the job")
+                refuse(
+                    node, code: .clusterFull,
+                    "a node at \(node.address) already joined this job, which is running: a restarted process cannot rejoin it; restart the whole job"
+                )
+                return
+            }
+            logger.warning(
+                "scheduler: \(node.role) at \(node.address) registered again from a new process: it takes the place of the earlier one"
+            )
+            arrivals.remove(at: index)
+        }
         if node.numWorkers != config.numWorkers || node.numServers != config.numServers {
             refuseClusterSize(node)
             return

@@ -242,7 +242,8 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     /// push carries).
     public func setGradientCompression(_ compression: GradientCompression) throws {
         try locked {
-            guard keyNames.isEmpty else {
+            // Setting it again as it is changes nothing (`Module.initOptimizer(forceInit: true)` does).
+            guard keyNames.isEmpty || compression == self.compression else {
                 throw KVStoreError.badConfiguration(
                     "set gradient compression before initializing keys (\(keyNames.count) are initialized)")
             }

@@ -184,7 +184,7 @@ extension KVServer {
                 abandonRound(
                     slice,
                     reason:
-                        "'\(slice.name)' waited \(seconds(waited)) s on server \(postOffice.rank) for the push of \(missing): the job's heartbeats find dead workers, so a live one that does not push is stuck, or out of batches; the step is abandoned"
+                        "'\(slice.name)' waited \(seconds(waited)) s on server \(postOffice.rank) for the push of \(missing): the job's heartbeats find dead workers, so a live one that does not push is stuck, out of batches, or busy with something the others do not wait for (scoring a validation set on some workers only, say); the step is abandoned (SWIFTPS_REQUEST_TIMEOUT sets how long a step may wait)"
                 )
             } else if !slice.stallLogged {
                 waiting[missing, default: []].append(slice)

@@ -42,6 +42,13 @@ public enum KVStoreError: Error, CustomStringConvertible, Equatable {
 /// queued, and `wait(_:)` blocks until every operation on that key has finished, so communication
 /// overlaps computation (MXNet's engine dependencies). `priority` orders queued requests: higher first
 /// (the Module passes `-index`, so the first layer's weights come back first).
+///
+/// Unlike MXNet, whose engine orders every later use of an array after the operations on it, the
+/// arrays are the caller's to keep still until `wait(key)` (or `waitAll()`) returns: a distributed
+/// store sends a pushed array's memory as it is, without copying it, and writes a pulled value into
+/// `out` when the answer arrives. Changing a pushed array, or reading `out`, before then sends or
+/// reads whatever it holds at that moment. (A local store finishes every call before it returns.)
+/// `Module` keeps to this.
 public protocol KVStore: AnyObject {
     /// The store's type.
     var type: KVStoreType { get }
@@ -55,9 +62,10 @@ public protocol KVStore: AnyObject {
     /// Registers `keys` with initial `values` (MXNet's `init`); in a distributed store rank 0's values
     /// win and the call returns when every worker has initialized.
     func initialize(_ keys: [String], values: [NDArray]) throws
-    /// Pushes `value` (a gradient when an optimizer is set) for `key`.
+    /// Pushes `value` (a gradient when an optimizer is set) for `key`; `value` must not change until
+    /// `wait(key)` returns.
     func push(_ key: String, _ value: NDArray, priority: Int) throws
-    /// Pulls the current value of `key` into `out`.
+    /// Pulls the current value of `key` into `out`, which holds it once `wait(key)` returns.
     func pull(_ key: String, into out: NDArray, priority: Int) throws
     /// Pushes `value` then pulls the updated value into `out`, as one round trip.
     func pushPull(_ key: String, _ value: NDArray, into out: NDArray, priority: Int) throws

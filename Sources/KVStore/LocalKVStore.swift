@@ -75,9 +75,12 @@ public final class LocalKVStore: KVStore {
     public func waitAll() throws {}
     public func barrier() throws {}
 
+    /// Installs `config`'s optimizer with empty state, as MXNet's `set_optimizer` (and the servers'
+    /// SET_OPTIMIZER) do: momentum or moments of the previous one do not carry over.
     public func setOptimizer(_ config: OptimizerConfig) throws {
         optimizer = try makeOptimizer(config)
         self.config = config
+        states.removeAll()
     }
 
     /// The optimizer state of every key, by name (empty before any update).

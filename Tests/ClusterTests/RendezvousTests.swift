@@ -204,6 +204,44 @@ import Testing
         #expect(started.count == 2 && started.allSatisfy { $0?.succeeded == true }, "\(started)")
     }
 
+    /// An ADD_NODE repeated by the same process (same nonce) changes nothing; one from a new process
+    /// at the address of a node that registered (restarted on the same port) takes its place, rather
+    /// than being ignored and left to wait for a table addressed to the old process.
+    @Test func aNewProcessAtARegisteredAddressTakesItsPlace() throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        let early = [
+            cluster.config(.scheduler, workers: 2, servers: 1), cluster.config(.server, workers: 2, servers: 1),
+        ]
+        .map { cluster.add($0) }
+        let starter = JoinableThread(name: "test-early") {
+            _ = cluster.concurrently(early, timeout: 20) { try $0.start() }
+        }
+        defer {
+            cluster.stopAll()
+            starter.join(timeout: 40)
+        }
+        let scheduler = early[0]
+        #expect(eventually { scheduler.locked { scheduler.arrivals.count == 1 } })
+        func register(nonce: [UInt8]) {
+            var node = NodeInfo(role: .worker, hostname: "127.0.0.1", port: 9300, nonce: nonce)
+            node.numWorkers = 2
+            node.numServers = 1
+            node.protocolVersion = NodeInfo.wireProtocol
+            let message = Message(control: Control(cmd: .addNode, nodes: [node]), request: true)
+            scheduler.locked { scheduler.handleAddNode(message) }
+        }
+        func workers() -> [[UInt8]] {
+            scheduler.locked { scheduler.arrivals.filter { $0.role == .worker }.map(\.nonce) }
+        }
+        register(nonce: [1])
+        register(nonce: [1])
+        #expect(workers() == [[1]])
+        register(nonce: [2])
+        #expect(workers() == [[2]], "the new process replaces the old one, which is not counted twice")
+        #expect(scheduler.locked { scheduler.terminalError == nil })
+    }
+
     /// A worker whose shared settings (`ClusterConfig.sharedSettings`) differ from a registered
     /// worker's is refused, naming each differing setting with both values, and the rendezvous fails
     /// at once for the nodes waiting. Equal settings, or a worker that declares none, join.

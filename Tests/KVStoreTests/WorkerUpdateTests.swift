@@ -85,6 +85,35 @@ import Testing
         return results.wait(count: workers, timeout: 1).sorted { $0.0 < $1.0 }.map(\.1)
     }
 
+    /// Mid-run, `initOptimizer(forceInit: true)` re-installs the optimizer with compression on (it
+    /// used to throw: compression can only be set before keys exist, and setting it again as it is
+    /// now counts as no change), and `setParams` after `initOptimizer` leaves every worker with rank
+    /// 0's values, whichever side runs the optimizer (with the servers updating, the other workers
+    /// kept their own values for a step).
+    @Test(arguments: [true, false]) func reinstallingTheOptimizerAndSettingParamsMidRunKeepTheWorkersAlike(
+        updateOnKVStore: Bool
+    ) throws {
+        let cluster = try KVCluster(workers: 2, servers: 1)
+        defer { cluster.stop() }
+        let results = Inbox<(Int, Weights)>()
+        let errors = cluster.onWorkers { rank, store in
+            let module = try Self.module(updateOnKVStore: updateOnKVStore, seed: UInt64(7 + rank))
+            module.gradientCompression = try GradientCompression(kind: "2bit")
+            try module.initOptimizer(kvstore: store, optimizer: Self.optimizer)
+            try Self.train(module, rank: rank, steps: 0..<3)
+            try module.initOptimizer(kvstore: store, optimizer: Self.optimizer, forceInit: true)
+            try Self.train(module, rank: rank, steps: 3..<5)
+            let (args, aux) = try module.getParams()
+            try module.setParams(args.mapValues { NDArray(shape: $0.shape, repeating: Float(rank + 1)) }, aux)
+            results.put((rank, try Self.bits(module)))
+        }
+        #expect(errors.allSatisfy { $0 == nil }, "\(errors)")
+        let weights = results.wait(count: 2, timeout: 1).sorted { $0.0 < $1.0 }.map(\.1)
+        #expect(weights.count == 2 && weights[0] == weights[1], "the workers differ after setParams")
+        #expect(weights.first?["fc2_bias"] == [Float](repeating: 1, count: 3).map(\.bitPattern), "rank 0's values")
+        #expect(cluster.shutdown().allSatisfy { $0 == nil })
+    }
+
     /// Random cluster shapes (1–3 workers, 1–3 servers, keys split or not, compression or not): the
     /// workers' update always matches the servers' bit for bit, and every worker agrees.
     @Test func randomClusterShapesAgree() throws {

@@ -460,6 +460,20 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
 }
 
 @Suite struct LocalKVStoreTests {
+    /// MXNet's `set_optimizer` installs a new updater with empty state: momentum does not carry over,
+    /// and a new optimizer kind does not meet the old one's state arrays.
+    @Test func setOptimizerStartsWithEmptyState() throws {
+        let kv = LocalKVStore()
+        try kv.initialize(["w"], values: [NDArray([1, 2, 3])])
+        try kv.setOptimizer(OptimizerConfig(name: "sgd", learningRate: 0.1, momentum: 0.9))
+        try kv.push("w", NDArray([1, 1, 1]), priority: 0)
+        #expect(kv.optimizerStates().count == 1)
+        try kv.setOptimizer(OptimizerConfig(name: "adam"))
+        #expect(kv.optimizerStates().isEmpty)
+        try kv.push("w", NDArray([1, 1, 1]), priority: 0)
+        #expect(kv.optimizerStates().first?.state.arrays.count == 2, "Adam's two moments, fresh")
+    }
+
     @Test func pushReplacesWithoutOptimizerAndUpdatesWithOne() throws {
         let kv = LocalKVStore()
         try kv.initialize(["w"], values: [NDArray([1, 2, 3])])

@@ -88,8 +88,9 @@ extension Module {
         if optimizerInitialized, let kvstore {
             let names = paramNames.filter { !fixedParamNames.contains($0) && executor.argDict[$0] != nil }
             for name in names { try kvstore.initialize([name], values: [executor.argDict[name]!]) }
-            // The workers keep the weights: every one takes rank 0's, as at `initOptimizer`.
-            if workerUpdater != nil { try takeRank0Weights(names: names, from: kvstore) }
+            // Every worker takes rank 0's, as at `initOptimizer`: the next step's gradients must be
+            // computed on the weights the servers hold (or the workers' updaters start from).
+            try takeRank0Weights(names: names, from: kvstore)
         }
     }
 

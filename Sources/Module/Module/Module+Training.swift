@@ -27,6 +27,9 @@ extension Module {
             logger.warning("optimizer already initialized, ignoring...")
             return
         }
+        // Re-installing: the updates still in flight land first (with the workers running the
+        // optimizer, a summed gradient not applied yet would otherwise be lost).
+        if optimizerInitialized { try syncWeights() }
         let store = kvstore ?? LocalKVStore()
         var batchSize = dataShapes.first?.shape.first ?? 1
         if store.type == .distSync { batchSize *= store.numWorkers }
