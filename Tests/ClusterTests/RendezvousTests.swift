@@ -173,6 +173,19 @@ import Testing
                 "speaks SwiftPS wire protocol \(NodeInfo.wireProtocol + 1), this node \(NodeInfo.wireProtocol)"))
     }
 
+    /// Hands `scheduler` an ADD_NODE of a worker at `host:port` with `nonce`, for a job of `workers` and
+    /// `servers`, as if it had come over the network.
+    static func addNode(
+        to scheduler: PostOffice, worker host: String, port: Int32, nonce: [UInt8], workers: Int32, servers: Int32
+    ) {
+        var node = NodeInfo(role: .worker, hostname: host, port: port, nonce: nonce)
+        node.numWorkers = workers
+        node.numServers = servers
+        node.protocolVersion = NodeInfo.wireProtocol
+        let message = Message(control: Control(cmd: .addNode, nodes: [node]), request: true)
+        scheduler.locked { scheduler.handleAddNode(message) }
+    }
+
     /// An ADD_NODE whose address no one could reach (a port outside 1-65535, no hostname) is dropped:
     /// it neither registers nor fails the rendezvous, and the job's own nodes then complete it.
     @Test func anAddNodeWithAnUnreachableAddressIsDropped() throws {
@@ -190,12 +203,7 @@ import Testing
         let scheduler = early[0]
         #expect(eventually { scheduler.locked { scheduler.arrivals.count == 1 } })
         for (host, port) in [("127.0.0.1", Int32(-1)), ("127.0.0.1", 0), ("127.0.0.1", 70_000), ("", 9000)] {
-            var node = NodeInfo(role: .worker, hostname: host, port: port, nonce: [1, 2, 3])
-            node.numWorkers = 1
-            node.numServers = 1
-            node.protocolVersion = NodeInfo.wireProtocol
-            let message = Message(control: Control(cmd: .addNode, nodes: [node]), request: true)
-            scheduler.locked { scheduler.handleAddNode(message) }
+            Self.addNode(to: scheduler, worker: host, port: port, nonce: [1, 2, 3], workers: 1, servers: 1)
         }
         #expect(scheduler.locked { scheduler.arrivals.count == 1 && scheduler.terminalError == nil })
         let worker = cluster.add(cluster.config(.worker, workers: 1, servers: 1))
@@ -224,12 +232,7 @@ import Testing
         let scheduler = early[0]
         #expect(eventually { scheduler.locked { scheduler.arrivals.count == 1 } })
         func register(nonce: [UInt8]) {
-            var node = NodeInfo(role: .worker, hostname: "127.0.0.1", port: 9300, nonce: nonce)
-            node.numWorkers = 2
-            node.numServers = 1
-            node.protocolVersion = NodeInfo.wireProtocol
-            let message = Message(control: Control(cmd: .addNode, nodes: [node]), request: true)
-            scheduler.locked { scheduler.handleAddNode(message) }
+            Self.addNode(to: scheduler, worker: "127.0.0.1", port: 9300, nonce: nonce, workers: 2, servers: 1)
         }
         func workers() -> [[UInt8]] {
             scheduler.locked { scheduler.arrivals.filter { $0.role == .worker }.map(\.nonce) }
