@@ -49,11 +49,9 @@ import Testing
         return module
     }
 
+    /// `fit`'s step on each batch: with a distributed store the gradients are pushed during backward.
     static func train(_ module: Module, rank: Int, steps: Range<Int>) throws {
-        for step in steps {
-            try module.forwardBackward(batch(rank: rank, step: step))
-            try module.update()
-        }
+        for step in steps { try module.forwardBackwardUpdate(batch(rank: rank, step: step)) }
     }
 
     /// Each worker's weights, by name, as float32 bit patterns.
@@ -311,6 +309,40 @@ import Testing
         }
         #expect(
             refused[0]?.contains("MXNET_UPDATE_ON_KVSTORE=0) only in dist_sync, not dist_async") == true, "\(refused)")
+    }
+
+    /// `forwardBackward` alone only computes, as MXNet's: without `update()` the weights stay, and two
+    /// calls before one `update()` apply the last gradient only (with grad_req write it overwrites
+    /// the first). It used to push each gradient during backward, training on every call.
+    @Test(arguments: [true, false]) func forwardBackwardAloneTrainsNothing(updateOnKVStore: Bool) throws {
+        let cluster = try KVCluster(workers: 1, servers: 1)
+        defer { cluster.stop() }
+        let results = Inbox<(String, Weights)>()
+        let errors = cluster.onWorkers { _, store in
+            let module = try Self.module(updateOnKVStore: updateOnKVStore, seed: 7)
+            try module.initOptimizer(kvstore: store, optimizer: Self.optimizer)
+            let initial = try Self.bits(module)
+            try module.forwardBackward(Self.batch(rank: 0, step: 0))
+            results.put(("untouched", try Self.bits(module)))
+            results.put(("initial", initial))
+            try module.forwardBackward(Self.batch(rank: 0, step: 1))
+            try module.update()
+            results.put(("twice", try Self.bits(module)))
+        }
+        #expect(errors == [nil], "\(errors)")
+        let reference = try KVCluster(workers: 1, servers: 1)
+        defer { reference.stop() }
+        let once = reference.onWorkers { _, store in
+            let module = try Self.module(updateOnKVStore: updateOnKVStore, seed: 7)
+            try module.initOptimizer(kvstore: store, optimizer: Self.optimizer)
+            try module.forwardBackwardUpdate(Self.batch(rank: 0, step: 1))
+            results.put(("once", try Self.bits(module)))
+        }
+        #expect(once == [nil], "\(once)")
+        let got = Dictionary(uniqueKeysWithValues: results.wait(count: 4, timeout: 1))
+        #expect(got["untouched"] != nil && got["untouched"] == got["initial"], "forwardBackward alone trained")
+        #expect(got["twice"] != nil && got["twice"] == got["once"], "two forwardBackward calls applied both")
+        #expect(cluster.shutdown().allSatisfy { $0 == nil } && reference.shutdown().allSatisfy { $0 == nil })
     }
 
     /// Gradient accumulation, MXNet's way: bound with `gradReq: .add`, gradients add up over

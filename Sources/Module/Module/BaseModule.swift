@@ -56,10 +56,16 @@ public protocol BaseModule: AnyObject {
     func forward(_ batch: DataBatch, isTrain: Bool?) throws
     /// Runs backward; `outGrads` are the head gradients (nil for loss outputs).
     func backward(outGrads: [NDArray]?) throws
-    /// `forward(isTrain: true)` then `backward()`; a module may overlap them with communication.
+    /// `forward(isTrain: true)` then `backward()` (MXNet's `forward_backward`): computes only; the
+    /// gradients reach the optimizer at `update()`.
     func forwardBackward(_ batch: DataBatch) throws
     /// Updates the parameters with the installed optimizer from the last backward's gradients.
     func update() throws
+    /// One training step, `forwardBackward` then `update` (what `fit` runs for every batch). Because
+    /// the update is known to follow, a module may send each gradient as soon as backward has
+    /// produced it, overlapping communication with the rest of backward (`Module` does, with a
+    /// distributed kvstore). Use it in your own training loop for that speed.
+    func forwardBackwardUpdate(_ batch: DataBatch) throws
     /// The outputs of the last forward.
     func getOutputs() throws -> [NDArray]
     /// The gradients with respect to the inputs of the last backward (needs `inputsNeedGrad`).
@@ -100,6 +106,12 @@ extension BaseModule {
     public func forwardBackward(_ batch: DataBatch) throws {
         try forward(batch, isTrain: true)
         try backward(outGrads: nil)
+    }
+
+    /// `forwardBackward` then `update`.
+    public func forwardBackwardUpdate(_ batch: DataBatch) throws {
+        try forwardBackward(batch)
+        try update()
     }
 
     /// Saves the parameters to `path` in MXNet's `.params` format, with `arg:`/`aux:` keys; atomic.
@@ -268,8 +280,7 @@ extension BaseModule {
             var nbatch = 0
             while let batch = try trainData.next() {
                 monitor?.tic()
-                try forwardBackward(batch)
-                try update()
+                try forwardBackwardUpdate(batch)
                 try updateMetric(evalMetric, labels: batch.label)
                 monitor?.tocPrint(logger)
                 let param = BatchEndParam(epoch: epoch, nbatch: nbatch, evalMetric: evalMetric)

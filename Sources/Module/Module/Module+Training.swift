@@ -115,30 +115,37 @@ extension Module {
     /// The shortest wait for a weight that the timeline records (seconds).
     static let recordedWait = 5e-6
 
-    /// Forward, then backward; with a distributed kvstore each gradient is pushed (pushPull with
-    /// priority -index) the moment backward has produced it, last layer first, so communication
-    /// overlaps the rest of backward. `update()` then only pushes what was not pushed yet.
-    /// (A gradient pushed this way is applied even if `update()` is never called, and the next
-    /// `forward` waits for it.) Gradients bound with `gradReq: .add` are not pushed early: they
-    /// accumulate over several batches until `update()` pushes them, as in MXNet.
-    public func forwardBackward(_ batch: DataBatch) throws {
+    /// Forward, backward, update (what `fit` runs for every batch); with a distributed kvstore each
+    /// gradient is pushed (pushPull with priority -index) the moment backward has produced it, last
+    /// layer first, so communication overlaps the rest of backward, and `update()` then pushes only
+    /// what was not pushed yet. `forwardBackward` alone pushes nothing, as MXNet's: a loop that reads
+    /// input gradients without updating, or runs `forwardBackward` twice before `update()`, trains
+    /// as in MXNet. Gradients bound with `gradReq: .add` are not pushed early: they accumulate over
+    /// several batches until `update()` pushes them, as in MXNet.
+    public func forwardBackwardUpdate(_ batch: DataBatch) throws {
         try forward(batch, isTrain: true)
         guard let executor, optimizerInitialized, let kvstore, kvstore.type.isDistributed else {
             try backward(outGrads: nil)
+            try update()
             return
         }
+        guard forTraining else { throw ModuleError.wrongState(call: "backward", needs: "bind(forTraining: true)") }
         let start = MonotonicClock.now()
-        defer {
-            timeline?.span(
-                "backward", category: "compute", track: Timeline.computeTrack, start: start, end: MonotonicClock.now())
-        }
-        try executor.backward(outGrads: nil) { [self] name in
-            guard let index = paramIndex[name], !fixedParamNames.contains(name), executor.gradReqs[name] == .write
-            else { return }
-            try pushGradient(name, kvstore, priority: -index)
-            pushedEarly.insert(name)
+        do {
+            defer {
+                timeline?.span(
+                    "backward", category: "compute", track: Timeline.computeTrack, start: start,
+                    end: MonotonicClock.now())
+            }
+            try executor.backward(outGrads: nil) { [self] name in
+                guard let index = paramIndex[name], !fixedParamNames.contains(name), executor.gradReqs[name] == .write
+                else { return }
+                try pushGradient(name, kvstore, priority: -index)
+                pushedEarly.insert(name)
+            }
         }
         if !pushedEarly.isEmpty { weightsInFlight(kvstore) }
+        try update()
     }
 
     /// Notes that new weights (or summed gradients) are on their way: the next `forward` waits for
