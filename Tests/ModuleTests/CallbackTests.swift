@@ -1,3 +1,4 @@
+import Foundation
 import SwiftPSModule
 import SwiftPSTensor
 import Testing
@@ -74,8 +75,11 @@ struct CallbackTests {
                 "Iter[0] Batch [1]\tSpeed: 4.00 samples/sec", "Iter[0] Batch [2]\tSpeed: inf samples/sec",
             ])
         #expect(throws: CallbackError.self) { try Speedometer(batchSize: 8, frequent: 0) }
+        // The real clock: monotonic, in seconds (a sleep of 20 ms advances it by at least that).
         let t0 = Speedometer.monotonicSeconds()
-        #expect(Speedometer.monotonicSeconds() >= t0)
+        usleep(20_000)
+        let elapsed = Speedometer.monotonicSeconds() - t0
+        #expect(elapsed >= 0.019 && elapsed < 60, "20 ms of sleep read as \(elapsed) s")
     }
 
     @Test func progressBarRendersMXNetStyle() throws {
