@@ -12,7 +12,9 @@ import SwiftPSTensor
 /// a number are allowed; blank lines are skipped). `labelCSV`, when given, holds one line per
 /// sample of `prod(labelShape)` numbers; without it every label is 0, as in MXNet. A label shape of
 /// `[1]` gives labels of shape `(B)`. Batching, padding (MXNet's `round_batch` is
-/// `lastBatchHandle: .pad`), sharding and `batchesPerEpoch` behave as in `NDArrayIter`, and the
+/// `lastBatchHandle: .pad`, with one difference: MXNet's next epoch then starts after the samples
+/// that filled the padded batch, this one at the first sample again), sharding and
+/// `batchesPerEpoch` behave as in `NDArrayIter`, and the
 /// returned batch is reused on every `next()`. A bad cell is an error naming the file, the 1-based
 /// line and the 1-based column.
 public final class CSVIter: DataIter {
