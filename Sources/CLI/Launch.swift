@@ -128,8 +128,8 @@ struct LaunchOptions: ParsableArguments {
         parsing: .unconditional,
         help: """
             When a process fails, stop the job and start it again up to this many times; a worker command \
-            `swiftps train` with --model-prefix gets --resume (in place of --load-epoch), so it continues from \
-            the latest complete checkpoint; without one it starts again from the beginning.
+            `swiftps train` with --model-prefix gets --resume, so it continues from the latest complete \
+            checkpoint (with --load-epoch E it starts from E again; without a prefix, from the beginning).
             """)
     var maxRestarts: Int = 0
 

@@ -34,8 +34,10 @@ struct LaunchJob {
             }
             restarts.append(failure)
             let from =
-                LaunchCluster.checkpoints(options.command)
-                ? "from the latest complete checkpoint" : "from the beginning"
+                !LaunchCluster.checkpoints(options.command)
+                ? "from the beginning"
+                : options.command.contains(where: { $0.hasPrefix("--load-epoch") })
+                    ? "from the checkpoint its --load-epoch names" : "from the latest complete checkpoint"
             console.say("restart \(attempt + 1) of \(options.maxRestarts): \(failure); starting the job again \(from)")
         }
     }

@@ -65,8 +65,8 @@ struct LaunchCluster: Sendable {
     var workerCommand: [String]
 
     /// Prepares a restarted job: every process learns the attempt (`SWIFTPS_RESTART`), and a worker
-    /// command that runs `swiftps train` with a `--model-prefix` resumes from the latest complete
-    /// checkpoint (`--resume`, in place of any `--load-epoch`).
+    /// command that runs `swiftps train` with a `--model-prefix` and no checkpoint of its own to start
+    /// from resumes from the latest complete checkpoint (`--resume`).
     mutating func restartWorkerCommand(attempt: Int) {
         env.removeAll { $0.name == "SWIFTPS_RESTART" }
         env.append(LaunchVariable(name: "SWIFTPS_RESTART", value: String(attempt)))
@@ -80,24 +80,16 @@ struct LaunchCluster: Sendable {
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
-    /// A restarted job's worker command: when it runs `swiftps train` with a `--model-prefix`, `command`
-    /// with `--resume` instead of any `--load-epoch E` (the first run went on from E and checkpointed
-    /// after it: going back to E would lose that). Without a prefix there is nothing to resume from
-    /// (and `--resume` would be refused): the command runs again as it is, from the beginning.
+    /// A restarted job's worker command: `command` with `--resume` when it runs `swiftps train` with a
+    /// `--model-prefix` and names no checkpoint itself. A command with `--load-epoch E` starts from E
+    /// again: `--resume` would take the newest complete checkpoint under the prefix, which may be
+    /// one an earlier, abandoned run left there (the very one a user loading E went back from), or
+    /// none, when E is an MXNet checkpoint, and it would then train from scratch. Without a prefix
+    /// there is nothing to resume from (and `--resume` would be refused): the command runs as it is.
     static func resuming(_ command: [String]) -> [String] {
-        guard command.contains("train"), checkpoints(command) else { return command }
-        var resumed: [String] = []
-        var skipValue = false
-        for word in command {
-            if skipValue {
-                skipValue = false
-            } else if word == "--load-epoch" {
-                skipValue = true
-            } else if !word.hasPrefix("--load-epoch=") && word != "--resume" {
-                resumed.append(word)
-            }
-        }
-        return resumed + ["--resume"]
+        let namesCheckpoint = command.contains { $0 == "--resume" || $0.hasPrefix("--load-epoch") }
+        guard command.contains("train"), checkpoints(command), !namesCheckpoint else { return command }
+        return command + ["--resume"]
     }
 
     /// Whether a worker command writes checkpoints (`--model-prefix`), so that a restart can resume.

@@ -34,11 +34,12 @@ struct LaunchSSHRunner: LaunchRunner {
     private let process: LaunchLocalProcess
     private let remote = LaunchRemoteState()
 
-    /// The `ssh` arguments before the destination: the user's `--ssh-option`s first (ssh keeps the first value
-    /// of an option, so they win), then BatchMode (never prompt), a connect timeout and keep-alives that notice a
-    /// dead host. Host keys are checked as the user's ssh configuration says.
-    static func sshArguments(userOptions: [String]) -> [String] {
-        ["ssh"] + userOptions + [
+    /// The `ssh` arguments before the destination: the host's port from the hostfile, then the user's
+    /// `--ssh-option`s (ssh keeps the first value of an option, so the more specific wins), then BatchMode
+    /// (never prompt), a connect timeout and keep-alives that notice a dead host. Host keys are checked as
+    /// the user's ssh configuration says.
+    static func sshArguments(port: Int? = nil, userOptions: [String]) -> [String] {
+        ["ssh"] + (port.map { ["-p", String($0)] } ?? []) + userOptions + [
             "-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "-o", "ServerAliveInterval=5",
             "-o", "ServerAliveCountMax=3",
         ]
@@ -48,8 +49,7 @@ struct LaunchSSHRunner: LaunchRunner {
     {
         self.task = task
         self.host = host
-        // The hostfile's port for this host goes after the user's options: it is the more specific.
-        sshPrefix = Self.sshArguments(userOptions: sshOptions) + (host.sshPort.map { ["-p", String($0)] } ?? [])
+        sshPrefix = Self.sshArguments(port: host.sshPort, userOptions: sshOptions)
         let script = LaunchRemoteScript(
             command: task.command, environment: task.environment, secret: secret, workingDirectory: workdir,
             graceSeconds: max(1, Int(grace.components.seconds)))

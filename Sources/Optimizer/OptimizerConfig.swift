@@ -172,6 +172,16 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
             wdMult: try c.decodeIfPresent([String: Double].self, forKey: .wdMult) ?? [:])
     }
 
+    /// Equal when every hyper-parameter is: whether `rescaleGrad` was given or left at its default
+    /// (`rescaleGradIsGiven`) is where a value came from, not a difference in training.
+    public static func == (a: OptimizerConfig, b: OptimizerConfig) -> Bool {
+        a.name == b.name && a.learningRate == b.learningRate && a.wd == b.wd && a.rescaleGrad == b.rescaleGrad
+            && a.clipGradient == b.clipGradient && a.momentum == b.momentum && a.beta1 == b.beta1
+            && a.beta2 == b.beta2 && a.epsilon == b.epsilon && a.gamma1 == b.gamma1 && a.gamma2 == b.gamma2
+            && a.centered == b.centered && a.clipWeights == b.clipWeights && a.lrScheduler == b.lrScheduler
+            && a.beginNumUpdate == b.beginNumUpdate && a.lrMult == b.lrMult && a.wdMult == b.wdMult
+    }
+
     /// Encodes every field (nil optionals, and a `rescaleGrad` left at its default, are omitted).
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)

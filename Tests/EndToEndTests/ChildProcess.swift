@@ -59,6 +59,11 @@ final class ChildProcess: @unchecked Sendable {
     var status: Int32? {
         lock.lock()
         defer { lock.unlock() }
+        return reapIfEnded()
+    }
+
+    /// The status, reaping the child if it has ended; call with `lock` held.
+    private func reapIfEnded() -> Int32? {
         if let reaped { return reaped }
         var raw: Int32 = 0
         let result = waitpid(pid, &raw, WNOHANG)
@@ -75,16 +80,19 @@ final class ChildProcess: @unchecked Sendable {
         LaunchPoll.until(limit) { !self.isRunning }
     }
 
-    /// Sends `signal` if it still runs.
+    /// Sends `signal` if it still runs. The check and the signal happen under one lock, so the pid
+    /// cannot be reaped (and reused by another process) in between.
     func signal(_ signal: Int32) {
-        if isRunning { _ = Glibc.kill(pid, signal) }
+        lock.lock()
+        defer { lock.unlock() }
+        if reapIfEnded() == nil { _ = Glibc.kill(pid, signal) }
     }
 
     /// Kills it (SIGKILL) if it still runs, and reaps it (waiting at most a minute, for a process stuck
     /// in the kernel).
     func kill() {
         guard isRunning else { return }
-        _ = Glibc.kill(pid, SIGKILL)
+        signal(SIGKILL)
         _ = wait(.seconds(60))
     }
 }

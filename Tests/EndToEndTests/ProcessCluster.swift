@@ -200,10 +200,10 @@ extension ProcessCluster {
         nodes.first { $0.name == name }?.process.pid
     }
 
-    /// The nodes whose process still exists (`kill(pid, 0)` succeeds): after `waitAll` has reaped
-    /// every node, this must be empty.
+    /// The nodes whose process still runs (not reaped: `waitpid` on the node's own pid, never a pid
+    /// that another process may have taken since): after `waitAll`, this must be empty.
     func survivors() -> [String] {
-        nodes.filter { Glibc.kill($0.process.pid, 0) == 0 }.map(\.name)
+        nodes.filter { $0.process.isRunning }.map(\.name)
     }
 
     /// Writes `secret` to a file with mode 0600 in the cluster's directory and returns its path.

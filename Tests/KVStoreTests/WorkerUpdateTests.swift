@@ -85,31 +85,43 @@ import Testing
 
     /// Mid-run, `initOptimizer(forceInit: true)` re-installs the optimizer with compression on (it
     /// used to throw: compression can only be set before keys exist, and setting it again as it is
-    /// now counts as no change), and `setParams` after `initOptimizer` leaves every worker with rank
-    /// 0's values, whichever side runs the optimizer (with the servers updating, the other workers
-    /// kept their own values for a step).
+    /// now counts as no change) after the updates still in flight have landed (with the workers
+    /// running the optimizer a summed gradient not applied yet was dropped): the weights equal a run
+    /// that made them land first (`getParams`). And `setParams` after `initOptimizer` leaves every
+    /// worker with rank 0's values, whichever side runs the optimizer (with the servers updating, the
+    /// other workers kept their own values for a step).
     @Test(arguments: [true, false]) func reinstallingTheOptimizerAndSettingParamsMidRunKeepTheWorkersAlike(
         updateOnKVStore: Bool
     ) throws {
-        let cluster = try KVCluster(workers: 2, servers: 1)
-        defer { cluster.stop() }
-        let results = Inbox<(Int, Weights)>()
-        let errors = cluster.onWorkers { rank, store in
-            let module = try Self.module(updateOnKVStore: updateOnKVStore, seed: UInt64(7 + rank))
-            module.gradientCompression = try GradientCompression(kind: "2bit")
-            try module.initOptimizer(kvstore: store, optimizer: Self.optimizer)
-            try Self.train(module, rank: rank, steps: 0..<3)
-            try module.initOptimizer(kvstore: store, optimizer: Self.optimizer, forceInit: true)
-            try Self.train(module, rank: rank, steps: 3..<5)
-            let (args, aux) = try module.getParams()
-            try module.setParams(args.mapValues { NDArray(shape: $0.shape, repeating: Float(rank + 1)) }, aux)
-            results.put((rank, try Self.bits(module)))
+        /// Each worker's weights before and after its `setParams`, by rank.
+        func run(landFirst: Bool) throws -> (before: [Weights], after: [Weights]) {
+            let cluster = try KVCluster(workers: 2, servers: 1)
+            defer { cluster.stop() }
+            let results = Inbox<(Int, Weights)>()
+            let errors = cluster.onWorkers { rank, store in
+                let module = try Self.module(updateOnKVStore: updateOnKVStore, seed: UInt64(7 + rank))
+                module.gradientCompression = try GradientCompression(kind: "2bit")
+                try module.initOptimizer(kvstore: store, optimizer: Self.optimizer)
+                try Self.train(module, rank: rank, steps: 0..<3)
+                if landFirst { _ = try module.getParams() }
+                try module.initOptimizer(kvstore: store, optimizer: Self.optimizer, forceInit: true)
+                try Self.train(module, rank: rank, steps: 3..<5)
+                let (args, aux) = try module.getParams()
+                results.put((rank, try Self.bits(module)))
+                try module.setParams(args.mapValues { NDArray(shape: $0.shape, repeating: Float(rank + 1)) }, aux)
+                results.put((rank + 2, try Self.bits(module)))
+            }
+            #expect(errors.allSatisfy { $0 == nil }, "\(errors)")
+            #expect(cluster.shutdown().allSatisfy { $0 == nil })
+            let all = results.wait(count: 4, timeout: 1).sorted { $0.0 < $1.0 }.map(\.1)
+            guard all.count == 4 else { throw HarnessError(description: "\(all.count) of 4 results") }
+            return (Array(all[0..<2]), Array(all[2..<4]))
         }
-        #expect(errors.allSatisfy { $0 == nil }, "\(errors)")
-        let weights = results.wait(count: 2, timeout: 1).sorted { $0.0 < $1.0 }.map(\.1)
-        #expect(weights.count == 2 && weights[0] == weights[1], "the workers differ after setParams")
-        #expect(weights.first?["fc2_bias"] == [Float](repeating: 1, count: 3).map(\.bitPattern), "rank 0's values")
-        #expect(cluster.shutdown().allSatisfy { $0 == nil })
+        let direct = try run(landFirst: false)
+        let landed = try run(landFirst: true)
+        #expect(direct.before == landed.before, "an update in flight was lost at the re-install")
+        #expect(direct.after[0] == direct.after[1], "the workers differ after setParams")
+        #expect(direct.after[0]["fc2_bias"] == [Float](repeating: 1, count: 3).map(\.bitPattern), "rank 0's values")
     }
 
     /// Random cluster shapes (1–3 workers, 1–3 servers, keys split or not, compression or not): the

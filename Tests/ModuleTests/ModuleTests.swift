@@ -141,6 +141,22 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(throws: ModuleError.self) { try module.forward(wrong, isTrain: false) }
     }
 
+    /// A label the iterator names otherwise than the module (its default `softmax_label` for a
+    /// regression's `lro_label`, which `bind` only warns about) still goes to the module's label, by
+    /// position, rather than being dropped.
+    @Test func aLabelNamedOtherwiseGoesToTheModulesLabel() throws {
+        let net = try Symbol.linearRegressionOutput(
+            try Symbol.fullyConnected(Symbol.variable("data"), numHidden: 1, name: "fc"), name: "lro")
+        let module = try Module(symbol: net, labelNames: ["lro_label"])
+        let x = NDArray(shape: [4, 2], repeating: 1)
+        let y = NDArray([1, 2, 3, 4], shape: [4, 1])
+        let data = try NDArrayIter(data: [("data", x)], label: [("softmax_label", y)], batchSize: 4)
+        try module.bind(dataShapes: data.provideData, labelShapes: data.provideLabel)
+        try module.initParams(initializer: Xavier())
+        try module.forward(try #require(try data.next()), isTrain: true)
+        #expect(module.executor?.argDict["lro_label"]?.toArray() == [1, 2, 3, 4])
+    }
+
     /// MXNet's feature extraction: a module on an inner layer (`internals`) loads the whole network's
     /// parameters file, taking the arrays it has names for.
     @Test func aModuleCutAtAnInnerLayerLoadsTheWholeNetworksParams() throws {
@@ -386,6 +402,9 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
             #expect(
                 module.optimizerConfig?.rescaleGrad == expected, "rescaleGrad given as \(String(describing: given))")
         }
+        #expect(
+            OptimizerConfig(name: "sgd", rescaleGrad: 1) == OptimizerConfig(name: "sgd"),
+            "where a value came from is no difference")
         let explicit = OptimizerConfig(name: "sgd", rescaleGrad: 1)
         let decoded = try JSONDecoder().decode(OptimizerConfig.self, from: try JSONEncoder().encode(explicit))
         #expect(decoded.rescaleGradIsGiven && decoded == explicit)
@@ -430,6 +449,18 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         let after = try module.getParams().args
         #expect(after["fc1_weight"]!.toArray() == initial["fc1_weight"]!.toArray(), "lr_mult 0 freezes it")
         #expect(after["fc2_weight"]!.maxAbsDifference(initial["fc2_weight"]!) > 0)
+
+        // An initializer SwiftPS lacks is an error only when the variable must be drawn.
+        let orthogonal = Symbol.variable("fc1_weight", attributes: ["__init__": #"["orthogonal", {}]"#])
+        let cut = try Module(
+            symbol: try Symbol.operation(
+                "FullyConnected", name: "fc1", inputs: [("data", Symbol.variable("data")), ("weight", orthogonal)],
+                attributes: ["num_hidden": "8"]),
+            labelNames: [])
+        try cut.bind(dataShapes: [DataDesc(name: "data", shape: [16, 2])], forTraining: false)
+        #expect(throws: ModuleError.self) { try cut.initParams(initializer: Xavier()) }
+        try cut.setParams(initial.filter { $0.key.hasPrefix("fc1") }, [:])
+        #expect(try cut.getParams().args["fc1_weight"]?.toArray() == initial["fc1_weight"]?.toArray())
 
         let bad = Symbol.variable("fc1_weight", attributes: ["__lr_mult__": "fast"])
         let badNet = try Symbol.operation(

@@ -68,7 +68,7 @@ extension Module {
             }
             guard let initializer else { throw ModuleError.missingParameter(name) }
             if let own = variableAttributes.initializers[name] {
-                try own.initWeight(name: name, array: array, rng: &rng)
+                try own.get().initWeight(name: name, array: array, rng: &rng)
             } else {
                 try initializer.initialize(name: name, array: array, rng: &rng)
             }

@@ -82,8 +82,12 @@ extension Module {
                 "batch data \(dataOrder) (\(batch.data.count) arrays) do not match the module's data names \(dataNames)"
             )
         }
-        let boundLabels = batch.providedLabel ?? labelShapes
-        let labelOrder = boundLabels.isEmpty ? labelNames : boundLabels.map(\.name)
+        // Labels likewise when their names are the module's; otherwise (an iterator's default
+        // `softmax_label` for a module whose label is another, which `bind` only warns about) by
+        // position, as before, rather than dropped.
+        let describedLabels = (batch.providedLabel ?? labelShapes).map(\.name)
+        let labelOrder =
+            !describedLabels.isEmpty && describedLabels.allSatisfy(labelNames.contains) ? describedLabels : labelNames
         let start = MonotonicClock.now()
         for (name, src) in zip(dataOrder, batch.data) { try copyInput(name, src, executor) }
         for (name, src) in zip(labelOrder, batch.label) { try copyInput(name, src, executor) }

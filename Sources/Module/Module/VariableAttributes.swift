@@ -9,21 +9,25 @@ import SwiftPSGraph
 ///   `Optimizer.set_lr_mult`/`set_wd_mult` with `sym=`): they override the name rule that spares
 ///   biases from weight decay, and explicit `OptimizerConfig.lrMult`/`wdMult` override them.
 struct VariableAttributes {
-    var initializers: [String: any Initializer] = [:]
+    /// Each variable's own initializer, or why it cannot be used: that is an error only when
+    /// `initParams` must draw the variable (a module whose parameters all come from a `.params` file
+    /// never needs it, whatever MXNet initializer the symbol names).
+    var initializers: [String: Result<any Initializer, ModuleError>] = [:]
     var lrMult: [String: Double] = [:]
     var wdMult: [String: Double] = [:]
 
     /// Reads the attributes of the variables `names` in `symbol`; throws `ModuleError.badInput`
-    /// naming the variable and the attribute that cannot be used.
+    /// naming the variable and the multiplier that is not a number.
     init(symbol: Symbol, names: [String]) throws {
         let attributes = symbol.attributeDictionary()
         for name in names {
             guard let attrs = attributes[name] else { continue }
             if let spec = attrs["__init__"], !spec.isEmpty {
                 do {
-                    initializers[name] = try Initializers.create(attribute: spec)
+                    initializers[name] = .success(try Initializers.create(attribute: spec))
                 } catch {
-                    throw ModuleError.badInput("variable \(name): its __init__ '\(spec)' cannot be used: \(error)")
+                    initializers[name] = .failure(
+                        .badInput("variable \(name): its __init__ '\(spec)' cannot be used: \(error)"))
                 }
             }
             lrMult[name] = try Self.multiplier(attrs, "__lr_mult__", of: name)
