@@ -85,6 +85,28 @@ public protocol KVStore: AnyObject {
 }
 
 extension KVStore {
+    /// MXNet's `push(key, [v1, v2, …])`: pushes the sum of `values` (in MXNet, the gradients of one
+    /// worker's devices), summed here in order. Throws naming the key when `values` is empty or the
+    /// arrays differ in size.
+    public func push(_ key: String, _ values: [NDArray], priority: Int = 0) throws {
+        guard let first = values.first else { throw KVStoreError.badKey("push of '\(key)': no values") }
+        guard values.count > 1 else { return try push(key, first, priority: priority) }
+        let sum = first.copy()
+        for value in values.dropFirst() {
+            guard value.count == sum.count else {
+                throw KVStoreError.badKey("push of '\(key)': values of shapes \(first.shape) and \(value.shape)")
+            }
+            sum += value
+        }
+        try push(key, sum, priority: priority)
+    }
+
+    /// MXNet's `pushpull(key, value)` without `out`: the updated value replaces `value` (once
+    /// `wait(key)` returns). What is pushed is a copy of `value` taken at the call.
+    public func pushPull(_ key: String, _ value: NDArray, priority: Int = 0) throws {
+        try pushPull(key, value.copy(), into: value, priority: priority)
+    }
+
     /// `none`: only distributed stores compress.
     public var gradientCompression: GradientCompression { .none }
 

@@ -32,6 +32,40 @@ import Testing
         #expect(cluster.shutdown().allSatisfy { $0 == nil })
     }
 
+    /// MXNet's `push(key, [v1, v2])` pushes the values' sum, and `pushpull(key, value)` without an
+    /// output answers into `value`; the same on a local store and a distributed one.
+    @Test func aListOfValuesPushesTheirSumAndPushPullWithoutOutputIsInPlace() throws {
+        let local = LocalKVStore()
+        try local.initialize(["a"], values: [NDArray([0, 0])])
+        try local.push("a", [NDArray([1, 2]), NDArray([10, 20])])
+        let value = NDArray([5, 5])
+        try local.pushPull("a", value)
+        #expect(value.toArray() == [5, 5], "no optimizer: the store becomes the last push")
+        try local.push("a", [NDArray([1, 2]), NDArray([10, 20])])
+        let out = NDArray(shape: [2])
+        try local.pull("a", into: out)
+        #expect(out.toArray() == [11, 22])
+        #expect(throws: KVStoreError.self) { try local.push("a", []) }
+        #expect(throws: KVStoreError.self) { try local.push("a", [NDArray([1, 2]), NDArray([1])]) }
+
+        let cluster = try KVCluster(workers: 2, servers: 1)
+        defer { cluster.stop() }
+        let results = cluster.onWorkers { rank, store in
+            try store.initialize(["a"], values: [NDArray([0, 0])])
+            let value = NDArray(rank == 0 ? [1, 2] : [3, 4])
+            try store.pushPull("a", value)
+            try store.wait("a")
+            guard value.toArray() == [4, 6] else { throw HarnessError(description: "pushPull gave \(value.toArray())") }
+            try store.push("a", [NDArray([1, 1]), NDArray([Float(rank), 0])])
+            let out = NDArray(shape: [2])
+            try store.pull("a", into: out)
+            try store.wait("a")
+            guard out.toArray() == [3, 2] else { throw HarnessError(description: "pulled \(out.toArray())") }
+        }
+        #expect(results == [nil, nil])
+        #expect(cluster.shutdown().allSatisfy { $0 == nil })
+    }
+
     /// With a timeline, each request is a span from its send to its answer on its key's track,
     /// named by kind and key, with the server and the values; a key split over two servers is one span
     /// per part.
