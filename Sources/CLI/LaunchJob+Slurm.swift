@@ -6,7 +6,7 @@ extension LaunchJob {
     /// range's port picked by the job id (`LaunchSlurm.schedulerPort(jobID:range:)`). Attempt `restart` > 0 of
     /// `--max-restarts` tells every task the attempt (`SWIFTPS_RESTART`) and resumes `swiftps train` from the
     /// latest complete checkpoint. Returns how the step ended and, when it failed, how.
-    func runSlurm(restart: Int) async throws -> (LaunchOutcome, String?) {
+    func runSlurm(restart: Int, started: Date) async throws -> (LaunchOutcome, String?) {
         let environment = ProcessInfo.processInfo.environment
         guard let jobID = environment["SLURM_JOB_ID"] else {
             throw LaunchError(
@@ -38,7 +38,9 @@ extension LaunchJob {
             + ["--env", "SWIFTPS_JOB_ID=\(LaunchCluster.newJobID())"]
         var command = options.command
         if restart > 0 {
-            arguments += ["--env", "SWIFTPS_RESTART=\(restart)"]
+            for (name, value) in LaunchCluster.restartVariables(attempt: restart, command: command, started: started) {
+                arguments += ["--env", "\(name)=\(value)"]
+            }
             command = LaunchCluster.resuming(command)
         }
         let srun = LaunchSlurm.srunCommand(

@@ -19,11 +19,15 @@ struct LaunchJob {
                 "--max-restarts \(options.maxRestarts) without --model-prefix in the workers' command: a restarted job trains from the beginning"
             )
         }
+        // A restart resumes only from checkpoints written since (less 5 s, for a scheduler host whose
+        // clock differs a little from this one's).
+        let started = Date(timeIntervalSinceNow: -5)
         var restarts: [String] = []
         while true {
             let attempt = restarts.count
             let (outcome, failure) =
-                try await options.launcher == .slurm ? runSlurm(restart: attempt) : runOnce(restart: attempt)
+                try await options.launcher == .slurm
+                ? runSlurm(restart: attempt, started: started) : runOnce(restart: attempt, started: started)
             guard case .failed = outcome, attempt < options.maxRestarts, let failure else {
                 if !restarts.isEmpty {
                     console.say(
@@ -43,10 +47,10 @@ struct LaunchJob {
     }
 
     /// Runs the job once; returns how it ended and, when a process failed, which one and how.
-    private func runOnce(restart: Int) async throws -> (LaunchOutcome, String?) {
+    private func runOnce(restart: Int, started: Date) async throws -> (LaunchOutcome, String?) {
         let hosts = try options.launcher == .ssh ? readHostfile() : nil
         var cluster = try cluster(schedulerURI: schedulerURI(hosts: hosts), schedulerPort: schedulerPort())
-        if restart > 0 { cluster.restartWorkerCommand(attempt: restart) }
+        if restart > 0 { cluster.restartWorkerCommand(attempt: restart, started: started) }
         if hosts != nil {
             cluster.forwarded = LaunchCluster.forwardedVariables(from: ProcessInfo.processInfo.environment)
         }

@@ -66,12 +66,24 @@ struct LaunchCluster: Sendable {
 
     /// Prepares a restarted job: every process learns the attempt (`SWIFTPS_RESTART`), and a worker
     /// command that runs `swiftps train` with a `--model-prefix` and no checkpoint of its own to start
-    /// from resumes from the latest complete checkpoint (`--resume`).
-    mutating func restartWorkerCommand(attempt: Int) {
-        env.removeAll { $0.name == "SWIFTPS_RESTART" }
-        env.append(LaunchVariable(name: "SWIFTPS_RESTART", value: String(attempt)))
+    /// from resumes from the latest complete checkpoint (`--resume`) that this job wrote, since
+    /// `started` (`SWIFTPS_RESUME_SINCE`; older ones under the prefix are an earlier run's).
+    mutating func restartWorkerCommand(attempt: Int, started: Date) {
+        for (name, value) in Self.restartVariables(attempt: attempt, command: workerCommand, started: started) {
+            env.removeAll { $0.name == name }
+            env.append(LaunchVariable(name: name, value: value))
+        }
         jobID = Self.newJobID()
         workerCommand = Self.resuming(workerCommand)
+    }
+
+    /// The variables of restart `attempt` of a job started at `started` whose workers run `command`.
+    static func restartVariables(attempt: Int, command: [String], started: Date) -> [(String, String)] {
+        var variables = [("SWIFTPS_RESTART", String(attempt))]
+        if resuming(command) != command {
+            variables.append((ResumePoint.resumeSinceVariable, String(started.timeIntervalSince1970)))
+        }
+        return variables
     }
 
     /// A random job id: 16 hex digits.

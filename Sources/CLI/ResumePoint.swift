@@ -32,7 +32,11 @@ struct ResumePoint {
         }
         if resume {
             guard loadEpoch == nil else { throw ModuleError.badInput("give --resume or --load-epoch, not both") }
-            guard let (layout, manifest) = CheckpointManifest.latestComplete(prefix: prefix, logger: logger) else {
+            let since = resumeSince(ProcessInfo.processInfo.environment)
+            guard
+                let (layout, manifest) = CheckpointManifest.latestComplete(
+                    prefix: prefix, writtenSince: since, logger: logger)
+            else {
                 logger.info("--resume: no complete checkpoint under \(prefix): starting from epoch 0")
                 return nil
             }
@@ -67,6 +71,17 @@ struct ResumePoint {
         let manifest = try CheckpointManifest.read(layout)
         try manifest.verify(layout)
         return ResumePoint(layout: layout, manifest: manifest)
+    }
+
+    /// The variable `swiftps launch` sets on a restarted job that it made resume (`--resume` added to a
+    /// command that started from scratch): the job's start, in seconds since 1970. Checkpoints written
+    /// before it are an earlier run's under the same prefix, not this job's: resuming from one would
+    /// continue another training (or, past `--num-epochs`, train nothing).
+    static let resumeSinceVariable = "SWIFTPS_RESUME_SINCE"
+
+    /// `resumeSinceVariable`'s time, if set to a number.
+    static func resumeSince(_ environment: [String: String]) -> Date? {
+        environment[resumeSinceVariable].flatMap(Double.init).map { Date(timeIntervalSince1970: $0) }
     }
 
     /// `path` made absolute against the current directory. The scheduler, which alone reads and

@@ -185,10 +185,24 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
 
     /// The newest checkpoint under `prefix` whose manifest reads and whose files verify, with its
     /// manifest; nil if there is none. Skipped (incomplete or damaged) checkpoints are logged.
-    public static func latestComplete(prefix: String, logger: Logger? = nil) -> (CheckpointLayout, CheckpointManifest)?
+    ///
+    /// With `writtenSince`, a manifest last modified before then is skipped (logged): an earlier
+    /// run's, when a restarted job must resume from its own checkpoints only.
+    public static func latestComplete(prefix: String, writtenSince: Date? = nil, logger: Logger? = nil)
+        -> (CheckpointLayout, CheckpointManifest)?
     {
         for epoch in CheckpointLayout.epochsWithManifest(prefix: prefix) {
             let layout = CheckpointLayout(prefix: prefix, epoch: epoch)
+            if let writtenSince,
+                let modified = (try? FileManager.default.attributesOfItem(atPath: layout.manifestPath))?[
+                    .modificationDate] as? Date,
+                modified < writtenSince
+            {
+                logger?.warning(
+                    "skipping checkpoint \(epoch): written before this job started (\(layout.manifestPath) is an earlier run's)"
+                )
+                continue
+            }
             do {
                 let manifest = try read(layout)
                 try manifest.verify(layout)

@@ -135,6 +135,39 @@ struct LaunchLocalTests {
         }
     }
 
+    /// A restart that resumes a job which started from scratch takes only the job's own checkpoints:
+    /// the newer ones an earlier run left under the same prefix would otherwise be resumed (here the
+    /// earlier run's last epoch, past which the restarted job would train nothing).
+    @Test func aRestartDoesNotResumeAnEarlierRunsCheckpoint() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("restart-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let train = [
+            binary, "train", "--kv-store", "dist_sync", "--num-epochs", "2", "--num-batches", "5", "--no-progress",
+            "--model-prefix", dir + "/ck",
+        ]
+        let earlier = try LaunchCommand.run(
+            [binary, "launch", "-n", "1", "-s", "1", "--grace", "2", "--"] + train, deadline: .seconds(120))
+        try #require(earlier.status == 0, "\(earlier.all)")
+        let hourAgo = Date(timeIntervalSinceNow: -3600)
+        for epoch in [1, 2] {
+            try FileManager.default.setAttributes(
+                [.modificationDate: hourAgo], ofItemAtPath: dir + "/ck-000\(epoch).manifest.json")
+        }
+        // The first attempt's worker fails at once; the restart runs the real command, with --resume.
+        let failFirst = "test -n \"$SWIFTPS_RESTART\" || exit 3; exec \"$@\""
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "-n", "1", "-s", "1", "--grace", "2", "--max-restarts", "1", "--", "sh", "-c",
+                failFirst, "sh",
+            ]
+                + train, deadline: .seconds(180))
+        #expect(result.status == 0, "\(result.all)")
+        #expect(result.all.contains("skipping checkpoint 2: written before this job started"), "\(result.all)")
+        #expect(result.all.contains("--resume: no complete checkpoint under"), "\(result.all)")
+        #expect(result.all.contains("Epoch[1] Validation-accuracy"), "the restarted job trained nothing: \(result.all)")
+    }
+
     @Test func badInputsAreRejectedWithActionableErrors() throws {
         let missingCommand = try LaunchCommand.run([binary, "launch", "-n", "1"], deadline: .seconds(30))
         #expect(missingCommand.status != 0)
