@@ -101,6 +101,19 @@ extension KVStore {
         try push(key, sum, priority: priority)
     }
 
+    /// MXNet's `pull(key, out=[o1, o2, …])` (in MXNet, one output per device): every array of `outs`
+    /// receives the value. Unlike `pull(_:into:)` it returns once they all hold it (it waits for
+    /// `key`). Throws naming the key when `outs` is empty or an array's size differs.
+    public func pull(_ key: String, into outs: [NDArray], priority: Int = 0) throws {
+        guard let first = outs.first else { throw KVStoreError.badKey("pull of '\(key)': no output arrays") }
+        if let odd = outs.first(where: { $0.count != first.count }) {
+            throw KVStoreError.badKey("pull of '\(key)': output arrays of shapes \(first.shape) and \(odd.shape)")
+        }
+        try pull(key, into: first, priority: priority)
+        try wait(key)
+        for out in outs.dropFirst() { try out.copy(from: first) }
+    }
+
     /// MXNet's `pushpull(key, value)` without `out`: the updated value replaces `value` (once
     /// `wait(key)` returns). What is pushed is a copy of `value` taken at the call.
     public func pushPull(_ key: String, _ value: NDArray, priority: Int = 0) throws {

@@ -32,8 +32,9 @@ import Testing
         #expect(cluster.shutdown().allSatisfy { $0 == nil })
     }
 
-    /// MXNet's `push(key, [v1, v2])` pushes the values' sum, and `pushpull(key, value)` without an
-    /// output answers into `value`; the same on a local store and a distributed one.
+    /// MXNet's `push(key, [v1, v2])` pushes the values' sum, `pull(key, out=[o1, o2])` fills each
+    /// output, and `pushpull(key, value)` without an output answers into `value`; the same on a local
+    /// store and a distributed one.
     @Test func aListOfValuesPushesTheirSumAndPushPullWithoutOutputIsInPlace() throws {
         let local = LocalKVStore()
         try local.initialize(["a"], values: [NDArray([0, 0])])
@@ -47,6 +48,7 @@ import Testing
         #expect(out.toArray() == [11, 22])
         #expect(throws: KVStoreError.self) { try local.push("a", []) }
         #expect(throws: KVStoreError.self) { try local.push("a", [NDArray([1, 2]), NDArray([1])]) }
+        #expect(throws: KVStoreError.self) { try local.pull("a", into: [NDArray(shape: [2]), NDArray(shape: [3])]) }
 
         let cluster = try KVCluster(workers: 2, servers: 1)
         defer { cluster.stop() }
@@ -61,6 +63,11 @@ import Testing
             try store.pull("a", into: out)
             try store.wait("a")
             guard out.toArray() == [3, 2] else { throw HarnessError(description: "pulled \(out.toArray())") }
+            let outs = [NDArray(shape: [2]), NDArray(shape: [1, 2])]
+            try store.pull("a", into: outs)
+            guard outs.allSatisfy({ $0.toArray() == [3, 2] }) else {
+                throw HarnessError(description: "pulled into several: \(outs.map { $0.toArray() })")
+            }
         }
         #expect(results == [nil, nil])
         #expect(cluster.shutdown().allSatisfy { $0 == nil })
