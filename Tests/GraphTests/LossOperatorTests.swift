@@ -55,6 +55,14 @@ import Testing
         // A label out of range gets no one-hot term (MXNet's behaviour), and nothing crashes.
         let bad = try run([:], label: NDArray([7, -3])).dx
         expectClose(bad, try run([:]).y, "out-of-range labels")
+        // Nor do labels no class index can hold (NaN, infinite, huge), where Int(_:) would trap.
+        let unrepresentable = try run([:], label: NDArray([.nan, .infinity])).dx
+        expectClose(unrepresentable, try run([:]).y, "NaN and infinite labels")
+        expectClose(try run([:], label: NDArray([3e10, -3e10])).dx, try run([:]).y, "huge labels")
+        // A label truncates toward zero, as MXNet's static_cast<int>: −0.5 names class 0.
+        expectClose(try run([:], label: NDArray([2, -0.5])).dx, try run([:]).dx, "−0.5 is class 0")
+        #expect(throws: GraphError.self) { try SoftmaxOutput(attributes: ["ignore_label": "nan"]) }
+        #expect(throws: GraphError.self) { try SoftmaxOutput(attributes: ["ignore_label": "1e30"]) }
     }
 
     /// Cross-entropy `−Σ_rows Σ_k target_k · log softmax_k · grad_scale / norm`, whose gradient
@@ -157,7 +165,8 @@ import Testing
             given: [0: NDArray([1, -1, 0.5, 2], shape: [2, 2]), 1: NDArray([0, 0, 0.5, 3], shape: [2, 2])])
         let g = try f.gradients()
         #expect(f.outputs[0].toArray() == [1, -1, 0.5, 2])
-        expectClose(g[0]!.toArray(), [0.5, -0.5, 0, -0.5], "sign(out − label)/2")
+        // At equality MXNet's `minus_sign` gives −1 (0.5 − 0.5: −1/2), not 0.
+        expectClose(g[0]!.toArray(), [0.5, -0.5, -0.5, -0.5], "sign(out − label)/2")
     }
 
     /// The losses whose input gradients the regression outputs write, each `· grad_scale / m`

@@ -21,7 +21,7 @@ public enum RegressionKind: String, Sendable {
 ///
 /// Arguments data and label; the label has the data's shape, or the same element count (a label
 /// (N,) for data (N, 1) is accepted, as MXNet reshapes). Backward ignores the head gradient and
-/// writes `(out − label)` (linear, logistic) or `sign(out − label)` (MAE) times
+/// writes `(out − label)` (linear, logistic) or `sign(out − label)` (MAE; −1 at equality, MXNet's `minus_sign`) times
 /// `grad_scale / m`, m the number of outputs per sample (`label.count / label.shape[0]`), as in
 /// MXNet's `regression_output-inl.h`. The label never receives a gradient (0 if asked).
 public protocol RegressionOutputOperator: Operator {
@@ -97,8 +97,8 @@ final class RegressionInstance: OperatorInstance {
             case .linear, .logistic: writeGrad(count, dx.data, accumulate: acc) { (y[$0] - label[$0]) * s }
             case .mae:
                 writeGrad(count, dx.data, accumulate: acc) {
-                    let d = y[$0] - label[$0]
-                    return d > 0 ? s : (d < 0 ? -s : 0)
+                    // MXNet's `minus_sign`: 1 where out > label, else -1 (at equality too).
+                    y[$0] - label[$0] > 0 ? s : -s
                 }
             }
         }
@@ -122,7 +122,7 @@ public struct LogisticRegressionOutput: RegressionOutputOperator {
     public init(gradScale: Float = 1) { self.gradScale = gradScale }
 }
 
-/// MXNet's `MAERegressionOutput`: identity forward, gradient `sign(out − label)·grad_scale/m`.
+/// MXNet's `MAERegressionOutput`: identity forward, gradient `sign(out − label)·grad_scale/m` (−1 at equality).
 public struct MAERegressionOutput: RegressionOutputOperator {
     public static let typeName = "MAERegressionOutput"
     public static let kind = RegressionKind.mae

@@ -44,6 +44,9 @@ public struct SoftmaxOutput: Operator {
         let r = AttributeReader(op: Self.typeName, attributes)
         gradScale = try r.float("grad_scale", default: 1)
         ignoreLabel = try r.float("ignore_label", default: -1)
+        guard Self.classIndex(ignoreLabel) != nil else {
+            throw r.bad("ignore_label", formatFloat(ignoreLabel), "must be a finite class index")
+        }
         useIgnore = try r.bool("use_ignore", default: false)
         normalization =
             Normalization(
@@ -82,6 +85,13 @@ public struct SoftmaxOutput: Operator {
 
     public func listArguments() -> [String] { ["data", "label"] }
     public var labelInputs: Set<Int> { [1] }
+
+    /// The class a label value names, truncated toward zero as MXNet's `static_cast<int>` (so -0.5
+    /// is class 0); nil for NaN, infinities and values no class index can hold, which then select no
+    /// class (Swift's `Int(_:)` would stop the process on them).
+    static func classIndex(_ label: Float) -> Int? {
+        label.isFinite && abs(label) < 2_147_483_648 ? Int(label) : nil
+    }
 
     /// (rows, classes) of the softmax view of `data`, and the label shape MXNet infers.
     func layout(_ data: [Int]) throws -> (rows: Int, classes: Int, label: [Int]) {
@@ -144,9 +154,9 @@ public struct SoftmaxOutput: Operator {
             case .null: norm = 1
             case .batch: norm = Float(max(rows, 1))
             case .valid:
-                let ignore = Int(op.ignoreLabel)
+                let ignore = SoftmaxOutput.classIndex(op.ignoreLabel)
                 var n = 0
-                for r in 0..<rows where Int(label[r]) != ignore { n += 1 }
+                for r in 0..<rows where SoftmaxOutput.classIndex(label[r]) != ignore { n += 1 }
                 norm = Float(max(n, 1))
             }
             let scale = op.gradScale / norm
@@ -158,20 +168,19 @@ public struct SoftmaxOutput: Operator {
                 for r in 0..<rows {
                     let yr = y + r * k
                     let dr = dx + r * k
-                    let l = label[r]
-                    if op.useIgnore && Int(l) == Int(op.ignoreLabel) {
+                    let target = SoftmaxOutput.classIndex(label[r])
+                    if op.useIgnore && target != nil && target == SoftmaxOutput.classIndex(op.ignoreLabel) {
                         if !acc { dr.update(repeating: 0, count: k) }
                         continue
                     }
-                    let target = Int(l)
-                    let inRange = l >= 0 && target < k
+                    let inRange = target.map { $0 >= 0 && $0 < k } ?? false
                     if let head {
                         let hr = head + r * k
                         writeGrad(k, dr, accumulate: acc) { (yr[$0] - off) * scale * hr[$0] }
-                        if inRange { dr[target] -= (on - off) * scale * hr[target] }
+                        if inRange, let t = target { dr[t] -= (on - off) * scale * hr[t] }
                     } else {
                         writeGrad(k, dr, accumulate: acc) { (yr[$0] - off) * scale }
-                        if inRange { dr[target] -= (on - off) * scale }
+                        if inRange, let t = target { dr[t] -= (on - off) * scale }
                     }
                 }
             }
