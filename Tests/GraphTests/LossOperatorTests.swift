@@ -219,6 +219,8 @@ import Testing
 
     @Test func shapesAndAttributes() throws {
         #expect(try LinearRegressionOutput().inferShape([[4, 3], nil]).inputs == [[4, 3], [4, 3]])
+        // One output per sample: the label is (N,), as MXNet infers it.
+        #expect(try LinearRegressionOutput().inferShape([[4, 1], nil]).inputs == [[4, 1], [4]])
         expectShapeError { _ = try LinearRegressionOutput().inferShape([[4, 3], [4, 2]]) }
         expectBadAttribute("grad_scale") { _ = try MAERegressionOutput(attributes: ["grad_scale": "x"]) }
         #expect(try LogisticRegressionOutput(attributes: ["grad_scale": "2"]).gradScale == 2)

@@ -48,7 +48,8 @@ extension RegressionOutputOperator {
         guard let data = s.first ?? nil, !data.isEmpty else {
             throw GraphError.shapeError("\(Self.typeName) needs the data shape")
         }
-        var label = data
+        // As MXNet's `RegressionOpShape`: a label not given is (N,) for (N, 1) data, else the data's shape.
+        var label = data.count == 2 && data[1] == 1 ? [data[0]] : data
         if s.count > 1, let given = s[1] {
             guard NDArray.elementCount(given) == NDArray.elementCount(data), given.first == data.first else {
                 throw GraphError.shapeError("\(Self.typeName) label shape \(given) does not match data \(data)")
