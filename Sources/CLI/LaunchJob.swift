@@ -14,7 +14,8 @@ struct LaunchJob {
         guard options.maxRestarts >= 0 else {
             throw LaunchError("--max-restarts must be 0 or more, got \(options.maxRestarts)")
         }
-        if options.maxRestarts > 0, options.command.contains("train"), !LaunchCluster.checkpoints(options.command) {
+        let restart = LaunchRestart(options.command)
+        if options.maxRestarts > 0, restart == .beginning {
             console.say(
                 "--max-restarts \(options.maxRestarts) without --model-prefix in the workers' command: a restarted job trains from the beginning"
             )
@@ -37,12 +38,9 @@ struct LaunchJob {
                 return outcome.exitStatus
             }
             restarts.append(failure)
-            let from =
-                !LaunchCluster.checkpoints(options.command)
-                ? "from the beginning"
-                : options.command.contains(where: { $0.hasPrefix("--load-epoch") })
-                    ? "from the checkpoint its --load-epoch names" : "from the latest complete checkpoint"
-            console.say("restart \(attempt + 1) of \(options.maxRestarts): \(failure); starting the job again \(from)")
+            console.say(
+                "restart \(attempt + 1) of \(options.maxRestarts): \(failure); starting the job again \(restart.phrase)"
+            )
         }
     }
 

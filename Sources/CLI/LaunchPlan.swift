@@ -80,7 +80,7 @@ struct LaunchCluster: Sendable {
     /// The variables of restart `attempt` of a job started at `started` whose workers run `command`.
     static func restartVariables(attempt: Int, command: [String], started: Date) -> [(String, String)] {
         var variables = [("SWIFTPS_RESTART", String(attempt))]
-        if resuming(command) != command {
+        if LaunchRestart(command) == .latestCheckpoint {
             variables.append((ResumePoint.resumeSinceVariable, String(started.timeIntervalSince1970)))
         }
         return variables
@@ -92,21 +92,10 @@ struct LaunchCluster: Sendable {
         return String(repeating: "0", count: 16 - digits.count) + digits
     }
 
-    /// A restarted job's worker command: `command` with `--resume` when it runs `swiftps train` with a
-    /// `--model-prefix` and names no checkpoint itself. A command with `--load-epoch E` starts from E
-    /// again: `--resume` would take the newest complete checkpoint under the prefix, which may be
-    /// one an earlier, abandoned run left there (the very one a user loading E went back from), or
-    /// none, when E is an MXNet checkpoint, and it would then train from scratch. Without a prefix
-    /// there is nothing to resume from (and `--resume` would be refused): the command runs as it is.
+    /// A restarted job's worker command: `command` with `--resume` when it continues from the latest
+    /// checkpoint (`LaunchRestart.latestCheckpoint`), else as it is.
     static func resuming(_ command: [String]) -> [String] {
-        let namesCheckpoint = command.contains { $0 == "--resume" || $0.hasPrefix("--load-epoch") }
-        guard command.contains("train"), checkpoints(command), !namesCheckpoint else { return command }
-        return command + ["--resume"]
-    }
-
-    /// Whether a worker command writes checkpoints (`--model-prefix`), so that a restart can resume.
-    static func checkpoints(_ command: [String]) -> Bool {
-        command.contains { $0 == "--model-prefix" || $0.hasPrefix("--model-prefix=") }
+        LaunchRestart(command) == .latestCheckpoint ? command + ["--resume"] : command
     }
 
     /// The environment of one process: MXNet's `DMLC_*` variables, SwiftPS's `SWIFTPS_*` ones, then the
@@ -188,5 +177,45 @@ extension LaunchCluster {
         return environment.keys.sorted()
             .filter { named.contains($0) || ($0.hasPrefix("SWIFTPS_") && !excluded.contains($0)) }
             .map { LaunchVariable(name: $0, value: environment[$0] ?? "") }
+    }
+}
+
+/// Where a restarted job's workers start again, from their command.
+enum LaunchRestart: Equatable {
+    /// `swiftps train` with a `--model-prefix` that names no checkpoint itself: the launcher adds
+    /// `--resume`, and the job continues from the latest complete checkpoint it wrote.
+    case latestCheckpoint
+    /// `swiftps train` with `--resume` or `--load-epoch E` of its own: it runs as it was. (With E,
+    /// `--resume` could take a newer checkpoint an earlier, abandoned run left under the prefix, the
+    /// very one a user loading E went back from, or none, when E is an MXNet checkpoint.)
+    case itsOwnCheckpoint
+    /// `swiftps train` without a `--model-prefix`: nothing to resume from (`--resume` would be
+    /// refused), so it trains from the beginning.
+    case beginning
+    /// Another program: it runs as it was, `SWIFTPS_RESTART` telling it the attempt.
+    case asItWas
+
+    init(_ command: [String]) {
+        guard command.contains("train") else {
+            self = .asItWas
+            return
+        }
+        if !command.contains(where: { $0 == "--model-prefix" || $0.hasPrefix("--model-prefix=") }) {
+            self = .beginning
+        } else if command.contains(where: { $0 == "--resume" || $0.hasPrefix("--load-epoch") }) {
+            self = .itsOwnCheckpoint
+        } else {
+            self = .latestCheckpoint
+        }
+    }
+
+    /// How the launcher's restart line ends.
+    var phrase: String {
+        switch self {
+        case .latestCheckpoint: "from the latest complete checkpoint it wrote"
+        case .itsOwnCheckpoint: "from the checkpoint its command names"
+        case .beginning: "from the beginning"
+        case .asItWas: "as it was (SWIFTPS_RESTART gives the attempt)"
+        }
     }
 }

@@ -50,14 +50,6 @@ struct TrainJob {
         logger.info(
             "network \(options.network ?? "mlp"), kvstore \(kvType)\(compression.isActive ? ", gradient compression \(compression)" : "")\(kvType.isDistributed && !Module.updateOnKVStore(environment: ProcessInfo.processInfo.environment) ? ", the workers run the optimizer (MXNET_UPDATE_ON_KVSTORE=0)" : ""), worker \(session.rank) of \(session.numWorkers), \(threads) BLAS thread(s)"
         )
-        if kvType == .distAsync, options.mom > 0, ["sgd", "nag"].contains(options.optimizer.lowercased()),
-            session.rank == 0
-        {
-            // Stale gradients through momentum: 0.10-0.30 accuracy here and in MXNet 1.9.1 alike.
-            logger.warning(
-                "dist_async with momentum \(options.mom) usually diverges (each worker's stale gradients are amplified by the momentum, in MXNet as here): pass --mom 0"
-            )
-        }
 
         var beginEpoch = 0
         // Whether a resumed run's optimizer starts without the checkpoint's state (and update counts).
@@ -125,6 +117,12 @@ struct TrainJob {
 
         let optimizer = try options.optimizerConfig(
             batchesPerEpoch: batchesPerEpoch, scheduleFrom: freshOptimizer ? beginEpoch : 0)
+        if kvType == .distAsync, optimizer.momentum > 0, session.rank == 0 {
+            // Stale gradients through momentum: 0.10-0.30 accuracy here and in MXNet 1.9.1 alike.
+            logger.warning(
+                "dist_async with momentum \(Float(optimizer.momentum)) usually diverges (each worker's stale gradients are amplified by the momentum, in MXNet as here): pass --mom 0"
+            )
+        }
         if freshOptimizer, beginEpoch > 0, !options.lrStepEpochs.isEmpty || options.warmupEpochs > 0 {
             logger.info(
                 "the optimizer starts fresh at epoch \(beginEpoch): learning rate \(Float(optimizer.learningRate)) and the schedule's remaining steps, counted from there (as MXNet's fit.py)"

@@ -173,6 +173,25 @@ import Testing
                 "speaks SwiftPS wire protocol \(NodeInfo.wireProtocol + 1), this node \(NodeInfo.wireProtocol)"))
     }
 
+    /// Starts the scheduler and the one server of a job of `workers` workers on a thread of their own
+    /// (their starts' results arrive in `results`), and waits until the server has registered.
+    static func startSchedulerAndServer(in cluster: InMemoryCluster, workers: Int) -> (
+        scheduler: PostOffice, starter: JoinableThread, results: Inbox<[Result<Void, ClusterError>?]>
+    ) {
+        let early = [
+            cluster.config(.scheduler, workers: workers, servers: 1),
+            cluster.config(.server, workers: workers, servers: 1),
+        ]
+        .map { cluster.add($0) }
+        let results = Inbox<[Result<Void, ClusterError>?]>()
+        let starter = JoinableThread(name: "test-early") {
+            results.put(cluster.concurrently(early) { try $0.start() })
+        }
+        let scheduler = early[0]
+        #expect(eventually { scheduler.locked { scheduler.arrivals.count == 1 } })
+        return (scheduler, starter, results)
+    }
+
     /// Hands `scheduler` an ADD_NODE of a worker at `host:port` with `nonce`, for a job of `workers` and
     /// `servers`, as if it had come over the network.
     static func addNode(
@@ -191,17 +210,8 @@ import Testing
     @Test func anAddNodeWithAnUnreachableAddressIsDropped() throws {
         let cluster = InMemoryCluster()
         defer { cluster.stopAll() }
-        let early = [
-            cluster.config(.scheduler, workers: 1, servers: 1), cluster.config(.server, workers: 1, servers: 1),
-        ]
-        .map { cluster.add($0) }
-        let results = Inbox<[Result<Void, ClusterError>?]>()
-        let starter = JoinableThread(name: "test-early") {
-            results.put(cluster.concurrently(early) { try $0.start() })
-        }
+        let (scheduler, starter, results) = Self.startSchedulerAndServer(in: cluster, workers: 1)
         defer { starter.join(timeout: 40) }
-        let scheduler = early[0]
-        #expect(eventually { scheduler.locked { scheduler.arrivals.count == 1 } })
         for (host, port) in [("127.0.0.1", Int32(-1)), ("127.0.0.1", 0), ("127.0.0.1", 70_000), ("", 9000)] {
             Self.addNode(to: scheduler, worker: host, port: port, nonce: [1, 2, 3], workers: 1, servers: 1)
         }
@@ -217,20 +227,11 @@ import Testing
     /// than being ignored and left to wait for a table addressed to the old process.
     @Test func aNewProcessAtARegisteredAddressTakesItsPlace() throws {
         let cluster = InMemoryCluster()
-        defer { cluster.stopAll() }
-        let early = [
-            cluster.config(.scheduler, workers: 2, servers: 1), cluster.config(.server, workers: 2, servers: 1),
-        ]
-        .map { cluster.add($0) }
-        let starter = JoinableThread(name: "test-early") {
-            _ = cluster.concurrently(early, timeout: 20) { try $0.start() }
-        }
+        let (scheduler, starter, _) = Self.startSchedulerAndServer(in: cluster, workers: 2)
         defer {
             cluster.stopAll()
             starter.join(timeout: 40)
         }
-        let scheduler = early[0]
-        #expect(eventually { scheduler.locked { scheduler.arrivals.count == 1 } })
         func register(nonce: [UInt8]) {
             Self.addNode(to: scheduler, worker: "127.0.0.1", port: 9300, nonce: nonce, workers: 2, servers: 1)
         }

@@ -149,12 +149,12 @@ public struct SoftmaxOutput: Operator {
             let y = b.outputs[0].data
             let label = b.inputs[1].data
             let k = classes
+            let ignore = SoftmaxOutput.classIndex(op.ignoreLabel)
             var norm: Float = 1
             switch op.normalization {
             case .null: norm = 1
             case .batch: norm = Float(max(rows, 1))
             case .valid:
-                let ignore = SoftmaxOutput.classIndex(op.ignoreLabel)
                 var n = 0
                 for r in 0..<rows where SoftmaxOutput.classIndex(label[r]) != ignore { n += 1 }
                 norm = Float(max(n, 1))
@@ -169,7 +169,7 @@ public struct SoftmaxOutput: Operator {
                     let yr = y + r * k
                     let dr = dx + r * k
                     let target = SoftmaxOutput.classIndex(label[r])
-                    if op.useIgnore && target != nil && target == SoftmaxOutput.classIndex(op.ignoreLabel) {
+                    if op.useIgnore && target != nil && target == ignore {
                         if !acc { dr.update(repeating: 0, count: k) }
                         continue
                     }

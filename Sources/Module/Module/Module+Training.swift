@@ -76,8 +76,9 @@ extension Module {
         // the module was bound with (MXNet loads a batch in its `data_shapes` order), never by the
         // position of the name in `dataNames`: an iterator listing two inputs in another order
         // would otherwise swap them silently.
+        // (`bind` checked the bound names; a batch's own descriptions are checked here.)
         let dataOrder = (batch.providedData ?? dataShapes).map(\.name)
-        guard dataOrder.count == batch.data.count, dataOrder.sorted() == dataNames.sorted() else {
+        if batch.providedData != nil, dataOrder.count != batch.data.count || dataOrder.sorted() != dataNames.sorted() {
             throw ModuleError.badInput(
                 "batch data \(dataOrder) (\(batch.data.count) arrays) do not match the module's data names \(dataNames)"
             )
