@@ -121,6 +121,10 @@ extension OperatorInstance {
 public protocol Operator: Sendable {
     /// The MXNet operator name, as in symbol JSON (`"FullyConnected"`).
     static var typeName: String { get }
+    /// Every attribute MXNet's operator of this name takes (its parameter fields, in MXNet's order),
+    /// including those SwiftPS accepts only at their default; `OperatorRegistry.make` refuses any
+    /// other, as MXNet does ("Cannot find argument").
+    static var attributeNames: [String] { get }
     /// Parses MXNet's string attributes (`["num_hidden": "128"]`); throws `GraphError.badAttribute`.
     init(attributes: [String: String]) throws
     /// The attributes as MXNet writes them in symbol JSON, strings only; defaults may be omitted.

@@ -143,6 +143,8 @@ extension Symbol {
             op = try OperatorRegistry.make(opName, attributes: operatorAttributes(attributes))
         } catch GraphError.unknownOperator {
             throw GraphError.unknownOperator("\(opName) (node '\(name)')")
+        } catch GraphError.badAttribute(let op, let attribute, let value, let reason) {
+            throw GraphError.badAttribute(op: op, name: attribute, value: value, reason: "\(reason) (node '\(name)')")
         }
         let args = op.listArguments()
         let aux = op.listAuxiliaryStates()

@@ -7,7 +7,17 @@
 ///
 /// Hyper-parameters are kept as `Double` (Python floats); the update kernels use them as `Float`,
 /// as MXNet's C++ kernels do.
+///
+/// Equal when every hyper-parameter is (synthesized, so a field added later takes part): whether
+/// `rescaleGrad` was given or left at its default is where a value came from, not a difference in
+/// training, so that flag lives in a `Provenance`, which compares equal to every other.
 public struct OptimizerConfig: Codable, Sendable, Equatable {
+    /// Where a value came from; never makes two configurations differ.
+    struct Provenance: Equatable, Sendable {
+        var given: Bool
+        static func == (_: Provenance, _: Provenance) -> Bool { true }
+    }
+
     /// The optimizer names SwiftPS implements (MXNet's registry names, lower case).
     public static let knownNames = ["sgd", "nag", "adam", "adagrad", "rmsprop"]
 
@@ -18,11 +28,12 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
     /// The weight decay coefficient (MXNet's `wd`, default 0).
     public var wd: Double
     /// The factor applied to every gradient first (MXNet's `rescale_grad`, default 1).
-    public var rescaleGrad: Double { didSet { rescaleGradIsGiven = true } }
+    public var rescaleGrad: Double { didSet { rescaleGradOrigin.given = true } }
     /// Whether `rescaleGrad` was given (to `init`, decoded or assigned) rather than left at MXNet's
     /// default. `Module.initOptimizer` replaces only a default one by 1 / the global batch, as MXNet
     /// injects `rescale_grad` only into optimizer parameters that lack it: an explicit 1 stays 1.
-    public private(set) var rescaleGradIsGiven: Bool
+    public var rescaleGradIsGiven: Bool { rescaleGradOrigin.given }
+    private var rescaleGradOrigin: Provenance
     /// Clip gradients to `[-c, c]` (MXNet's `clip_gradient`); nil turns clipping off (MXNet's None / -1).
     public var clipGradient: Double?
     /// The momentum of SGD and NAG (MXNet default 0: plain SGD, no state).
@@ -66,7 +77,7 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
         self.learningRate = learningRate ?? OptimizerConfig.defaultLearningRate(lower)
         self.wd = wd
         self.rescaleGrad = rescaleGrad ?? 1
-        self.rescaleGradIsGiven = rescaleGrad != nil
+        self.rescaleGradOrigin = Provenance(given: rescaleGrad != nil)
         self.clipGradient = clipGradient
         self.momentum = momentum
         self.beta1 = beta1
@@ -170,16 +181,6 @@ public struct OptimizerConfig: Codable, Sendable, Equatable {
             beginNumUpdate: try c.decodeIfPresent(Int.self, forKey: .beginNumUpdate) ?? 0,
             lrMult: try c.decodeIfPresent([String: Double].self, forKey: .lrMult) ?? [:],
             wdMult: try c.decodeIfPresent([String: Double].self, forKey: .wdMult) ?? [:])
-    }
-
-    /// Equal when every hyper-parameter is: whether `rescaleGrad` was given or left at its default
-    /// (`rescaleGradIsGiven`) is where a value came from, not a difference in training.
-    public static func == (a: OptimizerConfig, b: OptimizerConfig) -> Bool {
-        a.name == b.name && a.learningRate == b.learningRate && a.wd == b.wd && a.rescaleGrad == b.rescaleGrad
-            && a.clipGradient == b.clipGradient && a.momentum == b.momentum && a.beta1 == b.beta1
-            && a.beta2 == b.beta2 && a.epsilon == b.epsilon && a.gamma1 == b.gamma1 && a.gamma2 == b.gamma2
-            && a.centered == b.centered && a.clipWeights == b.clipWeights && a.lrScheduler == b.lrScheduler
-            && a.beginNumUpdate == b.beginNumUpdate && a.lrMult == b.lrMult && a.wdMult == b.wdMult
     }
 
     /// Encodes every field (nil optionals, and a `rescaleGrad` left at its default, are omitted).

@@ -179,6 +179,72 @@ struct SymbolJSONTests {
         #expect(message.contains("Deconvolution") && message.contains("deconv1"))
     }
 
+    /// MXNet refuses an attribute its operator does not take ("Cannot find argument 'nobias'"), so a
+    /// misspelt one never silently leaves a default in force; `__hint__` keys and the attributes MXNet
+    /// takes that change nothing here (`workspace`, `cudnn_tune`) load.
+    @Test func unknownAttributesAreRefusedNamingNodeAndTheKnownOnes() throws {
+        func net(_ fcAttributes: String) -> String {
+            """
+            {"nodes": [{"op": "null", "name": "x", "inputs": []},
+                       {"op": "null", "name": "fc1_weight", "inputs": []},
+                       {"op": "null", "name": "fc1_bias", "inputs": []},
+                       {"op": "FullyConnected", "name": "fc1", "attrs": {\(fcAttributes)},
+                        "inputs": [[0, 0, 0], [1, 0, 0], [2, 0, 0]]}],
+             "arg_nodes": [0, 1, 2], "node_row_ptr": [0, 1, 2, 3, 4], "heads": [[3, 0, 0]]}
+            """
+        }
+        let error = symbolTestError { _ = try Symbol.fromJSON(net(#""num_hidden": "4", "nobias": "True""#)) }
+        guard case .badAttribute(let op, let name, let value, let reason) = error else {
+            Issue.record("expected badAttribute, got \(String(describing: error))")
+            return
+        }
+        #expect(op == "FullyConnected" && name == "nobias" && value == "True")
+        #expect(
+            reason.contains("num_hidden, no_bias, flatten") && reason.contains("did you mean no_bias?"), "\(reason)")
+        #expect(reason.contains("node 'fc1'"), "\(reason)")
+        let far = symbolTestError { _ = try Symbol.fromJSON(net(#""num_hidden": "4", "colour": "red""#)) }
+        guard case .badAttribute(_, "colour", _, let farReason) = far else {
+            Issue.record("expected badAttribute for colour, got \(String(describing: far))")
+            return
+        }
+        #expect(!farReason.contains("did you mean"), "\(farReason)")
+        let hinted = try Symbol.fromJSON(net(#""num_hidden": "4", "__ctx_group__": "dev1", "__lr_mult__": "2""#))
+        #expect(try hinted.inferShape(["x": [2, 3]]).outputs == [[2, 4]])
+        let conv = """
+            {"nodes": [{"op": "null", "name": "x", "inputs": []}, {"op": "null", "name": "c_weight", "inputs": []},
+                       {"op": "Convolution", "name": "c",
+                        "attrs": {"kernel": "(3, 3)", "num_filter": "2", "workspace": "512", "cudnn_tune": "off",
+                                  "cudnn_off": "True", "layout": "NCHW", "no_bias": "True"},
+                        "inputs": [[0, 0, 0], [1, 0, 0]]}],
+             "arg_nodes": [0, 1], "node_row_ptr": [0, 1, 2, 3], "heads": [[2, 0, 0]]}
+            """
+        #expect(try Symbol.fromJSON(conv).inferShape(["x": [1, 1, 5, 5]]).outputs == [[1, 2, 3, 3]])
+        let composed = symbolTestError {
+            _ = try Symbol.operation("Flatten", inputs: [("data", .variable("x"))], attributes: ["axis": "1"])
+        }
+        guard case .badAttribute("Flatten", "axis", _, let flattenReason) = composed else {
+            Issue.record("expected badAttribute for Flatten's axis, got \(String(describing: composed))")
+            return
+        }
+        #expect(flattenReason.contains("takes no attributes"), "\(flattenReason)")
+    }
+
+    /// What an operator writes into symbol JSON it must take back: every key of `attributes` is one of
+    /// its `attributeNames` (else a saved model would not load).
+    @Test func everyOperatorTakesTheAttributesItWrites() throws {
+        let samples: [String: [String: String]] = [
+            "FullyConnected": ["num_hidden": "3"], "Convolution": ["kernel": "(3, 3)", "num_filter": "2"],
+            "Pooling": ["kernel": "(2, 2)"], "Activation": ["act_type": "relu"], "Concat": ["num_args": "2"],
+            "Reshape": ["shape": "(-1, 4)"],
+        ]
+        for (name, type) in OperatorRegistry.types {
+            let op = try OperatorRegistry.make(name, attributes: samples[type.typeName] ?? [:])
+            let written = Set(op.attributes.keys)
+            #expect(written.isSubset(of: type.attributeNames), "\(name) writes \(written.sorted())")
+            #expect(try OperatorRegistry.make(name, attributes: op.attributes).attributes == op.attributes)
+        }
+    }
+
     @Test func saveAndLoadFile() throws {
         let dir = try symbolTestDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -405,6 +405,7 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(
             OptimizerConfig(name: "sgd", rescaleGrad: 1) == OptimizerConfig(name: "sgd"),
             "where a value came from is no difference")
+        #expect(OptimizerConfig(name: "sgd", wdMult: ["w": 0]) != OptimizerConfig(name: "sgd"))
         let explicit = OptimizerConfig(name: "sgd", rescaleGrad: 1)
         let decoded = try JSONDecoder().decode(OptimizerConfig.self, from: try JSONEncoder().encode(explicit))
         #expect(decoded.rescaleGradIsGiven && decoded == explicit)

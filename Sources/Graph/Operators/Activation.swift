@@ -13,6 +13,7 @@ import SwiftPSTensor
 /// vectorizable approximation within 3e-7 relative of the true value (see `tanhApproximation`).
 public struct Activation: Operator {
     public static let typeName = "Activation"
+    public static let attributeNames: [String] = ["act_type"]
 
     /// The supported non-linearities, MXNet's `act_type` values.
     public enum Kind: String, Sendable, CaseIterable {

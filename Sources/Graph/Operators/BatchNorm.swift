@@ -16,6 +16,10 @@ import SwiftPSTensor
 /// read-only). `output_mean_var` is not supported.
 public struct BatchNorm: Operator {
     public static let typeName = "BatchNorm"
+    public static let attributeNames: [String] = [
+        "eps", "momentum", "fix_gamma", "use_global_stats", "output_mean_var", "axis", "cudnn_off", "min_calib_range",
+        "max_calib_range",
+    ]
     /// Added to the variance before the square root.
     public let eps: Float
     /// The moving-average decay.

@@ -4,6 +4,7 @@ import SwiftPSTensor
 /// end). Arguments are named `arg0`, `arg1`, …; all other axes must agree.
 public struct Concat: Operator {
     public static let typeName = "Concat"
+    public static let attributeNames: [String] = ["num_args", "dim"]
     /// How many arrays are joined.
     public let numArgs: Int
     /// The axis they are joined along, as given (may be negative).

@@ -8,6 +8,10 @@ import SwiftPSTensor
 /// whole-batch GEMM). `dilate` other than (1, 1) and `num_group` other than 1 are rejected.
 public struct Convolution: Operator {
     public static let typeName = "Convolution"
+    public static let attributeNames: [String] = [
+        "kernel", "stride", "dilate", "pad", "num_filter", "num_group", "workspace", "no_bias", "cudnn_tune",
+        "cudnn_off", "layout",
+    ]
     /// The kernel size (kh, kw).
     public let kernel: [Int]
     /// The stride (sh, sw); MXNet's default (1, 1).

@@ -8,6 +8,7 @@ import SwiftPSTensor
 /// forward.
 public struct Dropout: Operator {
     public static let typeName = "Dropout"
+    public static let attributeNames: [String] = ["p", "mode", "axes", "cudnn_off"]
     /// The probability of dropping an element, in [0, 1].
     public let p: Float
     /// Drop at inference as well (MXNet's `mode="always"`).

@@ -4,6 +4,7 @@ import SwiftPSTensor
 /// `output = lhs + rhs`; both gradients equal the output gradient.
 public struct ElemwiseAdd: Operator {
     public static let typeName = "elemwise_add"
+    public static let attributeNames: [String] = []
 
     public init(attributes: [String: String]) throws {}
 

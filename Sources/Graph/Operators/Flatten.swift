@@ -4,6 +4,7 @@ import SwiftPSTensor
 /// unchanged and the gradient is copied back.
 public struct Flatten: Operator {
     public static let typeName = "Flatten"
+    public static let attributeNames: [String] = []
 
     public init(attributes: [String: String]) throws {}
 

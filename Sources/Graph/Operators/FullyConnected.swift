@@ -6,6 +6,7 @@ import SwiftPSTensor
 /// without it, the last axis is the input dimension. Forward and backward are one sgemm each.
 public struct FullyConnected: Operator {
     public static let typeName = "FullyConnected"
+    public static let attributeNames: [String] = ["num_hidden", "no_bias", "flatten"]
     /// The number of outputs per sample.
     public let numHidden: Int
     /// No bias argument when true.

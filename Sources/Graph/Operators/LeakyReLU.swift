@@ -16,6 +16,7 @@ import SwiftPSTensor
 /// `prelu` (a learned slope argument) and `rrelu` (random slopes) are not supported.
 public struct LeakyReLU: Operator {
     public static let typeName = "LeakyReLU"
+    public static let attributeNames: [String] = ["act_type", "slope", "lower_bound", "upper_bound"]
 
     /// The supported variants, MXNet's `act_type` values.
     public enum Kind: String, Sendable, CaseIterable {

@@ -11,6 +11,10 @@ import SwiftPSTensor
 /// that lies wholly outside the image (possible with `full`) outputs 0 (MXNet leaves the lowest Float).
 public struct Pooling: Operator {
     public static let typeName = "Pooling"
+    public static let attributeNames: [String] = [
+        "kernel", "pool_type", "global_pool", "cudnn_off", "pooling_convention", "stride", "pad", "p_value",
+        "count_include_pad", "layout",
+    ]
 
     /// MXNet's `pool_type` values.
     public enum Kind: String, Sendable, CaseIterable {

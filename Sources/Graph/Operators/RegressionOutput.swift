@@ -34,6 +34,8 @@ public protocol RegressionOutputOperator: Operator {
 }
 
 extension RegressionOutputOperator {
+    public static var attributeNames: [String] { ["grad_scale"] }
+
     public init(attributes: [String: String]) throws {
         let r = AttributeReader(op: Self.typeName, attributes)
         self.init(gradScale: try r.float("grad_scale", default: 1))

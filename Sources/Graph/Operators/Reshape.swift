@@ -7,6 +7,7 @@ import SwiftPSTensor
 /// rejected with `GraphError.badAttribute`.
 public struct Reshape: Operator {
     public static let typeName = "Reshape"
+    public static let attributeNames: [String] = ["shape", "reverse", "target_shape", "keep_highest"]
     /// The target shape with MXNet's 0 and −1.
     public let shape: [Int]
 

@@ -19,6 +19,10 @@ import SwiftPSTensor
 /// as in MXNet. `multi_output` is not supported. The label never receives a gradient (0 if asked).
 public struct SoftmaxOutput: Operator {
     public static let typeName = "SoftmaxOutput"
+    public static let attributeNames: [String] = [
+        "grad_scale", "ignore_label", "multi_output", "use_ignore", "preserve_shape", "normalization", "out_grad",
+        "smooth_alpha",
+    ]
 
     /// MXNet's `normalization` values.
     public enum Normalization: String, Sendable, CaseIterable {
