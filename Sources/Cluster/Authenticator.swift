@@ -3,7 +3,8 @@ import SwiftPSTransport
 
 /// HMAC-SHA256 signatures for rendezvous, with the cluster's shared secret. ps-lite has no
 /// authentication at all (anyone who reaches the scheduler's port joins the job); SwiftPS signs each
-/// ADD_NODE request over (role, host, port, shard size, cluster size, job, nonce) and the scheduler's table reply over
+/// ADD_NODE request over (role, host, port, the rank it asks for, shard size, cluster size, wire
+/// protocol, job, settings, nonce) and the scheduler's table reply over
 /// (the table, the recipient's nonce, the job's session nonce), so a replayed or forged table is refused
 /// too, and its refusals and rendezvous TERMINATEs over (code, reason, the recipient's nonce). Messages
 /// after rendezvous carry tags keyed from the session (`MessageAuthenticator`).
@@ -51,27 +52,30 @@ struct Authenticator: Sendable {
         return HMAC<SHA256>.isValidAuthenticationCode(auth, authenticating: bytes, using: key)
     }
 
+    // Every variable-length field below is preceded by its length, so no two different requests,
+    // verdicts or tables sign the same bytes (a nonce cannot absorb a setting, say).
+
     private static func requestBytes(_ node: NodeInfo) -> [UInt8] {
         var text =
-            "swiftps-v1|add-node|\(node.role)|\(node.hostname)|\(node.port)|\(node.shardSize)|\(node.numWorkers)|\(node.numServers)|\(node.protocolVersion)|\(node.job.utf8.count)|\(node.job)|"
+            "swiftps-v2|add-node|\(node.role)|\(node.hostname.utf8.count)|\(node.hostname)|\(node.port)|\(node.rank)|\(node.isRecovery)|\(node.shardSize)|\(node.numWorkers)|\(node.numServers)|\(node.protocolVersion)|\(node.job.utf8.count)|\(node.job)|\(node.settings.count)|"
         for (name, value) in node.settings.sorted(by: { $0.key < $1.key }) {
             text += "\(name.utf8.count)|\(name)|\(value.utf8.count)|\(value)|"
         }
-        return Array(text.utf8) + node.nonce
+        return Array(text.utf8) + Array("\(node.nonce.count)|".utf8) + node.nonce
     }
 
     private static func verdictBytes(code: Int32, reason: String, nonce: [UInt8]) -> [UInt8] {
-        Array("swiftps-v1|verdict|\(code)|\(reason.utf8.count)|\(reason)|".utf8) + nonce
+        Array("swiftps-v2|verdict|\(code)|\(reason.utf8.count)|\(reason)|\(nonce.count)|".utf8) + nonce
     }
 
     private static func tableBytes(_ table: [NodeInfo], nonce: [UInt8], session: [UInt8], encrypted: Bool)
         -> [UInt8]
     {
-        var text = "swiftps-v1|table|\(encrypted ? "encrypted" : "tagged")|"
+        var text = "swiftps-v2|table|\(encrypted ? "encrypted" : "tagged")|\(table.count)|"
         for node in table {
             text +=
-                "\(node.id),\(node.role),\(node.rank),\(node.hostname),\(node.port),\(node.shardSize),\(node.protocolVersion);"
+                "\(node.id),\(node.role),\(node.rank),\(node.hostname.utf8.count),\(node.hostname),\(node.port),\(node.shardSize),\(node.protocolVersion);"
         }
-        return Array(text.utf8) + [0x7C] + nonce + [0x7C] + session
+        return Array(text.utf8) + Array("|\(nonce.count)|".utf8) + nonce + Array("|\(session.count)|".utf8) + session
     }
 }

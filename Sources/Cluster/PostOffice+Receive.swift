@@ -39,7 +39,11 @@ extension PostOffice {
                 logger: logger)
             return nil
         }
-        if message.sender != NodeID.unassigned { lastHeard[message.sender] = clock.now() }
+        // An ADD_NODE request is the one message a stranger may send after rendezvous (to be refused):
+        // the sender it claims must not look alive because of it.
+        if message.sender != NodeID.unassigned && !(message.control.cmd == .addNode && message.request) {
+            lastHeard[message.sender] = clock.now()
+        }
         switch message.control.cmd {
         case .addNode:
             if isScheduler && message.request {
@@ -76,6 +80,15 @@ extension PostOffice {
                 terminate(.terminated(message.error))
             }
         case .nodeFailed:
+            // Before this node has its table, no NODE_FAILED can be checked: with a secret it has no
+            // session key for the tag yet (so the tag check drops it), and without one it would stop
+            // on a stranger's word. The start barrier then fails on its own deadline.
+            guard phase != .rendezvous else {
+                tagDrops.drop(
+                    "\(message.debugDescription) during rendezvous: it cannot be checked before this node has its table",
+                    logger: logger)
+                return nil
+            }
             terminate(.nodeFailed(message.error), dead: message.control.nodes.map(\.id))
         default:
             let key = PendingKey(peer: message.sender, timestamp: message.timestamp)

@@ -36,6 +36,8 @@ extension PostOffice {
                 throw ClusterError.notRunning("start() was already called")
             }
             phase = .rendezvous
+            // The ADD_NODE nonce exists before anything can arrive: a verdict is checked against it.
+            if !isScheduler { me.nonce = Authenticator.nonce() }
             if isScheduler {
                 // Known before the first ADD_NODE can arrive, so even early refusals carry sender 1.
                 me.id = NodeID.scheduler
@@ -96,7 +98,7 @@ extension PostOffice {
     /// a refusal for authentication or for belonging to another job: a scheduler with another secret
     /// cannot sign those in a way this node could check). Under `state`.
     func isGenuineVerdict(_ message: Message) -> Bool {
-        guard message.control.nonce == me.nonce else { return false }
+        guard !me.nonce.isEmpty, message.control.nonce == me.nonce else { return false }
         guard let authenticator else { return true }
         if message.control.cmd == .terminate {
             return authenticator.verify(
@@ -119,7 +121,6 @@ extension PostOffice {
         }
         state.lock()
         defer { state.unlock() }
-        me.nonce = Authenticator.nonce()
         // The request carries the rank this node asks for (-1: none) in the rank field.
         var request = me
         request.rank = Int32(config.rankHint ?? -1)

@@ -102,16 +102,30 @@ extension PostOffice {
         }
     }
 
-    /// A transport connection to a node that has no id yet (to refuse it or terminate it).
-    private func temporaryConnection(to node: NodeInfo) -> Int32 {
-        let key = temporaryPeer
-        temporaryPeer -= 1
+    /// How long a refusal or rendezvous TERMINATE may take to leave once its connection is closed.
+    static let verdictFlushSeconds = 2.0
+
+    /// Sends `message` (a refusal or TERMINATE) to `node`, which has no id yet, over a connection made
+    /// for it and closed at once; ZeroMQ goes on delivering it for `verdictFlushSeconds`. So refusals
+    /// never pile up sockets, however many ADD_NODEs arrive. A node that is not `proven` (by the
+    /// secret, when the job has one) is told only at a numeric address: a stranger's host name is not
+    /// looked up in DNS on the receive thread, where a slow lookup would hold up every heartbeat.
+    private func tell(_ node: NodeInfo, _ message: Message, proven: Bool) {
+        guard proven || authenticator == nil || HostResolver.isNumeric(node.hostname) else {
+            logger.warning(
+                "not telling \(node.role) at \(node.address) why: an unauthenticated node's host name is not looked up")
+            return
+        }
+        let peer = temporaryPeer
+        temporaryPeer = temporaryPeer == Int32.min ? -1 : temporaryPeer - 1
         do {
-            try transport.connect(to: key, host: node.hostname, port: Int(node.port))
+            try transport.connect(to: peer, host: node.hostname, port: Int(node.port))
         } catch {
             logger.warning("cannot reach \(node.role) at \(node.address) to tell it: \(error)")
+            return
         }
-        return key
+        sendLocked(message, to: peer)
+        transport.disconnect(from: peer, flushing: Self.verdictFlushSeconds)
     }
 
     /// The scheduler's ADD_NODE handling (ps-lite's `ProcessAddNodeCommandAtScheduler`), on the receive
@@ -128,40 +142,47 @@ extension PostOffice {
             )
             return
         }
+        // Whether the node proved the secret (every node does in a job without one). Only a proven
+        // node can end the rendezvous for everyone or count as told of its failure.
+        let proven = authenticator?.verify(request: node) ?? true
         // The rendezvous already failed (the scheduler is on its way out): say why at once.
         if phase == .rendezvous, case .rendezvousFailed(let reason)? = terminalError {
-            sendLocked(
-                verdict(code: RefusalCode.terminate, reason: reason, to: node), to: temporaryConnection(to: node))
-            toldOfFailure[node.role, default: []].insert(node.address)
+            tell(node, verdict(code: RefusalCode.terminate, reason: reason, to: node), proven: proven)
+            if proven { toldOfFailure[node.role, default: []].insert(node.address) }
             state.broadcast()
             return
         }
         // Another job's node first: it may well hold another secret, and "another job" is the news.
+        // (The scheduler's own job id stays in its log: a stranger must not learn it from the answer.)
         if node.job != config.jobID {
             logger.warning(
                 "refused \(node.role) at \(node.address): it belongs to job '\(node.job)', this scheduler to job '\(config.jobID)'"
             )
             refuse(
                 node, code: .otherJob,
-                "the scheduler at \(config.schedulerHost):\(config.schedulerPort) runs another job ('\(config.jobID)', this node's is '\(node.job)'): two jobs were given one scheduler port (DMLC_PS_ROOT_PORT), or a process of an old job is still running"
-            )
+                "the scheduler at \(config.schedulerHost):\(config.schedulerPort) runs another job (this node's is '\(node.job)'): two jobs were given one scheduler port (DMLC_PS_ROOT_PORT), or a process of an old job is still running",
+                proven: proven)
             return
         }
-        // Before authentication: a build that reads messages differently may not even sign alike.
+        // Before the secret's verdict: a build that reads messages differently may not even sign
+        // alike. Only a proven node fails the rendezvous for all; an unproven one is refused alone.
         if node.protocolVersion != me.protocolVersion {
-            refuseProtocol(node)
+            refuseProtocol(node, proven: proven)
             return
         }
-        if let authenticator, !authenticator.verify(request: node) {
+        if !proven {
             logger.error("refused \(node.role) at \(node.address): its HMAC does not match this cluster's secret")
-            refuse(node, code: .authentication, "authentication refused by the scheduler: check --secret-file")
+            refuse(
+                node, code: .authentication, "authentication refused by the scheduler: check --secret-file",
+                proven: false)
             return
         }
         if authenticator == nil && !node.auth.isEmpty {
             logger.error("refused \(node.role) at \(node.address): it has a secret but the scheduler has none")
             refuse(
                 node, code: .authentication,
-                "authentication refused by the scheduler: it runs without a secret; check --secret-file on both")
+                "authentication refused by the scheduler: it runs without a secret; check --secret-file on both",
+                proven: true)
             return
         }
         if let index = arrivals.firstIndex(where: { $0.hostname == node.hostname && $0.port == node.port }) {
@@ -233,8 +254,8 @@ extension PostOffice {
     }
 
     /// Refuses `node`, which speaks another wire protocol (another SwiftPS build); during rendezvous
-    /// the job fails at once for every node, as for a cluster size.
-    private func refuseProtocol(_ node: NodeInfo) {
+    /// the job fails at once for every node, as for a cluster size, when the node is `proven`.
+    private func refuseProtocol(_ node: NodeInfo, proven: Bool) {
         let theirs = Self.describeProtocol(node.protocolVersion)
         let mine = Self.describeProtocol(me.protocolVersion)
         let scheduler = "the scheduler at \(config.schedulerHost):\(config.schedulerPort)"
@@ -242,7 +263,9 @@ extension PostOffice {
             "refused \(node.role) at \(node.address): it speaks wire protocol \(theirs), this scheduler \(mine)")
         refuse(
             node, code: .wireProtocol,
-            "\(scheduler) speaks SwiftPS wire protocol \(mine), this node \(theirs): \(Self.sameBuildFix)")
+            "\(scheduler) speaks SwiftPS wire protocol \(mine), this node \(theirs): \(Self.sameBuildFix)",
+            proven: proven)
+        guard proven else { return }
         failRendezvous(
             "\(node.role) at \(node.address) speaks SwiftPS wire protocol \(theirs), \(scheduler) \(mine): \(Self.sameBuildFix)",
             refused: node)
@@ -279,8 +302,7 @@ extension PostOffice {
     private func failRendezvous(_ reason: String, refused node: NodeInfo? = nil) {
         guard phase == .rendezvous else { return }
         for arrived in arrivals {
-            sendLocked(
-                verdict(code: RefusalCode.terminate, reason: reason, to: arrived), to: temporaryConnection(to: arrived))
+            tell(arrived, verdict(code: RefusalCode.terminate, reason: reason, to: arrived), proven: true)
         }
         toldOfFailure = [:]
         for told in arrivals + [node].compactMap({ $0 }) { toldOfFailure[told.role, default: []].insert(told.address) }
@@ -293,8 +315,9 @@ extension PostOffice {
         "\(workers) worker\(workers == 1 ? "" : "s") and \(servers) server\(servers == 1 ? "" : "s")"
     }
 
-    private func refuse(_ node: NodeInfo, code: RefusalCode, _ reason: String) {
-        sendLocked(verdict(code: code.rawValue, reason: reason, to: node), to: temporaryConnection(to: node))
+    /// Refuses `node` (`proven`: see `tell`).
+    private func refuse(_ node: NodeInfo, code: RefusalCode, _ reason: String, proven: Bool = true) {
+        tell(node, verdict(code: code.rawValue, reason: reason, to: node), proven: proven)
     }
 
     /// What the scheduler tells `node`, which has no session key yet: a refusal of its ADD_NODE (`code`

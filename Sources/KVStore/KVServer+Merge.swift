@@ -106,20 +106,24 @@ extension KVServer {
                 "slice [\(info.offset), +\(frames.count)) of '\(info.name)' lies outside its \(info.totalCount) elements"
             )
         }
-        let slice: ServerSlice
+        guard message.push else {
+            throw KVStoreError.remote("initializing request of key \(frames.key) is not a push: it carries no values")
+        }
         if let existing = slices[frames.key] {
             guard existing.weight.count == frames.count, existing.name == info.name else {
                 throw KVStoreError.remote(
                     "key \(frames.key) is '\(existing.name)' with \(existing.weight.count) elements here, not '\(info.name)' with \(frames.count)"
                 )
             }
-            slice = existing
+            try frames.write(into: existing.weight, accumulate: false)
+            try restore(existing)
         } else {
-            slice = ServerSlice(key: frames.key, info: info, count: frames.count)
+            // Stored only once it holds its values: a request that fails here leaves no key behind.
+            let slice = ServerSlice(key: frames.key, info: info, count: frames.count)
+            try frames.write(into: slice.weight, accumulate: false)
+            try restore(slice)
             slices[frames.key] = slice
         }
-        try frames.write(into: slice.weight, accumulate: false)
-        try restore(slice)
         initializedKeys = max(initializedKeys, info.keys ?? 0)
         answer(message)
     }

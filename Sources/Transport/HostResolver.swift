@@ -36,6 +36,14 @@ public enum HostResolver {
         throw .cannotResolve(host: host, reason: reason)
     }
 
+    /// Whether `host` is a numeric IPv4 or IPv6 address, which `resolve` turns into itself without
+    /// asking DNS.
+    public static func isNumeric(_ host: String) -> Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, host, &v4) == 1 || inet_pton(AF_INET6, host, &v6) == 1
+    }
+
     private static func lookup(_ host: String, family: Int32) -> String? {
         var hints = addrinfo()
         hints.ai_family = family

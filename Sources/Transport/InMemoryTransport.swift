@@ -67,8 +67,8 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
         peers[peer] = "\(host):\(port)"
     }
 
-    /// Forgets `peer`.
-    public func disconnect(from peer: Int32) {
+    /// Forgets `peer` (what was sent was delivered already, so there is nothing to flush).
+    public func disconnect(from peer: Int32, flushing: Double) {
         state.lock()
         peers.removeValue(forKey: peer)
         state.unlock()

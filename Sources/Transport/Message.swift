@@ -97,8 +97,9 @@ public struct NodeInfo: Sendable, Hashable, CustomStringConvertible {
     /// earlier build would misread (1: the first numbered, with fp16 KV values and the
     /// `protocol` field itself; 2: SET_OPTIMIZER's head says where the optimizer runs, and a build
     /// of protocol 1 would run on its servers an optimizer the workers run; 3: checkpoint files
-    /// travel in chunks, CHECKPOINT_READ, instead of whole in the messages that announce them).
-    public static let wireProtocol: Int32 = 3
+    /// travel in chunks, CHECKPOINT_READ, instead of whole in the messages that announce them; 4: the
+    /// rendezvous HMACs length-prefix every field and cover the rank an ADD_NODE asks for).
+    public static let wireProtocol: Int32 = 4
 
     /// Creates a table entry.
     public init(

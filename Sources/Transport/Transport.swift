@@ -57,8 +57,9 @@ public protocol Transport: AnyObject, Sendable {
     func setLocalID(_ id: Int32)
     /// Connects to the peer known as `peer` at `host:port` (host names are resolved first).
     func connect(to peer: Int32, host: String, port: Int) throws
-    /// Forgets the connection to `peer`, if any.
-    func disconnect(from peer: Int32)
+    /// Forgets the connection to `peer`, if any. What was sent to it may still leave for up to
+    /// `flushing` seconds (0: it is dropped, as for a peer known to be dead).
+    func disconnect(from peer: Int32, flushing: Double)
     /// Queues `message` for `peer`; returns the bytes it will send. `meta`, when given, is the meta
     /// frame already encoded from `message` with this node as its sender (what
     /// `MessageAuthenticator.seal` returns), sent as it is; otherwise the transport encodes it.
@@ -69,6 +70,11 @@ public protocol Transport: AnyObject, Sendable {
 }
 
 extension Transport {
+    /// Forgets the connection to `peer`, dropping what was not sent yet.
+    public func disconnect(from peer: Int32) {
+        disconnect(from: peer, flushing: 0)
+    }
+
     /// Queues `message` for `peer`, encoding its meta; returns the bytes it will send.
     @discardableResult
     public func send(_ message: Message, to peer: Int32) throws -> Int {

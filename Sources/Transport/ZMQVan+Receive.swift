@@ -19,6 +19,11 @@ extension ZMQVan {
         setSocketOption(router, ZMQ_LINGER, Int32(0))
         setSocketOption(router, ZMQ_RCVTIMEO, Int32(100))
         setSocketOption(router, ZMQ_MAXMSGSIZE, Int64(options.limits.maxMessageBytes))
+        // A ZAP domain makes libzmq hang up on peers of the old protocols (ZMTP 1.0 and 2.0; every
+        // SwiftPS node speaks 3.x). libzmq 4.3 asserts, aborting the process, when such a peer's first
+        // message reaches a ROUTER that is closing: a stranger could crash a node as its job ends.
+        // No ZAP handler is bound, so ZMTP 3 peers are not asked about (ZMQ_ZAP_ENFORCE_DOMAIN is off).
+        setSocketOption(router, ZMQ_ZAP_DOMAIN, bytes: Array("swiftps".utf8))
         if options.connectionHeartbeat > 0 {
             let ivl = Int32(options.connectionHeartbeat * 1000)
             setSocketOption(router, ZMQ_HEARTBEAT_IVL, ivl)

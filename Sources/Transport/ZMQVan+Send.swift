@@ -13,6 +13,12 @@ extension ZMQVan {
         setSocketOption(socket, ZMQ_SNDHWM, options.sendHighWaterMark)
         if ipv6 { setSocketOption(socket, ZMQ_IPV6, Int32(1)) }
         if let identity { setSocketOption(socket, ZMQ_ROUTING_ID, bytes: identity) }
+        // Nothing is ever read from a DEALER (answers come to the ROUTER), so a peer that writes back
+        // on the connection (a stranger's listener, named in a refused ADD_NODE) may queue one small
+        // message here, not fill this process's memory; a longer one drops the connection. (The limit
+        // also applies to ZeroMQ's handshake and heartbeat commands, which are far smaller.)
+        setSocketOption(socket, ZMQ_RCVHWM, Int32(1))
+        setSocketOption(socket, ZMQ_MAXMSGSIZE, Int64(65_536))
         if options.connectionHeartbeat > 0 {
             let ivl = Int32(options.connectionHeartbeat * 1000)
             setSocketOption(socket, ZMQ_HEARTBEAT_IVL, ivl)

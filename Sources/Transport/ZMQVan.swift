@@ -204,10 +204,14 @@ public final class ZMQVan: Transport, @unchecked Sendable {
         return peers[peer]
     }
 
-    /// Closes the DEALER to `peer`, if any.
-    public func disconnect(from peer: Int32) {
+    /// Closes the DEALER to `peer`, if any; ZeroMQ's I/O thread goes on sending what was queued for up
+    /// to `flushing` seconds (`ZMQ_LINGER`).
+    public func disconnect(from peer: Int32, flushing: Double) {
         sendLock.lock()
-        if let socket = dealers.removeValue(forKey: peer) { zmq_close(socket) }
+        if let socket = dealers.removeValue(forKey: peer) {
+            if flushing > 0 { setSocketOption(socket, ZMQ_LINGER, Int32(min(flushing, 3600) * 1000)) }
+            zmq_close(socket)
+        }
         state.lock()
         peers.removeValue(forKey: peer)
         state.unlock()

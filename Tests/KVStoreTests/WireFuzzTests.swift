@@ -158,4 +158,26 @@ import Testing
         let answer = try worker.request(Message(head: KVHead.data.rawValue, pull: true, data: [key]), to: server)
         #expect((try? answer.data[1].toArray(of: Float.self)) == [5, 6, 7, 8])
     }
+
+    /// An initializing request that fails leaves no key behind: one without values (not a push) is
+    /// refused, and the real initialization of that key then succeeds.
+    @Test func aFailedInitializationLeavesNoKey() throws {
+        let cluster = try KVCluster(workers: 1, servers: 1, type: .distAsync)
+        defer { cluster.stop() }
+        let worker = cluster.workerOffices[0]
+        let server = NodeID.server(0)
+        let key = Payload(copying: [UInt64(0)])
+        let body = Array(#"{"name":"w","totalCount":4,"offset":0}"#.utf8)
+        #expect(throws: ClusterError.self) {
+            _ = try worker.request(
+                Message(head: KVHead.initialize.rawValue, body: body, data: [key]), to: server, timeout: 10)
+        }
+        _ = try worker.request(
+            Message(
+                head: KVHead.initialize.rawValue, body: body, push: true,
+                data: [key, Payload(copying: [Float(1), 2, 3, 4]), Payload(copying: [Int32(4)])]),
+            to: server, timeout: 10)
+        let answer = try worker.request(Message(head: KVHead.data.rawValue, pull: true, data: [key]), to: server)
+        #expect((try? answer.data[1].toArray(of: Float.self)) == [1, 2, 3, 4])
+    }
 }
