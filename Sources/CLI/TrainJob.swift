@@ -84,14 +84,10 @@ struct TrainJob {
             beginEpoch = point.epoch
             resumedFrom = (layout.paramsPath, " (sent by the scheduler)")
         } else if let point = resumePoint, let prefix = options.modelPrefix {
-            let localStates = FileManager.default.fileExists(atPath: point.layout.localStatesPath)
-            if !localStates {
-                logger.warning("\(point.layout.localStatesPath) does not exist: the optimizer state starts fresh")
-            }
-            module = try Module.load(
-                prefix: prefix, epoch: point.epoch, loadOptimizerStates: localStates, seed: moduleSeed, logger: logger
-            )
-            freshOptimizer = !localStates
+            module = try Module.load(prefix: prefix, epoch: point.epoch, seed: moduleSeed, logger: logger)
+            let states = try localOptimizerState(of: point)
+            if let states { module.preloadOptimizerStates(states, path: point.layout.localStatesPath) }
+            freshOptimizer = states == nil
             beginEpoch = point.epoch
             resumedFrom = (point.layout.paramsPath, "")
         } else {
@@ -210,6 +206,31 @@ struct TrainJob {
             : "worker \(session.rank)"
         print("final validation accuracy \(String(format: "%.4f", accuracy)) (\(scope))")
         try session.finish()
+    }
+
+    /// A one-process job's optimizer state for resuming from `point`, as an optimizer-state file, or
+    /// nil (it starts fresh, with a warning): the states file the checkpoint's manifest lists, or its
+    /// servers' shards joined; only a checkpoint without a manifest (MXNet's) takes a `P-000E.states`
+    /// beside it. A stale states file of another run under the same prefix is never taken for a
+    /// checkpoint that did not write one.
+    private func localOptimizerState(of point: ResumePoint) throws -> [UInt8]? {
+        let layout = point.layout
+        guard let manifest = point.manifest else {
+            guard FileManager.default.fileExists(atPath: layout.localStatesPath) else {
+                logger.warning("\(layout.localStatesPath) does not exist: the optimizer state starts fresh")
+                return nil
+            }
+            return try AtomicFile.read(layout.localStatesPath)
+        }
+        if let file = manifest.files(role: "states").first {
+            let path = manifest.path(of: file, in: layout)
+            let bytes = try CheckpointManifest.readFile(path)
+            try file.check(bytes, path: path)
+            return bytes
+        }
+        if point.hasServerShards { return try CheckpointShards.load(layout, manifest: manifest).statesFile() }
+        logger.warning("checkpoint \(point.epoch) has no optimizer state: the optimizer starts fresh")
+        return nil
     }
 
     /// Where a resumed cluster job's optimizer state comes from, whichever side ran the optimizer when

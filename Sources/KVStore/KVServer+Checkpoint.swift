@@ -153,6 +153,12 @@ extension KVServer {
         try slice.weight.copy(from: part.weights)
         slice.state = nil
         guard let optimizer, let state = part.state else { return }
+        if let writer = restored.optimizer, writer.name != optimizer.config.name {
+            logger.warning(
+                "server \(postOffice.rank): the checkpoint's state of '\(slice.name)' was written by \(writer.name), this job runs \(optimizer.config.name): it starts fresh"
+            )
+            return
+        }
         guard state.arrays.count == optimizer.stateArrayCount else {
             logger.warning(
                 "server \(postOffice.rank): the checkpoint's state of '\(slice.name)' has \(state.arrays.count) arrays, \(optimizer.config.name) needs \(optimizer.stateArrayCount): it starts fresh"

@@ -101,32 +101,38 @@ public final class LocalKVStore: KVStore {
     }
 
     /// Reads optimizer states written by `saveOptimizerStates` (or merged from server shards).
-    /// Returns the keys whose state does not suit the optimizer set (another optimizer's, with
-    /// another number of arrays): they start fresh, as a server's do.
+    /// Returns the keys whose state does not suit the optimizer set (written by an optimizer of
+    /// another name, or with another number of arrays): they start fresh, as a server's do. (RMSProp
+    /// must not take SGD's signed momentum for its mean square.)
     ///
     /// Throws `OptimizerError.io` or `OptimizerError.badStateFile`, both naming `path`, for a file
     /// that cannot be read or is damaged, and `KVStoreError.badKey` for a state of the wrong size.
     @discardableResult
     public func loadOptimizerStates(from path: String) throws -> [String] {
-        try install(OptimizerStateFile.load(from: path).1, path: path)
+        let (config, named) = try OptimizerStateFile.load(from: path)
+        return try install(named, writtenBy: config, path: path)
     }
 
     /// Takes the states in `bytes`, an optimizer-state file read from (or written as) `path`, which
     /// errors name, as `loadOptimizerStates(from:)` does.
     @discardableResult
     public func loadOptimizerStates(_ bytes: [UInt8], path: String) throws -> [String] {
-        try install(OptimizerStateFile.decode(bytes, path: path).1, path: path)
+        let (config, named) = try OptimizerStateFile.decode(bytes, path: path)
+        return try install(named, writtenBy: config, path: path)
     }
 
-    private func install(_ named: [NamedOptimizerState], path: String) throws -> [String] {
+    private func install(_ named: [NamedOptimizerState], writtenBy writer: OptimizerConfig?, path: String) throws
+        -> [String]
+    {
         var unsuited: [String] = []
+        let otherOptimizer = optimizer.map { writer != nil && writer?.name != $0.config.name } ?? false
         for n in named {
             guard let s = store[n.name] else { continue }
             guard n.state.count == s.count else {
                 throw KVStoreError.badKey(
                     "optimizer state for '\(n.name)' in \(path) has \(n.state.count) elements, the key \(s.count)")
             }
-            if let optimizer, n.state.arrays.count != optimizer.stateArrayCount {
+            if let optimizer, otherOptimizer || n.state.arrays.count != optimizer.stateArrayCount {
                 unsuited.append(n.name)
                 continue
             }

@@ -82,17 +82,20 @@ public enum AtomicFile {
     }
 
     /// Creates `path` and any missing parent directories (mode 0755), as `mkdir -p`; an existing
-    /// directory is fine. The error names the directory that could not be made and the system's
+    /// directory is fine. Each new directory's parent is fsync'd, so the directory (and what is later
+    /// written into it durably) survives a power loss. The error names the directory that could not be made and the system's
     /// reason ("Read-only file system", "Not a directory", "No space left on device").
     public static func createDirectories(_ path: String) throws(AtomicFileError) {
         var isDirectory = stat()
         if stat(path, &isDirectory) == 0, isDirectory.st_mode & S_IFMT == S_IFDIR { return }
         let parent = directoryName(of: path)
         if parent != path, parent != "." { try createDirectories(parent) }
-        guard mkdir(path, 0o755) == 0 || errno == EEXIST else { throw AtomicFileError("mkdir", path: path) }
+        let made = mkdir(path, 0o755) == 0
+        guard made || errno == EEXIST else { throw AtomicFileError("mkdir", path: path) }
         guard stat(path, &isDirectory) == 0, isDirectory.st_mode & S_IFMT == S_IFDIR else {
             throw AtomicFileError("mkdir", path: path, code: ENOTDIR)
         }
+        if made { try syncDirectory(parent) }
     }
 
     /// The directory part of `path` ("." when it has none).

@@ -196,6 +196,21 @@ struct CheckpointResumeTests {
         #expect(onWorkersResumed.worker(logging: "starts fresh") == nil, "\(onWorkersResumed.logs)")
         let joined = try maxDifference(dir + "/servers.params", dir + "/workers-resumed.params")
         #expect(joined == 0, "a servers' checkpoint resumed with the workers updating: max |Δweight| \(joined)")
+
+        // Resumed with another optimizer, whose state has as many arrays as momentum SGD's: RMSProp
+        // must not take SGD's signed momentum for its mean square, on the servers or the workers.
+        let rmsprop = ["--num-epochs", "3", "--load-epoch", "2", "--optimizer", "rmsprop", "--lr", "0.001"]
+        let onServersOther = try job(rmsprop + ["--model-prefix", serversPrefix], env: Self.split)
+        defer { onServersOther.removeFiles() }
+        try #require(onServersOther.succeeded, "\(onServersOther.logs)")
+        #expect(
+            onServersOther.cluster.log("server0").contains(
+                "was written by sgd, this job runs rmsprop: it starts fresh"),
+            "\(onServersOther.logs)")
+        let onWorkersOther = try job(rmsprop + ["--model-prefix", prefix], env: onWorkers)
+        defer { onWorkersOther.removeFiles() }
+        try #require(onWorkersOther.succeeded, "\(onWorkersOther.logs)")
+        #expect(onWorkersOther.worker(logging: "was written for another optimizer: it starts fresh") != nil)
     }
 
     /// With 2bit gradient compression what each worker's pushes have not sent yet (its residuals) is
@@ -337,6 +352,29 @@ struct CheckpointResumeTests {
         try #require(second.status == 0, "\(second.stderr)")
         #expect(second.stderr.contains("resuming from \(prefix)-0002.params at epoch 2"), "\(second.stderr)")
         #expect(try maxDifference(dir + "/straight.params", dir + "/resumed.params") == 0)
+    }
+
+    /// One process resumes a cluster checkpoint with the state its servers saved (their shards joined),
+    /// and never takes a `P-000E.states` that the checkpoint's manifest does not list (a stale file of
+    /// another run under the same prefix; here garbage, which would fail the resume if read).
+    @Test func oneProcessResumesAClusterCheckpointWithTheServersState() throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let prefix = dir + "/mlp"
+        let cluster = try DistJob.run(
+            workers: 2, servers: 1, args: Self.training + ["--num-epochs", "2", "--model-prefix", prefix])
+        defer { cluster.removeFiles() }
+        try #require(cluster.succeeded, "\(cluster.logs)")
+        let stale = CheckpointLayout(prefix: prefix, epoch: 2).localStatesPath
+        try AtomicFile.write(Array("not an optimizer state".utf8), to: stale)
+        let resumed = try CLIRunner.run(
+            ["train", "--kv-store", "local"] + Self.training + [
+                "--num-epochs", "3", "--model-prefix", prefix, "--resume",
+            ],
+            timeout: 120)
+        try #require(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming from \(prefix)-0002.params at epoch 2"), "\(resumed.stderr)")
+        #expect(!resumed.stderr.contains("starts fresh"), "\(resumed.stderr)")
     }
 
     /// A server dies (SIGKILL, by the test hook) after encoding its shard of checkpoint 2 and before

@@ -291,6 +291,12 @@ import Testing
         try adam.setOptimizer(OptimizerConfig(name: "adam", learningRate: 0.01))
         #expect(try adam.loadOptimizerStates(states, path: "m-0001.states") == ["w"])
         try adam.push("w", NDArray([1, 1]))
+        // RMSProp keeps as many arrays as momentum SGD, but its mean square must not be SGD's signed
+        // momentum (a square root of a negative number): the optimizer's name decides.
+        let rmsprop = LocalKVStore()
+        try rmsprop.initialize(["w"], values: [NDArray([1, 2])])
+        try rmsprop.setOptimizer(OptimizerConfig(name: "rmsprop", learningRate: 0.01))
+        #expect(try rmsprop.loadOptimizerStates(states, path: "m-0001.states") == ["w"])
         let same = LocalKVStore()
         try same.initialize(["w"], values: [NDArray([1, 2])])
         try same.setOptimizer(Self.optimizer)
