@@ -21,11 +21,13 @@ struct Launch: AsyncParsableCommand {
 
     func run() async throws {
         let signals = LaunchSignals()
+        // Everything said reaches the terminal (or is given up on) before the launcher exits.
+        defer { LaunchConsole.flush(seconds: 10) }
         let status: Int32
         do {
             status = try await LaunchJob(options: options, signals: signals).run()
         } catch let error as LaunchError {
-            printError("swiftps launch: \(error)")
+            LaunchConsole().say("\(error)")
             throw ExitCode.failure
         }
         if status != 0 { throw ExitCode(status) }
@@ -84,12 +86,14 @@ struct LaunchOptions: ParsableArguments {
     @Option(help: "File holding the shared secret; passed by path, or over ssh's stdin to a 0600 file.")
     var secretFile: String?
 
-    @Option(help: "Directory for each process's output, as <role>-<rank>.log.")
+    @Option(help: "Directory for each process's output, as <role>-<rank>.log (restarts append to it).")
     var logDir: String?
 
     @Option(
         parsing: .unconditional,
-        help: "Seconds the whole job may take; then everything is stopped and the launcher exits 124.")
+        help:
+            "Seconds the whole job may take, restarts included; then everything is stopped and the launcher exits 124."
+    )
     var timeout: Double?
 
     @Option(
@@ -147,8 +151,15 @@ struct LaunchOptions: ParsableArguments {
         guard !command.isEmpty else {
             throw ValidationError("give the workers' command after --, e.g. swiftps launch -n 2 -- swiftps train ...")
         }
-        if let timeout, !(timeout > 0) { throw ValidationError("--timeout must be a positive number of seconds") }
-        guard grace >= 0 else { throw ValidationError("--grace must be 0 or more seconds") }
+        // Finite and at most about 31 years, so that milliseconds fit the clocks' 64-bit counts.
+        let longest = 1e9
+        if let timeout, !(timeout > 0 && timeout <= longest) {
+            throw ValidationError(
+                "--timeout must be a positive number of seconds, at most \(Int(longest)), got \(timeout)")
+        }
+        guard grace >= 0 && grace <= longest else {
+            throw ValidationError("--grace must be 0 or more seconds, at most \(Int(longest)), got \(grace)")
+        }
         guard maxRestarts >= 0 else { throw ValidationError("--max-restarts must be 0 or more") }
         if launcher == .ssh, hostfile == nil, !slurmTask {
             throw ValidationError("--launcher ssh needs -H/--hostfile: one host a line")

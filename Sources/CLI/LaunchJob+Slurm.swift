@@ -6,7 +6,9 @@ extension LaunchJob {
     /// range's port picked by the job id (`LaunchSlurm.schedulerPort(jobID:range:)`). Attempt `restart` > 0 of
     /// `--max-restarts` tells every task the attempt (`SWIFTPS_RESTART`) and resumes `swiftps train` from the
     /// latest complete checkpoint. Returns how the step ended and, when it failed, how.
-    func runSlurm(restart: Int, started: Date) async throws -> (LaunchOutcome, String?) {
+    func runSlurm(restart: Int, run: String, deadline: ContinuousClock.Instant?) async throws -> (
+        LaunchOutcome, String?
+    ) {
         let environment = ProcessInfo.processInfo.environment
         guard let jobID = environment["SLURM_JOB_ID"] else {
             throw LaunchError(
@@ -35,10 +37,10 @@ extension LaunchJob {
         // Every task must carry the same job id, so it comes from here, new for each attempt.
         var arguments =
             try taskArguments(schedulerHost: schedulerHost, schedulerPort: port)
-            + ["--env", "SWIFTPS_JOB_ID=\(LaunchCluster.newJobID())"]
+            + ["--env", "SWIFTPS_JOB_ID=\(LaunchCluster.newJobID())", "--env", "\(ResumePoint.runVariable)=\(run)"]
         var command = options.command
         if restart > 0 {
-            for (name, value) in LaunchCluster.restartVariables(attempt: restart, command: command, started: started) {
+            for (name, value) in LaunchCluster.restartVariables(attempt: restart, command: command, run: run) {
                 arguments += ["--env", "\(name)=\(value)"]
             }
             command = LaunchCluster.resuming(command)
@@ -55,7 +57,7 @@ extension LaunchJob {
                 + "(1 scheduler, \(numServers) servers, \(options.numWorkers) workers) over \(nodes.count) node(s)")
         let task = LaunchTask(role: .worker, rank: 0, host: nil, command: srun, environment: [], name: "srun")
         let runner = LaunchSrunRunner(task: task)
-        let (outcome, _) = try await supervise([runner], prefixed: false)
+        let (outcome, _) = try await supervise([runner], prefixed: false, restart: restart, deadline: deadline)
         guard case .failed(_, let exit) = outcome else { return (outcome, nil) }
         // srun's status is its tasks' worst (143 once the others were stopped); the first failure is the cause.
         guard let first = runner.firstFailure.value else { return (outcome, "srun \(exit.description)") }
@@ -124,6 +126,14 @@ extension LaunchJob {
         // Every task's launcher writes to the same srun output: its messages name the task.
         var job = self
         job.console = LaunchConsole(name: "swiftps launch (\(task.label))")
-        return try await job.supervise([LaunchLocalRunner(task: task)], quietSuccess: true).0.exitStatus
+        // Its attempt is the one the outer launcher passed on (`--env SWIFTPS_RESTART=K`): logs of
+        // earlier attempts are kept.
+        let restart =
+            options.env.reversed().lazy.compactMap { assignment -> Int? in
+                let parts = assignment.split(separator: "=", maxSplits: 1)
+                return parts.count == 2 && parts[0] == "SWIFTPS_RESTART" ? Int(parts[1]) : nil
+            }.first ?? 0
+        return try await job.supervise([LaunchLocalRunner(task: task)], quietSuccess: true, restart: restart).0
+            .exitStatus
     }
 }

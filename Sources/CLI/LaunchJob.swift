@@ -20,16 +20,22 @@ struct LaunchJob {
                 "--max-restarts \(options.maxRestarts) without --model-prefix in the workers' command: a restarted job trains from the beginning"
             )
         }
-        // A restart resumes only from checkpoints written since (less 5 s, for a scheduler host whose
-        // clock differs a little from this one's).
-        let started = Date(timeIntervalSinceNow: -5)
+        // Every attempt is one run: a restart resumes only from checkpoints whose manifest names it.
+        let run = LaunchCluster.newJobID()
+        // --timeout bounds the whole job, restarts included.
+        let deadline = options.timeout.map { ContinuousClock.now + .milliseconds(Int64($0 * 1000)) }
         var restarts: [String] = []
         while true {
             let attempt = restarts.count
             let (outcome, failure) =
                 try await options.launcher == .slurm
-                ? runSlurm(restart: attempt, started: started) : runOnce(restart: attempt, started: started)
-            guard case .failed = outcome, attempt < options.maxRestarts, let failure else {
+                ? runSlurm(restart: attempt, run: run, deadline: deadline)
+                : runOnce(restart: attempt, run: run, deadline: deadline)
+            let timeLeft = deadline.map { ContinuousClock.now < $0 } ?? true
+            if case .failed = outcome, attempt < options.maxRestarts, !timeLeft {
+                console.say("no restart: the --timeout of \(options.timeout ?? 0) s for the whole job is over")
+            }
+            guard case .failed = outcome, attempt < options.maxRestarts, let failure, timeLeft else {
                 if !restarts.isEmpty {
                     console.say(
                         "\(restarts.count) restart(s) after failures: \(restarts.joined(separator: "; "))"
@@ -45,10 +51,13 @@ struct LaunchJob {
     }
 
     /// Runs the job once; returns how it ended and, when a process failed, which one and how.
-    private func runOnce(restart: Int, started: Date) async throws -> (LaunchOutcome, String?) {
+    private func runOnce(restart: Int, run: String, deadline: ContinuousClock.Instant?) async throws -> (
+        LaunchOutcome, String?
+    ) {
         let hosts = try options.launcher == .ssh ? readHostfile() : nil
         var cluster = try cluster(schedulerURI: schedulerURI(hosts: hosts), schedulerPort: schedulerPort())
-        if restart > 0 { cluster.restartWorkerCommand(attempt: restart, started: started) }
+        cluster.runID = run
+        if restart > 0 { cluster.restartWorkerCommand(attempt: restart, run: run) }
         if hosts != nil {
             cluster.forwarded = LaunchCluster.forwardedVariables(from: ProcessInfo.processInfo.environment)
         }
@@ -70,7 +79,7 @@ struct LaunchJob {
         console.say(
             "scheduler at \(cluster.schedulerURI):\(cluster.schedulerPort), \(cluster.numServers) servers, "
                 + "\(cluster.numWorkers) workers (\(options.launcher.rawValue))")
-        let (outcome, said) = try await supervise(runners)
+        let (outcome, said) = try await supervise(runners, restart: restart, deadline: deadline)
         if case .failed(let index, let exit) = outcome {
             // What the process said last: the first to exit is often not the culprit (after a node
             // froze, the scheduler and the others exit naming it), and this names whom it blamed.
@@ -82,18 +91,21 @@ struct LaunchJob {
 
     /// Runs `runners` under a supervisor and reports the outcome; with it, for a failure, the failed
     /// process's error line (its last line starting `swiftps`), if it printed one.
-    func supervise(_ runners: [any LaunchRunner], prefixed: Bool = true, quietSuccess: Bool = false) async throws
-        -> (LaunchOutcome, said: String?)
-    {
+    /// Attempt `restart` (0: the first) keeps the earlier attempts' logs; `deadline` (`--timeout`, for
+    /// the whole job) bounds it.
+    func supervise(
+        _ runners: [any LaunchRunner], prefixed: Bool = true, quietSuccess: Bool = false, restart: Int = 0,
+        deadline: ContinuousClock.Instant? = nil
+    ) async throws -> (LaunchOutcome, said: String?) {
         let logDirectory = try prepareLogDirectory()
         let outputs = try runners.map {
             try LaunchTaskOutput(
                 label: $0.task.label, prefixed: prefixed, console: console, logDirectory: logDirectory,
-                logName: $0.task.logName)
+                logName: $0.task.logName, restart: restart)
         }
         let supervisor = LaunchSupervisor(
             runners: runners, outputs: outputs, console: console, signals: signals,
-            timeout: options.timeout.map { Duration.milliseconds(Int64($0 * 1000)) }, grace: grace,
+            timeout: deadline.map { max(.zero, ContinuousClock.now.duration(to: $0)) }, grace: grace,
             shutdownGrace: grace)
         let outcome = await supervisor.run()
         if !(quietSuccess && outcome == .succeeded) {

@@ -53,6 +53,9 @@ struct LaunchCluster: Sendable {
     /// The job's id (`SWIFTPS_JOB_ID`), new for every attempt: the scheduler refuses a process that
     /// carries another, such as one of a second job given the same port, or of an earlier attempt.
     var jobID = LaunchCluster.newJobID()
+    /// The run's id (`SWIFTPS_RUN_ID`), the same for every attempt of one launch: checkpoint manifests
+    /// record it, so a restart resumes only from this run's checkpoints.
+    var runID: String?
     /// Variables every process gets before the launcher's own (forwarded from the launcher's environment).
     var forwarded: [LaunchVariable] = []
     var env: [LaunchVariable] = []
@@ -66,10 +69,10 @@ struct LaunchCluster: Sendable {
 
     /// Prepares a restarted job: every process learns the attempt (`SWIFTPS_RESTART`), and a worker
     /// command that runs `swiftps train` with a `--model-prefix` and no checkpoint of its own to start
-    /// from resumes from the latest complete checkpoint (`--resume`) that this job wrote, since
-    /// `started` (`SWIFTPS_RESUME_SINCE`; older ones under the prefix are an earlier run's).
-    mutating func restartWorkerCommand(attempt: Int, started: Date) {
-        for (name, value) in Self.restartVariables(attempt: attempt, command: workerCommand, started: started) {
+    /// from resumes from the latest complete checkpoint (`--resume`) that `run`, this launch, wrote
+    /// (`SWIFTPS_RESUME_RUN`; others under the prefix are an earlier run's).
+    mutating func restartWorkerCommand(attempt: Int, run: String) {
+        for (name, value) in Self.restartVariables(attempt: attempt, command: workerCommand, run: run) {
             env.removeAll { $0.name == name }
             env.append(LaunchVariable(name: name, value: value))
         }
@@ -77,12 +80,10 @@ struct LaunchCluster: Sendable {
         workerCommand = Self.resuming(workerCommand)
     }
 
-    /// The variables of restart `attempt` of a job started at `started` whose workers run `command`.
-    static func restartVariables(attempt: Int, command: [String], started: Date) -> [(String, String)] {
+    /// The variables of restart `attempt` of run `run` whose workers run `command`.
+    static func restartVariables(attempt: Int, command: [String], run: String) -> [(String, String)] {
         var variables = [("SWIFTPS_RESTART", String(attempt))]
-        if LaunchRestart(command) == .latestCheckpoint {
-            variables.append((ResumePoint.resumeSinceVariable, String(started.timeIntervalSince1970)))
-        }
+        if LaunchRestart(command) == .latestCheckpoint { variables.append((ResumePoint.resumeRunVariable, run)) }
         return variables
     }
 
@@ -99,8 +100,9 @@ struct LaunchCluster: Sendable {
     }
 
     /// The environment of one process: MXNet's `DMLC_*` variables, SwiftPS's `SWIFTPS_*` ones, then the
-    /// user's `--env`, `--env-server`/`--env-worker` (later entries win).
-    func environment(role: LaunchRole, rank: Int, nodeHost: String?) -> [LaunchVariable] {
+    /// user's `--env`, `--env-server`/`--env-worker` (later entries win). `onLauncherHost`: the process
+    /// runs on this host as the launcher's child (the ssh launcher's scheduler, every local process).
+    func environment(role: LaunchRole, rank: Int, nodeHost: String?, onLauncherHost: Bool) -> [LaunchVariable] {
         var variables = forwarded
         func set(_ name: String, _ value: String?) {
             guard let value else { return }
@@ -116,14 +118,18 @@ struct LaunchCluster: Sendable {
         set("DMLC_TASK_ID", String(rank))
         set("DMLC_RANK", String(rank))
         set("DMLC_JOB_CLUSTER", launcher)
-        // Local processes and a Slurm task's process (started by the task's own launcher on its node) stop by
-        // themselves if that launcher dies (see LauncherWatch): a process of a Slurm task whose launcher was
-        // killed leads its own process group under init, out of reach of Slurm's process tracking.
-        if launcher == "local" || launcher == "slurm" { set("SWIFTPS_LAUNCHER_PID", String(getpid())) }
+        // Processes on the launcher's host (all of a local job's, the ssh launcher's scheduler) and a Slurm
+        // task's process (started by the task's own launcher on its node) stop by themselves if that
+        // launcher dies (see LauncherWatch): a process of a Slurm task whose launcher was killed leads its
+        // own process group under init, out of reach of Slurm's process tracking.
+        if onLauncherHost || launcher == "local" || launcher == "slurm" {
+            set("SWIFTPS_LAUNCHER_PID", String(getpid()))
+        }
         set("SWIFTPS_BIND", bind)
         set("SWIFTPS_PORT_RANGE", portRange)
         set("SWIFTPS_SECRET_FILE", secretPath)
         set("SWIFTPS_JOB_ID", jobID)
+        set(ResumePoint.runVariable, runID)
         for variable in env { set(variable.name, variable.value) }
         switch role {
         case .server: for variable in envServer { set(variable.name, variable.value) }
@@ -143,7 +149,7 @@ struct LaunchCluster: Sendable {
             }
         return LaunchTask(
             role: role, rank: rank, host: host, command: command,
-            environment: environment(role: role, rank: rank, nodeHost: nodeHost))
+            environment: environment(role: role, rank: rank, nodeHost: nodeHost, onLauncherHost: host == nil))
     }
 
     /// Every task of a job whose scheduler runs on this host: the scheduler, then servers, then workers.

@@ -54,9 +54,11 @@ struct LaunchRemoteScript {
         }
         if let workingDirectory {
             let quoted = LaunchParse.shellQuote(workingDirectory)
+            // The directory is an argument of printf, never part of its format or of a double-quoted
+            // string, where a `"` or `$(…)` in it would be read again.
             lines.append(
-                "cd \(quoted) || { echo \"swiftps launch: cannot cd to \(quoted) on $swiftps_host: create it or fix "
-                    + "--workdir\" >&2; exit 125; }")
+                "cd \(quoted) || { printf 'swiftps launch: cannot cd to %s on %s: create it or fix --workdir\\n' "
+                    + "\(quoted) \"$swiftps_host\" >&2; exit 125; }")
         }
         let command = self.command.map(LaunchParse.shellQuote).joined(separator: " ")
         lines += [

@@ -119,8 +119,7 @@ struct LaunchSupervisor {
     }
 
     private static func nextSignal(_ signals: LaunchSignals) async -> Event {
-        var iterator = signals.received.makeAsyncIterator()
-        guard let number = await iterator.next() else { return .idle }
+        guard let number = await signals.next() else { return .idle }
         return .signal(number)
     }
 

@@ -32,10 +32,10 @@ struct ResumePoint {
         }
         if resume {
             guard loadEpoch == nil else { throw ModuleError.badInput("give --resume or --load-epoch, not both") }
-            let since = resumeSince(ProcessInfo.processInfo.environment)
+            let run = ProcessInfo.processInfo.environment[resumeRunVariable].flatMap { $0.isEmpty ? nil : $0 }
             guard
                 let (layout, manifest) = CheckpointManifest.latestComplete(
-                    prefix: prefix, writtenSince: since, logger: logger)
+                    prefix: prefix, writtenBy: run, logger: logger)
             else {
                 logger.info("--resume: no complete checkpoint under \(prefix): starting from epoch 0")
                 return nil
@@ -73,15 +73,19 @@ struct ResumePoint {
         return ResumePoint(layout: layout, manifest: manifest)
     }
 
-    /// The variable `swiftps launch` sets on a restarted job that it made resume (`--resume` added to a
-    /// command that started from scratch): the job's start, in seconds since 1970. Checkpoints written
-    /// before it are an earlier run's under the same prefix, not this job's: resuming from one would
-    /// continue another training (or, past `--num-epochs`, train nothing).
-    static let resumeSinceVariable = "SWIFTPS_RESUME_SINCE"
+    /// The variable `swiftps launch` sets on every process of one launch, the same across its
+    /// restarts: the run's id, which every checkpoint manifest the job writes records.
+    static let runVariable = "SWIFTPS_RUN_ID"
 
-    /// `resumeSinceVariable`'s time, if set to a number.
-    static func resumeSince(_ environment: [String: String]) -> Date? {
-        environment[resumeSinceVariable].flatMap(Double.init).map { Date(timeIntervalSince1970: $0) }
+    /// The variable `swiftps launch` sets on a restarted job that it made resume (`--resume` added to
+    /// a command that started from scratch): its run. `--resume` then takes only checkpoints this run
+    /// wrote; older ones under the prefix are an earlier run's, and resuming from one would continue
+    /// another training (or, past `--num-epochs`, train nothing).
+    static let resumeRunVariable = "SWIFTPS_RESUME_RUN"
+
+    /// The run id `environment` gives this process (`runVariable`), if any.
+    static func run(_ environment: [String: String]) -> String? {
+        environment[runVariable].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// `path` made absolute against the current directory. The scheduler, which alone reads and

@@ -171,7 +171,8 @@ enum SchedulerCheckpoint {
         }
         try CheckpointAssembler.complete(
             layout, reports: reports, argShapes: plan.argShapes, extra: extra, numWorkers: office.numWorkers,
-            shardContents: contents, workerFiles: workerFiles, optimizer: plan.optimizer)
+            shardContents: contents, workerFiles: workerFiles, optimizer: plan.optimizer,
+            run: ResumePoint.run(ProcessInfo.processInfo.environment))
         logger.info("checkpoint \(layout.epoch) complete: \(layout.paramsPath), manifest \(layout.manifestPath)")
         return layout.paramsPath
     }

@@ -286,8 +286,10 @@ struct TrainJob {
             try CheckpointManifest.File(path: layout.paramsPath, role: "params"),
             try CheckpointManifest.File(path: layout.localStatesPath, role: "states"),
         ]
-        try CheckpointManifest(epoch: layout.epoch, numServers: 0, numWorkers: 1, optimizer: optimizer, files: files)
-            .write(layout)
+        try CheckpointManifest(
+            epoch: layout.epoch, numServers: 0, numWorkers: 1, optimizer: optimizer, files: files,
+            run: ResumePoint.run(ProcessInfo.processInfo.environment)
+        ).write(layout)
     }
 
     /// This worker's training data: its shard, or with `--interleave-shards K` the K shards stacked

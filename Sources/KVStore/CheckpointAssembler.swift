@@ -16,7 +16,8 @@ public enum CheckpointAssembler {
     ///    itself (`aux:<name>` states, `arg:<name>` parameters not on the servers), atomically;
     /// 3. writes `prefix-%04d.manifest.json` listing the symbol file (which must exist), the params
     ///    file, the shards and `workerFiles` (already written), atomically, last; its optimizer is the
-    ///    servers' or, when the workers run it (no reports), `optimizer`.
+    ///    servers' or, when the workers run it (no reports), `optimizer`; `run` names the run that
+    ///    wrote it (`CheckpointManifest.run`).
     ///
     /// Throws `CheckpointError` naming the file or parameter at fault; nothing is then written
     /// after the failure, so no manifest claims an incomplete checkpoint.
@@ -24,12 +25,12 @@ public enum CheckpointAssembler {
     public static func complete(
         _ layout: CheckpointLayout, reports: [ServerCheckpointReport], argShapes: [String: [Int]],
         extra: [String: NDArray], numWorkers: Int, shardContents: [String: [UInt8]]? = nil,
-        workerFiles: [CheckpointManifest.File] = [], optimizer: OptimizerConfig? = nil
+        workerFiles: [CheckpointManifest.File] = [], optimizer: OptimizerConfig? = nil, run: String? = nil
     ) throws(CheckpointError) -> CheckpointManifest {
         let ordered = reports.sorted { $0.server < $1.server }
         var manifest = CheckpointManifest(
             epoch: layout.epoch, numServers: ordered.count, numWorkers: numWorkers,
-            optimizer: ordered.first?.optimizer ?? optimizer, files: ordered.flatMap(\.files))
+            optimizer: ordered.first?.optimizer ?? optimizer, files: ordered.flatMap(\.files), run: run)
         // No reports: the workers ran the optimizer, and worker 0 sent every parameter in `extra`.
         var weights: [String: NDArray] = [:]
         if !ordered.isEmpty {

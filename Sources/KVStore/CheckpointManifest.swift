@@ -102,16 +102,22 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
     public var optimizer: OptimizerConfig?
     /// Every file of the checkpoint.
     public var files: [File]
+    /// The run that wrote it: the id `swiftps launch` gives every process of one launch, the same
+    /// across its restarts (`SWIFTPS_RUN_ID`); nil for a job started otherwise.
+    public var run: String?
 
     enum CodingKeys: String, CodingKey {
         case format, version, epoch
         case numServers = "num_servers"
         case numWorkers = "num_workers"
-        case optimizer, files
+        case optimizer, files, run
     }
 
     /// A manifest for the given files.
-    public init(epoch: Int, numServers: Int, numWorkers: Int, optimizer: OptimizerConfig?, files: [File]) {
+    public init(
+        epoch: Int, numServers: Int, numWorkers: Int, optimizer: OptimizerConfig?, files: [File], run: String? = nil
+    ) {
+        self.run = run
         self.epoch = epoch
         self.numServers = numServers
         self.numWorkers = numWorkers
@@ -186,25 +192,23 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
     /// The newest checkpoint under `prefix` whose manifest reads and whose files verify, with its
     /// manifest; nil if there is none. Skipped (incomplete or damaged) checkpoints are logged.
     ///
-    /// With `writtenSince`, a manifest last modified before then is skipped (logged): an earlier
-    /// run's, when a restarted job must resume from its own checkpoints only.
-    public static func latestComplete(prefix: String, writtenSince: Date? = nil, logger: Logger? = nil)
+    /// With `run`, a checkpoint another run wrote (its manifest's `run` differs, or it has none) is
+    /// skipped (logged): a restarted job resumes only from its own checkpoints, never from newer ones
+    /// an earlier run left under the same prefix (whose last epoch would leave nothing to train).
+    /// The run is recorded in the manifest, so no clock is compared.
+    public static func latestComplete(prefix: String, writtenBy run: String? = nil, logger: Logger? = nil)
         -> (CheckpointLayout, CheckpointManifest)?
     {
         for epoch in CheckpointLayout.epochsWithManifest(prefix: prefix) {
             let layout = CheckpointLayout(prefix: prefix, epoch: epoch)
-            if let writtenSince,
-                let modified = (try? FileManager.default.attributesOfItem(atPath: layout.manifestPath))?[
-                    .modificationDate] as? Date,
-                modified < writtenSince
-            {
-                logger?.warning(
-                    "skipping checkpoint \(epoch): written before this job started (\(layout.manifestPath) is an earlier run's)"
-                )
-                continue
-            }
             do {
                 let manifest = try read(layout)
+                if let run, manifest.run != run {
+                    logger?.warning(
+                        "skipping checkpoint \(epoch): another run wrote it (\(layout.manifestPath) names run \(manifest.run ?? "none"), this job is run \(run))"
+                    )
+                    continue
+                }
                 try manifest.verify(layout)
                 return (layout, manifest)
             } catch {

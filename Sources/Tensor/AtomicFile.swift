@@ -119,8 +119,9 @@ public enum AtomicFile {
         throw AtomicFileError("open", path: "\(path).tmp.*", code: EEXIST)
     }
 
-    /// Writes every byte of `buffer`, retrying short writes and EINTR.
-    static func writeAll(_ buffer: UnsafeRawBufferPointer, to fd: Int32, path: String) throws(AtomicFileError) {
+    /// Writes every byte of `buffer` to the open descriptor `fd`, retrying short writes and EINTR;
+    /// errors name `path`.
+    public static func writeAll(_ buffer: UnsafeRawBufferPointer, to fd: Int32, path: String) throws(AtomicFileError) {
         guard let base = buffer.baseAddress else { return }
         var done = 0
         while done < buffer.count {

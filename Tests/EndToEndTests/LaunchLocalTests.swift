@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPSKVStore
 import Testing
 
 #if canImport(Glibc)
@@ -85,17 +86,24 @@ struct LaunchLocalTests {
         #expect(LaunchProcesses.matching(marker).isEmpty)
     }
 
-    @Test func interruptStopsEverything() throws {
+    /// Ctrl-C stops every process, also during a restarted attempt (the signals once went nowhere
+    /// after the first attempt ended).
+    @Test(arguments: [false, true]) func interruptStopsEverything(afterARestart: Bool) throws {
         let marker = launchMarker("sigint")
         defer { LaunchProcesses.killAll(marker) }
-        let ready = "echo ready; exec sleep 300 # \(marker)"
-        let launcher = try LaunchCommand([
-            binary, "launch", "-n", "2", "-s", "1", "--grace", "2", "--scheduler-command", ready,
-            "--server-command", ready, "--", "sh", "-c", "trap '' TERM; echo ready; sleep 300; # \(marker)",
-        ])
+        // Each process says which attempt it belongs to; with a restart the first attempt's workers fail.
+        let ready = "echo ready${SWIFTPS_RESTART:-0}; exec sleep 300 # \(marker)"
+        let failFirst = afterARestart ? "test -n \"$SWIFTPS_RESTART\" || exit 3; " : ""
+        let launcher = try LaunchCommand(
+            [binary, "launch", "-n", "2", "-s", "1", "--grace", "2"]
+                + (afterARestart ? ["--max-restarts", "1"] : []) + [
+                    "--scheduler-command", ready, "--server-command", ready, "--", "sh", "-c",
+                    "\(failFirst)trap '' TERM; echo ready${SWIFTPS_RESTART:-0}; sleep 300; # \(marker)",
+                ])
         defer { launcher.kill() }
-        let started = LaunchPoll.until(.seconds(30)) {
-            launcher.standardOutput.components(separatedBy: "ready").count == 5
+        let attempt = afterARestart ? "ready1" : "ready0"
+        let started = LaunchPoll.until(.seconds(60)) {
+            launcher.standardOutput.components(separatedBy: attempt).count == 5
         }
         #expect(started, "not every process started: \(launcher.standardOutput)")
         kill(launcher.pid, SIGINT)
@@ -137,7 +145,8 @@ struct LaunchLocalTests {
 
     /// A restart that resumes a job which started from scratch takes only the job's own checkpoints:
     /// the newer ones an earlier run left under the same prefix would otherwise be resumed (here the
-    /// earlier run's last epoch, past which the restarted job would train nothing).
+    /// earlier run's last epoch, past which the restarted job would train nothing). Their manifests
+    /// name the earlier launch's run, so no clock is compared: here they even look newer.
     @Test func aRestartDoesNotResumeAnEarlierRunsCheckpoint() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("restart-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -149,10 +158,12 @@ struct LaunchLocalTests {
         let earlier = try LaunchCommand.run(
             [binary, "launch", "-n", "1", "-s", "1", "--grace", "2", "--"] + train, deadline: .seconds(120))
         try #require(earlier.status == 0, "\(earlier.all)")
-        let hourAgo = Date(timeIntervalSinceNow: -3600)
+        let earlierRun = try CheckpointManifest.read(CheckpointLayout(prefix: dir + "/ck", epoch: 2)).run
+        #expect(earlierRun?.count == 16, "the launched job's manifest records its run")
+        let hourAhead = Date(timeIntervalSinceNow: 3600)
         for epoch in [1, 2] {
             try FileManager.default.setAttributes(
-                [.modificationDate: hourAgo], ofItemAtPath: dir + "/ck-000\(epoch).manifest.json")
+                [.modificationDate: hourAhead], ofItemAtPath: dir + "/ck-000\(epoch).manifest.json")
         }
         // The first attempt's worker fails at once; the restart runs the real command, with --resume.
         let failFirst = "test -n \"$SWIFTPS_RESTART\" || exit 3; exec \"$@\""
@@ -163,7 +174,7 @@ struct LaunchLocalTests {
             ]
                 + train, deadline: .seconds(180))
         #expect(result.status == 0, "\(result.all)")
-        #expect(result.all.contains("skipping checkpoint 2: written before this job started"), "\(result.all)")
+        #expect(result.all.contains("skipping checkpoint 2: another run wrote it"), "\(result.all)")
         #expect(result.all.contains("--resume: no complete checkpoint under"), "\(result.all)")
         #expect(result.all.contains("Epoch[1] Validation-accuracy"), "the restarted job trained nothing: \(result.all)")
     }
@@ -179,5 +190,53 @@ struct LaunchLocalTests {
             [binary, "launch", "-n", "1", "--port-range", "9-3", "--", "true"], deadline: .seconds(30))
         #expect(badRange.status != 0)
         #expect(badRange.standardError.contains("--port-range '9-3'"))
+        // "inf" parses as a number; it must be refused, not trap when made milliseconds.
+        for (flag, value) in [("--grace", "inf"), ("--timeout", "inf"), ("--timeout", "nan"), ("--grace", "1e300")] {
+            let bad = try LaunchCommand.run(
+                [binary, "launch", "-n", "1", flag, value, "--", "true"], deadline: .seconds(30))
+            #expect(bad.status == 64, "\(flag) \(value): \(bad.all)")
+            #expect(bad.standardError.contains("\(flag) must be"), "\(flag) \(value): \(bad.all)")
+        }
+    }
+
+    /// A reader of the launcher's output that goes away (`| head`, a `| tee` killed first by Ctrl-C)
+    /// does not stop the launcher: its writes fail (EPIPE) and it goes on supervising the job, which
+    /// finishes; it used to trap on the first failed write and leave the processes running.
+    @Test func aVanishedReaderDoesNotStopTheLauncher() throws {
+        let marker = launchMarker("epipe")
+        defer { LaunchProcesses.killAll(marker) }
+        let launch = [
+            "launch", "-n", "1", "-s", "0", "--grace", "1", "--scheduler-command", "exec sleep 300 # \(marker)", "--",
+            "sh", "-c", "for i in 1 2 3 4 5; do echo line $i; sleep 0.2; done # \(marker)",
+        ]
+        let result = try LaunchCommand.run(
+            ["/bin/bash", "-c", "set -o pipefail; \"$@\" | true", "bash", binary] + launch, deadline: .seconds(60))
+        #expect(result.status == 0, "\(result.all)")
+        #expect(result.standardError.contains("job done"), "\(result.all)")
+        #expect(LaunchProcesses.matching(marker).isEmpty)
+    }
+
+    /// `--timeout` bounds the whole job, restarts included, and `--log-dir` keeps the log of every
+    /// attempt (a restart appends after a line naming it, so the failure that caused it stays).
+    @Test func theTimeoutSpansRestartsAndLogsKeepEveryAttempt() throws {
+        let marker = launchMarker("attempts")
+        defer { LaunchProcesses.killAll(marker) }
+        let logs = FileManager.default.temporaryDirectory.appendingPathComponent("logs-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: logs) }
+        // Every attempt's worker says which it is, then fails after 2 s: with 5 restarts allowed and a
+        // 5 s timeout, the job is stopped during its third attempt or so, not after six.
+        let worker = "echo attempt=${SWIFTPS_RESTART:-0}; sleep 2; exit 3 # \(marker)"
+        let started = ContinuousClock.now
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "-n", "1", "-s", "0", "--grace", "1", "--timeout", "5", "--max-restarts", "5",
+                "--log-dir", logs, "--scheduler-command", "exec sleep 300 # \(marker)", "--", "sh", "-c", worker,
+            ], deadline: .seconds(90))
+        let elapsed = ContinuousClock.now - started
+        #expect(result.status != 0, "\(result.all)")
+        #expect(elapsed < .seconds(30), "the timeout did not bound the restarts: \(elapsed)\n\(result.all)")
+        #expect(!result.standardOutput.contains("attempt=5"), "\(result.all)")
+        let log = try String(contentsOfFile: logs + "/worker-0.log", encoding: .utf8)
+        #expect(log.contains("attempt=0") && log.contains("--- swiftps launch: restart 1 ---\nattempt=1"), "\(log)")
     }
 }

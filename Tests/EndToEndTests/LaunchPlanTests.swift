@@ -42,6 +42,11 @@ struct LaunchPlanTests {
             line.split(separator: " ").first { $0.hasPrefix("SWIFTPS_JOB_ID=") }
         }
         #expect(ids.count == 6 && Set(ids).count == 1 && ids[0].count == "SWIFTPS_JOB_ID=".count + 16, "\(ids)")
+        // And one run id, which their checkpoints record (a restart resumes only this run's).
+        let runs = result.standardOutput.split(separator: "\n").compactMap { line in
+            line.split(separator: " ").first { $0.hasPrefix("SWIFTPS_RUN_ID=") }
+        }
+        #expect(runs.count == 6 && Set(runs).count == 1 && runs[0].count == "SWIFTPS_RUN_ID=".count + 16, "\(runs)")
     }
 
     /// Remote processes get the launcher's tuning variables, as dmlc's ssh launcher forwards its own:
@@ -127,6 +132,7 @@ struct LaunchPlanTests {
         #expect(line.contains("--port-range 9200-9299"))
         #expect(line.contains("--env A=1"))
         #expect(line.contains("--env SWIFTPS_JOB_ID="), "every task gets the one job id chosen here: \(line)")
+        #expect(line.contains("--env SWIFTPS_RUN_ID="), "every task gets the launch's run id: \(line)")
         #expect(line.hasSuffix("-- sh -c 'echo hi'"))
     }
 

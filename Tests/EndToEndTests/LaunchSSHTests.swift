@@ -63,6 +63,28 @@ struct LaunchSSHTests {
         #expect(gone, "left behind: \(LaunchProcesses.matching(marker)) or a secret directory")
     }
 
+    /// A `--workdir` that does not exist on a host fails the job naming the directory as given, quotes,
+    /// `$` and all: the remote script passes it as an argument, never reading it as shell code again.
+    @Test func aMissingWorkdirIsNamedAndNeverRunAsCode() throws {
+        let lab = try LaunchLab(hosts: 1)
+        defer { lab.tearDown() }
+        let marker = launchMarker("workdir")
+        defer { LaunchProcesses.killAll(marker) }
+        let witness = "/tmp/swiftps-workdir-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: witness) }
+        let workdir = "/nonexistent/a \"quoted\" $(touch \(witness)) `touch \(witness)`"
+        let result = try LaunchCommand.run(
+            lab.onLauncher(
+                [
+                    binary, "launch", "-H", lab.hostfile, "-n", "1", "-s", "0", "--grace", "2", "--workdir", workdir,
+                    "--scheduler-command", "exec sleep 300 # \(marker)",
+                ] + lab.sshOptions + ["--", "sh", "-c", "echo started # \(marker)"]), deadline: .seconds(120))
+        #expect(result.status != 0, "\(result.all)")
+        #expect(result.all.contains("cannot cd to \(workdir) on "), "\(result.all)")
+        #expect(!FileManager.default.fileExists(atPath: witness), "the directory's name ran as a command")
+        #expect(!result.standardOutput.contains("started"), "\(result.all)")
+    }
+
     @Test func cuttingAHostOffFailsTheJobNamingTheHost() throws {
         let lab = try LaunchLab(hosts: 2)
         defer { lab.tearDown() }

@@ -172,6 +172,25 @@ struct CheckpointFileTests {
         #expect(CheckpointLayout.epochsWithParams(prefix: prefix) == [1])
     }
 
+    /// A restarted launch resumes only its own run's checkpoints (the run its manifests record), the
+    /// newest of them; a manifest without a run (a job started by hand) is nobody's.
+    @Test func latestCompleteOfARunSkipsOtherRuns() throws {
+        let (dir, prefix) = try scratch()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        for (epoch, run) in [(1, "a"), (2, "a"), (3, "b"), (4, nil)] {
+            let layout = CheckpointLayout(prefix: prefix, epoch: epoch)
+            try AtomicFile.write([UInt8(epoch)], to: layout.paramsPath)
+            try CheckpointManifest(
+                epoch: epoch, numServers: 0, numWorkers: 1, optimizer: nil,
+                files: [try .init(path: layout.paramsPath, role: "params")], run: run
+            ).write(layout)
+        }
+        #expect(CheckpointManifest.latestComplete(prefix: prefix)?.0.epoch == 4)
+        #expect(CheckpointManifest.latestComplete(prefix: prefix, writtenBy: "a")?.0.epoch == 2)
+        #expect(CheckpointManifest.latestComplete(prefix: prefix, writtenBy: "b")?.1.run == "b")
+        #expect(CheckpointManifest.latestComplete(prefix: prefix, writtenBy: "c") == nil)
+    }
+
     @Test func shardFileRoundTripsAndMergeFindsGapsAndOverlaps() throws {
         let slices = [
             WeightSlice(name: "fc:odd:name", offset: 2, totalCount: 5, values: NDArray([3, 4, 5])),
