@@ -155,19 +155,51 @@ import Testing
         ("Reshape", ["shape": "(99999999999,99999999999)"]),
         ("FullyConnected", ["num_hidden": "9223372036854775807"]),
     ])
-    func overflowingAttributesAreShapeErrors(op: String, attributes: [String: String]) throws {
-        let data = Symbol.variable("data")
-        let symbol = try Symbol.operation(op, name: "x", inputs: [("data", data)], attributes: attributes)
-        #expect(throws: GraphError.self) { try symbol.inferShape(["data": [2, 1, 4, 4]]) }
+    func overflowingAttributesAreErrors(op: String, attributes: [String: String]) throws {
+        let error = symbolTestError {
+            let symbol = try Symbol.operation(
+                op, name: "x", inputs: [("data", .variable("data"))], attributes: attributes)
+            _ = try symbol.inferShape(["data": [2, 1, 4, 4]])
+        }
+        #expect(error != nil)
     }
 
-    /// A stride near Int.max is valid (one output per axis); rounding it up must not overflow.
-    @Test func hugeStridesGiveOneOutput() throws {
-        let data = Symbol.variable("data")
-        let pool = try Symbol.operation(
-            "Pooling", name: "p", inputs: [("data", data)],
-            attributes: ["kernel": "(2,2)", "stride": "(9223372036854775807,1)", "pooling_convention": "full"])
-        #expect(try pool.inferShape(["data": [2, 1, 4, 4]]).outputs == [[2, 1, 2, 3]])
+    /// Kernels, strides and pads beyond 2^20 are attribute errors: near Int.max they passed shape
+    /// inference and then overflowed in forward (a `full` window's end, an average's padded area, the
+    /// im2col ceiling division). The largest allowed ones run forward and backward.
+    @Test(arguments: [
+        ("Pooling", ["kernel": "(2,2)", "stride": "(9223372036854775807,1)", "pooling_convention": "full"]),
+        ("Pooling", ["kernel": "(4294967296,4294967296)", "pad": "(2147483648,2147483648)", "pool_type": "avg"]),
+        ("Convolution", ["kernel": "(3,3)", "pad": "(2,2)", "stride": "(9223372036854775807,1)", "num_filter": "1"]),
+    ])
+    func windowsBeyondTheLimitAreAttributeErrors(op: String, attributes: [String: String]) throws {
+        let error = symbolTestError {
+            _ = try Symbol.operation(op, name: "x", inputs: [("data", .variable("data"))], attributes: attributes)
+        }
+        guard case .badAttribute(_, _, _, let reason)? = error else {
+            Issue.record("expected badAttribute, got \(String(describing: error))")
+            return
+        }
+        #expect(reason.contains("at most 1048576"), "\(reason)")
+    }
+
+    @Test func theLargestWindowsRunForwardAndBackward() throws {
+        let limit = "\(1 << 20)"
+        let cases: [(String, [String: String])] = [
+            ("Pooling", ["kernel": "(2,2)", "stride": "(\(limit),1)", "pooling_convention": "full"]),
+            ("Pooling", ["kernel": "(2,2)", "pad": "(\(limit),1)", "pool_type": "avg", "pooling_convention": "full"]),
+            ("Convolution", ["kernel": "(3,3)", "pad": "(2,2)", "stride": "(\(limit),1)", "num_filter": "1"]),
+        ]
+        for (op, attributes) in cases {
+            let symbol = try Symbol.operation(
+                op, name: "x", inputs: [("data", .variable("data"))], attributes: attributes)
+            let executor = try symbol.simpleBind(shapes: ["data": [1, 1, 4, 4]])
+            executor.argDict["data"]?.fill(1)
+            executor.forward(isTrain: true)
+            try executor.backward(outGrads: [NDArray(shape: executor.outputs[0].shape, repeating: 1)])
+            let values = executor.outputs[0].toArray()
+            #expect(values.allSatisfy { $0.isFinite }, "\(op) \(attributes)")
+        }
     }
 
     /// A Concat whose num_args would name billions of arguments is an attribute error.

@@ -94,7 +94,13 @@ public struct Convolution: Operator {
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
         let data = context.inputShapes[0]
-        return Instance(geometry: try geometry(data), batch: data[0], filters: numFilter, noBias: noBias)
+        let g = try geometry(data)
+        // One image's patches can dwarf the weights and the output (a large kernel over many
+        // channels): an error naming the workspace, not an allocation that kills the process.
+        let col = try Symbol.allocate(
+            [g.rows, g.columns], for: "the im2col workspace of a Convolution",
+            hint: "use a smaller kernel or fewer input channels")
+        return Instance(geometry: g, col: col, batch: data[0], filters: numFilter, noBias: noBias)
     }
 
     final class Instance: OperatorInstance {
@@ -102,12 +108,12 @@ public struct Convolution: Operator {
         /// One image's unrolled patches (C·kh·kw × Ho·Wo), reused for every image.
         let col: NDArray
 
-        init(geometry: Im2Col, batch: Int, filters: Int, noBias: Bool) {
+        init(geometry: Im2Col, col: NDArray, batch: Int, filters: Int, noBias: Bool) {
             g = geometry
+            self.col = col
             self.batch = batch
             self.filters = filters
             self.noBias = noBias
-            col = NDArray(shape: [geometry.rows, geometry.columns])
         }
 
         func forward(_ b: OpBinding, isTrain: Bool) {

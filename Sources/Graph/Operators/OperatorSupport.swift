@@ -14,8 +14,13 @@ extension AttributeReader {
         .badAttribute(op: op, name: name, value: value, reason: reason)
     }
 
+    /// The largest entry of a kernel, stride or pad (2^20): far beyond any real network, and small
+    /// enough that every operator's window arithmetic (`start + kernel`, a window's padded area, a
+    /// ceiling division by the stride) stays within `Int` for any input that fits in memory.
+    static let largestWindowEntry = 1 << 20
+
     /// A 2-element tuple such as MXNet's `kernel="(5, 5)"`; `nil` default means required.
-    /// Every entry must be at least `minimum`.
+    /// Every entry must be at least `minimum` and at most `largestWindowEntry`.
     func pair(_ name: String, default d: [Int]?, minimum: Int) throws -> [Int] {
         guard let t = try tuple(name) ?? d else { throw bad(name, "", "is required") }
         let raw = self.raw[name] ?? AttributeReader.format(t)
@@ -23,6 +28,9 @@ extension AttributeReader {
             throw bad(name, raw, "must have 2 entries (SwiftPS supports 2-D NCHW only)")
         }
         guard t.allSatisfy({ $0 >= minimum }) else { throw bad(name, raw, "entries must be at least \(minimum)") }
+        guard t.allSatisfy({ $0 <= Self.largestWindowEntry }) else {
+            throw bad(name, raw, "entries must be at most \(Self.largestWindowEntry)")
+        }
         return t
     }
 
