@@ -40,8 +40,9 @@ public enum KVStoreError: Error, CustomStringConvertible, Equatable {
 ///
 /// Operations may complete asynchronously: `push`, `pull` and `pushPull` return once the request is
 /// queued, and `wait(_:)` blocks until every operation on that key has finished, so communication
-/// overlaps computation (MXNet's engine dependencies). `priority` orders queued requests: higher first
-/// (the Module passes `-index`, so the first layer's weights come back first).
+/// overlaps computation (MXNet's engine dependencies). `priority` is MXNet's hint (the Module passes
+/// `-index`); the stores here send requests in the order they are made, which for the Module's
+/// pushes (last layer first, as backward produces them) is what MXNet's engine does in practice.
 ///
 /// Unlike MXNet, whose engine orders every later use of an array after the operations on it, the
 /// arrays are the caller's to keep still until `wait(key)` (or `waitAll()`) returns: a distributed

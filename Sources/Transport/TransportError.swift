@@ -53,6 +53,9 @@ public enum TransportError: Error, Equatable, CustomStringConvertible {
     case threadUnresponsive(name: String, seconds: Double)
     /// A ZeroMQ call failed.
     case zmq(call: String, errno: Int32, message: String)
+    /// ZeroMQ refused a message for a peer (its queue of `ZMQ_SNDHWM` messages is full: the peer is
+    /// not reading); nothing of it was sent.
+    case sendFailed(peer: String, reason: String)
 
     /// A readable, actionable explanation.
     public var description: String {
@@ -73,6 +76,8 @@ public enum TransportError: Error, Equatable, CustomStringConvertible {
         case .threadUnresponsive(let name, let seconds):
             return "transport thread \(name) did not answer within \(seconds) s"
         case .zmq(let call, let errno, let message): return "\(call) failed: \(message) (errno \(errno))"
+        case .sendFailed(let peer, let reason):
+            return "could not send to \(peer): \(reason) (is the peer alive and reading?)"
         }
     }
 }

@@ -48,18 +48,18 @@ extension ZMQVan {
     }
 
     /// Sends `[meta][data…]` as one multipart message; data frames go without copying. Caller holds
-    /// `sendLock`.
-    func sendMultipart(_ socket: UnsafeMutableRawPointer, peer: Int32, meta: [UInt8], data: [Payload]) {
+    /// `sendLock`. Throws `sendFailed` when ZeroMQ refuses a frame (the peer's queue is full); the
+    /// message is then dropped whole (ZeroMQ sends a multipart message all or nothing).
+    func sendMultipart(_ socket: UnsafeMutableRawPointer, peer: Int32, meta: [UInt8], data: [Payload])
+        throws(TransportError)
+    {
         let msg = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
         defer { msg.deallocate() }
         zmq_msg_init_size(msg, meta.count)
         meta.withUnsafeBytes { raw in
             if let base = raw.baseAddress { zmq_msg_data(msg).copyMemory(from: base, byteCount: raw.count) }
         }
-        guard send(msg, socket, more: !data.isEmpty) else {
-            recordSendFailure(peer: peer, frame: "meta")
-            return
-        }
+        guard send(msg, socket, more: !data.isEmpty) else { throw sendFailure(peer: peer, frame: "meta") }
         for (i, payload) in data.enumerated() {
             if payload.byteCount == 0 {
                 zmq_msg_init_size(msg, 0)
@@ -70,13 +70,11 @@ extension ZMQVan {
                 let data = UnsafeMutableRawPointer(mutating: payload.baseAddress)
                 if zmq_msg_init_data(msg, data, payload.byteCount, releasePayloadAfterSend, hint) != 0 {
                     Unmanaged<Payload>.fromOpaque(hint).release()
-                    recordSendFailure(peer: peer, frame: "data frame \(i) (zmq_msg_init_data)")
-                    return
+                    throw sendFailure(peer: peer, frame: "data frame \(i) (zmq_msg_init_data)")
                 }
             }
             guard send(msg, socket, more: i + 1 < data.count) else {
-                recordSendFailure(peer: peer, frame: "data frame \(i)")
-                return
+                throw sendFailure(peer: peer, frame: "data frame \(i)")
             }
         }
     }
@@ -88,14 +86,15 @@ extension ZMQVan {
         return false
     }
 
-    private func recordSendFailure(peer: Int32, frame: String) {
+    /// Counts a failed send and describes it.
+    private func sendFailure(peer: Int32, frame: String) -> TransportError {
         let error = zmqError("zmq_msg_send")
         state.lock()
         sendFailures += 1
         let endpoint = peers[peer] ?? "?"
         state.unlock()
-        logger.error(
-            "ZMQVan: could not send the \(frame) to \(NodeID.name(of: peer)) (id \(peer)) at \(endpoint) within \(options.sendTimeout) s: \(error) (is the peer alive and reading?)"
-        )
+        return .sendFailed(
+            peer: "\(NodeID.name(of: peer)) (id \(peer)) at \(endpoint)",
+            reason: "ZeroMQ refused the \(frame) within \(options.sendTimeout) s: \(error)")
     }
 }

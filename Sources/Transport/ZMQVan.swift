@@ -219,8 +219,10 @@ public final class ZMQVan: Transport, @unchecked Sendable {
     }
 
     /// Encodes the meta, checks the limits and hands the message to ZeroMQ on the calling thread
-    /// (without copying the data frames). Returns the bytes it will send. Failures on the wire are
-    /// logged and counted (`failedSendCount`).
+    /// (without copying the data frames). Returns the bytes it will send. A message ZeroMQ refuses
+    /// (the peer's queue is full: it is not reading) throws `TransportError.sendFailed` naming the
+    /// peer, and is counted (`failedSendCount`); the caller decides (a request fails at once instead
+    /// of waiting out its deadline and blaming the peer for not answering).
     @discardableResult
     public func send(_ message: Message, to peer: Int32, meta encoded: [UInt8]?) throws -> Int {
         var message = message
@@ -236,7 +238,7 @@ public final class ZMQVan: Transport, @unchecked Sendable {
         defer { sendLock.unlock() }
         guard !dealersClosed else { throw TransportError.notRunning }
         guard let socket = dealers[peer] else { throw TransportError.unknownPeer(peer) }
-        sendMultipart(socket, peer: peer, meta: meta, data: message.data)
+        try sendMultipart(socket, peer: peer, meta: meta, data: message.data)
         return meta.count + message.dataByteCount
     }
 

@@ -68,6 +68,32 @@ import Testing
         }
     }
 
+    /// A peer whose queue is full (it is not reading; here nobody listens) makes `send` throw naming
+    /// it, instead of the message vanishing and its request waiting out a deadline that then blames
+    /// the peer for not answering.
+    @Test func aFullPeerQueueThrowsNamingThePeer() throws {
+        let van = ZMQVan(options: ZMQVan.Options(sendHighWaterMark: 2))
+        defer { van.stop() }
+        _ = try van.start(bind: BindOptions(host: "127.0.0.1")) { _ in }
+        van.setLocalID(9)
+        let closed = try #require(PortProbe.freePortBelowEphemeralRange())
+        try van.connect(to: 8, host: "127.0.0.1", port: closed)
+        var refusal: TransportError?
+        for _ in 0..<10 where refusal == nil {
+            do {
+                try van.send(Message(head: 1, control: Control(), request: true), to: 8)
+            } catch let error as TransportError {
+                refusal = error
+            }
+        }
+        guard case .sendFailed(let peer, _)? = refusal else {
+            Issue.record("expected sendFailed, got \(String(describing: refusal))")
+            return
+        }
+        #expect(peer.contains("server 0 (id 8)") && peer.contains("127.0.0.1:\(closed)"), "\(peer)")
+        #expect(van.failedSendCount >= 1)
+    }
+
     @Test func garbageFromARawSocketIsDroppedAndTheVanKeepsWorking() throws {
         try withPair { a, b, port, inbox in
             let context = try #require(zmq_ctx_new())

@@ -98,6 +98,7 @@ extension Module {
         guard binded, paramsInitialized, let executor else {
             throw ModuleError.wrongState(call: "getParams", needs: binded ? "initParams" : "bind")
         }
+        try parameterOwner?.syncWeights()
         try syncWeights()
         var args: [String: NDArray] = [:]
         for n in paramNames { if let a = executor.argDict[n] { args[n] = a.copy() } }

@@ -90,6 +90,8 @@ extension Module {
         let labelOrder =
             !describedLabels.isEmpty && describedLabels.allSatisfy(labelNames.contains) ? describedLabels : labelNames
         let start = MonotonicClock.now()
+        // A module bound on another's parameters reads them only once that one's updates have landed.
+        try parameterOwner?.awaitPendingWeights()
         for (name, src) in zip(dataOrder, batch.data) { try copyInput(name, src, executor) }
         for (name, src) in zip(labelOrder, batch.label) { try copyInput(name, src, executor) }
         if pendingWeights, let kvstore {
@@ -145,11 +147,11 @@ extension Module {
             try executor.backward(outGrads: nil) { [self] name in
                 guard let index = paramIndex[name], !fixedParamNames.contains(name), executor.gradReqs[name] == .write
                 else { return }
+                weightsInFlight(kvstore)
                 try pushGradient(name, kvstore, priority: -index)
                 pushedEarly.insert(name)
             }
         }
-        if !pushedEarly.isEmpty { weightsInFlight(kvstore) }
         try update()
     }
 
@@ -170,14 +172,19 @@ extension Module {
         try dst.copy(from: src)
     }
 
+    /// Waits for every weight still in flight from the last `update` (applying this worker's
+    /// updates when it runs the optimizer).
+    func awaitPendingWeights() throws {
+        guard pendingWeights, let kvstore else { return }
+        for name in paramNames where trainable.contains(name) { try awaitWeight(name, kvstore) }
+        pendingWeights = false
+    }
+
     /// Waits for weights that are still in flight from the last `update`; weights that came back in
     /// half precision (fp16 compression) are then pulled in float32, as the servers hold them.
     func syncWeights() throws {
         guard let kvstore else { return }
-        if pendingWeights {
-            for name in paramNames where trainable.contains(name) { try awaitWeight(name, kvstore) }
-            pendingWeights = false
-        }
+        try awaitPendingWeights()
         guard weightsRounded, let executor else { return }
         for (i, name) in paramNames.enumerated() where trainable.contains(name) {
             guard let weight = executor.argDict[name] else { continue }
@@ -190,6 +197,9 @@ extension Module {
     public func backward(outGrads: [NDArray]? = nil) throws {
         guard binded, let executor else { throw ModuleError.wrongState(call: "backward", needs: "bind") }
         guard forTraining else { throw ModuleError.wrongState(call: "backward", needs: "bind(forTraining: true)") }
+        // A backward right after update() (no forward between) would overwrite gradients whose
+        // pushes may not have left yet (they are sent without copying): their answers come first.
+        try awaitPendingWeights()
         let start = MonotonicClock.now()
         try executor.backward(outGrads: outGrads)
         timeline?.span(
@@ -214,14 +224,16 @@ extension Module {
             timeline?.span(
                 "update", category: "compute", track: Timeline.computeTrack, start: start, end: MonotonicClock.now())
         }
+        // Noted before the first push: should one fail, the next forward (or getParams) still waits
+        // for those that left, rather than reading weights their answers are being written into.
+        weightsInFlight(kvstore)
+        defer { pushedEarly.removeAll(keepingCapacity: true) }
         var accumulates = false
         for (i, name) in paramNames.enumerated() where !fixedParamNames.contains(name) {
             accumulates = accumulates || executor.gradReqs[name] == .add
             if pushedEarly.contains(name) { continue }
             try pushGradient(name, kvstore, priority: -i)
         }
-        pushedEarly.removeAll(keepingCapacity: true)
-        weightsInFlight(kvstore)
         // Accumulated gradients (`gradReq: .add`) are zeroed by the trainer right after `update()`,
         // as in MXNet, whose engine orders that after the push: here the pushes must have left and
         // their answers been applied before `update()` returns.

@@ -42,6 +42,9 @@ public final class Module: BaseModule {
     var optimizerConfig: OptimizerConfig?
     var monitor: Monitor?
     var pendingWeights = false
+    /// The module whose parameter memory this one was bound on (`bind(sharedModule:)`): its weights
+    /// in flight are waited for before this one reads them.
+    weak var parameterOwner: Module?
     /// Whether the weights came back from pushpulls in half precision since they were last pulled in
     /// float32 (fp16 gradient compression); `syncWeights` pulls them exactly.
     var weightsRounded = false
@@ -189,8 +192,12 @@ public final class Module: BaseModule {
             }
             for n in paramNames { sharedArgs[n] = se.argDict[n] }
             for n in auxNames { sharedAux[n] = se.auxDict[n] }
+            parameterOwner = shared.parameterOwner ?? shared
         }
 
+        // Weights still in flight land in the executor that sent for them: let them land (and any
+        // update of this worker's be applied) before they are copied into the new one.
+        if executor != nil && paramsInitialized { try syncWeights() }
         let previous = executor
         var exec = try sym.simpleBind(shapes: shapes, gradReqs: reqs, seed: seed)
         if !sharedArgs.isEmpty || !sharedAux.isEmpty {
