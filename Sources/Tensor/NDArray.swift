@@ -226,24 +226,27 @@ public final class NDArray: @unchecked Sendable, CustomStringConvertible {
     }
 
     /// A view with another shape of the same element count; one dimension may be -1 (inferred).
+    /// Throws for any other shape, including negative or overflowing ones.
     public func reshaped(_ newShape: [Int]) throws -> NDArray {
         var s = newShape
         if let i = s.firstIndex(of: -1) {
-            let known = s.enumerated().filter { $0.offset != i }.reduce(1) { $0 * $1.element }
-            guard known > 0, count % known == 0 else {
+            var rest = s
+            rest.remove(at: i)
+            guard let known = NDArray.checkedElementCount(rest), known > 0, count % known == 0 else {
                 throw TensorError.shapeMismatch("cannot reshape \(shape) to \(newShape)")
             }
             s[i] = count / known
         }
-        guard NDArray.elementCount(s) == count, s.allSatisfy({ $0 >= 0 }) else {
+        guard NDArray.checkedElementCount(s) == count else {
             throw TensorError.shapeMismatch("cannot reshape \(shape) (\(count) elements) to \(newShape)")
         }
         return NDArray(storage: storage, offset: offset, shape: s)
     }
 
-    /// Changes this array's shape in place to one with the same element count.
+    /// Changes this array's shape in place to one with the same element count (no -1, no negative
+    /// or overflowing dimension).
     public func reshapeInPlace(_ newShape: [Int]) throws {
-        guard NDArray.elementCount(newShape) == count else {
+        guard NDArray.checkedElementCount(newShape) == count else {
             throw TensorError.shapeMismatch("cannot reshape \(shape) to \(newShape)")
         }
         shape = newShape

@@ -71,6 +71,13 @@ import Testing
         r[flat: 0] = 9
         #expect(a[0, 0] == 9, "reshaped shares storage")
         #expect(throws: TensorError.self) { try a.reshaped([4, 2]) }
+        // Overflowing or negative shapes are errors, not traps or arrays of a negative shape.
+        #expect(throws: TensorError.self) { try a.reshaped([Int.max, 2]) }
+        #expect(throws: TensorError.self) { try a.reshaped([Int.max, 3, -1]) }
+        #expect(throws: TensorError.self) { try a.reshaped([-2, -3]) }
+        let one = NDArray([5])
+        #expect(throws: TensorError.self) { try one.reshapeInPlace([-1, -1]) }
+        #expect(one.shape == [1])
     }
 
     @Test func sliceIsAView() {
