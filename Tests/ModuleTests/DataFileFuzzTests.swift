@@ -169,6 +169,56 @@ import Testing
             }
         }
     }
+
+    /// A gzip file cut short is an error naming it, never data that is merely shorter: `gzread`
+    /// reports the truncation only through `gzerror`. Cut anywhere (even just its 8-byte trailer,
+    /// whose checksum would then go unchecked), CSV samples and IDX files alike are refused.
+    @Test func truncatedGzipFilesAreErrors() throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let csv = Array(String(repeating: "0.123456,0.123456,0.123456,0.123456\n", count: 2000).utf8)
+        for (name, content) in [("samples.csv", csv), ("images", Self.images)] {
+            let path = dir.path + "/" + name
+            try write(content, to: path, gzip: true)
+            let whole = try Array(Data(contentsOf: URL(fileURLWithPath: path)))
+            for keep in [whole.count / 2, whole.count - 8, whole.count - 1] {
+                try Data(whole.prefix(keep)).write(to: URL(fileURLWithPath: path))
+                do {
+                    let array = try SampleFile.load(path)
+                    Issue.record("\(name) cut to \(keep) of \(whole.count) bytes loaded as \(array.shape)")
+                } catch {
+                    #expect("\(error)".contains(path) && "\(error)".contains("truncated"), "\(error)")
+                }
+            }
+        }
+    }
+
+    /// A `.npy` holding one number (0-d) has no sample axis: an error naming the file, not a trap in
+    /// `swiftps score`; an empty CSV data file is an error, not an epoch of no batches; an IDX image
+    /// file whose images have no rows is an error naming it.
+    @Test func filesWithoutSamplesAreErrors() throws {
+        let dir = try TempDirectory()
+        defer { dir.remove() }
+        let scalar = dir.path + "/scalar.npy"
+        try write(NPYFile.encode(NDArray([7], shape: [])), to: scalar, gzip: false)
+        #expect(
+            throws: DataIterError.badFile(path: scalar, reason: "it holds a single number (a 0-d array), not samples")
+        ) {
+            try SampleFile.load(scalar)
+        }
+        let empty = dir.path + "/empty.csv"
+        try write(Array("\n\n".utf8), to: empty, gzip: false)
+        #expect(throws: DataIterError.badFile(path: empty, reason: "it holds no rows of numbers")) {
+            try CSVIter(dataCSV: empty, dataShape: [2], batchSize: 1)
+        }
+        let images = dir.path + "/images"
+        let labels = dir.path + "/labels"
+        try write([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 28], to: images, gzip: false)
+        try write([0, 0, 8, 1, 0, 0, 0, 2, 1, 2], to: labels, gzip: false)
+        #expect(throws: DataIterError.self) {
+            try MNISTIter(image: images, label: labels, batchSize: 1)
+        }
+    }
 }
 
 /// A fresh directory under /tmp, removed with its files.

@@ -33,6 +33,7 @@ public final class CSVIter: DataIter {
             throw .invalidArgument("CSVIter: shapes must have positive dims, got data \(dataShape) label \(labelShape)")
         }
         let (values, rows) = try CSVIter.parse(dataCSV, width: NDArray.elementCount(dataShape))
+        guard rows > 0 else { throw .badFile(path: dataCSV, reason: "it holds no rows of numbers") }
         let data = NDArray(shape: [rows] + dataShape)
         values.withUnsafeBufferPointer { src in
             if let base = src.baseAddress { data.data.update(from: base, count: src.count) }

@@ -49,8 +49,9 @@ struct IdxFile {
         let probe = try decode(header, path: path, expectedRank: expectedRank, headerOnly: true)
         if headerOnly { return probe }
         let total = probe.dims.reduce(1, *)
-        // The buffer grows (doubling, up to `total`) only as the bytes arrive: a header that claims
-        // more values than the file holds costs no more memory than the file's content.
+        // The buffer starts at up to 64 MiB and grows (doubling, up to `total`) only as the bytes
+        // arrive: a header that claims more values than the file holds costs at most that, or twice
+        // the file's content.
         var values = [UInt8](repeating: 0, count: min(total, 1 << 26))
         var read = try readExactly(file, into: &values, path: path)
         while read == values.count, values.count < total {
@@ -58,7 +59,9 @@ struct IdxFile {
             read = try readExactly(file, into: &values, from: read, path: path)
         }
         var extra: UInt8 = 0
-        let more = gzread(file, &extra, 1)
+        let more = try withUnsafeMutableBytes(of: &extra) { raw in
+            Result { () throws(DataIterError) in try readChunk(file, into: raw.baseAddress!, count: 1, path: path) }
+        }.get()
         guard read == total, more == 0 else {
             throw .badFile(
                 path: path,
@@ -75,18 +78,37 @@ struct IdxFile {
     {
         var done = start
         while done < buffer.count {
-            let n = buffer.withUnsafeMutableBytes { raw in
-                gzread(file, raw.baseAddress! + done, UInt32(min(raw.count - done, 1 << 30)))
-            }
-            guard n >= 0 else {
-                var code: Int32 = 0
-                let message = gzerror(file, &code).map { String(cString: $0) } ?? "zlib error \(code)"
-                throw .badFile(path: path, reason: "cannot decompress: \(message)")
-            }
+            let n = try buffer.withUnsafeMutableBytes { raw in
+                Result { () throws(DataIterError) in
+                    try readChunk(
+                        file, into: raw.baseAddress! + done, count: min(raw.count - done, 1 << 30), path: path)
+                }
+            }.get()
             if n == 0 { break }
-            done += Int(n)
+            done += n
         }
         return done
+    }
+
+    /// One `gzread` of up to `count` bytes: how many it read, 0 at the end of the file. Throws when
+    /// the data cannot be decompressed, and when a gzip stream ends before its end (a truncated
+    /// file, which `gzread` reports only through `gzerror`): its data must not pass for shorter data.
+    static func readChunk(_ file: gzFile, into buffer: UnsafeMutableRawPointer, count: Int, path: String)
+        throws(DataIterError) -> Int
+    {
+        let n = gzread(file, buffer, UInt32(count))
+        var code: Int32 = 0
+        guard n >= 0 else {
+            let message = gzerror(file, &code).map { String(cString: $0) } ?? "zlib error \(code)"
+            throw .badFile(path: path, reason: "cannot decompress: \(message)")
+        }
+        if n == 0 {
+            _ = gzerror(file, &code)
+            if code == Z_BUF_ERROR {
+                throw .badFile(path: path, reason: "the gzip data ends early: the file is truncated")
+            }
+        }
+        return Int(n)
     }
 
     /// True when `bytes` start like an IDX file of unsigned bytes.
@@ -165,15 +187,9 @@ struct IdxFile {
                 buffer = bigger
                 capacity *= 2
             }
-            let want = min(capacity - size, Int(Int32.max))
-            let n = gzread(file, buffer + size, UInt32(want))
-            guard n >= 0 else {
-                var code: Int32 = 0
-                let message = gzerror(file, &code).map { String(cString: $0) } ?? "zlib error \(code)"
-                throw .badFile(path: path, reason: "cannot decompress: \(message)")
-            }
+            let n = try readChunk(file, into: buffer + size, count: min(capacity - size, Int(Int32.max)), path: path)
             if n == 0 { break }
-            size += Int(n)
+            size += n
         }
         return [UInt8](UnsafeRawBufferPointer(start: buffer, count: size))
     }

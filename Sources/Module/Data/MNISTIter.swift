@@ -59,6 +59,9 @@ public final class MNISTIter: DataIter {
         }
         let rows = images.dims[1]
         let cols = images.dims[2]
+        guard rows > 0, cols > 0 else {
+            throw .badFile(path: image, reason: "the IDX header says its images have \(rows) rows of \(cols) pixels")
+        }
         let shard = try DataShard(numParts: numParts, partIndex: partIndex)
         shardRange = shard.range(totalSamples: n)
         pixelsPerImage = rows * cols
@@ -103,6 +106,8 @@ public final class MNISTIter: DataIter {
         }
         var index = batch.index ?? []
         batch.index = nil
+        // The caller may have replaced or cleared the batch's index.
+        if index.count != batchSize { index = Array(repeating: 0, count: batchSize) }
         for slot in 0..<batchSize { index[slot] = shardRange.lowerBound + local[slot] }
         batch.index = index
         batch.pad = pad

@@ -6,10 +6,16 @@ import SwiftPSTensor
 public enum SampleFile {
     /// Reads the samples of `path` (`-`: standard input). The first axis is the sample axis: IDX
     /// images become (N, 1, rows, cols) scaled to [0,1]; IDX labels (N); CSV rows (N, width);
-    /// `.npy` arrays keep their shape.
+    /// `.npy` arrays keep their shape, and must have a sample axis (a 0-d array is refused).
     public static func load(_ path: String) throws -> NDArray {
         let bytes = try IdxFile.readAll(path, missingHint: "check the path")
-        if NPYFile.looksLikeNPY(bytes) { return try NPYFile.decode(bytes, path: path) }
+        if NPYFile.looksLikeNPY(bytes) {
+            let array = try NPYFile.decode(bytes, path: path)
+            guard array.ndim >= 1 else {
+                throw DataIterError.badFile(path: path, reason: "it holds a single number (a 0-d array), not samples")
+            }
+            return array
+        }
         if IdxFile.looksLikeIdx(bytes) {
             let rank = Int(bytes[3])
             let idx = try IdxFile.decode(bytes, path: path, expectedRank: rank)
