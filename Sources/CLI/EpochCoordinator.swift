@@ -171,6 +171,9 @@ final class EpochCoordinator: @unchecked Sendable {
         line.set("samples_per_sec_per_worker", perWorker)
         line.set("seconds", seconds)
         line.set("kvstore_wait_seconds_per_worker", waits)
+        // A worker's path reaches the scheduler only now: its directory is made here, as a
+        // one-process job makes it before training.
+        try OutputPath.createParentDirectory(of: path)
         try AppendFile.appendLine(line.text, to: path)
     }
 

@@ -129,9 +129,11 @@ struct ReceivedResumePoint {
         let office = store.postOffice
         let reply: Message
         do {
+            // The scheduler reads and checks every file of the checkpoint first (once for all the
+            // workers): a large one takes longer than a request's usual deadline.
             reply = try office.request(
                 Message(body: [UInt8](try JSONEncoder().encode(asked)), control: Control(cmd: .resumePoint)),
-                to: NodeID.scheduler, timeout: office.config.requestTimeout)
+                to: NodeID.scheduler, timeout: max(office.config.requestTimeout, office.config.barrierTimeout))
         } catch ClusterError.remoteError(_, let message) {
             throw CoordinationError(description: "the scheduler cannot resume this job: \(message)")
         } catch {

@@ -13,14 +13,21 @@ final class SchedulerCheckpointFiles {
     /// Optimizer-state files joined from server shards for workers that run the optimizer, by the
     /// path they would have (`prefix-%04d.states`): joined once for all the workers that resume.
     private var joined: [String: [UInt8]] = [:]
+    /// Resume points resolved (every file of the checkpoint read and its SHA-256 checked), by the
+    /// request's prefix, epoch and mode: every worker asks the same, and is answered from one check.
+    private var resolved: [String: ResumePoint?] = [:]
 
     init(chunkBytes: Int, logger: Logger) {
         self.chunkBytes = chunkBytes
         self.logger = logger
     }
 
-    /// Forgets the joined files, once the workers have resumed (at the first epoch end).
-    func dropJoined() { joined.removeAll() }
+    /// Forgets the joined files and resolved resume points, once the workers have resumed (at the
+    /// first epoch end).
+    func dropJoined() {
+        joined.removeAll()
+        resolved.removeAll()
+    }
 
     /// RESUME_POINT: resolves the request exactly as `ResumePoint.resolve` does on one host (same
     /// rules, same errors) and answers with the epoch and the files to read: the symbol and params,
@@ -31,12 +38,18 @@ final class SchedulerCheckpointFiles {
         do { asked = try JSONDecoder().decode(ResumeRequest.self, from: Data(request.body)) } catch {
             throw CoordinationError(description: "RESUME_POINT carries no valid request: \(error)")
         }
-        guard
-            let point = try ResumePoint.resolve(
-                prefix: asked.prefix.map(ResumePoint.absolute), loadEpoch: asked.loadEpoch, resume: asked.resume,
-                distributed: true,
-                logger: logger)
-        else {
+        let prefix = asked.prefix.map(ResumePoint.absolute)
+        let key = "\(prefix ?? "")|\(asked.loadEpoch.map(String.init) ?? "")|\(asked.resume)"
+        let found: ResumePoint?
+        if let cached = resolved[key] {
+            found = cached
+        } else {
+            found = try ResumePoint.resolve(
+                prefix: prefix, loadEpoch: asked.loadEpoch, resume: asked.resume, distributed: true, logger: logger)
+            resolved[key] = .some(found)
+            if let found { logger.info("resume point: checkpoint \(found.epoch) under \(found.layout.prefix) checked") }
+        }
+        guard let point = found else {
             return try Self.answer(.resumePoint, ResumeAnswer(epoch: nil, hasServerShards: false))
         }
         let layout = point.layout

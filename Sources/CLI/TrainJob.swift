@@ -25,8 +25,9 @@ struct TrainJob {
         if !kvType.isDistributed {
             // This process writes its own files: a directory that cannot be made fails now, not after training.
             for path in [options.modelPrefix, options.metricsOut, options.saveFinal] {
-                try createParentDirectory(of: path)
+                try OutputPath.createParentDirectory(of: path)
             }
+            if let path = options.metricsOut { try AppendFile.checkAppendable(path) }
             resumePoint = try ResumePoint.resolve(
                 prefix: options.modelPrefix, loadEpoch: options.loadEpoch, resume: options.resume,
                 distributed: false, logger: logger)
@@ -141,6 +142,8 @@ struct TrainJob {
         var evalData: (any DataIter)? = validation
         // The last epoch's validation figures: the final accuracy is read there, not scored again.
         let lastValidation: LastValidation
+        // Throws when a metrics line could not be written (one process; a cluster's scheduler ends the job).
+        var metricsWritten: () throws -> Void = {}
         if let store = session.kvstore as? DistKVStore {
             // The scheduler combines the epoch's figures, writes the metrics file and the checkpoints.
             let reporter = EpochReporter(
@@ -159,6 +162,7 @@ struct TrainJob {
                 logger: logger, hasValidation: true)
             epochCallbacks.append(recorder.trainingEnded)
             evalEndCallbacks.append(recorder.validationEnded)
+            metricsWritten = recorder.checkWritten
             let last = LastValidation()
             evalEndCallbacks.append { param in last.figures = (param.epoch, param.evalMetric?.get() ?? []) }
             lastValidation = last
@@ -180,6 +184,7 @@ struct TrainJob {
             batchEndCallbacks: batchCallbacks, kvstore: session.kvstore, optimizer: optimizer,
             evalEndCallbacks: evalEndCallbacks, initializer: initializer,
             beginEpoch: beginEpoch, numEpoch: options.numEpochs)
+        try metricsWritten()
 
         let accuracy: Double
         if let last = lastValidation.figures, last.epoch == options.numEpochs - 1,
@@ -193,10 +198,15 @@ struct TrainJob {
             try timeline.write()
             logger.info("timeline written to \(timeline.path)")
         }
-        if let path = options.metricsOut { logger.info("per-epoch metrics appended to \(path)") }
+        if let path = options.metricsOut {
+            logger.info(
+                kvType.isDistributed
+                    ? "the scheduler appended the per-epoch metrics to its --metrics-out, else to \(path)"
+                    : "per-epoch metrics appended to \(path)")
+        }
         if let prefix = options.modelPrefix { logger.info("checkpoints written as \(prefix)-NNNN.params") }
         if let path = options.saveFinal, session.rank == 0 {
-            try createParentDirectory(of: path)
+            try OutputPath.createParentDirectory(of: path)
             try module.saveParams(path)
             logger.info("final parameters written to \(path)")
         }
@@ -382,9 +392,12 @@ struct TrainJob {
                 + "\(checkpointNetwork.listArguments().joined(separator: ", "))): leave --network out to continue "
                 + "the checkpoint's network, or give another --model-prefix to train \(name) from scratch")
     }
+}
 
-    /// Creates the directory `path` (a file or a checkpoint prefix) lives in, when it has one.
-    func createParentDirectory(of path: String?) throws {
+/// Where a job writes its files.
+enum OutputPath {
+    /// Creates the directory `path` is in, when missing (a prefix ending in "/" is that directory).
+    static func createParentDirectory(of path: String?) throws {
         guard let path else { return }
         // A model prefix ending in "/" names files inside that directory (`ck/-0001.params`).
         let dir = path.hasSuffix("/") ? path : (path as NSString).deletingLastPathComponent

@@ -102,6 +102,9 @@ final class EpochRecorder {
     let hasValidation: Bool
     private var epochStart = MonotonicClock.now()
     private var pending: (epoch: Int, train: [(name: String, value: Double)], seconds: Double)?
+    /// The first write that failed (in the validation callback, which cannot throw): the next epoch
+    /// end throws it, and so does `checkWritten()` after training, so the job does not exit 0.
+    private(set) var failure: (any Error)?
 
     init(path: String?, samplesPerEpoch: Int, metric: any EvalMetric, logger: Logger, hasValidation: Bool) {
         self.path = path
@@ -114,6 +117,7 @@ final class EpochRecorder {
     /// The epoch-end callback: records the training metric and the epoch's time.
     var trainingEnded: EpochEndCallback {
         { [self] epoch, _, _, _ in
+            try checkWritten()
             pending = (epoch, metric.get(), MonotonicClock.now() - epochStart)
             if !hasValidation { try write(validation: []) }
         }
@@ -126,9 +130,15 @@ final class EpochRecorder {
                 try write(validation: param.evalMetric?.get() ?? [])
             } catch {
                 logger.error("cannot write metrics to \(path ?? "-"): \(error)")
+                if failure == nil { failure = error }
             }
             epochStart = MonotonicClock.now()
         }
+    }
+
+    /// Throws the first metrics write that failed, if any.
+    func checkWritten() throws {
+        if let failure { throw failure }
     }
 
     private func write(validation: [(name: String, value: Double)]) throws {

@@ -377,10 +377,17 @@ public final class PostOffice: @unchecked Sendable {
     }
 
     /// Leaves the cluster cleanly, ps-lite's `Finalize`: a barrier over every node, then `stop()`.
-    /// The scheduler returns once the final barrier completes.
+    /// The scheduler returns once the final barrier completes. A worker or server whose final
+    /// barrier fails tells the scheduler (`abort`), which stops the others naming it, rather than
+    /// leaving silently for the scheduler to wait on or to blame on the nodes that were waiting.
     public func finalize(timeout: Double? = nil) throws {
-        defer { stop() }
-        try barrier(group: .all, timeout: timeout ?? config.barrierTimeout)
+        do {
+            try barrier(group: .all, timeout: timeout ?? config.barrierTimeout)
+        } catch {
+            abort("its final barrier failed: \(error)")
+            throw error
+        }
         logger.info("\(locked { describe(me.id) }) finalized")
+        stop()
     }
 }

@@ -88,6 +88,23 @@ import Testing
         #expect(detail.contains("worker 0 (id 9)"), "\(detail)")
     }
 
+    /// A worker whose final barrier fails (here: the other nodes never finalize) tells the scheduler,
+    /// which stops the job naming it, instead of leaving silently (with heartbeats off the scheduler
+    /// would then wait for ever; with them on, it would blame the nodes still waiting).
+    @Test func aFailedFinalBarrierIsReportedNamingTheNode() throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        let (scheduler, _, workers) = cluster.addJob(workers: 1, servers: 1)
+        #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
+        #expect(throws: ClusterError.self) { try workers[0].finalize(timeout: 0.5) }
+        #expect(eventually { scheduler.terminationError != nil })
+        guard case .nodeFailed(let text)? = scheduler.terminationError else {
+            Issue.record("expected the worker to be named, got \(String(describing: scheduler.terminationError))")
+            return
+        }
+        #expect(text.contains("worker 0 (id 9)") && text.contains("final barrier"), "\(text)")
+    }
+
     /// A node of another job (another `SWIFTPS_JOB_ID`, as when two launches were given one port) is
     /// refused with a message that says so, and the scheduler's own job still assembles.
     /// Also when the other job has another secret: the refusal then cannot be signed for the node, which

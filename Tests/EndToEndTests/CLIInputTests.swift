@@ -135,6 +135,11 @@ struct CLIInputTests {
                 FashionMNIST.defaultDirectory + "/t10k-images-idx3-ubyte.gz", "--output", dir + "/no/dir/out.csv",
             ], status: 1, mentioning: ["no/dir/out.csv"])
         #expect(!out.contains(".tmp."), "\(out)")
+        // A metrics file that cannot be written fails the run before it trains, naming it; it used
+        // to be logged at every epoch and the run exited 0.
+        try expectFailure(
+            ["train", "--num-epochs", "1", "--metrics-out", dir] + Self.quick, status: 1,
+            mentioning: [dir, "Is a directory"])
     }
 
     /// `--clip-gradient` and `--warmup-epochs` reach the optimizer: clipped to 1e-30, or held at a

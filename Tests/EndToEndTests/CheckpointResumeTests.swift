@@ -410,6 +410,9 @@ struct CheckpointResumeTests {
         defer { resumed.removeFiles() }
         try #require(resumed.succeeded, "resume failed: \(resumed.logs)")
         #expect(resumed.worker(logging: "resuming from \(prefix)-0001.params at epoch 1") != nil, "\(resumed.logs)")
+        // Both workers asked; the scheduler read and checked the checkpoint's files once.
+        let checks = resumed.cluster.log("scheduler").components(separatedBy: "resume point: checkpoint 1").count - 1
+        #expect(checks == 1, "\(resumed.cluster.log("scheduler"))")
 
         let score = try CLIRunner.run(
             [

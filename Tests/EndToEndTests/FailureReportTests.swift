@@ -32,7 +32,10 @@ struct FailureReportTests {
                 let whole = try Data(contentsOf: URL(fileURLWithPath: "\(Self.dataDir)/train-images-idx3-ubyte.gz"))
                 try FileManager.default.removeItem(atPath: images)
                 try whole.prefix(100_000).write(to: URL(fileURLWithPath: images))
-            }, expecting: { dir in "stopped: \(dir)/train-images-idx3-ubyte.gz: IDX header says" })
+            },
+            expecting: { dir in
+                "stopped: \(dir)/train-images-idx3-ubyte.gz: the gzip data ends early: the file is truncated"
+            })
     }
 
     /// A dist_sync job whose learning rate overflows the weights: the workers find NaN weights at the
