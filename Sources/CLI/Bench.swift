@@ -20,7 +20,15 @@ func measure(warmup: Int = 3, repeats: Int, _ body: () throws -> Void) rethrows 
         times.append(MonotonicClock.now() - t0)
     }
     times.sort()
-    return (times[times.count / 2], times[0])
+    return (median(times), times[0])
+}
+
+/// The median of `sorted` (ascending): the mean of the two middle values when their number is even,
+/// so that neither the faster nor the slower of them is picked; NaN when empty.
+func median(_ sorted: [Double]) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
 }
 
 /// A small JSON writer for benchmark output (keys in insertion order).

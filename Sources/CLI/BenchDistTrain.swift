@@ -81,6 +81,11 @@ struct BenchDistTrain {
             }
             return line.flatMap { $0.split(separator: " ").compactMap { Double($0) }.first }
         }
+        guard accuracies.count == options.workers else {
+            throw BenchError.badResult(
+                "\(options.workers - accuracies.count) worker(s) printed no final validation accuracy\n\(cluster.logs())"
+            )
+        }
 
         var out = JSONObject()
         out.set("benchmark", "train")
@@ -94,11 +99,11 @@ struct BenchDistTrain {
         cluster.describeSetup(into: &out)
         out.set("batch_size_per_worker", batchSize)
         out.set("epochs", options.epochs)
-        out.set("samples_per_sec", timed[timed.count / 2])
+        out.set("samples_per_sec", median(timed))
         out.set("samples_per_sec_per_epoch", speeds.map { JSONObject(pairs: [("samples_per_sec", $0)]) })
         let waits = epochs.dropFirst().map(\.waitFraction).sorted()
-        out.set("kvstore_wait_fraction", waits.isEmpty ? .nan : waits[waits.count / 2])
-        out.set("test_accuracy", accuracies.isEmpty ? .nan : accuracies.reduce(0, +) / Double(accuracies.count))
+        out.set("kvstore_wait_fraction", median(waits))
+        out.set("test_accuracy", accuracies.reduce(0, +) / Double(accuracies.count))
         out.set(
             "worker_peak_rss_mb",
             (0..<options.workers).map { JSONObject(pairs: [("mb", cluster.peakMB("worker\($0)"))]) })

@@ -149,9 +149,9 @@ struct BenchGemm: ParsableCommand {
             }
         }
         let reps = name == "lenet" ? max(5, repeats / 5) : repeats * 4
-        let (median, best) = measure(repeats: reps) {
+        let (median, best) = try measure(repeats: reps) {
             exec.forward(isTrain: true)
-            try? exec.backward(outGrads: nil)
+            try exec.backward(outGrads: nil)
         }
         let flops = Double(stepFlops(name: name, batch: b))
         var s = JSONObject()

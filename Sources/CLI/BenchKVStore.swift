@@ -148,7 +148,7 @@ struct BenchKVStore: ParsableCommand {
             raw.set("transport", ipc == nil ? "tcp" : "ipc")
             raw.set("bytes", 4096)
             raw.set("rounds", times.count)
-            raw.set("median_ms", times[times.count / 2] * 1000)
+            raw.set("median_ms", median(times) * 1000)
             raw.set("p90_ms", times[times.count * 9 / 10] * 1000)
             return raw
         } catch {
@@ -171,7 +171,7 @@ struct BenchKVStore: ParsableCommand {
         for (i, count) in sizes.enumerated() {
             let bytes = count * MemoryLayout<Float>.stride
             let pooled = results.flatMap { $0.series[i].seconds }.sorted()
-            let median = pooled[pooled.count / 2]
+            let middle = median(pooled)
             var entry = JSONObject()
             entry.set("key_floats", count)
             entry.set("key_bytes", bytes)
@@ -179,18 +179,18 @@ struct BenchKVStore: ParsableCommand {
             let half = count * MemoryLayout<UInt16>.stride
             let pushed = kind == .twoBit ? GradientCompression.wordCount(count) * 4 : kind == .fp16 ? half : bytes
             entry.set("wire_bytes_per_round", pushed + (kind == .fp16 ? half : bytes))
-            entry.set("median_round_ms", median * 1000)
+            entry.set("median_round_ms", middle * 1000)
             entry.set("p90_round_ms", pooled[min(pooled.count - 1, pooled.count * 9 / 10)] * 1000)
             entry.set("best_round_ms", pooled[0] * 1000)
-            entry.set("per_worker_gb_per_s", Double(2 * bytes) / median / 1e9)
+            entry.set("per_worker_gb_per_s", Double(2 * bytes) / middle / 1e9)
             entry.set(
                 "per_worker",
                 results.map { result in
                     let sorted = result.series[i].seconds.sorted()
                     var w = JSONObject()
                     w.set("rank", result.rank)
-                    w.set("median_round_ms", sorted[sorted.count / 2] * 1000)
-                    w.set("gb_per_s", Double(2 * bytes) / sorted[sorted.count / 2] / 1e9)
+                    w.set("median_round_ms", median(sorted) * 1000)
+                    w.set("gb_per_s", Double(2 * bytes) / median(sorted) / 1e9)
                     return w
                 })
             if let reference = Self.reference[count] { entry.set("reference", reference) }
