@@ -325,14 +325,16 @@ struct TrainOptions: ParsableArguments {
     /// tries it once the cluster is up (`SchedulerCheckpoint.probe`).
     static let modelPrefixSetting = "--model-prefix"
 
-    /// The optimizer from the flags; `--lr-step-epochs` becomes a multi-factor schedule in updates.
+    /// The optimizer from the flags; `--lr-step-epochs` and `--warmup-epochs` become a schedule in
+    /// updates counted from epoch 0.
     ///
-    /// `scheduleFrom` E > 0: a run resumed at epoch E whose optimizer starts fresh (update count 0, no
-    /// checkpointed state) gets MXNet's `fit.py` schedule for `begin_epoch` E: the learning rate times
-    /// `--lr-factor` once per step already passed, the remaining steps counted from E, and what is
-    /// left of the warm-up. (With the checkpoint's state the update counts continue, and so does the
-    /// schedule as it is.)
-    func optimizerConfig(batchesPerEpoch: Int, scheduleFrom begin: Int = 0) throws -> OptimizerConfig {
+    /// `beginEpoch` E: the update count of a state that starts fresh at epoch E is E × batches per
+    /// epoch (MXNet's `begin_num_update`), so the schedule is the same one a run from epoch 0 follows
+    /// (the drops already passed apply at once, what is left of the warm-up runs) whether the
+    /// optimizer state came back from the checkpoint (its counts continue) or not, and however many
+    /// times a job was resumed. (MXNet's fit.py instead shifts the steps by E and counts from 0,
+    /// which a later resume with the saved count would then misread.)
+    func optimizerConfig(batchesPerEpoch: Int, beginEpoch begin: Int = 0) throws -> OptimizerConfig {
         var config = OptimizerConfig(
             name: optimizer, learningRate: Double(lr), wd: Double(wd),
             momentum: ["sgd", "nag"].contains(optimizer.lowercased()) ? Double(mom) : 0)
@@ -342,16 +344,15 @@ struct TrainOptions: ParsableArguments {
             guard zip(epochs, epochs.dropFirst()).allSatisfy({ $0 < $1 }) else {
                 throw ValidationError("--lr-step-epochs '\(lrStepEpochs)': the epochs must increase")
             }
-            let passed = epochs.filter { $0 <= begin }.count
-            config.learningRate *= pow(Double(lrFactor), Double(passed))
-            let remaining = epochs.filter { $0 > begin }.map { ($0 - begin) * batchesPerEpoch }
-            if !remaining.isEmpty { config.lrScheduler = .multifactor(steps: remaining, factor: Double(lrFactor)) }
+            config.lrScheduler = .multifactor(steps: epochs.map { $0 * batchesPerEpoch }, factor: Double(lrFactor))
         }
-        if warmupEpochs > begin {
+        config.beginNumUpdate = begin * batchesPerEpoch
+        if warmupEpochs > 0 {
             // Warm-up rides on the step schedule, or on a factor schedule that never drops (MXNet's
-            // schedulers all carry warm-up).
+            // schedulers all carry warm-up; a rate that never drops has no floor either).
             var schedule = config.lrScheduler ?? .factor(step: 1, factor: 1)
-            schedule.warmupSteps = (warmupEpochs - begin) * batchesPerEpoch
+            if config.lrScheduler == nil { schedule.stopFactorLR = 0 }
+            schedule.warmupSteps = warmupEpochs * batchesPerEpoch
             schedule.warmupMode = WarmupMode(rawValue: warmupStrategy) ?? .linear
             config.lrScheduler = schedule
         }

@@ -112,8 +112,7 @@ struct TrainJob {
             logger.info("resuming from \(resumedFrom.path) at epoch \(beginEpoch)\(resumedFrom.how)")
         }
 
-        let optimizer = try options.optimizerConfig(
-            batchesPerEpoch: batchesPerEpoch, scheduleFrom: freshOptimizer ? beginEpoch : 0)
+        let optimizer = try options.optimizerConfig(batchesPerEpoch: batchesPerEpoch, beginEpoch: beginEpoch)
         if kvType == .distAsync, optimizer.momentum > 0, session.rank == 0 {
             // Stale gradients through momentum: 0.10-0.30 accuracy here and in MXNet 1.9.1 alike.
             logger.warning(
@@ -121,8 +120,12 @@ struct TrainJob {
             )
         }
         if freshOptimizer, beginEpoch > 0, !options.lrStepEpochs.isEmpty || options.warmupEpochs > 0 {
+            let count = optimizer.beginNumUpdate + 1
+            let rate =
+                try optimizer.lrScheduler.map { try LRScheduler($0, baseLR: optimizer.learningRate) }?
+                .learningRate(at: count) ?? optimizer.learningRate
             logger.info(
-                "the optimizer starts fresh at epoch \(beginEpoch): learning rate \(Float(optimizer.learningRate)) and the schedule's remaining steps, counted from there (as MXNet's fit.py)"
+                "the optimizer starts fresh at epoch \(beginEpoch): learning rate \(Float(rate)), its schedule continuing at update \(count) as from epoch 0"
             )
         }
         let metricNames = options.metricNames

@@ -2,15 +2,22 @@ import SwiftPSTensor
 
 /// Nesterov accelerated SGD, MXNet 1.x's `NAG`.
 ///
-/// With `momentum > 0` the state is one array, the momentum `mom`, and each element is updated as
-/// MXNet's `NAG.update` does:
+/// With `momentum > 0` the state is one array, the momentum `mom`, kept as MXNet 1.9.1's
+/// `nag_mom_update` kernel keeps it: already multiplied by the learning rate (as SGD's), so a change
+/// of rate (a schedule's drop, warm-up) acts on new gradients only. Each element, with
+/// `g = clip(rescaleGrad * grad, clipGradient)`:
 ///
-///     g   = clip(rescaleGrad * grad, clipGradient) + wd * weight
-///     mom = momentum * mom + g
-///     weight -= lr * (g + momentum * mom)
+///     next   = momentum * mom - lr * (g + wd * weight)
+///     weight = weight + momentum * next - lr * (g + wd * weight)
+///     mom    = momentum * mom - lr * (g + wd * weight_new)
 ///
-/// With `momentum == 0` there is no state and `weight -= lr * (g + wd * weight)`, which is the same
-/// formula. The clip is applied after rescaling and before weight decay, as in MXNet.
+/// MXNet updates the weight in place before it stores the momentum, so the stored momentum's weight
+/// decay sees the new weight (the last line); the weight's own step used the old one. (MXNet's
+/// docstring gives the rate-free form `mom = momentum * mom + g'`, `weight -= lr * (g' + momentum *
+/// mom)`, which agrees only while the rate stays fixed and there is no weight decay.)
+///
+/// With `momentum == 0` there is no state and `weight -= lr * (g + wd * weight)`. The clip is applied
+/// after rescaling and before weight decay, as in MXNet.
 public struct NAG: Optimizer {
     /// The configuration (name "nag").
     public let config: OptimizerConfig
@@ -39,12 +46,11 @@ public struct NAG: Optimizer {
             } else {
                 let mom = state.arrays[0].data
                 for i in 0..<step.count {
-                    var gi = step.clippedGrad(i)
-                    mom[i] *= momentum
-                    gi += wd * w[i]
-                    mom[i] += gi
-                    gi += momentum * mom[i]
-                    w[i] += -lr * gi
+                    let g = step.clippedGrad(i)
+                    let decayed = g + wd * w[i]
+                    let next = momentum * mom[i] - lr * decayed
+                    w[i] = w[i] + momentum * next - lr * decayed
+                    mom[i] = momentum * mom[i] - lr * (g + wd * w[i])
                 }
             }
         }

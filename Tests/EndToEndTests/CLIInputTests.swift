@@ -165,10 +165,10 @@ struct CLIInputTests {
     }
 
     /// Resuming from a checkpoint without optimizer state (MXNet's, or one whose `.states` is gone), the
-    /// update count starts again at 0: the `--lr-step-epochs` schedule must then count from the resumed
-    /// epoch, as MXNet's fit.py does, with the steps already passed applied to the rate. With a drop to
-    /// almost nothing at epoch 1, the resumed epoch must leave the weights where they were (before, it
-    /// trained at the full rate). `--top-k` adds fit.py's top-k accuracy.
+    /// update count starts at the resumed epoch's (MXNet's `begin_num_update`): the `--lr-step-epochs`
+    /// steps already passed apply at once. With a drop to almost nothing at epoch 1, the resumed epoch
+    /// must leave the weights where they were (before, it trained at the full rate). `--top-k` adds
+    /// fit.py's top-k accuracy.
     @Test func aStatelessResumeContinuesTheLearningRateSchedule() throws {
         let dir = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -187,14 +187,45 @@ struct CLIInputTests {
         #expect(
             resumed.stderr.contains("the optimizer starts fresh at epoch 1: learning rate 1e-31"), "\(resumed.stderr)")
         #expect(resumed.stderr.contains("Validation-top_k_accuracy_3="), "\(resumed.stderr)")
-        let before = try ParamsFile.loadCheckpointParams(dir + "/ck-0001.params").args
-        let after = try ParamsFile.loadCheckpointParams(dir + "/ck-0002.params").args
-        for (name, weights) in before {
-            let moved = try #require(after[name]).maxAbsDifference(weights)
-            #expect(moved < 1e-6, "\(name) moved by \(moved) at a rate of 1e-31")
-        }
+        try Self.expectUnmoved(dir + "/ck", from: 1, to: 2, "at a rate of 1e-31")
         let badTopK = try CLIRunner.run(["train", "--top-k", "1"], timeout: 30)
         #expect(badTopK.status == 64 && badTopK.stderr.contains("--top-k 1"), "\(badTopK.stderr)")
+    }
+
+    /// The update count stays one from epoch 0 whatever the resumes: a stateless resume at epoch 1 (its
+    /// count begins at epoch 1's), then a resume with the state it saved, at epoch 2, where the rate
+    /// drops to almost nothing. That epoch must leave the weights where they were; a count begun at
+    /// the first resume, read as one begun at epoch 0 (or a count begun at 0 for want of a saved
+    /// state: plain SGD keeps none), trained it at the full rate.
+    @Test func aSecondResumeKeepsTheScheduleOfTheFirst() throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let flags = [
+            "--num-batches", "5", "--no-progress", "--model-prefix", dir + "/ck", "--lr-step-epochs", "2",
+            "--lr-factor", "1e-30", "--mom", "0",  // no momentum to carry the full rate's steps past the drop
+        ]
+        let first = try CLIRunner.run(["train", "--num-epochs", "1"] + flags, timeout: 120)
+        try #require(first.status == 0, "\(first.stderr)")
+        for file in ["ck-0001.states", "ck-0001.manifest.json"] {
+            try FileManager.default.removeItem(atPath: "\(dir)/\(file)")
+        }
+        let fresh = try CLIRunner.run(["train", "--load-epoch", "1", "--num-epochs", "2"] + flags, timeout: 120)
+        try #require(fresh.status == 0, "\(fresh.stderr)")
+        let again = try CLIRunner.run(["train", "--resume", "--num-epochs", "3"] + flags, timeout: 120)
+        try #require(again.status == 0, "\(again.stderr)")
+        #expect(again.stderr.contains("resuming from \(dir)/ck-0002.params at epoch 2"), "\(again.stderr)")
+        try Self.expectUnmoved(dir + "/ck", from: 2, to: 3, "in epoch 2, past the drop at epoch 2")
+    }
+
+    /// Expects checkpoint `to` of `prefix` to hold the weights of checkpoint `from` (a rate of ~0).
+    static func expectUnmoved(_ prefix: String, from: Int, to: Int, _ why: String) throws {
+        let name = { (epoch: Int) in prefix + "-" + String(format: "%04d", epoch) + ".params" }
+        let before = try ParamsFile.loadCheckpointParams(name(from)).args
+        let after = try ParamsFile.loadCheckpointParams(name(to)).args
+        for (name, weights) in before {
+            let moved = try #require(after[name]).maxAbsDifference(weights)
+            #expect(moved < 1e-6, "\(name) moved by \(moved) \(why)")
+        }
     }
 
     /// `--version` names the build's wire protocol, which the scheduler compares at rendezvous: what

@@ -70,17 +70,15 @@ import Testing
     }
 
     @Test func nagTwoStepsAndWeightDecay() throws {
-        // lr 0.1, momentum 0.9, g = [1, -1, 0.5]:
-        // 1: mom = g = [1, -1, 0.5]; step g + 0.9 mom = [1.9, -1.9, 0.95]; w = [0.81, 2.19, 2.905]
-        // 2: mom = 0.9 [1, -1, 0.5] + g = [1.9, -1.9, 0.95]; step g + 0.9 mom = [2.71, -2.71, 1.355]
-        //    w = [0.81 - 0.271, 2.19 + 0.271, 2.905 - 0.1355] = [0.539, 2.461, 2.7695]
+        // lr 0.1, momentum 0.9, g = [1, -1, 0.5] (MXNet's momentum carries the rate, as SGD's):
+        // 1: next = -0.1 g; w = w - 0.09 g - 0.1 g = w - 0.19 g = [0.81, 2.19, 2.905]; mom = -0.1 g
+        // 2: next = -0.09 g - 0.1 g = -0.19 g; w -= 0.171 g + 0.1 g: [0.539, 2.461, 2.7695]; mom = -0.19 g
         var c = OptimizerConfig(name: "nag", learningRate: 0.1, momentum: 0.9)
         let g: [Float] = [1, -1, 0.5]
         let (w, state) = try run(c, weight: [1, 2, 3], grads: [g, g])
         expectClose(w, [0.539, 2.461, 2.7695])
-        expectClose(state.arrays[0].toArray(), [1.9, -1.9, 0.95])
-        // wd 0.1, one step: g' = g + 0.1 w = [1.1, -0.8, 0.8]; mom = g'; step = 1.9 g' = [2.09, -1.52, 1.52]
-        // w = [1 - 0.209, 2 + 0.152, 3 - 0.152] = [0.791, 2.152, 2.848]
+        expectClose(state.arrays[0].toArray(), [-0.19, 0.19, -0.095])
+        // wd 0.1, one step: g' = g + 0.1 w = [1.1, -0.8, 0.8]; w -= 1.9 * 0.1 g' = [0.791, 2.152, 2.848]
         c.wd = 0.1
         expectClose(try run(c, weight: [1, 2, 3], grads: [g]).weight, [0.791, 2.152, 2.848])
         // momentum 0: w -= 0.1 (g + 0.1 w) = [1 - 0.11, 2 + 0.08, 3 - 0.08] = [0.89, 2.08, 2.92]
@@ -88,5 +86,31 @@ import Testing
         let plain = try run(c, weight: [1, 2, 3], grads: [g])
         expectClose(plain.weight, [0.89, 2.08, 2.92])
         #expect(plain.state.arrays.isEmpty)
+    }
+
+    /// NAG as MXNet 1.9.1's `nag_mom_update` runs it when the rate changes between steps (a schedule's
+    /// drop, warm-up) and with weight decay, rescaling and clipping: the weights and momenta below are
+    /// the wheel's own (`mx.nd.nag_mom_update(w, g, m, out=w, …)` from w = 1, m = 0, the same gradient
+    /// each step). A momentum kept without the rate, as MXNet's docstring writes it, drifts from them.
+    @Test(arguments: [
+        (0.1, 1.0, -1.0, 1.0, [Float(0.791), 0.6010784, 0.07663667], [Float(-0.10791), -0.15012439, -0.3366447]),
+        (0.3, 0.5, 0.2, 3.0, [Float(0.905), 0.822016, 0.5998463], [Float(-0.04715), -0.06476524, -0.1342795]),
+    ])
+    func nagFollowsMXNetsKernelAcrossRateChanges(
+        wd: Double, rescale: Double, clip: Double, grad: Float, weights: [Float], momenta: [Float]
+    ) throws {
+        let weight = NDArray([1])
+        var state: OptimizerState?
+        for (step, lr) in [0.1, 0.05, 0.2].enumerated() {
+            let opt = try makeOptimizer(
+                OptimizerConfig(
+                    name: "nag", learningRate: lr, wd: wd, rescaleGrad: rescale,
+                    clipGradient: clip < 0 ? nil : clip, momentum: 0.9))
+            let current = try state ?? opt.createState(name: "w", count: 1)
+            state = current
+            try opt.update(name: "w", weight: weight, grad: NDArray([grad]), state: current)
+            expectClose(weight.toArray(), [weights[step]], tolerance: 1e-6)
+            expectClose(current.arrays[0].toArray(), [momenta[step]], tolerance: 1e-6)
+        }
     }
 }
