@@ -94,6 +94,9 @@ struct CallbackTests {
         #expect(halves.render(count: 1) == "[----] 13%\r")  // 0.5 → 0, 12.5 → 13
         #expect(halves.render(count: 3) == "[==--] 38%\r")  // 1.5 → 2, 37.5 → 38
         #expect(halves.render(count: 20) == "[====] 100%\r")  // clamped
+        // ceil(100.0 * count / total), as MXNet's: 7 of 100 is 7%, not ceil(100 * 0.07) = 8%.
+        let hundred = try ProgressBar(total: 100, length: 4, write: { _ in })
+        for count in [7, 14, 28, 55, 56] { #expect(hundred.render(count: count).hasSuffix(" \(count)%\r")) }
         let wide = try ProgressBar(total: 2, write: { _ in })
         #expect(
             wide.render(count: 1)

@@ -34,7 +34,8 @@ public struct ProgressBar {
         let done = min(max(count, 0), total)
         let fraction = Double(done) / Double(total)
         let filled = Int((Double(length) * fraction).rounded(.toNearestOrEven))
-        let percent = Int((100 * fraction).rounded(.up))
+        // MXNet's ceil(100.0 * count / total): multiplying first keeps 7 of 100 at 7% (100 * 0.07 is 7.000…1).
+        let percent = Int((100 * Double(done) / Double(total)).rounded(.up))
         return "[" + String(repeating: "=", count: filled) + String(repeating: "-", count: length - filled) + "] "
             + "\(percent)%\r"
     }
