@@ -75,6 +75,18 @@ extension PostOffice {
         state.broadcast()
     }
 
+    /// The barriers some members have reached and others not, naming those others, for the reason a
+    /// job is stopped with ("; in the barrier over workers, worker 0 (id 9) at … never arrived");
+    /// empty when none is open. Scheduler, under `state`.
+    func openBarriers() -> String {
+        barrierArrived.filter { !$0.value.isEmpty }.sorted { $0.key < $1.key }.compactMap { raw, arrived in
+            let group = NodeGroup(rawValue: raw)
+            let missing = members(of: group).filter { !arrived.contains($0) }.map { describe($0) }
+            guard !missing.isEmpty else { return nil }
+            return "; in the barrier over \(groupName(group)), \(missing.joined(separator: ", ")) never arrived"
+        }.joined()
+    }
+
     func groupName(_ group: NodeGroup) -> String {
         var names: [String] = []
         if group.contains(.scheduler) { names.append("scheduler") }

@@ -107,13 +107,15 @@ extension PostOffice {
 
     /// Sends `message` (a refusal or TERMINATE) to `node`, which has no id yet, over a connection made
     /// for it and closed at once; ZeroMQ goes on delivering it for `verdictFlushSeconds`. So refusals
-    /// never pile up sockets, however many ADD_NODEs arrive. A node that is not `proven` (by the
-    /// secret, when the job has one) is told only at a numeric address: a stranger's host name is not
-    /// looked up in DNS on the receive thread, where a slow lookup would hold up every heartbeat.
+    /// never pile up sockets, however many ADD_NODEs arrive. A host name is looked up only for a node
+    /// `proven` (by the secret, when the job has one) during rendezvous: otherwise the node is told
+    /// only at a numeric address, since the lookup runs on the receive thread, and a slow one there
+    /// (a stranger's name, a stale process's) would hold up every heartbeat of a running job.
     private func tell(_ node: NodeInfo, _ message: Message, proven: Bool) {
-        guard proven || authenticator == nil || HostResolver.isNumeric(node.hostname) else {
+        guard HostResolver.isNumeric(node.hostname) || (proven && phase == .rendezvous) else {
             logger.warning(
-                "not telling \(node.role) at \(node.address) why: an unauthenticated node's host name is not looked up")
+                "not telling \(node.role) at \(node.address) why: its host name is not looked up \(proven ? "while the job runs" : "for a node without the secret")"
+            )
             return
         }
         let peer = temporaryPeer

@@ -333,7 +333,8 @@ public final class PostOffice: @unchecked Sendable {
     /// node gets NODE_FAILED naming the sender and its reason, then this node terminates with it.
     func handleAbort(_ message: Message) {
         guard isScheduler, phase == .ready, terminalError == nil, let node = table[message.sender] else { return }
-        let reason = "\(node.description) stopped: \(message.error)"
+        // A node that gave up waiting in a barrier is not the culprit: the members that never came are.
+        let reason = "\(node.description) stopped: \(message.error)\(openBarriers())"
         for other in table.values where other.id != me.id && other.id != node.id {
             sendLocked(Message(control: Control(cmd: .nodeFailed, nodes: [node]), error: reason), to: other.id)
         }

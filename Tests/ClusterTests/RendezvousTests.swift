@@ -105,6 +105,26 @@ import Testing
         #expect(text.contains("worker 0 (id 9)") && text.contains("final barrier"), "\(text)")
     }
 
+    /// A worker that gives up waiting in a barrier of the workers (where the scheduler is no member, so
+    /// its own deadline never names anyone) stops the job; the reason names the worker that never
+    /// arrived, not only the one that waited.
+    @Test func aBarrierGivenUpOnNamesTheMembersThatNeverCame() throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        let (scheduler, _, workers) = cluster.addJob(workers: 2, servers: 1)
+        #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
+        #expect(throws: ClusterError.self) { try workers[1].barrier(group: .workers, timeout: 0.5) }
+        workers[1].abort("its barrier over workers timed out")
+        #expect(eventually { scheduler.terminationError != nil })
+        guard case .nodeFailed(let text)? = scheduler.terminationError else {
+            Issue.record("expected the job to stop, got \(String(describing: scheduler.terminationError))")
+            return
+        }
+        #expect(text.contains("worker 1 (id 11)") && text.contains("stopped: its barrier"), "\(text)")
+        #expect(text.contains("in the barrier over workers, worker 0 (id 9)"), "\(text)")
+        #expect(text.contains("never arrived"), "\(text)")
+    }
+
     /// A node of another job (another `SWIFTPS_JOB_ID`, as when two launches were given one port) is
     /// refused with a message that says so, and the scheduler's own job still assembles.
     /// Also when the other job has another secret: the refusal then cannot be signed for the node, which
