@@ -219,9 +219,13 @@ extension PostOffice {
             )
             return
         }
-        if node.role == .worker, !node.settings.isEmpty,
-            let earlier = arrivals.first(where: { $0.role == .worker && !$0.settings.isEmpty }),
-            earlier.settings != node.settings
+        if let theirs = node.settings[Self.heartbeatSetting], theirs != me.settings[Self.heartbeatSetting] {
+            refuseHeartbeats(node, theirs)
+            return
+        }
+        if node.role == .worker, !Self.trainerSettings(node).isEmpty,
+            let earlier = arrivals.first(where: { $0.role == .worker && !Self.trainerSettings($0).isEmpty }),
+            Self.trainerSettings(earlier) != Self.trainerSettings(node)
         {
             refuseSettings(node, unlike: earlier)
             return
@@ -283,9 +287,23 @@ extension PostOffice {
 
     /// Refuses worker `node`, whose shared settings differ from those of `earlier`, a worker already
     /// registered; during rendezvous the job fails at once for every node, as for a cluster size.
+    /// Refuses `node`, which times heartbeats otherwise than this scheduler (`theirs`); during
+    /// rendezvous the job fails at once for every node, as for a cluster size: this scheduler would
+    /// declare the node dead while alive (or miss it dying).
+    private func refuseHeartbeats(_ node: NodeInfo, _ theirs: String) {
+        let mine = me.settings[Self.heartbeatSetting] ?? "?"
+        let fix =
+            "give every process the same SWIFTPS_HEARTBEAT_INTERVAL and SWIFTPS_HEARTBEAT_TIMEOUT (--heartbeat-interval, --heartbeat-timeout)"
+        logger.error("refused \(node.role) at \(node.address): its heartbeats are \(theirs), this scheduler's \(mine)")
+        refuse(node, code: .settings, "this node's heartbeats are \(theirs), the scheduler's \(mine): \(fix)")
+        failRendezvous(
+            "\(node.role) at \(node.address) times heartbeats \(theirs), the scheduler \(mine): \(fix)", refused: node)
+    }
+
     private func refuseSettings(_ node: NodeInfo, unlike earlier: NodeInfo) {
-        let differing = Set(node.settings.keys).union(earlier.settings.keys).sorted().compactMap { name in
-            let (theirs, ours) = (node.settings[name], earlier.settings[name])
+        let (nodeSettings, earlierSettings) = (Self.trainerSettings(node), Self.trainerSettings(earlier))
+        let differing = Set(nodeSettings.keys).union(earlierSettings.keys).sorted().compactMap { name in
+            let (theirs, ours) = (nodeSettings[name], earlierSettings[name])
             return theirs == ours ? nil : (name, theirs ?? "(not given)", ours ?? "(not given)")
         }
         let fix =

@@ -100,7 +100,25 @@ public final class PostOffice: @unchecked Sendable {
         me.numWorkers = Int32(clamping: config.numWorkers)
         me.numServers = Int32(clamping: config.numServers)
         me.settings = config.sharedSettings
+        // Every node says how it times heartbeats: the scheduler judges silence by its own timeout, so
+        // a node that beats more slowly (or not at all) would be declared dead while alive.
+        me.settings[Self.heartbeatSetting] = Self.describeHeartbeats(config)
         me.protocolVersion = config.wireProtocol
+    }
+
+    /// The setting every node's ADD_NODE carries: its heartbeat interval and timeout.
+    static let heartbeatSetting = "swiftps.heartbeats"
+
+    /// `interval 1 s, timeout 10 s` (`off` for an interval of 0).
+    static func describeHeartbeats(_ config: ClusterConfig) -> String {
+        config.heartbeatInterval > 0
+            ? "interval \(config.heartbeatInterval) s, timeout \(config.heartbeatTimeout) s" : "off"
+    }
+
+    /// A node's settings without the ones every node carries (`heartbeatSetting`): what a trainer
+    /// declared (`ClusterConfig.sharedSettings`).
+    static func trainerSettings(_ node: NodeInfo) -> [String: String] {
+        node.settings.filter { $0.key != heartbeatSetting }
     }
 
     /// A termination handler for command-line processes: logs the error and exits with status 1.
@@ -352,7 +370,9 @@ public final class PostOffice: @unchecked Sendable {
     /// Scheduler: the settings the workers declared at rendezvous (`ClusterConfig.sharedSettings`; all
     /// workers that declared any declared the same); empty on other roles.
     public var workerSettings: [String: String] {
-        locked { arrivals.first { $0.role == .worker && !$0.settings.isEmpty }?.settings ?? [:] }
+        locked {
+            arrivals.lazy.filter { $0.role == .worker }.map(Self.trainerSettings).first { !$0.isEmpty } ?? [:]
+        }
     }
 
     /// Stops at once, without the final barrier: heartbeats, the dispatch thread and the transport.

@@ -211,6 +211,26 @@ import Testing
                 "speaks SwiftPS wire protocol \(NodeInfo.wireProtocol + 1), this node \(NodeInfo.wireProtocol)"))
     }
 
+    /// A worker started with other heartbeat settings than the scheduler's (a flag given to the workers
+    /// only) is refused, naming both, and the rendezvous fails at once: the scheduler judges silence
+    /// by its own timeout, and would declare a worker that beats every 15 s dead while alive.
+    @Test func aNodeWithOtherHeartbeatsFailsTheRendezvousAtOnce() throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        var config = cluster.config(.worker, workers: 2, servers: 1)
+        config.heartbeatInterval = 15
+        config.heartbeatTimeout = 60
+        let slow = cluster.add(config)
+        let (refusal, reasons, early) = Self.lateArrival(slow, in: cluster, early: [[:]])
+        let mine = PostOffice.describeHeartbeats(early[0].config)
+        #expect(
+            refusal.contains("this node's heartbeats are interval 15.0 s, timeout 60.0 s, the scheduler's \(mine)"),
+            "\(refusal)")
+        for reason in reasons {
+            #expect(reason.contains("worker at \(slow.myNode.address) times heartbeats interval 15.0 s"), "\(reason)")
+        }
+    }
+
     /// Starts the scheduler and the one server of a job of `workers` workers on a thread of their own
     /// (their starts' results arrive in `results`), and waits until the server has registered.
     static func startSchedulerAndServer(in cluster: InMemoryCluster, workers: Int) -> (
