@@ -144,6 +144,11 @@ public final class KVServer: @unchecked Sendable {
             case .empty: try handleData(message)
             case .setOptimizer: try setOptimizer(message)
             case .syncMode:
+                // Worker 0 alone sets the mode, once (MXNet's kSyncMode): another worker's (a stray
+                // or misbehaving client) could strand the pushes of an open dist_sync round.
+                guard message.sender == NodeID.worker(0) else {
+                    throw KVStoreError.remote("SYNC_MODE is only accepted from worker 0")
+                }
                 syncMode = message.head != 0
                 logger.info("server \(postOffice.rank): \(syncMode ? "dist_sync" : "dist_async") mode")
                 answer(message)
@@ -184,6 +189,10 @@ public final class KVServer: @unchecked Sendable {
             answer(message)
             return
         }
+        // The optimizer itself comes from worker 0 (MXNet's kController); the others only check theirs.
+        guard message.sender == NodeID.worker(0) else {
+            throw KVStoreError.remote("SET_OPTIMIZER is only accepted from worker 0; other workers send a check")
+        }
         guard use == .install else {
             // The workers run the optimizer; this server only sums, and keeps worker 0's
             // configuration to compare the others' with.
@@ -193,8 +202,9 @@ public final class KVServer: @unchecked Sendable {
             answer(message)
             return
         }
+        let built = try makeOptimizer(config)  // a configuration that fails leaves everything as it was
         workersOptimizer = nil
-        optimizer = try makeOptimizer(config)
+        optimizer = built
         for slice in slices.values {
             slice.state = nil
             try restore(slice)

@@ -1,6 +1,7 @@
 import Foundation
 import PSTestSupport
 import SwiftPSCluster
+import SwiftPSOptimizer
 import SwiftPSTensor
 import SwiftPSTransport
 import Testing
@@ -157,6 +158,31 @@ import Testing
             to: server, timeout: 10)
         let answer = try worker.request(Message(head: KVHead.data.rawValue, pull: true, data: [key]), to: server)
         #expect((try? answer.data[1].toArray(of: Float.self)) == [5, 6, 7, 8])
+    }
+
+    /// The mode and the optimizer come from worker 0 alone (other workers only check theirs): a
+    /// SYNC_MODE or SET_OPTIMIZER from another worker is refused, and changes nothing.
+    @Test func onlyWorkerZeroSetsTheModeAndTheOptimizer() throws {
+        let cluster = try KVCluster(workers: 2, servers: 1)
+        defer { cluster.stop() }
+        let other = try #require(cluster.workerOffices.first { $0.rank != 0 })
+        let server = NodeID.server(0)
+        do {
+            _ = try other.request(Message(head: 0, control: Control(cmd: .syncMode)), to: server, timeout: 10)
+            Issue.record("worker 1 switched the server's mode")
+        } catch ClusterError.remoteError(_, let message) {
+            #expect(message.contains("only accepted from worker 0"), "\(message)")
+        }
+        let body = [UInt8](try JSONEncoder().encode(OptimizerConfig(name: "sgd", learningRate: 0.5)))
+        do {
+            _ = try other.request(
+                Message(head: OptimizerUse.install.rawValue, body: body, control: Control(cmd: .setOptimizer)),
+                to: server, timeout: 10)
+            Issue.record("worker 1 installed an optimizer")
+        } catch ClusterError.remoteError(_, let message) {
+            #expect(message.contains("only accepted from worker 0"), "\(message)")
+        }
+        #expect(cluster.servers[0].isSyncMode)
     }
 
     /// An initializing request that fails leaves no key behind: one without values (not a push) is
