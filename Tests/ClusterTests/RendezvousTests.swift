@@ -113,15 +113,18 @@ import Testing
         defer { cluster.stopAll() }
         let (scheduler, _, workers) = cluster.addJob(workers: 2, servers: 1)
         #expect(cluster.startAll().allSatisfy { $0?.succeeded == true })
-        #expect(throws: ClusterError.self) { try workers[1].barrier(group: .workers, timeout: 0.5) }
-        workers[1].abort("its barrier over workers timed out")
+        // Ranks follow the addresses, not the order the workers were added in: name them by id.
+        let (waiting, absent) = (workers[1], workers[0])
+        #expect(throws: ClusterError.self) { try waiting.barrier(group: .workers, timeout: 0.5) }
+        waiting.abort("its barrier over workers timed out")
         #expect(eventually { scheduler.terminationError != nil })
         guard case .nodeFailed(let text)? = scheduler.terminationError else {
             Issue.record("expected the job to stop, got \(String(describing: scheduler.terminationError))")
             return
         }
-        #expect(text.contains("worker 1 (id 11)") && text.contains("stopped: its barrier"), "\(text)")
-        #expect(text.contains("in the barrier over workers, worker 0 (id 9)"), "\(text)")
+        let name = { (office: PostOffice) in "\(NodeID.name(of: office.myID)) (id \(office.myID))" }
+        #expect(text.contains("\(name(waiting)) at") && text.contains("stopped: its barrier"), "\(text)")
+        #expect(text.contains("in the barrier over workers, \(name(absent)) at"), "\(text)")
         #expect(text.contains("never arrived"), "\(text)")
     }
 
