@@ -112,9 +112,9 @@ enum ClusterRoles {
         let logger = LogSetup.logger("swiftps.scheduler")
         let chunkBytes = try CheckpointTransfer.chunkBytes(environment: ProcessInfo.processInfo.environment)
         // The scheduler's own metrics file must be writable before anyone trains.
-        if let metricsOut {
-            try OutputPath.createParentDirectory(of: ResumePoint.absolute(metricsOut))
-            try AppendFile.checkAppendable(ResumePoint.absolute(metricsOut))
+        if let path = metricsOut.map(ResumePoint.absolute) {
+            try OutputPath.createParentDirectory(of: path)
+            try AppendFile.checkAppendable(path)
         }
         let office = try join(as: .scheduler, options, logger: logger)
         logger.info("all \(office.numWorkers) workers and \(office.numServers) servers joined")

@@ -128,11 +128,7 @@ extension LaunchJob {
         job.console = LaunchConsole(name: "swiftps launch (\(task.label))")
         // Its attempt is the one the outer launcher passed on (`--env SWIFTPS_RESTART=K`): logs of
         // earlier attempts are kept.
-        let restart =
-            options.env.reversed().lazy.compactMap { assignment -> Int? in
-                let parts = assignment.split(separator: "=", maxSplits: 1)
-                return parts.count == 2 && parts[0] == "SWIFTPS_RESTART" ? Int(parts[1]) : nil
-            }.first ?? 0
+        let restart = cluster.env.last { $0.name == "SWIFTPS_RESTART" }.flatMap { Int($0.value) } ?? 0
         return try await job.supervise([LaunchLocalRunner(task: task)], quietSuccess: true, restart: restart).0
             .exitStatus
     }

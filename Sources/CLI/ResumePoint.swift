@@ -32,7 +32,7 @@ struct ResumePoint {
         }
         if resume {
             guard loadEpoch == nil else { throw ModuleError.badInput("give --resume or --load-epoch, not both") }
-            let run = ProcessInfo.processInfo.environment[resumeRunVariable].flatMap { $0.isEmpty ? nil : $0 }
+            let run = value(of: resumeRunVariable, in: ProcessInfo.processInfo.environment)
             guard
                 let (layout, manifest) = CheckpointManifest.latestComplete(
                     prefix: prefix, writtenBy: run, logger: logger)
@@ -84,8 +84,11 @@ struct ResumePoint {
     static let resumeRunVariable = "SWIFTPS_RESUME_RUN"
 
     /// The run id `environment` gives this process (`runVariable`), if any.
-    static func run(_ environment: [String: String]) -> String? {
-        environment[runVariable].flatMap { $0.isEmpty ? nil : $0 }
+    static func run(_ environment: [String: String]) -> String? { value(of: runVariable, in: environment) }
+
+    /// `environment[name]`, nil when unset or empty.
+    private static func value(of name: String, in environment: [String: String]) -> String? {
+        environment[name].flatMap { $0.isEmpty ? nil : $0 }
     }
 
     /// `path` made absolute against the current directory. The scheduler, which alone reads and

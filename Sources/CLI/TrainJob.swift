@@ -404,11 +404,11 @@ enum OutputPath {
         guard let path else { return }
         // A model prefix ending in "/" names files inside that directory (`ck/-0001.params`).
         let dir = path.hasSuffix("/") ? path : (path as NSString).deletingLastPathComponent
-        guard !dir.isEmpty, !FileManager.default.fileExists(atPath: dir) else { return }
-        do {
-            try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        guard !dir.isEmpty else { return }
+        do throws(AtomicFileError) {
+            try AtomicFile.createDirectories(dir)
         } catch {
-            throw ModuleError.badInput("cannot create the directory \(dir) for \(path): \(error.localizedDescription)")
+            throw ModuleError.badInput("cannot create the directory \(dir) for \(path): \(error.description)")
         }
     }
 }

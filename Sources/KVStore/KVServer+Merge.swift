@@ -115,15 +115,12 @@ extension KVServer {
                     "key \(frames.key) is '\(existing.name)' with \(existing.weight.count) elements here, not '\(info.name)' with \(frames.count)"
                 )
             }
-            try frames.write(into: existing.weight, accumulate: false)
-            try restore(existing)
-        } else {
-            // Stored only once it holds its values: a request that fails here leaves no key behind.
-            let slice = ServerSlice(key: frames.key, info: info, count: frames.count)
-            try frames.write(into: slice.weight, accumulate: false)
-            try restore(slice)
-            slices[frames.key] = slice
         }
+        // A new slice is stored only once it holds its values: a request that fails here leaves no key.
+        let slice = slices[frames.key] ?? ServerSlice(key: frames.key, info: info, count: frames.count)
+        try frames.write(into: slice.weight, accumulate: false)
+        try restore(slice)
+        slices[frames.key] = slice
         initializedKeys = max(initializedKeys, info.keys ?? 0)
         answer(message)
     }
