@@ -53,8 +53,8 @@ public struct CgroupMemory: Equatable, Sendable {
         return locate(cgroup: cgroup, mountinfo: mountinfo, exists: { FileManager.default.fileExists(atPath: $0) })
     }()
 
-    /// Where a process's memory controller is: its group's directory in the mounted hierarchy, the
-    /// mount point (the walk up stops there) and the cgroup version.
+    /// Where a process's controller is (memory, or cpu for `CPUBudget`): its group's directory in the
+    /// mounted hierarchy, the mount point (the walk up stops there) and the cgroup version.
     struct Location: Equatable {
         var group: String
         var directory: String
@@ -62,12 +62,14 @@ public struct CgroupMemory: Equatable, Sendable {
         var version: Int
     }
 
-    /// The memory controller's location for a process whose `/proc/self/cgroup` and
-    /// `/proc/self/mountinfo` read `cgroup` and `mountinfo`: v1's memory hierarchy when one is
+    /// The location of `controller` (v1's name for it) for a process whose `/proc/self/cgroup` and
+    /// `/proc/self/mountinfo` read `cgroup` and `mountinfo`: v1's hierarchy of it when one is
     /// mounted (it then holds the limits), else the v2 one. A group below a mount that shows it under
     /// another root (a container without a cgroup namespace) falls back to the mount point, which is
     /// then the container's own group. `exists` tells whether a directory exists.
-    static func locate(cgroup: String, mountinfo: String, exists: (String) -> Bool) -> Location? {
+    static func locate(
+        cgroup: String, mountinfo: String, controller: String = "memory", exists: (String) -> Bool
+    ) -> Location? {
         var v1Path: String?
         var v2Path: String?
         for line in cgroup.split(separator: "\n") {
@@ -75,7 +77,7 @@ public struct CgroupMemory: Equatable, Sendable {
             guard parts.count == 3 else { continue }
             if parts[0] == "0" && parts[1].isEmpty {
                 v2Path = String(parts[2])
-            } else if parts[1].split(separator: ",").contains("memory") {
+            } else if parts[1].split(separator: ",").contains(Substring(controller)) {
                 v1Path = String(parts[2])
             }
         }
@@ -91,7 +93,7 @@ public struct CgroupMemory: Equatable, Sendable {
             let mount = (root: unescape(fields[3]), point: unescape(fields[4]))
             if type == "cgroup2", v2Mount == nil {
                 v2Mount = mount
-            } else if type == "cgroup", tail.count >= 3, tail[2].split(separator: ",").contains("memory"),
+            } else if type == "cgroup", tail.count >= 3, tail[2].split(separator: ",").contains(Substring(controller)),
                 v1Mount == nil
             {
                 v1Mount = mount

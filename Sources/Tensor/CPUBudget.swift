@@ -1,0 +1,96 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// How many CPUs this process may keep busy: the CPUs its affinity mask allows (`taskset`, a Slurm
+/// or container cpuset), or fewer when its control group has a CPU quota (a container's `--cpus`, a
+/// systemd unit's `CPUQuota`, Slurm's cgroup CPU limit): the quota of the group or of any ancestor,
+/// whichever is tightest, rounded up to whole CPUs (v2 `cpu.max`; v1 `cpu.cfs_quota_us` over
+/// `cpu.cfs_period_us`). This is how many compute threads a process that has the machine to itself
+/// should run (`BLAS.automaticThreads`).
+public enum CPUBudget {
+    /// This process's budget, at least 1. Read at every call (a job can be moved between cpusets).
+    public static var current: Int {
+        combine(affinity: affinityCount(), quota: location.flatMap { quota($0, file: readFile) }, online: online)
+    }
+
+    /// The budget from its parts: the affinity count (the online CPUs when unknown), lowered to the
+    /// quota rounded up; never below 1.
+    static func combine(affinity: Int?, quota: Double?, online: Int) -> Int {
+        var cpus = affinity ?? online
+        if let quota, quota > 0 { cpus = min(cpus, Int(quota.rounded(.up))) }
+        return max(1, cpus)
+    }
+
+    /// CPUs in this process's affinity mask (`/proc/self/status`'s `Cpus_allowed`), or nil when it
+    /// cannot be read.
+    static func affinityCount() -> Int? {
+        readFile("/proc/self/status").flatMap(affinityCount(status:))
+    }
+
+    /// The number of bits set in the `Cpus_allowed` mask of a `/proc/<pid>/status` text
+    /// (comma-separated 32-bit hexadecimal words); nil when absent, malformed or empty.
+    static func affinityCount(status: String) -> Int? {
+        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else {
+            return nil
+        }
+        var count = 0
+        for word in line.dropFirst("Cpus_allowed:".count).trimmingCharacters(in: .whitespaces).split(separator: ",") {
+            guard let bits = UInt32(word, radix: 16) else { return nil }
+            count += bits.nonzeroBitCount
+        }
+        return count > 0 ? count : nil
+    }
+
+    private static var online: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }
+
+    private static func readFile(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
+
+    private static let location: CgroupMemory.Location? = {
+        guard let cgroup = readFile("/proc/self/cgroup"), let mountinfo = readFile("/proc/self/mountinfo") else {
+            return nil
+        }
+        return CgroupMemory.locate(cgroup: cgroup, mountinfo: mountinfo, controller: "cpu") {
+            FileManager.default.fileExists(atPath: $0)
+        }
+    }()
+
+    /// The tightest CPU quota (in CPUs) from `location.directory` up to its mount point, reading files
+    /// with `file`; nil when no level has one (v2's `max`, v1's -1).
+    static func quota(_ location: CgroupMemory.Location, file: (String) -> String?) -> Double? {
+        var tightest: Double?
+        var directory = location.directory
+        while true {
+            if let cpus = groupQuota(directory, version: location.version, file: file) {
+                tightest = min(tightest ?? cpus, cpus)
+            }
+            guard directory != location.mountPoint, directory.count > location.mountPoint.count,
+                let slash = directory.lastIndex(of: "/")
+            else { break }
+            directory = String(directory[..<slash])
+            if directory.isEmpty { directory = "/" }
+        }
+        return tightest
+    }
+
+    /// One group's quota in CPUs, or nil when it has none.
+    private static func groupQuota(_ directory: String, version: Int, file: (String) -> String?) -> Double? {
+        func words(_ name: String) -> [Substring] {
+            file(directory + "/" + name).map { $0.split(whereSeparator: \.isWhitespace) } ?? []
+        }
+        let quota: Double?
+        let period: Double?
+        if version == 2 {
+            let fields = words("cpu.max")  // "max 100000" or "150000 100000"
+            quota = fields.first.flatMap { Double($0) }
+            period = fields.count > 1 ? Double(fields[1]) : nil
+        } else {
+            quota = words("cpu.cfs_quota_us").first.flatMap { Double($0) }
+            period = words("cpu.cfs_period_us").first.flatMap { Double($0) }
+        }
+        guard let quota, let period, quota > 0, period > 0 else { return nil }
+        return quota / period
+    }
+}
