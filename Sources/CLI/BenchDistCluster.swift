@@ -54,7 +54,7 @@ final class BenchDistCluster {
         }
     }
 
-    /// The environment of a node of `role`: MXNet's launch variables, loopback, one BLAS thread.
+    /// The environment of a node of `role`: MXNet's launch variables, loopback, one compute thread.
     func environment(role: String) -> [String: String] {
         var env = ProcessInfo.processInfo.environment
         env["DMLC_ROLE"] = role

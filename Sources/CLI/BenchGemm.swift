@@ -14,7 +14,8 @@ struct BenchGemm: ParsableCommand {
     @Option(parsing: .unconditional, help: "Timed repetitions of each measurement.")
     var repeats: Int = 50
 
-    @Option(parsing: .unconditional, help: "OpenBLAS threads.")
+    @Option(
+        parsing: .unconditional, help: "Compute threads (a product of at least 2^21 multiply-adds is split over them).")
     var blasThreads: Int = 1
 
     @Option(help: "Which training steps to time: mlp, lenet or all.")

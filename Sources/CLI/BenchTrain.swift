@@ -23,8 +23,13 @@ struct BenchTrain: ParsableCommand {
     @Option(parsing: .unconditional, help: "Timed batches (default: 2000 for the mlp, 100 for lenet).")
     var batches: Int?
 
-    @Option(parsing: .unconditional, help: "OpenBLAS threads.")
-    var blasThreads: Int = 1
+    @Option(
+        parsing: .unconditional,
+        help: """
+            Compute threads of a one-process run (default: as swiftps train, SWIFTPS_BLAS_THREADS, else \
+            OPENBLAS_NUM_THREADS, else every CPU this process may use).
+            """)
+    var blasThreads: Int?
 
     @Option(help: "Directory holding the Fashion-MNIST idx files.")
     var dataDir: String = FashionMNIST.defaultDirectory
@@ -46,7 +51,7 @@ struct BenchTrain: ParsableCommand {
             return try BenchDistTrain(options: distributed, network: network, batchSize: batchSize, dataDir: dataDir)
                 .run()
         }
-        BLAS.configureThreads(blasThreads)
+        BLAS.configureThreads(blasThreads, automatic: BLAS.automaticThreads())
         let isLenet = network == "lenet"
         let symbol = try isLenet ? Models.lenet() : Models.mlp()
         // As `swiftps train` does by default: the next batch is assembled on a background thread.

@@ -46,7 +46,7 @@ struct Predict: ParsableCommand {
 
     func run() throws {
         do {
-            _ = BLAS.configureThreads(nil)
+            _ = BLAS.configureThreads(nil, automatic: BLAS.automaticThreads())
             let data = try SampleFile.load(input)
             guard data.ndim >= 1, data.shape[0] > 0 else { throw ModuleError.badInput("\(input) holds no samples") }
             let (module, sampleShape) = try Module.loadForInference(

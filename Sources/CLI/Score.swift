@@ -51,7 +51,7 @@ struct Score: ParsableCommand {
 
     func run() throws {
         do {
-            _ = BLAS.configureThreads(nil)
+            _ = BLAS.configureThreads(nil, automatic: BLAS.automaticThreads())
             let (data, labels) = try loadData()
             guard data.shape[0] == labels.shape[0] else {
                 throw ModuleError.badInput(

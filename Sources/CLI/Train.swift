@@ -190,8 +190,8 @@ struct TrainOptions: ParsableArguments {
     @Option(
         parsing: .unconditional,
         help: """
-            Threads of OpenBLAS in this process (default: SWIFTPS_BLAS_THREADS, else OPENBLAS_NUM_THREADS, \
-            else 1: run one process per core).
+            Compute threads of this process, over which convolutions and large products are split (default: SWIFTPS_BLAS_THREADS, else OPENBLAS_NUM_THREADS, \
+            else every CPU this process may use with --kv-store local, 1 in a cluster: one process per core).
             """)
     var blasThreads: Int?
 

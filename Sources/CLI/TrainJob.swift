@@ -12,13 +12,15 @@ struct TrainJob {
     let logger = LogSetup.logger("swiftps.train")
 
     func run() throws {
-        let threads = BLAS.configureThreads(options.blasThreads)
+        let kvType = KVStoreType(parsing: options.kvStore) ?? .local  // checked by TrainOptions.validate
+        // Alone, the process has the machine's CPUs; a cluster runs one process per core.
+        let threads = BLAS.configureThreads(
+            options.blasThreads, automatic: kvType.isDistributed ? 1 : BLAS.automaticThreads())
         if let forced = BLAS.forcedCore {
             logger.notice(
                 "OpenBLAS runs its \(BLAS.coreName) kernels because OPENBLAS_CORETYPE=\(forced) is set; unset it to let OpenBLAS pick the fastest for this CPU"
             )
         }
-        let kvType = KVStoreType(parsing: options.kvStore) ?? .local  // checked by TrainOptions.validate
         // In a cluster only the scheduler reads and writes checkpoint files: the worker asks it for
         // the resume point once the cluster is up (in `train`), and creates no directory.
         var resumePoint: ResumePoint?
@@ -49,7 +51,7 @@ struct TrainJob {
     private func train(_ session: TrainSession, kvType: KVStoreType, resumePoint: ResumePoint?, threads: Int) throws {
         let compression = options.gradientCompression
         logger.info(
-            "network \(options.network ?? "mlp"), kvstore \(kvType)\(compression.isActive ? ", gradient compression \(compression)" : "")\(kvType.isDistributed && !Module.updateOnKVStore(environment: ProcessInfo.processInfo.environment) ? ", the workers run the optimizer (MXNET_UPDATE_ON_KVSTORE=0)" : ""), worker \(session.rank) of \(session.numWorkers), \(threads) BLAS thread(s)"
+            "network \(options.network ?? "mlp"), kvstore \(kvType)\(compression.isActive ? ", gradient compression \(compression)" : "")\(kvType.isDistributed && !Module.updateOnKVStore(environment: ProcessInfo.processInfo.environment) ? ", the workers run the optimizer (MXNET_UPDATE_ON_KVSTORE=0)" : ""), worker \(session.rank) of \(session.numWorkers), \(threads) compute thread(s)"
         )
 
         var beginEpoch = 0

@@ -7,7 +7,7 @@ import Synchronization
     import Darwin
 #endif
 
-/// Matrix products through OpenBLAS's `cblas_sgemm`, and the process's BLAS thread setting.
+/// Matrix products through OpenBLAS's `cblas_sgemm`, and the process's compute-thread setting.
 public enum BLAS {
     /// `C = alpha * op(A) * op(B) + beta * C` on row-major matrices; `op(A)` is m×k, `op(B)` is k×n.
     ///
@@ -24,10 +24,36 @@ public enum BLAS {
         let la = lda ?? (transA ? m : k)
         let lb = ldb ?? (transB ? k : n)
         let lc = ldc ?? n
-        cblas_sgemm(
-            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-            blasint(m), blasint(n), blasint(k), alpha, a, blasint(la), b, blasint(lb), beta, c, blasint(lc))
+        let chunks = m * n * k >= splitThreshold ? ComputeThreads.chunks(for: max(m, n) / splitGrain) : 1
+        guard chunks > 1 else {
+            cblas_sgemm(
+                CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                blasint(m), blasint(n), blasint(k), alpha, a, blasint(la), b, blasint(lb), beta, c, blasint(lc))
+            return
+        }
+        let byRows = m >= n
+        ComputeThreads.forEach(byRows ? m : n, chunks: chunks) { range, _ in
+            let first = range.lowerBound
+            let count = range.count
+            if byRows {
+                cblas_sgemm(
+                    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasint(count), blasint(n), blasint(k), alpha, a + (transA ? first : first * la),
+                    blasint(la), b, blasint(lb), beta, c + first * lc, blasint(lc))
+            } else {
+                cblas_sgemm(
+                    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(count), blasint(k), alpha, a, blasint(la),
+                    b + (transB ? first * lb : first), blasint(lb), beta, c + first, blasint(lc))
+            }
+        }
     }
+
+    /// Products of at least this many multiply-adds (m·n·k) are split over the compute threads; a
+    /// smaller one takes about as long as handing half of it to another thread.
+    @usableFromInline static let splitThreshold = 1 << 21
+    /// The fewest rows (or columns) of the result a thread takes.
+    @usableFromInline static let splitGrain = 16
 
     /// `y += alpha * x` over `n` values.
     @inlinable
@@ -51,23 +77,43 @@ public enum BLAS {
         return out
     }
 
-    /// The environment variable that sets OpenBLAS's thread count for a SwiftPS process.
+    /// The environment variable that sets the compute threads of a SwiftPS process.
     public static let threadsVariable = "SWIFTPS_BLAS_THREADS"
 
-    /// Sets OpenBLAS's thread count once for the process.
+    /// Sets the process's compute threads (`ComputeThreads`; OpenBLAS itself runs on one thread).
     ///
     /// Order: the explicit `threads` argument, then `SWIFTPS_BLAS_THREADS`, then `OPENBLAS_NUM_THREADS`,
-    /// then 1. One thread is the default because SwiftPS runs one worker process per core
-    /// (two 1-thread processes scale 1.98x; one 2-thread process 1.55x).
+    /// then `automatic`. The library's `automatic` is 1, because a cluster runs one worker process per
+    /// core (two 1-thread processes scale 1.98x; one 2-thread process 1.55x); a process that trains
+    /// alone passes `automaticThreads` (what `swiftps train --kv-store local` does).
     /// - Returns: the number of threads now in force.
     @discardableResult
-    public static func configureThreads(_ threads: Int? = nil) -> Int {
+    public static func configureThreads(_ threads: Int? = nil, automatic: Int = 1) -> Int {
         threadsConfigured.store(true, ordering: .relaxed)
         let env = ProcessInfoLite.environment
         let n =
-            threads ?? env[threadsVariable].flatMap { Int($0) } ?? env["OPENBLAS_NUM_THREADS"].flatMap { Int($0) } ?? 1
-        openblas_set_num_threads(Int32(max(1, n)))
-        return Int(openblas_get_num_threads())
+            threads ?? env[threadsVariable].flatMap { Int($0) } ?? env["OPENBLAS_NUM_THREADS"].flatMap { Int($0) }
+            ?? automatic
+        // OpenBLAS itself stays on one thread: SwiftPS splits the work (`ComputeThreads`).
+        openblas_set_num_threads(1)
+        let inForce = max(1, n)
+        configuredThreadCount.store(inForce, ordering: .relaxed)
+        return inForce
+    }
+
+    /// The compute threads this process chose (`configureThreads`): how many chunks a
+    /// `ComputeThreads` region (a convolution's batch, a large product) is split into.
+    public static var threads: Int {
+        _ = defaultThreads
+        return configuredThreadCount.load(ordering: .relaxed)
+    }
+
+    private static let configuredThreadCount = Atomic<Int>(1)
+
+    /// The thread count for a process that computes alone on this machine (or with `sharing - 1`
+    /// others): its CPU budget (`CPUBudget`: affinity mask and cgroup quota) divided among them.
+    public static func automaticThreads(sharing processes: Int = 1) -> Int {
+        max(1, CPUBudget.current / max(1, processes))
     }
 
     /// Set once a process has chosen its thread count.
@@ -76,11 +122,9 @@ public enum BLAS {
     /// Applies the default setting before the first product when the program never called
     /// `configureThreads`, so the count never depends on OpenBLAS's own default (the core count).
     @usableFromInline static let defaultThreads: Int = {
-        threadsConfigured.load(ordering: .relaxed) ? threads : configureThreads(nil)
+        threadsConfigured.load(ordering: .relaxed)
+            ? configuredThreadCount.load(ordering: .relaxed) : configureThreads(nil)
     }()
-
-    /// OpenBLAS's thread count now in force.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
 
     /// The kernel OpenBLAS chose for this CPU (for example "Cooperlake").
     public static var coreName: String { String(cString: openblas_get_corename()) }

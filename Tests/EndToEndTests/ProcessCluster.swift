@@ -57,7 +57,7 @@ final class ProcessCluster {
         schedulerPort = try Self.freePort()
     }
 
-    /// The environment every node gets: the cluster, loopback only, one BLAS thread.
+    /// The environment every node gets: the cluster, loopback only, one compute thread.
     func environment(role: String, extra: [String: String] = [:]) -> [String: String] {
         var env = ProcessInfo.processInfo.environment
         env["DMLC_ROLE"] = role

@@ -92,6 +92,27 @@ import Testing
         try GradientCheck.checkAccumulation(OpFixture(op, shapes: [[3, 2, 3, 3], nil, nil]))
     }
 
+    /// With several compute threads each takes a chunk of the batch (5 images: uneven chunks): the
+    /// outputs and the data gradient are the same bits as on one thread, the weight and bias
+    /// gradients (summed per chunk, then added up) the same to rounding; gradients still check
+    /// against finite differences, accumulating too.
+    @Test(arguments: [2, 3])
+    func threadsSplitTheBatch(threads: Int) throws {
+        let op = Convolution(kernel: [3, 3], numFilter: 4, stride: [1, 2], pad: [1, 0])
+        let f = try OpFixture(op, shapes: [[5, 3, 7, 6], nil, nil])
+        let serial = try ComputeThreads.withThreads(1) { (try f.forward().map { $0.toArray() }, try f.gradients()) }
+        try ComputeThreads.withThreads(threads) {
+            #expect(ComputeThreads.chunks(for: 5) == threads)
+            #expect(try f.forward().map { $0.toArray() } == serial.0)
+            let g = try f.gradients()
+            #expect(g[0]!.toArray() == serial.1[0]!.toArray())
+            expectClose(g[1]!.toArray(), serial.1[1]!.toArray(), "dW")
+            expectClose(g[2]!.toArray(), serial.1[2]!.toArray(), "db")
+            try GradientCheck.check(f)
+            try GradientCheck.checkAccumulation(f)
+        }
+    }
+
     /// Only the weight wants a gradient: data's (bound, .null) is left alone and dW is still right.
     @Test func weightGradientOnly() throws {
         let f = try OpFixture(Convolution(kernel: [2, 2], numFilter: 2), shapes: [[2, 1, 3, 3], nil, nil])

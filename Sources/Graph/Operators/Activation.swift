@@ -56,7 +56,12 @@ public struct Activation: Operator {
         func forward(_ b: OpBinding, isTrain: Bool) {
             let x = b.inputs[0].data
             let y = b.outputs[0].data
-            let n = count
+            ComputeThreads.forEach(count, grain: ComputeThreads.elementGrain) { range in
+                forward(x + range.lowerBound, y + range.lowerBound, range.count)
+            }
+        }
+
+        private func forward(_ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
             switch kind {
             case .relu: for i in 0..<n { y[i] = max(x[i], 0) }
             case .sigmoid: for i in 0..<n { y[i] = 1 / (1 + expf(-x[i])) }
@@ -70,20 +75,28 @@ public struct Activation: Operator {
             let x = b.inputs[0].data
             let y = b.outputs[0].data
             let dy = b.outputGrads[0].data
-            let n = count
-            b.withGrad(0) { dxArr, acc in
-                let dx = dxArr.data
-                switch kind {
-                case .relu: writeGrad(n, dx, accumulate: acc) { y[$0] > 0 ? dy[$0] : 0 }
-                case .sigmoid: writeGrad(n, dx, accumulate: acc) { dy[$0] * y[$0] * (1 - y[$0]) }
-                case .tanh: writeGrad(n, dx, accumulate: acc) { dy[$0] * (1 - y[$0] * y[$0]) }
-                // d/dx log(1+e^x) = sigmoid(x) = 1 − e^(−y).
-                case .softrelu: writeGrad(n, dx, accumulate: acc) { dy[$0] * -expm1f(-y[$0]) }
-                case .softsign:
-                    writeGrad(n, dx, accumulate: acc) {
-                        let d = 1 + abs(x[$0])
-                        return dy[$0] / (d * d)
-                    }
+            b.withGrad(0) { dx, acc in
+                ComputeThreads.forEach(count, grain: ComputeThreads.elementGrain) { range in
+                    let i = range.lowerBound
+                    backward(x + i, y + i, dy + i, dx.data + i, range.count, accumulate: acc)
+                }
+            }
+        }
+
+        private func backward(
+            _ x: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>, _ dy: UnsafeMutablePointer<Float>,
+            _ dx: UnsafeMutablePointer<Float>, _ n: Int, accumulate acc: Bool
+        ) {
+            switch kind {
+            case .relu: writeGrad(n, dx, accumulate: acc) { y[$0] > 0 ? dy[$0] : 0 }
+            case .sigmoid: writeGrad(n, dx, accumulate: acc) { dy[$0] * y[$0] * (1 - y[$0]) }
+            case .tanh: writeGrad(n, dx, accumulate: acc) { dy[$0] * (1 - y[$0] * y[$0]) }
+            // d/dx log(1+e^x) = sigmoid(x) = 1 − e^(−y).
+            case .softrelu: writeGrad(n, dx, accumulate: acc) { dy[$0] * -expm1f(-y[$0]) }
+            case .softsign:
+                writeGrad(n, dx, accumulate: acc) {
+                    let d = 1 + abs(x[$0])
+                    return dy[$0] / (d * d)
                 }
             }
         }

@@ -4,8 +4,9 @@ import SwiftPSTensor
 ///
 /// Arguments data (N, C, H, W), weight (num_filter, C, kh, kw), bias (num_filter) unless `no_bias`.
 /// Output (N, num_filter, Ho, Wo) with `Ho = (H + 2·pad − kh) / stride + 1`. Each image is unrolled
-/// by im2col into one reused buffer and multiplied by one GEMM (measured faster here than one
-/// whole-batch GEMM). `dilate` other than (1, 1) and `num_group` other than 1 are rejected.
+/// by im2col into a reused buffer and multiplied by one GEMM (measured faster here than one
+/// whole-batch GEMM); with several compute threads each takes a chunk of the batch
+/// (`ComputeThreads`). `dilate` other than (1, 1) and `num_group` other than 1 are rejected.
 public struct Convolution: Operator {
     public static let typeName = "Convolution"
     public static let attributeNames: [String] = [
@@ -95,43 +96,61 @@ public struct Convolution: Operator {
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
         let data = context.inputShapes[0]
         let g = try geometry(data)
+        // Images are convolved in parallel, one chunk of the batch per compute thread, each with its
+        // own workspace (and its own weight-gradient sum, added up in chunk order at the end).
+        let chunks = ComputeThreads.chunks(for: data[0])
         // One image's patches can dwarf the weights and the output (a large kernel over many
         // channels): an error naming the workspace, not an allocation that kills the process.
-        let col = try Symbol.allocate(
-            [g.rows, g.columns], for: "the im2col workspace of a Convolution",
-            hint: "use a smaller kernel or fewer input channels")
-        return Instance(geometry: g, col: col, batch: data[0], filters: numFilter, noBias: noBias)
+        let cols = try (0..<chunks).map { _ in
+            try Symbol.allocate(
+                [g.rows, g.columns], for: "the im2col workspace of a Convolution",
+                hint: "use a smaller kernel or fewer input channels")
+        }
+        let partials = try (1..<max(1, chunks)).map { _ in
+            try Symbol.allocate(
+                [numFilter, g.rows], for: "a weight-gradient workspace of a Convolution",
+                hint: "use a smaller kernel or fewer input channels")
+        }
+        return Instance(geometry: g, cols: cols, partials: partials, batch: data[0], filters: numFilter, noBias: noBias)
     }
 
     final class Instance: OperatorInstance {
         let g: Im2Col, batch: Int, filters: Int, noBias: Bool
-        /// One image's unrolled patches (C·kh·kw × Ho·Wo), reused for every image.
-        let col: NDArray
+        /// Per chunk of the batch: one image's unrolled patches (C·kh·kw × Ho·Wo), reused for each image.
+        let cols: [NDArray]
+        /// Per chunk after the first: its sum of the weight gradient (F × C·kh·kw).
+        let partials: [NDArray]
 
-        init(geometry: Im2Col, col: NDArray, batch: Int, filters: Int, noBias: Bool) {
+        init(geometry: Im2Col, cols: [NDArray], partials: [NDArray], batch: Int, filters: Int, noBias: Bool) {
             g = geometry
-            self.col = col
+            self.cols = cols
+            self.partials = partials
             self.batch = batch
             self.filters = filters
             self.noBias = noBias
         }
 
+        /// Chunks of the batch for this pass: the compute threads, within the workspaces made at bind.
+        private var chunks: Int { min(ComputeThreads.chunks(for: batch), cols.count) }
+
         func forward(_ b: OpBinding, isTrain: Bool) {
             let x = b.inputs[0].data
             let w = b.inputs[1].data
             let y = b.outputs[0].data
+            let bias = noBias ? nil : b.inputs[2].data
             let inSize = g.channels * g.height * g.width
             let outSize = filters * g.columns
-            for n in 0..<batch {
-                g.unroll(x + n * inSize, into: col.data)
-                let yn = y + n * outSize
-                if !noBias {
-                    let bias = b.inputs[2].data
-                    for f in 0..<filters { (yn + f * g.columns).update(repeating: bias[f], count: g.columns) }
+            ComputeThreads.forEach(batch, chunks: chunks) { images, chunk in
+                let col = cols[chunk].data
+                for n in images {
+                    g.unroll(x + n * inSize, into: col)
+                    let yn = y + n * outSize
+                    if let bias {
+                        for f in 0..<filters { (yn + f * g.columns).update(repeating: bias[f], count: g.columns) }
+                    }
+                    // y_n (F × HoWo) = W (F × CKK) · col (CKK × HoWo)
+                    BLAS.gemm(m: filters, n: g.columns, k: g.rows, a: w, b: col, beta: bias == nil ? 0 : 1, c: yn)
                 }
-                // y_n (F × HoWo) = W (F × CKK) · col (CKK × HoWo)
-                BLAS.gemm(
-                    m: filters, n: g.columns, k: g.rows, a: w, b: col.data, beta: noBias ? 0 : 1, c: yn)
             }
         }
 
@@ -156,22 +175,38 @@ public struct Convolution: Operator {
             let wantX = b.needsGrad(0)
             if !wantW && !wantX { return }
             let accW = b.gradReqs[1] == .add
-            if wantW, !accW, batch == 0 { b.inputGrads[1]?.fill(0) }
-            for n in 0..<batch {
-                let dyn = dy + n * outSize
-                if let dw = b.inputGrads[1], wantW {
-                    g.unroll(x + n * inSize, into: col.data)
-                    // dW (F × CKK) (+)= dy_n (F × HoWo) · col_nᵀ
-                    BLAS.gemm(
-                        transB: true, m: filters, n: g.rows, k: g.columns, a: dyn, b: col.data,
-                        beta: (n == 0 && !accW) ? 0 : 1, c: dw.data)
+            let dw = wantW ? b.inputGrads[1] : nil
+            if let dw, !accW, batch == 0 { dw.fill(0) }
+            let dx = wantX ? b.inputGrads[0] : nil
+            let addX = b.gradReqs[0] == .add
+            let chunks = chunks
+            ComputeThreads.forEach(batch, chunks: chunks) { images, chunk in
+                let col = cols[chunk].data
+                // The first chunk sums into dW itself (after what is there when accumulating), the
+                // others into their own workspace.
+                let sum = dw.map { chunk == 0 ? $0.data : partials[chunk - 1].data }
+                let keep = chunk == 0 && accW
+                for n in images {
+                    let dyn = dy + n * outSize
+                    if let sum {
+                        g.unroll(x + n * inSize, into: col)
+                        // dW (F × CKK) (+)= dy_n (F × HoWo) · col_nᵀ
+                        BLAS.gemm(
+                            transB: true, m: filters, n: g.rows, k: g.columns, a: dyn, b: col,
+                            beta: (n == images.lowerBound && !keep) ? 0 : 1, c: sum)
+                    }
+                    if let dx {
+                        // dcol (CKK × HoWo) = Wᵀ · dy_n, then fold back into the image.
+                        BLAS.gemm(transA: true, m: g.rows, n: g.columns, k: filters, a: w, b: dyn, beta: 0, c: col)
+                        let dxn = dx.data + n * inSize
+                        if !addX { dxn.update(repeating: 0, count: inSize) }
+                        g.fold(col, into: dxn)
+                    }
                 }
-                if let dx = b.inputGrads[0], wantX {
-                    // dcol (CKK × HoWo) = Wᵀ · dy_n, then fold back into the image.
-                    BLAS.gemm(transA: true, m: g.rows, n: g.columns, k: filters, a: w, b: dyn, beta: 0, c: col.data)
-                    let dxn = dx.data + n * inSize
-                    if b.gradReqs[0] != .add { dxn.update(repeating: 0, count: inSize) }
-                    g.fold(col.data, into: dxn)
+            }
+            if let dw {
+                for chunk in 1..<max(1, chunks) {
+                    Kernels.addInPlace(filters * g.rows, partials[chunk - 1].data, dw.data)
                 }
             }
         }

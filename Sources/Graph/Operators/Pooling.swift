@@ -157,7 +157,7 @@ public struct Pooling: Operator {
             let x = b.inputs[0].data
             let y = b.outputs[0].data
             if isMax2x2 {
-                forwardMax2x2(x, y)
+                ComputeThreads.forEach(planes, grain: planeGrain) { forwardMax2x2(x, y, planes: $0) }
                 return
             }
             let plane = g.height * g.width
@@ -193,12 +193,15 @@ public struct Pooling: Operator {
             }
         }
 
-        /// The 2×2 stride-2 max, four windows at a time with selects rather than branches (which
-        /// mispredict on real data). No argmax is stored: backward finds it again from x and y.
-        func forwardMax2x2(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+        /// Planes worth a thread of their own (`ComputeThreads`).
+        private var planeGrain: Int { max(1, ComputeThreads.elementGrain / max(1, g.height * g.width)) }
+
+        /// The 2×2 stride-2 max of `planes`, four windows at a time with selects rather than branches
+        /// (which mispredict on real data). No argmax is stored: backward finds it again from x and y.
+        func forwardMax2x2(_ x: UnsafePointer<Float>, _ y: UnsafeMutablePointer<Float>, planes: Range<Int>) {
             let (w, outH, outW) = (g.width, g.outH, g.outW)
             let plane = g.height * w
-            for p in 0..<planes {
+            for p in planes {
                 let xp = x + p * plane
                 let yp = y + p * outH * outW
                 for oh in 0..<outH {
@@ -229,22 +232,23 @@ public struct Pooling: Operator {
             }
         }
 
-        /// The 2×2 stride-2 max backward: each window's four gradients written (or added) at once, so
-        /// the gradient needs no separate zero fill. The window's argmax is its first element equal to
-        /// the output (the first element when the output is NaN), which is the element forward chose.
+        /// The 2×2 stride-2 max backward of `planes`: each window's four gradients written (or added)
+        /// at once, so the gradient needs no separate zero fill. The window's argmax is its first
+        /// element equal to the output (the first element when the output is NaN), which is the element
+        /// forward chose.
         func backwardMax2x2(
             _ x: UnsafePointer<Float>, _ y: UnsafePointer<Float>, _ dy: UnsafePointer<Float>,
-            _ dx: UnsafeMutablePointer<Float>, accumulate: Bool
+            _ dx: UnsafeMutablePointer<Float>, accumulate: Bool, planes: Range<Int>
         ) {
             let (h, w, outH, outW) = (g.height, g.width, g.outH, g.outW)
             let plane = h * w
             var accumulate = accumulate
             if !accumulate && (h % 2 != 0 || w % 2 != 0) {
-                // An odd last row or column lies in no window: zero everything, then add.
-                dx.update(repeating: 0, count: planes * plane)
+                // An odd last row or column lies in no window: zero these planes, then add.
+                (dx + planes.lowerBound * plane).update(repeating: 0, count: planes.count * plane)
                 accumulate = true
             }
-            for p in 0..<planes {
+            for p in planes {
                 let xp = x + p * plane
                 let dxp = dx + p * plane
                 let yp = y + p * outH * outW
@@ -314,7 +318,11 @@ public struct Pooling: Operator {
             let outPlane = g.outH * g.outW
             if isMax2x2 {
                 let (x, y) = (b.inputs[0].data, b.outputs[0].data)
-                b.withGrad(0) { dxArr, acc in backwardMax2x2(x, y, dy, dxArr.data, accumulate: acc) }
+                b.withGrad(0) { dxArr, acc in
+                    ComputeThreads.forEach(planes, grain: planeGrain) {
+                        backwardMax2x2(x, y, dy, dxArr.data, accumulate: acc, planes: $0)
+                    }
+                }
                 return
             }
             b.withGrad(0) { dxArr, acc in
