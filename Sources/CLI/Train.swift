@@ -191,7 +191,7 @@ struct TrainOptions: ParsableArguments {
         parsing: .unconditional,
         help: """
             Compute threads of this process, over which convolutions and large products are split (default: SWIFTPS_BLAS_THREADS, else OPENBLAS_NUM_THREADS, \
-            else every CPU this process may use with --kv-store local, 1 in a cluster: one process per core).
+            else every CPU this process may use with --kv-store local, or in a cluster those CPUs divided among the job's workers on this host).
             """)
     var blasThreads: Int?
 

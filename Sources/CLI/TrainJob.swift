@@ -13,8 +13,9 @@ struct TrainJob {
 
     func run() throws {
         let kvType = KVStoreType(parsing: options.kvStore) ?? .local  // checked by TrainOptions.validate
-        // Alone, the process has the machine's CPUs; a cluster runs one process per core.
-        let threads = BLAS.configureThreads(
+        // Alone, the process has the machine's CPUs; a worker shares them with the job's other workers
+        // on its host, which it knows once the cluster is up (one thread each until then).
+        var threads = BLAS.configureThreads(
             options.blasThreads, automatic: kvType.isDistributed ? 1 : BLAS.automaticThreads())
         if let forced = BLAS.forcedCore {
             logger.notice(
@@ -38,6 +39,10 @@ struct TrainJob {
             kvType: kvType, cluster: options.cluster, batchSize: options.batchSize,
             shardSize: { numWorkers in try largestShard(numWorkers: numWorkers) }, settings: options.sharedSettings,
             logger: logger)
+        if kvType.isDistributed {
+            threads = BLAS.configureThreads(
+                options.blasThreads, automatic: BLAS.automaticThreads(sharing: session.workersOnHost))
+        }
         do {
             try train(session, kvType: kvType, resumePoint: resumePoint, threads: threads)
         } catch {

@@ -11,15 +11,19 @@ final class TrainSession {
     var numWorkers: Int { kvstore.numWorkers }
     /// The batches every worker runs per epoch, when the cluster decided it.
     let batchesPerEpoch: Int?
+    /// The workers of the job that advertise this worker's host (itself included; 1 alone), which
+    /// share its CPUs.
+    let workersOnHost: Int
     private let onFinish: () throws -> Void
     private let onAbort: (String) -> Void
 
     private init(
-        kvstore: any KVStore, batchesPerEpoch: Int?, onFinish: @escaping () throws -> Void = {},
+        kvstore: any KVStore, batchesPerEpoch: Int?, workersOnHost: Int = 1, onFinish: @escaping () throws -> Void = {},
         onAbort: @escaping (String) -> Void = { _ in }
     ) {
         self.kvstore = kvstore
         self.batchesPerEpoch = batchesPerEpoch
+        self.workersOnHost = workersOnHost
         self.onFinish = onFinish
         self.onAbort = onAbort
     }
@@ -73,8 +77,10 @@ final class TrainSession {
             logger.info(
                 "worker \(store.rank) of \(store.numWorkers): \(batches) batches per epoch (largest shard \(largest) samples, batch \(batchSize))"
             )
+            let host = office.myNode.hostname
+            let neighbours = office.nodes.filter { $0.role == .worker && $0.hostname == host }.count
             return TrainSession(
-                kvstore: store, batchesPerEpoch: batches,
+                kvstore: store, batchesPerEpoch: batches, workersOnHost: max(1, neighbours),
                 onFinish: {
                     try store.close()
                     try office.finalize()

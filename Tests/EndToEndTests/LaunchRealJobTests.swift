@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPSTensor
 import Testing
 
 /// `swiftps launch` with the real `swiftps scheduler`, `swiftps server` and `swiftps train --kv-store dist_sync`.
@@ -25,6 +26,26 @@ struct LaunchRealJobTests {
             deadline: .seconds(660))
         #expect(result.status == 0, "\(result.all)")
         #expect(result.standardError.contains("all 2 workers exited 0"))
+    }
+
+    /// A worker not told its compute threads takes its host's CPUs shared among the job's workers
+    /// there (all of them alone, one each for two workers on two CPUs), and says so.
+    @Test(arguments: [1, 2]) func workersShareTheirHostsCPUs(workers: Int) throws {
+        let environment = ProcessInfo.processInfo.environment
+        let expected =
+            (environment["SWIFTPS_BLAS_THREADS"] ?? environment["OPENBLAS_NUM_THREADS"]).flatMap { Int($0) }
+            ?? BLAS.automaticThreads(sharing: workers)
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "-n", String(workers), "-s", "1", "--timeout", "300", "--", binary, "train",
+                "--kv-store", "dist_sync", "--network", "mlp", "--num-epochs", "1", "--num-batches", "3",
+                "--batch-size", "64", "--no-progress",
+            ], deadline: .seconds(330))
+        #expect(result.status == 0, "\(result.all)")
+        for rank in 0..<workers {
+            let line = "worker \(rank) of \(workers), \(expected) compute thread(s)"
+            #expect(result.all.contains(line), "no '\(line)' in:\n\(result.all.suffix(3000))")
+        }
     }
 
     /// Two jobs launched at once with one scheduler port: one scheduler binds it, the other cannot, and
