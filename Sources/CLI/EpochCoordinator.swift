@@ -40,7 +40,7 @@ final class EpochCoordinator: @unchecked Sendable {
     private let office: PostOffice
     private let settings: Settings
     private let logger: Logger
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var rounds: [Int: Round] = [:]
     private var stopped = false
     private var watchdog: JoinableThread?
@@ -192,7 +192,7 @@ final class EpochCoordinator: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         while !stopped {
-            _ = condition.wait(until: Date(timeIntervalSinceNow: min(1, settings.stragglerSeconds / 4)))
+            condition.wait(seconds: min(1, settings.stragglerSeconds / 4))
             let now = MonotonicClock.now()
             for (epoch, round) in rounds {
                 let missing = (0..<office.numWorkers).filter { round.reports[$0] == nil }

@@ -48,7 +48,7 @@ final class LaunchConsole: @unchecked Sendable {
 private final class ConsoleWriter: @unchecked Sendable {
     static let shared = ConsoleWriter()
 
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var queue: [(fd: Int32, text: String)] = []
     private var head = 0
     private var dropped = 0
@@ -73,7 +73,7 @@ private final class ConsoleWriter: @unchecked Sendable {
     }
 
     func flush(seconds: Double) {
-        let deadline = Date(timeIntervalSinceNow: seconds)
+        let deadline = MonotonicCondition.now() + seconds
         condition.lock()
         while head < queue.count || busy {
             guard condition.wait(until: deadline) else { break }

@@ -37,7 +37,7 @@ public final class PostOffice: @unchecked Sendable {
     /// tag, a repeated counter, or a rendezvous answer that does not answer this node's request.
     let tagDrops = DropCounter()
     let onTermination: @Sendable (ClusterError) -> Void
-    let state = NSCondition()
+    let state = MonotonicCondition()
 
     // Guarded by `state`:
     var phase = Phase.idle
@@ -76,7 +76,7 @@ public final class PostOffice: @unchecked Sendable {
     /// CPU), seen by the heartbeat thread as a late tick: when it ended and how long it lasted.
     var ownStall: (end: Double, seconds: Double)?
     /// What the heartbeat thread sleeps on between ticks; `heartbeatStop` (guarded by it) ends it.
-    let heartbeatWake = NSCondition()
+    let heartbeatWake = MonotonicCondition()
     var heartbeatStop = false
     var terminationThread: JoinableThread?
 
@@ -260,7 +260,7 @@ public final class PostOffice: @unchecked Sendable {
         while true {
             state.lock()
             while (appQueue.isEmpty || appHandler == nil || inlineActive) && phase != .stopped {
-                _ = state.wait(until: Date(timeIntervalSinceNow: 0.5))
+                state.wait(seconds: 0.5)
             }
             if phase == .stopped {
                 state.unlock()

@@ -58,7 +58,7 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     }
 
     let logger: Logger
-    let condition = NSCondition()
+    let condition = MonotonicCondition()
     // Guarded by `condition`:
     var recorder: Timeline?
     var keyIndex: [String: Int] = [:]

@@ -32,7 +32,7 @@ public final class KVServer: @unchecked Sendable {
     /// The cluster membership of this server (a started server node).
     public let postOffice: PostOffice
     let logger: Logger
-    let condition = NSCondition()
+    let condition = MonotonicCondition()
     // Guarded by `condition` (written only on the dispatch thread):
     var syncMode = false
     var optimizer: (any Optimizer)?

@@ -152,12 +152,12 @@ final class WorkerPool: @unchecked Sendable {
         // Regions start after the pool is made, which may be before this thread runs.
         var seen = 0
         while true {
-            let start = Self.now()
+            let start = MonotonicClock.now()
             var spins = 0
             while generation.load(ordering: .acquiring) == seen {
                 spins += 1
                 guard spins & 255 == 0 else { continue }
-                if Self.now() - start > Self.spinSeconds {
+                if MonotonicClock.now() - start > Self.spinSeconds {
                     parking.lock()
                     parked += 1
                     while generation.load(ordering: .acquiring) == seen { parking.wait() }
@@ -171,12 +171,5 @@ final class WorkerPool: @unchecked Sendable {
             job?(worker)
             remaining.subtract(1, ordering: .releasing)
         }
-    }
-
-    /// Monotonic seconds.
-    private static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 }

@@ -16,12 +16,12 @@ public protocol DeadlineClock: Sendable {
 extension DeadlineClock {
     /// Waits on `condition` (which the caller holds locked) until `isDone()` is true or the clock passes
     /// `deadline`. Returns `true` when `isDone()` became true, `false` on the deadline.
-    public func wait(on condition: NSCondition, until deadline: Double, isDone: () -> Bool) -> Bool {
+    public func wait(on condition: MonotonicCondition, until deadline: Double, isDone: () -> Bool) -> Bool {
         while !isDone() {
             let remaining = deadline - now()
             if remaining <= 0 { return false }
             let slice = max(0.0005, realWaitSlice(remaining: remaining))
-            _ = condition.wait(until: Date(timeIntervalSinceNow: slice))
+            condition.wait(seconds: slice)
         }
         return true
     }

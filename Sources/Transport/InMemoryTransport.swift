@@ -7,7 +7,7 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
     private let network: InMemoryNetwork
     private let host: String
     private let drops = DropCounter()
-    private let state = NSCondition()
+    private let state = MonotonicCondition()
     // Guarded by `state`:
     private var inbox: [Envelope] = []
     private var peers: [Int32: String] = [:]
@@ -132,8 +132,7 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
                     next = inbox.removeFirst()
                 } else {
                     let remaining = inbox.first.map { $0.due - clock.now() } ?? 0.5
-                    _ = state.wait(
-                        until: Date(timeIntervalSinceNow: clock.realWaitSlice(remaining: max(remaining, 0.001))))
+                    state.wait(seconds: clock.realWaitSlice(remaining: max(remaining, 0.001)))
                 }
             }
             let id = localID

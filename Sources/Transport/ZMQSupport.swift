@@ -89,7 +89,7 @@ public final class DropCounter: @unchecked Sendable {
 
 /// A one-shot result handed from a transport thread to a waiting caller.
 final class ResultBox<T: Sendable>: @unchecked Sendable {
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private var value: Result<T, TransportError>?
 
     func set(_ result: Result<T, TransportError>) {
@@ -103,7 +103,7 @@ final class ResultBox<T: Sendable>: @unchecked Sendable {
     func wait(timeout: Double) -> Result<T, TransportError>? {
         condition.lock()
         defer { condition.unlock() }
-        let deadline = Date(timeIntervalSinceNow: timeout)
+        let deadline = MonotonicCondition.now() + timeout
         while value == nil {
             if !condition.wait(until: deadline) { break }
         }

@@ -63,7 +63,7 @@ public final class ZMQVan: Transport, @unchecked Sendable {
     let logger: Logger
     let context = ZMQContext()
     let drops = DropCounter()
-    let state = NSCondition()
+    let state = MonotonicCondition()
     /// Serialises every use of the DEALERs. Lock order: `state` may be taken while `sendLock` is held,
     /// never `sendLock` while `state` is.
     let sendLock = NSLock()
@@ -249,7 +249,7 @@ public final class ZMQVan: Transport, @unchecked Sendable {
     public func stop() {
         state.lock()
         if stopped {
-            let deadline = Date(timeIntervalSinceNow: options.stopLinger + 12)
+            let deadline = MonotonicCondition.now() + options.stopLinger + 12
             while !stopFinished && state.wait(until: deadline) {}
             state.unlock()
             return

@@ -1,5 +1,6 @@
 import Foundation
 import SwiftPSTensor
+import SwiftPSTransport
 
 /// Runs another iterator on a background thread, one or two batches ahead of the consumer:
 /// MXNet's `PrefetchingIter`.
@@ -42,14 +43,14 @@ public final class PrefetchingIter: DataIter {
         thread.start()
     }
 
-    deinit { state.stop(deadline: Date(timeIntervalSinceNow: timeout)) }
+    deinit { state.stop(deadline: MonotonicCondition.now() + timeout) }
 
     /// Starts the next epoch: drops prepared batches and resets the wrapped iterator.
     public func reset() { state.reset() }
 
     /// The next prefetched batch, or nil at the end of the epoch.
     public func next() throws -> DataBatch? {
-        try state.take(deadline: Date(timeIntervalSinceNow: timeout), timeout: timeout)
+        try state.take(deadline: MonotonicCondition.now() + timeout, timeout: timeout)
     }
 }
 
@@ -63,7 +64,7 @@ private enum PrefetchItem {
 /// The state shared by the consumer and the producer thread; every field is guarded by `condition`,
 /// except `inner`, which only the producer thread touches after `init`.
 private final class PrefetchState: @unchecked Sendable {
-    private let condition = NSCondition()
+    private let condition = MonotonicCondition()
     private let inner: DataIter
     private var free: [DataBatch]
     private var ready: [PrefetchItem] = []
@@ -128,7 +129,7 @@ private final class PrefetchState: @unchecked Sendable {
     }
 
     /// The consumer's `next()`: frees the batch it held and waits for the next item.
-    func take(deadline: Date, timeout: Double) throws -> DataBatch? {
+    func take(deadline: Double, timeout: Double) throws -> DataBatch? {
         condition.lock()
         defer { condition.unlock() }
         if let batch = held {
@@ -176,7 +177,7 @@ private final class PrefetchState: @unchecked Sendable {
 
     /// Stops the producer and waits for it to exit, until `deadline` (it may be inside the wrapped
     /// iterator's `next()`; it then exits as soon as that returns).
-    func stop(deadline: Date) {
+    func stop(deadline: Double) {
         condition.lock()
         defer { condition.unlock() }
         stopping = true
