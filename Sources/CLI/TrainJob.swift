@@ -43,8 +43,20 @@ struct TrainJob {
             threads = BLAS.configureThreads(
                 options.blasThreads, automatic: BLAS.automaticThreads(sharing: session.workersOnHost))
         }
+        let threadSource: String
+        switch BLAS.threadSetting(explicit: options.blasThreads) {
+        case "": threadSource = "--blas-threads"
+        case let variable?: threadSource = variable
+        case nil:
+            threadSource =
+                kvType.isDistributed
+                ? "\(CPUBudget.current) CPU(s) shared by the job's \(session.workersOnHost) worker(s) on this host"
+                : "the \(CPUBudget.current) CPU(s) this process may use"
+        }
         do {
-            try train(session, kvType: kvType, resumePoint: resumePoint, threads: threads)
+            try train(
+                session, kvType: kvType, resumePoint: resumePoint,
+                threads: "\(threads) compute thread(s) (\(threadSource))")
         } catch {
             // In a cluster the scheduler stops the job now, naming this worker and the error.
             session.abort("\(error)")
@@ -53,10 +65,11 @@ struct TrainJob {
     }
 
     /// Trains in `session` and ends it cleanly (`TrainSession.finish`).
-    private func train(_ session: TrainSession, kvType: KVStoreType, resumePoint: ResumePoint?, threads: Int) throws {
+    private func train(_ session: TrainSession, kvType: KVStoreType, resumePoint: ResumePoint?, threads: String) throws
+    {
         let compression = options.gradientCompression
         logger.info(
-            "network \(options.network ?? "mlp"), kvstore \(kvType)\(compression.isActive ? ", gradient compression \(compression)" : "")\(kvType.isDistributed && !Module.updateOnKVStore(environment: ProcessInfo.processInfo.environment) ? ", the workers run the optimizer (MXNET_UPDATE_ON_KVSTORE=0)" : ""), worker \(session.rank) of \(session.numWorkers), \(threads) compute thread(s)"
+            "network \(options.network ?? "mlp"), kvstore \(kvType)\(compression.isActive ? ", gradient compression \(compression)" : "")\(kvType.isDistributed && !Module.updateOnKVStore(environment: ProcessInfo.processInfo.environment) ? ", the workers run the optimizer (MXNET_UPDATE_ON_KVSTORE=0)" : ""), worker \(session.rank) of \(session.numWorkers), \(threads)"
         )
 
         var beginEpoch = 0

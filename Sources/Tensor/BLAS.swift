@@ -101,6 +101,14 @@ public enum BLAS {
         return inForce
     }
 
+    /// What decides the thread count `configureThreads(explicit, …)` sets: `nil` when it is the
+    /// automatic one, else the environment variable that sets it ("" for `explicit` itself).
+    public static func threadSetting(explicit: Int?) -> String? {
+        if explicit != nil { return "" }
+        let env = ProcessInfoLite.environment
+        return [threadsVariable, "OPENBLAS_NUM_THREADS"].first { env[$0].flatMap { Int($0) } != nil }
+    }
+
     /// The compute threads this process chose (`configureThreads`): how many chunks a
     /// `ComputeThreads` region (a convolution's batch, a large product) is split into.
     public static var threads: Int {

@@ -7,7 +7,7 @@ import Foundation
 /// How many CPUs this process may keep busy: the CPUs its affinity mask allows (`taskset`, a Slurm
 /// or container cpuset), or fewer when its control group has a CPU quota (a container's `--cpus`, a
 /// systemd unit's `CPUQuota`, Slurm's cgroup CPU limit): the quota of the group or of any ancestor,
-/// whichever is tightest, rounded up to whole CPUs (v2 `cpu.max`; v1 `cpu.cfs_quota_us` over
+/// whichever is tightest, in whole CPUs (v2 `cpu.max`; v1 `cpu.cfs_quota_us` over
 /// `cpu.cfs_period_us`). This is how many compute threads a process that has the machine to itself
 /// should run (`BLAS.automaticThreads`).
 public enum CPUBudget {
@@ -16,11 +16,12 @@ public enum CPUBudget {
         combine(affinity: affinityCount(), quota: location.flatMap { quota($0, file: readFile) }, online: online)
     }
 
-    /// The budget from its parts: the affinity count (the online CPUs when unknown), lowered to the
-    /// quota rounded up; never below 1.
+    /// The budget from its parts: the affinity count, at most the online CPUs (the mask can name CPUs
+    /// that are offline or not there), lowered to the quota rounded down (threads that spin would
+    /// spend a fraction of a CPU's quota and be throttled); never below 1.
     static func combine(affinity: Int?, quota: Double?, online: Int) -> Int {
-        var cpus = affinity ?? online
-        if let quota, quota > 0 { cpus = min(cpus, Int(quota.rounded(.up))) }
+        var cpus = min(affinity ?? online, online)
+        if let quota, quota > 0 { cpus = min(cpus, Int(min(quota, 1e6).rounded(.down))) }
         return max(1, cpus)
     }
 

@@ -34,7 +34,7 @@ public enum ComputeThreads {
     /// ones one item longer when it does not divide), each on its own thread, and returns when all
     /// have; `chunk` (0..<chunks) lets each use its own workspace. With one chunk `body` runs here.
     /// The split depends only on `count` and `chunks`, so results are the same run to run. Regions
-    /// started on several threads at once take turns.
+    /// started on several threads at once take turns on the pool.
     public static func forEach(_ count: Int, chunks: Int, _ body: (Range<Int>, Int) -> Void) {
         guard chunks > 1, count > 1, !RegionFlag.isSet else {
             if count > 0 { body(0..<count, 0) }

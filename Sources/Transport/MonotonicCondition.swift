@@ -17,7 +17,9 @@ public final class MonotonicCondition: @unchecked Sendable {
         pthread_mutex_init(mutex, nil)
         var attributes = pthread_condattr_t()
         pthread_condattr_init(&attributes)
-        pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        #if canImport(Glibc)
+            pthread_condattr_setclock(&attributes, CLOCK_MONOTONIC)
+        #endif
         pthread_cond_init(condition, &attributes)
         pthread_condattr_destroy(&attributes)
     }
@@ -53,12 +55,19 @@ public final class MonotonicCondition: @unchecked Sendable {
             return deadline > 0
         }
         // Beyond a year the wait is as good as unbounded (and the seconds still fit an Int).
-        let capped = min(deadline, Self.now() + 3e7)
+        let capped = max(0, min(deadline, Self.now() + 3e7))
         let seconds = capped.rounded(.down)
         var at = timespec(tv_sec: Int(seconds), tv_nsec: Int((capped - seconds) * 1e9))
         if at.tv_nsec >= 1_000_000_000 { (at.tv_sec, at.tv_nsec) = (at.tv_sec + 1, at.tv_nsec - 1_000_000_000) }
-        if at.tv_sec < 0 { (at.tv_sec, at.tv_nsec) = (0, 0) }
-        return pthread_cond_timedwait(condition, mutex, &at) != ETIMEDOUT
+        #if canImport(Glibc)
+            return pthread_cond_timedwait(condition, mutex, &at) != ETIMEDOUT
+        #else
+            // Darwin's conditions cannot take the monotonic clock: wait for the time left instead.
+            let left = max(0, capped - Self.now())
+            var relative = timespec(tv_sec: Int(left), tv_nsec: Int((left - left.rounded(.down)) * 1e9))
+            _ = at
+            return pthread_cond_timedwait_relative_np(condition, mutex, &relative) != ETIMEDOUT
+        #endif
     }
 
     /// As `wait(until:)`, `seconds` from now.

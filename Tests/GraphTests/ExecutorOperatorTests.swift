@@ -58,3 +58,25 @@ struct ExecutorOperatorTests {
         #expect(exec.gradDict["fc_weight"]!.toArray() == [2, 4])
     }
 }
+
+/// A convolution's parallel chunks share a bounded extra workspace: a large image gets fewer chunks
+/// than there are threads, a small one one per thread (at most one per image).
+@Suite struct ConvolutionWorkspaceTests {
+    func chunks(_ op: Convolution, data: [Int], threads: Int) throws -> Int {
+        let shapes = try op.inferShape([data, nil, nil]).inputs
+        let instance = try ComputeThreads.withThreads(threads) {
+            try op.makeInstance(OpCreationContext(inputShapes: shapes, seed: 1))
+        }
+        return (instance as! Convolution.Instance).cols.count
+    }
+
+    @Test func extraChunksShareABoundedWorkspace() throws {
+        // 64 channels of 3×3 over a 114² image: one image's patches are 576 × 12,544 floats (28.9 MB).
+        let large = Convolution(kernel: [3, 3], numFilter: 64)
+        #expect(try chunks(large, data: [16, 64, 114, 114], threads: 8) == 3)
+        #expect(try chunks(large, data: [16, 64, 114, 114], threads: 1) == 1)
+        let small = Convolution(kernel: [5, 5], numFilter: 20)
+        #expect(try chunks(small, data: [16, 1, 28, 28], threads: 8) == 8)
+        #expect(try chunks(small, data: [3, 1, 28, 28], threads: 8) == 3)
+    }
+}

@@ -95,12 +95,16 @@ import Testing
         #expect(CPUBudget.current >= 1)
     }
 
-    /// The quota (rounded up) lowers the affinity count, never raises it; the floor is one CPU.
+    /// The quota (rounded down) and the online CPUs lower the affinity count, never raise it; the
+    /// floor is one CPU.
     @Test func quotaCapsTheAffinityCount() {
-        #expect(CPUBudget.combine(affinity: 8, quota: 1.5, online: 16) == 2)
+        #expect(CPUBudget.combine(affinity: 8, quota: 1.5, online: 16) == 1)
+        #expect(CPUBudget.combine(affinity: 8, quota: 2.5, online: 16) == 2)
         #expect(CPUBudget.combine(affinity: 2, quota: 4, online: 16) == 2)
         #expect(CPUBudget.combine(affinity: nil, quota: nil, online: 4) == 4)
         #expect(CPUBudget.combine(affinity: 4, quota: 0.2, online: 4) == 1)
+        #expect(CPUBudget.combine(affinity: 64, quota: nil, online: 4) == 4, "a mask naming offline CPUs")
+        #expect(CPUBudget.combine(affinity: 64, quota: 1e300, online: 4) == 4)
         #expect(BLAS.automaticThreads(sharing: 1_000_000) == 1)
     }
 

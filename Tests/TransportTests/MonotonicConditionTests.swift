@@ -19,6 +19,8 @@ import Testing
         condition.lock()
         #expect(!condition.wait(until: start - 10), "a deadline passed already returns at once")
         #expect(!condition.wait(seconds: -1))
+        #expect(!condition.wait(until: -1e300), "a deadline far in the past does not trap")
+        #expect(!condition.wait(until: -.infinity))
         condition.unlock()
     }
 

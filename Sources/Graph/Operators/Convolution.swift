@@ -93,12 +93,18 @@ public struct Convolution: Operator {
         return (inputs, [[data[0], numFilter, g.outH, g.outW]], [])
     }
 
+    /// What the workspaces of a convolution's parallel chunks after the first may take together.
+    static let extraWorkspaceBytes = 64 << 20
+
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
         let data = context.inputShapes[0]
         let g = try geometry(data)
         // Images are convolved in parallel, one chunk of the batch per compute thread, each with its
-        // own workspace (and its own weight-gradient sum, added up in chunk order at the end).
-        let chunks = ComputeThreads.chunks(for: data[0])
+        // own workspace (and its own weight-gradient sum, added up in chunk order at the end). The
+        // chunks past the first may take `Self.extraWorkspaceBytes` in all: with many CPUs and a large
+        // image, fewer chunks than threads.
+        let perChunk = (g.rows * g.columns + numFilter * g.rows) * MemoryLayout<Float>.stride
+        let chunks = min(ComputeThreads.chunks(for: data[0]), 1 + Self.extraWorkspaceBytes / max(1, perChunk))
         // One image's patches can dwarf the weights and the output (a large kernel over many
         // channels): an error naming the workspace, not an allocation that kills the process.
         let cols = try (0..<chunks).map { _ in
