@@ -43,6 +43,12 @@ struct TrainJob {
             threads = BLAS.configureThreads(
                 options.blasThreads, automatic: BLAS.automaticThreads(sharing: session.workersOnHost))
         }
+        let cpus = CPUBudget.current
+        if threads > 1 && threads * session.workersOnHost > cpus {
+            logger.notice(
+                "\(threads) compute thread(s) for each of \(session.workersOnHost) worker(s) on \(cpus) CPU(s): waiting threads spin, so more threads than CPUs run slower; lower --blas-threads"
+            )
+        }
         let threadSource: String
         switch BLAS.threadSetting(explicit: options.blasThreads) {
         case "": threadSource = "--blas-threads"
@@ -50,8 +56,8 @@ struct TrainJob {
         case nil:
             threadSource =
                 kvType.isDistributed
-                ? "\(CPUBudget.current) CPU(s) shared by the job's \(session.workersOnHost) worker(s) on this host"
-                : "the \(CPUBudget.current) CPU(s) this process may use"
+                ? "\(cpus) CPU(s) shared by the job's \(session.workersOnHost) worker(s) on this host"
+                : "the \(cpus) CPU(s) this process may use"
         }
         do {
             try train(

@@ -6,6 +6,12 @@ import Testing
 @Suite(.serialized) struct ComputeThreadsCLITests {
     /// A few batches of the mlp, alone; returns the thread count the run logged.
     func loggedThreads(_ extra: [String] = [], env: [String: String] = [:], wrapper: [String] = []) throws -> Int? {
+        try run(extra, env: env, wrapper: wrapper).threads
+    }
+
+    func run(_ extra: [String] = [], env: [String: String] = [:], wrapper: [String] = []) throws -> (
+        threads: Int?, log: String
+    ) {
         let result = try CLIRunner.run(
             ["train", "--network", "mlp", "--num-epochs", "1", "--num-batches", "3", "--no-progress"] + extra,
             timeout: 120, env: env, wrapper: wrapper)
@@ -13,9 +19,9 @@ import Testing
         guard let range = result.stderr.range(of: #"worker 0 of 1, (\d+) compute thread"#, options: .regularExpression)
         else {
             Issue.record("no thread count in: \(result.stderr.suffix(2000))")
-            return nil
+            return (nil, result.stderr)
         }
-        return Int(result.stderr[range].split(separator: " ")[4])
+        return (Int(result.stderr[range].split(separator: " ")[4]), result.stderr)
     }
 
     /// Unset, the count is every CPU the process may use; `taskset` lowers it; the variable and the flag
@@ -27,7 +33,11 @@ import Testing
         if FileManager.default.isExecutableFile(atPath: "/usr/bin/taskset") {
             #expect(try loggedThreads(wrapper: unset + ["/usr/bin/taskset", "-c", "0"]) == 1)
         }
-        #expect(try loggedThreads(env: ["SWIFTPS_BLAS_THREADS": "3"]) == 3)
+        let three = try run(env: ["SWIFTPS_BLAS_THREADS": "3"])
+        #expect(three.threads == 3)
+        // More threads than CPUs spin against each other: the run says so.
+        #expect(three.log.contains("run slower") == (CPUBudget.current < 3), "\(three.log.suffix(2000))")
+        #expect(!(try run(["--blas-threads", "1"]).log.contains("run slower")))
         #expect(try loggedThreads(["--blas-threads", "2"], env: ["SWIFTPS_BLAS_THREADS": "3"]) == 2)
     }
 }
