@@ -13,10 +13,6 @@ struct TrainJob {
 
     func run() throws {
         let kvType = KVStoreType(parsing: options.kvStore) ?? .local  // checked by TrainOptions.validate
-        // Alone, the process has the machine's CPUs; a worker shares them with the job's other workers
-        // on its host, which it knows once the cluster is up (one thread each until then).
-        var threads = BLAS.configureThreads(
-            options.blasThreads, automatic: kvType.isDistributed ? 1 : BLAS.automaticThreads())
         if let forced = BLAS.forcedCore {
             logger.notice(
                 "OpenBLAS runs its \(BLAS.coreName) kernels because OPENBLAS_CORETYPE=\(forced) is set; unset it to let OpenBLAS pick the fastest for this CPU"
@@ -39,35 +35,37 @@ struct TrainJob {
             kvType: kvType, cluster: options.cluster, batchSize: options.batchSize,
             shardSize: { numWorkers in try largestShard(numWorkers: numWorkers) }, settings: options.sharedSettings,
             logger: logger)
-        if kvType.isDistributed {
-            threads = BLAS.configureThreads(
-                options.blasThreads, automatic: BLAS.automaticThreads(sharing: session.workersOnHost))
-        }
-        let cpus = CPUBudget.current
-        if threads > 1 && threads * session.workersOnHost > cpus {
-            logger.notice(
-                "\(threads) compute thread(s) for each of \(session.workersOnHost) worker(s) on \(cpus) CPU(s): waiting threads spin, so more threads than CPUs run slower; lower --blas-threads"
-            )
-        }
-        let threadSource: String
-        switch BLAS.threadSetting(explicit: options.blasThreads) {
-        case "": threadSource = "--blas-threads"
-        case let variable?: threadSource = variable
-        case nil:
-            threadSource =
-                kvType.isDistributed
-                ? "\(cpus) CPU(s) shared by the job's \(session.workersOnHost) worker(s) on this host"
-                : "the \(cpus) CPU(s) this process may use"
-        }
+        let threads = configureThreads(session, kvType: kvType)
         do {
-            try train(
-                session, kvType: kvType, resumePoint: resumePoint,
-                threads: "\(threads) compute thread(s) (\(threadSource))")
+            try train(session, kvType: kvType, resumePoint: resumePoint, threads: threads)
         } catch {
             // In a cluster the scheduler stops the job now, naming this worker and the error.
             session.abort("\(error)")
             throw error
         }
+    }
+
+    /// Sets the compute threads once the session knows the workers on this host: alone, the CPUs
+    /// this process may use; in a cluster, those CPUs divided among the job's workers on the host.
+    /// Returns the log's words for the count and what decided it.
+    private func configureThreads(_ session: TrainSession, kvType: KVStoreType) -> String {
+        let cpus = CPUBudget.current
+        let threads = BLAS.configureThreads(
+            options.blasThreads, automatic: max(1, cpus / session.workersOnHost))
+        if threads > 1 && threads * session.workersOnHost > cpus {
+            logger.notice(
+                "\(threads) compute thread(s) for each of \(session.workersOnHost) worker(s) on \(cpus) CPU(s): waiting threads spin, so more threads than CPUs run slower; lower --blas-threads"
+            )
+        }
+        let source =
+            switch BLAS.threadSetting(explicit: options.blasThreads) {
+            case (_, let variable?)?: variable
+            case (_, nil)?: "--blas-threads"
+            case nil where kvType.isDistributed:
+                "\(cpus) CPU(s) shared by the job's \(session.workersOnHost) worker(s) on this host"
+            case nil: "the \(cpus) CPU(s) this process may use"
+            }
+        return "\(threads) compute thread(s) (\(source))"
     }
 
     /// Trains in `session` and ends it cleanly (`TrainSession.finish`).

@@ -1,4 +1,5 @@
 #define _GNU_SOURCE
+#include <time.h>
 #include "cshims.h"
 #include <malloc.h>
 #include <string.h>
@@ -15,6 +16,12 @@ void swiftps_set_thread_name(const char *name) {
     for (; i < 15 && name[i]; i++) buf[i] = name[i];
     buf[i] = 0;
     pthread_setname_np(pthread_self(), buf);
+}
+
+double swiftps_monotonic_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 int64_t swiftps_peak_rss_kb(void) {

@@ -24,27 +24,26 @@ public enum BLAS {
         let la = lda ?? (transA ? m : k)
         let lb = ldb ?? (transB ? k : n)
         let lc = ldc ?? n
-        let chunks = m * n * k >= splitThreshold ? ComputeThreads.chunks(for: max(m, n) / splitGrain) : 1
-        guard chunks > 1 else {
+        func product(
+            _ rows: Int, _ columns: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>,
+            _ c: UnsafeMutablePointer<Float>
+        ) {
             cblas_sgemm(
                 CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                blasint(m), blasint(n), blasint(k), alpha, a, blasint(la), b, blasint(lb), beta, c, blasint(lc))
-            return
+                blasint(rows), blasint(columns), blasint(k), alpha, a, blasint(la), b, blasint(lb), beta, c,
+                blasint(lc))
         }
+        let chunks = m * n * k >= splitThreshold ? ComputeThreads.chunks(for: max(m, n) / splitGrain) : 1
+        guard chunks > 1 else { return product(m, n, a, b, c) }
+        // Each thread computes some rows (or columns) of c, from the matching rows of op(A) (columns
+        // of op(B)).
         let byRows = m >= n
         ComputeThreads.forEach(byRows ? m : n, chunks: chunks) { range, _ in
             let first = range.lowerBound
-            let count = range.count
             if byRows {
-                cblas_sgemm(
-                    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    blasint(count), blasint(n), blasint(k), alpha, a + (transA ? first : first * la),
-                    blasint(la), b, blasint(lb), beta, c + first * lc, blasint(lc))
+                product(range.count, n, a + (transA ? first : first * la), b, c + first * lc)
             } else {
-                cblas_sgemm(
-                    CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                    blasint(m), blasint(count), blasint(k), alpha, a, blasint(la),
-                    b + (transB ? first * lb : first), blasint(lb), beta, c + first, blasint(lc))
+                product(m, range.count, a, b + (transB ? first * lb : first), c + first)
             }
         }
     }
@@ -90,23 +89,22 @@ public enum BLAS {
     @discardableResult
     public static func configureThreads(_ threads: Int? = nil, automatic: Int = 1) -> Int {
         threadsConfigured.store(true, ordering: .relaxed)
-        let env = ProcessInfoLite.environment
-        let n =
-            threads ?? env[threadsVariable].flatMap { Int($0) } ?? env["OPENBLAS_NUM_THREADS"].flatMap { Int($0) }
-            ?? automatic
         // OpenBLAS itself stays on one thread: SwiftPS splits the work (`ComputeThreads`).
         openblas_set_num_threads(1)
-        let inForce = max(1, n)
+        let inForce = max(1, threadSetting(explicit: threads)?.threads ?? automatic)
         configuredThreadCount.store(inForce, ordering: .relaxed)
         return inForce
     }
 
-    /// What decides the thread count `configureThreads(explicit, …)` sets: `nil` when it is the
-    /// automatic one, else the environment variable that sets it ("" for `explicit` itself).
-    public static func threadSetting(explicit: Int?) -> String? {
-        if explicit != nil { return "" }
+    /// The thread count the settings give, in `configureThreads`'s order, and the environment variable
+    /// that gave it (nil for `explicit` itself); nil when none does and the automatic count applies.
+    public static func threadSetting(explicit: Int?) -> (threads: Int, variable: String?)? {
+        if let explicit { return (explicit, nil) }
         let env = ProcessInfoLite.environment
-        return [threadsVariable, "OPENBLAS_NUM_THREADS"].first { env[$0].flatMap { Int($0) } != nil }
+        for variable in [threadsVariable, "OPENBLAS_NUM_THREADS"] {
+            if let threads = env[variable].flatMap({ Int($0) }) { return (threads, variable) }
+        }
+        return nil
     }
 
     /// The compute threads this process chose (`configureThreads`): how many chunks a

@@ -49,31 +49,12 @@ public enum CPUBudget {
 
     private static func readFile(_ path: String) -> String? { try? String(contentsOfFile: path, encoding: .utf8) }
 
-    private static let location: CgroupMemory.Location? = {
-        guard let cgroup = readFile("/proc/self/cgroup"), let mountinfo = readFile("/proc/self/mountinfo") else {
-            return nil
-        }
-        return CgroupMemory.locate(cgroup: cgroup, mountinfo: mountinfo, controller: "cpu") {
-            FileManager.default.fileExists(atPath: $0)
-        }
-    }()
+    private static let location = CgroupMemory.ownLocation(controller: "cpu")
 
     /// The tightest CPU quota (in CPUs) from `location.directory` up to its mount point, reading files
     /// with `file`; nil when no level has one (v2's `max`, v1's -1).
     static func quota(_ location: CgroupMemory.Location, file: (String) -> String?) -> Double? {
-        var tightest: Double?
-        var directory = location.directory
-        while true {
-            if let cpus = groupQuota(directory, version: location.version, file: file) {
-                tightest = min(tightest ?? cpus, cpus)
-            }
-            guard directory != location.mountPoint, directory.count > location.mountPoint.count,
-                let slash = directory.lastIndex(of: "/")
-            else { break }
-            directory = String(directory[..<slash])
-            if directory.isEmpty { directory = "/" }
-        }
-        return tightest
+        location.levels.compactMap { groupQuota($0.directory, version: location.version, file: file) }.min()
     }
 
     /// One group's quota in CPUs, or nil when it has none.

@@ -46,12 +46,17 @@ public struct CgroupMemory: Equatable, Sendable {
         return read(location, file: { try? String(contentsOfFile: $0, encoding: .utf8) })
     }
 
-    private static let location: Location? = {
+    private static let location = ownLocation(controller: "memory")
+
+    /// Where this process's `controller` is (`locate` on its `/proc/self` files), or nil.
+    static func ownLocation(controller: String) -> Location? {
         guard let cgroup = try? String(contentsOfFile: "/proc/self/cgroup", encoding: .utf8),
             let mountinfo = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8)
         else { return nil }
-        return locate(cgroup: cgroup, mountinfo: mountinfo, exists: { FileManager.default.fileExists(atPath: $0) })
-    }()
+        return locate(cgroup: cgroup, mountinfo: mountinfo, controller: controller) {
+            FileManager.default.fileExists(atPath: $0)
+        }
+    }
 
     /// Where a process's controller is (memory, or cpu for `CPUBudget`): its group's directory in the
     /// mounted hierarchy, the mount point (the walk up stops there) and the cgroup version.
@@ -60,6 +65,23 @@ public struct CgroupMemory: Equatable, Sendable {
         var directory: String
         var mountPoint: String
         var version: Int
+
+        /// The group's directory and each ancestor's up to the mount point, with the group each is
+        /// (as `/proc/self/cgroup` names it; "/" for the top): where limits are read.
+        var levels: [(directory: String, group: String)] {
+            var result: [(directory: String, group: String)] = []
+            var directory = self.directory
+            var group = self.group
+            while true {
+                result.append((directory, group.isEmpty ? "/" : group))
+                guard directory != mountPoint, directory.count > mountPoint.count,
+                    let slash = directory.lastIndex(of: "/")
+                else { return result }
+                directory = String(directory[..<slash])
+                if directory.isEmpty { directory = "/" }
+                group = group.lastIndex(of: "/").map { String(group[..<$0]) } ?? ""
+            }
+        }
     }
 
     /// The location of `controller` (v1's name for it) for a process whose `/proc/self/cgroup` and
@@ -151,31 +173,19 @@ public struct CgroupMemory: Equatable, Sendable {
                 cache: ["total_active_file", "total_inactive_file"]
             )
         var tightest: CgroupMemory?
-        var directory = location.directory
-        var group = location.group
-        while true {
-            if let limit = number(file(directory + "/" + names.limit)), limit < 1 << 62,
+        for (directory, name) in location.levels {
+            guard let limit = number(file(directory + "/" + names.limit)), limit < 1 << 62,
                 let usage = number(file(directory + "/" + names.usage))
-            {
-                let cache = file(directory + "/memory.stat").map { stats(names.cache, in: $0) } ?? 0
-                let used = usage - min(usage, cache)
-                let headroom = limit - min(limit, used)
-                let name = group.isEmpty ? "/" : group
-                var found =
-                    tightest
-                    ?? CgroupMemory(group: name, limitBytes: limit, headroomBytes: headroom)
-                if limit < found.limitBytes { (found.group, found.limitBytes) = (name, limit) }
-                if headroom < found.headroomBytes {
-                    (found.headroomGroup, found.headroomLimitBytes, found.headroomBytes) = (name, limit, headroom)
-                }
-                tightest = found
+            else { continue }
+            let cache = file(directory + "/memory.stat").map { stats(names.cache, in: $0) } ?? 0
+            let used = usage - min(usage, cache)
+            let headroom = limit - min(limit, used)
+            var found = tightest ?? CgroupMemory(group: name, limitBytes: limit, headroomBytes: headroom)
+            if limit < found.limitBytes { (found.group, found.limitBytes) = (name, limit) }
+            if headroom < found.headroomBytes {
+                (found.headroomGroup, found.headroomLimitBytes, found.headroomBytes) = (name, limit, headroom)
             }
-            guard directory != location.mountPoint, directory.count > location.mountPoint.count,
-                let slash = directory.lastIndex(of: "/")
-            else { break }
-            directory = String(directory[..<slash])
-            if directory.isEmpty { directory = "/" }
-            group = group.lastIndex(of: "/").map { String(group[..<$0]) } ?? ""
+            tightest = found
         }
         return tightest
     }

@@ -33,7 +33,7 @@ public struct SystemDeadlineClock: DeadlineClock {
     public init() {}
 
     /// Seconds of monotonic uptime.
-    public func now() -> Double { ProcessInfo.processInfo.systemUptime }
+    public func now() -> Double { MonotonicCondition.now() }
 
     /// Waits for the whole remaining time (waiters are also woken when their condition is signalled),
     /// capped at one second so stop flags are re-read regularly.

@@ -1,3 +1,5 @@
+import CShims
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
@@ -75,11 +77,7 @@ public final class MonotonicCondition: @unchecked Sendable {
     public func wait(seconds: Double) -> Bool { wait(until: Self.now() + max(0, seconds)) }
 
     /// Seconds on the monotonic clock (CLOCK_MONOTONIC), the clock of `wait(until:)`.
-    public static func now() -> Double {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
-    }
+    public static func now() -> Double { swiftps_monotonic_seconds() }
 
     /// Runs `body` holding the mutex.
     public func withLock<R>(_ body: () throws -> R) rethrows -> R {

@@ -5,6 +5,8 @@
 int32_t swiftps_gettid(void);
 /// Names the calling thread (at most 15 characters are kept).
 void swiftps_set_thread_name(const char *name);
+/// Seconds on CLOCK_MONOTONIC: the one clock SwiftPS's timings and deadlines are measured on.
+double swiftps_monotonic_seconds(void);
 /// Peak resident set size of this process in kilobytes.
 int64_t swiftps_peak_rss_kb(void);
 #include <stddef.h>
