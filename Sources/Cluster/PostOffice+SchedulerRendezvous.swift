@@ -133,7 +133,7 @@ extension PostOffice {
     /// The scheduler's ADD_NODE handling (ps-lite's `ProcessAddNodeCommandAtScheduler`), on the receive
     /// thread with `state` held.
     func handleAddNode(_ message: Message) {
-        guard let node = message.control.nodes.first, node.role != .scheduler else {
+        guard var node = message.control.nodes.first, node.role != .scheduler else {
             logger.warning("dropped an ADD_NODE without a worker or server entry: \(message.debugDescription)")
             return
         }
@@ -219,13 +219,15 @@ extension PostOffice {
             )
             return
         }
-        if let theirs = node.settings[Self.heartbeatSetting], theirs != me.settings[Self.heartbeatSetting] {
+        if let theirs = node.settings[Self.heartbeatSetting], theirs != Self.describeHeartbeats(config) {
             refuseHeartbeats(node, theirs)
             return
         }
-        if node.role == .worker, !Self.trainerSettings(node).isEmpty,
-            let earlier = arrivals.first(where: { $0.role == .worker && !Self.trainerSettings($0).isEmpty }),
-            Self.trainerSettings(earlier) != Self.trainerSettings(node)
+        // Checked: from here on a node's settings are what its trainer declared.
+        node.settings[Self.heartbeatSetting] = nil
+        if node.role == .worker, !node.settings.isEmpty,
+            let earlier = arrivals.first(where: { $0.role == .worker && !$0.settings.isEmpty }),
+            earlier.settings != node.settings
         {
             refuseSettings(node, unlike: earlier)
             return
@@ -285,13 +287,11 @@ extension PostOffice {
     /// What to do about nodes of different builds.
     static let sameBuildFix = "run the same swiftps build on every host (compare `swiftps --version`)"
 
-    /// Refuses worker `node`, whose shared settings differ from those of `earlier`, a worker already
-    /// registered; during rendezvous the job fails at once for every node, as for a cluster size.
     /// Refuses `node`, which times heartbeats otherwise than this scheduler (`theirs`); during
     /// rendezvous the job fails at once for every node, as for a cluster size: this scheduler would
     /// declare the node dead while alive (or miss it dying).
     private func refuseHeartbeats(_ node: NodeInfo, _ theirs: String) {
-        let mine = me.settings[Self.heartbeatSetting] ?? "?"
+        let mine = Self.describeHeartbeats(config)
         let fix =
             "give every process the same SWIFTPS_HEARTBEAT_INTERVAL and SWIFTPS_HEARTBEAT_TIMEOUT (--heartbeat-interval, --heartbeat-timeout)"
         logger.error("refused \(node.role) at \(node.address): its heartbeats are \(theirs), this scheduler's \(mine)")
@@ -300,8 +300,10 @@ extension PostOffice {
             "\(node.role) at \(node.address) times heartbeats \(theirs), the scheduler \(mine): \(fix)", refused: node)
     }
 
+    /// Refuses worker `node`, whose shared settings differ from those of `earlier`, a worker already
+    /// registered; during rendezvous the job fails at once for every node, as for a cluster size.
     private func refuseSettings(_ node: NodeInfo, unlike earlier: NodeInfo) {
-        let (nodeSettings, earlierSettings) = (Self.trainerSettings(node), Self.trainerSettings(earlier))
+        let (nodeSettings, earlierSettings) = (node.settings, earlier.settings)
         let differing = Set(nodeSettings.keys).union(earlierSettings.keys).sorted().compactMap { name in
             let (theirs, ours) = (nodeSettings[name], earlierSettings[name])
             return theirs == ours ? nil : (name, theirs ?? "(not given)", ours ?? "(not given)")

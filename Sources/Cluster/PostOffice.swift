@@ -115,12 +115,6 @@ public final class PostOffice: @unchecked Sendable {
             ? "interval \(config.heartbeatInterval) s, timeout \(config.heartbeatTimeout) s" : "off"
     }
 
-    /// A node's settings without the ones every node carries (`heartbeatSetting`): what a trainer
-    /// declared (`ClusterConfig.sharedSettings`).
-    static func trainerSettings(_ node: NodeInfo) -> [String: String] {
-        node.settings.filter { $0.key != heartbeatSetting }
-    }
-
     /// A termination handler for command-line processes: logs the error and exits with status 1.
     public static let exitProcess: @Sendable (ClusterError) -> Void = { error in
         FileHandle.standardError.write(Data("swiftps: \(error)\n".utf8))
@@ -371,7 +365,7 @@ public final class PostOffice: @unchecked Sendable {
     /// workers that declared any declared the same); empty on other roles.
     public var workerSettings: [String: String] {
         locked {
-            arrivals.lazy.filter { $0.role == .worker }.map(Self.trainerSettings).first { !$0.isEmpty } ?? [:]
+            arrivals.lazy.filter { $0.role == .worker }.map(\.settings).first { !$0.isEmpty } ?? [:]
         }
     }
 

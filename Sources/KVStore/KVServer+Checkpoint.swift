@@ -82,9 +82,7 @@ extension KVServer {
     /// reset the state); they are dropped at the first push or pull. Only worker 0 may ask, before
     /// it initializes the keys.
     func loadCheckpoint(_ message: Message) throws {
-        guard message.sender == NodeID.worker(0) else {
-            throw KVStoreError.remote("LOAD_CHECKPOINT is only accepted from worker 0")
-        }
+        try requireWorker0(message, "LOAD_CHECKPOINT")
         let layout = try decodeCommand(message).layout
         let (manifest, shards) = try fetchCheckpoint(layout)
         restored = shards

@@ -146,9 +146,7 @@ public final class KVServer: @unchecked Sendable {
             case .syncMode:
                 // Worker 0 alone sets the mode, once (MXNet's kSyncMode): another worker's (a stray
                 // or misbehaving client) could strand the pushes of an open dist_sync round.
-                guard message.sender == NodeID.worker(0) else {
-                    throw KVStoreError.remote("SYNC_MODE is only accepted from worker 0")
-                }
+                try requireWorker0(message, "SYNC_MODE")
                 syncMode = message.head != 0
                 logger.info("server \(postOffice.rank): \(syncMode ? "dist_sync" : "dist_async") mode")
                 answer(message)
@@ -160,9 +158,7 @@ public final class KVServer: @unchecked Sendable {
                 }
                 try postOffice.respond(to: message, with: checkpointOutbox.answer(message))
             case .stopServer:
-                guard message.sender == NodeID.worker(0) else {
-                    throw KVStoreError.remote("STOP_SERVER is only accepted from worker 0")
-                }
+                try requireWorker0(message, "STOP_SERVER")
                 answer(message)
                 stopRequested = true
                 condition.broadcast()
@@ -172,6 +168,13 @@ public final class KVServer: @unchecked Sendable {
         } catch {
             answer(message, error: "\(error)")
         }
+    }
+
+    /// Throws unless `message` is worker 0's: the commands that set up or end the job come from it
+    /// alone (MXNet's kController), so a stray or misbehaving client cannot change them.
+    func requireWorker0(_ message: Message, _ command: String, _ note: String? = nil) throws {
+        guard message.sender != NodeID.worker(0) else { return }
+        throw KVStoreError.remote("\(command) is only accepted from worker 0\(note.map { "; \($0)" } ?? "")")
     }
 
     private func setOptimizer(_ message: Message) throws {
@@ -190,9 +193,7 @@ public final class KVServer: @unchecked Sendable {
             return
         }
         // The optimizer itself comes from worker 0 (MXNet's kController); the others only check theirs.
-        guard message.sender == NodeID.worker(0) else {
-            throw KVStoreError.remote("SET_OPTIMIZER is only accepted from worker 0; other workers send a check")
-        }
+        try requireWorker0(message, "SET_OPTIMIZER", "other workers send a check")
         guard use == .install else {
             // The workers run the optimizer; this server only sums, and keeps worker 0's
             // configuration to compare the others' with.

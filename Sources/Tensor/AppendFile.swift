@@ -14,12 +14,12 @@ public enum AppendFile {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw AtomicFileError("open", path: path) }
         defer { close(fd) }
-        var before = stat()
-        guard fstat(fd, &before) == 0 else { throw AtomicFileError("fstat", path: path) }
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         guard written == bytes.count else {
             let failure = AtomicFileError("append to", path: path)
-            if written > 0 { _ = ftruncate(fd, before.st_size) }
+            // With O_APPEND the offset ends just after this write's bytes: cut those alone, not a line
+            // another writer appended meanwhile.
+            if written > 0 { _ = ftruncate(fd, lseek(fd, 0, SEEK_CUR) - off_t(written)) }
             throw failure
         }
         guard fsync(fd) == 0 else { throw AtomicFileError("fsync", path: path) }

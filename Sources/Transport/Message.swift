@@ -85,8 +85,9 @@ public struct NodeInfo: Sendable, Hashable, CustomStringConvertible {
     public var numWorkers: Int32 = 0
     /// The number of servers the node was started for (`DMLC_NUM_SERVER`).
     public var numServers: Int32 = 0
-    /// Settings every worker of the job must share, by name (`ClusterConfig.sharedSettings`); empty
-    /// for servers, the scheduler and trainers that declare none. Only ADD_NODE carries them.
+    /// Settings every worker of the job must share, by name (`ClusterConfig.sharedSettings`), and
+    /// every node's heartbeat timing (`swiftps.heartbeats`, which the scheduler checks and removes).
+    /// Only ADD_NODE carries them.
     public var settings: [String: String] = [:]
     /// The SwiftPS wire protocol the node speaks (`NodeInfo.wireProtocol` for this build; 0 from a
     /// build older than the field). A scheduler refuses a node that speaks another, and a node a

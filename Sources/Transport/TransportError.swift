@@ -77,7 +77,7 @@ public enum TransportError: Error, Equatable, CustomStringConvertible {
             return "transport thread \(name) did not answer within \(seconds) s"
         case .zmq(let call, let errno, let message): return "\(call) failed: \(message) (errno \(errno))"
         case .sendFailed(let peer, let reason):
-            return "could not send to \(peer): \(reason) (is the peer alive and reading?)"
+            return "could not send to \(peer): \(reason)"
         }
     }
 }

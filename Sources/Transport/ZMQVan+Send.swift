@@ -48,8 +48,9 @@ extension ZMQVan {
     }
 
     /// Sends `[meta][data…]` as one multipart message; data frames go without copying. Caller holds
-    /// `sendLock`. Throws `sendFailed` when ZeroMQ refuses a frame (the peer's queue is full); the
-    /// message is then dropped whole (ZeroMQ sends a multipart message all or nothing).
+    /// `sendLock`. Throws `sendFailed` when ZeroMQ refuses the first frame (the peer's queue is full:
+    /// the message is then dropped whole, as ZeroMQ queues a multipart message all or nothing) or
+    /// cannot take a data frame (out of memory).
     func sendMultipart(_ socket: UnsafeMutableRawPointer, peer: Int32, meta: [UInt8], data: [Payload])
         throws(TransportError)
     {
@@ -70,7 +71,7 @@ extension ZMQVan {
                 let data = UnsafeMutableRawPointer(mutating: payload.baseAddress)
                 if zmq_msg_init_data(msg, data, payload.byteCount, releasePayloadAfterSend, hint) != 0 {
                     Unmanaged<Payload>.fromOpaque(hint).release()
-                    throw sendFailure(peer: peer, frame: "data frame \(i) (zmq_msg_init_data)")
+                    throw sendFailure(peer: peer, call: "zmq_msg_init_data", frame: "data frame \(i)")
                 }
             }
             guard send(msg, socket, more: i + 1 < data.count) else {
@@ -86,15 +87,17 @@ extension ZMQVan {
         return false
     }
 
-    /// Counts a failed send and describes it.
-    private func sendFailure(peer: Int32, frame: String) -> TransportError {
-        let error = zmqError("zmq_msg_send")
+    /// Counts a failed send and describes it: `call` is the ZeroMQ call that failed.
+    private func sendFailure(peer: Int32, call: String = "zmq_msg_send", frame: String) -> TransportError {
+        let error = zmqError(call)
         state.lock()
         sendFailures += 1
         let endpoint = peers[peer] ?? "?"
         state.unlock()
         return .sendFailed(
             peer: "\(NodeID.name(of: peer)) (id \(peer)) at \(endpoint)",
-            reason: "ZeroMQ refused the \(frame) within \(options.sendTimeout) s: \(error)")
+            reason: call == "zmq_msg_send"
+                ? "ZeroMQ refused the \(frame) within \(options.sendTimeout) s: \(error) (is the peer alive and reading?)"
+                : "ZeroMQ could not take the \(frame): \(error)")
     }
 }

@@ -192,8 +192,10 @@ public final class Module: BaseModule {
             }
             for n in paramNames { sharedArgs[n] = se.argDict[n] }
             for n in auxNames { sharedAux[n] = se.auxDict[n] }
-            parameterOwner = shared.parameterOwner ?? shared
         }
+        // The module whose weights this one shares, on every bind: a rebind without `sharedModule`
+        // owns its weights again.
+        parameterOwner = (sharedModule as? Module).map { $0.parameterOwner ?? $0 }
 
         // Weights still in flight land in the executor that sent for them: let them land (and any
         // update of this worker's be applied) before they are copied into the new one.
