@@ -215,7 +215,10 @@ import Testing
         let labels = dir.path + "/labels"
         try write([0, 0, 8, 3, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 28], to: images, gzip: false)
         try write([0, 0, 8, 1, 0, 0, 0, 2, 1, 2], to: labels, gzip: false)
-        #expect(throws: DataIterError.self) {
+        #expect(
+            throws: DataIterError.badFile(
+                path: images, reason: "the IDX header says its images have 0 rows of 28 pixels")
+        ) {
             try MNISTIter(image: images, label: labels, batchSize: 1)
         }
     }
