@@ -40,7 +40,8 @@ final class BenchDistCluster {
     /// Records in `out` what changes the figures besides the code: whether the nodes talk over Unix
     /// sockets (`SWIFTPS_IPC`), whether messages carry tags (`SWIFTPS_SECRET_FILE`), whether their
     /// data frames are encrypted (`SWIFTPS_ENCRYPT`, read as the cluster reads it), and the CPU wake-up
-    /// latency asked for (`SWIFTPS_CPU_DMA_LATENCY`, only when set).
+    /// latency asked for (`SWIFTPS_CPU_DMA_LATENCY`, only when set), and the CPUs each worker and
+    /// server bound itself to (`SWIFTPS_CPU_BIND`; read from their logs, so call it after the run).
     func describeSetup(into out: inout JSONObject) {
         let env = ProcessInfo.processInfo.environment
         out.set("same_host_transport", LocalIPC.defaultDirectory(environment: env) == nil ? "tcp" : "ipc")
@@ -52,6 +53,12 @@ final class BenchDistCluster {
         if case .success(let microseconds?) = CPUWakeLatency.requested(environment: env) {
             out.set("cpu_dma_latency_us", Int(microseconds))
         }
+        out.set("cpu_bind", env["SWIFTPS_CPU_BIND"].map { $0.isEmpty ? "none" : $0 } ?? "none")
+        var cpus = JSONObject()
+        for child in children where child.name != "scheduler" {
+            cpus.set(child.name, HostCPUs.boundCPUs(log: log(child.name)) ?? "unbound")
+        }
+        out.set("node_cpus", cpus)
     }
 
     /// The environment of a node of `role`: MXNet's launch variables, loopback, one compute thread.

@@ -49,6 +49,14 @@ struct ClusterOptions: ParsableArguments {
         help: "Seconds a request to a server may take (default: SWIFTPS_REQUEST_TIMEOUT, else 120).")
     var requestTimeout: Double?
 
+    @Option(
+        help: """
+            none: the kernel places the processes; cores: workers and servers sharing a host bind \
+            themselves to their share of its CPUs, unless already bound (e.g. by taskset) (default: \
+            SWIFTPS_CPU_BIND, else none).
+            """)
+    var cpuBind: String?
+
     /// Each variable a flag stands for: the variable, the flag, and the flag's value when given.
     private var overrides: [(variable: String, flag: String, value: String?)] {
         [
@@ -62,6 +70,7 @@ struct ClusterOptions: ParsableArguments {
             ("SWIFTPS_HEARTBEAT_INTERVAL", "--heartbeat-interval", heartbeatInterval.map { "\($0)" }),
             ("SWIFTPS_HEARTBEAT_TIMEOUT", "--heartbeat-timeout", heartbeatTimeout.map { "\($0)" }),
             ("SWIFTPS_REQUEST_TIMEOUT", "--request-timeout", requestTimeout.map { "\($0)" }),
+            ("SWIFTPS_CPU_BIND", "--cpu-bind", cpuBind),
         ]
     }
 
@@ -155,7 +164,8 @@ enum ClusterRoles {
         logger.info("server \(office.rank) stopped")
     }
 
-    /// Joins the cluster over ZeroMQ as `role` (rendezvous included). A later cluster failure ends the
+    /// Joins the cluster over ZeroMQ as `role` (rendezvous included), then binds a worker or server to
+    /// its share of its host's CPUs (`HostCPUs`). A later cluster failure ends the
     /// process with a one-line message naming the node (`PostOffice.exitProcess`); SIGTERM, SIGINT
     /// and SIGHUP make it leave the job telling the others why (`NodeSignals`).
     static func join(
@@ -169,6 +179,7 @@ enum ClusterRoles {
             onTermination: PostOffice.exitProcess)
         NodeSignals.install(office, logger: logger)
         try office.start()
+        HostCPUs.bind(office, logger: logger)
         return office
     }
 

@@ -49,7 +49,7 @@ struct TrainJob {
     /// this process may use; in a cluster, those CPUs divided among the job's workers on the host.
     /// Returns the log's words for the count and what decided it.
     private func configureThreads(_ session: TrainSession, kvType: KVStoreType) -> String {
-        let cpus = CPUBudget.current
+        let cpus = session.cpus
         let threads = BLAS.configureThreads(
             options.blasThreads, automatic: max(1, cpus / session.workersOnHost))
         if threads > 1 && threads * session.workersOnHost > cpus {

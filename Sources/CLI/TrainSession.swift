@@ -14,16 +14,20 @@ final class TrainSession {
     /// The workers of the job that advertise this worker's host (itself included; 1 alone), which
     /// share its CPUs.
     let workersOnHost: Int
+    /// The CPUs this process could use when the session started (`CPUBudget`), before it bound
+    /// itself to its share of them (`HostCPUs`): what the workers on the host divide.
+    let cpus: Int
     private let onFinish: () throws -> Void
     private let onAbort: (String) -> Void
 
     private init(
-        kvstore: any KVStore, batchesPerEpoch: Int?, workersOnHost: Int = 1, onFinish: @escaping () throws -> Void = {},
-        onAbort: @escaping (String) -> Void = { _ in }
+        kvstore: any KVStore, batchesPerEpoch: Int?, workersOnHost: Int = 1, cpus: Int,
+        onFinish: @escaping () throws -> Void = {}, onAbort: @escaping (String) -> Void = { _ in }
     ) {
         self.kvstore = kvstore
         self.batchesPerEpoch = batchesPerEpoch
         self.workersOnHost = workersOnHost
+        self.cpus = cpus
         self.onFinish = onFinish
         self.onAbort = onAbort
     }
@@ -45,10 +49,11 @@ final class TrainSession {
     ) throws -> TrainSession {
         switch kvType {
         case .local:
-            return TrainSession(kvstore: LocalKVStore(), batchesPerEpoch: nil)
+            return TrainSession(kvstore: LocalKVStore(), batchesPerEpoch: nil, cpus: CPUBudget.current)
         case .distSync, .distAsync:
             let numWorkers = try cluster.config(role: .worker).numWorkers
             let shard = Result { try shardSize(numWorkers) }
+            let cpus = CPUBudget.current  // before `join` binds this process to its share
             if case .failure(let error) = shard {
                 logger.error("\(error); joining the cluster only to tell the other processes")
             }
@@ -80,7 +85,7 @@ final class TrainSession {
             let host = office.myNode.hostname
             let neighbours = office.nodes.filter { $0.role == .worker && $0.hostname == host }.count
             return TrainSession(
-                kvstore: store, batchesPerEpoch: batches, workersOnHost: max(1, neighbours),
+                kvstore: store, batchesPerEpoch: batches, workersOnHost: max(1, neighbours), cpus: cpus,
                 onFinish: {
                     try store.close()
                     try office.finalize()

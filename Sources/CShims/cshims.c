@@ -7,6 +7,8 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#include <sched.h>
+#include <errno.h>
 
 int32_t swiftps_gettid(void) { return (int32_t)syscall(SYS_gettid); }
 
@@ -22,6 +24,33 @@ double swiftps_monotonic_seconds(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+int swiftps_set_thread_affinity(int32_t tid, const int32_t *cpus, int32_t count) {
+#if !defined(__linux__)
+    (void)tid;
+    (void)cpus;
+    (void)count;
+    errno = ENOSYS;
+    return -1;
+#else
+    int32_t highest = 0;
+    for (int32_t i = 0; i < count; i++) {
+        if (cpus[i] < 0) {
+            errno = EINVAL;
+            return -1;
+        }
+        if (cpus[i] > highest) highest = cpus[i];
+    }
+    cpu_set_t *set = CPU_ALLOC(highest + 1);
+    if (!set) return -1;
+    size_t size = CPU_ALLOC_SIZE(highest + 1);
+    CPU_ZERO_S(size, set);
+    for (int32_t i = 0; i < count; i++) CPU_SET_S(cpus[i], size, set);
+    int rc = sched_setaffinity((pid_t)tid, size, set);
+    CPU_FREE(set);
+    return rc;
+#endif
 }
 
 int64_t swiftps_peak_rss_kb(void) {

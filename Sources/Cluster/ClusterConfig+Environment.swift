@@ -21,6 +21,7 @@ extension ClusterConfig {
     /// | `SWIFTPS_RENDEZVOUS_TIMEOUT` | seconds to wait for every node to register, default 60 |
     /// | `SWIFTPS_BARRIER_TIMEOUT` | default barrier deadline in seconds, default 300 |
     /// | `SWIFTPS_REQUEST_TIMEOUT` | default request deadline in seconds, default 120 |
+    /// | `SWIFTPS_CPU_BIND` | `none` (default) or `cores`: workers and servers sharing a host divide its CPUs |
     ///
     /// Errors name the variable and its value.
     public static func fromEnvironment(_ env: [String: String]) throws(ClusterError) -> ClusterConfig {
@@ -50,6 +51,18 @@ extension ClusterConfig {
         config.rendezvousTimeout = try seconds("SWIFTPS_RENDEZVOUS_TIMEOUT", env, default: 60)
         config.barrierTimeout = try seconds("SWIFTPS_BARRIER_TIMEOUT", env, default: 300)
         config.requestTimeout = try seconds("SWIFTPS_REQUEST_TIMEOUT", env, default: 120)
+        if let text = env["SWIFTPS_CPU_BIND"] {
+            switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+            case "none", "": config.cpuBind = false
+            case "cores": config.cpuBind = true
+            default:
+                throw .invalidConfiguration(
+                    variable: "SWIFTPS_CPU_BIND", value: text,
+                    reason:
+                        "must be none (the kernel places the processes) or cores (the job's processes on a host divide its CPUs)"
+                )
+            }
+        }
         try config.validate()
         return config
     }

@@ -58,6 +58,11 @@ public struct ClusterConfig: Sendable, Equatable {
     /// refuses a worker whose settings differ from those of a worker that arrived before it, naming
     /// each setting and both values, and fails the rendezvous. Empty (the default) is not compared.
     public var sharedSettings: [String: String] = [:]
+    /// Whether a worker or server binds itself to its share of its host's CPUs once it knows the
+    /// job's other processes there (`SWIFTPS_CPU_BIND`: `none`, the default, or `cores`; see
+    /// `CPUPlacement`). The node's own process applies it (`swiftps` does after rendezvous); the
+    /// library only carries the choice.
+    public var cpuBind = false
     /// The wire protocol this node says it speaks: this build's (`NodeInfo.wireProtocol`); tests set
     /// another to stand for an older or newer build.
     var wireProtocol = NodeInfo.wireProtocol

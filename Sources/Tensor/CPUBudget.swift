@@ -31,18 +31,10 @@ public enum CPUBudget {
         readFile("/proc/self/status").flatMap(affinityCount(status:))
     }
 
-    /// The number of bits set in the `Cpus_allowed` mask of a `/proc/<pid>/status` text
-    /// (comma-separated 32-bit hexadecimal words); nil when absent, malformed or empty.
+    /// The number of CPUs in the `Cpus_allowed` mask of a `/proc/<pid>/status` text; nil when
+    /// absent, malformed or empty.
     static func affinityCount(status: String) -> Int? {
-        guard let line = status.split(separator: "\n").first(where: { $0.hasPrefix("Cpus_allowed:") }) else {
-            return nil
-        }
-        var count = 0
-        for word in line.dropFirst("Cpus_allowed:".count).trimmingCharacters(in: .whitespaces).split(separator: ",") {
-            guard let bits = UInt32(word, radix: 16) else { return nil }
-            count += bits.nonzeroBitCount
-        }
-        return count > 0 ? count : nil
+        CPUAffinity.allowed(status: status)?.count
     }
 
     private static var online: Int { max(1, Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))) }

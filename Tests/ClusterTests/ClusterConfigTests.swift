@@ -18,6 +18,7 @@ import Testing
         #expect(config.rendezvousTimeout == 60 && config.barrierTimeout == 300)
         #expect(config.heartbeatInterval == 1 && config.heartbeatTimeout == 10)
         #expect(config.bindHost == "0.0.0.0" && config.secret == nil && config.portRange == nil)
+        #expect(!config.cpuBind, "the kernel places the processes unless told otherwise")
     }
 
     @Test func readsSwiftPSOverrides() throws {
@@ -34,7 +35,11 @@ import Testing
         env["SWIFTPS_BIND"] = "10.0.0.9"
         env["SWIFTPS_JOB_ID"] = "3f2a9c0d1e4b5a67"
         env["SWIFTPS_ENCRYPT"] = "1"
+        env["SWIFTPS_CPU_BIND"] = "Cores"
         let config = try ClusterConfig.fromEnvironment(env)
+        #expect(config.cpuBind)
+        env["SWIFTPS_CPU_BIND"] = " none"
+        #expect(try !ClusterConfig.fromEnvironment(env).cpuBind)
         #expect(config.jobID == "3f2a9c0d1e4b5a67" && config.encrypt)
         #expect(config.advertisedHost == "10.0.0.9")
         #expect(config.secret == Array("hunter2".utf8))
@@ -79,6 +84,8 @@ import Testing
         #expect(error(["SWIFTPS_HEARTBEAT_INTERVAL": "20"])?.description.contains("SWIFTPS_HEARTBEAT_INTERVAL") == true)
         #expect(
             error(["SWIFTPS_SECRET_FILE": "/nonexistent/secret"])?.description.contains("/nonexistent/secret") == true)
+        let bind = error(["SWIFTPS_CPU_BIND": "core"])?.description ?? ""
+        #expect(bind.contains("SWIFTPS_CPU_BIND='core'") && bind.contains("cores") && bind.contains("none"), "\(bind)")
         #expect(
             error(["SWIFTPS_ENCRYPT": "1"])?.description.contains("SWIFTPS_SECRET_FILE") == true,
             "encryption without a secret to key it from")

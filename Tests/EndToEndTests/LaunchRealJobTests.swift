@@ -46,6 +46,50 @@ struct LaunchRealJobTests {
             let line = "worker \(rank) of \(workers), \(expected) compute thread(s)"
             #expect(result.all.contains(line), "no '\(line)' in:\n\(result.all.suffix(3000))")
         }
+        #expect(!result.all.contains("bound to CPU(s)"), "the kernel places processes unless SWIFTPS_CPU_BIND=cores")
+    }
+
+    /// With `SWIFTPS_CPU_BIND=cores` each worker and server binds itself to its share of the host's
+    /// CPUs (`CPUPlacement`), read back from the kernel into its log, and the workers keep the
+    /// compute threads they would have had. Under a narrower mask than the cpuset (taskset around the
+    /// test run) the processes leave it as it is.
+    @Test func coresBindingGivesEachProcessItsShare() throws {
+        let allowed = try #require(CPUAffinity.allowed())
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "-n", "2", "-s", "1", "--timeout", "300", "--env", "SWIFTPS_CPU_BIND=cores",
+                "--", binary, "train", "--kv-store", "dist_sync", "--network", "mlp", "--num-epochs", "1",
+                "--num-batches", "3", "--batch-size", "64", "--no-progress",
+            ], deadline: .seconds(330))
+        #expect(result.status == 0, "\(result.all)")
+        let lines = result.all.split(separator: "\n")
+        func boundLine(_ label: String) -> Substring? {
+            lines.first { $0.hasPrefix("[\(label)]") && $0.contains("bound to CPU(s) ") }
+        }
+        let slots: [(String, CPUPlacement.Slot)] = [
+            ("worker 0", .worker(0)), ("worker 1", .worker(1)), ("server 0", .server(0)),
+        ]
+        for (label, slot) in slots {
+            let share = CPUPlacement.cpus(for: slot, allowed: allowed, workers: 2, servers: 1)
+            if CPUAffinity.isNarrowed() {
+                #expect(boundLine(label) == nil && result.all.contains("CPU binding left as it is"), "\(result.all)")
+            } else if let share {
+                let line = boundLine(label)
+                #expect(
+                    line?.contains("bound to CPU(s) \(CPUAffinity.listText(share)): ") == true,
+                    "\(label) should be bound to \(CPUAffinity.listText(share)):\n\(result.all.suffix(3000))")
+            } else {
+                #expect(boundLine(label) == nil, "\(label)'s share is every CPU")
+            }
+        }
+        let environment = ProcessInfo.processInfo.environment
+        let threads =
+            (environment["SWIFTPS_BLAS_THREADS"] ?? environment["OPENBLAS_NUM_THREADS"]).flatMap { Int($0) }
+            ?? BLAS.automaticThreads(sharing: 2)
+        for rank in 0..<2 {
+            #expect(
+                result.all.contains("worker \(rank) of 2, \(threads) compute thread(s)"), "\(result.all.suffix(3000))")
+        }
     }
 
     /// Two jobs launched at once with one scheduler port: one scheduler binds it, the other cannot, and

@@ -7,6 +7,9 @@ int32_t swiftps_gettid(void);
 void swiftps_set_thread_name(const char *name);
 /// Seconds on CLOCK_MONOTONIC: the one clock SwiftPS's timings and deadlines are measured on.
 double swiftps_monotonic_seconds(void);
+/// Restricts thread `tid` (0: the calling thread) to the `count` CPUs listed in `cpus`
+/// (sched_setaffinity). Returns 0, or -1 with errno set.
+int swiftps_set_thread_affinity(int32_t tid, const int32_t *cpus, int32_t count);
 /// Peak resident set size of this process in kilobytes.
 int64_t swiftps_peak_rss_kb(void);
 #include <stddef.h>
