@@ -30,7 +30,7 @@ struct BenchGemm: ParsableCommand {
     func validate() throws {
         try FlagCheck.atLeast(1, "--batch-size", batchSize)
         try FlagCheck.atLeast(1, "--repeats", repeats)
-        try FlagCheck.atLeast(1, "--blas-threads", blasThreads)
+        try FlagCheck.threads("--blas-threads", blasThreads)
         guard ["all", "mlp", "lenet"].contains(steps) else {
             throw ValidationError("--steps must be mlp, lenet or all, not '\(steps)'")
         }

@@ -43,7 +43,7 @@ struct BenchTrain: ParsableCommand {
         }
         try FlagCheck.atLeast(1, "--batch-size", batchSize)
         try FlagCheck.atLeast(1, "--batches", batches)
-        try FlagCheck.atLeast(1, "--blas-threads", blasThreads)
+        try FlagCheck.threads("--blas-threads", blasThreads)
     }
 
     func run() throws {

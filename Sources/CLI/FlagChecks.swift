@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import SwiftPS
 
 /// Checks of flag values made in `validate()`, before a command does any work: each failure is a
 /// `ValidationError` naming the flag, the value given and what it must be, which ArgumentParser
@@ -13,6 +14,20 @@ enum FlagCheck {
     static func atLeast(_ minimum: Int, _ flag: String, _ value: Int?) throws {
         guard let value, value < minimum else { return }
         throw ValidationError("\(flag) \(value): must be at least \(minimum)")
+    }
+
+    /// Throws unless `value` (when given) is a compute thread count, 1 to `BLAS.maxThreads`; without
+    /// it, unless `SWIFTPS_BLAS_THREADS` (when set) is one.
+    static func threads(_ flag: String, _ value: Int?) throws {
+        let range = 1...BLAS.maxThreads
+        if let value {
+            guard !range.contains(value) else { return }
+            throw ValidationError("\(flag) \(value): must be from 1 to \(BLAS.maxThreads)")
+        }
+        if let text = ProcessInfoLite.environment[BLAS.threadsVariable], !range.contains(Int(text) ?? 0) {
+            throw ValidationError(
+                "\(BLAS.threadsVariable)='\(text)': give a whole number of threads from 1 to \(BLAS.maxThreads)")
+        }
     }
 
     /// Throws unless `value` (when given) is finite and `ok`; `must` says what it must be.

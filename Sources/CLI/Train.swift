@@ -232,12 +232,7 @@ struct TrainOptions: ParsableArguments {
         try FlagCheck.atLeast(1, "--num-batches", numBatches)
         try FlagCheck.atLeast(1, "--disp-batches", dispBatches)
         try FlagCheck.atLeast(1, "--checkpoint-period", checkpointPeriod)
-        try FlagCheck.atLeast(1, "--blas-threads", blasThreads)
-        if blasThreads == nil, let text = ProcessInfoLite.environment[BLAS.threadsVariable],
-            (Int(text) ?? 0) < 1
-        {
-            throw ValidationError("\(BLAS.threadsVariable)='\(text)': give a whole number of threads, 1 or more")
-        }
+        try FlagCheck.threads("--blas-threads", blasThreads)
         try FlagCheck.atLeast(0, "--load-epoch", loadEpoch)
         try FlagCheck.number("--lr", lr, must: "0 or more") { $0 >= 0 }
         try FlagCheck.number("--wd", wd, must: "0 or more") { $0 >= 0 }

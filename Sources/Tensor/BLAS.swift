@@ -91,9 +91,19 @@ public enum BLAS {
         threadsConfigured.store(true, ordering: .relaxed)
         // OpenBLAS itself stays on one thread: SwiftPS splits the work (`ComputeThreads`).
         openblas_set_num_threads(1)
-        let inForce = max(1, threadSetting(explicit: threads)?.threads ?? automatic)
+        let inForce = threadCount(setting: threadSetting(explicit: threads)?.threads, automatic: automatic)
         configuredThreadCount.store(inForce, ordering: .relaxed)
         return inForce
+    }
+
+    /// The most compute threads a process runs (`configureThreads` lowers larger settings to it; the
+    /// CLI refuses them): a mistyped `SWIFTPS_BLAS_THREADS=100000` must not start a hundred thousand
+    /// threads.
+    public static let maxThreads = 1024
+
+    /// The count `configureThreads` puts in force: `setting`, else `automatic`, from 1 to `maxThreads`.
+    static func threadCount(setting: Int?, automatic: Int) -> Int {
+        min(maxThreads, max(1, setting ?? automatic))
     }
 
     /// The thread count the settings give, in `configureThreads`'s order, and the environment variable

@@ -85,6 +85,12 @@ struct CLIInputTests {
         for (args, words) in cases { try expectFailure(args, status: 64, mentioning: words) }
         try expectFailure(
             ["train"], status: 64, mentioning: ["SWIFTPS_BLAS_THREADS='two'"], env: ["SWIFTPS_BLAS_THREADS": "two"])
+        try expectFailure(
+            ["train"], status: 64, mentioning: ["SWIFTPS_BLAS_THREADS='100000'", "from 1 to 1024"],
+            env: ["SWIFTPS_BLAS_THREADS": "100000"])
+        try expectFailure(
+            ["train", "--blas-threads", "5000"], status: 64, mentioning: ["--blas-threads 5000", "1024"])
+        try expectFailure(["bench", "train", "--blas-threads", "0"], status: 64, mentioning: ["--blas-threads 0"])
         // A log level that is not one, or a CPU latency that is not a number, is said, and the run goes on.
         let run = try CLIRunner.run(
             ["train", "--num-epochs", "1"] + Self.quick, timeout: 120,

@@ -136,6 +136,10 @@ import Testing
     @Test func blasThreadsAreSetFromASetting() {
         #expect(BLAS.configureThreads(1) == 1)
         #expect(BLAS.threads == 1)
+        #expect(BLAS.threadCount(setting: 1_000_000, automatic: 2) == BLAS.maxThreads, "lowered, not obeyed")
+        #expect(BLAS.threadCount(setting: nil, automatic: 3) == 3)
+        #expect(BLAS.threadCount(setting: 0, automatic: 3) == 1)
+        #expect(BLAS.threadCount(setting: nil, automatic: 0) == 1)
     }
 }
 
