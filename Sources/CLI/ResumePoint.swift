@@ -33,14 +33,18 @@ struct ResumePoint {
         if resume {
             guard loadEpoch == nil else { throw ModuleError.badInput("give --resume or --load-epoch, not both") }
             let run = value(of: resumeRunVariable, in: ProcessInfo.processInfo.environment)
-            guard
-                let (layout, manifest) = CheckpointManifest.latestComplete(
-                    prefix: prefix, writtenBy: run, logger: logger)
-            else {
-                logger.info("--resume: no complete checkpoint under \(prefix): starting from epoch 0")
-                return nil
+            let found = CheckpointManifest.search(prefix: prefix, writtenBy: run, logger: logger)
+            if let (layout, manifest) = found.latest { return ResumePoint(layout: layout, manifest: manifest) }
+            // Checkpoints that exist but none of which verifies: starting from epoch 0 would write
+            // over them, so the run stops and says why instead.
+            if let newest = found.damaged.first {
+                let epochs = found.damaged.map { String($0.epoch) }.joined(separator: ", ")
+                throw CheckpointError.inconsistent(
+                    "--resume: no checkpoint under \(prefix) verifies (epochs \(epochs)); the newest, \(newest.epoch): \(newest.reason). Repair or move them away, or start over without --resume"
+                )
             }
-            return ResumePoint(layout: layout, manifest: manifest)
+            logger.info("--resume: no complete checkpoint under \(prefix): starting from epoch 0")
+            return nil
         }
         let layout = CheckpointLayout(prefix: prefix, epoch: loadEpoch ?? 0)
         guard FileManager.default.fileExists(atPath: layout.manifestPath) else {

@@ -56,7 +56,9 @@ enum SchedulerCheckpoint {
             throw CheckpointError.cannotWrite(
                 path: layout.symbolPath, reason: "cannot create directory \(error.path): \(error.reason)")
         }
-        do { try AtomicFile.write(Array(plan.symbol.utf8), to: layout.symbolPath) } catch {
+        // Every checkpoint shares the symbol file and its manifest hashes it: an unchanged one is left
+        // alone, so writing it never breaks the earlier checkpoints' manifests.
+        do { try AtomicFile.writeIfChanged(Array(plan.symbol.utf8), to: layout.symbolPath) } catch {
             throw CheckpointError.cannotWrite(path: layout.symbolPath, reason: error.reason)
         }
         // The files of this epoch written so far: removed if the checkpoint fails, so that a failed
@@ -74,13 +76,17 @@ enum SchedulerCheckpoint {
                 plan, layout: layout, body: body, residuals: residuals, office: office, chunkBytes: chunkBytes,
                 logger: logger, write: write, record: { written.append($0) })
         } catch {
-            for path in written { try? FileManager.default.removeItem(atPath: path) }
-            // The params file is the assembler's: removed only if this attempt wrote it.
-            if let modified = try? FileManager.default.attributesOfItem(atPath: layout.paramsPath)[.modificationDate]
-                as? Date, modified >= started
-            {
-                try? FileManager.default.removeItem(atPath: layout.paramsPath)
+            // The manifest first (the assembler's, written last; it may be in place even though its
+            // directory's fsync failed), so that no manifest ever names files already removed; then
+            // the params file, also the assembler's. Each is removed only if this attempt wrote it.
+            for path in [layout.manifestPath, layout.paramsPath] {
+                if let modified = try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date,
+                    modified >= started
+                {
+                    try? FileManager.default.removeItem(atPath: path)
+                }
             }
+            for path in written { try? FileManager.default.removeItem(atPath: path) }
             throw error
         }
     }

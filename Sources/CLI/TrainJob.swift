@@ -93,7 +93,9 @@ struct TrainJob {
         {
             let layout = CheckpointLayout(prefix: prefix, epoch: point.epoch)
             module = try Module.load(
-                symbolJSON: point.symbol, params: point.params, paramsPath: layout.paramsPath, seed: moduleSeed,
+                symbolJSON: point.symbol, params: point.params,
+                symbolPath: "\(layout.symbolPath) (read on the scheduler's host)",
+                paramsPath: layout.paramsPath, seed: moduleSeed,
                 logger: logger)
             freshOptimizer = try !takeOptimizerState(of: point, layout: layout, module: module, store: store)
             if options.gradientCompression.keepsResiduals {

@@ -70,10 +70,17 @@ extension Symbol {
     }
 
     /// Writes `toJSON()` to `path` atomically (MXNet's `Symbol.save`, as `prefix-symbol.json`): a
-    /// temporary file in the same directory is written, fsync'd and renamed over `path`.
-    public func save(to path: String) throws {
+    /// temporary file in the same directory is written, fsync'd and renamed over `path`. With
+    /// `unlessUnchanged`, a file that already holds these bytes is left as it is (a checkpoint's
+    /// shared symbol file, which earlier checkpoints' manifests hash).
+    public func save(to path: String, unlessUnchanged: Bool = false) throws {
         do {
-            try AtomicFile.write(Array(toJSON().utf8), to: path)
+            let bytes = Array(toJSON().utf8)
+            if unlessUnchanged {
+                try AtomicFile.writeIfChanged(bytes, to: path)
+            } else {
+                try AtomicFile.write(bytes, to: path)
+            }
         } catch {
             throw SymbolFileError.cannotWrite(path: path, reason: error.reason)
         }

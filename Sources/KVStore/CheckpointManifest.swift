@@ -199,6 +199,15 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
     public static func latestComplete(prefix: String, writtenBy run: String? = nil, logger: Logger? = nil)
         -> (CheckpointLayout, CheckpointManifest)?
     {
+        search(prefix: prefix, writtenBy: run, logger: logger).latest
+    }
+
+    /// `latestComplete`'s answer, and the newer checkpoints (of `run`, when given) it skipped because
+    /// their manifest did not read or their files did not verify, newest first, each with the reason.
+    public static func search(prefix: String, writtenBy run: String? = nil, logger: Logger? = nil)
+        -> (latest: (CheckpointLayout, CheckpointManifest)?, damaged: [(epoch: Int, reason: String)])
+    {
+        var damaged: [(epoch: Int, reason: String)] = []
         for epoch in CheckpointLayout.epochsWithManifest(prefix: prefix) {
             let layout = CheckpointLayout(prefix: prefix, epoch: epoch)
             do {
@@ -210,12 +219,13 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
                     continue
                 }
                 try manifest.verify(layout)
-                return (layout, manifest)
+                return ((layout, manifest), damaged)
             } catch {
                 logger?.warning("skipping checkpoint \(epoch): \(error)")
+                damaged.append((epoch, "\(error)"))
             }
         }
-        return nil
+        return (nil, damaged)
     }
 
     /// SHA-256 of `bytes` as lowercase hex.

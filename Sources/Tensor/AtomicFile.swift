@@ -52,6 +52,21 @@ public enum AtomicFile {
         try result.get()
     }
 
+    /// `write`, unless the file at `path` already holds exactly `bytes`: then it is left alone and
+    /// this returns false. For a file every checkpoint rewrites (`prefix-symbol.json`, which earlier
+    /// checkpoints' manifests hash), so an unchanged one is never replaced.
+    @discardableResult
+    public static func writeIfChanged(_ bytes: [UInt8], to path: String) throws(AtomicFileError) -> Bool {
+        var info = stat()
+        if stat(path, &info) == 0, Int(info.st_size) == bytes.count, let existing = try? read(path),
+            existing == bytes
+        {
+            return false
+        }
+        try write(bytes, to: path)
+        return true
+    }
+
     /// Atomically replaces the file at `path` with the bytes in `buffer`.
     public static func write(_ buffer: UnsafeRawBufferPointer, to path: String) throws(AtomicFileError) {
         let writer = try AtomicFileWriter(path: path)

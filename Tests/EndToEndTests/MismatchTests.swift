@@ -82,5 +82,13 @@ struct MismatchTests {
         damaged.cluster.expectFailed(
             Self.everyone, damaged.statuses,
             saying: ["checkpoint file \(params) is damaged: 1000 bytes, the manifest says"])
+
+        // --resume does not start over on top of checkpoints none of which verifies: it says why.
+        let resumeAny = Self.job + ["--num-epochs", "2", "--model-prefix", prefix, "--resume", "--network", "mlp"]
+        let restarted = try DistJob.run(workers: 2, servers: 1, args: resumeAny, timeout: 120)
+        defer { restarted.removeFiles() }
+        restarted.cluster.expectFailed(
+            Self.everyone, restarted.statuses,
+            saying: ["no checkpoint under \(prefix) verifies (epochs 1)", "\(params) is damaged"])
     }
 }

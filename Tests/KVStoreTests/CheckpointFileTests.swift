@@ -166,6 +166,15 @@ struct CheckpointFileTests {
         try FileManager.default.removeItem(atPath: CheckpointLayout(prefix: prefix, epoch: 2).paramsPath)
         #expect(CheckpointLayout.epochsWithManifest(prefix: prefix) == [2, 1])
         #expect(CheckpointManifest.latestComplete(prefix: prefix)?.0.epoch == 1)
+        let found = CheckpointManifest.search(prefix: prefix)
+        #expect(found.latest?.0.epoch == 1 && found.damaged.map(\.epoch) == [2])
+        #expect(found.damaged.first?.reason.contains(CheckpointLayout(prefix: prefix, epoch: 2).paramsPath) == true)
+        // With no checkpoint left that verifies, the search says which ones it skipped and why.
+        try AtomicFile.write([9], to: CheckpointLayout(prefix: prefix, epoch: 1).paramsPath)
+        let none = CheckpointManifest.search(prefix: prefix)
+        #expect(none.latest == nil && none.damaged.map(\.epoch) == [2, 1])
+        #expect(none.damaged.last?.reason.contains("SHA-256") == true, "\(none.damaged)")
+        #expect(CheckpointManifest.search(prefix: prefix, writtenBy: "another run").damaged.isEmpty)
         // What --load-epoch can name: the params files, not a server's shard or another prefix's.
         try AtomicFile.write([3], to: CheckpointLayout(prefix: prefix, epoch: 3).serverParamsPath(0))
         try AtomicFile.write([4], to: prefix + "x-0004.params")

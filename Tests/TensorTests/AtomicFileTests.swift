@@ -52,6 +52,26 @@ struct ScratchDirectory {
         #expect(dir.entries() == ["weights.params"], "no temporary file is left behind")
     }
 
+    /// An unchanged file is left alone (same inode, so no rename happened); a changed one, one of
+    /// another size, or a missing one is written.
+    @Test func writeIfChangedLeavesIdenticalBytesAlone() throws {
+        let dir = ScratchDirectory()
+        defer { dir.remove() }
+        let target = dir.path + "/net-symbol.json"
+        func inode() -> UInt {
+            var info = stat()
+            return stat(target, &info) == 0 ? UInt(info.st_ino) : 0
+        }
+        #expect(try AtomicFile.writeIfChanged([1, 2, 3], to: target))
+        let first = inode()
+        #expect(try !AtomicFile.writeIfChanged([1, 2, 3], to: target))
+        #expect(inode() == first && dir.entries() == ["net-symbol.json"])
+        #expect(try AtomicFile.writeIfChanged([1, 2, 4], to: target))
+        #expect(try AtomicFile.read(target) == [1, 2, 4] && inode() != first)
+        #expect(try AtomicFile.writeIfChanged([1, 2], to: target))
+        #expect(try AtomicFile.read(target) == [1, 2])
+    }
+
     /// A file written in pieces appears whole at `commit`; until then, and for good when the writer
     /// is dropped without committing, the old file stays as it was and no temporary is left.
     @Test func aFileWrittenInPiecesAppearsOnlyAtCommit() throws {

@@ -12,7 +12,7 @@ extension Module {
     /// (the optimizer state in SwiftPS's documented format), each atomically (MXNet's
     /// `save_checkpoint`).
     public func saveCheckpoint(prefix: String, epoch: Int, saveOptimizerStates: Bool = false) throws {
-        try sym.save(to: "\(prefix)-symbol.json")
+        try sym.save(to: "\(prefix)-symbol.json", unlessUnchanged: true)
         try saveParams(Module.paramsPath(prefix, epoch))
         if saveOptimizerStates {
             guard let local = workerUpdater ?? kvstore as? LocalKVStore else {
@@ -44,13 +44,16 @@ extension Module {
     /// Creates a module from a checkpoint's content received rather than read (a worker in a
     /// cluster gets it from the scheduler, which alone reads the checkpoint files): the symbol JSON
     /// and the `prefix-%04d.params` bytes, as `load(prefix:epoch:…)` reads them from disk.
-    /// `paramsPath` names the file in errors.
+    /// `symbolPath` and `paramsPath` name the files in errors.
     public static func load(
-        symbolJSON: String, params: [UInt8], paramsPath: String, dataNames: [String] = ["data"],
+        symbolJSON: String, params: [UInt8], symbolPath: String, paramsPath: String, dataNames: [String] = ["data"],
         labelNames: [String] = ["softmax_label"], seed: UInt64 = 0,
         logger: Logger = Logger(label: "swiftps.module")
     ) throws -> Module {
-        let symbol = try Symbol.fromJSON(symbolJSON)
+        let symbol: Symbol
+        do { symbol = try Symbol.fromJSON(symbolJSON) } catch {
+            throw SymbolFileError.cannotRead(path: symbolPath, reason: "\(error)")
+        }
         let module = try Module(
             symbol: symbol, dataNames: dataNames, labelNames: labelNames, seed: seed, logger: logger)
         module.preloadedParams = try ParamsFile.decodeCheckpointParams(params, path: paramsPath)
