@@ -19,6 +19,16 @@ final class LaunchRemoteState: @unchecked Sendable {
         }
     }
 
+    /// Splits a line of the remote output into the program's text and a status line of the script
+    /// (`@@swiftps-launch key=value`), which follows the text on the same line when the program's
+    /// last output did not end with a newline.
+    static func split(_ line: String) -> (text: Substring, status: Substring?) {
+        guard let range = line.range(of: LaunchRemoteScript.marker, options: .backwards) else {
+            return (line[...], nil)
+        }
+        return (line[..<range.lowerBound], line[range.lowerBound...])
+    }
+
     /// The remote process group, once started.
     var processGroup: Int? { lock.withLock { pgid } }
     /// The remote command's status, once it ended.
@@ -60,8 +70,10 @@ struct LaunchSSHRunner: LaunchRunner {
     func run(output: LaunchTaskOutput) async -> LaunchExit {
         let remote = self.remote
         let exit = await process.run { line in
-            if line.hasPrefix(LaunchRemoteScript.marker) {
-                remote.record(line)
+            let (text, status) = LaunchRemoteState.split(line)
+            if let status {
+                if !text.isEmpty { output.write(String(text)) }
+                remote.record(String(status))
             } else {
                 output.write(line)
             }
@@ -76,7 +88,36 @@ struct LaunchSSHRunner: LaunchRunner {
                     + "`ssh \(host.sshPort.map { "-p \($0) " } ?? "")\(host.destination) true` works without a password prompt, and its host key"
             )
         }
-        return .lost("lost the ssh connection to \(host.label) (ssh \(exit.description))")
+        // The remote side may live on (sshd can keep a dead client's session for hours): kill its
+        // process group over a second connection, which may fail too when the host is cut off.
+        let killed = await killRemoteGroup()
+        return .lost(
+            "lost the ssh connection to \(host.label) (ssh \(exit.description)); "
+                + (killed
+                    ? "killed its processes there"
+                    : "could not kill its processes there (process group \(remote.processGroup ?? 0)): they may still run")
+        )
+    }
+
+    /// Kills the remote process group over a second ssh, within 12 s; returns whether that ssh
+    /// succeeded (false too when the group is not known).
+    @discardableResult
+    private func killRemoteGroup() async -> Bool {
+        guard let group = remote.processGroup else { return false }
+        let killer = LaunchLocalProcess(
+            command: sshPrefix + [host.destination, "kill -KILL -\(group)"], environment: [], standardInput: nil)
+        return await withTaskGroup(of: Bool?.self) { tasks in
+            tasks.addTask { await killer.run { _ in }.isSuccess }
+            tasks.addTask {
+                if !(await killer.handle.waitUntilFinished(within: .seconds(12))) {
+                    await killer.stop(grace: .zero)
+                }
+                return nil
+            }
+            var succeeded = false
+            for await result in tasks { if let result { succeeded = result } }
+            return succeeded
+        }
     }
 
     /// Closes ssh's standard input (the remote program then stops its process group); if ssh has not ended
@@ -84,19 +125,7 @@ struct LaunchSSHRunner: LaunchRunner {
     func stop(grace: Duration) async {
         process.handle.closeStandardInput()
         if await process.handle.waitUntilFinished(within: grace + .seconds(2)) { return }
-        if let group = remote.processGroup {
-            let killer = LaunchLocalProcess(
-                command: sshPrefix + [host.destination, "kill -KILL -\(group)"], environment: [], standardInput: nil)
-            await withTaskGroup(of: Void.self) { tasks in
-                tasks.addTask { _ = await killer.run { _ in } }
-                tasks.addTask {
-                    if !(await killer.handle.waitUntilFinished(within: .seconds(12))) {
-                        await killer.stop(grace: .zero)
-                    }
-                }
-                await tasks.waitForAll()
-            }
-        }
+        await killRemoteGroup()
         await process.stop(grace: .seconds(1))
     }
 }

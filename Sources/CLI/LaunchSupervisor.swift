@@ -10,6 +10,9 @@ enum LaunchOutcome: Sendable, Equatable {
     case interrupted(Int32)
     /// `--timeout` passed.
     case timedOut
+    /// A process failed, then the launcher got this signal while it stopped the others: the user
+    /// (or the batch system) wants the launcher gone, so the job is not restarted.
+    case interruptedAfterFailure(index: Int, exit: LaunchExit, signal: Int32)
 
     /// The launcher's exit status: 0, 1 for a failed process, 124 for a timeout (as timeout(1)), 128+N for
     /// signal N.
@@ -18,7 +21,7 @@ enum LaunchOutcome: Sendable, Equatable {
         case .succeeded: 0
         case .failed: 1
         case .timedOut: 124
-        case .interrupted(let signal): LaunchSignals.exitStatus(for: signal)
+        case .interrupted(let signal), .interruptedAfterFailure(_, _, let signal): LaunchSignals.exitStatus(for: signal)
         }
     }
 }
@@ -95,7 +98,11 @@ struct LaunchSupervisor {
                 case .signal(let number):
                     interrupts += 1
                     if interrupts == 1 {
-                        if outcome == nil || outcome == .succeeded { outcome = .interrupted(number) }
+                        if outcome == nil || outcome == .succeeded {
+                            outcome = .interrupted(number)
+                        } else if case .failed(let index, let exit) = outcome {
+                            outcome = .interruptedAfterFailure(index: index, exit: exit, signal: number)
+                        }
                         console.say("got \(LaunchExit.signalName(number)): stopping all processes (again to kill now)")
                         stopAll(grace: grace)
                     } else {
@@ -134,21 +141,29 @@ struct LaunchSupervisor {
                 console.say("all \(workerCount) workers exited 0: job done")
             }
         case .failed(let index, let exit):
-            let task = runners[index].task
-            let stopped = others > 0 ? "; stopped the other \(others) processes" : ""
-            console.say("\(task.label) on \(task.hostName) failed: \(exit.description)\(stopped)")
-            let lines = outputs[index].lastLines
-            if lines.isEmpty {
-                console.say("\(task.label) printed nothing")
-            } else {
-                console.say("last \(lines.count) lines of \(task.label):")
-                for line in lines { console.say("  | \(line)") }
-            }
+            reportFailure(index: index, exit: exit, others: others)
+        case .interruptedAfterFailure(let index, let exit, let number):
+            reportFailure(index: index, exit: exit, others: others)
+            console.say("then interrupted by \(LaunchExit.signalName(number)) while stopping: no restart")
         case .timedOut:
             let seconds = timeout.map { "\($0.components.seconds) s" } ?? "the deadline"
             console.say("timeout: the job did not finish within \(seconds) (--timeout); stopped all processes")
         case .interrupted(let number):
             console.say("interrupted by \(LaunchExit.signalName(number)); stopped all processes")
+        }
+    }
+
+    /// Which process failed, on which host and how, with its last lines.
+    private func reportFailure(index: Int, exit: LaunchExit, others: Int) {
+        let task = runners[index].task
+        let stopped = others > 0 ? "; stopped the other \(others) processes" : ""
+        console.say("\(task.label) on \(task.hostName) failed: \(exit.description)\(stopped)")
+        let lines = outputs[index].lastLines
+        if lines.isEmpty {
+            console.say("\(task.label) printed nothing")
+        } else {
+            console.say("last \(lines.count) lines of \(task.label):")
+            for line in lines { console.say("  | \(line)") }
         }
     }
 

@@ -113,6 +113,35 @@ struct LaunchLocalTests {
         #expect(LaunchProcesses.matching(marker).isEmpty, "a process survived: workers ignoring SIGTERM get SIGKILL")
     }
 
+    /// Ctrl-C while a failed attempt's processes are being stopped ends the launcher (128+N, the
+    /// failure still reported) instead of being taken as part of the failure and restarting the job.
+    @Test func interruptWhileStoppingAFailedAttemptDoesNotRestart() throws {
+        let marker = launchMarker("sigint-failed")
+        defer { LaunchProcesses.killAll(marker) }
+        // Worker 0 fails after a second; worker 1 ignores SIGTERM, so stopping it takes the 6 s grace.
+        let worker =
+            "echo ready${SWIFTPS_RESTART:-0}; if [ \"$DMLC_RANK\" = 0 ]; then sleep 1; exit 3; fi; "
+            + "trap '' TERM; sleep 300; # \(marker)"
+        let launcher = try LaunchCommand(
+            [
+                binary, "launch", "-n", "2", "-s", "0", "--grace", "6", "--max-restarts", "3",
+                "--scheduler-command", "exec sleep 300 # \(marker)", "--", "sh", "-c", worker,
+            ])
+        defer { launcher.kill() }
+        let started = LaunchPoll.until(.seconds(60)) {
+            launcher.standardOutput.components(separatedBy: "ready0").count == 3
+        }
+        #expect(started, "the workers did not start: \(launcher.standardOutput)")
+        Thread.sleep(forTimeInterval: 3)  // worker 0 has failed; worker 1 is being stopped
+        kill(launcher.pid, SIGINT)
+        let result = try #require(launcher.wait(deadline: .seconds(60)), "the launcher ignored SIGINT")
+        #expect(result.status == 130, "\(result.all)")
+        #expect(result.standardError.contains("worker 0"), "the failure is still reported: \(result.all)")
+        #expect(result.standardError.contains("then interrupted by SIGINT while stopping: no restart"), "\(result.all)")
+        #expect(!result.all.contains("restart 1 of 3") && !result.all.contains("ready1"), "\(result.all)")
+        #expect(LaunchPoll.until(.seconds(20)) { LaunchProcesses.matching(marker).isEmpty })
+    }
+
     /// `--max-restarts`: a restarted `train` with a `--model-prefix` resumes from the latest checkpoint
     /// (`--resume`); one that loads an epoch itself starts from it again (the newest checkpoint under
     /// the prefix may be an abandoned run's); without a prefix there is nothing to resume from, and

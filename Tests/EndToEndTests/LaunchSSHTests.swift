@@ -31,9 +31,15 @@ struct LaunchSSHTests {
                     "--secret-file", secret.path, "--env", "ALL=yes", "--workdir", "/tmp",
                     "--scheduler-command", "echo scheduler root=$DMLC_PS_ROOT_URI; exec sleep 300 # \(marker)",
                     "--server-command", "\(report); exec sleep 300 # \(marker)",
-                ] + lab.sshOptions + ["--", "sh", "-c", "\(report) # \(marker)"]), deadline: .seconds(120))
+                ]
+                    + lab.sshOptions + ["--", "sh", "-c", "\(report); printf 'last words, no newline' # \(marker)"]),
+            deadline: .seconds(120))
+        // A worker whose output does not end with a newline still reports its status (the script's
+        // status line then follows the text on the same line).
         #expect(result.status == 0, "\(result.all)")
         let output = result.standardOutput
+        #expect(output.components(separatedBy: "] last words, no newline\n").count == 3, "\(result.all)")
+        #expect(!output.contains("@@swiftps-launch"), "\(result.all)")
         let root = "root=10.213.\(lab.subnet).1:"
         #expect(output.contains("[scheduler] scheduler root=10.213.\(lab.subnet).1"), "\(result.all)")
         // Servers first, round robin: server 0 on host 1, worker 0 on host 2, worker 1 on host 1.
@@ -107,6 +113,8 @@ struct LaunchSSHTests {
         #expect(
             result.standardError.contains("on \(lab.label(2)) failed: lost the ssh connection to \(lab.label(2))"),
             "\(result.all)")
+        // It tries to kill what it started there over another connection, and says how that went.
+        #expect(result.standardError.contains("its processes there"), "\(result.all)")
         let gone = LaunchPoll.until(.seconds(30)) { LaunchProcesses.matching(marker).isEmpty }
         #expect(gone, "left running: \(LaunchProcesses.matching(marker))")
     }
