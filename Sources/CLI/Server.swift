@@ -10,7 +10,7 @@ struct Server: ParsableCommand {
             DMLC_PS_ROOT_PORT, DMLC_NUM_WORKER, DMLC_NUM_SERVER, DMLC_NODE_HOST, DMLC_INTERFACE, \
             SWIFTPS_*). Serves until worker 0 ends the job; exits 1 with a message naming the node \
             when a node fails. A dist_sync step left waiting for a worker's push is logged after \
-            SWIFTPS_STRAGGLER_TIMEOUT seconds (default 30) and failed, naming the worker, at 90% of \
+            SWIFTPS_STRAGGLER_TIMEOUT seconds (default 30) and failed, naming the worker, at 90% (and at least 2 s short) of \
             SWIFTPS_REQUEST_TIMEOUT.
             """)
 

@@ -270,9 +270,16 @@ extension DistKVStore {
         let names = Set(late.values.map { keyNames[$0.key] }).sorted()
         condition.unlock()
         abandon(Array(late.keys))
+        // In dist_sync a server answers a push only once every worker has pushed: a worker that is
+        // stuck also ends here, when its stall was not reported first (see the server's log).
+        let sync =
+            type == .distSync
+            ? "; in dist_sync the server answers once every worker has pushed, so a stuck or slower worker also ends here (the server's log names it)"
+            : ""
         throw KVStoreError.timeout(
             "worker \(rank): no answer within \(timeout) s from \(servers.map(describe).joined(separator: ", ")) "
-                + "for \(names.joined(separator: ", ")): is the server alive and reachable? (SWIFTPS_REQUEST_TIMEOUT)")
+                + "for \(names.joined(separator: ", ")): is the server alive and reachable? (SWIFTPS_REQUEST_TIMEOUT)\(sync)"
+        )
     }
 
     func describe(_ server: Int32) -> String { postOffice.description(of: server) }

@@ -23,8 +23,9 @@ import SwiftPSTransport
 ///
 /// Stalls (Horovod's stall inspector): while `run` serves, a dist_sync round that some workers have
 /// pushed to and others have not is watched. After `stallWarning` seconds the server logs the keys
-/// and the workers it is waiting for; after `stallLimit` seconds (by default 90% of the request
-/// deadline, so before the waiting workers' own deadlines expire) it answers the round's requests
+/// and the workers it is waiting for; after `stallLimit` seconds (`defaultStallLimit`: 90% of the
+/// request deadline and at least 2 s before it, so before the waiting workers' own deadlines
+/// expire) it answers the round's requests
 /// with an error naming those workers. A worker that is alive (so heartbeats do not catch it) but
 /// stuck, or that ran out of batches, is then named, instead of every waiting worker blaming the
 /// server.
@@ -65,8 +66,8 @@ public final class KVServer: @unchecked Sendable {
     }
 
     /// Creates the server over a started server `postOffice` and starts handling requests.
-    /// `stallWarning` (default 30 s, as `SWIFTPS_STRAGGLER_TIMEOUT`) and `stallLimit` (default 90% of
-    /// the cluster's request deadline) bound how long a dist_sync round waits for a worker's push.
+    /// `stallWarning` (default 30 s, as `SWIFTPS_STRAGGLER_TIMEOUT`) and `stallLimit` (default
+    /// `defaultStallLimit` of the cluster's request deadline) bound how long a dist_sync round waits for a worker's push.
     /// `checkpointChunkBytes` defaults to `SWIFTPS_CHECKPOINT_CHUNK_BYTES` (16 MiB).
     public init(
         postOffice: PostOffice, stallWarning: Double = 30, stallLimit: Double? = nil, checkpointChunkBytes: Int? = nil,
@@ -75,7 +76,7 @@ public final class KVServer: @unchecked Sendable {
         guard postOffice.isServer else {
             throw KVStoreError.badConfiguration("KVServer needs a server's PostOffice, got a \(postOffice.role)")
         }
-        let limit = stallLimit ?? 0.9 * postOffice.config.requestTimeout
+        let limit = stallLimit ?? Self.defaultStallLimit(requestTimeout: postOffice.config.requestTimeout)
         guard stallWarning > 0, limit > 0 else {
             throw KVStoreError.badConfiguration(
                 "stall warning (\(stallWarning) s) and limit (\(limit) s) must be positive numbers of seconds")
@@ -88,6 +89,14 @@ public final class KVServer: @unchecked Sendable {
         self.stallLimit = limit
         self.logger = logger
         postOffice.setAppHandler { [weak self] message in self?.handle(message) }
+    }
+
+    /// How long a dist_sync round waits for missing pushes by default: 90% of the workers' request
+    /// deadline, and at least 2 s short of it (the round's clock starts when its first push is
+    /// handled, after the worker's has started, and stalls are checked once a second), but never
+    /// under half of it.
+    public static func defaultStallLimit(requestTimeout: Double) -> Double {
+        max(requestTimeout / 2, min(0.9 * requestTimeout, requestTimeout - 2))
     }
 
     /// Whether worker 0 switched this server to dist_sync.

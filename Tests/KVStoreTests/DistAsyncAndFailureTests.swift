@@ -61,6 +61,15 @@ import Testing
         #expect(a.toArray() == [1])
     }
 
+    /// The server gives up on a stalled round before the waiting workers' deadlines: 90% of it, at
+    /// least 2 s short of it (stalls are checked once a second), never under half of it.
+    @Test func theStallLimitLeavesTheWorkersDeadlineMargin() {
+        #expect(KVServer.defaultStallLimit(requestTimeout: 120) == 108)
+        #expect(KVServer.defaultStallLimit(requestTimeout: 10) == 8)
+        #expect(KVServer.defaultStallLimit(requestTimeout: 20) == 18)
+        #expect(KVServer.defaultStallLimit(requestTimeout: 3) == 1.5)
+    }
+
     /// Worker 1 is alive (its heartbeats arrive) but never pushes. The server logs one warning naming
     /// it and the keys, then answers worker 0's waiting pushPulls with an error naming it, well before
     /// worker 0's own deadline (which would blame the server).
@@ -69,12 +78,8 @@ import Testing
         let cluster = try KVCluster(
             workers: 2, servers: 1, timeout: 60, stallWarning: 0.3, stallLimit: 1.5,
             serverLogger: logs.logger("swiftps.server"))
-        let server = cluster.servers[0]
-        let serving = JoinableThread(name: "kv-test-server") { _ = try? server.run(timeout: 60) }
-        defer {
-            cluster.stop()
-            _ = serving.join(timeout: 5)
-        }
+        cluster.serve()
+        defer { cluster.stop() }
         let results = cluster.onWorkers { rank, store in
             try store.initialize(["w", "b"], values: [NDArray([0, 0]), NDArray([0])])
             guard rank == 0 else { return }
@@ -91,7 +96,24 @@ import Testing
         #expect(
             warnings.first.map { $0.contains("worker 1 (id 11)") && $0.contains("'w', 'b'") } == true,
             "\(logs.messages)")
-        #expect(server.isSyncMode)
+        #expect(cluster.servers[0].isSyncMode)
+    }
+
+    /// When the worker's own deadline fires first (here the server's stall limit is longer), its
+    /// error says that in dist_sync a stuck worker ends there too, and where that is named.
+    @Test func aWorkersDeadlineInDistSyncSaysAnotherWorkerMayBeStuck() throws {
+        let cluster = try KVCluster(workers: 2, servers: 1, timeout: 1, stallWarning: 60, stallLimit: 60)
+        cluster.serve()
+        defer { cluster.stop() }
+        let results = cluster.onWorkers { rank, store in
+            try store.initialize(["w"], values: [NDArray([0, 0])])
+            guard rank == 0 else { return }
+            try store.pushPull("w", NDArray([1, 1]), into: NDArray(shape: [2]), priority: 0)
+            try store.waitAll()
+        }
+        let error = try #require(results[0], "worker 0's pushPull succeeded without worker 1's push")
+        #expect(error.contains("no answer within 1.0 s from server 0"), "\(error)")
+        #expect(error.contains("a stuck or slower worker also ends here"), "\(error)")
     }
 
     @Test func badInputIsRefusedWithoutCrashing() throws {

@@ -97,7 +97,15 @@ final class KVCluster: @unchecked Sendable {
 
     func stop() {
         for office in [scheduler] + serverOffices + workerOffices { office.stop() }
+        for thread in serving { _ = thread.join(timeout: 5) }
     }
+
+    /// Runs every server's `run` loop on a thread of its own, as a server process does (it watches
+    /// dist_sync rounds for stalls), until `stop()`.
+    func serve() {
+        serving = servers.map { server in JoinableThread(name: "kv-test-server") { _ = try? server.run(timeout: 60) } }
+    }
+    private var serving: [JoinableThread] = []
 
     /// Runs `body(i)` for `i` in `0..<count` on threads; nil for success, else the error's text.
     static func concurrently(
