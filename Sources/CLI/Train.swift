@@ -296,8 +296,8 @@ struct TrainOptions: ParsableArguments {
 
     /// The flags every worker of a cluster must share, by flag name (`ClusterConfig.sharedSettings`):
     /// those that fix the steps each worker trains (workers that differ wait for each other at a
-    /// dist_sync step), where the job resumes from and checkpoints to, and what each worker's pushes
-    /// and reports hold. The scheduler refuses a worker that differs, naming the flag and both values.
+    /// dist_sync step), where the job resumes from and checkpoints to, what each worker's pushes
+    /// and reports hold, and the big-array bound that places the keys on the servers. The scheduler refuses a worker that differs, naming the flag and both values.
     /// The optimizer flags are checked later, against worker 0's optimizer (`KVServer.checkOptimizer`).
     var sharedSettings: [String: String] {
         var settings = [
@@ -313,6 +313,9 @@ struct TrainOptions: ParsableArguments {
         settings["--load-epoch"] = loadEpoch.map { "\($0)" }
         settings["--resume"] = resume ? "yes" : nil
         settings[Self.modelPrefixSetting] = modelPrefix
+        // Where each key lives: a worker with another bound splits a key the others keep whole.
+        settings["SWIFTPS_BIGARRAY_BOUND"] =
+            (try? KVPlacement.bigArrayBound(environment: ProcessInfoLite.environment)).map { "\($0)" }
         return settings
     }
 

@@ -27,6 +27,12 @@ extension KVServer {
         let sameShape = ours.shape == nil || theirs.shape == nil || ours.shape == theirs.shape
         guard ours.name == theirs.name, ours.totalCount == theirs.totalCount, ours.offset == theirs.offset, sameShape
         else {
+            // The same parameter cut elsewhere: the workers split keys at different bounds.
+            if ours.name == theirs.name && ours.totalCount == theirs.totalCount && ours.offset != theirs.offset {
+                throw KVStoreError.remote(
+                    "\(worker)'s key \(frames.key) is \(theirs.described) as worker 0's, but worker 0's slice here starts at element \(ours.offset) and \(worker)'s at \(theirs.offset): the workers split keys at different bounds; give every worker the same SWIFTPS_BIGARRAY_BOUND"
+                )
+            }
             throw KVStoreError.remote(
                 "\(worker)'s key \(frames.key) is \(theirs.described), worker 0's is \(ours.described): \(fix)")
         }

@@ -10,13 +10,15 @@ struct DistJob {
     let statuses: [String: Int32?]
 
     /// Runs a job to its end (or `timeout`), killing whatever is left. `serverEnv[i]` is added to
-    /// server process i's environment; `workerArgs[i]`, when given, replaces the arguments of worker i;
+    /// server process i's environment, `workerEnv[i]` to worker process i's; `workerArgs[i]`, when
+    /// given, replaces the arguments of worker i;
     /// `nodeWrapper`, when given, wraps every server and worker command (see `ProcessCluster.spawn`);
     /// `schedulerDirectory` and `nodeDirectory` are the working directories of the scheduler and of
     /// the other nodes (default: the test's).
     static func run(
         workers: Int, servers: Int, args: [String], env: [String: String] = [:],
-        serverEnv: [Int: [String: String]] = [:], workerArgs: [Int: [String]] = [:], nodeWrapper: [String] = [],
+        serverEnv: [Int: [String: String]] = [:], workerEnv: [Int: [String: String]] = [:],
+        workerArgs: [Int: [String]] = [:], nodeWrapper: [String] = [],
         schedulerDirectory: String? = nil, nodeDirectory: String? = nil, timeout: Double = 240
     ) throws -> DistJob {
         let cluster = try ProcessCluster(binary: try #require(SwiftPSBinary.path), workers: workers, servers: servers)
@@ -33,7 +35,8 @@ struct DistJob {
         for i in 0..<workers {
             try cluster.spawn(
                 "worker\(i)", ["train", "--kv-store", "dist_sync"] + (workerArgs[i] ?? args),
-                env: cluster.environment(role: "worker", extra: env), wrapper: nodeWrapper,
+                env: cluster.environment(role: "worker", extra: env.merging(workerEnv[i] ?? [:]) { $1 }),
+                wrapper: nodeWrapper,
                 workingDirectory: nodeDirectory)
         }
         return DistJob(cluster: cluster, statuses: cluster.waitAll(timeout: timeout))

@@ -55,6 +55,22 @@ struct MismatchTests {
         }
     }
 
+    /// A worker given another big-array bound would split keys the others keep whole, each on
+    /// another server: it is refused at rendezvous, naming the variable and both values.
+    @Test func workersWithAnotherBigArrayBoundAreRefusedAtRendezvous() throws {
+        let job = try DistJob.run(
+            workers: 2, servers: 1, args: Self.job + ["--network", "mlp"],
+            workerEnv: [1: ["SWIFTPS_BIGARRAY_BOUND": "50000"]], timeout: 120)
+        defer { job.removeFiles() }
+        job.cluster.expectFailed(
+            Self.everyone, job.statuses,
+            saying: ["SWIFTPS_BIGARRAY_BOUND ", "give every worker the same settings"])
+        let log = job.cluster.log("scheduler")
+        #expect(
+            log.contains("SWIFTPS_BIGARRAY_BOUND 50000 against 1000000")
+                || log.contains("SWIFTPS_BIGARRAY_BOUND 1000000 against 50000"), "\(log.suffix(1500))")
+    }
+
     /// A 1-epoch mlp checkpoint, then resumes in a cluster that must fail: with --network lenet, and
     /// with the checkpoint's params file cut short. The workers said so before, but the scheduler
     /// and the server blamed them as silent 10 s later; now every process names the reason.

@@ -208,6 +208,22 @@ import Testing
         #expect(cluster.servers[1].storedValue(1) == [7, 8])
         #expect(cluster.servers[0].storedValue(1) == nil)
     }
+
+    /// A worker with another big-array bound keeps whole a key that worker 0 split: on server 1
+    /// (1 * 9973 % 2) it meets worker 0's second slice, and the server's refusal says where each
+    /// slice starts and which setting differs.
+    @Test func aKeySplitAtAnotherBoundIsRefusedSayingWhere() throws {
+        let cluster = try KVCluster(workers: 2, servers: 2, bigArrayBound: 10, workerBounds: [1: 1_000])
+        defer { cluster.stop() }
+        let results = cluster.onWorkers { rank, store in
+            try store.initialize(["small", "big"], values: [NDArray([7, 8]), NDArray(shape: [25], repeating: 1)])
+        }
+        #expect(results[0] == nil, "\(results)")
+        let error = try #require(results[1], "worker 1's split differs but it was not refused")
+        #expect(
+            error.contains("worker 0's slice here starts at element 13 and worker 1's at 0")
+                && error.contains("SWIFTPS_BIGARRAY_BOUND"), "\(error)")
+    }
 }
 
 /// Throws when `actual` and `expected` differ by more than 1e-5 anywhere.

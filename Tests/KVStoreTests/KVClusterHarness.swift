@@ -22,9 +22,10 @@ final class KVCluster: @unchecked Sendable {
     private(set) var stores: [DistKVStore] = []
 
     /// Starts the cluster and makes the servers (with `stallWarning`/`stallLimit` and `serverLogger`)
-    /// and stores (ordered by rank).
+    /// and stores (ordered by rank; `workerBounds[rank]`, when given, overrides `bigArrayBound`).
     init(
         workers: Int, servers: Int, type: KVStoreType = .distSync, bigArrayBound: Int = 1_000_000,
+        workerBounds: [Int: Int] = [:],
         timeout: Double = 20, stallWarning: Double = 30, stallLimit: Double? = nil,
         serverLogger: Logger = Logger(label: "swiftps.server")
     ) throws {
@@ -54,7 +55,8 @@ final class KVCluster: @unchecked Sendable {
             let made = Inbox<(Int, DistKVStore)>()
             let errors = Self.concurrently(workers) { i in
                 let store = try DistKVStore(
-                    postOffice: byWorkerRank[i], type: type, bigArrayBound: bigArrayBound, timeout: timeout)
+                    postOffice: byWorkerRank[i], type: type, bigArrayBound: workerBounds[i] ?? bigArrayBound,
+                    timeout: timeout)
                 made.put((i, store))
             }
             guard errors.allSatisfy({ $0 == nil }) else { throw HarnessError(description: "stores: \(errors)") }
