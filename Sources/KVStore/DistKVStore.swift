@@ -75,6 +75,9 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     var residuals: [Int: NDArray] = [:]
     /// Residuals restored from a checkpoint, by key name, taken at each key's first compressed push.
     var restoredResiduals: [String: NDArray] = [:]
+    /// Seconds the next `initialize` barrier waits beyond the cluster's barrier deadline: rank 0
+    /// restores the servers from a checkpoint first (`loadCheckpoint`).
+    var restoreAllowance = 0.0
 
     /// Creates the store over a started worker `postOffice`, as MXNet's `KVStoreDist` constructor: rank 0
     /// tells every server whether the job is synchronous (MXNet's `kSyncMode`, sent unless the type is
@@ -169,7 +172,12 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
             }
             try waitAll()
         }
-        try postOffice.barrier(group: .workers)
+        // After a checkpoint restore, rank 0 arrives only once every server has read its files.
+        let allowance = locked {
+            defer { restoreAllowance = 0 }
+            return restoreAllowance
+        }
+        try postOffice.barrier(group: .workers, timeout: postOffice.config.barrierTimeout + allowance)
         if rank != 0 {
             for index in indices { try send(key: index, kind: .check, value: nil, out: nil, priority: 0) }
             try waitAll()

@@ -1,11 +1,12 @@
 import Foundation
 import PSTestSupport
 import SwiftPSCluster
-import SwiftPSKVStore
 import SwiftPSOptimizer
 import SwiftPSTensor
 import SwiftPSTransport
 import Testing
+
+@testable import SwiftPSKVStore
 
 /// dist_async, deadlines and bad input over an in-process cluster.
 @Suite(.serialized) struct DistAsyncAndFailureTests {
@@ -114,6 +115,23 @@ import Testing
         let error = try #require(results[0], "worker 0's pushPull succeeded without worker 1's push")
         #expect(error.contains("no answer within 1.0 s from server 0"), "\(error)")
         #expect(error.contains("a stuck or slower worker also ends here"), "\(error)")
+    }
+
+    /// A checkpoint restore: every rank learns how long rank 0 may take (its `initialize` barrier waits
+    /// that much longer), and rank 0 asks every server at once, reporting the lowest one that fails.
+    @Test func restoringAsksEveryServerAndLengthensTheFirstBarrier() throws {
+        // No scheduler serves the files here: each server's answer is its timeout, after 1 + 0.1 s.
+        let cluster = try KVCluster(workers: 2, servers: 2, timeout: 1)
+        defer { cluster.stop() }
+        let bytes = 2_000_000
+        let results = cluster.onWorkers { rank, store in
+            try store.loadCheckpoint(prefix: "/nonexistent/swiftps-test", epoch: 3, checkpointBytes: bytes)
+        }
+        #expect(results[1] == nil, "rank 1 only records the allowance: \(results)")
+        let error = try #require(results[0], "restoring a checkpoint that does not exist succeeded")
+        #expect(error.contains("server 0 cannot restore checkpoint 3"), "\(error)")
+        let expected = 1 + CheckpointTransfer.allowance(bytes: bytes)
+        #expect(cluster.stores.allSatisfy { store in store.locked { store.restoreAllowance } == expected })
     }
 
     @Test func badInputIsRefusedWithoutCrashing() throws {
