@@ -83,7 +83,9 @@ struct LaunchCluster: Sendable {
     /// The variables of restart `attempt` of run `run` whose workers run `command`.
     static func restartVariables(attempt: Int, command: [String], run: String) -> [(String, String)] {
         var variables = [("SWIFTPS_RESTART", String(attempt))]
-        if LaunchRestart(command) == .latestCheckpoint { variables.append((ResumePoint.resumeRunVariable, run)) }
+        if [.latestCheckpoint, .loadedCheckpoint].contains(LaunchRestart(command)) {
+            variables.append((ResumePoint.resumeRunVariable, run))
+        }
         return variables
     }
 
@@ -191,10 +193,15 @@ enum LaunchRestart: Equatable {
     /// `swiftps train` with a `--model-prefix` that names no checkpoint itself: the launcher adds
     /// `--resume`, and the job continues from the latest complete checkpoint it wrote.
     case latestCheckpoint
-    /// `swiftps train` with `--resume` or `--load-epoch E` of its own: it runs as it was. (With E,
-    /// `--resume` could take a newer checkpoint an earlier, abandoned run left under the prefix, the
-    /// very one a user loading E went back from, or none, when E is an MXNet checkpoint.)
+    /// `swiftps train` with `--resume` of its own: it runs as it was, taking the latest complete
+    /// checkpoint under the prefix, which after this run wrote one is this run's.
     case itsOwnCheckpoint
+    /// `swiftps train --load-epoch E`: it runs as it was, and `SWIFTPS_RESUME_RUN` makes it continue
+    /// from the latest complete checkpoint this run wrote after E, if any, else from E again. (Plain
+    /// `--resume` could take a newer checkpoint an earlier, abandoned run left under the prefix, the
+    /// very one a user loading E went back from; going back to E would retrain the epochs since and
+    /// overwrite their checkpoints.)
+    case loadedCheckpoint
     /// `swiftps train` without a `--model-prefix`: nothing to resume from (`--resume` would be
     /// refused), so it trains from the beginning.
     case beginning
@@ -208,7 +215,9 @@ enum LaunchRestart: Equatable {
         }
         if !command.contains(where: { $0 == "--model-prefix" || $0.hasPrefix("--model-prefix=") }) {
             self = .beginning
-        } else if command.contains(where: { $0 == "--resume" || $0.hasPrefix("--load-epoch") }) {
+        } else if command.contains(where: { $0.hasPrefix("--load-epoch") }) {
+            self = .loadedCheckpoint
+        } else if command.contains("--resume") {
             self = .itsOwnCheckpoint
         } else {
             self = .latestCheckpoint
@@ -219,7 +228,8 @@ enum LaunchRestart: Equatable {
     var phrase: String {
         switch self {
         case .latestCheckpoint: "from the latest complete checkpoint it wrote"
-        case .itsOwnCheckpoint: "from the checkpoint its command names"
+        case .itsOwnCheckpoint: "from the latest complete checkpoint (its --resume)"
+        case .loadedCheckpoint: "from the latest complete checkpoint it wrote, else from the one its --load-epoch names"
         case .beginning: "from the beginning"
         case .asItWas: "as it was (SWIFTPS_RESTART gives the attempt)"
         }

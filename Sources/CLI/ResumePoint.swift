@@ -46,7 +46,18 @@ struct ResumePoint {
             logger.info("--resume: no complete checkpoint under \(prefix): starting from epoch 0")
             return nil
         }
-        let layout = CheckpointLayout(prefix: prefix, epoch: loadEpoch ?? 0)
+        let loadEpoch = loadEpoch ?? 0
+        // A restart of this launch: what it trained since E is in its own checkpoints.
+        if let run = value(of: resumeRunVariable, in: ProcessInfo.processInfo.environment),
+            let (layout, manifest) = CheckpointManifest.latestComplete(prefix: prefix, writtenBy: run),
+            layout.epoch > loadEpoch
+        {
+            logger.info(
+                "restarted: continuing from checkpoint \(layout.epoch), the latest this run (\(run)) wrote, rather than --load-epoch \(loadEpoch)"
+            )
+            return ResumePoint(layout: layout, manifest: manifest)
+        }
+        let layout = CheckpointLayout(prefix: prefix, epoch: loadEpoch)
         guard FileManager.default.fileExists(atPath: layout.manifestPath) else {
             if FileManager.default.fileExists(atPath: layout.serverParamsPath(0))
                 || FileManager.default.fileExists(atPath: layout.serverStatesPath(0))
@@ -84,7 +95,8 @@ struct ResumePoint {
     /// The variable `swiftps launch` sets on a restarted job that it made resume (`--resume` added to
     /// a command that started from scratch): its run. `--resume` then takes only checkpoints this run
     /// wrote; older ones under the prefix are an earlier run's, and resuming from one would continue
-    /// another training (or, past `--num-epochs`, train nothing).
+    /// another training (or, past `--num-epochs`, train nothing). A restarted `--load-epoch E`
+    /// continues from this run's latest complete checkpoint after E, if there is one.
     static let resumeRunVariable = "SWIFTPS_RESUME_RUN"
 
     /// The run id `environment` gives this process (`runVariable`), if any.

@@ -143,8 +143,9 @@ struct LaunchLocalTests {
     }
 
     /// `--max-restarts`: a restarted `train` with a `--model-prefix` resumes from the latest checkpoint
-    /// (`--resume`); one that loads an epoch itself starts from it again (the newest checkpoint under
-    /// the prefix may be an abandoned run's); without a prefix there is nothing to resume from, and
+    /// (`--resume`); one that loads an epoch itself runs as it was (it continues from its own later
+    /// checkpoints, through `SWIFTPS_RESUME_RUN`; the newest checkpoint under the prefix may be an
+    /// abandoned run's); without a prefix there is nothing to resume from, and
     /// the command runs again as it was (`--resume` was appended, and refused at every restart).
     @Test func aRestartResumesOnlyWithAPrefixAndNoEpochOfItsOwn() throws {
         let script = "echo attempt=${SWIFTPS_RESTART:-0} args=\"$*\"; [ \"${SWIFTPS_RESTART:-0}\" = 1 ]"
@@ -206,6 +207,44 @@ struct LaunchLocalTests {
         #expect(result.all.contains("skipping checkpoint 2: another run wrote it"), "\(result.all)")
         #expect(result.all.contains("--resume: no complete checkpoint under"), "\(result.all)")
         #expect(result.all.contains("Epoch[1] Validation-accuracy"), "the restarted job trained nothing: \(result.all)")
+    }
+
+    /// A restarted `--load-epoch E` job continues from the newest checkpoint it wrote itself, not
+    /// from E again (which would retrain the epochs since and write their checkpoints over).
+    @Test func aRestartedLoadEpochJobContinuesFromItsOwnLaterCheckpoint() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reload-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let train = [
+            binary, "train", "--kv-store", "dist_sync", "--num-batches", "300", "--no-progress", "--model-prefix",
+            dir + "/ck",
+        ]
+        let first = try LaunchCommand.run(
+            [binary, "launch", "-n", "1", "-s", "1", "--grace", "2", "--"] + train + ["--num-epochs", "1"],
+            deadline: .seconds(120))
+        try #require(first.status == 0, "\(first.all)")
+        // The first attempt dies once it has written checkpoint 2; the restart runs the command as it was.
+        let crashAfterTwo =
+            "if [ -z \"$SWIFTPS_RESTART\" ]; then \"$@\" & p=$!; "
+            + "while [ ! -f '\(dir)/ck-0002.manifest.json' ] && kill -0 $p 2>/dev/null; do sleep 0.05; done; "
+            + "kill -9 $p; exit 3; fi; exec \"$@\""
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "-n", "1", "-s", "1", "--grace", "2", "--max-restarts", "1", "--", "sh", "-c",
+                crashAfterTwo, "sh",
+            ] + train + ["--num-epochs", "5", "--load-epoch", "1"], deadline: .seconds(240))
+        #expect(result.status == 0, "\(result.all)")
+        #expect(
+            result.all.contains(
+                "from the latest complete checkpoint it wrote, else from the one its --load-epoch names"))
+        let resumed = result.all.split(separator: "\n").first { $0.contains("restarted: continuing from checkpoint") }
+        let epoch = resumed.flatMap { line in
+            line.split(separator: " ").drop { $0 != "checkpoint" }.dropFirst().first.flatMap {
+                Int($0.filter(\.isNumber))
+            }
+        }
+        #expect((epoch ?? 0) >= 2 && resumed?.contains("rather than --load-epoch 1") == true, "\(result.all)")
+        #expect(FileManager.default.fileExists(atPath: dir + "/ck-0005.manifest.json"), "\(result.all)")
     }
 
     @Test func badInputsAreRejectedWithActionableErrors() throws {
