@@ -112,6 +112,24 @@ extension LaunchJob {
         let numServers = options.numServers ?? options.numWorkers
         let (role, rank) = try LaunchSlurm.role(
             procid: procid, numServers: numServers, numWorkers: options.numWorkers)
+        do {
+            return try await runSlurmTask(
+                role: role, rank: rank, schedulerHost: schedulerHost, schedulerPort: schedulerPort,
+                environment: environment)
+        } catch let error as LaunchError {
+            // Said as a task's failure (`LaunchSlurm.taskFailure`), so that the outer launcher names
+            // this task and its node rather than only srun's status.
+            let label = role == .scheduler ? "scheduler" : "\(role.rawValue) \(rank)"
+            let node = environment["SLURMD_NODENAME"] ?? LaunchNetwork.hostName()
+            LaunchConsole(name: "swiftps launch (\(label))").say("\(label) on \(node) failed: \(error)")
+            return 1
+        }
+    }
+
+    /// The task `role` `rank` of `runSlurmTask`, once its place in the job is known.
+    private func runSlurmTask(
+        role: LaunchRole, rank: Int, schedulerHost: String, schedulerPort: Int, environment: [String: String]
+    ) async throws -> Int32 {
         var cluster = try cluster(schedulerURI: schedulerHost, schedulerPort: schedulerPort)
         cluster.launcher = "slurm"
         let nodeHost = LaunchSlurm.advertisedHost(

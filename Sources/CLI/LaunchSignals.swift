@@ -49,6 +49,9 @@ final class LaunchSignals: @unchecked Sendable {
         waiting.continuation.resume(returning: number)
     }
 
+    /// The first signal received while nobody waited, left for `next()`; nil when there is none.
+    var pendingSignal: Int32? { lock.withLock { pending.first } }
+
     /// The next signal received (one that arrived while nobody waited comes first); nil when the calling
     /// task is cancelled before one arrives. One caller at a time.
     func next() async -> Int32? {

@@ -50,6 +50,11 @@ struct LaunchSupervisor {
 
     /// Runs the job to its end and returns how it ended.
     func run() async -> LaunchOutcome {
+        // A signal during the preparations (name lookups, port probes, scontrol): start nothing.
+        if let number = signals.pendingSignal {
+            console.say("got \(LaunchExit.signalName(number)) before the job started: starting nothing")
+            return .interrupted(number)
+        }
         let runners = self.runners
         let workers = runners.indices.filter { runners[$0].task.role == .worker }
         let outputs = self.outputs

@@ -204,6 +204,22 @@ struct LaunchPlanTests {
         #expect(result.standardOutput.contains("] role=worker node= interface=lo"), "\(result.all)")
     }
 
+    /// A task that cannot start on its node (a secret or log directory not there) says so as a task's
+    /// failure, naming itself and the node, in the form the outer launcher reports first.
+    @Test func aSlurmTaskThatCannotStartNamesItselfAndItsNode() throws {
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "--slurm-task", "-n", "2", "-s", "1", "--scheduler-host", "n0", "--scheduler-port",
+                "9300", "--secret-file", "/nonexistent/swiftps-secret", "--", "true",
+            ],
+            environment: ["SLURM_PROCID": "2", "SLURMD_NODENAME": "n7"], deadline: .seconds(30))
+        #expect(result.status == 1, "\(result.all)")
+        #expect(
+            result.standardError.contains(
+                "swiftps launch (worker 0): worker 0 on n7 failed: --secret-file /nonexistent/swiftps-secret"),
+            "\(result.all)")
+    }
+
     @Test func slurmTaskOutsideTheStepIsRefused() throws {
         let result = try LaunchCommand.run(
             [
