@@ -132,6 +132,9 @@ enum ClusterRoles {
                 logger.error("\(error)")
                 office.terminateJob("\(error)")
             }
+            if office.workerSettings["--load-epoch"] == nil, office.workerSettings["--resume"] == nil {
+                ResumePoint.warnAboutEarlierCheckpoints(prefix: ResumePoint.absolute(prefix), logger: logger)
+            }
         }
         let settings = EpochCoordinator.Settings(
             metricsOut: metricsOut,

@@ -88,6 +88,18 @@ struct ResumePoint {
         return ResumePoint(layout: layout, manifest: manifest)
     }
 
+    /// Warns when a run that starts from scratch checkpoints under a prefix that already holds
+    /// checkpoints: it writes over them one epoch at a time, and until it passes the newest of them
+    /// `--resume` (without a launcher's run id) would pick the earlier run's.
+    static func warnAboutEarlierCheckpoints(prefix: String, logger: Logger) {
+        let epochs = CheckpointLayout.epochsWithManifest(prefix: prefix)
+        guard let newest = epochs.first else { return }
+        let list = epochs.count == 1 ? "epoch \(newest)" : "\(epochs.count), epochs \(epochs.last ?? 0) to \(newest)"
+        logger.warning(
+            "--model-prefix \(prefix) already holds checkpoints (\(list)) of an earlier run: this run writes over them as it reaches each epoch, and until it passes epoch \(newest), --resume would take the earlier run's; give another --model-prefix to keep the two apart"
+        )
+    }
+
     /// The variable `swiftps launch` sets on every process of one launch, the same across its
     /// restarts: the run's id, which every checkpoint manifest the job writes records.
     static let runVariable = "SWIFTPS_RUN_ID"

@@ -30,6 +30,9 @@ struct TrainJob {
             resumePoint = try ResumePoint.resolve(
                 prefix: options.modelPrefix, loadEpoch: options.loadEpoch, resume: options.resume,
                 distributed: false, logger: logger)
+            if let prefix = options.modelPrefix, options.loadEpoch == nil, !options.resume {
+                ResumePoint.warnAboutEarlierCheckpoints(prefix: prefix, logger: logger)
+            }
         }
         let session = try TrainSession.start(
             kvType: kvType, cluster: options.cluster, batchSize: options.batchSize,

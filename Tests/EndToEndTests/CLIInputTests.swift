@@ -221,7 +221,15 @@ struct CLIInputTests {
         let again = try CLIRunner.run(["train", "--resume", "--num-epochs", "3"] + flags, timeout: 120)
         try #require(again.status == 0, "\(again.stderr)")
         #expect(again.stderr.contains("resuming from \(dir)/ck-0002.params at epoch 2"), "\(again.stderr)")
+        #expect(!again.stderr.contains("already holds checkpoints"), "resuming is no new run: \(again.stderr)")
         try Self.expectUnmoved(dir + "/ck", from: 2, to: 3, "in epoch 2, past the drop at epoch 2")
+        // A run from scratch under the same prefix is told what it will write over, and why it matters.
+        let over = try CLIRunner.run(["train", "--num-epochs", "1"] + flags, timeout: 120)
+        try #require(over.status == 0, "\(over.stderr)")
+        #expect(
+            over.stderr.contains("--model-prefix \(dir)/ck already holds checkpoints (2, epochs 2 to 3)")
+                && over.stderr.contains("until it passes epoch 3, --resume would take the earlier run's"),
+            "\(over.stderr)")
     }
 
     /// Expects checkpoint `to` of `prefix` to hold the weights of checkpoint `from` (a rate of ~0).
