@@ -234,9 +234,10 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
             try FileManager.default.contentsOfDirectory(atPath: dir).sorted() == [
                 "blobs-0002.params", "blobs-0004.params", "blobs-symbol.json",
             ])
+        // As MXNet's: a loaded module's parameters are set at bind, with no initParams call.
         let loaded = try Module.load(prefix: dir + "/blobs", epoch: 4)
         try loaded.bind(dataShapes: [DataDesc(name: "data", shape: [16, 2])], forTraining: false)
-        try loaded.initParams()
+        #expect(loaded.paramsInitialized)
         let trained = try module.getParams().args
         let restored = try loaded.getParams().args
         #expect(!trained.isEmpty && Set(restored.keys) == Set(trained.keys))
@@ -350,6 +351,41 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         try loaded.initParams()
         try resumed.bind(dataShapes: eval.provideData, forTraining: false, forceRebind: true)
         #expect(try loaded.predict(eval)[0][0].toArray() == resumed.predict(eval)[0][0].toArray())
+    }
+
+    /// `sharedModule` must be a bound Module with its parameters set (MXNet asserts it): an unbound
+    /// one used to be skipped while the new module claimed initialized parameters. Rebinding on the
+    /// shared memory keeps the shared values instead of writing this module's old ones into them.
+    @Test func aSharedModuleMustHoldWeightsAndKeepsThem() throws {
+        let data = [DataDesc(name: "data", shape: [4, 2])]
+        let owner = try Module(symbol: try smallNet(), seed: 1)
+        let reader = try Module(symbol: try smallNet(), seed: 2)
+        #expect(throws: ModuleError.self) { try reader.bind(dataShapes: data, forTraining: false, sharedModule: owner) }
+        #expect(!reader.paramsInitialized && !reader.binded)
+        try owner.bind(dataShapes: data, forTraining: false)
+        try owner.initParams(initializer: Xavier())
+        try reader.bind(dataShapes: data, forTraining: false)
+        try reader.initParams(initializer: Constant(value: 0.5))
+        let trained = try owner.getParams().args
+        try reader.bind(dataShapes: data, forTraining: false, forceRebind: true, sharedModule: owner)
+        for (name, value) in try reader.getParams().args {
+            #expect(value.toArray() == trained[name]?.toArray(), "\(name) is not the shared module's")
+        }
+        for (name, value) in try owner.getParams().args {
+            #expect(value.toArray() == trained[name]?.toArray(), "the rebind wrote over the owner's \(name)")
+        }
+    }
+
+    /// Bound for inference without label shapes, a regression module's 10-wide label takes the shape
+    /// its loss infers from the data (it was given a batch-sized vector, which the loss refused).
+    @Test func aLabelLeftOutAtBindTakesTheShapeItsLossInfers() throws {
+        let fc = try Symbol.fullyConnected(Symbol.variable("data"), numHidden: 10, name: "fc")
+        let net = try Symbol.linearRegressionOutput(fc, label: Symbol.variable("lro_label"), name: "lro")
+        let module = try Module(symbol: net, labelNames: ["lro_label"], seed: 1)
+        try module.bind(dataShapes: [DataDesc(name: "data", shape: [4, 3])], forTraining: false)
+        try module.initParams(initializer: Xavier())
+        let eval = try NDArrayIter(data: NDArray(shape: [8, 3], repeating: 1), batchSize: 4)
+        #expect(try module.predict(eval)[0][0].shape == [8, 10])
     }
 
     @Test func sequentialModuleMatchesOneModule() throws {

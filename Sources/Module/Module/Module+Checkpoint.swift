@@ -26,7 +26,8 @@ extension Module {
     }
 
     /// Creates a module from a checkpoint (MXNet's `Module.load`): the parameters are applied at
-    /// `initParams` and the optimizer states at `initOptimizer`.
+    /// `bind` (so `predict` or `score` may follow it; `fit`'s `initParams` keeps them unless
+    /// `forceInit`) and the optimizer states at `initOptimizer`.
     public static func load(
         prefix: String, epoch: Int, loadOptimizerStates: Bool = false, dataNames: [String] = ["data"],
         labelNames: [String] = ["softmax_label"], seed: UInt64 = 0,

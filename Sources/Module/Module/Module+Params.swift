@@ -25,7 +25,11 @@ extension Module {
         allowExtra: Bool = false
     ) throws {
         if paramsInitialized && !forceInit {
-            logger.warning("Parameters already initialized and forceInit=false. initParams call ignored.")
+            if paramsFromLoad {
+                logger.debug("Parameters loaded by Module.load are kept (forceInit=false)")
+            } else {
+                logger.warning("Parameters already initialized and forceInit=false. initParams call ignored.")
+            }
             return
         }
         guard let executor else { throw ModuleError.wrongState(call: "initParams", needs: "bind") }
@@ -82,6 +86,7 @@ extension Module {
             try fill(name, array, auxParams)
         }
         paramsInitialized = true
+        paramsFromLoad = false
         preloadedParams = nil
         // Parameters set after the optimizer is installed must reach the store too (in a cluster,
         // rank 0's: a call every worker makes).

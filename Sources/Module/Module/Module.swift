@@ -55,9 +55,12 @@ public final class Module: BaseModule {
         uniqueKeysWithValues: paramNames.enumerated().map { ($1, $0) })
     /// The parameters the kvstore updates.
     lazy var trainable: Set<String> = Set(paramNames).subtracting(fixedParamNames)
-    /// Parameters loaded by `Module.load` and applied at the first `initParams` (MXNet's
-    /// `_arg_params`/`_aux_params` before bind).
+    /// Parameters loaded by `Module.load` (MXNet's `_arg_params`/`_aux_params` before bind), applied
+    /// when the module is bound, so that `predict` or `score` may follow `bind` directly.
     var preloadedParams: (args: [String: NDArray], aux: [String: NDArray])?
+    /// Whether the parameters came from `Module.load` at `bind`: a later `initParams` (`fit`'s) keeps
+    /// them, as MXNet's does, without a warning for a call the caller did not make.
+    var paramsFromLoad = false
     /// Optimizer states for `initOptimizer` to install (`Module.load`, `preloadOptimizerStates`): a
     /// file's bytes, or nil to read the file at `path`.
     var preloadedStates: (bytes: [UInt8]?, path: String)?
@@ -166,10 +169,9 @@ public final class Module: BaseModule {
             logger.warning("label shapes \(labels.map(\.name)) do not match label names \(labelNames)")
         }
         var shapes: [String: [Int]] = [:]
+        // Labels the iterator does not provide (inference) take the shape their loss operator infers
+        // from the data (MXNet's `simple_bind` leaves them out too).
         for d in dataShapes + labels { shapes[d.name] = d.shape }
-        // Labels the iterator does not provide (inference) still need a shape: batch-sized vector.
-        let batch = dataShapes.first?.shape.first ?? 1
-        for name in labelNames where shapes[name] == nil { shapes[name] = [batch] }
 
         var reqs: [String: GradReq] = [:]
         for name in sym.listArguments() {
@@ -186,9 +188,15 @@ public final class Module: BaseModule {
 
         var sharedArgs: [String: NDArray] = [:]
         var sharedAux: [String: NDArray] = [:]
-        if let shared = sharedModule as? Module, let se = shared.executor {
-            guard shared.binded && shared.paramsInitialized else {
-                throw ModuleError.wrongState(call: "bind(sharedModule:)", needs: "the shared module's initParams")
+        if let sharedModule {
+            // MXNet asserts the same: the weights shared must exist and hold values.
+            guard let shared = sharedModule as? Module else {
+                throw ModuleError.badInput("bind(sharedModule:) takes a Module, not a \(type(of: sharedModule))")
+            }
+            guard shared.binded, shared.paramsInitialized, let se = shared.executor else {
+                throw ModuleError.wrongState(
+                    call: "bind(sharedModule:)",
+                    needs: shared.binded ? "the shared module's initParams" : "the shared module's bind")
             }
             for n in paramNames { sharedArgs[n] = se.argDict[n] }
             for n in auxNames { sharedAux[n] = se.auxDict[n] }
@@ -209,8 +217,9 @@ public final class Module: BaseModule {
                 argGrads: exec.gradDict, gradReqs: reqs,
                 aux: exec.auxDict.merging(sharedAux) { _, shared in shared }, seed: seed)
         }
-        if let previous, paramsInitialized {
-            // Rebinding keeps the parameter values (MXNet copies them into the new executor).
+        if let previous, paramsInitialized, sharedModule == nil {
+            // Rebinding keeps the parameter values (MXNet copies them into the new executor); bound
+            // on a shared module's memory, the shared values are the ones to keep.
             for n in paramNames { if let a = previous.argDict[n] { try exec.argDict[n]?.copy(from: a) } }
             for n in auxNames { if let a = previous.auxDict[n] { try exec.auxDict[n]?.copy(from: a) } }
         }
@@ -222,5 +231,10 @@ public final class Module: BaseModule {
         self.inputsNeedGrad = inputsNeedGrad
         self.binded = true
         if sharedModule != nil { paramsInitialized = true }
+        // MXNet's `Module.load` marks the parameters initialized and `bind` sets them.
+        if !paramsInitialized, preloadedParams != nil {
+            try initParams(initializer: nil)
+            paramsFromLoad = true
+        }
     }
 }
