@@ -185,6 +185,10 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     }
 
     /// Pushes `value` (a gradient once an optimizer is set) to the servers holding `key`.
+    ///
+    /// It returns once the message is queued, and ZeroMQ sends `value`'s own memory (no copy): leave
+    /// `value` unchanged until `wait(key)` (or the next operation on `key`, which waits first), as
+    /// MXNet's engine orders writes to a pushed array after the push. The Module does.
     public func push(_ key: String, _ value: NDArray, priority: Int = 0) throws {
         try send(key: try index(of: key, count: value.count), kind: .push, value: value, out: nil, priority: priority)
     }
@@ -195,7 +199,8 @@ public final class DistKVStore: KVStore, @unchecked Sendable {
     }
 
     /// MXNet's `PushPull`: one round trip per server that pushes `value` and brings back the updated
-    /// value into `out` (in dist_sync, once every worker has pushed this key).
+    /// value into `out` (in dist_sync, once every worker has pushed this key). As for `push`, leave
+    /// `value` unchanged, and do not read `out`, until `wait(key)`.
     public func pushPull(_ key: String, _ value: NDArray, into out: NDArray, priority: Int = 0) throws {
         let index = try index(of: key, count: value.count)
         guard out.count == value.count else {

@@ -55,12 +55,20 @@ public enum MetaCodec {
         }
     }
 
-    /// Decodes a meta frame.
-    public static func decode(_ bytes: UnsafeRawBufferPointer) throws(WireError) -> DecodedMeta {
+    /// The most heap decoding a meta of `byteCount` bytes may take. A real meta takes about twice
+    /// its size (its strings and node entries); a forged one of repeated empty entries could take a
+    /// hundred times, which is refused instead.
+    public static func decodeBudget(byteCount: Int) -> Int { 8 * byteCount + (1 << 20) }
+
+    /// Decodes a meta frame of at most `limit` bytes, within `decodeBudget` of memory.
+    public static func decode(_ bytes: UnsafeRawBufferPointer, limit: Int = TransportLimits().maxMetaBytes)
+        throws(WireError) -> DecodedMeta
+    {
+        guard bytes.count <= limit else { throw .metaTooLarge(byteCount: bytes.count, limit: limit) }
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: UInt8.self),
-            let meta = swiftps__meta__unpack(nil, bytes.count, base)
+            let meta = swiftps_meta_unpack_bounded(bytes.count, base, decodeBudget(byteCount: bytes.count))
         else { throw .undecodable(byteCount: bytes.count) }
-        defer { swiftps__meta__free_unpacked(meta, nil) }
+        defer { swiftps_meta_free_bounded(meta) }
         let m = meta.pointee
         guard m.version == version else { throw .unsupportedVersion(found: m.version, expected: version) }
         var message = Message(

@@ -23,11 +23,16 @@ public struct TransportLimits: Sendable, Equatable {
     public var maxMessageBytes: Int
     /// The most data frames one message may carry; default 64 (the KVStore uses 2 or 3).
     public var maxDataFrames: Int
+    /// The largest meta frame in bytes; default 16 MiB. The largest a job sends is the node table,
+    /// about 400 bytes a node (some 40,000 nodes fit). A received meta is checked against it before
+    /// it is decoded, and decoding may take at most `MetaCodec.decodeBudget` of memory.
+    public var maxMetaBytes: Int
 
     /// Creates limits.
-    public init(maxMessageBytes: Int = 1 << 30, maxDataFrames: Int = 64) {
+    public init(maxMessageBytes: Int = 1 << 30, maxDataFrames: Int = 64, maxMetaBytes: Int = 16 << 20) {
         self.maxMessageBytes = maxMessageBytes
         self.maxDataFrames = maxDataFrames
+        self.maxMetaBytes = maxMetaBytes
     }
 
     /// Throws when `message` with an encoded meta of `metaBytes` breaks a limit.
@@ -35,6 +40,7 @@ public struct TransportLimits: Sendable, Equatable {
         guard message.data.count <= maxDataFrames else {
             throw .tooManyFrames(count: message.data.count, limit: maxDataFrames)
         }
+        guard metaBytes <= maxMetaBytes else { throw .messageTooLarge(bytes: metaBytes, limit: maxMetaBytes) }
         let total = metaBytes + message.dataByteCount
         guard total <= maxMessageBytes else { throw .messageTooLarge(bytes: total, limit: maxMessageBytes) }
     }

@@ -1,8 +1,11 @@
 /// Why a meta frame could not be decoded. ps-lite `CHECK`-fails on a bad frame; SwiftPS drops the
 /// message with this reason logged and keeps running.
 public enum WireError: Error, Equatable, CustomStringConvertible {
-    /// The bytes are not a valid protobuf `Meta`.
+    /// The bytes are not a valid protobuf `Meta` (or would take more memory to decode than a
+    /// meta of their size can: `MetaCodec.decodeBudget`).
     case undecodable(byteCount: Int)
+    /// The meta frame is larger than any this build sends (`TransportLimits.maxMetaBytes`).
+    case metaTooLarge(byteCount: Int, limit: Int)
     /// The sender speaks another wire schema version.
     case unsupportedVersion(found: Int32, expected: Int32)
     /// A control command this build does not know.
@@ -20,6 +23,9 @@ public enum WireError: Error, Equatable, CustomStringConvertible {
         case .undecodable(let count):
             return
                 "meta frame of \(count) bytes is not a valid SwiftPS message (is something else talking to this port?)"
+        case .metaTooLarge(let count, let limit):
+            return
+                "meta frame of \(count) bytes exceeds the limit of \(limit) (is something else talking to this port?)"
         case .unsupportedVersion(let found, let expected):
             return
                 "wire schema version \(found) is not supported (this build speaks \(expected)): run the same SwiftPS version on every node"

@@ -46,7 +46,9 @@ let releasePayloadAfterSend: @convention(c) (UnsafeMutableRawPointer?, UnsafeMut
 /// The identity a DEALER presents to its peer's ROUTER: `ps<id>`, as in ps-lite.
 func identityBytes(for id: Int32) -> [UInt8] { Array("ps\(id)".utf8) }
 
-/// Parses a `ps<id>` identity; `nil` for ZeroMQ's generated identities (nodes without an id yet).
+/// Parses a `ps<id>` identity; `nil` for ZeroMQ's generated identities (nodes without an id yet)
+/// and for any other spelling of an id (`ps07`): ZeroMQ refuses a second connection only under the
+/// same identity bytes, so only the one spelling `identityBytes` gives may stand for a node.
 func nodeID(fromIdentity bytes: UnsafeRawBufferPointer) -> Int32? {
     guard bytes.count > 2, bytes.count <= 13, bytes[0] == UInt8(ascii: "p"), bytes[1] == UInt8(ascii: "s") else {
         return nil
@@ -56,7 +58,8 @@ func nodeID(fromIdentity bytes: UnsafeRawBufferPointer) -> Int32? {
         guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
         value = value * 10 + Int64(byte - UInt8(ascii: "0"))
     }
-    return value <= Int64(Int32.max) ? Int32(value) : nil
+    guard value <= Int64(Int32.max), bytes.count == 2 + String(value).utf8.count else { return nil }
+    return Int32(value)
 }
 
 /// Logs dropped messages without letting a flood of garbage flood the log: the first 20 drops are

@@ -173,7 +173,9 @@ extension ZMQVan {
         let identity = frames[0].withUnsafeBytes { nodeID(fromIdentity: $0) }
         let decoded: DecodedMeta
         do {
-            decoded = try frames[1].withUnsafeBytes { raw throws(WireError) in try MetaCodec.decode(raw) }
+            decoded = try frames[1].withUnsafeBytes { raw throws(WireError) in
+                try MetaCodec.decode(raw, limit: options.limits.maxMetaBytes)
+            }
         } catch {
             drops.drop("\(error)", logger: logger)
             return nil

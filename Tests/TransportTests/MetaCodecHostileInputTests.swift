@@ -37,6 +37,53 @@ import Testing
         #expect(throws: WireError.undecodable(byteCount: nested.count)) { try MetaCodec.decode(nested) }
     }
 
+    /// Repeated empty node entries (2 bytes each on the wire, ~200 bytes each decoded) would make a
+    /// small frame cost a hundred times its size: decoding stops at `decodeBudget` and the frame is
+    /// undecodable. A real node table of as many nodes, with their strings, decodes.
+    @Test func aFrameThatWouldDecodeIntoFarMoreMemoryIsRefused() throws {
+        let entry: [UInt8] = W.tag(2, 2) + [0]
+        let empties = [UInt8]((0..<200_000).map { _ in entry }.joined())
+        let control = W.bytesField(3, W.varintField(1, 2) + empties)
+        let forged = W.version1 + control
+        #expect(throws: WireError.undecodable(byteCount: forged.count)) { try MetaCodec.decode(forged) }
+        var table = Message(control: Control(cmd: .addNode))
+        table.control.nodes = (0..<5_000).map { i in
+            var node = NodeInfo(
+                role: .worker, id: Int32(9 + 2 * i), hostname: "10.0.\(i / 250).\(i % 250)", port: 9200,
+                isRecovery: false,
+                rank: Int32(i), shardSize: 60_000, auth: Array(repeating: 7, count: 32),
+                nonce: Array(repeating: 3, count: 16),
+                job: "3f2a9c0d1e4b5a67")
+            node.settings = ["--batch-size": "128", "--num-epochs": "10", "--kv-store": "dist_sync"]
+            return node
+        }
+        let real = MetaCodec.encode(table)
+        #expect(try MetaCodec.decode(real).message.control.nodes.count == 5_000)
+    }
+
+    /// A connection's identity names a node only in the one spelling a node uses (`ps7`): ZeroMQ
+    /// turns a second connection away only under identical bytes, so `ps07` beside a live `ps7`
+    /// must not pass for node 7.
+    @Test func onlyTheCanonicalIdentityNamesANode() {
+        func id(_ text: String) -> Int32? { Array(text.utf8).withUnsafeBytes { nodeID(fromIdentity: $0) } }
+        #expect(id("ps7") == 7 && id("ps11") == 11 && id("ps0") == 0 && id("ps2147483647") == Int32.max)
+        for forged in ["ps07", "ps007", "ps00", "ps", "ps7a", "ps-7", "ps2147483648", "px7"] {
+            #expect(id(forged) == nil, "\(forged)")
+        }
+        #expect(identityBytes(for: 9) == Array("ps9".utf8))
+    }
+
+    /// A meta frame over the limit is refused before it is decoded.
+    @Test func aMetaOverTheLimitIsRefusedUndecoded() throws {
+        let meta = MetaCodec.encode(Message(body: Array(repeating: 1, count: 4096)))
+        #expect(throws: WireError.metaTooLarge(byteCount: meta.count, limit: 1024)) {
+            try meta.withUnsafeBytes { raw throws(WireError) in try MetaCodec.decode(raw, limit: 1024) }
+        }
+        #expect(
+            try meta.withUnsafeBytes { raw throws(WireError) in try MetaCodec.decode(raw, limit: 8192) }.message.body
+                .count == 4096)
+    }
+
     @Test func varintsLongerThanTenBytesAreUndecodable() throws {
         // Ten bytes is the longest varint (a negative int32 takes all ten): head = -1 decodes.
         let ten = W.tag(1, 0) + Array(repeating: 0xFF, count: 9) + [0x01] + W.version1
