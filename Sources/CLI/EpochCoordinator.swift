@@ -104,7 +104,7 @@ final class EpochCoordinator: @unchecked Sendable {
         let lateness = round.reports.mapValues { $0.arrived - round.firstArrival }
         for (rank, late) in lateness where late > settings.stragglerSeconds && !round.warned.contains(rank) {
             logger.warning(
-                "worker \(rank) reached the end of epoch \(epoch) \(String(format: "%.1f", late)) s after the first worker (straggler threshold \(settings.stragglerSeconds) s)"
+                "\(office.description(of: NodeID.worker(rank))) reached the end of epoch \(epoch) \(String(format: "%.1f", late)) s after the first worker (straggler threshold \(settings.stragglerSeconds) s)"
             )
         }
         var summary = EpochSummary(epoch: epoch, train: [], validation: [], checkpoint: nil)
@@ -199,7 +199,7 @@ final class EpochCoordinator: @unchecked Sendable {
                 let waited = now - round.firstArrival
                 if waited > settings.deadline {
                     rounds[epoch] = nil
-                    let names = missing.map { "worker \($0)" }.joined(separator: ", ")
+                    let names = missing.map { office.description(of: NodeID.worker($0)) }.joined(separator: ", ")
                     let error =
                         "\(names) did not reach the end of epoch \(epoch) within \(settings.deadline) s of the first worker (SWIFTPS_BARRIER_TIMEOUT)"
                     // The job cannot go on without them: stop every process now, naming the late
@@ -213,7 +213,7 @@ final class EpochCoordinator: @unchecked Sendable {
                 for rank in missing where !round.warned.contains(rank) {
                     rounds[epoch]?.warned.insert(rank)
                     logger.warning(
-                        "worker \(rank) is more than \(settings.stragglerSeconds) s behind the other workers at the end of epoch \(epoch) (--straggler-timeout / SWIFTPS_STRAGGLER_TIMEOUT)"
+                        "\(office.description(of: NodeID.worker(rank))) is more than \(settings.stragglerSeconds) s behind the other workers at the end of epoch \(epoch) (--straggler-timeout / SWIFTPS_STRAGGLER_TIMEOUT)"
                     )
                 }
             }

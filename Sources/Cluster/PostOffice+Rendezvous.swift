@@ -76,7 +76,8 @@ extension PostOffice {
             me.hostname = host
             me.port = Int32(port)
             state.unlock()
-            threads.append(JoinableThread(name: "ps-dispatch") { [self] in dispatchLoop() })
+            let dispatcher = JoinableThread(name: "ps-dispatch") { [self] in dispatchLoop() }
+            locked { threads.append(dispatcher) }
             if isScheduler { try rendezvousAsScheduler(deadline: rendezvousDeadline) } else { try rendezvousAsNode() }
             if config.heartbeatInterval > 0 {
                 let thread = JoinableThread(name: "ps-heartbeat") { [self] in heartbeatLoop() }
@@ -137,7 +138,7 @@ extension PostOffice {
         if phase == .stopped { throw ClusterError.notRunning("stopped during rendezvous") }
         guard answered, let reply = tableReply else {
             throw ClusterError.rendezvousFailed(
-                "no node table from the scheduler at \(schedulerAddress) within \(formatSeconds(patience)) s: is it running? is a firewall blocking port \(config.schedulerPort)?"
+                "no node table from the scheduler at \(schedulerAddress) within \(formatSeconds(patience)) s: is it running? is a firewall blocking port \(config.schedulerPort)? or can it not reach this node at \(locked { me.hostname }):\(locked { me.port }) (set DMLC_NODE_HOST or DMLC_INTERFACE to an address it can reach)?"
             )
         }
         try adoptTable(reply)

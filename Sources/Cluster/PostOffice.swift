@@ -222,6 +222,7 @@ public final class PostOffice: @unchecked Sendable {
         state.unlock()
         if id == myID {
             message.recver = myID
+            message.senderVerified = true  // it never left this process
             receive(message, onReceiveThread: false, local: true)
             return message.dataByteCount
         }

@@ -175,7 +175,7 @@ struct FailureTests {
                 let statuses = cluster.waitAll(timeout: 45)
                 cluster.expectFailed(
                     ["scheduler", "server0", "worker0", "worker1"], statuses,
-                    saying: ["worker \(rank) did not reach the end of epoch"])
+                    saying: ["worker \(rank) (id \(9 + 2 * rank)) at 127.0.0.1:", "did not reach the end of epoch"])
             })
     }
 
