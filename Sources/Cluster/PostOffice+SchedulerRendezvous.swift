@@ -36,7 +36,11 @@ extension PostOffice {
             do {
                 try transport.connect(to: node.id, host: node.hostname, port: Int(node.port))
             } catch {
-                throw ClusterError.transport("cannot connect to \(node): \(error)")
+                // Every node that arrived hears why, naming the node, instead of waiting for a table.
+                let reason =
+                    "the scheduler cannot connect to \(node): \(error); give that node an address the scheduler's host can reach (DMLC_NODE_HOST or DMLC_INTERFACE)"
+                failRendezvous(reason)
+                throw ClusterError.rendezvousFailed(reason)
             }
         }
         let entries = table.values.sorted { $0.id < $1.id }

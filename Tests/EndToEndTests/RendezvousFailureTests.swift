@@ -40,6 +40,27 @@ struct RendezvousFailureTests {
         }
     }
 
+    /// A worker advertises a name the scheduler cannot resolve: the scheduler fails the rendezvous at
+    /// once, and the server hears why, naming the worker and its address (it used to wait out its
+    /// deadline for a table). The worker, which cannot be told, says the scheduler may not reach it.
+    @Test func aWorkerTheSchedulerCannotReachIsNamedAtOnce() throws {
+        try ProcessCluster.with(workers: 1, servers: 1) { cluster in
+            let train = ["train"] + Self.job + ["--num-epochs", "1", "--num-batches", "20"]
+            try cluster.startSchedulerAndServers(extra: ["SWIFTPS_RENDEZVOUS_TIMEOUT": "5"])
+            try cluster.spawn(
+                "worker0", train,
+                env: cluster.environment(
+                    role: "worker",
+                    extra: ["DMLC_NODE_HOST": "no-such-host.invalid", "SWIFTPS_RENDEZVOUS_TIMEOUT": "5"]))
+            let statuses = cluster.waitAll(timeout: 60)
+            cluster.expectFailed(
+                ["scheduler", "server0"], statuses,
+                saying: ["the scheduler cannot connect to worker 0 (id 9) at no-such-host.invalid:", "DMLC_NODE_HOST"])
+            cluster.expectFailed(
+                ["worker0"], statuses, saying: ["or can it not reach this node at no-such-host.invalid:"])
+        }
+    }
+
     /// Two more workers arrive while a 2-worker job trains: one like the others, one started for 3
     /// workers. Both are refused with a message saying why, and the job trains to the end.
     @Test func workersTooManyAreRefusedAndTheJobGoesOn() throws {
