@@ -43,11 +43,17 @@ public final class MessageAuthenticator: Sendable {
         self.encrypts = encrypts
     }
 
-    /// Whether `message` travels without a tag: ADD_NODE and what the scheduler tells a node that has no
-    /// session key yet (its refusal, or a TERMINATE in rendezvous). These carry the node's request nonce
-    /// and are signed by `Authenticator` instead (`PostOffice.isGenuineVerdict`).
-    static func isExempt(_ message: Message, receiverInRendezvous: Bool) -> Bool {
-        message.control.cmd == .addNode || (receiverInRendezvous && message.control.cmd == .terminate)
+    /// Whether `message` may travel without a tag: an ADD_NODE request to the scheduler (its sender
+    /// has no session key yet), and what the scheduler tells a node still in rendezvous (its table or
+    /// refusal, a TERMINATE). These carry the node's request nonce and are signed by `Authenticator`
+    /// instead (`PostOffice.isGenuineVerdict`). Nothing else is: an untagged ADD_NODE answer to a
+    /// node past rendezvous, or an ADD_NODE request to a node other than the scheduler, is dropped.
+    static func isExempt(_ message: Message, receiverInRendezvous: Bool, receiverIsScheduler: Bool) -> Bool {
+        switch message.control.cmd {
+        case .addNode: message.request ? receiverIsScheduler : receiverInRendezvous
+        case .terminate: receiverInRendezvous
+        default: false
+        }
     }
 
     /// Gives `message` (its `sender` already set) the next counter value towards `recipient` and its tag,

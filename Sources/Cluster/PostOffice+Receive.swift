@@ -12,12 +12,16 @@ extension PostOffice {
     func receive(_ received: Message, onReceiveThread: Bool = true, local: Bool = false) {
         let tagged = !local && authenticator != nil
         var message = received
+        // Whether it passed untagged: decided once, so that a phase change before `route` cannot
+        // turn an untagged message into one taken as checked.
+        var untagged = false
         if tagged {
-            guard let opened = openTagged(received) else { return }
+            guard let (opened, exempt) = openTagged(received) else { return }
             message = opened
+            untagged = exempt
         }
         state.lock()
-        let inline = route(message, onReceiveThread: onReceiveThread, tagged: tagged)
+        let inline = route(message, onReceiveThread: onReceiveThread, tagged: tagged, untagged: untagged)
         state.unlock()
         guard let inline else { return }
         inline(message)
@@ -28,10 +32,18 @@ extension PostOffice {
     }
 
     /// Handles `message` under `state`; returns the app handler to call on this thread, if any.
-    private func route(_ message: Message, onReceiveThread: Bool, tagged: Bool) -> (@Sendable (Message) -> Void)? {
+    private func route(_ message: Message, onReceiveThread: Bool, tagged: Bool, untagged: Bool)
+        -> (@Sendable (Message) -> Void)?
+    {
         guard phase != .stopped, phase != .idle else { return nil }
         guard accepts(message) else { return nil }
-        if tagged && !isExemptFromTags(message)
+        if tagged && untagged && !isExemptFromTags(message) {
+            tagDrops.drop(
+                "\(message.debugDescription) from \(NodeID.name(of: message.sender)): it came untagged while this node was in rendezvous, which has ended",
+                logger: logger)
+            return nil
+        }
+        if tagged && !untagged
             && !replayWindows[message.sender, default: ReplayWindow()].accept(message.seq)
         {
             tagDrops.drop(
@@ -117,21 +129,22 @@ extension PostOffice {
 
     /// Whether `message` may arrive without a tag (under `state`).
     private func isExemptFromTags(_ message: Message) -> Bool {
-        MessageAuthenticator.isExempt(message, receiverInRendezvous: phase == .rendezvous)
+        MessageAuthenticator.isExempt(
+            message, receiverInRendezvous: phase == .rendezvous, receiverIsScheduler: isScheduler)
     }
 
     /// `message` with its tag checked with this job's key (and its data frames decrypted when the job
-    /// encrypts them), or nil with the refusal logged; exempt messages pass as they are.
-    private func openTagged(_ message: Message) -> Message? {
+    /// encrypts them), and false; an exempt message as it is, and true; or nil with the refusal logged.
+    private func openTagged(_ message: Message) -> (Message, exempt: Bool)? {
         state.lock()
         let exempt = isExemptFromTags(message)
         let messageAuth = self.messageAuth
         let myID = me.id
         state.unlock()
-        if exempt { return message }
+        if exempt { return (message, true) }
         let reason: String
         if let messageAuth {
-            if let opened = messageAuth.open(message, recipient: myID) { return opened }
+            if let opened = messageAuth.open(message, recipient: myID) { return (opened, false) }
             reason = message.tag.isEmpty ? "it has no tag" : "its tag does not verify"
         } else {
             reason = "this node has no session key yet"

@@ -178,6 +178,24 @@ import Testing
         #expect(text.contains("SWIFTPS_ENCRYPT=1 on the scheduler"), "\(text)")
     }
 
+    /// What may come untagged: a joiner's ADD_NODE to the scheduler, and the scheduler's answers to a
+    /// node still in rendezvous. Nothing else, in any phase.
+    @Test func onlyRendezvousMessagesMayComeUntagged() {
+        func exempt(_ cmd: ControlCommand, request: Bool, rendezvous: Bool, scheduler: Bool) -> Bool {
+            MessageAuthenticator.isExempt(
+                Message(control: Control(cmd: cmd), request: request), receiverInRendezvous: rendezvous,
+                receiverIsScheduler: scheduler)
+        }
+        #expect(exempt(.addNode, request: true, rendezvous: false, scheduler: true), "a joiner, late or not")
+        #expect(exempt(.addNode, request: false, rendezvous: true, scheduler: false), "a table or refusal")
+        #expect(exempt(.terminate, request: false, rendezvous: true, scheduler: false))
+        #expect(!exempt(.addNode, request: false, rendezvous: false, scheduler: false), "past rendezvous")
+        #expect(!exempt(.addNode, request: true, rendezvous: false, scheduler: false), "to a node, not the scheduler")
+        #expect(!exempt(.terminate, request: true, rendezvous: false, scheduler: true))
+        #expect(!exempt(.heartbeat, request: false, rendezvous: false, scheduler: false))
+        #expect(!exempt(.barrier, request: true, rendezvous: true, scheduler: true))
+    }
+
     @Test func theReplayWindowRefusesRepeatsAndTooOldCountersButToleratesReordering() {
         var window = ReplayWindow()
         func accept(_ seq: UInt64) -> Bool { window.accept(seq) }
@@ -241,9 +259,13 @@ import Testing
             try intruder.send(captured, to: 8, meta: capturedMeta)
         }
 
+        // An untagged ADD_NODE answer, which once passed in any phase (and kept a dead member looking
+        // alive): past rendezvous it needs a tag like anything else.
+        try intruder.send(Message(control: Control(cmd: .addNode), request: false), to: 8)
         try worker.send(push([3]), to: 8)
         if withSecret {
-            #expect(eventually { server.tagDrops.count == 3 }, "the forged, the guessed and the replayed one")
+            #expect(
+                eventually { server.tagDrops.count == 4 }, "the forged, the guessed, the replayed one, the ADD_NODE")
             #expect(received.wait(count: 3, timeout: 10) == [[1], [2], [3]], "members' traffic goes on")
             usleep(100_000)
             #expect(received.wait(count: 3, timeout: 0).count == 3, "nothing forged arrives")
