@@ -47,23 +47,29 @@ extension ZMQVan {
         dealers.removeAll()
     }
 
-    /// Sends `[meta][data…]` as one multipart message; data frames go without copying. Caller holds
-    /// `sendLock`. Throws `sendFailed` when ZeroMQ refuses the first frame (the peer's queue is full:
+    /// Sends `[meta][data…]` as one multipart message; data frames go without copying; `framesSent`
+    /// counts the frames ZeroMQ took (a failure after the first leaves the socket mid-message). Caller
+    /// holds `sendLock`. Throws `sendFailed` when ZeroMQ refuses the first frame (the peer's queue is full:
     /// the message is then dropped whole, as ZeroMQ queues a multipart message all or nothing) or
     /// cannot take a data frame (out of memory).
-    func sendMultipart(_ socket: UnsafeMutableRawPointer, peer: Int32, meta: [UInt8], data: [Payload])
-        throws(TransportError)
-    {
+    func sendMultipart(
+        _ socket: UnsafeMutableRawPointer, peer: Int32, meta: [UInt8], data: [Payload], framesSent: inout Int
+    ) throws(TransportError) {
         let msg = UnsafeMutablePointer<zmq_msg_t>.allocate(capacity: 1)
         defer { msg.deallocate() }
-        zmq_msg_init_size(msg, meta.count)
+        guard zmq_msg_init_size(msg, meta.count) == 0 else {
+            throw sendFailure(peer: peer, call: "zmq_msg_init_size", frame: "meta")
+        }
         meta.withUnsafeBytes { raw in
             if let base = raw.baseAddress { zmq_msg_data(msg).copyMemory(from: base, byteCount: raw.count) }
         }
         guard send(msg, socket, more: !data.isEmpty) else { throw sendFailure(peer: peer, frame: "meta") }
+        framesSent = 1
         for (i, payload) in data.enumerated() {
             if payload.byteCount == 0 {
-                zmq_msg_init_size(msg, 0)
+                guard zmq_msg_init_size(msg, 0) == 0 else {
+                    throw sendFailure(peer: peer, call: "zmq_msg_init_size", frame: "data frame \(i)")
+                }
             } else {
                 // Zero-copy: ZeroMQ reads the payload's own buffer and calls the free function (which
                 // drops this retain) on its I/O thread once the bytes are on the wire.
@@ -77,6 +83,7 @@ extension ZMQVan {
             guard send(msg, socket, more: i + 1 < data.count) else {
                 throw sendFailure(peer: peer, frame: "data frame \(i)")
             }
+            framesSent += 1
         }
     }
 

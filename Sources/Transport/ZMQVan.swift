@@ -238,8 +238,36 @@ public final class ZMQVan: Transport, @unchecked Sendable {
         defer { sendLock.unlock() }
         guard !dealersClosed else { throw TransportError.notRunning }
         guard let socket = dealers[peer] else { throw TransportError.unknownPeer(peer) }
-        try sendMultipart(socket, peer: peer, meta: meta, data: message.data)
+        var framesSent = 0
+        do {
+            try sendMultipart(socket, peer: peer, meta: meta, data: message.data, framesSent: &framesSent)
+        } catch {
+            // Cut after its first frame, the message leaves the DEALER mid-message: ZeroMQ would glue
+            // the next message to it, or drop that one silently. A new DEALER starts clean.
+            if framesSent > 0 { replaceDealer(of: peer) }
+            throw error
+        }
         return meta.count + message.dataByteCount
+    }
+
+    /// Closes the DEALER to `peer` and opens another to the same endpoint. The old one still sends
+    /// what it holds whole for `stopLinger` seconds; ZeroMQ discards its unfinished message. Caller
+    /// holds `sendLock`.
+    private func replaceDealer(of peer: Int32) {
+        state.lock()
+        let endpoint = peers[peer]
+        let identity = localID == NodeID.unassigned ? nil : identityBytes(for: localID)
+        state.unlock()
+        if let old = dealers.removeValue(forKey: peer) {
+            setSocketOption(old, ZMQ_LINGER, Int32(options.stopLinger * 1000))
+            zmq_close(old)
+        }
+        guard let endpoint else { return }
+        do {
+            dealers[peer] = try openDealer(endpoint: endpoint, ipv6: endpoint.hasPrefix("tcp://["), identity: identity)
+        } catch {
+            logger.warning("ZMQVan cannot reopen its connection to \(NodeID.name(of: peer)) at \(endpoint): \(error)")
+        }
     }
 
     /// Flushes what was sent (up to `stopLinger`), closes every socket, joins the receive thread and
