@@ -77,7 +77,10 @@ struct MetricTests {
         try top5.update(labels: [NDArray([2, 2, 1])], preds: [p])
         #expect(value(top5) == 1)
         #expect(throws: MetricError.self) { try TopKAccuracy(topK: 1) }
-        #expect(throws: MetricError.self) { try top2.update(labels: [NDArray([3, 0, 0])], preds: [p]) }
+        // A label that is no class (3, or padding's -1) is a miss, as in MXNet, not an error.
+        let misses = try TopKAccuracy(topK: 2)
+        try misses.update(labels: [NDArray([3, -1, 1])], preds: [p])
+        #expect(misses.sumMetric == 1 && misses.numInst == 3)
     }
 
     @Test func crossEntropyAndNLL() throws {
@@ -142,6 +145,8 @@ struct MetricTests {
         #expect(throws: MetricError.notBinary(metric: "f1", distinctLabels: [0, 1, 2])) {
             try micro.update(labels: [NDArray([0, 1, 2])], preds: p1)
         }
+        // Labels count as MXNet's int32 casts of them: 0.5 is 0, so these are binary.
+        try F1().update(labels: [NDArray([0, 0.5, 1])], preds: p1)
     }
 
     @Test func perplexityIgnoresPaddingLabels() throws {
@@ -161,6 +166,10 @@ struct MetricTests {
             labels: [NDArray([1, 0], shape: [1, 2])], preds: [NDArray([0.5, 0.5, 0.25, 0.75], shape: [1, 2, 2])])
         #expect(close(value(seq), (1 / (0.5 * 0.25)).squareRoot()))
         #expect(value(Perplexity()).isNaN)
+        // A label past the classes takes the nearest one (MXNet's pick clips): 5 reads as 1.
+        let clipped = Perplexity(ignoreLabel: nil)
+        try clipped.update(labels: [NDArray([5])], preds: [NDArray([0.2, 0.8], shape: [1, 2])])
+        #expect(close(value(clipped), 1 / 0.8))
     }
 
     @Test func resetClearsState() throws {

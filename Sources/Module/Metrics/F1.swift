@@ -54,10 +54,14 @@ public final class F1: EvalMetric {
         var counts = (tp: 0, fp: 0, fn: 0, tn: 0)
         for (label, pred) in zip(labels, preds) {
             let (rows, classes) = try MetricInput.rowsAndClasses(name, label: label, pred: pred)
-            var distinct: [Float] = []
-            for r in 0..<rows where !distinct.contains(label.data[r]) {
-                distinct.append(label.data[r])
-                if distinct.count > 2 { throw MetricError.notBinary(metric: name, distinctLabels: distinct) }
+            // Distinct after MXNet's `astype('int32')`: 0.5 is the class 0.
+            var distinct: [Int?] = []
+            for r in 0..<rows where !distinct.contains(MetricInput.integer(label.data[r])) {
+                distinct.append(MetricInput.integer(label.data[r]))
+                if distinct.count > 2 {
+                    throw MetricError.notBinary(
+                        metric: name, distinctLabels: distinct.map { $0.map(Float.init) ?? .nan })
+                }
             }
             for r in 0..<rows {
                 let row = pred.data + r * classes

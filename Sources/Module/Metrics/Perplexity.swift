@@ -49,7 +49,8 @@ public final class Perplexity: EvalMetric {
             for r in 0..<label.count {
                 let value = label.data[r]
                 if let ignored, value == ignored { continue }
-                let c = try MetricInput.classIndex(name, value, classes: classes)
+                // MXNet picks with `pick`'s default mode, clip: a label past the classes takes the nearest.
+                let c = min(max(MetricInput.integer(value) ?? 0, 0), classes - 1)
                 loss -= log(max(1e-10, Double(pred.data[r * classes + c])))
                 counted += 1
             }

@@ -6,7 +6,8 @@ import SwiftPSTensor
 /// The name gets the suffix `_k` as in MXNet (`"top_k_accuracy_5"`). MXNet ranks with numpy's
 /// `argsort`; here ties are broken as a stable ascending sort would, so among equal scores the
 /// higher class index ranks higher. MXNet's signature default `top_k=1` is rejected by its own
-/// assertion, so the default here is 5, the value `create("top_k_accuracy")` uses.
+/// assertion, so the default here is 5, the value `create("top_k_accuracy")` uses. A label that is
+/// no class index (padding's -1, say) is a miss, as in MXNet, whose comparison never matches it.
 public final class TopKAccuracy: EvalMetric {
     /// The display name, `"top_k_accuracy_<k>"` by default.
     public let name: String
@@ -36,7 +37,7 @@ public final class TopKAccuracy: EvalMetric {
             let k = min(classes, topK)
             for r in 0..<rows {
                 let row = pred.data + r * classes
-                let c = try MetricInput.classIndex(name, label.data[r], classes: classes)
+                guard let c = MetricInput.integer(label.data[r]), c >= 0, c < classes else { continue }
                 let v = row[c]
                 // The label's place from the top under a stable ascending sort.
                 var above = 0
