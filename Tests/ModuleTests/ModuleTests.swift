@@ -353,6 +353,22 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(try loaded.predict(eval)[0][0].toArray() == resumed.predict(eval)[0][0].toArray())
     }
 
+    /// A batch of another shape with the bound element count is refused, not read as other rows.
+    @Test func aBatchOfAnotherShapeIsRefusedNotMisread() throws {
+        let module = try Module(symbol: try smallNet(), seed: 1)
+        try module.bind(dataShapes: [DataDesc(name: "data", shape: [4, 2])], forTraining: false)
+        try module.initParams(initializer: Xavier())
+        try module.forward(DataBatch(data: [NDArray(shape: [4, 2], repeating: 1)], label: []))
+        #expect(throws: ModuleError.self) {
+            try module.forward(DataBatch(data: [NDArray(shape: [2, 4], repeating: 1)], label: []))
+        }
+        #expect(throws: ModuleError.self) {
+            try module.forward(DataBatch(data: [NDArray(shape: [8], repeating: 1)], label: []))
+        }
+        // Rows kept whole (4 rows of 1x2) are the same input.
+        try module.forward(DataBatch(data: [NDArray(shape: [4, 1, 2], repeating: 1)], label: []))
+    }
+
     /// `sharedModule` must be a bound Module with its parameters set (MXNet asserts it): an unbound
     /// one used to be skipped while the new module claimed initialized parameters. Rebinding on the
     /// shared memory keeps the shared values instead of writing this module's old ones into them.

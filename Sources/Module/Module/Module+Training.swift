@@ -162,14 +162,25 @@ extension Module {
         if kvstore.gradientCompression.halvesWeights && workerUpdater == nil { weightsRounded = true }
     }
 
+    /// Copies a batch's input into the executor. It must hold the same rows as the bound input: the
+    /// same shape, or the same element count and leading (batch) dimension (a (N, 784) batch for a
+    /// module bound for (N, 1, 28, 28), a label (N, 1) for (N,)). An equal count alone is not enough:
+    /// (12, 4) into a module bound for (8, 6) would be read as 8 rows. (MXNet's `forward` reshapes
+    /// the module for another batch shape; here rebind it with `forceRebind`, which keeps the
+    /// parameters.)
     private func copyInput(_ name: String, _ src: NDArray, _ executor: Executor) throws {
         guard let dst = executor.argDict[name] else { return }
-        guard dst.count == src.count else {
+        guard dst.shape == src.shape || (dst.count == src.count && Self.sameRows(dst.shape, src.shape)) else {
             throw ModuleError.badInput(
                 "input \(name) has shape \(src.shape) but the module was bound for \(dst.shape): rebind with forceRebind"
             )
         }
         try dst.copy(from: src)
+    }
+
+    /// Whether two shapes of one element count hold the same rows: their leading dimensions agree.
+    private static func sameRows(_ a: [Int], _ b: [Int]) -> Bool {
+        (a.first ?? 1) == (b.first ?? 1)
     }
 
     /// Waits for every weight still in flight from the last `update` (applying this worker's
