@@ -423,10 +423,15 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         let labels = [DataDesc(name: "softmax_label", shape: [16])]
         try single.bind(dataShapes: shapes, labelShapes: labels)
         try single.initParams(initializer: Xavier())
-        let (initial, _) = try single.getParams()
+        // Biases away from zero, and weight decay: only MXNet's per-module multipliers leave the
+        // first module's fc1_bias undecayed, as the single module leaves it.
+        var (initial, _) = try single.getParams()
+        initial["fc1_bias"] = NDArray(shape: [8], repeating: 0.5)
+        try single.initParams(initializer: nil, argParams: initial, forceInit: true)
         try seq.bind(dataShapes: shapes, labelShapes: labels)
         try seq.initParams(initializer: nil, argParams: initial)
-        let config = OptimizerConfig(name: "sgd", learningRate: 0.1)
+        var config = OptimizerConfig(name: "sgd", learningRate: 0.1)
+        config.wd = 0.1
         try single.initOptimizer(kvstore: nil, optimizer: config, forceInit: false)
         try seq.initOptimizer(kvstore: nil, optimizer: config, forceInit: false)
         for m in [single, seq] as [any BaseModule] {

@@ -122,8 +122,13 @@ public final class SequentialModule: BaseModule {
             throw ModuleError.wrongState(call: "initOptimizer", needs: binded ? "initParams" : "bind")
         }
         if optimizerInitialized && !forceInit { return }
-        let store = kvstore ?? LocalKVStore()
-        for module in modules { try module.initOptimizer(kvstore: store, optimizer: optimizer, forceInit: forceInit) }
+        // A local store holds one optimizer, configured with its module's multipliers (a bias gets no
+        // weight decay): each module gets its own, as each MXNet module has its own local updater.
+        // A distributed store is shared (its servers hold one optimizer, as in MXNet).
+        let shared = kvstore.flatMap { $0.type.isDistributed ? $0 : nil }
+        for module in modules {
+            try module.initOptimizer(kvstore: shared ?? LocalKVStore(), optimizer: optimizer, forceInit: forceInit)
+        }
         optimizerInitialized = true
     }
 
