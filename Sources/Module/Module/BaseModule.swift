@@ -145,6 +145,11 @@ extension BaseModule {
 
     /// Runs prediction on `evalData` and evaluates `evalMetric` (MXNet's `score`).
     ///
+    /// Unlike MXNet's, the padding samples of a last, padded batch are left out of the metric (MXNet
+    /// counts them: 10,000 test samples at batch 128 score as 10,112), so the figure is the data
+    /// set's. Such a batch's outputs and labels go to `evalMetric` directly, trimmed, rather than
+    /// through `updateMetric`.
+    ///
     /// - Parameters:
     ///   - numBatch: stop after this many batches (nil: the whole iterator).
     ///   - batchEndCallbacks: called after each batch with the running metric.
