@@ -19,6 +19,8 @@ extension PostOffice {
             guard let (opened, exempt) = openTagged(received) else { return }
             message = opened
             untagged = exempt
+            // Its tag, keyed with this job's secret, covers the sender it names.
+            if !exempt { message.senderVerified = true }
         }
         state.lock()
         let inline = route(message, onReceiveThread: onReceiveThread, tagged: tagged, untagged: untagged)

@@ -36,6 +36,9 @@ extension PostOffice {
                 throw ClusterError.notRunning("start() was already called")
             }
             phase = .rendezvous
+            // With a secret, tags prove who sent a message, not the connection's identity (which a
+            // stranger could take before the node reconnects under it).
+            if config.secret != nil { transport.useConnectionIdentity(false) }
             // The ADD_NODE nonce exists before anything can arrive: a verdict is checked against it.
             if !isScheduler { me.nonce = Authenticator.nonce() }
             if isScheduler {

@@ -58,6 +58,15 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
         state.unlock()
     }
 
+    /// With `false`, what arrives is not `senderVerified` by the connection (as `ZMQVan` without
+    /// identities): only message tags can prove the sender.
+    public func useConnectionIdentity(_ on: Bool) {
+        state.lock()
+        connectionIdentity = on
+        state.unlock()
+    }
+    private var connectionIdentity = true
+
     /// Maps `peer` to `host:port`; nothing is checked until messages flow (as with ZeroMQ).
     public func connect(to peer: Int32, host: String, port: Int) throws {
         guard !host.isEmpty else { throw TransportError.cannotResolve(host: host, reason: "the host name is empty") }
@@ -136,9 +145,13 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
                 }
             }
             let id = localID
+            let verified = connectionIdentity
             state.unlock()
             guard let envelope = next else { return }
-            if let message = assemble(envelope, recver: id) { onReceive(message) }
+            if var message = assemble(envelope, recver: id) {
+                message.senderVerified = verified
+                onReceive(message)
+            }
         }
     }
 

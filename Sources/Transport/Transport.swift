@@ -61,6 +61,11 @@ public protocol Transport: AnyObject, Sendable {
     /// Sets this node's id once rendezvous assigned it: it becomes the `recver` of received messages
     /// and the identity (`ps<id>`) of connections made afterwards.
     func setLocalID(_ id: Int32)
+    /// Whether connections carry this node's `ps<id>` identity, which proves the sender of what
+    /// arrives over them (`Message.senderVerified`). A job with a secret turns it off before it
+    /// starts: its message tags prove the sender instead, and an identity is something a stranger
+    /// could take first (the peer then refuses the node's own connection under it).
+    func useConnectionIdentity(_ on: Bool)
     /// Connects to the peer known as `peer` at `host:port` (host names are resolved first).
     func connect(to peer: Int32, host: String, port: Int) throws
     /// Forgets the connection to `peer`, if any. What was sent to it may still leave for up to

@@ -77,6 +77,7 @@ public final class ZMQVan: Transport, @unchecked Sendable {
     /// Whether `stop` has flushed, closed and joined everything (a second caller waits for it).
     var stopFinished = false
     var localID: Int32 = NodeID.unassigned
+    var connectionIdentity = true
     var peers: [Int32: String] = [:]
     var sendFailures = 0
     var ipc: LocalIPC?
@@ -167,11 +168,25 @@ public final class ZMQVan: Transport, @unchecked Sendable {
     }
 
     /// Sets this node's id: the `recver` of received messages, the `sender` stamped on sent ones, and
-    /// the `ps<id>` identity of DEALERs connected afterwards.
+    /// the `ps<id>` identity of DEALERs connected afterwards (unless `useConnectionIdentity(false)`).
     public func setLocalID(_ id: Int32) {
         state.lock()
         localID = id
         state.unlock()
+    }
+
+    /// With `false`, DEALERs connect without a `ps<id>` identity (ZeroMQ gives each a random one), so
+    /// nothing that arrives is `senderVerified` by its connection: a job with a secret proves senders
+    /// by their message tags, and no stranger can take a node's identity first.
+    public func useConnectionIdentity(_ on: Bool) {
+        state.lock()
+        connectionIdentity = on
+        state.unlock()
+    }
+
+    /// The identity of a DEALER connected now (`state` held).
+    private var currentIdentity: [UInt8]? {
+        connectionIdentity && localID != NodeID.unassigned ? identityBytes(for: localID) : nil
     }
 
     /// Resolves `host` and connects a DEALER to `tcp://ip:port` (or to the peer's ipc socket when it
@@ -181,7 +196,7 @@ public final class ZMQVan: Transport, @unchecked Sendable {
         let address = try HostResolver.resolve(host)
         state.lock()
         let isRunning = running && !stopRequested
-        let identity = localID == NodeID.unassigned ? nil : identityBytes(for: localID)
+        let identity = currentIdentity
         let ipc = self.ipc
         state.unlock()
         let endpoint = ipc?.endpoint(forPeer: address.ip, port: port) ?? address.endpoint(port: port)
@@ -256,7 +271,7 @@ public final class ZMQVan: Transport, @unchecked Sendable {
     private func replaceDealer(of peer: Int32) {
         state.lock()
         let endpoint = peers[peer]
-        let identity = localID == NodeID.unassigned ? nil : identityBytes(for: localID)
+        let identity = currentIdentity
         state.unlock()
         if let old = dealers.removeValue(forKey: peer) {
             setSocketOption(old, ZMQ_LINGER, Int32(options.stopLinger * 1000))
