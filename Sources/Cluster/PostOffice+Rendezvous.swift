@@ -141,7 +141,7 @@ extension PostOffice {
         if phase == .stopped { throw ClusterError.notRunning("stopped during rendezvous") }
         guard answered, let reply = tableReply else {
             throw ClusterError.rendezvousFailed(
-                "no node table from the scheduler at \(schedulerAddress) within \(formatSeconds(patience)) s: is it running? is a firewall blocking port \(config.schedulerPort)? or can it not reach this node at \(locked { me.hostname }):\(locked { me.port }) (set DMLC_NODE_HOST or DMLC_INTERFACE to an address it can reach)?"
+                "no node table from the scheduler at \(schedulerAddress) within \(formatSeconds(patience)) s: is it running? is a firewall blocking port \(config.schedulerPort)? or can it not reach this node at \(me.address) (set DMLC_NODE_HOST or DMLC_INTERFACE to an address it can reach)?"
             )
         }
         try adoptTable(reply)

@@ -32,11 +32,16 @@ extension PostOffice {
             throw ClusterError.rendezvousFailed(reason)
         }
         assignRanks()
+        var connected: [Int32] = []
         for node in table.values where node.id != NodeID.scheduler {
             do {
                 try transport.connect(to: node.id, host: node.hostname, port: Int(node.port))
+                connected.append(node.id)
             } catch {
                 // Every node that arrived hears why, naming the node, instead of waiting for a table.
+                // The connections just made go first: the verdicts travel on connections of their own,
+                // which a node's ZeroMQ would refuse beside one under the same identity (ps1).
+                for id in connected { transport.disconnect(from: id, flushing: 0) }
                 let reason =
                     "the scheduler cannot connect to \(node): \(error); give that node an address the scheduler's host can reach (DMLC_NODE_HOST or DMLC_INTERFACE)"
                 failRendezvous(reason)
