@@ -56,6 +56,9 @@ final class LaunchProcessHandle: @unchecked Sendable {
     private var pid: pid_t?
     private var finished = false
     private var stopRequested = false
+    /// Set once `LaunchLocalProcess.stop` began: what outlives the leader then gets the rest of the
+    /// grace period, not an immediate SIGKILL (a child saving its state on SIGTERM).
+    private var stopping = false
     private var stdinClosers: [CheckedContinuation<Void, Never>] = []
     private var stdinClosed = false
 
@@ -77,13 +80,39 @@ final class LaunchProcessHandle: @unchecked Sendable {
         }
     }
 
-    /// Marks the process as ended, after killing what is left of its group (children that outlived it).
+    /// Marks the process as ended, after killing what is left of its group (children that outlived it),
+    /// unless a stop is under way: that stop gives them the rest of its grace period.
     func finish() {
         lock.withLock {
-            if let pid, !finished { _ = kill(-pid, SIGKILL) }
+            if let pid, !finished, !stopping { _ = kill(-pid, SIGKILL) }
             finished = true
         }
         closeStandardInput()
+    }
+
+    /// Sends SIGTERM to the group as a stop begins; returns whether the process was running.
+    func beginStop() -> Bool {
+        lock.withLock {
+            if pid == nil { stopRequested = true }
+            guard let pid, !finished else { return false }
+            stopping = true
+            return kill(-pid, SIGTERM) == 0
+        }
+    }
+
+    /// Whether the process has ended and nothing of its group is left.
+    var groupGone: Bool {
+        lock.withLock {
+            guard let pid else { return true }
+            return finished && kill(-pid, 0) != 0 && errno == ESRCH
+        }
+    }
+
+    /// SIGKILL to whatever is left of the group, the leader ended or not.
+    func killGroup() {
+        lock.withLock {
+            if let pid { _ = kill(-pid, SIGKILL) }
+        }
     }
 
     /// Whether the process has ended.
@@ -116,9 +145,17 @@ final class LaunchProcessHandle: @unchecked Sendable {
         let deadline = ContinuousClock.now + limit
         while !isFinished {
             if ContinuousClock.now >= deadline { return false }
-            try? await Task.sleep(for: .milliseconds(20))
+            await Self.pause()
         }
         return true
+    }
+
+    /// 20 ms, cancelled or not: a stop still under way when the supervisor's task group is cancelled
+    /// (every process it ran has exited) must keep its pace, not spin on a sleep that returns at once.
+    static func pause() async {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().asyncAfter(deadline: .now() + .milliseconds(20)) { continuation.resume() }
+        }
     }
 }
 
@@ -206,11 +243,16 @@ struct LaunchLocalProcess: Sendable {
         await feeder.value
     }
 
-    /// SIGTERM to the process group, up to `grace` to exit, then SIGKILL.
+    /// SIGTERM to the process group, up to `grace` for the whole group to exit (the leader and what it
+    /// started: a child may still be saving when its shell has gone), then SIGKILL.
     func stop(grace: Duration) async {
-        guard handle.signalGroup(SIGTERM) else { return }
-        if await handle.waitUntilFinished(within: grace) { return }
-        handle.signalGroup(SIGKILL)
+        guard handle.beginStop() else { return }
+        let deadline = ContinuousClock.now + grace
+        while ContinuousClock.now < deadline {
+            if handle.groupGone { return }
+            await LaunchProcessHandle.pause()
+        }
+        handle.killGroup()
     }
 }
 

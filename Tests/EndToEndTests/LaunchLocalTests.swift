@@ -142,6 +142,33 @@ struct LaunchLocalTests {
         #expect(LaunchPoll.until(.seconds(20)) { LaunchProcesses.matching(marker).isEmpty })
     }
 
+    /// A stop gives everything a worker started the grace period, not only its leader: a child still
+    /// saving on SIGTERM after its shell has gone finishes. It used to be SIGKILLed the moment the
+    /// shell was reaped.
+    @Test func aStopGivesAWorkersChildrenTheGracePeriod() throws {
+        let marker = launchMarker("grace-children")
+        defer { LaunchProcesses.killAll(marker) }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("grace-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let saved = dir + "/saved"
+        // Worker 0 is a shell whose child takes a second to save on SIGTERM; worker 1 fails after 2 s,
+        // which stops worker 0 with a 6 s grace. The child writes nothing: the launcher stops reading a
+        // worker's output when the worker itself exits, and a shell writing to the closed pipe then
+        // dies of SIGPIPE (a Python child, which ignores SIGPIPE, gets EPIPE and goes on).
+        let child = "trap 'sleep 1; touch \(saved); exit 0' TERM; while :; do sleep 0.1; done # \(marker)"
+        let worker =
+            "if [ \"$DMLC_RANK\" = 1 ]; then sleep 2; exit 3; fi; sh -c \"\(child)\" >/dev/null 2>&1 & wait # \(marker)"
+        let result = try LaunchCommand.run(
+            [
+                binary, "launch", "-n", "2", "-s", "0", "--grace", "6", "--scheduler-command",
+                "exec sleep 300 # \(marker)", "--", "sh", "-c", worker,
+            ], deadline: .seconds(60))
+        #expect(result.status == 1, "\(result.all)")
+        #expect(FileManager.default.fileExists(atPath: saved), "the child was killed within its grace: \(result.all)")
+        #expect(LaunchPoll.until(.seconds(20)) { LaunchProcesses.matching(marker).isEmpty })
+    }
+
     /// `--max-restarts`: a restarted `train` with a `--model-prefix` resumes from the latest checkpoint
     /// (`--resume`); one that loads an epoch itself runs as it was (it continues from its own later
     /// checkpoints, through `SWIFTPS_RESUME_RUN`; the newest checkpoint under the prefix may be an
