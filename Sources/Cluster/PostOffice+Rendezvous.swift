@@ -51,6 +51,11 @@ extension PostOffice {
                 }
             }
             state.unlock()
+            if config.heartbeatInterval == 0 {
+                logger.warning(
+                    "heartbeats are off (SWIFTPS_HEARTBEAT_INTERVAL=0): a node that dies between requests is not noticed, and the others can wait for ever at the end of the job (under swiftps launch the launcher still stops it when a process exits)"
+                )
+            }
             if authenticator == nil {
                 logger.notice(
                     "the cluster is unauthenticated: anyone who reaches its ports can join (set SWIFTPS_SECRET_FILE)")

@@ -134,6 +134,25 @@ import Testing
         #expect(cluster.stores.allSatisfy { store in store.locked { store.restoreAllowance } == expected })
     }
 
+    /// With heartbeats off every node says what that costs: a dead node goes unnoticed.
+    @Test func nodesWithHeartbeatsOffSaySo() throws {
+        let network = InMemoryNetwork()
+        let logs = LogCapture()
+        let offices = [NodeRole.scheduler, .worker].map { role in
+            PostOffice(
+                config: ClusterConfig(
+                    role: role, schedulerHost: "127.0.0.1", schedulerPort: 9100, numWorkers: 1, numServers: 0,
+                    advertisedHost: "127.0.0.1", rendezvousTimeout: 20, barrierTimeout: 20, heartbeatInterval: 0),
+                transport: network.makeTransport(), logger: logs.logger("swiftps.cluster")
+            ) { _ in }
+        }
+        defer { for office in offices { office.stop() } }
+        let started = KVCluster.concurrently(offices.count) { try offices[$0].start() }
+        #expect(started == [nil, nil], "\(started)")
+        let warnings = logs.messages.filter { $0.contains("heartbeats are off (SWIFTPS_HEARTBEAT_INTERVAL=0)") }
+        #expect(warnings.count == 2, "\(logs.messages)")
+    }
+
     @Test func badInputIsRefusedWithoutCrashing() throws {
         let cluster = try KVCluster(workers: 1, servers: 1)
         defer { cluster.stop() }
