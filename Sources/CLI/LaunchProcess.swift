@@ -59,6 +59,8 @@ final class LaunchProcessHandle: @unchecked Sendable {
     /// Set once `LaunchLocalProcess.stop` began: what outlives the leader then gets the rest of the
     /// grace period, not an immediate SIGKILL (a child saving its state on SIGTERM).
     private var stopping = false
+    /// When the stop under way gives up on the group (SIGKILL).
+    private var stopDeadline: ContinuousClock.Instant?
     private var stdinClosers: [CheckedContinuation<Void, Never>] = []
     private var stdinClosed = false
 
@@ -90,14 +92,22 @@ final class LaunchProcessHandle: @unchecked Sendable {
         closeStandardInput()
     }
 
-    /// Sends SIGTERM to the group as a stop begins; returns whether the process was running.
-    func beginStop() -> Bool {
+    /// Sends SIGTERM to the group as a stop of `grace` begins; returns whether the process was running.
+    func beginStop(grace: Duration) -> Bool {
         lock.withLock {
             if pid == nil { stopRequested = true }
             guard let pid, !finished else { return false }
             stopping = true
+            stopDeadline = ContinuousClock.now + grace
             return kill(-pid, SIGTERM) == 0
         }
+    }
+
+    /// How long what the process started may still write once it has ended: until a stop under way
+    /// gives up on the group, else nothing; plus 2 s for the pipe to drain (a process that left the
+    /// group holding it must not hold the launcher).
+    var outputDeadline: ContinuousClock.Instant {
+        lock.withLock { max(stopDeadline ?? .now, .now) } + .seconds(2)
     }
 
     /// Whether the process has ended and nothing of its group is left.
@@ -185,25 +195,19 @@ struct LaunchLocalProcess: Sendable {
         let configuration = Configuration(
             executable: executable, arguments: Arguments(Array(command.dropFirst())),
             environment: .inherit.updating(overrides), platformOptions: options)
+        guard let standardInput else { return await runReadingOwnPipe(configuration, program: program, line: line) }
+        // With standard input (the ssh runner's remote script), output is read through swift-subprocess:
+        // the remote side's own children are the remote script's to wait for.
         do {
-            let status: TerminationStatus
-            if let standardInput {
-                status = try await Subprocess.run(
-                    configuration, input: .inputWriter, output: .sequence, error: .sequence
-                ) { execution in
-                    try await drain(execution, line: line) {
-                        _ = try? await execution.standardInputWriter.write(standardInput)
-                        await handle.standardInputClosed()
-                        try? await execution.standardInputWriter.finish()
-                    }
-                }.terminationStatus
-            } else {
-                status = try await Subprocess.run(
-                    configuration, input: .none, output: .sequence, error: .sequence
-                ) { execution in
-                    try await drain(execution, line: line) {}
-                }.terminationStatus
-            }
+            let status = try await Subprocess.run(
+                configuration, input: .inputWriter, output: .sequence, error: .sequence
+            ) { execution in
+                try await drain(execution, line: line) {
+                    _ = try? await execution.standardInputWriter.write(standardInput)
+                    await handle.standardInputClosed()
+                    try? await execution.standardInputWriter.finish()
+                }
+            }.terminationStatus
             handle.finish()
             switch status {
             case .exited(let code): return .exited(code)
@@ -213,6 +217,45 @@ struct LaunchLocalProcess: Sendable {
             handle.finish()
             return .lost("could not start \(program): \(error) (is it installed and on PATH?)")
         }
+    }
+
+    /// `run` without standard input: the output (standard output and error, in one pipe this
+    /// process owns) is read also after the process has ended, while what it started may still
+    /// write (during a stop, its grace period; `LaunchProcessHandle.outputDeadline`). Read through
+    /// swift-subprocess, it stopped when the process ended, and a child still writing, a shell
+    /// reporting on SIGTERM say, died of SIGPIPE.
+    private func runReadingOwnPipe(
+        _ configuration: Configuration, program: String, line: @escaping @Sendable (String) -> Void
+    ) async -> LaunchExit {
+        var ends: [Int32] = [-1, -1]
+        guard pipe(&ends) == 0 else {
+            return .lost("could not start \(program): no pipe for its output (\(String(cString: strerror(errno))))")
+        }
+        // Close-on-exec, so that no other program the launcher starts holds the pipe open.
+        for end in ends { _ = fcntl(end, F_SETFD, FD_CLOEXEC) }
+        let reader = LaunchPipeReader(fd: ends[0], line: line)
+        let exit: LaunchExit
+        do {
+            let status = try await Subprocess.run(
+                configuration, input: .none,
+                output: .fileDescriptor(.init(rawValue: ends[1]), closeAfterSpawningProcess: true),
+                error: .combinedWithOutput
+            ) { execution in
+                if handle.started(pid: execution.processIdentifier.value) { _ = handle.signalGroup(SIGKILL) }
+            }.terminationStatus
+            switch status {
+            case .exited(let code): exit = .exited(code)
+            case .signaled(let signal): exit = .signaled(signal)
+            }
+        } catch {
+            exit = .lost("could not start \(program): \(error) (is it installed and on PATH?)")
+        }
+        handle.finish()
+        let deadline = handle.outputDeadline
+        while !reader.reachedEnd && ContinuousClock.now < deadline { await LaunchProcessHandle.pause() }
+        reader.stop()
+        handle.closeStandardInput()
+        return exit
     }
 
     private func drain<Input: InputProtocol>(
@@ -246,7 +289,7 @@ struct LaunchLocalProcess: Sendable {
     /// SIGTERM to the process group, up to `grace` for the whole group to exit (the leader and what it
     /// started: a child may still be saving when its shell has gone), then SIGKILL.
     func stop(grace: Duration) async {
-        guard handle.beginStop() else { return }
+        guard handle.beginStop(grace: grace) else { return }
         let deadline = ContinuousClock.now + grace
         while ContinuousClock.now < deadline {
             if handle.groupGone { return }
@@ -272,5 +315,56 @@ struct LaunchLocalRunner: LaunchRunner {
 
     func stop(grace: Duration) async {
         await process.stop(grace: grace)
+    }
+}
+
+/// Reads a pipe line by line on a thread of its own until every writer has closed it (`reachedEnd`)
+/// or `stop()`, which then closes it.
+final class LaunchPipeReader: @unchecked Sendable {
+    private let fd: Int32
+    private let line: @Sendable (String) -> Void
+    private let lock = NSLock()
+    private var ended = false
+    private var stopRequested = false
+    private let finished = DispatchSemaphore(value: 0)
+
+    init(fd: Int32, line: @escaping @Sendable (String) -> Void) {
+        self.fd = fd
+        self.line = line
+        Thread.detachNewThread { [self] in
+            readLines()
+            lock.withLock { ended = true }
+            finished.signal()
+        }
+    }
+
+    /// Whether every writer has closed the pipe (or `stop()` was called) and the last line was handed on.
+    var reachedEnd: Bool { lock.withLock { ended } }
+
+    /// Stops reading (within 100 ms), hands on what was read, and closes the pipe.
+    func stop() {
+        lock.withLock { stopRequested = true }
+        finished.wait()
+        close(fd)
+    }
+
+    private func readLines() {
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while !lock.withLock({ stopRequested }) {
+            let ready = poll(&poller, 1, 100)
+            if ready < 0 && errno != EINTR { break }
+            guard ready > 0 else { continue }
+            let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+            guard count > 0 else { break }  // every writer closed it
+            pending.append(contentsOf: buffer[0..<count])
+            while let newline = pending.firstIndex(of: UInt8(ascii: "\n")) {
+                line(String(decoding: pending[..<newline], as: UTF8.self))
+                pending.removeSubrange(...newline)
+            }
+        }
+        if !pending.isEmpty { line(String(decoding: pending, as: UTF8.self)) }
     }
 }

@@ -143,8 +143,9 @@ struct LaunchLocalTests {
     }
 
     /// A stop gives everything a worker started the grace period, not only its leader: a child still
-    /// saving on SIGTERM after its shell has gone finishes. It used to be SIGKILLed the moment the
-    /// shell was reaped.
+    /// saving on SIGTERM after its shell has gone finishes, and what it says meanwhile is shown. It
+    /// used to be SIGKILLed the moment the shell was reaped, and its output was no longer read (a
+    /// shell writing to the closed pipe died of SIGPIPE).
     @Test func aStopGivesAWorkersChildrenTheGracePeriod() throws {
         let marker = launchMarker("grace-children")
         defer { LaunchProcesses.killAll(marker) }
@@ -153,12 +154,11 @@ struct LaunchLocalTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let saved = dir + "/saved"
         // Worker 0 is a shell whose child takes a second to save on SIGTERM; worker 1 fails after 2 s,
-        // which stops worker 0 with a 6 s grace. The child writes nothing: the launcher stops reading a
-        // worker's output when the worker itself exits, and a shell writing to the closed pipe then
-        // dies of SIGPIPE (a Python child, which ignores SIGPIPE, gets EPIPE and goes on).
-        let child = "trap 'sleep 1; touch \(saved); exit 0' TERM; while :; do sleep 0.1; done # \(marker)"
+        // which stops worker 0 with a 6 s grace.
+        let child =
+            "trap 'echo saving; sleep 1; touch \(saved); echo saved; exit 0' TERM; while :; do sleep 0.1; done # \(marker)"
         let worker =
-            "if [ \"$DMLC_RANK\" = 1 ]; then sleep 2; exit 3; fi; sh -c \"\(child)\" >/dev/null 2>&1 & wait # \(marker)"
+            "if [ \"$DMLC_RANK\" = 1 ]; then sleep 2; exit 3; fi; sh -c \"\(child)\" & wait # \(marker)"
         let result = try LaunchCommand.run(
             [
                 binary, "launch", "-n", "2", "-s", "0", "--grace", "6", "--scheduler-command",
@@ -166,6 +166,7 @@ struct LaunchLocalTests {
             ], deadline: .seconds(60))
         #expect(result.status == 1, "\(result.all)")
         #expect(FileManager.default.fileExists(atPath: saved), "the child was killed within its grace: \(result.all)")
+        #expect(result.standardOutput.contains("[worker 0] saved"), "its last words were not read: \(result.all)")
         #expect(LaunchPoll.until(.seconds(20)) { LaunchProcesses.matching(marker).isEmpty })
     }
 
