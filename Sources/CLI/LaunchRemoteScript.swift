@@ -67,6 +67,7 @@ struct LaunchRemoteScript {
             "swiftps_pgid=$!",
             "echo \"\(Self.marker)pgid=$swiftps_pgid\"",
             "( while read -r swiftps_line; do :; done",
+            "  : > \"$swiftps_dir/stopping\"",
             "  kill -TERM \"-$swiftps_pgid\" 2>/dev/null",
             "  swiftps_waited=0",
             "  while [ \"$swiftps_waited\" -lt \(graceSeconds) ] && kill -0 \"-$swiftps_pgid\" 2>/dev/null; do",
@@ -77,7 +78,9 @@ struct LaunchRemoteScript {
             "exec 3<&-",
             "wait \"$swiftps_pgid\"",
             "swiftps_status=$?",
-            "kill \"$swiftps_watcher\" 2>/dev/null",
+            // In a stop, what the command started gets the rest of the grace period (the watcher's
+            // loop) before the EXIT trap kills the group; otherwise nothing is waiting for it.
+            "if [ -e \"$swiftps_dir/stopping\" ]; then wait \"$swiftps_watcher\"; else kill \"$swiftps_watcher\" 2>/dev/null; fi",
             "echo \"\(Self.marker)exit=$swiftps_status\"",
             "exit \"$swiftps_status\"",
             "}",

@@ -91,6 +91,33 @@ struct LaunchSSHTests {
         #expect(!result.standardOutput.contains("started"), "\(result.all)")
     }
 
+    /// Over ssh too, a stop gives what a worker started the grace period: the remote script waits
+    /// for the group (it killed it the moment the worker's shell ended), and what the child says
+    /// meanwhile comes back.
+    @Test func aStopGivesARemoteWorkersChildrenTheGracePeriod() throws {
+        let lab = try LaunchLab(hosts: 1)
+        defer { lab.tearDown() }
+        let marker = launchMarker("ssh-grace")
+        defer { LaunchProcesses.killAll(marker) }
+        let saved = lab.directory.appendingPathComponent("saved-\(marker)").path
+        let child =
+            "trap 'echo saving; sleep 1; touch \(saved); echo saved; exit 0' TERM; while :; do sleep 0.1; done # \(marker)"
+        let worker =
+            "if [ \"$DMLC_RANK\" = 1 ]; then sleep 3; exit 3; fi; sh -c \"\(child)\" & wait # \(marker)"
+        let result = try LaunchCommand.run(
+            lab.onLauncher(
+                [
+                    binary, "launch", "--launcher", "ssh", "-H", lab.hostfile, "-n", "2", "-s", "0", "--grace", "6",
+                    "--scheduler-command", "exec sleep 300 # \(marker)",
+                ] + lab.sshOptions + ["--", "sh", "-c", worker]), deadline: .seconds(120))
+        #expect(result.status == 1, "\(result.all)")
+        #expect(
+            FileManager.default.fileExists(atPath: saved), "the remote child was killed within its grace: \(result.all)"
+        )
+        #expect(result.standardOutput.contains("[worker 0] saved"), "its last words were not read: \(result.all)")
+        #expect(LaunchPoll.until(.seconds(20)) { LaunchProcesses.matching(marker).isEmpty })
+    }
+
     @Test func cuttingAHostOffFailsTheJobNamingTheHost() throws {
         let lab = try LaunchLab(hosts: 2)
         defer { lab.tearDown() }
