@@ -46,16 +46,20 @@ enum NodeSignals {
         }
         guard first else { return }
         let name = LaunchExit.signalName(number)
-        // A job that has already ended (a launcher stopping what is left) has said why: stay quiet.
-        let quiet = office.terminationError != nil
-        if !quiet { logger.error("received \(name): leaving the job") }
+        // Everything that takes the post office's lock runs on the leaving thread, within the bound:
+        // a process stuck holding that lock must still exit.
+        let quiet = Mutex<Bool?>(nil)
         let left = DispatchSemaphore(value: 0)
         Thread.detachNewThread {
+            // A job that has already ended (a launcher stopping what is left) has said why: stay quiet.
+            let ended = office.terminationError != nil
+            quiet.withLock { $0 = ended }
+            if !ended { logger.error("received \(name): leaving the job") }
             office.abort("received \(name)")
             left.signal()
         }
         _ = left.wait(timeout: .now() + leaveSeconds)
-        if !quiet { printError("swiftps: stopped by \(name)") }
+        if quiet.withLock({ $0 }) != true { printError("swiftps: stopped by \(name)") }
         _exit(128 + number)
     }
 }
