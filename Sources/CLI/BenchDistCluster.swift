@@ -53,7 +53,7 @@ final class BenchDistCluster {
         if case .success(let microseconds?) = CPUWakeLatency.requested(environment: env) {
             out.set("cpu_dma_latency_us", Int(microseconds))
         }
-        out.set("cpu_bind", env["SWIFTPS_CPU_BIND"].map { $0.isEmpty ? "none" : $0 } ?? "none")
+        out.set("cpu_bind", (try? ClusterConfig.cpuBind(env)) == true ? "cores" : "none")
         var cpus = JSONObject()
         for child in children where child.name != "scheduler" {
             cpus.set(child.name, HostCPUs.boundCPUs(log: log(child.name)) ?? "unbound")

@@ -26,7 +26,7 @@ enum HostCPUs {
             let allowed = CPUAffinity.allowed()
         else { return }
         let list = CPUAffinity.listText
-        if CPUAffinity.isNarrowed() {
+        if CPUAffinity.isNarrowed(allowed: allowed) {
             logger.info(
                 "CPU binding left as it is: this process was started bound to CPU(s) \(list(allowed)) (taskset, numactl or srun)"
             )

@@ -119,7 +119,7 @@ extension LaunchJob {
         } catch let error as LaunchError {
             // Said as a task's failure (`LaunchSlurm.taskFailure`), so that the outer launcher names
             // this task and its node rather than only srun's status.
-            let label = role == .scheduler ? "scheduler" : "\(role.rawValue) \(rank)"
+            let label = LaunchTask.label(role: role, rank: rank)
             let node = environment["SLURMD_NODENAME"] ?? LaunchNetwork.hostName()
             LaunchConsole(name: "swiftps launch (\(label))").say("\(label) on \(node) failed: \(error)")
             return 1

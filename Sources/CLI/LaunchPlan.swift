@@ -29,7 +29,11 @@ struct LaunchTask: Sendable {
     var name: String? = nil
 
     /// `scheduler`, `server 0`, `worker 1`: the output prefix and the name in summaries.
-    var label: String { name ?? (role == .scheduler ? "scheduler" : "\(role.rawValue) \(rank)") }
+    var label: String { name ?? Self.label(role: role, rank: rank) }
+    /// `scheduler`, `server 0`, `worker 1`: how messages name a task of `role` and `rank`.
+    static func label(role: LaunchRole, rank: Int) -> String {
+        role == .scheduler ? "scheduler" : "\(role.rawValue) \(rank)"
+    }
     /// The log file name under `--log-dir`: `<role>-<rank>.log`, or `<name>.log` for a named task (`srun.log`,
     /// which must not take the name of a process the srun step writes its own log for).
     var logName: String { name.map { "\($0).log" } ?? "\(role.rawValue)-\(rank).log" }

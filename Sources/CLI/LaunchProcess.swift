@@ -341,11 +341,12 @@ final class LaunchPipeReader: @unchecked Sendable {
     /// Whether every writer has closed the pipe (or `stop()` was called) and the last line was handed on.
     var reachedEnd: Bool { lock.withLock { ended } }
 
-    /// Stops reading (within 100 ms), hands on what was read, and closes the pipe.
+    /// Stops reading (within 100 ms), hands on what was read, and closes the pipe. A reader stuck
+    /// handing on a line (its log file's disk hung) is left after 5 s with the pipe open, rather than
+    /// closed under it.
     func stop() {
         lock.withLock { stopRequested = true }
-        finished.wait()
-        close(fd)
+        if finished.wait(timeout: .now() + 5) == .success { close(fd) }
     }
 
     private func readLines() {

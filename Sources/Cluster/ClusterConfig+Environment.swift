@@ -51,20 +51,24 @@ extension ClusterConfig {
         config.rendezvousTimeout = try seconds("SWIFTPS_RENDEZVOUS_TIMEOUT", env, default: 60)
         config.barrierTimeout = try seconds("SWIFTPS_BARRIER_TIMEOUT", env, default: 300)
         config.requestTimeout = try seconds("SWIFTPS_REQUEST_TIMEOUT", env, default: 120)
-        if let text = env["SWIFTPS_CPU_BIND"] {
-            switch text.trimmingCharacters(in: .whitespaces).lowercased() {
-            case "none", "": config.cpuBind = false
-            case "cores": config.cpuBind = true
-            default:
-                throw .invalidConfiguration(
-                    variable: "SWIFTPS_CPU_BIND", value: text,
-                    reason:
-                        "must be none (the kernel places the processes) or cores (the job's processes on a host divide its CPUs)"
-                )
-            }
-        }
+        config.cpuBind = try cpuBind(env)
         try config.validate()
         return config
+    }
+
+    /// `SWIFTPS_CPU_BIND` in `env`: true for `cores`, false for `none`, empty or unset.
+    public static func cpuBind(_ env: [String: String]) throws(ClusterError) -> Bool {
+        guard let text = env["SWIFTPS_CPU_BIND"] else { return false }
+        switch text.trimmingCharacters(in: .whitespaces).lowercased() {
+        case "none", "": return false
+        case "cores": return true
+        default:
+            throw .invalidConfiguration(
+                variable: "SWIFTPS_CPU_BIND", value: text,
+                reason:
+                    "must be none (the kernel places the processes) or cores (the job's processes on a host divide its CPUs)"
+            )
+        }
     }
 
     /// Reads a shared secret from `file`: its bytes, without trailing whitespace. Refuses an empty file

@@ -68,11 +68,12 @@ public enum CPUAffinity {
         return readFile("/sys/devices/system/cpu/online").flatMap(parseList)
     }
 
-    /// Whether something bound this process to fewer CPUs than its cpuset offers (`taskset`,
-    /// `numactl`, `srun --cpu-bind`, `mpirun --bind-to`): that placement is then someone's decision to
-    /// keep. False when either side cannot be read.
-    public static func isNarrowed() -> Bool {
-        guard let allowed = allowed(), let offered = offered() else { return false }
+    /// Whether something bound this process, whose mask allows `allowed` (default: read now), to
+    /// fewer CPUs than its cpuset offers (`taskset`, `numactl`, `srun --cpu-bind`, `mpirun
+    /// --bind-to`): that placement is then someone's decision to keep. False when either side cannot
+    /// be read.
+    public static func isNarrowed(allowed: [Int]? = allowed()) -> Bool {
+        guard let allowed, let offered = offered() else { return false }
         return isNarrowed(allowed: allowed, offered: offered)
     }
 

@@ -149,6 +149,8 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
             state.unlock()
             guard let envelope = next else { return }
             if var message = assemble(envelope, recver: id) {
+                // The in-process network delivers from a known transport: the sender cannot be
+                // forged, unless connection identities are off (`useConnectionIdentity`).
                 message.senderVerified = verified
                 onReceive(message)
             }
@@ -171,8 +173,6 @@ public final class InMemoryTransport: Transport, @unchecked Sendable {
         message.data = envelope.data
         message.receivedMeta = envelope.meta
         message.recver = recver
-        // The in-process network delivers from a known transport: the sender cannot be forged.
-        message.senderVerified = true
         return message
     }
 }
