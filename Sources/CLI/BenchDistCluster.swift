@@ -53,7 +53,7 @@ final class BenchDistCluster {
         if case .success(let microseconds?) = CPUWakeLatency.requested(environment: env) {
             out.set("cpu_dma_latency_us", Int(microseconds))
         }
-        out.set("cpu_bind", (try? ClusterConfig.cpuBind(env)) == true ? "cores" : "none")
+        out.set("cpu_bind", (try? ClusterConfig.cpuBind(environment(role: "worker"))) == true ? "cores" : "none")
         var cpus = JSONObject()
         for child in children where child.name != "scheduler" {
             cpus.set(child.name, HostCPUs.boundCPUs(log: log(child.name)) ?? "unbound")
@@ -61,9 +61,11 @@ final class BenchDistCluster {
         out.set("node_cpus", cpus)
     }
 
-    /// The environment of a node of `role`: MXNet's launch variables, loopback, one compute thread.
+    /// The environment of a node of `role`: MXNet's launch variables, loopback, one compute thread,
+    /// and CPU binding as `swiftps launch` gives a local job (unless `SWIFTPS_CPU_BIND` is set).
     func environment(role: String) -> [String: String] {
         var env = ProcessInfo.processInfo.environment
+        if env[HostCPUs.variable] == nil { env[HostCPUs.variable] = HostCPUs.launcherDefault }
         env["DMLC_ROLE"] = role
         env["DMLC_PS_ROOT_URI"] = "127.0.0.1"
         env["DMLC_PS_ROOT_PORT"] = "\(port)"

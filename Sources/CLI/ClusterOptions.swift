@@ -51,9 +51,10 @@ struct ClusterOptions: ParsableArguments {
 
     @Option(
         help: """
-            none: the kernel places the processes; cores: workers and servers sharing a host bind \
-            themselves to their share of its CPUs, unless already bound (e.g. by taskset) (default: \
-            SWIFTPS_CPU_BIND, else none).
+            none: the kernel places the processes; cores: workers sharing a host bind themselves to \
+            their share of its CPUs, and servers to the CPUs left, unless already bound (e.g. by \
+            taskset) (default: SWIFTPS_CPU_BIND, which a local swiftps launch job sets to cores, else \
+            none).
             """)
     var cpuBind: String?
 
@@ -70,7 +71,7 @@ struct ClusterOptions: ParsableArguments {
             ("SWIFTPS_HEARTBEAT_INTERVAL", "--heartbeat-interval", heartbeatInterval.map { "\($0)" }),
             ("SWIFTPS_HEARTBEAT_TIMEOUT", "--heartbeat-timeout", heartbeatTimeout.map { "\($0)" }),
             ("SWIFTPS_REQUEST_TIMEOUT", "--request-timeout", requestTimeout.map { "\($0)" }),
-            ("SWIFTPS_CPU_BIND", "--cpu-bind", cpuBind),
+            (HostCPUs.variable, "--cpu-bind", cpuBind),
         ]
     }
 

@@ -4,11 +4,20 @@ import SwiftPS
 /// Binds a worker or server to its share of its host's CPUs (`CPUPlacement`) once the node table says
 /// which of the job's processes advertise the same host, when `SWIFTPS_CPU_BIND=cores` (`--cpu-bind`).
 ///
-/// Not the default, by measurement (2 vCPUs, 2 workers + 1 server): binding cuts the 4 KB pushPull
-/// round from 0.125–0.14 ms to 0.095–0.10 (a pushPull's thread hand-offs then wake a thread on a CPU
-/// that is running, not one that halted), but mlp dist_sync training runs 10–15% slower, since the
-/// server's work then falls on one worker's CPU while the kernel would have spread it.
+/// `swiftps launch` turns it on for a local job's processes, which are its children in one cpuset (as
+/// mpirun binds its own), and so does the distributed bench; a process started otherwise (by hand,
+/// over ssh, by Slurm) binds only when asked, since other jobs may share its host. Measured on 2
+/// vCPUs with 2 workers + 1 server (each worker on one CPU, the server free): the 4 KB pushPull
+/// round takes 0.106–0.117 ms against 0.124–0.147 unbound (a pushPull's thread hand-offs wake a
+/// thread on a CPU that is running, not one that halted), and mlp dist_sync training runs 5–8%
+/// faster.
 enum HostCPUs {
+    /// The variable that asks for binding (`--cpu-bind` sets it).
+    static let variable = "SWIFTPS_CPU_BIND"
+    /// What `swiftps launch` gives a local job's processes, and the bench its children, unless the
+    /// variable is set.
+    static let launcherDefault = "cores"
+
     /// Binds this node's process as `office`'s table places it, and logs what it did. Leaves the
     /// process alone unless `SWIFTPS_CPU_BIND=cores`, for the scheduler, when the process is alone on its
     /// host, or when something already bound it to fewer CPUs than its cpuset offers (taskset,
@@ -39,7 +48,7 @@ enum HostCPUs {
         do {
             let bound = try CPUAffinity.bindProcess(to: cpus)
             logger.info(
-                "\(boundPrefix)\(list(bound)): \(me.role) \(index) of the \(workers) worker(s) and \(servers) server(s) sharing CPU(s) \(list(allowed)) on this host (SWIFTPS_CPU_BIND=cores)"
+                "\(boundPrefix)\(list(bound)): \(me.role) \(index) of the \(workers) worker(s) and \(servers) server(s) sharing CPU(s) \(list(allowed)) on this host (SWIFTPS_CPU_BIND=cores; none leaves placement to the kernel)"
             )
         } catch {
             logger.warning("cannot bind to CPU(s) \(list(cpus)): \(error); the kernel places this process")

@@ -10,7 +10,9 @@ struct Launch: AsyncParsableCommand {
         discussion: """
             Every process gets its cluster through MXNet's environment variables (DMLC_ROLE, DMLC_PS_ROOT_URI, \
             DMLC_PS_ROOT_PORT, DMLC_NUM_WORKER, DMLC_NUM_SERVER, DMLC_NODE_HOST, DMLC_TASK_ID) plus SWIFTPS_BIND, \
-            SWIFTPS_PORT_RANGE and SWIFTPS_SECRET_FILE. Output is streamed with a [role rank] prefix. The job \
+            SWIFTPS_PORT_RANGE and SWIFTPS_SECRET_FILE; a local job's processes also get SWIFTPS_CPU_BIND=cores \
+            (they divide this host's CPUs) unless it is set (--env SWIFTPS_CPU_BIND=none turns it off). Output is \
+            streamed with a [role rank] prefix. The job \
             succeeds when every worker exits 0; the first process that fails, Ctrl-C or --timeout stops every \
             process on every host (SIGTERM to its process group, then SIGKILL). Exit status: 0, 1 when a process \
             failed, 124 on timeout, 128+N on signal N. See cluster/README.md.

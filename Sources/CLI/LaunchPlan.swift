@@ -105,8 +105,9 @@ struct LaunchCluster: Sendable {
         LaunchRestart(command) == .latestCheckpoint ? command + ["--resume"] : command
     }
 
-    /// The environment of one process: MXNet's `DMLC_*` variables, SwiftPS's `SWIFTPS_*` ones, then the
-    /// user's `--env`, `--env-server`/`--env-worker` (later entries win). `onLauncherHost`: the process
+    /// The environment of one process: MXNet's `DMLC_*` variables, SwiftPS's `SWIFTPS_*` ones (a local
+    /// job's `SWIFTPS_CPU_BIND=cores` unless forwarded), then the user's `--env`,
+    /// `--env-server`/`--env-worker` (later entries win). `onLauncherHost`: the process
     /// runs on this host as the launcher's child (the ssh launcher's scheduler, every local process).
     func environment(role: LaunchRole, rank: Int, nodeHost: String?, onLauncherHost: Bool) -> [LaunchVariable] {
         var variables = forwarded
@@ -130,6 +131,11 @@ struct LaunchCluster: Sendable {
         // own process group under init, out of reach of Slurm's process tracking.
         if onLauncherHost || launcher == "local" || launcher == "slurm" {
             set("SWIFTPS_LAUNCHER_PID", String(getpid()))
+        }
+        // A local job's processes are the launcher's children in one cpuset: they divide its CPUs (as
+        // mpirun binds its own), unless the launcher's environment or `--env` says otherwise.
+        if launcher == "local" && !variables.contains(where: { $0.name == HostCPUs.variable }) {
+            set(HostCPUs.variable, HostCPUs.launcherDefault)
         }
         set("SWIFTPS_BIND", bind)
         set("SWIFTPS_PORT_RANGE", portRange)

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPSTensor
 import Testing
 
 /// The benchmarks a user runs (`swiftps bench …`, `scripts/bench`), kept small: each prints one JSON
@@ -36,8 +37,27 @@ struct BenchSmokeTests {
         #expect(raw["transport"] as? String == plain["same_host_transport"] as? String)
         #expect(raw["rounds"] as? Int == 2000)
         expectMeasured(raw["median_ms"], "zmq_round_trip.median_ms")
+        // Its children divide the CPUs as a local `swiftps launch` job's do, and the JSON says how.
+        if ProcessInfo.processInfo.environment["SWIFTPS_CPU_BIND"] == nil {
+            #expect(plain["cpu_bind"] as? String == "cores", "\(plain)")
+            let allowed = try #require(CPUAffinity.allowed())
+            let slots: [(String, CPUPlacement.Slot)] = [
+                ("worker0", .worker(0)), ("worker1", .worker(1)), ("server0", .server(0)),
+            ]
+            let nodes = try #require(plain["node_cpus"] as? [String: String], "\(plain)")
+            for (name, slot) in slots {
+                let share = CPUPlacement.cpus(for: slot, allowed: allowed, workers: 2, servers: 1)
+                let expected = CPUAffinity.isNarrowed() ? "unbound" : share.map(CPUAffinity.listText) ?? "unbound"
+                #expect(nodes[name] == expected, "\(name): \(nodes)")
+            }
+        }
 
-        let compressed = try bench(["kvstore", "--floats", "65536", "--rounds", "10", "--gc-type", "2bit"])
+        let compressed = try bench(
+            ["kvstore", "--floats", "65536", "--rounds", "10", "--gc-type", "2bit"], env: ["SWIFTPS_CPU_BIND": "none"])
+        #expect(compressed["cpu_bind"] as? String == "none", "\(compressed)")
+        #expect(
+            (compressed["node_cpus"] as? [String: String])?.values.allSatisfy { $0 == "unbound" } == true,
+            "\(compressed)")
         let key = try #require((compressed["keys"] as? [[String: Any]])?.first)
         #expect(key["wire_bytes_per_round"] as? Int == 65536 * 4 + 65536 / 16 * 4)
         // fp16: half the bytes both ways (and the sums still check out: the bench verifies them).

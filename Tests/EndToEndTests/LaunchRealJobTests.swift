@@ -46,21 +46,23 @@ struct LaunchRealJobTests {
             let line = "worker \(rank) of \(workers), \(expected) compute thread(s)"
             #expect(result.all.contains(line), "no '\(line)' in:\n\(result.all.suffix(3000))")
         }
-        #expect(!result.all.contains("bound to CPU(s)"), "the kernel places processes unless SWIFTPS_CPU_BIND=cores")
     }
 
-    /// With `SWIFTPS_CPU_BIND=cores` each worker and server binds itself to its share of the host's
-    /// CPUs (`CPUPlacement`), read back from the kernel into its log, and the workers keep the
-    /// compute threads they would have had. Under a narrower mask than the cpuset (taskset around the
-    /// test run) the processes leave it as it is.
-    @Test func coresBindingGivesEachProcessItsShare() throws {
+    /// A local job's workers and servers bind themselves to their share of the host's CPUs
+    /// (`CPUPlacement`), read back from the kernel into their logs, by default (`nil`: nothing said, so
+    /// the launcher's default or the test environment's `SWIFTPS_CPU_BIND`) and with `cores`; with
+    /// `none` the kernel places them. The workers keep the compute threads they would have had. Under a
+    /// narrower mask than the cpuset (taskset around the test run) the processes leave it as it is.
+    @Test(arguments: [nil, "cores", "none"]) func localJobsDivideTheHostsCPUs(setting: String?) throws {
         let allowed = try #require(CPUAffinity.allowed())
+        let chosen = setting ?? ProcessInfo.processInfo.environment["SWIFTPS_CPU_BIND"] ?? "cores"
+        let binds = chosen.trimmingCharacters(in: .whitespaces).lowercased() == "cores"
         let result = try LaunchCommand.run(
-            [
-                binary, "launch", "-n", "2", "-s", "1", "--timeout", "300", "--env", "SWIFTPS_CPU_BIND=cores",
-                "--", binary, "train", "--kv-store", "dist_sync", "--network", "mlp", "--num-epochs", "1",
-                "--num-batches", "3", "--batch-size", "64", "--no-progress",
-            ], deadline: .seconds(330))
+            [binary, "launch", "-n", "2", "-s", "1", "--timeout", "300"]
+                + (setting.map { ["--env", "SWIFTPS_CPU_BIND=\($0)"] } ?? []) + [
+                    "--", binary, "train", "--kv-store", "dist_sync", "--network", "mlp", "--num-epochs", "1",
+                    "--num-batches", "3", "--batch-size", "64", "--no-progress",
+                ], deadline: .seconds(330))
         #expect(result.status == 0, "\(result.all)")
         let lines = result.all.split(separator: "\n")
         func boundLine(_ label: String) -> Substring? {
@@ -71,7 +73,9 @@ struct LaunchRealJobTests {
         ]
         for (label, slot) in slots {
             let share = CPUPlacement.cpus(for: slot, allowed: allowed, workers: 2, servers: 1)
-            if CPUAffinity.isNarrowed() {
+            if !binds {
+                #expect(boundLine(label) == nil, "\(label) is bound under SWIFTPS_CPU_BIND=\(chosen):\n\(result.all)")
+            } else if CPUAffinity.isNarrowed() {
                 #expect(boundLine(label) == nil && result.all.contains("CPU binding left as it is"), "\(result.all)")
             } else if let share {
                 let line = boundLine(label)
@@ -79,9 +83,10 @@ struct LaunchRealJobTests {
                     line?.contains("bound to CPU(s) \(CPUAffinity.listText(share)): ") == true,
                     "\(label) should be bound to \(CPUAffinity.listText(share)):\n\(result.all.suffix(3000))")
             } else {
-                #expect(boundLine(label) == nil, "\(label)'s share is every CPU")
+                #expect(boundLine(label) == nil, "\(label) keeps every CPU:\n\(result.all.suffix(3000))")
             }
         }
+        if !binds { #expect(!result.all.contains("bound to CPU(s)"), "\(result.all.suffix(3000))") }
         let environment = ProcessInfo.processInfo.environment
         let threads =
             (environment["SWIFTPS_BLAS_THREADS"] ?? environment["OPENBLAS_NUM_THREADS"]).flatMap { Int($0) }

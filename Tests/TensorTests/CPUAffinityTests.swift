@@ -62,22 +62,24 @@ import Testing
 
     @Test func workersTakeBlocksAndServersTheRest() {
         // This machine's shape: two workers and a server on two CPUs.
-        #expect(plan([0, 1], workers: 2, servers: 1) == ["0", "1", "0"])
-        #expect(plan([0, 1, 2, 3], workers: 2, servers: 1) == ["0-1", "2-3", "0"])
+        // The server, with no CPU left to itself, stays where the kernel puts it.
+        #expect(plan([0, 1], workers: 2, servers: 1) == ["0", "1", "all"])
+        #expect(plan([0, 1, 2, 3], workers: 2, servers: 1) == ["0-1", "2-3", "all"])
         #expect(plan([0, 1, 2], workers: 2, servers: 1) == ["0", "1", "2"], "the server takes the CPU left over")
         #expect(plan([0, 1, 2, 3, 4], workers: 2, servers: 2) == ["0-1", "2-3", "4", "4"])
-        #expect(plan(Array(0..<8), workers: 2, servers: 2) == ["0-3", "4-7", "0", "1"])
-        #expect(plan(Array(0..<10), workers: 2, servers: 1) == ["0-4", "5-9", "0"])
+        #expect(plan(Array(0..<8), workers: 2, servers: 2) == ["0-3", "4-7", "all", "all"])
+        #expect(plan(Array(0..<10), workers: 2, servers: 1) == ["0-4", "5-9", "all"])
         #expect(plan(Array(0..<10), workers: 3, servers: 1) == ["0-2", "3-5", "6-8", "9"])
         #expect(plan(Array(0..<12), workers: 2, servers: 0) == ["0-5", "6-11"])
         // More workers than CPUs wrap around.
-        #expect(plan([0, 1], workers: 4, servers: 1) == ["0", "1", "0", "1", "0"])
-        // A worker whose share is everything stays unbound; its server still moves to one CPU.
-        #expect(plan([0, 1], workers: 1, servers: 1) == ["all", "0"])
+        #expect(plan([0, 1], workers: 4, servers: 1) == ["0", "1", "0", "1", "all"])
+        // A worker whose share is everything stays unbound, and so does its server.
+        #expect(plan([0, 1], workers: 1, servers: 1) == ["all", "all"])
         // Servers alone on a host split it.
         #expect(plan(Array(0..<4), workers: 0, servers: 2) == ["0-1", "2-3"])
         // The CPUs are the allowed ones, in order, not 0…C-1.
-        #expect(plan([2, 3, 6, 7], workers: 2, servers: 1) == ["2-3", "6-7", "2"])
+        #expect(plan([2, 3, 6, 7], workers: 2, servers: 1) == ["2-3", "6-7", "all"])
+        #expect(plan([2, 3, 6, 7, 9], workers: 2, servers: 1) == ["2-3", "6-7", "9"])
         // Nothing to share, or one CPU for everyone: nothing to bind.
         #expect(plan([0, 1], workers: 1, servers: 0) == ["all"])
         #expect(plan([0, 1], workers: 0, servers: 1) == ["all"])
@@ -96,8 +98,12 @@ import Testing
                 let taken = blocks.flatMap { $0 }
                 #expect(Set(taken).count == taken.count, "\(cpus) CPUs, \(workers) workers: \(blocks)")
                 #expect(blocks.allSatisfy { $0.count == max(1, cpus / workers) }, "\(cpus) CPUs, \(workers) workers")
+                // A server gets CPUs no worker has, or stays unbound.
                 let server = CPUPlacement.cpus(for: .server(0), allowed: allowed, workers: workers, servers: 1)
-                #expect(server.map { Set($0).isSubset(of: Set(allowed)) && !$0.isEmpty } ?? (cpus == 1))
+                #expect(server.map { !$0.isEmpty && Set($0).isSubset(of: Set(allowed).subtracting(taken)) } ?? true)
+                #expect(
+                    (server == nil) == (taken.count == cpus),
+                    "\(cpus) CPUs, \(workers) workers: \(String(describing: server))")
             }
         }
     }
