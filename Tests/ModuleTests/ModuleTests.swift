@@ -369,6 +369,58 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         try module.forward(DataBatch(data: [NDArray(shape: [4, 1, 2], repeating: 1)], label: []))
     }
 
+    /// A batch of another size runs on an executor of its shapes over the same parameters (MXNet's
+    /// automatic `reshape` in `forward`): one sample predicts what it predicts within a full batch, a
+    /// smaller batch trains the very weights the bound shape then uses, and going back reuses the
+    /// bound executor instead of allocating again.
+    @Test func anotherBatchSizeReshapesOnTheSameParameters() throws {
+        let module = try Module(symbol: try smallNet(), seed: 3)
+        #expect(throws: ModuleError.wrongState(call: "reshape", needs: "bind")) {
+            try module.reshape(dataShapes: [DataDesc(name: "data", shape: [1, 2])])
+        }
+        let (x, y) = blobs(4, seed: 4)
+        try module.bind(
+            dataShapes: [DataDesc(name: "data", shape: [4, 2])],
+            labelShapes: [DataDesc(name: "softmax_label", shape: [4])])
+        try module.initParams(initializer: Xavier())
+        try module.initOptimizer(optimizer: OptimizerConfig(name: "sgd", learningRate: 0.5))
+        let bound = try #require(module.executor)
+        try module.forward(DataBatch(data: [x], label: [y]), isTrain: false)
+        let whole = try module.getOutputs()[0].toArray()
+
+        // One sample, no label: outputs of one row, equal to that row's in the full batch.
+        try module.forward(DataBatch(data: [x.slice(2..<3)], label: []), isTrain: false)
+        #expect(module.dataShapes == [DataDesc(name: "data", shape: [1, 2])])
+        let one = try module.getOutputs()[0]
+        #expect(one.shape == [1, 2])
+        #expect(zip(one.toArray(), whole[4..<6]).allSatisfy { abs($0 - $1) < 1e-6 }, "\(one.toArray()) vs \(whole)")
+        #expect(module.executor !== bound)
+
+        // Three samples train the shared weights; the bound shape then sees them, on its own executor.
+        let before = try module.getParams().args["fc1_weight"]!.toArray()
+        try module.forwardBackward(DataBatch(data: [x.slice(0..<3)], label: [y.slice(0..<3)]))
+        try module.update()
+        let after = try module.getParams().args["fc1_weight"]!.toArray()
+        #expect(after != before, "the smaller batch did not train the weights")
+        try module.forward(DataBatch(data: [x], label: [y]), isTrain: false)
+        #expect(module.executor === bound, "the bound executor is used again")
+        #expect(bound.argDict["fc1_weight"]!.toArray() == after)
+        #expect(try module.getOutputs()[0].toArray() != whole)
+
+        // Shapes the parameters cannot take are refused, naming them; the module keeps its shapes.
+        let wide = DataBatch(data: [NDArray(shape: [4, 3], repeating: 1)], label: [])
+        let error = #expect(throws: ModuleError.self) { try module.forward(wide) }
+        #expect("\(String(describing: error))".contains("[4, 3]"), "\(String(describing: error))")
+        #expect(module.executor === bound && module.dataShapes == [DataDesc(name: "data", shape: [4, 2])])
+
+        // Many sizes: the last few executors are kept, and every size still computes.
+        for rows in 1...4 {
+            try module.forward(DataBatch(data: [x.slice(0..<rows)], label: []), isTrain: false)
+            #expect(try module.getOutputs()[0].shape == [rows, 2])
+        }
+        #expect(module.shapedExecutors.count <= Module.shapedExecutorLimit)
+    }
+
     /// `sharedModule` must be a bound Module with its parameters set (MXNet asserts it): an unbound
     /// one used to be skipped while the new module claimed initialized parameters. Rebinding on the
     /// shared memory keeps the shared values instead of writing this module's old ones into them.
@@ -443,6 +495,11 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(Set(a.keys) == Set(b.keys))
         for (name, value) in a { #expect(value.maxAbsDifference(b[name]!) < 1e-6, "\(name)") }
         #expect(a["fc1_weight"]!.maxAbsDifference(initial["fc1_weight"]!) > 0, "the first module was trained")
+        // A batch of another size passes through the chain, each module reshaping in turn.
+        let three = DataBatch(data: [x.slice(0..<3)], label: [y.slice(0..<3)])
+        for m in [single, seq] as [any BaseModule] { try m.forward(three, isTrain: false) }
+        let outputs = (try single.getOutputs()[0], try seq.getOutputs()[0])
+        #expect(outputs.0.shape == [3, 2] && outputs.0.maxAbsDifference(outputs.1) < 1e-6)
     }
 
     /// MXNet injects `rescale_grad` = 1 / batch only into optimizer parameters that lack it: an

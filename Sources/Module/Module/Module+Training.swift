@@ -65,8 +65,12 @@ extension Module {
 
     // MARK: computation
 
+    /// Runs the network on `batch` (MXNet's `forward`). A batch whose data come in other shapes than
+    /// the bound ones (another batch size) runs on an executor for its shapes on the same parameters
+    /// (`reshape`), as in MXNet; data of the bound element count and rows (`[4, 1, 2]` bound as
+    /// `[4, 2]`) are read as they are.
     public func forward(_ batch: DataBatch, isTrain: Bool? = nil) throws {
-        guard binded, let executor else { throw ModuleError.wrongState(call: "forward", needs: "bind") }
+        guard binded, executor != nil else { throw ModuleError.wrongState(call: "forward", needs: "bind") }
         guard paramsInitialized else { throw ModuleError.wrongState(call: "forward", needs: "initParams") }
         let train = isTrain ?? forTraining
         guard batch.data.count == dataNames.count else {
@@ -89,6 +93,10 @@ extension Module {
         let describedLabels = (batch.providedLabel ?? labelShapes).map(\.name)
         let labelOrder =
             !describedLabels.isEmpty && describedLabels.allSatisfy(labelNames.contains) ? describedLabels : labelNames
+        if let shapes = shapesToRun(batch, dataOrder: dataOrder, labelOrder: labelOrder) {
+            try reshape(dataShapes: shapes.data, labelShapes: shapes.labels)
+        }
+        guard let executor else { throw ModuleError.wrongState(call: "forward", needs: "bind") }
         let start = MonotonicClock.now()
         // A module bound on another's parameters reads them only once that one's updates have landed.
         try parameterOwner?.awaitPendingWeights()
@@ -170,17 +178,19 @@ extension Module {
     /// parameters.)
     private func copyInput(_ name: String, _ src: NDArray, _ executor: Executor) throws {
         guard let dst = executor.argDict[name] else { return }
-        guard dst.shape == src.shape || (dst.count == src.count && Self.sameRows(dst.shape, src.shape)) else {
+        guard Self.takes(bound: dst.shape, src.shape) else {
             throw ModuleError.badInput(
-                "input \(name) has shape \(src.shape) but the module was bound for \(dst.shape): rebind with forceRebind"
+                "input \(name) has shape \(src.shape) but the module runs \(dst.shape) (data in other shapes reshape the module; a label must match its data)"
             )
         }
         try dst.copy(from: src)
     }
 
-    /// Whether two shapes of one element count hold the same rows: their leading dimensions agree.
-    private static func sameRows(_ a: [Int], _ b: [Int]) -> Bool {
-        (a.first ?? 1) == (b.first ?? 1)
+    /// Whether an input bound as `bound` reads an array of `shape` as it is: the same shape, or the
+    /// same element count in the same rows (their leading dimensions agree).
+    static func takes(bound: [Int], _ shape: [Int]) -> Bool {
+        bound == shape
+            || (NDArray.elementCount(bound) == NDArray.elementCount(shape) && (bound.first ?? 1) == (shape.first ?? 1))
     }
 
     /// Waits for every weight still in flight from the last `update` (applying this worker's
@@ -278,7 +288,10 @@ extension Module {
     /// Restarts the executor's random streams (Dropout) from `seed` and `epoch`.
     public func startEpoch(_ epoch: Int) throws {
         guard let executor else { throw ModuleError.wrongState(call: "startEpoch", needs: "bind") }
-        executor.reseed(Executor.epochSeed(seed, epoch: epoch))
+        let restart = Executor.epochSeed(seed, epoch: epoch)
+        epochSeed = restart
+        executor.reseed(restart)
+        for kept in shapedExecutors where kept.executor !== executor { kept.executor.reseed(restart) }
     }
 
     public func getStates() throws -> [NDArray] {

@@ -33,11 +33,16 @@ public final class Module: BaseModule {
     public private(set) var inputsNeedGrad = false
     public internal(set) var paramsInitialized = false
     public internal(set) var optimizerInitialized = false
-    public private(set) var dataShapes: [DataDesc] = []
-    public private(set) var labelShapes: [DataDesc] = []
+    public internal(set) var dataShapes: [DataDesc] = []
+    public internal(set) var labelShapes: [DataDesc] = []
 
-    /// The bound executor (nil before `bind`).
+    /// The bound executor (nil before `bind`); after `reshape`, the one for the current shapes.
     public internal(set) var executor: Executor?
+    /// The binding's executors for the shapes it ran last (`reshape`), the current one included once
+    /// the module has left its bound shapes; least recently used first.
+    var shapedExecutors: [ShapedExecutor] = []
+    /// The seed `startEpoch` last restarted the random streams from (nil before it ran).
+    var epochSeed: UInt64?
     var kvstore: (any KVStore)?
     var optimizerConfig: OptimizerConfig?
     var monitor: Monitor?
@@ -158,12 +163,7 @@ public final class Module: BaseModule {
         if !forTraining && inputsNeedGrad {
             throw ModuleError.badInput("inputsNeedGrad needs forTraining: true")
         }
-        let dataGiven = dataShapes.map(\.name)
-        guard dataGiven.sorted() == dataNames.sorted() else {
-            throw ModuleError.badInput(
-                "Data provided by data_shapes don't match names specified by data_names (\(dataGiven) vs. \(dataNames))"
-            )
-        }
+        try checkDataNames(dataShapes)
         let labels = labelShapes ?? []
         if !labels.isEmpty && labels.map(\.name).sorted() != labelNames.sorted() {
             logger.warning("label shapes \(labels.map(\.name)) do not match label names \(labelNames)")
@@ -225,6 +225,7 @@ public final class Module: BaseModule {
         }
         if let monitor { exec.setMonitorCallback(monitor.observe) }
         executor = exec
+        shapedExecutors = []
         self.dataShapes = dataShapes
         self.labelShapes = labels
         self.forTraining = forTraining
