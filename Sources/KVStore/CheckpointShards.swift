@@ -153,32 +153,41 @@ public struct CheckpointShards: Sendable {
         _ layout: CheckpointLayout, manifest: CheckpointManifest, weightsOnly: Bool = false,
         read: (CheckpointManifest.File, String) throws(CheckpointError) -> [UInt8]
     ) throws(CheckpointError) -> CheckpointShards {
-        var weightSlices: [WeightSlice] = []
-        var stateSlices: [NamedOptimizerState] = []
-        var optimizer: OptimizerConfig?
+        var slices = ShardSlices()
         for file in try serverFiles(layout, manifest: manifest) {
             let path = manifest.path(of: file, in: layout)
             if weightsOnly && file.role != "server-params" {
                 try checkOnDisk(file, path: path, layout: layout)
                 continue
             }
-            let bytes = try read(file, path)
+            try slices.add(file, bytes: try read(file, path), path: path)
+        }
+        return try CheckpointShards(
+            weightSlices: slices.weights, stateSlices: slices.states, optimizer: slices.optimizer ?? manifest.optimizer)
+    }
+
+    /// The slices of server files, decoded but not joined.
+    struct ShardSlices {
+        var weights: [WeightSlice] = []
+        var states: [NamedOptimizerState] = []
+        var optimizer: OptimizerConfig?
+
+        /// Decodes `bytes`, server file `file` (read from `path`), into its slices.
+        mutating func add(_ file: CheckpointManifest.File, bytes: [UInt8], path: String) throws(CheckpointError) {
             if file.role == "server-params" {
-                weightSlices += try ServerShardFile.decode(bytes, path: path)
-                continue
+                weights += try ServerShardFile.decode(bytes, path: path)
+                return
             }
             do {
                 let (config, slices) = try OptimizerStateFile.decode(bytes, path: path)
                 optimizer = optimizer ?? config
-                stateSlices += slices
+                states += slices
             } catch {
                 // `.corrupt` names the file itself: keep only what is wrong inside it.
                 guard case .badStateFile(_, let reason) = error else { throw .corrupt(path: path, reason: "\(error)") }
                 throw .corrupt(path: path, reason: "bad optimizer state: \(reason)")
             }
         }
-        return try CheckpointShards(
-            weightSlices: weightSlices, stateSlices: stateSlices, optimizer: optimizer ?? manifest.optimizer)
     }
 
     /// The weights and optimizer state (nil if the parameter was never updated) of elements
@@ -199,6 +208,82 @@ public struct CheckpointShards: Sendable {
         guard let state = states[name] else { return (values, nil) }
         do {
             return (values, try OptimizerStateFile.slice(state, range: offset..<(offset + count)).state)
+        } catch {
+            throw .inconsistent("optimizer state of '\(name)': \(error)")
+        }
+    }
+}
+
+/// One server's shard of a distributed checkpoint, its slices as that server held them, unjoined:
+/// what server K of a job restores from when the job has as many servers as wrote the checkpoint,
+/// whose slices are then server K's own (the placement depends only on the parameters, their
+/// order, the server count and the big-array bound). Each server reads its own two files instead
+/// of every server's. A slice it does not hold exactly (`part` gives nil) means the placement
+/// changed; the server then reads every shard (`CheckpointShards`).
+public struct CheckpointShard: Sendable {
+    /// The server that wrote it.
+    public let server: Int
+    /// The optimizer configuration the states were written with.
+    public let optimizer: OptimizerConfig?
+    private let weights: [SliceKey: WeightSlice]
+    private let states: [SliceKey: NamedOptimizerState]
+
+    private struct SliceKey: Hashable {
+        var name: String
+        var offset: Int
+    }
+
+    /// Reads server `server`'s weight and state files that `manifest` lists for `layout` as `fetch`
+    /// gives them (verified). Throws `corrupt` when the manifest lists no such server's files.
+    public static func fetch(
+        _ layout: CheckpointLayout, manifest: CheckpointManifest, server: Int,
+        fetch: (CheckpointManifest.File, String) throws(CheckpointError) -> [UInt8]
+    ) throws(CheckpointError) -> CheckpointShard {
+        let files = try CheckpointShards.serverFiles(layout, manifest: manifest).filter { $0.server == server }
+        guard files.count == 2 else {
+            throw .corrupt(
+                path: layout.manifestPath, reason: "it lists \(files.count) files of server \(server), not 2")
+        }
+        var slices = CheckpointShards.ShardSlices()
+        for file in files {
+            let path = manifest.path(of: file, in: layout)
+            try slices.add(file, bytes: try fetch(file, path), path: path)
+        }
+        var weights: [SliceKey: WeightSlice] = [:]
+        for slice in slices.weights {
+            guard weights.updateValue(slice, forKey: SliceKey(name: slice.name, offset: slice.offset)) == nil else {
+                throw .inconsistent("server \(server)'s shard holds '\(slice.name)' at offset \(slice.offset) twice")
+            }
+        }
+        var states: [SliceKey: NamedOptimizerState] = [:]
+        for state in slices.states {
+            let key = SliceKey(name: state.name, offset: state.offset)
+            guard let weight = weights[key], weight.values.count == state.state.count,
+                weight.totalCount == state.totalCount
+            else {
+                throw .inconsistent(
+                    "server \(server)'s shard has optimizer state of '\(state.name)' at offset \(state.offset) for no slice of its weights"
+                )
+            }
+            states[key] = state
+        }
+        return CheckpointShard(
+            server: server, optimizer: slices.optimizer ?? manifest.optimizer, weights: weights, states: states)
+    }
+
+    /// How many parameter slices it holds.
+    public var sliceCount: Int { weights.count }
+
+    /// The weights and optimizer state (nil if never updated) of elements `offset ..< offset + count`
+    /// of parameter `name`, as copies, when this shard holds exactly that slice; nil otherwise.
+    public func part(name: String, offset: Int, count: Int, totalCount: Int) throws(CheckpointError) -> (
+        weights: NDArray, state: OptimizerState?
+    )? {
+        let key = SliceKey(name: name, offset: offset)
+        guard let slice = weights[key], slice.values.count == count, slice.totalCount == totalCount else { return nil }
+        guard let state = states[key] else { return (slice.values.copy(), nil) }
+        do {
+            return (slice.values.copy(), try OptimizerStateFile.slice(state, range: state.range).state)
         } catch {
             throw .inconsistent("optimizer state of '\(name)': \(error)")
         }

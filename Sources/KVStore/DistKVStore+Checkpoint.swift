@@ -10,11 +10,13 @@ extension DistKVStore {
     /// Adam moments, update counts) from the checkpoint as the keys are initialized, re-sliced by
     /// parameter name and offset whatever the number of servers that wrote it.
     ///
-    /// Each server reads the checkpoint's files from the scheduler before it answers: the wait for
-    /// it is this store's deadline plus `CheckpointTransfer.allowance` for `checkpointBytes`, about
-    /// what one server reads (every shard file, or the params and states files). Every rank must
-    /// call it: the others wait for rank 0 in `initialize`'s barrier, whose deadline it lengthens by
-    /// as much.
+    /// Each server reads the checkpoint's files from the scheduler before it answers: its own shard
+    /// when the job has as many servers as wrote the checkpoint, else every shard (or the params
+    /// and states files). The wait for it is this store's deadline plus
+    /// `CheckpointTransfer.allowance` for `checkpointBytes`, at most what one server reads; rank
+    /// 0's wait for the keys' initialization is as long (a server whose own shard lacks a slice
+    /// reads every shard then). Every rank must call it: the others wait for rank 0 in
+    /// `initialize`'s barrier, whose deadline it lengthens by as much.
     ///
     /// Throws `KVStoreError.remote` naming the server and the file it could not read (the lowest
     /// server's, when several fail).

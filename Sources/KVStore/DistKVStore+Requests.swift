@@ -235,8 +235,9 @@ extension DistKVStore {
         try wait(keys: nil)
     }
 
-    /// Waits for the requests of `keys` (nil: all keys).
-    func wait(keys: [Int]?) throws {
+    /// Waits for the requests of `keys` (nil: all keys), `extra` seconds longer than the store's
+    /// deadline.
+    func wait(keys: [Int]?, extra: Double = 0) throws {
         func busy() -> Bool {
             guard let keys else { return !inFlight.isEmpty }
             return keys.contains { inFlightPerKey[$0, default: 0] > 0 }
@@ -248,7 +249,7 @@ extension DistKVStore {
         let clock = postOffice.clock
         condition.lock()
         let start = busy() ? MonotonicClock.now() : nil
-        let answered = clock.wait(on: condition, until: clock.now() + timeout) {
+        let answered = clock.wait(on: condition, until: clock.now() + timeout + extra) {
             !busy() || failed() != nil || postOffice.terminationError != nil
         }
         if let start { waited += MonotonicClock.now() - start }
@@ -277,7 +278,7 @@ extension DistKVStore {
             ? "; in dist_sync the server answers once every worker has pushed, so a stuck or slower worker also ends here (the server's log names it)"
             : ""
         throw KVStoreError.timeout(
-            "worker \(rank): no answer within \(timeout) s from \(servers.map(describe).joined(separator: ", ")) "
+            "worker \(rank): no answer within \(timeout + extra) s from \(servers.map(describe).joined(separator: ", ")) "
                 + "for \(names.joined(separator: ", ")): is the server alive and reachable? (SWIFTPS_REQUEST_TIMEOUT)\(sync)"
         )
     }

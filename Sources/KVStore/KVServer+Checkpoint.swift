@@ -74,30 +74,46 @@ extension KVServer {
         answer(message, body: try JSONEncoder().encode(report))
     }
 
-    /// LOAD_CHECKPOINT: fetches the checkpoint's manifest and every server's shard from the
-    /// scheduler (CHECKPOINT_FETCH, then CHECKPOINT_READ, each file verified against the manifest), and
-    /// keeps the joined parameters; from a checkpoint without shards (one process's, or one whose
-    /// workers ran the optimizer), its params and states files instead. Each slice takes its weights and optimizer
-    /// state from them when it is initialized (and again at SET_OPTIMIZER, which would otherwise
-    /// reset the state); they are dropped at the first push or pull. Only worker 0 may ask, before
-    /// it initializes the keys.
+    /// LOAD_CHECKPOINT: fetches the checkpoint's manifest from the scheduler (CHECKPOINT_FETCH), then
+    /// what this server restores from (CHECKPOINT_READs, each file verified against the manifest):
+    /// its own shard when the job has as many servers as wrote the checkpoint, else every server's
+    /// shard joined; from a checkpoint without shards (one process's, or one whose workers ran the
+    /// optimizer), its params and states files. Each slice takes its weights and optimizer state
+    /// from them when it is initialized (and again at SET_OPTIMIZER, which would otherwise reset
+    /// the state); they are dropped at the first push or pull. Only worker 0 may ask, before it
+    /// initializes the keys.
     func loadCheckpoint(_ message: Message) throws {
         try requireWorker0(message, "LOAD_CHECKPOINT")
         let layout = try decodeCommand(message).layout
-        let (manifest, shards) = try fetchCheckpoint(layout)
-        restored = shards
+        let manifest = try fetchManifest(layout)
+        var checkpoint = CheckpointRestore(layout: layout, manifest: manifest)
+        let what: String
+        if manifest.numServers == 0 {
+            checkpoint.all = try fetchWhole(checkpoint)
+            what = "\(checkpoint.all?.weights.count ?? 0) parameters"
+        } else if manifest.numServers == postOffice.numServers {
+            // The same placement: this server's slices are the ones its namesake wrote.
+            let source = checkpoint
+            let own = try CheckpointShard.fetch(layout, manifest: manifest, server: postOffice.rank) {
+                file, _ throws(CheckpointError) in try read(file, source)
+            }
+            checkpoint.own = own
+            what = "its own shard, \(own.sliceCount) slices"
+        } else {
+            checkpoint.all = try fetchShards(checkpoint)
+            what = "\(checkpoint.all?.weights.count ?? 0) parameters"
+        }
+        restoring = checkpoint
         for slice in slices.values { try restore(slice) }
         logger.info(
-            "server \(postOffice.rank): restoring from checkpoint \(layout.epoch) (\(shards.weights.count) parameters, written by \(manifest.numServers) server(s))"
+            "server \(postOffice.rank): restoring from checkpoint \(layout.epoch) (\(what), written by \(manifest.numServers) server(s))"
         )
         answer(message)
     }
 
-    /// Asks the scheduler for checkpoint `layout`'s manifest (CHECKPOINT_FETCH), then reads each
-    /// file it needs (CHECKPOINT_READ, in chunks, each checked against the manifest), every request
-    /// with the cluster's deadline; joins them as `CheckpointShards.load` joins files on disk.
-    private func fetchCheckpoint(_ layout: CheckpointLayout) throws -> (CheckpointManifest, CheckpointShards) {
-        let source = "the scheduler"
+    /// Asks the scheduler for checkpoint `layout`'s manifest (CHECKPOINT_FETCH), with the cluster's
+    /// deadline.
+    private func fetchManifest(_ layout: CheckpointLayout) throws -> CheckpointManifest {
         let answer: Message
         do {
             answer = try postOffice.request(
@@ -111,47 +127,77 @@ extension KVServer {
                 "server \(postOffice.rank) could not get the manifest of checkpoint \(layout.epoch) from the scheduler: \(error)"
             )
         }
-        let manifest: CheckpointManifest
         do {
-            manifest = try JSONDecoder().decode(CheckpointManifest.self, from: Data(answer.body))
+            return try JSONDecoder().decode(CheckpointManifest.self, from: Data(answer.body))
         } catch {
             throw CheckpointError.corrupt(
-                path: layout.manifestPath, reason: "\(source) sent no valid manifest: \(error)")
+                path: layout.manifestPath, reason: "the scheduler sent no valid manifest: \(error)")
         }
-        func read(_ file: CheckpointManifest.File) throws -> [UInt8] {
-            try CheckpointTransfer.download(
-                file, prefix: layout.prefix, epoch: layout.epoch, from: NodeID.scheduler, office: postOffice,
-                path: manifest.path(of: file, in: layout), chunkBytes: checkpointChunkBytes)
-        }
-        if manifest.numServers == 0 {
-            // One process's checkpoint, or one whose workers ran the optimizer: whole parameters.
-            guard let params = manifest.files(role: "params").first else {
-                throw CheckpointError.corrupt(path: layout.manifestPath, reason: "it lists no params file")
-            }
-            let states = try manifest.files(role: "states").first.map(read)
-            let shards = try CheckpointShards.whole(
-                params: try read(params), paramsPath: layout.paramsPath, states: states,
-                statesPath: layout.localStatesPath)
-            return (manifest, shards)
-        }
-        // Each shard file is decoded as it arrives and its bytes dropped before the next is read.
-        let shards = try CheckpointShards.fetch(layout, manifest: manifest) { file, _ throws(CheckpointError) in
-            do { return try read(file) } catch let error as CheckpointError { throw error } catch {
-                throw .inconsistent("\(error)")
-            }
-        }
-        return (manifest, shards)
     }
 
-    /// Sets `slice`'s weights and optimizer state from the checkpoint being restored, if any.
+    /// Reads one file of `restore`'s checkpoint from the scheduler (CHECKPOINT_READ, in chunks),
+    /// checked against the manifest.
+    private func read(_ file: CheckpointManifest.File, _ restore: CheckpointRestore) throws(CheckpointError) -> [UInt8]
+    {
+        do {
+            return try CheckpointTransfer.download(
+                file, prefix: restore.layout.prefix, epoch: restore.layout.epoch, from: NodeID.scheduler,
+                office: postOffice, path: restore.manifest.path(of: file, in: restore.layout),
+                chunkBytes: checkpointChunkBytes)
+        } catch let error as CheckpointError { throw error } catch {
+            throw .inconsistent("\(error)")
+        }
+    }
+
+    /// A checkpoint without shards (one process's, or one whose workers ran the optimizer): its
+    /// whole parameters and optimizer state.
+    private func fetchWhole(_ restore: CheckpointRestore) throws -> CheckpointShards {
+        let manifest = restore.manifest
+        guard let params = manifest.files(role: "params").first else {
+            throw CheckpointError.corrupt(path: restore.layout.manifestPath, reason: "it lists no params file")
+        }
+        let states = try manifest.files(role: "states").first.map { file throws(CheckpointError) in
+            try read(file, restore)
+        }
+        return try CheckpointShards.whole(
+            params: try read(params, restore), paramsPath: restore.layout.paramsPath, states: states,
+            statesPath: restore.layout.localStatesPath)
+    }
+
+    /// Every server's shard, joined; each file is decoded as it arrives and its bytes dropped before
+    /// the next is read.
+    private func fetchShards(_ restore: CheckpointRestore) throws -> CheckpointShards {
+        try CheckpointShards.fetch(restore.layout, manifest: restore.manifest) { file, _ throws(CheckpointError) in
+            try read(file, restore)
+        }
+    }
+
+    /// Sets `slice`'s weights and optimizer state from the checkpoint being restored, if any: from
+    /// this server's own shard, or when the slice is not in it (the placement changed: another
+    /// big-array bound, say), from every shard, read then.
     func restore(_ slice: ServerSlice) throws {
-        guard let restored else { return }
-        let part = try restored.part(
+        guard var restore = restoring else { return }
+        var found = try restore.own?.part(
             name: slice.name, offset: slice.offset, count: slice.weight.count, totalCount: slice.totalCount)
+        var writer = restore.own?.optimizer
+        if found == nil {
+            if restore.all == nil {
+                logger.notice(
+                    "server \(postOffice.rank): '\(slice.name)' [\(slice.offset), +\(slice.weight.count)) is not in its own shard of checkpoint \(restore.layout.epoch) (the parameters are placed otherwise than when it was written): reading every server's shard"
+                )
+                restore.all = try fetchShards(restore)
+                restoring = restore
+            }
+            guard let all = restore.all else { return }
+            found = try all.part(
+                name: slice.name, offset: slice.offset, count: slice.weight.count, totalCount: slice.totalCount)
+            writer = all.optimizer
+        }
+        guard let part = found else { return }
         try slice.weight.copy(from: part.weights)
         slice.state = nil
         guard let optimizer, let state = part.state else { return }
-        if let writer = restored.optimizer, writer.name != optimizer.config.name {
+        if let writer, writer.name != optimizer.config.name {
             logger.warning(
                 "server \(postOffice.rank): the checkpoint's state of '\(slice.name)' was written by \(writer.name), this job runs \(optimizer.config.name): it starts fresh"
             )
@@ -173,4 +219,15 @@ extension KVServer {
             throw KVStoreError.remote("\(message.control.cmd) carries no valid checkpoint command: \(error)")
         }
     }
+}
+
+/// A checkpoint a server is restoring from (LOAD_CHECKPOINT), until the first push or pull.
+struct CheckpointRestore {
+    let layout: CheckpointLayout
+    let manifest: CheckpointManifest
+    /// This server's own shard, when the job has as many servers as wrote the checkpoint.
+    var own: CheckpointShard?
+    /// Every parameter whole: a checkpoint without shards, one written by another number of
+    /// servers, or every shard read once a slice was not in `own`.
+    var all: CheckpointShards?
 }

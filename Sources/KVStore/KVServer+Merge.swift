@@ -72,7 +72,7 @@ extension KVServer {
             try checkSlice(message, frames)
             return
         }
-        restored = nil
+        restoring = nil
         guard let slice = slices[frames.key] else {
             throw KVStoreError.remote(
                 "key \(frames.key) is not initialized on server \(postOffice.rank): worker 0 must initialize it first")

@@ -40,7 +40,7 @@ public final class KVServer: @unchecked Sendable {
     var slices: [Int: ServerSlice] = [:]
     var stopRequested = false
     /// The checkpoint being restored (LOAD_CHECKPOINT), until the first push or pull.
-    var restored: CheckpointShards?
+    var restoring: CheckpointRestore?
     /// Seconds a dist_sync round may wait for some workers' pushes before they are named in a warning.
     public let stallWarning: Double
     /// Seconds a dist_sync round may wait before its requests are answered with an error naming the

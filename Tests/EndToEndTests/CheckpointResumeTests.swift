@@ -122,9 +122,30 @@ struct CheckpointResumeTests {
         defer { b2.removeFiles() }
         try #require(b2.succeeded, "resumed run failed: \(b2.logs)")
         #expect(b2.worker(logging: "resuming from \(prefix)-0002.params at epoch 2") != nil)
-        #expect(b2.cluster.log("server0").contains("restoring from checkpoint 2"))
+        // As many servers as wrote it: each reads only its own shard.
+        for server in ["server0", "server1"] {
+            let log = b2.cluster.log(server)
+            #expect(log.contains("restoring from checkpoint 2 (its own shard"), "\(server):\n\(log)")
+            #expect(!log.contains("reading every server's shard"), "\(server):\n\(log)")
+        }
         let resumedDifference = try maxDifference(straight, resumed)
         #expect(resumedDifference == 0, "resumed on 2 servers: max |Δweight| \(resumedDifference)")
+
+        // Placed otherwise (fc1_weight no longer split): a server whose own shard lacks a slice reads
+        // every shard then, and the run is as exact.
+        let replaced = dir + "/replaced.params"
+        let d = try DistJob.run(
+            workers: 2, servers: 2,
+            args: Self.training + [
+                "--num-epochs", "4", "--model-prefix", prefix, "--load-epoch", "2", "--save-final", replaced,
+            ],
+            env: ["SWIFTPS_CHECKPOINT_CHUNK_BYTES": "65536"])
+        defer { d.removeFiles() }
+        try #require(d.succeeded, "resume placed otherwise failed: \(d.logs)")
+        let logs = d.cluster.log("server0") + d.cluster.log("server1")
+        #expect(logs.contains("reading every server's shard"), "\(logs)")
+        let replacedDifference = try maxDifference(straight, replaced)
+        #expect(replacedDifference == 0, "resumed placed otherwise: max |Δweight| \(replacedDifference)")
 
         let c = try DistJob.run(
             workers: 2, servers: 1,
@@ -134,6 +155,8 @@ struct CheckpointResumeTests {
 
         defer { c.removeFiles() }
         try #require(c.succeeded, "resume on one server failed: \(c.logs)")
+        #expect(c.cluster.log("server0").contains("restoring from checkpoint 2 ("), "\(c.logs)")
+        #expect(!c.cluster.log("server0").contains("its own shard"), "another number of servers reads every shard")
         let oneServerDifference = try maxDifference(straight, oneServer)
         print("resume of a 2-server checkpoint on 1 server: max |Δweight| = \(oneServerDifference)")
         #expect(oneServerDifference <= 1e-6)

@@ -9,15 +9,24 @@ import Testing
 struct CheckpointTransferTests {
     private let files = CheckpointFileTests()
 
-    /// Shards joined from received bytes equal the shards read from disk; a file left out or
-    /// changed is named.
-    @Test func shardsFromBytesMatchShardsFromFiles() throws {
+    /// Checkpoint 3 of two servers (`CheckpointFileTests.writeShards`) in a fresh directory, with
+    /// its manifest.
+    private func twoServerCheckpoint() throws -> (
+        dir: String, layout: CheckpointLayout, manifest: CheckpointManifest, reports: [ServerCheckpointReport]
+    ) {
         let (dir, prefix) = try files.scratch()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         let layout = CheckpointLayout(prefix: prefix, epoch: 3)
         let reports = try files.writeShards(layout)
         let manifest = CheckpointManifest(
             epoch: 3, numServers: 2, numWorkers: 1, optimizer: reports[0].optimizer, files: reports.flatMap(\.files))
+        return (dir, layout, manifest, reports)
+    }
+
+    /// Shards joined from received bytes equal the shards read from disk; a file left out or
+    /// changed is named.
+    @Test func shardsFromBytesMatchShardsFromFiles() throws {
+        let (dir, layout, manifest, _) = try twoServerCheckpoint()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
         var contents: [String: [UInt8]] = [:]
         for file in manifest.files { contents[file.name] = try AtomicFile.read(manifest.path(of: file, in: layout)) }
         // The weights alone (what the params file needs): the state shards stay on disk, unread.
@@ -48,6 +57,42 @@ struct CheckpointTransferTests {
         }
         let text = error.map(String.init(describing:)) ?? ""
         #expect(text.contains(states) && text.contains("SHA-256") && text.contains("the scheduler"), "\(text)")
+    }
+
+    /// A server of a job with as many servers reads only its own two files and finds its slices there
+    /// exactly, with their optimizer state; a slice cut otherwise is not there (nil: the server then
+    /// reads every shard), and another server's files are never asked for.
+    @Test func aServerReadsOnlyItsOwnShard() throws {
+        let (dir, layout, manifest, reports) = try twoServerCheckpoint()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var asked: [String] = []
+        let own = try CheckpointShard.fetch(layout, manifest: manifest, server: 1) {
+            file, path throws(CheckpointError) in
+            asked.append(file.name)
+            let bytes = try CheckpointManifest.readFile(path, hint: "test")
+            try file.check(bytes, path: path)
+            return bytes
+        }
+        #expect(Set(asked) == Set(reports[1].files.map(\.name)) && asked.count == 2, "\(asked)")
+        #expect(own.sliceCount == 2 && own.optimizer?.momentum == 0.9)
+        let w = try #require(try own.part(name: "w", offset: 6, count: 4, totalCount: 10))
+        #expect(w.weights.toArray() == files.values(4, 4))
+        #expect(w.state?.numUpdate == 7 && w.state?.arrays[0].toArray() == files.values(4, 4).map { -$0 })
+        #expect(try own.part(name: "b", offset: 0, count: 3, totalCount: 3)?.weights.toArray() == files.values(3, -1))
+        // Server 0's slice, a slice cut at another offset or of another size, a parameter of another size.
+        #expect(try own.part(name: "w", offset: 0, count: 6, totalCount: 10) == nil)
+        #expect(try own.part(name: "w", offset: 5, count: 5, totalCount: 10) == nil)
+        #expect(try own.part(name: "w", offset: 6, count: 3, totalCount: 10) == nil)
+        #expect(try own.part(name: "b", offset: 0, count: 3, totalCount: 4) == nil)
+        // The parts are copies: restoring into them leaves the shard as read.
+        w.weights.fill(0)
+        w.state?.arrays[0].fill(0)
+        let again = try #require(try own.part(name: "w", offset: 6, count: 4, totalCount: 10))
+        #expect(again.weights.toArray() == files.values(4, 4) && again.state?.arrays[0].toArray() != [0, 0, 0, 0])
+        // A manifest without that server's files is refused, naming itself.
+        #expect(throws: CheckpointError.self) {
+            try CheckpointShard.fetch(layout, manifest: manifest, server: 2) { _, _ throws(CheckpointError) in [] }
+        }
     }
 
     /// The scheduler checks a server's report before reading: a wrong count, role or name is a
