@@ -6,10 +6,11 @@ import SwiftPS
     import Glibc
 #endif
 
-/// Writes a line to standard error.
-func printError(_ message: String) {
+/// Writes a line to standard error; with `endingLine` false, `message` as it is (a progress bar's
+/// line ending in a carriage return, redrawn in place).
+func printError(_ message: String, endingLine: Bool = true) {
     var text = message
-    if !text.hasSuffix("\n") { text += "\n" }
+    if endingLine && !text.hasSuffix("\n") { text += "\n" }
     FileHandle.standardError.write(Data(text.utf8))
 }
 

@@ -159,13 +159,14 @@ struct TrainJob {
         }
         let metricNames = options.metricNames
         let metric = try Metrics.create(metricNames)
-        var batchCallbacks: [BatchEndCallback] = []
+        // The Speedometer's lines every --disp-batches, and on a terminal the bar redrawn in place
+        // below them (a log line overwrites it, and the next batch draws it again).
+        var batchCallbacks: [BatchEndCallback] = [
+            try Speedometer(batchSize: options.batchSize, frequent: options.dispBatches, autoReset: false).callback
+        ]
         if isatty(STDERR_FILENO) != 0 && !options.noProgress && session.numWorkers == 1 {
-            let bar = try ProgressBar(total: batchesPerEpoch, write: { line in printError(line) })
+            let bar = try ProgressBar(total: batchesPerEpoch, write: { line in printError(line, endingLine: false) })
             batchCallbacks.append(bar.callback)
-        } else {
-            batchCallbacks.append(
-                try Speedometer(batchSize: options.batchSize, frequent: options.dispBatches, autoReset: false).callback)
         }
 
         // First: a diverged run stops before its NaN weights are reported or checkpointed.

@@ -365,3 +365,33 @@ struct CLIInputTests {
         #expect(again.status == 0 && again.stderr.contains("at epoch 1"), "\(again.stderr)")
     }
 }
+
+/// `swiftps train` on a terminal (a pseudo-terminal from util-linux's `script`): the progress bar is
+/// redrawn in place (each state ends in a carriage return, never a new line), and the Speedometer's
+/// lines still come every `--disp-batches`.
+@Suite(
+    .enabled(if: CLIRunner.available, "needs the release swiftps binary (scripts/test builds it)"),
+    .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs util-linux's script"))
+struct TerminalProgressTests {
+    @Test func theBarRedrawsInPlaceBesideTheSpeedometer() throws {
+        let binary = try #require(CLIRunner.binary)
+        let train = [
+            binary, "train", "--network", "mlp", "--num-epochs", "1", "--num-batches", "30", "--disp-batches", "10",
+            "--blas-threads", "1",
+        ]
+        let command = try LaunchCommand(["/usr/bin/script", "-qec", train.joined(separator: " "), "/dev/null"])
+        defer { command.kill() }
+        let result = try #require(command.wait(deadline: .seconds(120)), "train on a terminal did not finish")
+        #expect(result.status == 0, "\(result.standardOutput)")
+        let screen = command.standardOutputData
+        let text = String(decoding: screen, as: UTF8.self)
+        // One state per batch, 0% to 100%, each followed by another state or a log line, not a new line.
+        let states = text.components(separatedBy: "%\r").count - 1
+        #expect(states >= 30, "\(states) bar states in:\n\(text.prefix(3000))")
+        #expect(!text.contains("%\r\r\n") && !text.contains("%\r\n") && !text.contains("%\n"), "\(text.prefix(3000))")
+        #expect(text.contains("%\r[="), "the bar is not redrawn in place:\n\(text.prefix(3000))")
+        for window in ["Batch [0-10]", "Batch [0-20]"] {
+            #expect(text.contains(window), "no Speedometer line '\(window)' on a terminal:\n\(text.prefix(3000))")
+        }
+    }
+}
