@@ -76,6 +76,8 @@ struct CheckpointPlan: Codable {
     var states: CheckpointManifest.File? = nil
     /// The optimizer worker 0 runs, for the manifest (the servers' reports name it otherwise).
     var optimizer: OptimizerConfig? = nil
+    /// The optimizer's update count at this checkpoint, for the manifest (`CheckpointManifest.updates`).
+    var updates: Int? = nil
 }
 
 /// The scheduler's answer to EPOCH_END, once every worker reported and the checkpoint (if any) is

@@ -17,6 +17,8 @@ final class EpochReporter {
         var period: Int
         /// The epoch count of the run (`--num-epochs`).
         var numEpochs: Int
+        /// The optimizer's update count along the run, recorded in each checkpoint.
+        var counts: UpdateCount
     }
 
     private let store: DistKVStore
@@ -105,7 +107,8 @@ final class EpochReporter {
                     states: states.map {
                         outbox.offer($0, path: layout.localStatesPath, role: "states", epoch: layout.epoch, worker: 0)
                     },
-                    optimizer: states == nil ? nil : module.installedOptimizer)
+                    optimizer: states == nil ? nil : module.installedOptimizer,
+                    updates: checkpointing.counts.end(ofEpoch: epoch))
             }
         }
         let office = store.postOffice

@@ -147,6 +147,8 @@ struct ReceivedResumePoint {
     var states: [UInt8]?
     /// Whether the checkpoint has a states file and no server shards: the servers can restore from it.
     var hasStatesFile: Bool
+    /// The optimizer's update count at the checkpoint (`CheckpointManifest.updates`), if recorded.
+    var updates: Int?
 
     /// Asks the scheduler for the resume point the flags name; nil to start from scratch (no
     /// `--load-epoch`/`--resume`, or `--resume` with no complete checkpoint). Throws the
@@ -205,6 +207,6 @@ struct ReceivedResumePoint {
             epoch: epoch, hasServerShards: answer.hasServerShards, symbol: symbol, params: try read(paramsFile),
             residuals: try answer.file(role: CheckpointManifest.workerResidualsRole).map(read),
             states: try answer.file(role: "states").map(read),
-            hasStatesFile: answer.hasStatesFile == true)
+            hasStatesFile: answer.hasStatesFile == true, updates: answer.updates)
     }
 }

@@ -178,7 +178,7 @@ enum SchedulerCheckpoint {
         try CheckpointAssembler.complete(
             layout, reports: reports, argShapes: plan.argShapes, extra: extra, numWorkers: office.numWorkers,
             shardContents: contents, workerFiles: workerFiles, optimizer: plan.optimizer,
-            run: ResumePoint.run(ProcessInfo.processInfo.environment))
+            run: ResumePoint.run(ProcessInfo.processInfo.environment), updates: plan.updates)
         logger.info("checkpoint \(layout.epoch) complete: \(layout.paramsPath), manifest \(layout.manifestPath)")
         return layout.paramsPath
     }

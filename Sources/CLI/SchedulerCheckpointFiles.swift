@@ -91,7 +91,7 @@ final class SchedulerCheckpointFiles {
             .resumePoint,
             ResumeAnswer(
                 epoch: point.epoch, prefix: layout.prefix, hasServerShards: point.hasServerShards,
-                hasStatesFile: statesFile == nil ? nil : true, files: files))
+                hasStatesFile: statesFile == nil ? nil : true, files: files, updates: point.manifest?.updates))
     }
 
     /// The announcement of the file at `path`: the manifest's entry when it lists the file (not read

@@ -324,15 +324,18 @@ struct TrainOptions: ParsableArguments {
     static let modelPrefixSetting = "--model-prefix"
 
     /// The optimizer from the flags; `--lr-step-epochs` and `--warmup-epochs` become a schedule in
-    /// updates counted from epoch 0.
+    /// updates counted from epoch 0, each epoch placed where `counts` says it starts.
     ///
-    /// `beginEpoch` E: the update count of a state that starts fresh at epoch E is E × batches per
-    /// epoch (MXNet's `begin_num_update`), so the schedule is the same one a run from epoch 0 follows
-    /// (the drops already passed apply at once, what is left of the warm-up runs) whether the
-    /// optimizer state came back from the checkpoint (its counts continue) or not, and however many
-    /// times a job was resumed. (MXNet's fit.py instead shifts the steps by E and counts from 0,
-    /// which a later resume with the saved count would then misread.)
-    func optimizerConfig(batchesPerEpoch: Int, beginEpoch begin: Int = 0) throws -> OptimizerConfig {
+    /// Resumed at epoch E: the update count of a state that starts fresh is E × batches per epoch
+    /// (MXNet's `begin_num_update`), so the schedule is the same one a run from epoch 0 follows (the
+    /// drops already passed apply at once, what is left of the warm-up runs) whether the optimizer
+    /// state came back from the checkpoint (its counts continue) or not, and however many times a
+    /// job was resumed. A restored state whose count differs (the checkpoint's run took another
+    /// number of batches per epoch: another batch size or number of workers) keeps its count, and
+    /// the epochs after E are placed from it (`UpdateCount`). (MXNet's fit.py instead shifts the
+    /// steps by E and counts from 0, which a later resume with the saved count would then misread.)
+    func optimizerConfig(batchesPerEpoch: Int, counts: UpdateCount? = nil) throws -> OptimizerConfig {
+        let counts = counts ?? UpdateCount(beginEpoch: 0, start: 0, perEpoch: batchesPerEpoch)
         var config = OptimizerConfig(
             name: optimizer, learningRate: Double(lr), wd: Double(wd),
             momentum: ["sgd", "nag"].contains(optimizer.lowercased()) ? Double(mom) : 0)
@@ -342,15 +345,15 @@ struct TrainOptions: ParsableArguments {
             guard zip(epochs, epochs.dropFirst()).allSatisfy({ $0 < $1 }) else {
                 throw ValidationError("--lr-step-epochs '\(lrStepEpochs)': the epochs must increase")
             }
-            config.lrScheduler = .multifactor(steps: epochs.map { $0 * batchesPerEpoch }, factor: Double(lrFactor))
+            config.lrScheduler = .multifactor(steps: epochs.map(counts.start(ofEpoch:)), factor: Double(lrFactor))
         }
-        config.beginNumUpdate = begin * batchesPerEpoch
+        config.beginNumUpdate = counts.start
         if warmupEpochs > 0 {
             // Warm-up rides on the step schedule, or on a factor schedule that never drops (MXNet's
             // schedulers all carry warm-up; a rate that never drops has no floor either).
             var schedule = config.lrScheduler ?? .factor(step: 1, factor: 1)
             if config.lrScheduler == nil { schedule.stopFactorLR = 0 }
-            schedule.warmupSteps = warmupEpochs * batchesPerEpoch
+            schedule.warmupSteps = counts.start(ofEpoch: warmupEpochs)
             schedule.warmupMode = WarmupMode(rawValue: warmupStrategy) ?? .linear
             config.lrScheduler = schedule
         }
@@ -361,4 +364,25 @@ struct TrainOptions: ParsableArguments {
         do { try config.validate() } catch { throw ValidationError("\(error)") }
         return config
     }
+}
+
+/// The optimizer's update count along a `swiftps train` run that starts at epoch `beginEpoch` with
+/// count `start` (0 from scratch; a resumed state's own count, else `beginEpoch` × `perEpoch`) and
+/// takes `perEpoch` updates each epoch: where each epoch starts in the count, so a learning-rate
+/// schedule given in epochs falls on epoch boundaries however many batches earlier runs took.
+struct UpdateCount: Equatable {
+    var beginEpoch: Int
+    var start: Int
+    var perEpoch: Int
+
+    /// The count when epoch `epoch` starts: from `start` on for this run's epochs; for earlier ones
+    /// (already trained, by runs whose epochs may have been longer or shorter) spread evenly below
+    /// `start`, so a drop at or before `beginEpoch` has been passed.
+    func start(ofEpoch epoch: Int) -> Int {
+        if epoch >= beginEpoch { return start + (epoch - beginEpoch) * perEpoch }
+        return epoch * start / beginEpoch
+    }
+
+    /// The count when epoch `epoch` (0-based) ends: what a checkpoint written then records.
+    func end(ofEpoch epoch: Int) -> Int { start(ofEpoch: epoch + 1) }
 }

@@ -82,6 +82,8 @@ struct TrainJob {
         var beginEpoch = 0
         // Whether a resumed run's optimizer starts without the checkpoint's state (and update counts).
         var freshOptimizer = false
+        // The update count the restored optimizer state carries, when its checkpoint recorded it.
+        var restoredUpdates: Int?
         // Worker 0 keeps --seed (its initialization is the one the servers take); the others get their
         // own stream, so their Dropout masks are not the same as worker 0's batch for batch.
         let moduleSeed =
@@ -101,6 +103,7 @@ struct TrainJob {
                 paramsPath: layout.paramsPath, seed: moduleSeed,
                 logger: logger)
             freshOptimizer = try !takeOptimizerState(of: point, layout: layout, module: module, store: store)
+            restoredUpdates = freshOptimizer ? nil : point.updates
             if options.gradientCompression.keepsResiduals {
                 if let bytes = point.residuals {
                     try store.restoreCompressionResiduals(
@@ -118,6 +121,7 @@ struct TrainJob {
             let states = try localOptimizerState(of: point)
             if let states { module.preloadOptimizerStates(states, path: point.layout.localStatesPath) }
             freshOptimizer = states == nil
+            restoredUpdates = freshOptimizer ? nil : point.manifest?.updates
             beginEpoch = point.epoch
             resumedFrom = (point.layout.paramsPath, "")
         } else {
@@ -141,7 +145,14 @@ struct TrainJob {
             logger.info("resuming from \(resumedFrom.path) at epoch \(beginEpoch)\(resumedFrom.how)")
         }
 
-        let optimizer = try options.optimizerConfig(batchesPerEpoch: batchesPerEpoch, beginEpoch: beginEpoch)
+        let counts = UpdateCount(
+            beginEpoch: beginEpoch, start: restoredUpdates ?? beginEpoch * batchesPerEpoch, perEpoch: batchesPerEpoch)
+        if counts.start != beginEpoch * batchesPerEpoch {
+            logger.notice(
+                "checkpoint \(beginEpoch) was written after \(counts.start) updates, not \(beginEpoch) x \(batchesPerEpoch) (its run took another number of batches per epoch): the optimizer's counts continue from \(counts.start), and the learning-rate schedule's epochs from \(beginEpoch) on are placed from there"
+            )
+        }
+        let optimizer = try options.optimizerConfig(batchesPerEpoch: batchesPerEpoch, counts: counts)
         if kvType == .distAsync, optimizer.momentum > 0, session.rank == 0 {
             // Stale gradients through momentum: 0.10-0.30 accuracy here and in MXNet 1.9.1 alike.
             logger.warning(
@@ -184,7 +195,7 @@ struct TrainJob {
                 samplesPerEpoch: batchesPerEpoch * options.batchSize,
                 metricsOut: options.metricsOut,
                 checkpointing: options.modelPrefix.map {
-                    .init(prefix: $0, period: options.checkpointPeriod, numEpochs: options.numEpochs)
+                    .init(prefix: $0, period: options.checkpointPeriod, numEpochs: options.numEpochs, counts: counts)
                 }, logger: logger)
             epochCallbacks.append(reporter.epochEnded)
             lastValidation = reporter.lastValidation
@@ -202,7 +213,9 @@ struct TrainJob {
             if let prefix = options.modelPrefix {
                 epochCallbacks.append { epoch, _, _, _ in
                     guard isCheckpointEpoch(epoch) else { return }
-                    try saveLocalCheckpoint(module, CheckpointLayout(prefix: prefix, epoch: epoch + 1), optimizer)
+                    try saveLocalCheckpoint(
+                        module, CheckpointLayout(prefix: prefix, epoch: epoch + 1), optimizer,
+                        updates: counts.end(ofEpoch: epoch))
                 }
             }
         }
@@ -322,7 +335,9 @@ struct TrainJob {
 
     /// Local mode's checkpoint: `Module.saveCheckpoint` (symbol, params, optimizer state), then the
     /// manifest listing them, last, so `--resume` finds it.
-    func saveLocalCheckpoint(_ module: Module, _ layout: CheckpointLayout, _ optimizer: OptimizerConfig) throws {
+    func saveLocalCheckpoint(_ module: Module, _ layout: CheckpointLayout, _ optimizer: OptimizerConfig, updates: Int)
+        throws
+    {
         try module.saveCheckpoint(prefix: layout.prefix, epoch: layout.epoch, saveOptimizerStates: true)
         let files = [
             try CheckpointManifest.File(path: layout.symbolPath, role: "symbol"),
@@ -331,7 +346,7 @@ struct TrainJob {
         ]
         try CheckpointManifest(
             epoch: layout.epoch, numServers: 0, numWorkers: 1, optimizer: optimizer, files: files,
-            run: ResumePoint.run(ProcessInfo.processInfo.environment)
+            run: ResumePoint.run(ProcessInfo.processInfo.environment), updates: updates
         ).write(layout)
     }
 

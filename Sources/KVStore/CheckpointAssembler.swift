@@ -25,12 +25,14 @@ public enum CheckpointAssembler {
     public static func complete(
         _ layout: CheckpointLayout, reports: [ServerCheckpointReport], argShapes: [String: [Int]],
         extra: [String: NDArray], numWorkers: Int, shardContents: [String: [UInt8]]? = nil,
-        workerFiles: [CheckpointManifest.File] = [], optimizer: OptimizerConfig? = nil, run: String? = nil
+        workerFiles: [CheckpointManifest.File] = [], optimizer: OptimizerConfig? = nil, run: String? = nil,
+        updates: Int? = nil
     ) throws(CheckpointError) -> CheckpointManifest {
         let ordered = reports.sorted { $0.server < $1.server }
         var manifest = CheckpointManifest(
             epoch: layout.epoch, numServers: ordered.count, numWorkers: numWorkers,
-            optimizer: ordered.first?.optimizer ?? optimizer, files: ordered.flatMap(\.files), run: run)
+            optimizer: ordered.first?.optimizer ?? optimizer, files: ordered.flatMap(\.files), run: run,
+            updates: updates)
         // No reports: the workers ran the optimizer, and worker 0 sent every parameter in `extra`.
         var weights: [String: NDArray] = [:]
         if !ordered.isEmpty {

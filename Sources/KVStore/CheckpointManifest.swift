@@ -105,19 +105,25 @@ public struct CheckpointManifest: Codable, Sendable, Equatable {
     /// The run that wrote it: the id `swiftps launch` gives every process of one launch, the same
     /// across its restarts (`SWIFTPS_RUN_ID`); nil for a job started otherwise.
     public var run: String?
+    /// The optimizer's update count when it was written (steps since epoch 0, whatever each run's
+    /// batches per epoch), where the saved state's counts stand: a resumed run places its
+    /// learning-rate schedule's epochs from it. Nil in manifests written before it was recorded.
+    public var updates: Int?
 
     enum CodingKeys: String, CodingKey {
         case format, version, epoch
         case numServers = "num_servers"
         case numWorkers = "num_workers"
-        case optimizer, files, run
+        case optimizer, files, run, updates
     }
 
     /// A manifest for the given files.
     public init(
-        epoch: Int, numServers: Int, numWorkers: Int, optimizer: OptimizerConfig?, files: [File], run: String? = nil
+        epoch: Int, numServers: Int, numWorkers: Int, optimizer: OptimizerConfig?, files: [File], run: String? = nil,
+        updates: Int? = nil
     ) {
         self.run = run
+        self.updates = updates
         self.epoch = epoch
         self.numServers = numServers
         self.numWorkers = numWorkers

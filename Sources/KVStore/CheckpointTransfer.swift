@@ -105,12 +105,15 @@ public struct ResumeAnswer: Codable, Sendable, Equatable {
     public var hasStatesFile: Bool?
     /// The files to read, with their sizes and SHA-256.
     public var files: [CheckpointManifest.File]
+    /// The optimizer's update count at the checkpoint (`CheckpointManifest.updates`), if recorded.
+    public var updates: Int?
 
     /// An answer: resume from `epoch` (nil: start from scratch) under `prefix`, reading `files`.
     public init(
         epoch: Int?, prefix: String? = nil, hasServerShards: Bool, hasStatesFile: Bool? = nil,
-        files: [CheckpointManifest.File] = []
+        files: [CheckpointManifest.File] = [], updates: Int? = nil
     ) {
+        self.updates = updates
         self.epoch = epoch
         self.prefix = prefix
         self.hasServerShards = hasServerShards

@@ -232,6 +232,33 @@ struct CLIInputTests {
             "\(over.stderr)")
     }
 
+    /// A checkpoint records its update count, and a run resumed with its optimizer state but another
+    /// number of batches per epoch places the schedule's epochs from that count: the drop at epoch 3
+    /// falls after epoch 2's five updates (at 25), not at 3 x 5 = 15, which the restored count of 20
+    /// had passed already (epoch 2 then did not train).
+    @Test func aResumeWithAnotherEpochLengthDropsAtTheEpochAsked() throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let flags = [
+            "--no-progress", "--model-prefix", dir + "/ck", "--lr-step-epochs", "3", "--lr-factor", "1e-30",
+            "--optimizer", "adam", "--lr", "0.001",
+        ]
+        let first = try CLIRunner.run(["train", "--num-epochs", "2", "--num-batches", "10"] + flags, timeout: 120)
+        try #require(first.status == 0, "\(first.stderr)")
+        #expect(try CheckpointManifest.read(CheckpointLayout(prefix: dir + "/ck", epoch: 2)).updates == 20)
+        let resumed = try CLIRunner.run(
+            ["train", "--resume", "--num-epochs", "4", "--num-batches", "5"] + flags, timeout: 120)
+        try #require(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("was written after 20 updates, not 2 x 5"), "\(resumed.stderr)")
+        #expect(try CheckpointManifest.read(CheckpointLayout(prefix: dir + "/ck", epoch: 4)).updates == 30)
+        let name = { (epoch: Int) in dir + "/ck-" + String(format: "%04d", epoch) + ".params" }
+        let before = try ParamsFile.loadCheckpointParams(name(2)).args
+        let after = try ParamsFile.loadCheckpointParams(name(3)).args
+        let moved = before.map { (try? #require(after[$0.key]).maxAbsDifference($0.value)) ?? 0 }.max() ?? 0
+        #expect(moved > 1e-5, "epoch 2 trains at the full rate (moved \(moved))")
+        try Self.expectUnmoved(dir + "/ck", from: 3, to: 4, "in epoch 3, past the drop at epoch 3")
+    }
+
     /// Expects checkpoint `to` of `prefix` to hold the weights of checkpoint `from` (a rate of ~0).
     static func expectUnmoved(_ prefix: String, from: Int, to: Int, _ why: String) throws {
         let name = { (epoch: Int) in prefix + "-" + String(format: "%04d", epoch) + ".params" }

@@ -109,6 +109,7 @@ struct CheckpointResumeTests {
         try #require(b1.succeeded, "first half failed: \(b1.logs)")
         let manifest = try CheckpointManifest.read(CheckpointLayout(prefix: prefix, epoch: 2))
         #expect(manifest.numServers == 2 && manifest.numWorkers == 2)
+        #expect(manifest.updates == 10, "2 epochs of 5 batches")
         #expect(manifest.files.filter { $0.role.hasPrefix("server") }.count == 4)
         #expect(b1.cluster.log("scheduler").contains("checkpoint 2 complete"))
 
@@ -401,6 +402,19 @@ struct CheckpointResumeTests {
         try #require(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stderr.contains("resuming from \(prefix)-0002.params at epoch 2"), "\(resumed.stderr)")
         #expect(!resumed.stderr.contains("starts fresh"), "\(resumed.stderr)")
+        #expect(try CheckpointManifest.read(CheckpointLayout(prefix: prefix, epoch: 3)).updates == 15)
+
+        // Back on the cluster with 3 batches an epoch: the workers learn the count from the scheduler
+        // and place the schedule from it.
+        var shorter = Self.training
+        let index = try #require(shorter.firstIndex(of: "--num-batches"))
+        shorter[index + 1] = "3"
+        let again = try DistJob.run(
+            workers: 2, servers: 1, args: shorter + ["--num-epochs", "4", "--model-prefix", prefix, "--resume"])
+        defer { again.removeFiles() }
+        try #require(again.succeeded, "\(again.logs)")
+        #expect(again.worker(logging: "was written after 15 updates, not 3 x 3") != nil, "\(again.logs)")
+        #expect(try CheckpointManifest.read(CheckpointLayout(prefix: prefix, epoch: 4)).updates == 18)
     }
 
     /// A server dies (SIGKILL, by the test hook) after encoding its shard of checkpoint 2 and before
