@@ -139,6 +139,10 @@ final class EpochReporter {
             logger.info("Epoch[\(epoch)] all workers: \(text.joined(separator: " "))")
             if let path = summary.checkpoint { logger.info("Epoch[\(epoch)] checkpoint written: \(path)") }
         }
+    }
+
+    /// Starts the epoch's clocks (`EpochStartIter` calls it at the epoch's first batch).
+    func epochStarted() {
         epochStart = MonotonicClock.now()
         waitedAtEpochStart = store.waitedSeconds
     }

@@ -45,7 +45,7 @@ enum FlagCheck {
     /// The comma-separated positive integers of `text` (`--floats 1024,1048576`); throws naming the
     /// first entry that is not one.
     static func positiveList(_ flag: String, _ text: String) throws -> [Int] {
-        let values = try text.split(separator: ",").map { entry in
+        let values = try text.split(separator: ",", omittingEmptySubsequences: false).map { entry in
             guard let value = Int(entry.trimmingCharacters(in: .whitespaces)), value > 0 else {
                 throw ValidationError("\(flag) '\(text)': '\(entry)' is not a positive whole number")
             }

@@ -109,10 +109,15 @@ struct TrainOptions: ParsableArguments {
 
     @Option(
         help: """
-            Initializer: xavier[:rnd,factor,magnitude], uniform[:scale], normal[:sigma], msra, zero, one, \
-            constant:v. The default is MXNet fit.py's Xavier(gaussian, in, 2).
+            Initializer: default (MXNet fit.py's Xavier(gaussian, in, 2)), xavier[:rnd,factor,magnitude], \
+            uniform[:scale], normal[:sigma], msra, zero, one, constant:v.
             """)
-    var initializer: String = "xavier:gaussian,in,2"
+    var initializer: String = "default"
+
+    /// `--initializer` as `Initializers.create` reads it: fit.py's `default` spelled out.
+    var initializerSpec: String {
+        initializer.lowercased() == "default" ? "xavier:gaussian,in,2" : initializer
+    }
 
     @Option(help: "The kvstore: local, dist_sync, dist_async (dist means dist_sync).")
     var kvStore: String = "local"
@@ -147,8 +152,8 @@ struct TrainOptions: ParsableArguments {
     var resume = false
 
     @Option(
-        parsing: .unconditional,
-        help: "With --model-prefix, write a checkpoint every N epochs (and after the last one).")
+        name: [.customLong("checkpoint-period"), .customLong("save-period")], parsing: .unconditional,
+        help: "With --model-prefix, write a checkpoint every N epochs and after the last one (fit.py's --save-period).")
     var checkpointPeriod: Int = 1
 
     @Option(parsing: .unconditional, help: "Log a Speedometer line every N batches.")
@@ -195,7 +200,12 @@ struct TrainOptions: ParsableArguments {
             """)
     var blasThreads: Int?
 
-    @Option(parsing: .unconditional, help: "Stop each epoch after this many batches (for quick runs).")
+    @Option(
+        parsing: .unconditional,
+        help: """
+            Batches per epoch (default: the worker's shard divided by --batch-size): fewer stop each epoch \
+            early (quick runs), more wrap around the data.
+            """)
     var numBatches: Int?
 
     @Flag(help: "Disable the progress bar even on a terminal.")
@@ -246,7 +256,8 @@ struct TrainOptions: ParsableArguments {
         guard let kvType = KVStoreType(parsing: kvStore) else {
             throw ValidationError("--kv-store '\(kvStore)': use local, dist_sync or dist_async")
         }
-        let compression = try FlagCheck.parsing("--gc-type", gcType) {
+        _ = try FlagCheck.parsing("--gc-type", gcType) { try GradientCompression(kind: gcType) }
+        let compression = try FlagCheck.parsing("--gc-threshold", "\(gcThreshold)") {
             try GradientCompression(kind: gcType, threshold: gcThreshold)
         }
         guard !compression.isActive || kvType.isDistributed else {
@@ -277,11 +288,16 @@ struct TrainOptions: ParsableArguments {
             }
         }
         _ = try optimizerConfig(batchesPerEpoch: 1)
-        _ = try FlagCheck.parsing("--initializer", initializer) { try Initializers.create(initializer) }
+        _ = try FlagCheck.parsing("--initializer", initializer) { try Initializers.create(initializerSpec) }
         guard topK == 0 || topK >= 2 else {
             throw ValidationError("--top-k \(topK): give 0 (not reported) or at least 2; top-1 is acc")
         }
-        _ = try FlagCheck.parsing("--metrics", metrics) { try Metrics.create(metricNames) }
+        let metric = try FlagCheck.parsing("--metrics", metrics) { try Metrics.create(metricNames) }
+        let reported = metric.get().map(\.name)
+        if let twice = reported.first(where: { name in reported.filter { $0 == name }.count > 1 }) {
+            throw ValidationError(
+                "--metrics '\(metrics)'\(topK > 0 ? " with --top-k \(topK)" : ""): \(twice) is asked for twice")
+        }
     }
 
     /// `--gc-type` and `--gc-threshold` (checked by `validate`).

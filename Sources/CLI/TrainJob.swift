@@ -74,6 +74,10 @@ struct TrainJob {
     /// Trains in `session` and ends it cleanly (`TrainSession.finish`).
     private func train(_ session: TrainSession, kvType: KVStoreType, resumePoint: ResumePoint?, threads: String) throws
     {
+        // Files this worker writes itself, at an epoch end or after training: writable now, or no run
+        // (in a cluster the scheduler then stops the job at once, naming this worker and the file).
+        if session.rank == 0 { try OutputPath.checkWritable(options.saveFinal, flag: "--save-final") }
+        try OutputPath.checkWritable(options.timelinePath, flag: "--timeline")
         let compression = options.gradientCompression
         logger.info(
             "network \(options.network ?? "mlp"), kvstore \(kvType)\(compression.isActive ? ", gradient compression \(compression)" : "")\(kvType.isDistributed && !Module.updateOnKVStore(environment: ProcessInfo.processInfo.environment) ? ", the workers run the optimizer (MXNET_UPDATE_ON_KVSTORE=0)" : ""), worker \(session.rank) of \(session.numWorkers), \(threads)"
@@ -153,6 +157,7 @@ struct TrainJob {
             )
         }
         let optimizer = try options.optimizerConfig(batchesPerEpoch: batchesPerEpoch, counts: counts)
+        warnAboutSchedulePastTheEnd()
         if kvType == .distAsync, optimizer.momentum > 0, session.rank == 0 {
             // Stale gradients through momentum: 0.10-0.30 accuracy here and in MXNet 1.9.1 alike.
             logger.warning(
@@ -188,6 +193,8 @@ struct TrainJob {
         let lastValidation: LastValidation
         // Throws when a metrics line could not be written (one process; a cluster's scheduler ends the job).
         var metricsWritten: () throws -> Void = {}
+        // Starts the epoch's clocks at its first batch.
+        var epochStarted: () -> Void = {}
         if let store = session.kvstore as? DistKVStore {
             // The scheduler combines the epoch's figures, writes the metrics file and the checkpoints.
             let reporter = EpochReporter(
@@ -198,6 +205,7 @@ struct TrainJob {
                     .init(prefix: $0, period: options.checkpointPeriod, numEpochs: options.numEpochs, counts: counts)
                 }, logger: logger)
             epochCallbacks.append(reporter.epochEnded)
+            epochStarted = reporter.epochStarted
             lastValidation = reporter.lastValidation
             evalData = nil
         } else {
@@ -206,6 +214,7 @@ struct TrainJob {
                 logger: logger, hasValidation: true)
             epochCallbacks.append(recorder.trainingEnded)
             evalEndCallbacks.append(recorder.validationEnded)
+            epochStarted = recorder.epochStarted
             metricsWritten = recorder.checkWritten
             let last = LastValidation()
             evalEndCallbacks.append { param in last.figures = (param.epoch, param.evalMetric?.get() ?? []) }
@@ -223,10 +232,11 @@ struct TrainJob {
         let timeline = try installTimeline(on: module, store: session.kvstore as? DistKVStore, session: session)
         if let timeline { epochCallbacks.append(timeline.epochEnded) }
 
-        let initializer = try Initializers.create(options.initializer)
+        let initializer = try Initializers.create(options.initializerSpec)
         module.gradientCompression = compression
         try module.fit(
-            train, evalData: evalData, evalMetric: metric, epochEndCallbacks: epochCallbacks,
+            EpochStartIter(train, started: epochStarted), evalData: evalData, evalMetric: metric,
+            epochEndCallbacks: epochCallbacks,
             batchEndCallbacks: batchCallbacks, kvstore: session.kvstore, optimizer: optimizer,
             evalEndCallbacks: evalEndCallbacks, initializer: initializer,
             beginEpoch: beginEpoch, numEpoch: options.numEpochs)
@@ -325,6 +335,23 @@ struct TrainJob {
         store?.timeline = timeline
         return TrainTimeline(
             timeline: timeline, path: TrainTimeline.path(path, rank: session.rank, workers: session.numWorkers))
+    }
+
+    /// Says when `--lr-step-epochs` or `--warmup-epochs` reach past `--num-epochs`: legitimate for a
+    /// run to be resumed further, a mistake otherwise.
+    private func warnAboutSchedulePastTheEnd() {
+        let steps = (try? FlagCheck.positiveList("--lr-step-epochs", options.lrStepEpochs)) ?? []
+        let late = steps.filter { $0 >= options.numEpochs }
+        if !late.isEmpty {
+            logger.notice(
+                "--lr-step-epochs \(options.lrStepEpochs): no drop at epoch \(late.map(String.init).joined(separator: ", ")) within --num-epochs \(options.numEpochs) (epochs 0 to \(options.numEpochs - 1)); it applies only to a later run resumed past it"
+            )
+        }
+        if options.warmupEpochs >= options.numEpochs {
+            logger.notice(
+                "--warmup-epochs \(options.warmupEpochs) with --num-epochs \(options.numEpochs): the learning rate does not reach --lr \(options.lr) in this run"
+            )
+        }
     }
 
     /// Whether the end of `epoch` (0-based) writes a checkpoint: every `--checkpoint-period`
@@ -455,6 +482,26 @@ enum OutputPath {
         } catch {
             throw ModuleError.badInput("cannot create the directory \(dir) for \(path): \(error.description)")
         }
+    }
+
+    /// Checks, before training, that this process can write the file `path` names for `flag`: makes
+    /// its directory, refuses a directory in its place, and writes and removes a file beside it. A
+    /// file written only at an epoch end or after training otherwise fails the run there.
+    static func checkWritable(_ path: String?, flag: String) throws {
+        guard let path else { return }
+        try createParentDirectory(of: path)
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), isDirectory.boolValue {
+            throw ModuleError.badInput("\(flag) \(path) is a directory; give a file name")
+        }
+        let dir = (path as NSString).deletingLastPathComponent
+        let probe = (dir.isEmpty ? "." : dir) + "/.swiftps-write-probe-\(ProcessInfo.processInfo.processIdentifier)"
+        do throws(AtomicFileError) {
+            try AtomicFile.write(Array("probe\n".utf8), to: probe)
+        } catch {
+            throw ModuleError.badInput("\(flag) \(path) cannot be written: \(error.reason)")
+        }
+        try? FileManager.default.removeItem(atPath: probe)
     }
 }
 

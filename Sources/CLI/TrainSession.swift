@@ -143,9 +143,11 @@ final class EpochRecorder {
                 logger.error("cannot write metrics to \(path ?? "-"): \(error)")
                 if failure == nil { failure = error }
             }
-            epochStart = MonotonicClock.now()
         }
     }
+
+    /// Starts the epoch's clock (`EpochStartIter` calls it at the epoch's first batch).
+    func epochStarted() { epochStart = MonotonicClock.now() }
 
     /// Throws the first metrics write that failed, if any.
     func checkWritten() throws {
@@ -163,5 +165,36 @@ final class EpochRecorder {
         line.set("samples_per_sec", Double(samplesPerEpoch) / pending.seconds)
         line.set("seconds", pending.seconds)
         try AppendFile.appendLine(line.text, to: path)
+    }
+}
+
+/// The training data as `fit` reads it, calling `started` when an epoch's first batch is asked for:
+/// where the epoch begins (MXNet's `tic`), after binding, initialization and the kvstore's setup
+/// (in a cluster, the wait for every worker), which the first epoch's seconds left out.
+final class EpochStartIter: DataIter {
+    private let inner: any DataIter
+    private let started: () -> Void
+    private var running = false
+
+    init(_ inner: any DataIter, started: @escaping () -> Void) {
+        self.inner = inner
+        self.started = started
+    }
+
+    var batchSize: Int { inner.batchSize }
+    var provideData: [DataDesc] { inner.provideData }
+    var provideLabel: [DataDesc] { inner.provideLabel }
+
+    func reset() {
+        inner.reset()
+        running = false
+    }
+
+    func next() throws -> DataBatch? {
+        if !running {
+            running = true
+            started()
+        }
+        return try inner.next()
     }
 }

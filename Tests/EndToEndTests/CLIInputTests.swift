@@ -44,6 +44,9 @@ struct CLIInputTests {
             (["train", "--clip-gradient", "-1"], ["--clip-gradient -1", "above 0"]),
             (["train", "--lr-step-epochs", "a,b"], ["--lr-step-epochs", "'a'"]),
             (["train", "--lr-step-epochs", "5,3"], ["--lr-step-epochs", "increase"]),
+            (["train", "--lr-step-epochs", "5,,8"], ["--lr-step-epochs '5,,8'", "'' is not"]),
+            (["train", "--metrics", "acc,accuracy"], ["--metrics 'acc,accuracy'", "accuracy is asked for twice"]),
+            (["train", "--metrics", "top_k_accuracy:3", "--top-k", "3"], ["with --top-k 3", "twice"]),
             (["train", "--optimizer", "adamw"], ["--optimizer 'adamw'", "sgd"]),
             (["train", "--initializer", "glorot"], ["--initializer 'glorot'", "xavier"]),
             (["train", "--metrics", "acc,auc"], ["--metrics 'acc,auc'", "'auc'"]),
@@ -55,7 +58,10 @@ struct CLIInputTests {
             (["train", "--interleave-shards", "3"], ["--interleave-shards 3"]),
             (["train", "--gc-type", "2bit"], ["--gc-type 2bit", "dist_sync or dist_async"]),
             (["train", "--kv-store", "dist_sync", "--gc-type", "1bit"], ["--gc-type '1bit'", "2bit"]),
-            (["train", "--kv-store", "dist_sync", "--gc-type", "2bit", "--gc-threshold", "-1"], ["threshold -1"]),
+            (
+                ["train", "--kv-store", "dist_sync", "--gc-type", "2bit", "--gc-threshold", "-1"],
+                ["--gc-threshold '-1.0'", "threshold -1"]
+            ),
             (
                 ["train", "--kv-store", "dist_sync", "--gc-type", "fp16", "--gc-threshold", "1"],
                 ["--gc-threshold 1.0", "needs --gc-type 2bit"]
@@ -91,11 +97,26 @@ struct CLIInputTests {
         try expectFailure(
             ["train", "--blas-threads", "5000"], status: 64, mentioning: ["--blas-threads 5000", "1024"])
         try expectFailure(["bench", "train", "--blas-threads", "0"], status: 64, mentioning: ["--blas-threads 0"])
-        // A log level that is not one, or a CPU latency that is not a number, is said, and the run goes on.
+        // Files written only after training are tried first.
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try expectFailure(
+            ["train", "--save-final", dir] + Self.quick, status: 1, mentioning: ["--save-final \(dir) is a directory"])
+        try expectFailure(
+            ["train", "--timeline", "/proc/swiftps-trace.json"] + Self.quick, status: 1,
+            mentioning: ["--timeline /proc/swiftps-trace.json cannot be written"])
+        // A log level that is not one, or a CPU latency that is not a number, is said, and the run goes
+        // on; so are a drop past the last epoch, and fit.py's --initializer default and --save-period.
         let run = try CLIRunner.run(
-            ["train", "--num-epochs", "1"] + Self.quick, timeout: 120,
+            [
+                "train", "--num-epochs", "1", "--lr-step-epochs", "1,20", "--initializer", "default", "--save-period",
+                "1",
+            ]
+                + Self.quick, timeout: 120,
             env: ["SWIFTPS_LOG_LEVEL": "loud", "SWIFTPS_CPU_DMA_LATENCY": "fast"])
         #expect(run.status == 0, "\(run.stderr)")
+        #expect(
+            run.stderr.contains("--lr-step-epochs 1,20: no drop at epoch 1, 20 within --num-epochs 1"), "\(run.stderr)")
         #expect(run.stderr.contains("SWIFTPS_LOG_LEVEL='loud' is not a level"), "\(run.stderr)")
         #expect(
             run.stderr.contains("SWIFTPS_CPU_DMA_LATENCY='fast' is not a whole number of microseconds"), "\(run.stderr)"
