@@ -107,6 +107,13 @@ import Testing
                 #expect(throws: DataIterError.self) { try SampleFile.load(path) }
             }
         }
+        // An IDX file of floats is said to be one, not read as a CSV line of binary bytes.
+        let floats = dir.path + "/floats"
+        try write([0, 0, 0x0D, 2] + Self.be(1) + Self.be(1) + [0, 0, 0, 0], to: floats, gzip: false)
+        let floatError = #expect(throws: DataIterError.self) { try SampleFile.load(floats) }
+        #expect(
+            "\(String(describing: floatError))".contains("IDX file of element type 0xD"),
+            "\(String(describing: floatError))")
         // With a label file of 0 labels too, the counts agree and only the image size is left.
         try write([0, 0, 8, 1] + Self.be(0), to: labelPath, gzip: false)
         for header in headers.prefix(2) {

@@ -175,7 +175,7 @@ private func be(_ v: UInt32) -> [UInt8] {
 
     @Test func badCellsNameLineAndColumn() throws {
         let dir = TempDir()
-        defer { dir.remove(["bad.csv", "short.csv", "l.csv"]) }
+        defer { dir.remove(["bad.csv", "short.csv", "l.csv", "two.csv"]) }
         try AtomicFile.write(Array("1,2,3\n4,5,6\n7,x8,9\n".utf8), to: dir.path + "/bad.csv")
         #expect(
             throws: DataIterError.badCell(
@@ -188,10 +188,15 @@ private func be(_ v: UInt32) -> [UInt8] {
                 path: dir.path + "/short.csv", line: 2, column: 3, reason: "expected 3 values per line, found 2")
         ) { try CSVIter(dataCSV: dir.path + "/short.csv", dataShape: [3], batchSize: 1) }
 
+        // A label file with another number of rows than the data is named with both counts.
+        try AtomicFile.write(Array("1,2\n3,4\n".utf8), to: dir.path + "/two.csv")
         try AtomicFile.write(Array("1\n".utf8), to: dir.path + "/l.csv")
-        #expect(throws: DataIterError.self) {
-            try CSVIter(dataCSV: dir.path + "/short.csv", dataShape: [2], labelCSV: dir.path + "/l.csv", batchSize: 1)
+        let rows = #expect(throws: DataIterError.self) {
+            try CSVIter(dataCSV: dir.path + "/two.csv", dataShape: [2], labelCSV: dir.path + "/l.csv", batchSize: 1)
         }
+        #expect(
+            "\(String(describing: rows))".contains("has 2 samples but \(dir.path)/l.csv has 1"),
+            "\(String(describing: rows))")
         #expect(throws: DataIterError.self) {
             try CSVIter(dataCSV: dir.path + "/none.csv", dataShape: [2], batchSize: 1)
         }

@@ -52,7 +52,34 @@ private final class FailingIter: DataIter {
     }
 }
 
+/// Takes `seconds` to make each batch.
+private final class SlowIter: DataIter {
+    let seconds: Double
+    let batchSize = 1
+    let provideData = [DataDesc(name: "data", shape: [1])]
+    let provideLabel: [DataDesc] = []
+    init(seconds: Double) { self.seconds = seconds }
+    func reset() {}
+    func next() throws -> DataBatch? {
+        usleep(UInt32(seconds * 1_000_000))
+        return DataBatch(data: [NDArray([1])], label: [])
+    }
+}
+
 @Suite struct PrefetchingIterTests {
+    /// A wrapped iterator slower than the deadline: `next()` throws `timedOut` at the deadline instead
+    /// of waiting for it; a deadline that is not a positive, finite number of seconds is refused.
+    @Test func aStuckWrappedIteratorTimesOut() throws {
+        let prefetched = try PrefetchingIter(SlowIter(seconds: 3), timeout: 0.2)
+        let start = MonotonicClock.now()
+        #expect(throws: DataIterError.self) { try prefetched.next() }
+        #expect(MonotonicClock.now() - start < 2, "next() waited for the slow batch, not the deadline")
+        for timeout in [0, -1, Double.infinity, .nan] {
+            #expect(throws: DataIterError.self) { try PrefetchingIter(SlowIter(seconds: 0), timeout: timeout) }
+        }
+        #expect(throws: DataIterError.self) { try PrefetchingIter(SlowIter(seconds: 0), depth: 0) }
+    }
+
     @Test func yieldsTheSameSequenceAsTheWrappedIterator() throws {
         let plain = try makeIter()
         let prefetched = try PrefetchingIter(try makeIter(), depth: 2, timeout: 30)

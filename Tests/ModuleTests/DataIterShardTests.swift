@@ -18,7 +18,8 @@ import Testing
                 data: data, label: NDArray((0..<10).map { Float($0) }), batchSize: 1, shuffle: true, seed: 1,
                 numParts: 3, partIndex: part)
             var mine: [Int] = []
-            while let batch = try iter.next() { mine += batch.index ?? [] }
+            // The smaller parts pad to the largest one's batch count: padding is not their data.
+            while let batch = try iter.next() { mine += (batch.index ?? []).dropLast(batch.pad) }
             #expect(mine.sorted() == Array(ranges[part]))
             seen += mine
         }
@@ -57,6 +58,36 @@ import Testing
         // 60000 over 4 at batch 128: 15000 per part → ceil(15000/128) = 118.
         #expect(DataShard.uniformBatchesPerEpoch(totalSamples: 60000, numParts: 4, batchSize: 128) == 118)
         #expect(DataShard.uniformBatchesPerEpoch(totalSamples: 0, numParts: 4, batchSize: 128) == 0)
+    }
+
+    /// Untold, the parts of a data set run the same number of batches (workers in dist_sync must):
+    /// 10 samples over 3 parts of 3, 3 and 4 at batch 3 used to give 1, 1 and 2 batches under `pad`
+    /// (and 11, parts of 3, 4 and 4, at batch 2 gave 1, 2 and 2 under `discard`). One part, and `roll_over`, keep their own.
+    @Test func partsRunTheSameBatchCountUntold() throws {
+        func counts(_ n: Int, batch: Int, parts: Int, _ handle: LastBatchHandle) throws -> [Int] {
+            let data = NDArray((0..<n).map { Float($0) }, shape: [n, 1])
+            return try (0..<parts).map { part in
+                let iter = try NDArrayIter(
+                    data: data, batchSize: batch, lastBatchHandle: handle, numParts: parts, partIndex: part)
+                var count = 0
+                while try iter.next() != nil { count += 1 }
+                return count
+            }
+        }
+        #expect(try counts(10, batch: 3, parts: 3, .pad) == [2, 2, 2])
+        #expect(try counts(11, batch: 2, parts: 3, .discard) == [1, 1, 1])
+        #expect(try counts(10, batch: 3, parts: 1, .pad) == [4])
+        #expect(try counts(10, batch: 3, parts: 1, .discard) == [3])
+        #expect(try counts(11, batch: 2, parts: 3, .rollOver) == [1, 2, 2])
+        // The smaller parts' extra batch wraps around them and counts as padding.
+        let data = NDArray((0..<10).map { Float($0) }, shape: [10, 1])
+        let small = try NDArrayIter(data: data, batchSize: 3, numParts: 3, partIndex: 0)
+        #expect(try small.next()?.pad == 0)
+        #expect(try small.next()?.pad == 3)
+        // Fewer samples than parts: a part with none cannot pad, and says so.
+        #expect(throws: DataIterError.self) {
+            try NDArrayIter(data: NDArray(shape: [2, 1]), batchSize: 1, numParts: 3, partIndex: 0)
+        }
     }
 
     @Test func emptyShardWithBatchesPerEpochIsAnError() {

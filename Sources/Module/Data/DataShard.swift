@@ -54,6 +54,23 @@ public struct DataShard: Sendable, Equatable {
         let largest = (totalSamples + numParts - 1) / numParts
         return largest / batchSize + (largest % batchSize == 0 ? 0 : 1)
     }
+
+    /// The batches per epoch of this part: `given` when given; otherwise, with several parts, a
+    /// count every part runs alike, since workers in `dist_sync` must run the same number of steps
+    /// (MXNet's sharded iterators do not, and the worker with a batch more waits at the servers
+    /// until its deadline): `pad` pads each part to the largest part's batches
+    /// (`uniformBatchesPerEpoch`), `discard` stops each at the smallest part's full batches. Nil
+    /// (each part its own count) for one part and for `roll_over`, whose count varies by epoch.
+    func batchesPerEpoch(given: Int?, totalSamples: Int, batchSize: Int, lastBatchHandle: LastBatchHandle) -> Int? {
+        if let given { return given }
+        guard numParts > 1, batchSize > 0 else { return nil }
+        switch lastBatchHandle {
+        case .pad:
+            return Self.uniformBatchesPerEpoch(totalSamples: totalSamples, numParts: numParts, batchSize: batchSize)
+        case .discard: return totalSamples / numParts / batchSize
+        case .rollOver: return nil
+        }
+    }
 }
 
 /// The order in which one epoch visits a shard's samples, shared by every iterator here.

@@ -70,7 +70,9 @@ public final class MNISTIter: DataIter {
         labels = Array(labelFile.values[shardRange])
         schedule = try BatchSchedule(
             sampleCount: shardRange.count, batchSize: batchSize, lastBatchHandle: lastBatchHandle,
-            batchesPerEpoch: batchesPerEpoch, shuffle: shuffle, seed: seed)
+            batchesPerEpoch: shard.batchesPerEpoch(
+                given: batchesPerEpoch, totalSamples: n, batchSize: batchSize, lastBatchHandle: lastBatchHandle),
+            shuffle: shuffle, seed: seed)
         sampleCount = n
         imageSize = (rows, cols)
         self.batchSize = batchSize

@@ -6,8 +6,9 @@ import SwiftPSTensor
 /// label `softmax_label`. With `shuffle`, every epoch (the first one and each `reset()`) visits the
 /// samples in a fresh permutation drawn from a `RandomGenerator` seeded with `seed`, so a run is
 /// reproducible. `numParts`/`partIndex` restrict the iterator to one contiguous shard
-/// (see `DataShard`), and `batchesPerEpoch` fixes the number of batches per epoch so that every
-/// worker runs the same number of steps (see `BatchSchedule`).
+/// (see `DataShard`); the parts then run the same number of batches per epoch, as workers in
+/// dist_sync must (`DataShard.batchesPerEpoch`), unless `batchesPerEpoch` fixes another (see
+/// `BatchSchedule`).
 ///
 /// The returned `DataBatch` and its arrays are reused on every `next()` (no allocation per step);
 /// `DataBatch.index` holds the samples' indices in the given arrays.
@@ -52,7 +53,10 @@ public final class NDArrayIter: DataIter {
         shardRange = shard.range(totalSamples: sampleCount)
         schedule = try BatchSchedule(
             sampleCount: shardRange.count, batchSize: batchSize, lastBatchHandle: lastBatchHandle,
-            batchesPerEpoch: batchesPerEpoch, shuffle: shuffle, seed: seed)
+            batchesPerEpoch: shard.batchesPerEpoch(
+                given: batchesPerEpoch, totalSamples: sampleCount, batchSize: batchSize,
+                lastBatchHandle: lastBatchHandle),
+            shuffle: shuffle, seed: seed)
         self.batchSize = batchSize
         provideData = data.map { DataDesc(name: $0.0, shape: [batchSize] + $0.1.shape.dropFirst()) }
         provideLabel = label.map { DataDesc(name: $0.0, shape: [batchSize] + $0.1.shape.dropFirst()) }

@@ -26,7 +26,11 @@ public final class PrefetchingIter: DataIter {
     /// Starts prefetching from `inner`, keeping up to `depth` (1 or more) batches ready.
     public init(_ inner: DataIter, depth: Int = 1, timeout: Double = 120) throws(DataIterError) {
         guard depth >= 1 else { throw .invalidArgument("PrefetchingIter: depth must be at least 1, got \(depth)") }
-        guard timeout > 0 else { throw .invalidArgument("PrefetchingIter: timeout must be positive, got \(timeout)") }
+        // Every wait has a deadline, `deinit`'s for a stuck producer too.
+        guard timeout > 0, timeout.isFinite else {
+            throw .invalidArgument(
+                "PrefetchingIter: timeout must be a positive, finite number of seconds, got \(timeout)")
+        }
         batchSize = inner.batchSize
         provideData = inner.provideData
         provideLabel = inner.provideLabel

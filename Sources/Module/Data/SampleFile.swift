@@ -16,6 +16,16 @@ public enum SampleFile {
             }
             return array
         }
+        // IDX of another element type (0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32, 0x0E float64).
+        if bytes.count >= 4, bytes[0] == 0, bytes[1] == 0, [0x09, 0x0B, 0x0C, 0x0D, 0x0E].contains(bytes[2]),
+            (1...4).contains(bytes[3])
+        {
+            throw DataIterError.badFile(
+                path: path,
+                reason:
+                    "an IDX file of element type 0x\(String(bytes[2], radix: 16, uppercase: true)): only unsigned bytes (0x08, MNIST's) are read; convert it to .npy or CSV"
+            )
+        }
         if IdxFile.looksLikeIdx(bytes) {
             let rank = Int(bytes[3])
             let idx = try IdxFile.decode(bytes, path: path, expectedRank: rank)
