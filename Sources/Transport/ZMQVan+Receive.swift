@@ -85,7 +85,17 @@ extension ZMQVan {
         }
         if ipv6 { setSocketOption(router, ZMQ_IPV6, Int32(1)) }
         if bind.port != 0 {
-            return bindOne(router, host: host, port: String(bind.port)).map { _ in bind.port }
+            // Two processes that bind one port at the same moment can both be refused: each one's
+            // listen() meets the other's socket, bound but not yet listening (two jobs launched at
+            // once with one --scheduler-port both failed this way). A few short tries, at random
+            // moments, let one of them listen; a port another process listens on is still refused.
+            for attempt in 0... {
+                let result = bindOne(router, host: host, port: String(bind.port))
+                guard case .failure = result, zmq_errno() == EADDRINUSE, attempt < Self.busyPortRetries else {
+                    return result.map { _ in bind.port }
+                }
+                usleep(UInt32.random(in: 10_000...60_000))
+            }
         }
         guard let range = bind.portRange else {
             return bindOne(router, host: host, port: "*").flatMap { _ in lastEndpointPort(router) }
@@ -104,6 +114,9 @@ extension ZMQVan {
         }
         return .failure(.portRangeExhausted(host: bind.host, range: range))
     }
+
+    /// How many more times a given port is tried when it is in use (see `bindRouter`).
+    static let busyPortRetries = 5
 
     private func bindOne(_ router: UnsafeMutableRawPointer, host: String, port: String) -> Result<Void, TransportError>
     {
