@@ -82,7 +82,10 @@ struct LaunchOptions: ParsableArguments {
     @Option(help: "Address every process binds (SWIFTPS_BIND; default all interfaces).")
     var bind: String?
 
-    @Option(help: "Address the scheduler and nodes advertise with --launcher local (default 127.0.0.1).")
+    @Option(
+        help:
+            "Address the processes advertise with --launcher local (default 127.0.0.1) or under Slurm (default: each task's node name); over ssh each advertises its host's address."
+    )
     var advertise: String?
 
     @Option(help: "File holding the shared secret; passed by path, or over ssh's stdin to a 0600 file.")
