@@ -109,6 +109,50 @@ extension Symbol {
             attributes: ["num_args": String(inputs.count), "dim": String(dim)])
     }
 
+    /// `_copy` (MXNet's `identity`): the data as it is.
+    public static func identity(_ data: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("_copy", name: name, inputs: [("data", data)])
+    }
+
+    /// `BlockGrad` (`stop_gradient`): the data as it is, with no gradient flowing back.
+    public static func blockGrad(_ data: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("BlockGrad", name: name, inputs: [("data", data)])
+    }
+
+    /// `MakeLoss`: `data` as a loss; its gradient is `gradScale`, normalized by nothing (`null`),
+    /// the batch (`batch`) or the elements above `validThreshold` (`valid`).
+    public static func makeLoss(
+        _ data: Symbol, gradScale: Float? = nil, validThreshold: Float? = nil, normalization: String? = nil,
+        name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "MakeLoss", name: name, inputs: [("data", data)],
+            attributes: attrs([
+                ("grad_scale", number(gradScale)), ("valid_thresh", number(validThreshold)),
+                ("normalization", normalization),
+            ]))
+    }
+
+    /// `clip`: each element limited to [`low`, `high`].
+    public static func clip(_ data: Symbol, low: Float, high: Float, name: String? = nil) throws -> Symbol {
+        try operation(
+            "clip", name: name, inputs: [("data", data)],
+            attributes: ["a_min": formatFloat(low), "a_max": formatFloat(high)])
+    }
+
+    /// `add_n` (`ElementWiseSum`): the sum of `inputs`, all of one shape.
+    public static func addN(_ inputs: [Symbol], name: String? = nil) throws -> Symbol {
+        try operation("add_n", name: name, arguments: inputs, attributes: ["num_args": String(inputs.count)])
+    }
+
+    /// `softmax` (or `log_softmax` with `log`) along `axis` (default the last).
+    public static func softmax(_ data: Symbol, axis: Int = -1, log: Bool = false, name: String? = nil) throws
+        -> Symbol
+    {
+        try operation(
+            log ? "log_softmax" : "softmax", name: name, inputs: [("data", data)], attributes: ["axis": String(axis)])
+    }
+
     /// `SoftmaxOutput`: softmax forward, cross-entropy gradient backward. Without `label`, a variable
     /// `<name>_label` is created (`softmax_label` for the usual name `softmax`).
     public static func softmaxOutput(

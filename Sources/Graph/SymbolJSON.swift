@@ -57,7 +57,8 @@ extension Symbol {
             throw GraphError.badJSON("not valid JSON: \(detail ?? error.localizedDescription)")
         }
         guard let object = root as? [String: Any] else { throw GraphError.badJSON("the top level is not an object") }
-        guard let rawNodes = object["nodes"] as? [Any] else { throw GraphError.badJSON("no \"nodes\" array") }
+        guard var rawNodes = object["nodes"] as? [Any] else { throw GraphError.badJSON("no \"nodes\" array") }
+        if writtenBefore1_9_1(object) { rawNodes = upgradeHiddenKeys(rawNodes) }
         var nodes: [Node] = []
         for (i, raw) in rawNodes.enumerated() {
             nodes.append(try readNode(raw, at: i, previous: nodes))
@@ -103,6 +104,82 @@ extension Symbol {
         } catch {
             throw SymbolFileError.cannotRead(path: path, reason: "\(error)")
         }
+    }
+
+    /// Whether the file predates MXNet 1.9.1 (`attrs.mxnet_version` below 10901, or none), whose
+    /// loader upgrades such files (`UpgradeJSON_FixParsing`).
+    private static func writtenBefore1_9_1(_ object: [String: Any]) -> Bool {
+        guard let attrs = object["attrs"] as? [String: Any], let version = attrs["mxnet_version"] as? [Any],
+            version.count == 2, let number = version[1] as? NSNumber
+        else { return true }
+        return number.intValue < symbolJSONMXNetVersion
+    }
+
+    /// The attribute keys older MXNet wrote plainly and 1.9.1 writes as `__key__` hints.
+    static let hiddenKeys = ["ctx_group", "lr_mult", "wd_mult", "force_mirroring", "mirror_stage"]
+
+    /// MXNet's upgrade of older files' hidden keys: `lr_mult` (and `wd_mult`, `ctx_group`,
+    /// `force_mirroring`, `mirror_stage`) on a node becomes `__lr_mult__`, and an operator's
+    /// `weight_lr_mult` becomes `__lr_mult__` on the variable feeding its `weight` argument. A frozen
+    /// layer of an old file (`"lr_mult": "0"` on its weight) would otherwise train.
+    static func upgradeHiddenKeys(_ rawNodes: [Any]) -> [Any] {
+        var nodes = rawNodes
+        var moves: [(node: Int, key: String, value: Any)] = []
+        for i in nodes.indices {
+            guard var node = nodes[i] as? [String: Any] else { continue }
+            let isOperator = (node["op"] as? String).map { $0 != "null" } ?? false
+            var perArgument: [(argument: String, key: String, value: Any)] = []
+            for field in ["param", "attr", "attrs"] {
+                guard var dict = node[field] as? [String: Any] else { continue }
+                for (key, value) in dict {
+                    if hiddenKeys.contains(key) {
+                        dict.removeValue(forKey: key)
+                        if dict["__\(key)__"] == nil { dict["__\(key)__"] = value }
+                    } else if isOperator,
+                        let hidden = hiddenKeys.first(where: { key.hasSuffix("_" + $0) && key.count > $0.count + 1 })
+                    {
+                        dict.removeValue(forKey: key)
+                        perArgument.append((String(key.dropLast(hidden.count + 1)), "__\(hidden)__", value))
+                    }
+                }
+                node[field] = dict
+            }
+            nodes[i] = node
+            guard !perArgument.isEmpty, let opName = node["op"] as? String,
+                let arguments = try? argumentNames(opName, node)
+            else { continue }
+            let inputs = node["inputs"] as? [Any] ?? []
+            for (argument, key, value) in perArgument {
+                guard let index = arguments.firstIndex(of: argument), index < inputs.count,
+                    let entry = inputs[index] as? [Any], let id = (entry.first as? NSNumber)?.intValue,
+                    id >= 0, id < i
+                else { continue }
+                moves.append((id, key, value))
+            }
+        }
+        for (id, key, value) in moves {
+            guard var variable = nodes[id] as? [String: Any], variable["op"] as? String == "null" else { continue }
+            var attrs = variable["attrs"] as? [String: Any] ?? [:]
+            if attrs[key] == nil { attrs[key] = value }
+            variable["attrs"] = attrs
+            nodes[id] = variable
+        }
+        return nodes
+    }
+
+    /// The argument names of operator `opName` with `node`'s attributes.
+    private static func argumentNames(_ opName: String, _ node: [String: Any]) throws -> [String] {
+        var attributes: [String: String] = [:]
+        for field in ["param", "attr", "attrs"] {
+            for (k, v) in node[field] as? [String: Any] ?? [:] {
+                if let s = v as? String {
+                    attributes[k] = s
+                } else if let n = v as? NSNumber {
+                    attributes[k] = n.stringValue
+                }
+            }
+        }
+        return try OperatorRegistry.make(opName, attributes: operatorAttributes(attributes)).listArguments()
     }
 
     private static func readNode(_ raw: Any, at i: Int, previous: [Node]) throws -> Node {

@@ -20,6 +20,17 @@ import Testing
         return (f.outputs[0].toArray(), g[0]!.toArray())
     }
 
+    /// The label's shape is checked, not only its size: a transposed label of `preserve_shape` data
+    /// would pair rows with the wrong labels. (N, 1) for (N,) is the same label.
+    @Test func theLabelShapeMustMatch() throws {
+        let op = SoftmaxOutput()
+        #expect(try op.inferShape([[4, 3], [4, 1]]).inputs[1] == [4, 1])
+        #expect(throws: GraphError.self) { try op.inferShape([[4, 3], [2, 2]]) }
+        let preserve = try SoftmaxOutput(attributes: ["preserve_shape": "True"])
+        #expect(try preserve.inferShape([[32, 35, 10], nil]).inputs[1] == [32, 35])
+        #expect(throws: GraphError.self) { try preserve.inferShape([[32, 35, 10], [35, 32]]) }
+    }
+
     @Test func forwardByHand() throws {
         // softmax(1, 2, 3) = e^k / (e + e² + e³); softmax(0, 0, 0) = 1/3.
         let y = try run([:]).y

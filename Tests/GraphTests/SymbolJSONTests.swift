@@ -235,7 +235,7 @@ struct SymbolJSONTests {
         let samples: [String: [String: String]] = [
             "FullyConnected": ["num_hidden": "3"], "Convolution": ["kernel": "(3, 3)", "num_filter": "2"],
             "Pooling": ["kernel": "(2, 2)"], "Activation": ["act_type": "relu"], "Concat": ["num_args": "2"],
-            "Reshape": ["shape": "(-1, 4)"],
+            "Reshape": ["shape": "(-1, 4)"], "clip": ["a_min": "-1", "a_max": "1"], "add_n": ["num_args": "2"],
         ]
         for (name, type) in OperatorRegistry.types {
             let op = try OperatorRegistry.make(name, attributes: samples[type.typeName] ?? [:])

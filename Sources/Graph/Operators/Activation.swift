@@ -38,8 +38,7 @@ public struct Activation: Operator {
     public func listArguments() -> [String] { ["data"] }
 
     public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
-        guard let data = s.first ?? nil else { throw GraphError.shapeError("Activation needs the data shape") }
-        return ([data], [data], [])
+        try elementwiseShape(s, "Activation")
     }
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {

@@ -16,6 +16,14 @@ let allOperatorTypes: [any Operator.Type] = [
     LinearRegressionOutput.self,
     LogisticRegressionOutput.self,
     MAERegressionOutput.self,
+    Identity.self,
+    BlockGrad.self,
+    MakeLoss.self,
+    Clip.self,
+    AddN.self,
+    SoftmaxOp.self,
+    LogSoftmax.self,
+    SoftmaxActivation.self,
 ]
 
 /// MXNet's other names for the operators above: alias → the `typeName` it stands for.
@@ -27,4 +35,10 @@ let operatorAliases: [String: String] = [
     "broadcast_add": "elemwise_add",
     "reshape": "Reshape",
     "concat": "Concat",
+    "identity": "_copy",
+    "stop_gradient": "BlockGrad",
+    "make_loss": "MakeLoss",
+    "ElementWiseSum": "add_n",
+    "_ElementWiseSum": "add_n",
+    "Softmax": "SoftmaxOutput",
 ]

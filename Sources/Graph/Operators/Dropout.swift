@@ -34,8 +34,7 @@ public struct Dropout: Operator {
     public func listArguments() -> [String] { ["data"] }
 
     public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
-        guard let data = s.first ?? nil else { throw GraphError.shapeError("Dropout needs the data shape") }
-        return ([data], [data], [])
+        try elementwiseShape(s, "Dropout")
     }
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {

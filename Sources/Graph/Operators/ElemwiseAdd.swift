@@ -27,24 +27,7 @@ public struct ElemwiseAdd: Operator {
     }
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
-        Instance(count: NDArray.elementCount(context.inputShapes[0]))
-    }
-
-    final class Instance: OperatorInstance {
-        let count: Int
-        init(count: Int) { self.count = count }
-
-        func forward(_ b: OpBinding, isTrain: Bool) {
-            Kernels.add(count, b.inputs[0].data, b.inputs[1].data, b.outputs[0].data)
-        }
-
-        func backward(_ b: OpBinding) {
-            let dy = b.outputGrads[0].data
-            for i in 0..<2 {
-                b.withGrad(i) { dx, acc in
-                    if acc { Kernels.addInPlace(count, dy, dx.data) } else { dx.data.update(from: dy, count: count) }
-                }
-            }
-        }
+        // The sum of two: add_n's instance.
+        AddN.Instance(count: NDArray.elementCount(context.inputShapes[0]))
     }
 }

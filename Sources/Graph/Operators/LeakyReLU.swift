@@ -53,8 +53,7 @@ public struct LeakyReLU: Operator {
     public func listArguments() -> [String] { ["data"] }
 
     public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
-        guard let data = s.first ?? nil else { throw GraphError.shapeError("LeakyReLU needs the data shape") }
-        return ([data], [data], [])
+        try elementwiseShape(s, "LeakyReLU")
     }
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {

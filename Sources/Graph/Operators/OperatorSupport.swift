@@ -67,6 +67,28 @@ func writeGrad(_ n: Int, _ dst: UnsafeMutablePointer<Float>, accumulate: Bool, _
     }
 }
 
+/// An operator of one `data` input and no attributes (`_copy`, `BlockGrad`, `Flatten`): MXNet's
+/// attribute checks and, unless it says otherwise, an output of the input's shape.
+protocol PlainUnaryOperator: Operator {
+    init()
+}
+
+extension PlainUnaryOperator {
+    public static var attributeNames: [String] { [] }
+    public init(attributes: [String: String]) throws { self.init() }
+    public var attributes: [String: String] { [:] }
+    public func listArguments() -> [String] { ["data"] }
+    public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
+        try elementwiseShape(s, Self.typeName)
+    }
+}
+
+/// The shapes of an operator whose one output has its one input's shape (element-wise operators).
+func elementwiseShape(_ s: [[Int]?], _ op: String) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
+    guard let data = s.first ?? nil else { throw GraphError.shapeError("\(op) needs the data shape") }
+    return ([data], [data], [])
+}
+
 /// A Float formatted the way MXNet writes float attributes (`0.5`, `0.001`).
 func formatFloat(_ v: Float) -> String {
     let s = "\(v)"

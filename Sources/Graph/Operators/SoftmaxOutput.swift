@@ -112,7 +112,10 @@ public struct SoftmaxOutput: Operator {
         let l = try layout(data)
         var label = l.label
         if s.count > 1, let given = s[1] {
-            guard NDArray.elementCount(given) == l.rows else {
+            // MXNet checks the label's shape, not only its size: a label of another layout with as
+            // many elements (a transposed (35, 32) for data (32, 35, K)) would pair rows with the
+            // wrong labels. A trailing axis of 1 ((N, 1) for (N,)) says the same and is accepted.
+            guard given == l.label || given == l.label + [1] else {
                 throw GraphError.shapeError(
                     "SoftmaxOutput label shape \(given) does not match data \(data): expected \(l.label)")
             }
