@@ -178,7 +178,7 @@ struct TrainJob {
         // The Speedometer's lines every --disp-batches, and on a terminal the bar redrawn in place
         // below them (a log line overwrites it, and the next batch draws it again).
         var batchCallbacks: [BatchEndCallback] = [
-            try Speedometer(batchSize: options.batchSize, frequent: options.dispBatches, autoReset: false).callback
+            try Speedometer(batchSize: options.batchSize, frequent: options.dispBatches).callback
         ]
         if isatty(STDERR_FILENO) != 0 && !options.noProgress && session.numWorkers == 1 {
             let bar = try ProgressBar(total: batchesPerEpoch, write: { line in printError(line, endingLine: false) })

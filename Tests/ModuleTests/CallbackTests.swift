@@ -33,17 +33,42 @@ struct CallbackTests {
         #expect(h.lines.isEmpty)
         batch(0, 2, at: 1.0)  // 2 batches × 10 samples in 1 s
         #expect(h.lines == ["Epoch[0] Batch [0-2]\tSpeed: 20.00 samples/sec\taccuracy=0.666667"])
-        #expect(acc.numInst == 0, "autoReset resets the metric after reading it")
+        #expect(acc.numInst == 3, "the metric keeps the epoch's counts (MXNet's reset_local, not reset)")
         try acc.update(labels: [NDArray([1])], preds: [NDArray([0.2, 0.8], shape: [1, 2])])
         batch(0, 3, at: 1.2)
-        batch(0, 4, at: 1.5)  // 20 samples in 0.5 s
+        batch(0, 4, at: 1.5)  // 20 samples in 0.5 s; the window since the last line: 1 of 1 correct
         #expect(h.lines.last == "Epoch[0] Batch [2-4]\tSpeed: 40.00 samples/sec\taccuracy=1.000000")
+        #expect(acc.get().first?.value == 0.75, "the epoch's figure: 3 of 4")
         // A lower batch index means a new epoch: the clock restarts and nothing is logged.
+        acc.reset()  // as fit does at each epoch's start
         batch(1, 0, at: 10)
         #expect(h.lines.count == 2)
         batch(1, 1, at: 10.1)
         batch(1, 2, at: 10.25)  // 20 samples in 0.25 s; the metric is empty: nan
         #expect(h.lines.last == "Epoch[1] Batch [0-2]\tSpeed: 80.00 samples/sec\taccuracy=nan")
+    }
+
+    /// Each line's figures are those of the batches since the previous line, for every metric of a
+    /// composite, exactly as a fresh metric fed only those batches gives them.
+    @Test func speedometerWindowsEqualAFreshMetricOfTheWindow() throws {
+        let h = Harness()
+        let speedometer = try Speedometer(batchSize: 3, frequent: 1, clock: { h.now }, log: { h.lines.append($0) })
+        let metrics = try Metrics.create(["acc", "ce", "f1"])
+        let batches =
+            [
+                ([0, 1, 1], [0.3, 0.7, 0, 1, 0.4, 0.6]), ([1, 0, 1], [0.9, 0.1, 0.8, 0.2, 0.1, 0.9]),
+                ([0, 0, 1], [0.6, 0.4, 0.7, 0.3, 0.2, 0.8]),
+            ] as [([Float], [Float])]
+        speedometer(BatchEndParam(epoch: 0, nbatch: 0, evalMetric: metrics))  // starts the clock
+        for (n, (labels, preds)) in batches.enumerated() {
+            try metrics.update(labels: [NDArray(labels)], preds: [NDArray(preds, shape: [3, 2])])
+            h.now += 1
+            speedometer(BatchEndParam(epoch: 0, nbatch: n + 1, evalMetric: metrics))
+            let fresh = try Metrics.create(["acc", "ce", "f1"])
+            try fresh.update(labels: [NDArray(labels)], preds: [NDArray(preds, shape: [3, 2])])
+            let expected = fresh.get().map { "\t\($0.name)=" + String(format: "%f", $0.value) }.joined()
+            #expect(h.lines.last == "Epoch[0] Batch [\(n)-\(n + 1)]\tSpeed: 3.00 samples/sec" + expected)
+        }
     }
 
     @Test func speedometerWithoutAutoResetOrMetric() throws {

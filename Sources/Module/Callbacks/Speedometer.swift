@@ -16,11 +16,13 @@ import SwiftPSTensor
 ///
 ///     Epoch[0] Batch [50-100]\tSpeed: 1234.56 samples/sec\taccuracy=0.912500
 ///
-/// With `autoReset` the metric is read, then reset, and the range is `[nbatch-frequent-nbatch]`;
-/// without it the range is `[0-nbatch]`. Without a metric the line is
-/// `Iter[0] Batch [100]\tSpeed: 1234.56 samples/sec`. An elapsed time of 0 gives speed `inf`
-/// (MXNet #11504). Resetting the metric here means the epoch-end "Train-" line covers only the
-/// batches since the last log, as in MXNet before global metric statistics existed (≤ 1.3).
+/// With `autoReset` each line gives the metric over the batches since the previous line (the first
+/// of an epoch: since the epoch began), and the range is `[nbatch-frequent-nbatch]`, as MXNet ≥ 1.4's
+/// `reset_local()`: the metric itself is not reset, so the epoch-end "Train-" line still covers the
+/// whole epoch (the window is the difference of the metric's `partials()` between two lines).
+/// Without it the line gives the metric so far and the range is `[0-nbatch]`. Without a metric the
+/// line is `Iter[0] Batch [100]\tSpeed: 1234.56 samples/sec`. An elapsed time of 0 gives speed
+/// `inf` (MXNet #11504).
 public final class Speedometer {
     /// The samples per batch (per worker).
     public let batchSize: Int
@@ -33,6 +35,8 @@ public final class Speedometer {
     private var started = false
     private var tic = 0.0
     private var lastCount = 0
+    /// The metric's partials at the previous line of this epoch (nil: none yet).
+    private var baseline: [MetricPartial]?
 
     /// A speedometer; `clock` returns seconds from a monotonic source (injectable for tests) and
     /// `log` receives each line (default: `info` on the `swiftps.speedometer` logger).
@@ -63,6 +67,7 @@ public final class Speedometer {
         lastCount = count
         guard started else {
             started = true
+            baseline = nil
             tic = clock()
             return
         }
@@ -71,12 +76,15 @@ public final class Speedometer {
         let speed = elapsed > 0 ? Double(frequent * batchSize) / elapsed : .infinity
         let speedText = String(format: "%.2f", speed)
         if let metric = param.evalMetric {
-            let values = metric.get()
+            let values: [(name: String, value: Double)]
             let range: String
             if autoReset {
-                metric.reset()
+                let now = metric.partials()
+                values = (try? Self.window(of: metric, now: now, since: baseline)) ?? metric.get()
+                baseline = now
                 range = "\(count - frequent)-\(count)"
             } else {
+                values = metric.get()
                 range = "0-\(count)"
             }
             var line = "Epoch[\(param.epoch)] Batch [\(range)]\tSpeed: \(speedText) samples/sec"
@@ -86,5 +94,17 @@ public final class Speedometer {
             log("Iter[\(param.epoch)] Batch [\(count)]\tSpeed: \(speedText) samples/sec")
         }
         tic = clock()
+    }
+
+    /// The values `metric` would give for the batches between `since` and `now` (its partials at two
+    /// lines); everything so far when there is no earlier line, or when the metric was reset in
+    /// between (a count went down) or changed its layout.
+    static func window(of metric: any EvalMetric, now: [MetricPartial], since: [MetricPartial]?) throws -> [(
+        name: String, value: Double
+    )] {
+        guard let since, since.count == now.count,
+            zip(now, since).allSatisfy({ $0.name == $1.name && $0.count >= $1.count })
+        else { return try metric.get(fromPartials: now) }
+        return try metric.get(fromPartials: zip(now, since).map { ($0.name, $0.sum - $1.sum, $0.count - $1.count) })
     }
 }
