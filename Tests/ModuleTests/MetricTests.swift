@@ -255,6 +255,20 @@ struct MetricTests {
         #expect(throws: MetricError.self) { try Metrics.create(["acc", "nope"]) }
     }
 
+    /// `loss` (MXNet's `mx.metric.Loss`): the mean of every output element, labels ignored.
+    @Test func lossIsTheMeanOfTheOutputs() throws {
+        let loss = try Metrics.create("loss")
+        #expect(loss is Loss && loss.name == "loss")
+        #expect(loss.get().first?.value.isNaN == true)
+        try loss.update(labels: [], preds: [NDArray([1, 2, 3, 6], shape: [2, 2])])
+        try loss.update(labels: [NDArray([9])], preds: [NDArray([-2])])
+        #expect(loss.numInst == 5 && loss.sumMetric == 10)
+        #expect(loss.get().first?.value == 2)
+        #expect(try loss.get(fromPartials: [("loss", 6, 3)]).first?.value == 2)
+        loss.reset()
+        #expect(loss.numInst == 0)
+    }
+
     @Test func combiningTwoWorkersEqualsTheUnion() throws {
         let names = ["acc", "ce", "perplexity", "nll_loss", "f1", "top_k_accuracy"]
         let worker0 = try Metrics.create(names)

@@ -421,6 +421,23 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(module.shapedExecutors.count <= Module.shapedExecutorLimit)
     }
 
+    /// A network ending in MakeLoss trains on its own output, without labels, as MXNet users write
+    /// their losses: each epoch lowers the `loss` metric (the output's mean) that fit reports.
+    @Test func aMakeLossNetworkTrainsDownItsLoss() throws {
+        let fc = try Symbol.fullyConnected(Symbol.variable("data"), numHidden: 1, name: "fc")
+        let net = try Symbol.makeLoss(try Symbol.clip(fc, low: -5, high: 5), normalization: "batch")
+        let module = try Module(symbol: net, labelNames: [], seed: 2)
+        let (x, _) = blobs(32, seed: 3)
+        var losses: [Double] = []
+        let loss = try Metrics.create("loss")
+        try module.fit(
+            try NDArrayIter(data: x, batchSize: 8), evalMetric: loss,
+            epochEndCallbacks: [{ _, _, _, _ in losses.append(loss.get()[0].value) }],
+            optimizer: OptimizerConfig(name: "sgd", learningRate: 0.1), initializer: Xavier(), numEpoch: 4)
+        #expect(losses.count == 4)
+        #expect(zip(losses, losses.dropFirst()).allSatisfy { $1 < $0 }, "\(losses)")
+    }
+
     /// `sharedModule` must be a bound Module with its parameters set (MXNet asserts it): an unbound
     /// one used to be skipped while the new module claimed initialized parameters. Rebinding on the
     /// shared memory keeps the shared values instead of writing this module's old ones into them.

@@ -3,7 +3,7 @@ public enum Metrics {
     /// The names `create` accepts: MXNet's registered class names (lower-cased) and aliases, plus
     /// the display names where they differ.
     public static let validNames: [String] = [
-        "acc", "accuracy", "ce", "composite", "cross-entropy", "crossentropy", "f1", "mae", "mse",
+        "acc", "accuracy", "ce", "composite", "cross-entropy", "crossentropy", "f1", "loss", "mae", "mse",
         "negativeloglikelihood", "nll-loss", "nll_loss", "perplexity", "rmse", "top_k_acc",
         "top_k_accuracy", "topkaccuracy",
     ]
@@ -11,7 +11,7 @@ public enum Metrics {
     /// A metric with MXNet's defaults for `name` (case-insensitive): `"acc"` → `Accuracy`,
     /// `"top_k_accuracy"` → `TopKAccuracy(topK: 5)`, `"ce"` → `CrossEntropy`, `"nll_loss"` →
     /// `NegativeLogLikelihood`, `"perplexity"` → `Perplexity(ignoreLabel: -1)`, `"f1"`, `"mse"`,
-    /// `"mae"`, `"rmse"`, `"composite"` (empty); `"top_k_accuracy:3"` sets k (MXNet's `top_k=3`).
+    /// `"mae"`, `"rmse"`, `"loss"` (the outputs' mean, for `MakeLoss` networks), `"composite"` (empty); `"top_k_accuracy:3"` sets k (MXNet's `top_k=3`).
     /// Unknown names throw `MetricError.unknownMetric` listing the valid ones.
     public static func create(_ spec: String) throws -> any EvalMetric {
         let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
@@ -36,6 +36,7 @@ public enum Metrics {
         case "mse": return MSE()
         case "mae": return MAE()
         case "rmse": return RMSE()
+        case "loss": return Loss()
         case "composite": return CompositeEvalMetric()
         default: throw MetricError.unknownMetric(name: name, valid: validNames)
         }
