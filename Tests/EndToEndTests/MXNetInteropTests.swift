@@ -164,7 +164,8 @@ struct MXNetInteropTests {
 
     /// MXNet's side of the utility operators' comparison: a checkpoint of identity, FullyConnected,
     /// clip, softmax (temperature 2), log_softmax, SoftmaxActivation (both modes), BlockGrad,
-    /// add_n and MakeLoss, with MXNet's predictions for an input.
+    /// arithmetic with scalars and between arrays, add_n and MakeLoss, with MXNet's predictions for
+    /// an input.
     static let operatorsScript = """
         import sys, numpy as np, mxnet as mx
         prefix, inp, out = sys.argv[1:4]
@@ -179,6 +180,7 @@ struct MXNetInteropTests {
             mx.sym.Flatten(mx.sym.SoftmaxActivation(r, mode="channel", name="sa_channel")),
             mx.sym.SoftmaxActivation(c, name="sa"),
             mx.sym.BlockGrad(c, name="bg"),
+            ((c * 2.0 + 1.0 - c) / 4.0) * (1.0 - c) + 2.0 / (c + 3.0) - c * c,
         ]
         sym = mx.sym.MakeLoss(mx.sym.add_n(*parts, name="sum"), name="loss")
         mod = mx.mod.Module(sym, context=mx.cpu(), label_names=None)

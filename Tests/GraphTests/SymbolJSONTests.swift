@@ -236,6 +236,8 @@ struct SymbolJSONTests {
             "FullyConnected": ["num_hidden": "3"], "Convolution": ["kernel": "(3, 3)", "num_filter": "2"],
             "Pooling": ["kernel": "(2, 2)"], "Activation": ["act_type": "relu"], "Concat": ["num_args": "2"],
             "Reshape": ["shape": "(-1, 4)"], "clip": ["a_min": "-1", "a_max": "1"], "add_n": ["num_args": "2"],
+            "_plus_scalar": ["scalar": "1"], "_minus_scalar": ["scalar": "1"], "_rminus_scalar": ["scalar": "1"],
+            "_mul_scalar": ["scalar": "1"], "_div_scalar": ["scalar": "1"], "_rdiv_scalar": ["scalar": "1"],
         ]
         for (name, type) in OperatorRegistry.types {
             let op = try OperatorRegistry.make(name, attributes: samples[type.typeName] ?? [:])

@@ -161,4 +161,49 @@ import Testing
             try Symbol.fromJSON(file(version: ", \"attrs\": {\"mxnet_version\": [\"int\", 10901]}"))
         }
     }
+
+    @Test func subtractionAndProductByHandAndByFiniteDifferences() throws {
+        let lhs = NDArray([1, 2, 3])
+        let rhs = NDArray([4, -1, 0.5])
+        let sub = try OpFixture(ElemwiseSub(), shapes: [nil, nil], given: [0: lhs, 1: rhs])
+        sub.heads[0].fill(1)
+        let g = try sub.gradients()
+        #expect(sub.outputs[0].toArray() == [-3, 3, 2.5])
+        #expect(g[0]?.toArray() == [1, 1, 1] && g[1]?.toArray() == [-1, -1, -1])
+        let mul = try OpFixture(ElemwiseMul(), shapes: [nil, nil], given: [0: lhs, 1: rhs])
+        mul.heads[0].fill(1)
+        let m = try mul.gradients()
+        #expect(mul.outputs[0].toArray() == [4, -2, 1.5])
+        #expect(m[0]?.toArray() == rhs.toArray() && m[1]?.toArray() == lhs.toArray())
+        for op in [ElemwiseSub() as any Operator, ElemwiseMul()] {
+            let f = try OpFixture(op, shapes: [[2, 3], nil])
+            try GradientCheck.check(f)
+            try GradientCheck.checkAccumulation(f)
+        }
+        #expect(throws: GraphError.self) { try ElemwiseMul().inferShape([[2, 3], [3, 2]]) }
+    }
+
+    /// The `_…_scalar` family (what `data / 255` or `1 - data` on a symbol writes), by hand and by
+    /// finite differences, and loaded under MXNet's names.
+    @Test func scalarArithmetic() throws {
+        let x = NDArray([1, 2, -4])
+        let cases: [(any Operator, [Float], [Float])] = [
+            (PlusScalar(scalar: 2), [3, 4, -2], [1, 1, 1]), (MinusScalar(scalar: 2), [-1, 0, -6], [1, 1, 1]),
+            (ReverseMinusScalar(scalar: 2), [1, 0, 6], [-1, -1, -1]), (MulScalar(scalar: 2), [2, 4, -8], [2, 2, 2]),
+            (DivScalar(scalar: 2), [0.5, 1, -2], [0.5, 0.5, 0.5]),
+            (ReverseDivScalar(scalar: 2), [2, 1, -0.5], [-2, -0.5, -0.125]),
+        ]
+        for (op, y, dy) in cases {
+            let f = try OpFixture(op, shapes: [nil], given: [0: x])
+            f.heads[0].fill(1)
+            let g = try f.gradients()
+            expectClose(f.outputs[0].toArray(), y, "\(type(of: op).typeName) y")
+            expectClose(g[0]!.toArray(), dy, "\(type(of: op).typeName) dx")
+            try GradientCheck.check(try OpFixture(op, shapes: [[2, 3]], fill: .awayFromZero(0.5)))
+            let loaded = try OperatorRegistry.make(type(of: op).typeName, attributes: op.attributes)
+            #expect(loaded.attributes == op.attributes)
+        }
+        #expect(try OperatorRegistry.make("_DivScalar", attributes: ["scalar": "255", "is_int": "False"]) is DivScalar)
+        #expect(throws: GraphError.self) { try OperatorRegistry.make("_mul_scalar", attributes: [:]) }
+    }
 }

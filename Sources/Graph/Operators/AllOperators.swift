@@ -24,6 +24,14 @@ let allOperatorTypes: [any Operator.Type] = [
     SoftmaxOp.self,
     LogSoftmax.self,
     SoftmaxActivation.self,
+    ElemwiseSub.self,
+    ElemwiseMul.self,
+    PlusScalar.self,
+    MinusScalar.self,
+    ReverseMinusScalar.self,
+    MulScalar.self,
+    DivScalar.self,
+    ReverseDivScalar.self,
 ]
 
 /// MXNet's other names for the operators above: alias → the `typeName` it stands for.
@@ -41,4 +49,15 @@ let operatorAliases: [String: String] = [
     "ElementWiseSum": "add_n",
     "_ElementWiseSum": "add_n",
     "Softmax": "SoftmaxOutput",
+    "_Minus": "elemwise_sub",
+    "_minus": "elemwise_sub",
+    "_sub": "elemwise_sub",
+    "_Mul": "elemwise_mul",
+    "_mul": "elemwise_mul",
+    "_PlusScalar": "_plus_scalar",
+    "_MinusScalar": "_minus_scalar",
+    "_RMinusScalar": "_rminus_scalar",
+    "_MulScalar": "_mul_scalar",
+    "_DivScalar": "_div_scalar",
+    "_RDivScalar": "_rdiv_scalar",
 ]
