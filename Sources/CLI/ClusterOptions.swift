@@ -137,6 +137,19 @@ enum ClusterRoles {
                 ResumePoint.warnAboutEarlierCheckpoints(prefix: ResumePoint.absolute(prefix), logger: logger)
             }
         }
+        // The workers' metrics file, which this process appends to at every epoch end: writable now,
+        // or the job stops before the first epoch instead of at its end.
+        if metricsOut == nil, let path = office.workerSettings[TrainOptions.metricsOutSetting] {
+            let absolute = ResumePoint.absolute(path)
+            do {
+                try OutputPath.createParentDirectory(of: absolute)
+                try AppendFile.checkAppendable(absolute)
+            } catch {
+                let reason = "the scheduler cannot append to the workers' --metrics-out \(path): \(error)"
+                logger.error("\(reason)")
+                office.terminateJob(reason)
+            }
+        }
         let settings = EpochCoordinator.Settings(
             metricsOut: metricsOut,
             stragglerSeconds: try stragglerTimeout ?? EpochCoordinator.stragglerFromEnvironment(),

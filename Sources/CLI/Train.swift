@@ -329,6 +329,7 @@ struct TrainOptions: ParsableArguments {
         settings["--load-epoch"] = loadEpoch.map { "\($0)" }
         settings["--resume"] = resume ? "yes" : nil
         settings[Self.modelPrefixSetting] = modelPrefix
+        settings[Self.metricsOutSetting] = metricsOut
         // Where each key lives: a worker with another bound splits a key the others keep whole.
         settings["SWIFTPS_BIGARRAY_BOUND"] =
             (try? KVPlacement.bigArrayBound(environment: ProcessInfoLite.environment)).map { "\($0)" }
@@ -338,6 +339,10 @@ struct TrainOptions: ParsableArguments {
     /// The shared setting that carries `--model-prefix`: the scheduler, which writes the checkpoints,
     /// tries it once the cluster is up (`SchedulerCheckpoint.probe`).
     static let modelPrefixSetting = "--model-prefix"
+
+    /// The shared setting that carries `--metrics-out`: the scheduler, which appends to it, tries
+    /// it once the cluster is up.
+    static let metricsOutSetting = "--metrics-out"
 
     /// The optimizer from the flags; `--lr-step-epochs` and `--warmup-epochs` become a schedule in
     /// updates counted from epoch 0, each epoch placed where `counts` says it starts.

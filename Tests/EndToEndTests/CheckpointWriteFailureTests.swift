@@ -34,6 +34,24 @@ struct CheckpointWriteFailureTests {
         }
     }
 
+    /// The workers' `--metrics-out`, which the scheduler appends to, lies under a regular file: the
+    /// scheduler tries it once the cluster is up and the job stops before the first epoch (it used
+    /// to train the epoch first), naming the file.
+    @Test func aMetricsFileTheSchedulerCannotWriteStopsTheJobAtOnce() throws {
+        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
+            let file = cluster.directory.appendingPathComponent("a-file").path
+            try Data("not a directory".utf8).write(to: URL(fileURLWithPath: file))
+            try cluster.startJob(Self.job + ["--metrics-out", "\(file)/m.jsonl"])
+            let statuses = cluster.waitAll(timeout: 120)
+            cluster.expectFailed(
+                ["scheduler", "server0", "worker0", "worker1"], statuses,
+                saying: ["the scheduler cannot append to the workers' --metrics-out \(file)/m.jsonl"])
+            for name in ["worker0", "worker1"] {
+                #expect(!cluster.log(name).contains("Epoch[0] Train-"), "\(name) trained an epoch first")
+            }
+        }
+    }
+
     /// The scheduler's checkpoint directory is a tmpfs with room for one checkpoint only (a private
     /// mount namespace; root): checkpoint 1 is written, checkpoint 2 fails with "No space left on
     /// device" naming the file, every process exits with that reason, checkpoint 2's partial files
