@@ -10,23 +10,18 @@ import Testing
 struct CheckpointWriteFailureTests {
     static let job = CheckpointResumeTests.training + ["--kv-store", "dist_sync", "--num-epochs", "3"]
 
-    /// `--model-prefix` lies under a regular file, so its directory cannot be made. The scheduler
-    /// tries it as soon as the cluster is up, and the job stops before the first epoch (it used to
-    /// train the epoch first), naming the prefix, the directory and "Not a directory" (no root needed).
-    @Test func aPrefixWhoseDirectoryCannotBeMadeStopsTheJobNamingIt() throws {
+    /// Runs the job with `flags(file)`, where `file` is a regular file under which the output is
+    /// asked for, and expects every process to stop before the first epoch saying `words(file)`,
+    /// with no node blamed for the scheduler's disk.
+    private func expectStopBeforeTraining(_ flags: (String) -> [String], saying words: (String) -> [String]) throws {
         try ProcessCluster.with(workers: 2, servers: 1) { cluster in
             let file = cluster.directory.appendingPathComponent("a-file").path
             try Data("not a directory".utf8).write(to: URL(fileURLWithPath: file))
-            try cluster.startJob(Self.job + ["--model-prefix", "\(file)/sub/m"])
-
+            try cluster.startJob(Self.job + flags(file))
             let statuses = cluster.waitAll(timeout: 120)
-            cluster.expectFailed(
-                ["scheduler", "server0", "worker0", "worker1"], statuses,
-                saying: [
-                    "the scheduler cannot write checkpoints under --model-prefix \(file)/sub/m: ",
-                    "cannot create directory \(file): Not a directory",
-                ])
-            for name in ["scheduler", "server0", "worker0", "worker1"] {
+            let names = ["scheduler", "server0", "worker0", "worker1"]
+            cluster.expectFailed(names, statuses, saying: words(file))
+            for name in names {
                 #expect(!cluster.log(name).contains("no heartbeat"), "\(name) blames a node for the scheduler's disk")
                 #expect(
                     !cluster.log(name).contains("Epoch[0] Train-"), "\(name) trained an epoch before the job stopped")
@@ -34,22 +29,27 @@ struct CheckpointWriteFailureTests {
         }
     }
 
+    /// `--model-prefix` lies under a regular file, so its directory cannot be made. The scheduler
+    /// tries it as soon as the cluster is up, and the job stops before the first epoch (it used to
+    /// train the epoch first), naming the prefix, the directory and "Not a directory" (no root needed).
+    @Test func aPrefixWhoseDirectoryCannotBeMadeStopsTheJobNamingIt() throws {
+        try expectStopBeforeTraining(
+            { ["--model-prefix", "\($0)/sub/m"] },
+            saying: { file in
+                [
+                    "the scheduler cannot write checkpoints under --model-prefix \(file)/sub/m: ",
+                    "cannot create directory \(file): Not a directory",
+                ]
+            })
+    }
+
     /// The workers' `--metrics-out`, which the scheduler appends to, lies under a regular file: the
     /// scheduler tries it once the cluster is up and the job stops before the first epoch (it used
     /// to train the epoch first), naming the file.
     @Test func aMetricsFileTheSchedulerCannotWriteStopsTheJobAtOnce() throws {
-        try ProcessCluster.with(workers: 2, servers: 1) { cluster in
-            let file = cluster.directory.appendingPathComponent("a-file").path
-            try Data("not a directory".utf8).write(to: URL(fileURLWithPath: file))
-            try cluster.startJob(Self.job + ["--metrics-out", "\(file)/m.jsonl"])
-            let statuses = cluster.waitAll(timeout: 120)
-            cluster.expectFailed(
-                ["scheduler", "server0", "worker0", "worker1"], statuses,
-                saying: ["the scheduler cannot append to the workers' --metrics-out \(file)/m.jsonl"])
-            for name in ["worker0", "worker1"] {
-                #expect(!cluster.log(name).contains("Epoch[0] Train-"), "\(name) trained an epoch first")
-            }
-        }
+        try expectStopBeforeTraining(
+            { ["--metrics-out", "\($0)/m.jsonl"] },
+            saying: { ["the scheduler cannot append to the workers' --metrics-out \($0)/m.jsonl"] })
     }
 
     /// The scheduler's checkpoint directory is a tmpfs with room for one checkpoint only (a private
