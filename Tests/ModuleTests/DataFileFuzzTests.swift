@@ -149,6 +149,7 @@ import Testing
                 do {
                     let (values, rows) = try CSVIter.parse(bytes: bytes, path: "fuzz.csv", width: width)
                     #expect(rows == 0 || values.count % rows == 0, "case \(index)")
+                    #expect(CSVIter.countRows(bytes) == rows, "case \(index): the rows a part is cut from")
                     parsed += 1
                 } catch {
                     Self.expectNames("fuzz.csv", error, index)

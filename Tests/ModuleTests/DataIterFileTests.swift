@@ -171,6 +171,45 @@ private func be(_ v: UInt32) -> [UInt8] {
         #expect(batch.data[0].shape == [3, 1, 2])
         #expect(batch.data[0].toArray() == [5, 6, 7, 8, 9, 10])
         #expect(batch.label[0].toArray() == [0, 0, 0])
+        #expect(batch.index == [2, 3, 4] && part.shardRange == 2..<5, "indices count rows of the whole file")
+    }
+
+    /// Each part parses only its own rows (a worker holds its part of a large file as numbers, not
+    /// the whole): the parts together are the file, row for row with their labels, and a bad cell
+    /// in another part's rows is that part's error, not this one's.
+    @Test func eachPartParsesOnlyItsRows() throws {
+        let dir = TempDir()
+        defer { dir.remove(["d.csv", "l.csv"]) }
+        let lines = (0..<10).map { "\($0),\($0 * 10)" }
+        try AtomicFile.write(
+            Array((lines[0..<4] + ["", " "] + lines[4...]).joined(separator: "\r\n").utf8), to: dir.path + "/d.csv")
+        try AtomicFile.write(Array((0..<10).map { "\($0 % 3)" }.joined(separator: "\n").utf8), to: dir.path + "/l.csv")
+        var seen: [Float] = []
+        for part in 0..<3 {
+            let iter = try CSVIter(
+                dataCSV: dir.path + "/d.csv", dataShape: [2], labelCSV: dir.path + "/l.csv", batchSize: 1,
+                numParts: 3, partIndex: part)
+            #expect(iter.sampleCount == 10)
+            while let batch = try iter.next() {
+                let row = try #require(batch.index?.first)
+                #expect(batch.data[0].toArray() == [Float(row), Float(row * 10)])
+                #expect(batch.label[0].toArray() == [Float(row % 3)])
+                if batch.pad == 0 { seen.append(Float(row)) }
+            }
+        }
+        #expect(seen == (0..<10).map(Float.init))
+        // Row 8 (part 2's) is bad: parts 0 and 1 read, part 2 names it.
+        var bad = lines
+        bad[8] = "8,x"
+        try AtomicFile.write(Array(bad.joined(separator: "\n").utf8), to: dir.path + "/d.csv")
+        for part in 0..<2 {
+            _ = try CSVIter(dataCSV: dir.path + "/d.csv", dataShape: [2], batchSize: 1, numParts: 3, partIndex: part)
+        }
+        #expect(
+            throws: DataIterError.badCell(path: dir.path + "/d.csv", line: 9, column: 2, reason: "'x' is not a number")
+        ) {
+            try CSVIter(dataCSV: dir.path + "/d.csv", dataShape: [2], batchSize: 1, numParts: 3, partIndex: 2)
+        }
     }
 
     @Test func badCellsNameLineAndColumn() throws {

@@ -15,8 +15,10 @@ import SwiftPSTensor
 /// `lastBatchHandle: .pad`, with one difference: MXNet's next epoch then starts after the samples
 /// that filled the padded batch, this one at the first sample again), sharding and
 /// `batchesPerEpoch` behave as in `NDArrayIter`, and the
-/// returned batch is reused on every `next()`. A bad cell is an error naming the file, the 1-based
-/// line and the 1-based column.
+/// returned batch is reused on every `next()`. A part (`numParts`/`partIndex`) parses only its own
+/// rows, so a worker holds its share of a large file as numbers, not the whole (the file's bytes are
+/// read once to find them); a bad cell is an error of the part whose row it is, naming the file, the
+/// 1-based line and the 1-based column.
 public final class CSVIter: DataIter {
     /// The number of samples in the file (all parts together).
     public let sampleCount: Int
@@ -32,16 +34,23 @@ public final class CSVIter: DataIter {
         guard !dataShape.isEmpty, dataShape.allSatisfy({ $0 > 0 }), labelShape.allSatisfy({ $0 > 0 }) else {
             throw .invalidArgument("CSVIter: shapes must have positive dims, got data \(dataShape) label \(labelShape)")
         }
-        let (values, rows) = try CSVIter.parse(dataCSV, width: NDArray.elementCount(dataShape))
+        // Each worker parses only its part's rows: a part of a large file is all it holds as numbers.
+        let shard = try DataShard(numParts: numParts, partIndex: partIndex)
+        let dataBytes = try CSVIter.read(dataCSV)
+        let rows = CSVIter.countRows(dataBytes)
         guard rows > 0 else { throw .badFile(path: dataCSV, reason: "it holds no rows of numbers") }
-        let data = NDArray(shape: [rows] + dataShape)
+        let part = shard.range(totalSamples: rows)
+        let (values, _) = try CSVIter.parse(
+            bytes: dataBytes, path: dataCSV, width: NDArray.elementCount(dataShape), keep: part)
+        let data = NDArray(shape: [part.count] + dataShape)
         values.withUnsafeBufferPointer { src in
             if let base = src.baseAddress { data.data.update(from: base, count: src.count) }
         }
         let labelSampleShape = labelShape == [1] ? [] : labelShape
-        let label = NDArray(shape: [rows] + labelSampleShape)
+        let label = NDArray(shape: [part.count] + labelSampleShape)
         if let labelCSV {
-            let (labels, labelRows) = try CSVIter.parse(labelCSV, width: NDArray.elementCount(labelShape))
+            let (labels, labelRows) = try CSVIter.parse(
+                bytes: try CSVIter.read(labelCSV), path: labelCSV, width: NDArray.elementCount(labelShape), keep: part)
             guard labelRows == rows else {
                 throw .invalidArgument("CSVIter: \(dataCSV) has \(rows) samples but \(labelCSV) has \(labelRows)")
             }
@@ -52,8 +61,7 @@ public final class CSVIter: DataIter {
         sampleCount = rows
         inner = try NDArrayIter(
             data: [(dataName, data)], label: [(labelName, label)], batchSize: batchSize, shuffle: shuffle,
-            seed: seed, lastBatchHandle: lastBatchHandle, numParts: numParts, partIndex: partIndex,
-            batchesPerEpoch: batchesPerEpoch)
+            seed: seed, lastBatchHandle: lastBatchHandle, shard: shard, partOf: rows, batchesPerEpoch: batchesPerEpoch)
     }
 
     /// Samples per batch.
@@ -71,35 +79,60 @@ public final class CSVIter: DataIter {
     /// The next batch (reused between calls), or nil at the end of the epoch.
     public func next() throws -> DataBatch? { try inner.next() }
 
-    /// The numbers of `path`, row by row, each row exactly `width` numbers; and the row count.
-    static func parse(_ path: String, width: Int) throws(DataIterError) -> ([Float], Int) {
-        let bytes: [UInt8]
+    /// The bytes of the CSV file `path`; a missing or unreadable one is an error naming it.
+    static func read(_ path: String) throws(DataIterError) -> [UInt8] {
         do {
-            bytes = try AtomicFile.read(path)
+            return try AtomicFile.read(path)
         } catch {
             if error.code == ENOENT { throw .missingFile(path: path, hint: "check the CSV path") }
             throw .badFile(path: path, reason: error.reason)
         }
-        return try parse(bytes: bytes, path: path, width: width)
     }
 
-    /// The numbers of CSV text already in memory; `width` nil takes the first row's width.
-    static func parse(bytes: [UInt8], path: String, width: Int?) throws(DataIterError) -> ([Float], Int) {
+    /// The rows of CSV text: its lines that are not blank, as `parse` counts them.
+    static func countRows(_ bytes: [UInt8]) -> Int {
+        var rows = 0
+        var lineStart = 0
+        while lineStart < bytes.count {
+            let (line, next) = nextLine(bytes, from: lineStart)
+            if !bytes[line].allSatisfy(isBlank) { rows += 1 }
+            lineStart = next
+        }
+        return rows
+    }
+
+    /// The line starting at `start`, without its end (`\n` or `\r\n`), and where the next begins.
+    static func nextLine(_ bytes: [UInt8], from start: Int) -> (line: Range<Int>, next: Int) {
+        var end = start
+        while end < bytes.count && bytes[end] != UInt8(ascii: "\n") { end += 1 }
+        let next = end + 1
+        if end > start && bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+        return (start..<end, next)
+    }
+
+    /// The numbers of CSV text already in memory, and its row count; `width` nil takes the first
+    /// row's width. With `keep`, only the rows of that range (counted from 0) are parsed and given.
+    static func parse(bytes: [UInt8], path: String, width: Int?, keep: Range<Int>? = nil) throws(DataIterError) -> (
+        [Float], Int
+    ) {
         guard let width = width ?? firstRowWidth(bytes) else {
             throw .badFile(path: path, reason: "no rows of numbers")
         }
         var values: [Float] = []
+        values.reserveCapacity((keep?.count ?? 0) * width)
         var rows = 0
         var line = 0
         var lineStart = 0
         while lineStart < bytes.count {
             line += 1
-            var lineEnd = lineStart
-            while lineEnd < bytes.count && bytes[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
-            let next = lineEnd + 1
-            if lineEnd > lineStart && bytes[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
+            let (content, next) = nextLine(bytes, from: lineStart)
+            let lineEnd = content.upperBound
             defer { lineStart = next }
             if bytes[lineStart..<lineEnd].allSatisfy(isBlank) { continue }
+            if let keep, !keep.contains(rows) {
+                rows += 1
+                continue
+            }
             var column = 0
             var cellStart = lineStart
             while cellStart <= lineEnd {

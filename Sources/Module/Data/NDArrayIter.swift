@@ -23,6 +23,9 @@ public final class NDArrayIter: DataIter {
     public let shardRange: Range<Int>
 
     private let sources: [NDArray]
+    /// Where the shard's first sample is in `sources`: `shardRange.lowerBound`, or 0 when the
+    /// arrays hold only the shard (`CSVIter` reads only its rows).
+    private let rowBase: Int
     private let rowSizes: [Int]
     private let dataCount: Int
     private var schedule: BatchSchedule
@@ -30,10 +33,23 @@ public final class NDArrayIter: DataIter {
     private let batch: DataBatch
 
     /// An iterator over named data and label arrays, all with the same number of samples on axis 0.
-    public init(
+    public convenience init(
         data: [(String, NDArray)], label: [(String, NDArray)] = [], batchSize: Int,
         shuffle: Bool = false, seed: UInt64 = 0, lastBatchHandle: LastBatchHandle = .pad,
         numParts: Int = 1, partIndex: Int = 0, batchesPerEpoch: Int? = nil
+    ) throws(DataIterError) {
+        try self.init(
+            data: data, label: label, batchSize: batchSize, shuffle: shuffle, seed: seed,
+            lastBatchHandle: lastBatchHandle, shard: try DataShard(numParts: numParts, partIndex: partIndex),
+            partOf: nil, batchesPerEpoch: batchesPerEpoch)
+    }
+
+    /// An iterator over `shard` of the arrays, or, with `partOf` (the whole data set's sample
+    /// count), over arrays that hold only that shard's samples (indices still count from the start
+    /// of the whole).
+    init(
+        data: [(String, NDArray)], label: [(String, NDArray)], batchSize: Int, shuffle: Bool, seed: UInt64,
+        lastBatchHandle: LastBatchHandle, shard: DataShard, partOf total: Int?, batchesPerEpoch: Int?
     ) throws(DataIterError) {
         guard let first = data.first?.1 else { throw .invalidArgument("NDArrayIter needs at least one data array") }
         guard first.ndim >= 1 else { throw .invalidArgument("NDArrayIter: data '\(data[0].0)' is 0-d") }
@@ -49,12 +65,18 @@ public final class NDArrayIter: DataIter {
                 throw .invalidArgument("NDArrayIter: the name '\(name)' is used twice")
             }
         }
-        let shard = try DataShard(numParts: numParts, partIndex: partIndex)
-        shardRange = shard.range(totalSamples: sampleCount)
+        let totalSamples = total ?? sampleCount
+        shardRange = shard.range(totalSamples: totalSamples)
+        guard total == nil || shardRange.count == sampleCount else {
+            throw .invalidArgument(
+                "NDArrayIter: the arrays hold \(sampleCount) samples, part \(shard.partIndex) of \(totalSamples) has \(shardRange.count)"
+            )
+        }
+        rowBase = total == nil ? shardRange.lowerBound : 0
         schedule = try BatchSchedule(
             sampleCount: shardRange.count, batchSize: batchSize, lastBatchHandle: lastBatchHandle,
             batchesPerEpoch: shard.batchesPerEpoch(
-                given: batchesPerEpoch, totalSamples: sampleCount, batchSize: batchSize,
+                given: batchesPerEpoch, totalSamples: totalSamples, batchSize: batchSize,
                 lastBatchHandle: lastBatchHandle),
             shuffle: shuffle, seed: seed)
         self.batchSize = batchSize
@@ -88,7 +110,7 @@ public final class NDArrayIter: DataIter {
     /// Fills and returns the reused batch, or nil at the end of the epoch.
     public func next() throws -> DataBatch? {
         guard let pad = schedule.next(into: &local) else { return nil }
-        let base = shardRange.lowerBound
+        let base = rowBase
         for (k, source) in sources.enumerated() {
             let target = k < dataCount ? batch.data[k] : batch.label[k - dataCount]
             let row = rowSizes[k]
@@ -103,7 +125,7 @@ public final class NDArrayIter: DataIter {
         var index = batch.index ?? []
         batch.index = nil
         if index.count != batchSize { index = [Int](repeating: 0, count: batchSize) }
-        for slot in 0..<batchSize { index[slot] = base + local[slot] }
+        for slot in 0..<batchSize { index[slot] = shardRange.lowerBound + local[slot] }
         batch.index = index
         batch.pad = pad
         return batch
