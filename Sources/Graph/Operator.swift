@@ -143,10 +143,14 @@ public protocol Operator: Sendable {
     func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance
     /// Inputs that are labels (loss layers): the executor never asks for their gradients.
     var labelInputs: Set<Int> { get }
+    /// Whether backward reads the gradient of the outputs. False for the loss layers (their gradient
+    /// is their own) and BlockGrad: as a network's output they need no head gradient.
+    var readsOutputGradient: Bool { get }
 }
 
 extension Operator {
     public func listOutputs() -> [String] { ["output"] }
     public func listAuxiliaryStates() -> [String] { [] }
     public var labelInputs: Set<Int> { [] }
+    public var readsOutputGradient: Bool { true }
 }

@@ -58,6 +58,14 @@ public final class Symbol: Sendable, CustomStringConvertible {
     /// The outputs of this symbol.
     let heads: [Entry]
 
+    /// The names of the outputs whose gradient backward needs from the caller (`outGrads`): those of
+    /// operators other than the losses (SoftmaxOutput without `out_grad`, the regression outputs,
+    /// MakeLoss) and BlockGrad. Without head gradients the executor uses ones, which trains on the
+    /// sum of such an output (MXNet refuses that backward).
+    public var outputsNeedingHeadGradient: [String] {
+        zip(heads, listOutputs()).filter { $0.0.node.op?.readsOutputGradient ?? true }.map(\.1)
+    }
+
     init(heads: [Entry]) { self.heads = heads }
 
     /// A variable, MXNet's `mx.sym.Variable(name, shape=…, attr=…)`.

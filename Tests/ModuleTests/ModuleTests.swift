@@ -438,6 +438,28 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(zip(losses, losses.dropFirst()).allSatisfy { $1 < $0 }, "\(losses)")
     }
 
+    /// A network whose output is no loss cannot be trained without head gradients: fit used to
+    /// train on the sum of the outputs (MXNet refuses that backward); with outGrads it runs.
+    @Test func anOutputThatIsNoLossNeedsItsGradient() throws {
+        let fc = try Symbol.fullyConnected(Symbol.variable("data"), numHidden: 2, name: "fc")
+        #expect(fc.outputsNeedingHeadGradient == ["fc_output"])
+        #expect(try smallNet().outputsNeedingHeadGradient.isEmpty)
+        let readsHead = try Symbol.operation(
+            "SoftmaxOutput", name: "sm", arguments: [fc], attributes: ["out_grad": "True"])
+        #expect(readsHead.outputsNeedingHeadGradient == ["sm_output"])
+        #expect(try Symbol.blockGrad(fc).outputsNeedingHeadGradient.isEmpty)
+        let module = try Module(symbol: fc, labelNames: [], seed: 1)
+        let (x, _) = blobs(8, seed: 1)
+        let error = #expect(throws: ModuleError.self) {
+            try module.fit(try NDArrayIter(data: x, batchSize: 4), initializer: Xavier(), numEpoch: 1)
+        }
+        #expect(
+            "\(String(describing: error))".contains("output fc_output is not a loss"), "\(String(describing: error))")
+        try module.forward(DataBatch(data: [x.slice(0..<4)], label: []), isTrain: true)
+        try module.backward(outGrads: [NDArray(shape: [4, 2], repeating: 1)])
+        #expect(try module.getParams().args["fc_bias"] != nil)
+    }
+
     /// `sharedModule` must be a bound Module with its parameters set (MXNet asserts it): an unbound
     /// one used to be skipped while the new module claimed initialized parameters. Rebinding on the
     /// shared memory keeps the shared values instead of writing this module's old ones into them.

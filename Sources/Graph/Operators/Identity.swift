@@ -17,6 +17,7 @@ public struct Identity: PlainUnaryOperator {
 /// input's gradient is zero), so what feeds it is not trained through it.
 public struct BlockGrad: PlainUnaryOperator {
     public static let typeName = "BlockGrad"
+    public var readsOutputGradient: Bool { false }
 
     /// A BlockGrad.
     public init() {}
@@ -59,6 +60,7 @@ public struct MakeLoss: Operator {
     }
 
     public func listArguments() -> [String] { ["data"] }
+    public var readsOutputGradient: Bool { false }
 
     public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
         try elementwiseShape(s, Self.typeName)

@@ -45,6 +45,7 @@ extension RegressionOutputOperator {
 
     public func listArguments() -> [String] { ["data", "label"] }
     public var labelInputs: Set<Int> { [1] }
+    public var readsOutputGradient: Bool { false }
 
     public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
         guard let data = s.first ?? nil, !data.isEmpty else {

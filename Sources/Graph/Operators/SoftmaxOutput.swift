@@ -89,6 +89,8 @@ public struct SoftmaxOutput: Operator {
 
     public func listArguments() -> [String] { ["data", "label"] }
     public var labelInputs: Set<Int> { [1] }
+    /// Only with `out_grad` does the gradient multiply the head gradient.
+    public var readsOutputGradient: Bool { outGrad }
 
     /// The class a label value names, truncated toward zero as MXNet's `static_cast<int>` (so -0.5
     /// is class 0); nil for NaN, infinities and values no class index can hold, which then select no

@@ -145,6 +145,7 @@ extension Module {
             return
         }
         guard forTraining else { throw ModuleError.wrongState(call: "backward", needs: "bind(forTraining: true)") }
+        try checkLossOutputs()
         let start = MonotonicClock.now()
         do {
             defer {
@@ -218,6 +219,7 @@ extension Module {
     public func backward(outGrads: [NDArray]? = nil) throws {
         guard binded, let executor else { throw ModuleError.wrongState(call: "backward", needs: "bind") }
         guard forTraining else { throw ModuleError.wrongState(call: "backward", needs: "bind(forTraining: true)") }
+        if outGrads == nil { try checkLossOutputs() }
         // A backward right after update() (no forward between) would overwrite gradients whose
         // pushes may not have left yet (they are sent without copying): their answers come first.
         try awaitPendingWeights()
@@ -225,6 +227,15 @@ extension Module {
         try executor.backward(outGrads: outGrads)
         timeline?.span(
             "backward", category: "compute", track: Timeline.computeTrack, start: start, end: MonotonicClock.now())
+    }
+
+    /// Throws unless every output is a loss, for a backward without head gradients: on any other
+    /// output it would train on the sum of its values, as MXNet refuses to.
+    private func checkLossOutputs() throws {
+        guard let output = outputsNeedingHeadGradient.first else { return }
+        throw ModuleError.badInput(
+            "output \(output) is not a loss, so backward needs its gradient (outGrads); to train on it, end the network in a loss layer (SoftmaxOutput, LinearRegressionOutput, MakeLoss, ...)"
+        )
     }
 
     /// Pushes each gradient and pulls the new weight (pushPull with priority -index, as MXNet's

@@ -60,6 +60,8 @@ public final class Module: BaseModule {
         uniqueKeysWithValues: paramNames.enumerated().map { ($1, $0) })
     /// The parameters the kvstore updates.
     lazy var trainable: Set<String> = Set(paramNames).subtracting(fixedParamNames)
+    /// The outputs that are not losses, whose gradient `backward` must be given.
+    lazy var outputsNeedingHeadGradient: [String] = sym.outputsNeedingHeadGradient
     /// Parameters loaded by `Module.load` (MXNet's `_arg_params`/`_aux_params` before bind), applied
     /// when the module is bound, so that `predict` or `score` may follow `bind` directly.
     var preloadedParams: (args: [String: NDArray], aux: [String: NDArray])?
