@@ -137,9 +137,9 @@ enum ClusterRoles {
                 ResumePoint.warnAboutEarlierCheckpoints(prefix: ResumePoint.absolute(prefix), logger: logger)
             }
         }
-        // The workers' metrics file, which this process appends to at every epoch end: writable now,
+        // The workers' metrics files, which this process appends to at every epoch end: writable now,
         // or the job stops before the first epoch instead of at its end.
-        if metricsOut == nil, let path = office.workerSettings[TrainOptions.metricsOutSetting] {
+        for path in metricsOut == nil ? office.workerDeclarations(TrainOptions.metricsOutSetting) : [] {
             let absolute = ResumePoint.absolute(path)
             do {
                 try OutputPath.createParentDirectory(of: absolute)
@@ -148,6 +148,7 @@ enum ClusterRoles {
                 let reason = "the scheduler cannot append to the workers' --metrics-out \(path): \(error)"
                 logger.error("\(reason)")
                 office.terminateJob(reason)
+                break
             }
         }
         let settings = EpochCoordinator.Settings(

@@ -340,9 +340,9 @@ struct TrainOptions: ParsableArguments {
     /// tries it once the cluster is up (`SchedulerCheckpoint.probe`).
     static let modelPrefixSetting = "--model-prefix"
 
-    /// The shared setting that carries `--metrics-out`: the scheduler, which appends to it, tries
-    /// it once the cluster is up.
-    static let metricsOutSetting = "--metrics-out"
+    /// The declared (not compared) setting that carries `--metrics-out`: the scheduler, which
+    /// appends to each path the workers give (usually one), tries them once the cluster is up.
+    static let metricsOutSetting = ClusterConfig.declaredSettingPrefix + "--metrics-out"
 
     /// The optimizer from the flags; `--lr-step-epochs` and `--warmup-epochs` become a schedule in
     /// updates counted from epoch 0, each epoch placed where `counts` says it starts.

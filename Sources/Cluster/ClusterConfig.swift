@@ -57,7 +57,17 @@ public struct ClusterConfig: Sendable, Equatable {
     /// dist_sync that train different numbers of steps wait for each other forever; so the scheduler
     /// refuses a worker whose settings differ from those of a worker that arrived before it, naming
     /// each setting and both values, and fails the rendezvous. Empty (the default) is not compared.
+    /// A name starting with `declaredSettingPrefix` is declared only: not compared, and the scheduler
+    /// reads every worker's value (`PostOffice.workerDeclarations`).
     public var sharedSettings: [String: String] = [:]
+
+    /// How the name of a setting that workers declare without having to agree on it begins.
+    public static let declaredSettingPrefix = "declared:"
+
+    /// The settings of `settings` that workers must share: all but the declared ones.
+    static func compared(_ settings: [String: String]) -> [String: String] {
+        settings.filter { !$0.key.hasPrefix(declaredSettingPrefix) }
+    }
     /// Whether a worker or server binds itself to its share of its host's CPUs once it knows the
     /// job's other processes there (`SWIFTPS_CPU_BIND`: `none`, the default, or `cores`; see
     /// `CPUPlacement`). The node's own process applies it (`swiftps` does after rendezvous); the

@@ -236,7 +236,7 @@ extension PostOffice {
         node.settings[Self.heartbeatSetting] = nil
         if node.role == .worker, !node.settings.isEmpty,
             let earlier = arrivals.first(where: { $0.role == .worker && !$0.settings.isEmpty }),
-            earlier.settings != node.settings
+            ClusterConfig.compared(earlier.settings) != ClusterConfig.compared(node.settings)
         {
             refuseSettings(node, unlike: earlier)
             return
@@ -312,7 +312,9 @@ extension PostOffice {
     /// Refuses worker `node`, whose shared settings differ from those of `earlier`, a worker already
     /// registered; during rendezvous the job fails at once for every node, as for a cluster size.
     private func refuseSettings(_ node: NodeInfo, unlike earlier: NodeInfo) {
-        let (nodeSettings, earlierSettings) = (node.settings, earlier.settings)
+        let (nodeSettings, earlierSettings) = (
+            ClusterConfig.compared(node.settings), ClusterConfig.compared(earlier.settings)
+        )
         let differing = Set(nodeSettings.keys).union(earlierSettings.keys).sorted().compactMap { name in
             let (theirs, ours) = (nodeSettings[name], earlierSettings[name])
             return theirs == ours ? nil : (name, theirs ?? "(not given)", ours ?? "(not given)")

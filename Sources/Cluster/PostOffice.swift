@@ -370,6 +370,12 @@ public final class PostOffice: @unchecked Sendable {
         }
     }
 
+    /// Scheduler: every value the workers declared for the setting `name` (one of
+    /// `ClusterConfig.declaredSettingPrefix`), each once, in order; empty on other roles.
+    public func workerDeclarations(_ name: String) -> [String] {
+        locked { Set(arrivals.filter { $0.role == .worker }.compactMap { $0.settings[name] }).sorted() }
+    }
+
     /// Stops at once, without the final barrier: heartbeats, the dispatch thread and the transport.
     /// Pending waits fail. Idempotent; safe to call from the app or termination handler.
     public func stop() {

@@ -60,10 +60,11 @@ public final class Symbol: Sendable, CustomStringConvertible {
 
     /// The names of the outputs whose gradient backward needs from the caller (`outGrads`): those of
     /// operators other than the losses (SoftmaxOutput without `out_grad`, the regression outputs,
-    /// MakeLoss) and BlockGrad. Without head gradients the executor uses ones, which trains on the
-    /// sum of such an output (MXNet refuses that backward).
+    /// MakeLoss) and BlockGrad; a variable passed through as an output is not one. Without head
+    /// gradients the executor uses ones, which trains on the sum of such an output (MXNet refuses
+    /// that backward).
     public var outputsNeedingHeadGradient: [String] {
-        zip(heads, listOutputs()).filter { $0.0.node.op?.readsOutputGradient ?? true }.map(\.1)
+        zip(heads, listOutputs()).filter { $0.0.node.op?.readsOutputGradient ?? false }.map(\.1)
     }
 
     init(heads: [Entry]) { self.heads = heads }

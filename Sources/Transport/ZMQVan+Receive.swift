@@ -85,20 +85,18 @@ extension ZMQVan {
         }
         if ipv6 { setSocketOption(router, ZMQ_IPV6, Int32(1)) }
         if bind.port != 0 {
-            // Two processes that bind one port at the same moment can both be refused: each one's
-            // listen() meets the other's socket, bound but not yet listening (two jobs launched at
-            // once with one --scheduler-port both failed this way). A few short tries, at random
-            // moments, let one of them listen; a port another process listens on is still refused.
+            // Two processes that bind one port at the same moment can both be refused (two jobs
+            // launched at once with one --scheduler-port both failed this way, a kernel race between
+            // their bind and listen). A few short tries, at random moments, let one of them listen;
+            // a port another process listens on is still refused.
             for attempt in 0... {
-                let result = bindOne(router, host: host, port: String(bind.port))
-                guard case .failure = result, zmq_errno() == EADDRINUSE, attempt < Self.busyPortRetries else {
-                    return result.map { _ in bind.port }
-                }
+                let (result, code) = bindOne(router, host: host, port: String(bind.port))
+                guard code == EADDRINUSE, attempt < Self.busyPortRetries else { return result.map { _ in bind.port } }
                 usleep(UInt32.random(in: 10_000...60_000))
             }
         }
         guard let range = bind.portRange else {
-            return bindOne(router, host: host, port: "*").flatMap { _ in lastEndpointPort(router) }
+            return bindOne(router, host: host, port: "*").result.flatMap { _ in lastEndpointPort(router) }
         }
         // Start at a random port of the range so processes starting together rarely collide.
         let count = range.count
@@ -106,10 +104,9 @@ extension ZMQVan {
         for i in 0..<count {
             let port = range.lowerBound + (start + i) % count
             switch bindOne(router, host: host, port: String(port)) {
-            case .success: return .success(port)
-            case .failure(let error):
-                if zmq_errno() == EADDRINUSE { continue }
-                return .failure(error)
+            case (.success, _): return .success(port)
+            case (.failure, EADDRINUSE): continue
+            case (.failure(let error), _): return .failure(error)
             }
         }
         return .failure(.portRangeExhausted(host: bind.host, range: range))
@@ -118,12 +115,14 @@ extension ZMQVan {
     /// How many more times a given port is tried when it is in use (see `bindRouter`).
     static let busyPortRetries = 5
 
-    private func bindOne(_ router: UnsafeMutableRawPointer, host: String, port: String) -> Result<Void, TransportError>
-    {
+    /// Binds `router` to `tcp://host:port`; a failure comes with libzmq's error code, read at once.
+    private func bindOne(_ router: UnsafeMutableRawPointer, host: String, port: String) -> (
+        result: Result<Void, TransportError>, code: Int32
+    ) {
         let endpoint = "tcp://\(host):\(port)"
-        if zmq_bind(router, endpoint) == 0 { return .success(()) }
+        if zmq_bind(router, endpoint) == 0 { return (.success(()), 0) }
         let code = zmq_errno()
-        return .failure(.bindFailed(address: endpoint, reason: String(cString: zmq_strerror(code))))
+        return (.failure(.bindFailed(address: endpoint, reason: String(cString: zmq_strerror(code)))), code)
     }
 
     private func lastEndpointPort(_ router: UnsafeMutableRawPointer) -> Result<Int, TransportError> {

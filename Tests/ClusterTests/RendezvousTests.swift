@@ -387,6 +387,26 @@ import Testing
         }
     }
 
+    /// Declared settings (`ClusterConfig.declaredSettingPrefix`) are not compared: workers giving
+    /// different values join, and the scheduler reads each value once.
+    @Test func declaredSettingsMayDifferAndAreAllRead() throws {
+        let cluster = InMemoryCluster()
+        defer { cluster.stopAll() }
+        let scheduler = cluster.add(cluster.config(.scheduler, workers: 3, servers: 1))
+        var nodes = [scheduler, cluster.add(cluster.config(.server, workers: 3, servers: 1))]
+        let name = ClusterConfig.declaredSettingPrefix + "--metrics-out"
+        for path in ["b.jsonl", "a.jsonl", "b.jsonl"] {
+            var config = cluster.config(.worker, workers: 3, servers: 1)
+            config.sharedSettings = ["--num-epochs": "10", name: path]
+            nodes.append(cluster.add(config))
+        }
+        for result in cluster.concurrently(nodes, { try $0.start() }) {
+            #expect(result?.succeeded == true, "\(String(describing: result))")
+        }
+        #expect(scheduler.workerDeclarations(name) == ["a.jsonl", "b.jsonl"])
+        #expect(scheduler.workerDeclarations("declared:absent").isEmpty)
+    }
+
     /// Starts a scheduler, a server and one worker per entry of `early` (with those shared settings)
     /// for 2 workers and 1 server, waits until they have registered, then starts `late`: returns its
     /// refusal's text, the rendezvous errors of the early nodes and those nodes.

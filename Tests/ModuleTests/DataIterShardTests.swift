@@ -85,7 +85,9 @@ import Testing
         #expect(try small.next()?.pad == 0)
         #expect(try small.next()?.pad == 3)
         // Fewer samples than parts: a part with none cannot pad, and says so.
-        #expect(throws: DataIterError.self) {
+        #expect(
+            throws: DataIterError.invalidArgument("part 0 of 3 holds none of the 2 samples: use at most 2 parts")
+        ) {
             try NDArrayIter(data: NDArray(shape: [2, 1]), batchSize: 1, numParts: 3, partIndex: 0)
         }
     }

@@ -438,6 +438,22 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(zip(losses, losses.dropFirst()).allSatisfy { $1 < $0 }, "\(losses)")
     }
 
+    /// A sharded part padded to the others' batch count ends in a batch of padding only: score leaves
+    /// it out, so a per-batch metric (F1's macro average) is that of the part's own samples.
+    @Test func aBatchOfPaddingOnlyIsNotScored() throws {
+        let module = try Module(symbol: try smallNet(), seed: 4)
+        let (x, y) = blobs(5, seed: 5)
+        try module.bind(dataShapes: [DataDesc(name: "data", shape: [2, 2])], forTraining: false)
+        try module.initParams(initializer: Xavier())
+        // 5 samples in 2 parts (2 and 3) at batch 2: part 0 runs 2 batches, the second all padding.
+        let part = try NDArrayIter(data: x, label: y, batchSize: 2, numParts: 2, partIndex: 0)
+        #expect(part.batchesInEpoch == 2)
+        let alone = try NDArrayIter(data: x.slice(0..<2), label: y.slice(0..<2), batchSize: 2)
+        let partF1 = try module.score(part, try Metrics.create("f1"))
+        let aloneF1 = try module.score(alone, try Metrics.create("f1"))
+        #expect(partF1.map(\.value) == aloneF1.map(\.value), "\(partF1) vs \(aloneF1)")
+    }
+
     /// A network whose output is no loss cannot be trained without head gradients: fit used to
     /// train on the sum of the outputs (MXNet refuses that backward); with outGrads it runs.
     @Test func anOutputThatIsNoLossNeedsItsGradient() throws {

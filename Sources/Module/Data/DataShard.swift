@@ -61,9 +61,16 @@ public struct DataShard: Sendable, Equatable {
     /// until its deadline): `pad` pads each part to the largest part's batches
     /// (`uniformBatchesPerEpoch`), `discard` stops each at the smallest part's full batches. Nil
     /// (each part its own count) for one part and for `roll_over`, whose count varies by epoch.
-    func batchesPerEpoch(given: Int?, totalSamples: Int, batchSize: Int, lastBatchHandle: LastBatchHandle) -> Int? {
+    func batchesPerEpoch(given: Int?, totalSamples: Int, batchSize: Int, lastBatchHandle: LastBatchHandle)
+        throws(DataIterError) -> Int?
+    {
         if let given { return given }
         guard numParts > 1, batchSize > 0 else { return nil }
+        guard !range(totalSamples: totalSamples).isEmpty else {
+            throw .invalidArgument(
+                "part \(partIndex) of \(numParts) holds none of the \(totalSamples) samples: use at most \(totalSamples) parts"
+            )
+        }
         switch lastBatchHandle {
         case .pad:
             return Self.uniformBatchesPerEpoch(totalSamples: totalSamples, numParts: numParts, batchSize: batchSize)

@@ -169,7 +169,10 @@ extension BaseModule {
         var nbatch = 0
         while numBatch.map({ nbatch < $0 }) ?? true, let batch = try evalData.next() {
             try forward(batch, isTrain: false)
-            if batch.pad > 0 {
+            if batch.pad > 0, batch.pad >= batch.data.first?.shape.first ?? 0 {
+                // All padding (a sharded part padded to the others' batch count): nothing to count,
+                // and a per-batch metric (F1's macro average) must not count an empty batch.
+            } else if batch.pad > 0 {
                 // Padding samples are not part of the data set: leave them out of the metric.
                 try evalMetric.update(
                     labels: try batch.label.map { try Self.trimmingPad($0, batch.pad, "a label") },
