@@ -9,7 +9,10 @@ import SwiftPSTransport
 /// directly. Each batch it yields is copied into one of `depth + 1` batches owned by this iterator,
 /// so the batch the consumer holds is never overwritten while the next ones are prepared: a batch
 /// returned by `next()` stays valid until the following `next()` or `reset()`. `reset()` works at any
-/// point of an epoch (a batch in flight is dropped). Every wait has a deadline (`timeout` seconds),
+/// point of an epoch (a batch in flight is dropped); the wrapped iterator has then read up to
+/// `depth + 1` batches further than the consumer, so one under `roll_over` that it drove to the
+/// epoch's end carries that epoch's leftover samples, as MXNet's prefetching does, where a reset of
+/// the plain iterator a batch or two earlier would carry none. Every wait has a deadline (`timeout` seconds),
 /// after which `next()` throws `DataIterError.timedOut`; an error thrown by the wrapped iterator is
 /// rethrown by `next()`, which then reports the end of the epoch until `reset()`. The thread is
 /// stopped when the iterator is released.
