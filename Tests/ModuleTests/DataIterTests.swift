@@ -83,11 +83,24 @@ private func ids(_ e: [([Int], Int)]) -> [[Int]] { e.map(\.0) }
         #expect(second.map(\.1) == [0, 0, 0])
         iter.reset()
         #expect(ids(try epoch(iter)) == [[0, 1, 2, 3], [4, 5, 6, 7]])
-        // A reset in the middle of an epoch carries nothing.
+        // A reset in the middle of an epoch carries nothing; nor does one after the last full batch
+        // before next() said the epoch was over (MXNet's cursor has not passed the end then).
         iter.reset()
         _ = try iter.next()
         iter.reset()
         #expect(ids(try epoch(iter)) == [[0, 1, 2, 3], [4, 5, 6, 7]])
+        iter.reset()
+        for _ in 0..<2 { _ = try iter.next() }
+        iter.reset()
+        #expect(ids(try epoch(iter)) == [[0, 1, 2, 3], [4, 5, 6, 7]])
+        // Fewer samples than a batch: resets before any next() carry nothing; after one, all of them.
+        let three = try NDArrayIter(
+            data: data.slice(0..<3), label: label.slice(0..<3), batchSize: 4, lastBatchHandle: .rollOver)
+        three.reset()
+        three.reset()
+        #expect(try three.next() == nil)
+        three.reset()
+        #expect(ids(try epoch(three)) == [[0, 1, 2, 0]])
     }
 
     @Test func namesAndSeveralInputsAreConfigurable() throws {

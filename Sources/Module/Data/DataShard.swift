@@ -9,7 +9,8 @@ public enum LastBatchHandle: String, Sendable, Equatable {
     case discard
     /// Yield only full batches and carry the leftover samples into the first batch of the next
     /// epoch (MXNet's `roll_over`). The carried samples are the unseen tail of the finished epoch's
-    /// order; a `reset()` in the middle of an epoch carries nothing, as in MXNet.
+    /// order, carried when the epoch was read to its end (`next()` returned nil); a `reset()` before
+    /// that carries nothing, as in MXNet.
     case rollOver = "roll_over"
 }
 
@@ -97,6 +98,8 @@ struct BatchSchedule {
     private var random: RandomGenerator
     private var sequence: [Int] = []
     private var produced = 0
+    /// Whether `next` has reported the end of the current epoch.
+    private var exhausted = false
     /// Batches in the current epoch.
     private(set) var batchCount = 0
 
@@ -124,10 +127,12 @@ struct BatchSchedule {
         startEpoch(carry: [])
     }
 
-    /// Starts the next epoch, carrying the unseen tail under `roll_over` when the epoch was finished.
+    /// Starts the next epoch, carrying the unseen tail under `roll_over` when the epoch was read to
+    /// its end (`next` said so), as MXNet's cursor does: a reset after the last full batch but
+    /// before that, or before any batch, carries nothing.
     mutating func reset() {
         var carry: [Int] = []
-        if lastBatchHandle == .rollOver, fixedBatches == nil, produced == batchCount {
+        if lastBatchHandle == .rollOver, fixedBatches == nil, exhausted {
             carry = Array(sequence[(batchCount * batchSize)...])
         }
         startEpoch(carry: carry)
@@ -142,6 +147,7 @@ struct BatchSchedule {
             sequence += 0..<sampleCount
         }
         produced = 0
+        exhausted = false
         if let k = fixedBatches {
             batchCount = k
         } else if lastBatchHandle == .pad {
@@ -155,7 +161,10 @@ struct BatchSchedule {
     /// Writes the next batch's shard-local sample indices into `indices` (which must hold
     /// `batchSize` values) and returns its padding count, or nil at the end of the epoch.
     mutating func next(into indices: inout [Int]) -> Int? {
-        guard produced < batchCount, !sequence.isEmpty else { return nil }
+        guard produced < batchCount, !sequence.isEmpty else {
+            exhausted = true
+            return nil
+        }
         let start = produced * batchSize
         var pad = 0
         for slot in 0..<batchSize {
