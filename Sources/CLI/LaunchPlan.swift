@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPS
 
 /// The role of one process of a job, as in MXNet's `DMLC_ROLE`.
 enum LaunchRole: String, Sendable {
@@ -185,13 +186,14 @@ extension LaunchCluster {
     /// forwards `DMLC_INTERFACE`, `OMP_NUM_THREADS` and friends: `DMLC_INTERFACE`, thread counts, the MXNet
     /// variables SwiftPS reads (`MXNET_UPDATE_ON_KVSTORE`, which every worker must set alike, and
     /// `MXNET_KVSTORE_BIGARRAY_BOUND`), and every `SWIFTPS_*` tuning variable (heartbeats, deadlines, log
-    /// level) except the secret file and the binary.
+    /// level) except the secret file, the binary and the servers' crash test hook (a stray export
+    /// of which would make every server of the job kill itself; tests give it to one server).
     static func forwardedVariables(from environment: [String: String]) -> [LaunchVariable] {
         let named: Set<String> = [
             "DMLC_INTERFACE", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MXNET_UPDATE_ON_KVSTORE",
             "MXNET_KVSTORE_BIGARRAY_BOUND",
         ]
-        let excluded: Set<String> = ["SWIFTPS_SECRET_FILE", "SWIFTPS_BIN"]
+        let excluded: Set<String> = ["SWIFTPS_SECRET_FILE", "SWIFTPS_BIN", KVServer.crashHookVariable]
         return environment.keys.sorted()
             .filter { named.contains($0) || ($0.hasPrefix("SWIFTPS_") && !excluded.contains($0)) }
             .map { LaunchVariable(name: $0, value: environment[$0] ?? "") }

@@ -65,13 +65,17 @@ struct LaunchPlanTests {
                 binary, "launch", "--launcher", "ssh", "-H", hostfile.path, "-n", "2", "-s", "1", "--dry-run",
                 "--scheduler-host", "10.0.0.1", "--", "train",
             ],
-            environment: forwarded.merging(["UNRELATED_SETTING": "1"]) { $1 },
+            environment: forwarded.merging([
+                "UNRELATED_SETTING": "1", "SWIFTPS_TEST_CRASH_AFTER_SHARD_WRITE": "2",
+            ]) { $1 },
             deadline: .seconds(30))
         let lines = result.standardOutput.split(separator: "\n").filter { $0.hasPrefix("[") }
         #expect(lines.count == 4, "\(result.all)")
         for line in lines {
             for (name, value) in forwarded { #expect(line.contains(" \(name)=\(value) "), "\(name) missing: \(line)") }
             #expect(!line.contains("UNRELATED_SETTING"), "\(line)")
+            // The servers' crash test hook is never spread over a job by the launcher.
+            #expect(!line.contains("SWIFTPS_TEST_CRASH_AFTER_SHARD_WRITE"), "\(line)")
         }
     }
 
