@@ -103,9 +103,9 @@ extension Module {
     func shapesToRun(_ batch: DataBatch, dataOrder: [String], labelOrder: [String]) -> (
         data: [DataDesc], labels: [DataDesc]?
     )? {
-        let bound = Self.shapeKey(dataShapes)
+        // Every step comes here: a look-up in the few bound descriptions, nothing allocated.
         let fits = zip(dataOrder, batch.data).allSatisfy { name, array in
-            bound[name].map { Self.takes(bound: $0, array.shape) } ?? true
+            dataShapes.first { $0.name == name }.map { Self.takes(bound: $0.shape, array.shape) } ?? true
         }
         if fits { return nil }
         let data = zip(dataOrder, batch.data).map { DataDesc(name: $0, shape: $1.shape) }
