@@ -41,16 +41,18 @@ extension Symbol {
             attributes: attrs([("act_type", actType), ("slope", number(slope))]))
     }
 
-    /// `Convolution` (2-D, NCHW) with `kernel`, `num_filter`, and optional `stride`, `pad`, `no_bias`.
+    /// `Convolution` (2-D, NCHW) with `kernel`, `num_filter`, and optional `stride`, `pad`, `dilate`,
+    /// `num_group`, `no_bias`.
     public static func convolution(
         _ data: Symbol, kernel: [Int], numFilter: Int, stride: [Int]? = nil, pad: [Int]? = nil,
-        noBias: Bool = false, name: String? = nil
+        dilate: [Int]? = nil, numGroup: Int? = nil, noBias: Bool = false, name: String? = nil
     ) throws -> Symbol {
         try operation(
             "Convolution", name: name, inputs: [("data", data)],
             attributes: attrs([
                 ("kernel", tuple(kernel)), ("num_filter", String(numFilter)), ("stride", tuple(stride)),
-                ("pad", tuple(pad)), ("no_bias", AttributeReader.format(noBias)),
+                ("pad", tuple(pad)), ("dilate", tuple(dilate)), ("num_group", numGroup.map(String.init)),
+                ("no_bias", AttributeReader.format(noBias)),
             ]))
     }
 

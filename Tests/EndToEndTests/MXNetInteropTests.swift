@@ -162,6 +162,17 @@ struct MXNetInteropTests {
         #expect(try maxDifference(dir + "/mxnet.npy", dir + "/swiftps.npy") < 1e-5)
     }
 
+    /// The end of the scripts `predictsTheSame` runs: `sym` (labels: its arguments ending in
+    /// "label") initialized at random, saved as epoch 1 of `prefix`, and its predictions for `x`.
+    static let savingCheckpointAndPredictions = """
+        mod = mx.mod.Module(sym, context=mx.cpu(), label_names=[a for a in sym.list_arguments() if a.endswith("label")])
+        mod.bind(data_shapes=[("data", x.shape)], for_training=False)
+        mod.init_params(mx.init.Xavier(rnd_type="gaussian", magnitude=3))
+        mod.save_checkpoint(prefix, 1)
+        mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
+        np.save(out, mod.get_outputs()[0].asnumpy())
+        """
+
     /// MXNet's side of the utility operators' comparison: a checkpoint of identity, FullyConnected,
     /// clip, softmax (temperature 2), log_softmax, SoftmaxActivation (both modes), BlockGrad,
     /// arithmetic with scalars and between arrays, add_n and MakeLoss, with MXNet's predictions for
@@ -183,25 +194,49 @@ struct MXNetInteropTests {
             ((c * 2.0 + 1.0 - c) / 4.0) * (1.0 - c) + 2.0 / (c + 3.0) - c * c,
         ]
         sym = mx.sym.MakeLoss(mx.sym.add_n(*parts, name="sum"), name="loss")
-        mod = mx.mod.Module(sym, context=mx.cpu(), label_names=None)
-        mod.bind(data_shapes=[("data", x.shape)], for_training=False)
-        mod.init_params(mx.init.Xavier(rnd_type="gaussian", magnitude=3))
-        mod.save_checkpoint(prefix, 1)
-        mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
-        np.save(out, mod.get_outputs()[0].asnumpy())
+        \(savingCheckpointAndPredictions)
         """
 
     /// A checkpoint of MXNet's utility operators (saved by MXNet under its own names) predicts the same.
     @Test func mxnetsUtilityOperatorsPredictTheSameHere() throws {
+        try predictsTheSame(Self.operatorsScript, input: [5, 4], range: -2...2, seed: 7)
+    }
+
+    /// MXNet's side of the grouped and dilated convolutions' comparison: a depthwise convolution
+    /// (num_group = channels), a grouped one dilated by 2, one dilated unevenly with a stride, with
+    /// MXNet's predictions for an input.
+    static let groupedConvolutionScript = """
+        import sys, numpy as np, mxnet as mx
+        prefix, inp, out = sys.argv[1:4]
+        x = np.load(inp).astype(np.float32)
+        data = mx.sym.Variable("data")
+        h = mx.sym.Convolution(data, kernel=(3, 3), num_filter=8, pad=(1, 1), name="conv1")
+        h = mx.sym.Convolution(h, kernel=(3, 3), num_filter=8, num_group=8, pad=(1, 1), name="depthwise")
+        h = mx.sym.Activation(h, act_type="relu", name="relu1")
+        h = mx.sym.Convolution(h, kernel=(3, 3), num_filter=6, num_group=2, dilate=(2, 2), pad=(2, 2), name="grouped")
+        h = mx.sym.Convolution(h, kernel=(2, 3), num_filter=4, dilate=(3, 2), stride=(2, 1), no_bias=True, name="dilated")
+        h = mx.sym.FullyConnected(mx.sym.Flatten(h), num_hidden=5, name="fc1")
+        sym = mx.sym.SoftmaxOutput(h, name="softmax")
+        \(savingCheckpointAndPredictions)
+        """
+
+    /// An MXNet checkpoint with grouped (depthwise too) and dilated convolutions predicts the same.
+    @Test func mxnetsGroupedAndDilatedConvolutionsPredictTheSameHere() throws {
+        try predictsTheSame(Self.groupedConvolutionScript, input: [3, 4, 11, 10], range: 0...1, seed: 8)
+    }
+
+    /// Runs `script` (arguments: prefix, input .npy, output .npy; it saves epoch 1 of `prefix`) on a
+    /// random input of `shape`, then `swiftps predict` on the same checkpoint: the same to 1e-5.
+    func predictsTheSame(_ script: String, input shape: [Int], range: ClosedRange<Float>, seed: UInt64) throws {
         let dir = try CLIRunner.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        var rng = RandomGenerator(seed: 7)
-        let input = NDArray(shape: [5, 4])
-        rng.fillUniform(input, low: -2, high: 2)
+        var rng = RandomGenerator(seed: seed)
+        let input = NDArray(shape: shape)
+        rng.fillUniform(input, low: range.lowerBound, high: range.upperBound)
         try AtomicFile.write(NPYFile.encode(input), to: dir + "/in.npy")
-        try runMXNet([dir + "/ops", dir + "/in.npy", dir + "/mxnet.npy"], in: dir, script: Self.operatorsScript)
+        try runMXNet([dir + "/net", dir + "/in.npy", dir + "/mxnet.npy"], in: dir, script: script)
         let ours = try CLIRunner.run([
-            "predict", "--model-prefix", dir + "/ops", "--load-epoch", "1", "--input", dir + "/in.npy", "--format",
+            "predict", "--model-prefix", dir + "/net", "--load-epoch", "1", "--input", dir + "/in.npy", "--format",
             "npy", "--output", dir + "/swiftps.npy",
         ])
         #expect(ours.status == 0, "\(ours.stderr)")

@@ -70,12 +70,91 @@ import Testing
         expectBadAttribute("kernel") { _ = try Convolution(attributes: with("kernel", "(3, 3, 3)")) }
         expectBadAttribute("num_filter") { _ = try Convolution(attributes: ["kernel": "(3, 3)"]) }
         expectBadAttribute("num_filter") { _ = try Convolution(attributes: with("num_filter", "many")) }
-        expectBadAttribute("dilate") { _ = try Convolution(attributes: with("dilate", "(2, 2)")) }
-        expectBadAttribute("num_group") { _ = try Convolution(attributes: with("num_group", "2")) }
+        expectBadAttribute("dilate") { _ = try Convolution(attributes: with("dilate", "(0, 1)")) }
+        expectBadAttribute("dilate") { _ = try Convolution(attributes: with("dilate", "(2, 2, 2)")) }
+        expectBadAttribute("num_group") { _ = try Convolution(attributes: with("num_group", "0")) }
+        expectBadAttribute("num_group") { _ = try Convolution(attributes: with("num_group", "3")) }
         expectBadAttribute("layout") { _ = try Convolution(attributes: with("layout", "NHWC")) }
         expectBadAttribute("stride") { _ = try Convolution(attributes: with("stride", "(0, 1)")) }
         expectBadAttribute("pad") { _ = try Convolution(attributes: with("pad", "(-1, 0)")) }
         #expect((try? Convolution(attributes: with("dilate", "(1, 1)"))) != nil)
+        // MXNet writes its defaults as empty tuples.
+        let defaults = try? Convolution(attributes: with("dilate", "()").merging(["stride": "()", "pad": "()"]) { $1 })
+        #expect(defaults?.dilate == [1, 1] && defaults?.stride == [1, 1] && defaults?.pad == [0, 0])
+        let grouped = try? Convolution(attributes: with("num_group", "4").merging(["dilate": "(2, 3)"]) { $1 })
+        #expect(grouped?.numGroup == 4 && grouped?.dilate == [2, 3])
+        #expect(grouped?.attributes["num_group"] == "4" && grouped?.attributes["dilate"] == "(2, 3)")
+    }
+
+    /// Dilation spaces the taps: a 2×2 kernel dilated by 2 on a 4×4 image reads pixels two apart.
+    @Test func dilationByHand() throws {
+        let x = NDArray((0..<16).map(Float.init), shape: [1, 1, 4, 4])
+        let w = NDArray([1, 10, 100, 1000], shape: [1, 1, 2, 2])
+        let f = try OpFixture(
+            Convolution(kernel: [2, 2], numFilter: 1, dilate: [2, 2], noBias: true), shapes: [nil, nil],
+            given: [0: x, 1: w])
+        // y[i,j] = x[i,j] + 10·x[i,j+2] + 100·x[i+2,j] + 1000·x[i+2,j+2]
+        func y(_ i: Int, _ j: Int) -> Float {
+            Float(4 * i + j) + 10 * Float(4 * i + j + 2) + 100 * Float(4 * (i + 2) + j) + 1000
+                * Float(4 * (i + 2) + j + 2)
+        }
+        expectClose(try f.forward()[0].toArray(), [y(0, 0), y(0, 1), y(1, 0), y(1, 1)], "y")
+        // With pad 1, dilation (1, 2) and stride (1, 2): output 4×2 from the padded 6×6 (extent 2×3).
+        let padded = Convolution(kernel: [2, 2], numFilter: 1, stride: [1, 2], pad: [1, 1], dilate: [1, 2])
+        #expect(try padded.inferShape([[1, 1, 4, 4], nil, nil]).outputs == [[1, 1, 5, 2]])
+        expectShapeError {
+            _ = try Convolution(kernel: [3, 3], numFilter: 1, dilate: [2, 2]).inferShape([[1, 1, 4, 4]])
+        }
+    }
+
+    /// Groups: filter group g sees only channel group g; weights are (F, C/G, kh, kw).
+    @Test func groupsByHand() throws {
+        // Two channels: 1…9 and all ones. Depthwise (2 groups, 2 filters): filter 0 on channel 0 only
+        // (taps 1,2,3,4), filter 1 on channel 1 only (taps all 1, bias −1).
+        var x = (1...9).map(Float.init)
+        x += Array(repeating: 1, count: 9)
+        let w = NDArray([1, 2, 3, 4, 1, 1, 1, 1], shape: [2, 1, 2, 2])
+        let op = Convolution(kernel: [2, 2], numFilter: 2, numGroup: 2)
+        let f = try OpFixture(
+            op, shapes: [nil, nil, nil], given: [0: NDArray(x, shape: [1, 2, 3, 3]), 1: w, 2: NDArray([0.5, -1])])
+        expectClose(try f.forward()[0].toArray(), [37.5, 47.5, 67.5, 77.5, 3, 3, 3, 3], "y")
+        #expect(try op.inferShape([[2, 6, 5, 5], nil, nil]).inputs == [[2, 6, 5, 5], [2, 3, 2, 2], [2]])
+        expectShapeError { _ = try op.inferShape([[2, 3, 5, 5], nil, nil]) }
+        expectShapeError { _ = try op.inferShape([[2, 4, 5, 5], [2, 4, 2, 2], nil]) }
+        // Equal to two separate convolutions of the halves.
+        let big = try OpFixture(
+            Convolution(kernel: [3, 2], numFilter: 6, pad: [1, 0], numGroup: 3), shapes: [[2, 6, 5, 4], nil, nil])
+        let out = try big.forward()[0]
+        for group in 0..<3 {
+            let xs = NDArray(shape: [2, 2, 5, 4])
+            for n in 0..<2 { for k in 0..<40 { xs.data[n * 40 + k] = big.inputs[0].data[n * 120 + group * 40 + k] } }
+            let ws = NDArray(Array(big.inputs[1].toArray()[group * 24..<(group + 1) * 24]), shape: [2, 2, 3, 2])
+            let bs = NDArray(Array(big.inputs[2].toArray()[group * 2..<(group + 1) * 2]))
+            let one = try OpFixture(
+                Convolution(kernel: [3, 2], numFilter: 2, pad: [1, 0]), shapes: [nil, nil, nil],
+                given: [0: xs, 1: ws, 2: bs])
+            let part = try one.forward()[0].toArray()
+            for n in 0..<2 {
+                let mine = Array(out.toArray()[(n * 6 + group * 2) * 15..<(n * 6 + group * 2 + 2) * 15])
+                expectClose(mine, Array(part[n * 30..<(n + 1) * 30]), "group \(group) image \(n)")
+            }
+        }
+    }
+
+    @Test(arguments: [
+        ([1, 1], [0, 0], [2, 1], 1), ([2, 2], [1, 1], [2, 2], 2), ([1, 2], [2, 1], [1, 1], 4),
+        ([1, 1], [0, 0], [1, 1], 2),
+    ])
+    func groupedAndDilatedGradient(stride: [Int], pad: [Int], dilate: [Int], groups: Int) throws {
+        let op = Convolution(kernel: [3, 2], numFilter: 4, stride: stride, pad: pad, dilate: dilate, numGroup: groups)
+        let f = try OpFixture(op, shapes: [[2, 4, 7, 6], nil, nil])
+        try GradientCheck.check(f)
+        try GradientCheck.checkAccumulation(f)
+        // Several compute threads: the same to rounding.
+        let serial = try ComputeThreads.withThreads(1) { try f.gradients().map { $0!.toArray() } }
+        try ComputeThreads.withThreads(2) {
+            for (a, b) in zip(try f.gradients(), serial) { expectClose(a!.toArray(), b, "\(op.attributes)") }
+        }
     }
 
     @Test(arguments: [

@@ -19,10 +19,12 @@ extension AttributeReader {
     /// ceiling division by the stride) stays within `Int` for any input that fits in memory.
     static let largestWindowEntry = 1 << 20
 
-    /// A 2-element tuple such as MXNet's `kernel="(5, 5)"`; `nil` default means required.
+    /// A 2-element tuple such as MXNet's `kernel="(5, 5)"`; `nil` default means required. An empty
+    /// tuple `()` is the default, as in MXNet (which writes `dilate=()` for its default).
     /// Every entry must be at least `minimum` and at most `largestWindowEntry`.
     func pair(_ name: String, default d: [Int]?, minimum: Int) throws -> [Int] {
-        guard let t = try tuple(name) ?? d else { throw bad(name, "", "is required") }
+        let given = try tuple(name)
+        guard let t = given?.isEmpty == false ? given : d else { throw bad(name, raw[name] ?? "", "is required") }
         let raw = self.raw[name] ?? AttributeReader.format(t)
         guard t.count == 2 else {
             throw bad(name, raw, "must have 2 entries (SwiftPS supports 2-D NCHW only)")
