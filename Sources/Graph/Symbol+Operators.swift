@@ -56,6 +56,22 @@ extension Symbol {
             ]))
     }
 
+    /// `Deconvolution` (2-D, NCHW, a transposed convolution) with `kernel`, `num_filter`, and optional
+    /// `stride`, `pad`, `adj`, `target_shape`, `dilate`, `num_group`, `no_bias` (MXNet's default: true).
+    public static func deconvolution(
+        _ data: Symbol, kernel: [Int], numFilter: Int, stride: [Int]? = nil, pad: [Int]? = nil, adj: [Int]? = nil,
+        targetShape: [Int]? = nil, dilate: [Int]? = nil, numGroup: Int? = nil, noBias: Bool? = nil,
+        name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "Deconvolution", name: name, inputs: [("data", data)],
+            attributes: attrs([
+                ("kernel", tuple(kernel)), ("num_filter", String(numFilter)), ("stride", tuple(stride)),
+                ("pad", tuple(pad)), ("adj", tuple(adj)), ("target_shape", tuple(targetShape)),
+                ("dilate", tuple(dilate)), ("num_group", numGroup.map(String.init)), ("no_bias", flag(noBias)),
+            ]))
+    }
+
     /// `Pooling` with `kernel`, `pool_type` (max, avg, sum), optional `stride`, `pad`, `global_pool`.
     public static func pooling(
         _ data: Symbol, kernel: [Int], poolType: String = "max", stride: [Int]? = nil, pad: [Int]? = nil,

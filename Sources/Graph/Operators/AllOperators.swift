@@ -5,6 +5,7 @@ let allOperatorTypes: [any Operator.Type] = [
     Activation.self,
     LeakyReLU.self,
     Convolution.self,
+    Deconvolution.self,
     Pooling.self,
     Flatten.self,
     Reshape.self,

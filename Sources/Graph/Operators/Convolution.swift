@@ -14,36 +14,25 @@ public struct Convolution: Operator {
         "kernel", "stride", "dilate", "pad", "num_filter", "num_group", "workspace", "no_bias", "cudnn_tune",
         "cudnn_off", "layout",
     ]
+    /// The kernel, stride, pad, dilation, filters and groups.
+    public let window: ConvolutionWindow
     /// The kernel size (kh, kw).
-    public let kernel: [Int]
+    public var kernel: [Int] { window.kernel }
     /// The stride (sh, sw); MXNet's default (1, 1).
-    public let stride: [Int]
+    public var stride: [Int] { window.stride }
     /// The zero padding (ph, pw) on each side; default (0, 0).
-    public let pad: [Int]
+    public var pad: [Int] { window.pad }
     /// The spacing (dh, dw) of the kernel's taps on the input; default (1, 1).
-    public let dilate: [Int]
+    public var dilate: [Int] { window.dilate }
     /// The number of groups the channels and filters are split into; default 1.
-    public let numGroup: Int
+    public var numGroup: Int { window.numGroup }
     /// The number of output channels.
-    public let numFilter: Int
+    public var numFilter: Int { window.numFilter }
     /// No bias argument when true.
-    public let noBias: Bool
+    public var noBias: Bool { window.noBias }
 
     public init(attributes: [String: String]) throws {
-        let r = AttributeReader(op: Self.typeName, attributes)
-        kernel = try r.pair("kernel", default: nil, minimum: 1)
-        stride = try r.pair("stride", default: [1, 1], minimum: 1)
-        pad = try r.pair("pad", default: [0, 0], minimum: 0)
-        numFilter = try r.int("num_filter")
-        noBias = try r.bool("no_bias", default: false)
-        guard numFilter > 0 else { throw r.bad("num_filter", "\(numFilter)", "must be positive") }
-        dilate = try r.pair("dilate", default: [1, 1], minimum: 1)
-        numGroup = try r.int("num_group", default: 1)
-        guard numGroup > 0 else { throw r.bad("num_group", "\(numGroup)", "must be positive") }
-        guard numFilter % numGroup == 0 else {
-            throw r.bad("num_group", "\(numGroup)", "must divide num_filter (\(numFilter))")
-        }
-        try r.requireAbsentOr("layout", ["NCHW", "None"], reason: "is not supported: SwiftPS convolves NCHW data only")
+        window = try ConvolutionWindow(AttributeReader(op: Self.typeName, attributes), noBiasDefault: false)
     }
 
     /// A Convolution with the given settings.
@@ -51,31 +40,12 @@ public struct Convolution: Operator {
         kernel: [Int], numFilter: Int, stride: [Int] = [1, 1], pad: [Int] = [0, 0], dilate: [Int] = [1, 1],
         numGroup: Int = 1, noBias: Bool = false
     ) {
-        precondition(
-            kernel.count == 2 && stride.count == 2 && pad.count == 2 && dilate.count == 2, "Convolution is 2-D")
-        precondition(numGroup > 0 && numFilter % numGroup == 0, "num_group must divide num_filter")
-        self.kernel = kernel
-        self.stride = stride
-        self.pad = pad
-        self.dilate = dilate
-        self.numGroup = numGroup
-        self.numFilter = numFilter
-        self.noBias = noBias
+        window = ConvolutionWindow(
+            kernel: kernel, numFilter: numFilter, stride: stride, pad: pad, dilate: dilate, numGroup: numGroup,
+            noBias: noBias)
     }
 
-    public var attributes: [String: String] {
-        var a = [
-            "kernel": AttributeReader.format(kernel), "stride": AttributeReader.format(stride),
-            "pad": AttributeReader.format(pad), "num_filter": String(numFilter),
-            "no_bias": AttributeReader.format(noBias),
-        ]
-        if dilate != [1, 1] { a["dilate"] = AttributeReader.format(dilate) }
-        if numGroup != 1 { a["num_group"] = String(numGroup) }
-        return a
-    }
-
-    /// The extent of the dilated kernel on the input: `d·(k − 1) + 1` per axis.
-    var extent: [Int] { [dilate[0] * (kernel[0] - 1) + 1, dilate[1] * (kernel[1] - 1) + 1] }
+    public var attributes: [String: String] { window.attributes }
 
     public func listArguments() -> [String] { noBias ? ["data", "weight"] : ["data", "weight", "bias"] }
 
@@ -88,7 +58,7 @@ public struct Convolution: Operator {
             throw GraphError.shapeError(
                 "Convolution with num_group \(numGroup) needs channels divisible by it, got \(data[1]) in \(data)")
         }
-        let span = extent
+        let span = window.extent
         guard let oh = windowOutputLength(data[2], kernel: span[0], stride: stride[0], pad: pad[0]),
             let ow = windowOutputLength(data[3], kernel: span[1], stride: stride[1], pad: pad[1])
         else {
@@ -96,10 +66,7 @@ public struct Convolution: Operator {
             throw GraphError.shapeError(
                 "Convolution kernel \(kernel)\(dilated) with pad \(pad) is larger than the input \(data[2])x\(data[3])")
         }
-        return Im2Col(
-            channels: data[1] / numGroup, height: data[2], width: data[3], kernelH: kernel[0], kernelW: kernel[1],
-            strideH: stride[0], strideW: stride[1], padH: pad[0], padW: pad[1], outH: oh, outW: ow,
-            dilateH: dilate[0], dilateW: dilate[1])
+        return window.im2col(channels: data[1], height: data[2], width: data[3], outH: oh, outW: ow)
     }
 
     public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
@@ -117,62 +84,16 @@ public struct Convolution: Operator {
         return (inputs, [[data[0], numFilter, g.outH, g.outW]], [])
     }
 
-    /// What the workspaces of a convolution's parallel chunks after the first may take together.
-    static let extraWorkspaceBytes = 64 << 20
-
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
         let data = context.inputShapes[0]
         let g = try geometry(data)
-        // Images are convolved in parallel, one chunk of the batch per compute thread, each with its
-        // own workspace (and its own weight-gradient sum, added up in chunk order at the end). The
-        // chunks past the first may take `Self.extraWorkspaceBytes` in all: with many CPUs and a large
-        // image, fewer chunks than threads.
-        let perChunk = (g.rows * g.columns + numFilter * g.rows) * MemoryLayout<Float>.stride
-        let chunks = min(ComputeThreads.chunks(for: data[0]), 1 + Self.extraWorkspaceBytes / max(1, perChunk))
-        // One image's patches can dwarf the weights and the output (a large kernel over many
-        // channels): an error naming the workspace, not an allocation that kills the process.
-        let cols = try (0..<chunks).map { _ in
-            try Symbol.allocate(
-                [g.rows, g.columns], for: "the im2col workspace of a Convolution",
-                hint: "use a smaller kernel or fewer input channels")
-        }
-        let partials = try (1..<max(1, chunks)).map { _ in
-            try Symbol.allocate(
-                [numFilter, g.rows], for: "a weight-gradient workspace of a Convolution",
-                hint: "use a smaller kernel or fewer input channels")
-        }
-        return Instance(
-            geometry: g, cols: cols, partials: partials, batch: data[0], filters: numFilter, groups: numGroup,
-            noBias: noBias)
+        let (cols, partials) = try window.workspaces(g, batch: data[0], weights: numFilter * g.rows, of: Self.typeName)
+        return Instance(geometry: g, workspaces: (cols, partials), batch: data[0], window: window)
     }
 
-    final class Instance: OperatorInstance {
-        let g: Im2Col, batch: Int, filters: Int, groups: Int, noBias: Bool
-        /// Per chunk of the batch: one group of one image's unrolled patches (C/G·kh·kw × Ho·Wo),
-        /// reused for each image and group.
-        let cols: [NDArray]
-        /// Per chunk after the first: its sum of the weight gradient (F × C/G·kh·kw).
-        let partials: [NDArray]
+    final class Instance: ConvolutionWork, OperatorInstance {
         /// Filters per group.
-        let groupFilters: Int
-
-        init(
-            geometry: Im2Col, cols: [NDArray], partials: [NDArray], batch: Int, filters: Int, groups: Int,
-            noBias: Bool
-        ) {
-            g = geometry
-            self.cols = cols
-            self.partials = partials
-            self.batch = batch
-            self.filters = filters
-            self.groups = groups
-            self.noBias = noBias
-            groupFilters = filters / groups
-        }
-
-        /// Chunks of the batch for this pass: the compute threads, within the workspaces made at bind.
-        private var chunks: Int { min(ComputeThreads.chunks(for: batch), cols.count) }
-
+        private var groupFilters: Int { filters / groups }
         /// Elements of one image's channel group (input), one filter group's output, and one filter
         /// group's weights.
         private var groupIn: Int { g.channels * g.height * g.width }
@@ -210,17 +131,7 @@ public struct Convolution: Operator {
             let dy = b.outputGrads[0].data
             let inSize = groupIn * groups
             let outSize = filters * g.columns
-            // Bias: sum of dy over images and positions.
-            if !noBias {
-                b.withGrad(2) { db, acc in
-                    if !acc { db.fill(0) }
-                    for n in 0..<batch {
-                        for f in 0..<filters {
-                            db.data[f] += Kernels.sum(g.columns, dy + n * outSize + f * g.columns)
-                        }
-                    }
-                }
-            }
+            biasGradient(b, plane: g.columns)
             let wantW = b.needsGrad(1)
             let wantX = b.needsGrad(0)
             if !wantW && !wantX { return }
@@ -258,11 +169,7 @@ public struct Convolution: Operator {
                     }
                 }
             }
-            if let dw {
-                for chunk in 1..<max(1, chunks) {
-                    Kernels.addInPlace(filters * g.rows, partials[chunk - 1].data, dw.data)
-                }
-            }
+            if let dw { addPartials(chunks, into: dw) }
         }
     }
 }

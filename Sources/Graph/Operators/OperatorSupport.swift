@@ -129,3 +129,130 @@ func windowOutputLength(_ input: Int, kernel: Int, stride: Int, pad: Int, roundU
     guard !o1, !o2, !o3, span >= 0, stride > 0 else { return nil }
     return (roundUp ? span / stride + (span % stride == 0 ? 0 : 1) : span / stride) + 1
 }
+
+/// The window of a `Convolution` or `Deconvolution` (2-D, NCHW), from MXNet's attributes: kernel,
+/// stride (default (1, 1)), pad ((0, 0)), dilate ((1, 1)), num_filter, num_group (1, dividing
+/// num_filter), no_bias.
+public struct ConvolutionWindow: Sendable, Equatable {
+    public let kernel: [Int], stride: [Int], pad: [Int], dilate: [Int]
+    public let numFilter: Int, numGroup: Int
+    public let noBias: Bool
+
+    init(_ r: AttributeReader, noBiasDefault: Bool) throws {
+        kernel = try r.pair("kernel", default: nil, minimum: 1)
+        stride = try r.pair("stride", default: [1, 1], minimum: 1)
+        pad = try r.pair("pad", default: [0, 0], minimum: 0)
+        dilate = try r.pair("dilate", default: [1, 1], minimum: 1)
+        numFilter = try r.int("num_filter")
+        noBias = try r.bool("no_bias", default: noBiasDefault)
+        guard numFilter > 0 else { throw r.bad("num_filter", "\(numFilter)", "must be positive") }
+        numGroup = try r.int("num_group", default: 1)
+        guard numGroup > 0 else { throw r.bad("num_group", "\(numGroup)", "must be positive") }
+        guard numFilter % numGroup == 0 else {
+            throw r.bad("num_group", "\(numGroup)", "must divide num_filter (\(numFilter))")
+        }
+        try r.requireAbsentOr("layout", ["NCHW", "None"], reason: "is not supported: SwiftPS convolves NCHW data only")
+    }
+
+    init(kernel: [Int], numFilter: Int, stride: [Int], pad: [Int], dilate: [Int], numGroup: Int, noBias: Bool) {
+        precondition(
+            kernel.count == 2 && stride.count == 2 && pad.count == 2 && dilate.count == 2, "convolutions are 2-D")
+        precondition(numGroup > 0 && numFilter % numGroup == 0, "num_group must divide num_filter")
+        self.kernel = kernel
+        self.stride = stride
+        self.pad = pad
+        self.dilate = dilate
+        self.numFilter = numFilter
+        self.numGroup = numGroup
+        self.noBias = noBias
+    }
+
+    /// The settings as MXNet writes them (dilate and num_group only when not the default).
+    var attributes: [String: String] {
+        var a = [
+            "kernel": AttributeReader.format(kernel), "stride": AttributeReader.format(stride),
+            "pad": AttributeReader.format(pad), "num_filter": String(numFilter),
+            "no_bias": AttributeReader.format(noBias),
+        ]
+        if dilate != [1, 1] { a["dilate"] = AttributeReader.format(dilate) }
+        if numGroup != 1 { a["num_group"] = String(numGroup) }
+        return a
+    }
+
+    /// The extent of the dilated kernel on the input: `d·(k − 1) + 1` per axis.
+    var extent: [Int] { [dilate[0] * (kernel[0] - 1) + 1, dilate[1] * (kernel[1] - 1) + 1] }
+
+    /// What the workspaces of a convolution's parallel chunks after the first may take together.
+    static let extraWorkspaceBytes = 64 << 20
+
+    /// The workspaces of an operator `op` convolving images by `g` in parallel, one chunk of the batch
+    /// per compute thread: each chunk's im2col buffer, and each chunk's after the first weight
+    /// gradient (of `weights` elements, added up in chunk order at the end). The chunks past the first
+    /// may take `extraWorkspaceBytes` in all: with many CPUs and a large image, fewer chunks than
+    /// threads. One image's patches can dwarf the weights and the output (a large kernel over many
+    /// channels): an error naming the workspace, not an allocation that kills the process.
+    func workspaces(_ g: Im2Col, batch: Int, weights: Int, of op: String) throws -> (
+        cols: [NDArray], partials: [NDArray]
+    ) {
+        let perChunk = (g.rows * g.columns + weights) * MemoryLayout<Float>.stride
+        let chunks = min(ComputeThreads.chunks(for: batch), 1 + Self.extraWorkspaceBytes / max(1, perChunk))
+        let hint = "use a smaller kernel or fewer channels"
+        let cols = try (0..<chunks).map { _ in
+            try Symbol.allocate([g.rows, g.columns], for: "the im2col workspace of a \(op)", hint: hint)
+        }
+        let partials = try (1..<max(1, chunks)).map { _ in
+            try Symbol.allocate([weights], for: "a weight-gradient workspace of a \(op)", hint: hint)
+        }
+        return (cols, partials)
+    }
+
+    /// The im2col geometry of one group of a convolution over `channels` channels of
+    /// `height`×`width` with an `outH`×`outW` output, padded by `pad` (default the window's).
+    func im2col(channels: Int, height: Int, width: Int, outH: Int, outW: Int, pad: [Int]? = nil) -> Im2Col {
+        let pad = pad ?? self.pad
+        return Im2Col(
+            channels: channels / numGroup, height: height, width: width, kernelH: kernel[0], kernelW: kernel[1],
+            strideH: stride[0], strideW: stride[1], padH: pad[0], padW: pad[1], outH: outH, outW: outW,
+            dilateH: dilate[0], dilateW: dilate[1])
+    }
+}
+
+/// What a `Convolution` and a `Deconvolution` instance share: the im2col geometry of one group, the
+/// per-chunk workspaces (`ConvolutionWindow.workspaces`), and the bias and chunked weight gradients.
+class ConvolutionWork {
+    let g: Im2Col, batch: Int, filters: Int, groups: Int, noBias: Bool
+    /// Per chunk of the batch: one group of one image's columns (`g.rows` × `g.columns`), reused.
+    let cols: [NDArray]
+    /// Per chunk after the first: its sum of the weight gradient.
+    let partials: [NDArray]
+
+    init(geometry: Im2Col, workspaces: (cols: [NDArray], partials: [NDArray]), batch: Int, window: ConvolutionWindow) {
+        g = geometry
+        cols = workspaces.cols
+        partials = workspaces.partials
+        self.batch = batch
+        filters = window.numFilter
+        groups = window.numGroup
+        noBias = window.noBias
+    }
+
+    /// Chunks of the batch for this pass: the compute threads, within the workspaces made at bind.
+    var chunks: Int { min(ComputeThreads.chunks(for: batch), cols.count) }
+
+    /// The bias gradient (input 2): the sum of `dy` (N × filters × `plane`) over images and positions.
+    func biasGradient(_ b: OpBinding, plane: Int) {
+        if noBias { return }
+        let dy = b.outputGrads[0].data
+        b.withGrad(2) { db, acc in
+            if !acc { db.fill(0) }
+            for n in 0..<batch {
+                for f in 0..<filters { db.data[f] += Kernels.sum(plane, dy + (n * filters + f) * plane) }
+            }
+        }
+    }
+
+    /// Adds the weight-gradient sums of the chunks after the first (of `chunks`) into `dw`.
+    func addPartials(_ chunks: Int, into dw: NDArray) {
+        for chunk in 1..<max(1, chunks) { Kernels.addInPlace(dw.count, partials[chunk - 1].data, dw.data) }
+    }
+}
