@@ -23,6 +23,25 @@ import Testing
         #expect(try op.inferShape([[2, 3, 4]]).outputs == [expected])
     }
 
+    /// MXNet 1.9.1's shapes for its special values (printed by its infer_shape), both directions.
+    @Test(arguments: [
+        ([2, 3, 4], [4, 0, 2], false, [4, 3, 2]), ([2, 3, 4], [6, 1, -1], false, [6, 1, 4]),
+        ([2, 3, 4], [3, -1, 8], false, [3, 1, 8]), ([2, 3, 4], [-2], false, [2, 3, 4]),
+        ([2, 3, 4], [-2, 1, 1], false, [2, 3, 4, 1, 1]), ([2, 3, 4, 5], [-3, 4, 5], false, [6, 4, 5]),
+        ([2, 3, 4, 5], [-3, -2], false, [6, 4, 5]), ([2, 3, 4], [-4, 1, 2, -2], false, [1, 2, 3, 4]),
+        ([2, 3, 4], [2, -4, -1, 3, -2], false, [2, 1, 3, 4]), ([10, 5, 4], [-1, 0], false, [40, 5]),
+        ([10, 5, 4], [-1, 0], true, [50, 4]), ([2, 3, 4, 5], [0, -3, -1], false, [2, 12, 5]),
+        ([2, 3, 4, 5], [0, -3, -1], true, [2, 12, 5]), ([2, 3, 4], [-3, -1], true, [6, 4]),
+        ([2, 3, 4], [4, 0, 2], true, [4, 3, 2]),
+    ])
+    func reshapeSpecialValuesAsMXNet(data: [Int], shape: [Int], reverse: Bool, expected: [Int]) throws {
+        let op = try Reshape(attributes: [
+            "shape": AttributeReader.format(shape), "reverse": AttributeReader.format(reverse),
+        ])
+        #expect(try op.inferShape([data]).outputs == [expected])
+        #expect(try Reshape(attributes: op.attributes).inferShape([data]).outputs == [expected])
+    }
+
     @Test func reshapeValuesAndGradient() throws {
         let x = NDArray((0..<6).map(Float.init), shape: [2, 3])
         let f = try OpFixture(Reshape(shape: [3, -1]), shapes: [nil], given: [0: x])
@@ -37,11 +56,19 @@ import Testing
         expectShapeError { _ = try Reshape(shape: [5, 5]).inferShape([[2, 3, 4]]) }
         expectShapeError { _ = try Reshape(shape: [0, 0, 0, 0]).inferShape([[2, 3, 4]]) }
         expectBadAttribute("shape") { _ = try Reshape(attributes: [:]) }
-        expectBadAttribute("shape") { _ = try Reshape(attributes: ["shape": "(-2,)"]) }
-        expectBadAttribute("shape") { _ = try Reshape(attributes: ["shape": "(-3, 4)"]) }
+        expectBadAttribute("shape") { _ = try Reshape(attributes: ["shape": "(-5, 4)"]) }
         expectBadAttribute("shape") { _ = try Reshape(attributes: ["shape": "(-1, -1)"]) }
         expectBadAttribute("shape") { _ = try Reshape(attributes: ["shape": "(a, b)"]) }
-        expectBadAttribute("reverse") { _ = try Reshape(attributes: ["shape": "(0, -1)", "reverse": "True"]) }
+        expectBadAttribute("reverse") { _ = try Reshape(attributes: ["shape": "(0, -1)", "reverse": "sometimes"]) }
+        // MXNet's refusals: -3 or 0 past the last axis, -4 without its two sizes or not splitting
+        // evenly, and (stricter than MXNet's shape inference with reverse) a size that differs.
+        expectShapeError { _ = try Reshape(shape: [-3, -2], reverse: true).inferShape([[2, 3, 4, 5]]) }
+        expectShapeError { _ = try Reshape(shape: [-4, 1, 2, -2], reverse: true).inferShape([[2, 3, 4]]) }
+        expectShapeError { _ = try Reshape(shape: [-4, 5, -1, -2]).inferShape([[2, 3, 4]]) }
+        expectShapeError { _ = try Reshape(shape: [-4, -1, -1, -2]).inferShape([[2, 3, 4]]) }
+        expectShapeError { _ = try Reshape(shape: [-4, 99_999_999_999, 99_999_999_999]).inferShape([[2, 3, 4]]) }
+        expectShapeError { _ = try Reshape(shape: [-2, 1, 1], reverse: true).inferShape([[2, 3, 4]]) }
+        expectShapeError { _ = try Reshape(shape: [2, 3, 4, -3]).inferShape([[2, 3, 4]]) }
     }
 }
 
