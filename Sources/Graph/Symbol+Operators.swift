@@ -102,6 +102,27 @@ extension Symbol {
         try operation("elemwise_add", name: name, arguments: [lhs, rhs])
     }
 
+    /// `broadcast_add`: `lhs + rhs`, broadcast as numpy does (a size-1 axis repeats; the shorter
+    /// shape is padded with leading 1s).
+    public static func broadcastAdd(_ lhs: Symbol, _ rhs: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("broadcast_add", name: name, arguments: [lhs, rhs])
+    }
+
+    /// `broadcast_sub`: `lhs − rhs`, broadcast as `broadcastAdd`.
+    public static func broadcastSub(_ lhs: Symbol, _ rhs: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("broadcast_sub", name: name, arguments: [lhs, rhs])
+    }
+
+    /// `broadcast_mul`: `lhs ⊙ rhs`, broadcast as `broadcastAdd`.
+    public static func broadcastMul(_ lhs: Symbol, _ rhs: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("broadcast_mul", name: name, arguments: [lhs, rhs])
+    }
+
+    /// `broadcast_div`: `lhs / rhs`, broadcast as `broadcastAdd`.
+    public static func broadcastDiv(_ lhs: Symbol, _ rhs: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("broadcast_div", name: name, arguments: [lhs, rhs])
+    }
+
     /// `Concat` of `inputs` along `dim` (MXNet default 1); writes `num_args`.
     public static func concat(_ inputs: [Symbol], dim: Int = 1, name: String? = nil) throws -> Symbol {
         try operation(
