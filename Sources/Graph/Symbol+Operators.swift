@@ -123,6 +123,25 @@ extension Symbol {
         try operation("broadcast_div", name: name, arguments: [lhs, rhs])
     }
 
+    /// `transpose`: the data's axes reordered, output axis `i` being input axis `axes[i]`; all axes
+    /// reversed when `axes` is nil.
+    public static func transpose(_ data: Symbol, axes: [Int]? = nil, name: String? = nil) throws -> Symbol {
+        try operation("transpose", name: name, inputs: [("data", data)], attributes: attrs([("axes", tuple(axes))]))
+    }
+
+    /// `SliceChannel` (`split`): the data cut into `numOutputs` equal parts along `axis` (MXNet
+    /// default 1), one output each (`<name>_output0`, …); `squeezeAxis` removes the cut axis.
+    public static func sliceChannel(
+        _ data: Symbol, numOutputs: Int, axis: Int? = nil, squeezeAxis: Bool? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "SliceChannel", name: name, inputs: [("data", data)],
+            attributes: attrs([
+                ("num_outputs", String(numOutputs)), ("axis", axis.map(String.init)),
+                ("squeeze_axis", flag(squeezeAxis)),
+            ]))
+    }
+
     /// `Concat` of `inputs` along `dim` (MXNet default 1); writes `num_args`.
     public static func concat(_ inputs: [Symbol], dim: Int = 1, name: String? = nil) throws -> Symbol {
         try operation(

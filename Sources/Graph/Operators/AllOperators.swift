@@ -36,6 +36,8 @@ let allOperatorTypes: [any Operator.Type] = [
     BroadcastSub.self,
     BroadcastMul.self,
     BroadcastDiv.self,
+    Transpose.self,
+    SliceChannel.self,
 ]
 
 /// MXNet's other names for the operators above: alias → the `typeName` it stands for.
@@ -64,4 +66,5 @@ let operatorAliases: [String: String] = [
     "_RDivScalar": "_rdiv_scalar",
     "broadcast_plus": "broadcast_add",
     "broadcast_minus": "broadcast_sub",
+    "split": "SliceChannel",
 ]
