@@ -142,6 +142,14 @@ extension Symbol {
             ]))
     }
 
+    /// `Embedding`: each index of `data` (a float) replaced by its row of `<name>_weight`, of shape
+    /// (inputDim, outputDim); indices are clipped to the rows as in MXNet.
+    public static func embedding(_ data: Symbol, inputDim: Int, outputDim: Int, name: String? = nil) throws -> Symbol {
+        try operation(
+            "Embedding", name: name, inputs: [("data", data)],
+            attributes: ["input_dim": String(inputDim), "output_dim": String(outputDim)])
+    }
+
     /// `Concat` of `inputs` along `dim` (MXNet default 1); writes `num_args`.
     public static func concat(_ inputs: [Symbol], dim: Int = 1, name: String? = nil) throws -> Symbol {
         try operation(

@@ -238,7 +238,7 @@ struct SymbolJSONTests {
             "Reshape": ["shape": "(-1, 4)"], "clip": ["a_min": "-1", "a_max": "1"], "add_n": ["num_args": "2"],
             "_plus_scalar": ["scalar": "1"], "_minus_scalar": ["scalar": "1"], "_rminus_scalar": ["scalar": "1"],
             "_mul_scalar": ["scalar": "1"], "_div_scalar": ["scalar": "1"], "_rdiv_scalar": ["scalar": "1"],
-            "SliceChannel": ["num_outputs": "2"],
+            "SliceChannel": ["num_outputs": "2"], "Embedding": ["input_dim": "3", "output_dim": "2"],
         ]
         for (name, type) in OperatorRegistry.types {
             let op = try OperatorRegistry.make(name, attributes: samples[type.typeName] ?? [:])

@@ -38,6 +38,7 @@ let allOperatorTypes: [any Operator.Type] = [
     BroadcastDiv.self,
     Transpose.self,
     SliceChannel.self,
+    Embedding.self,
 ]
 
 /// MXNet's other names for the operators above: alias → the `typeName` it stands for.
