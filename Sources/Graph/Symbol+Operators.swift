@@ -150,6 +150,18 @@ extension Symbol {
             attributes: ["input_dim": String(inputDim), "output_dim": String(outputDim)])
     }
 
+    /// `LRN`: local response normalization across `nsize` channels (odd), MXNet's
+    /// `x / (knorm + alpha/nsize · Σ x²)^beta`; nil parameters take MXNet's defaults (1e-4, 0.75, 2).
+    public static func lrn(
+        _ data: Symbol, nsize: Int, alpha: Float? = nil, beta: Float? = nil, knorm: Float? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "LRN", name: name, inputs: [("data", data)],
+            attributes: attrs([
+                ("nsize", String(nsize)), ("alpha", number(alpha)), ("beta", number(beta)), ("knorm", number(knorm)),
+            ]))
+    }
+
     /// `Concat` of `inputs` along `dim` (MXNet default 1); writes `num_args`.
     public static func concat(_ inputs: [Symbol], dim: Int = 1, name: String? = nil) throws -> Symbol {
         try operation(

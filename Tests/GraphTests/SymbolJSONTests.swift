@@ -239,6 +239,7 @@ struct SymbolJSONTests {
             "_plus_scalar": ["scalar": "1"], "_minus_scalar": ["scalar": "1"], "_rminus_scalar": ["scalar": "1"],
             "_mul_scalar": ["scalar": "1"], "_div_scalar": ["scalar": "1"], "_rdiv_scalar": ["scalar": "1"],
             "SliceChannel": ["num_outputs": "2"], "Embedding": ["input_dim": "3", "output_dim": "2"],
+            "LRN": ["nsize": "3"],
         ]
         for (name, type) in OperatorRegistry.types {
             let op = try OperatorRegistry.make(name, attributes: samples[type.typeName] ?? [:])

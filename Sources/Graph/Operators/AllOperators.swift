@@ -39,6 +39,7 @@ let allOperatorTypes: [any Operator.Type] = [
     Transpose.self,
     SliceChannel.self,
     Embedding.self,
+    LRN.self,
 ]
 
 /// MXNet's other names for the operators above: alias → the `typeName` it stands for.
