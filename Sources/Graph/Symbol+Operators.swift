@@ -162,6 +162,20 @@ extension Symbol {
             ]))
     }
 
+    /// `Cast` to float32, the one type SwiftPS arrays hold: the data as it is (MXNet writes it where a
+    /// network casts its input; other types are refused when the symbol is built or loaded).
+    public static func cast(_ data: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("Cast", name: name, inputs: [("data", data)], attributes: ["dtype": "float32"])
+    }
+
+    /// `UpSampling` with `sample_type="nearest"`: each pixel of (N, C, H, W) data repeated into a
+    /// `scale` × `scale` block.
+    public static func upSampling(_ data: Symbol, scale: Int, name: String? = nil) throws -> Symbol {
+        try operation(
+            "UpSampling", name: name, arguments: [data],
+            attributes: ["scale": String(scale), "sample_type": "nearest", "num_args": "1"])
+    }
+
     /// `Concat` of `inputs` along `dim` (MXNet default 1); writes `num_args`.
     public static func concat(_ inputs: [Symbol], dim: Int = 1, name: String? = nil) throws -> Symbol {
         try operation(

@@ -40,6 +40,8 @@ let allOperatorTypes: [any Operator.Type] = [
     SliceChannel.self,
     Embedding.self,
     LRN.self,
+    Cast.self,
+    UpSampling.self,
 ]
 
 /// MXNet's other names for the operators above: alias → the `typeName` it stands for.
@@ -69,4 +71,5 @@ let operatorAliases: [String: String] = [
     "broadcast_plus": "broadcast_add",
     "broadcast_minus": "broadcast_sub",
     "split": "SliceChannel",
+    "cast": "Cast",
 ]
