@@ -120,6 +120,80 @@ extension Symbol {
         try operation("elemwise_add", name: name, arguments: [lhs, rhs])
     }
 
+    /// `broadcast_add`: `lhs + rhs`, broadcast as numpy does (a size-1 axis repeats; the shorter
+    /// shape is padded with leading 1s).
+    public static func broadcastAdd(_ lhs: Symbol, _ rhs: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("broadcast_add", name: name, arguments: [lhs, rhs])
+    }
+
+    /// `broadcast_sub`: `lhs − rhs`, broadcast as `broadcastAdd`.
+    public static func broadcastSub(_ lhs: Symbol, _ rhs: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("broadcast_sub", name: name, arguments: [lhs, rhs])
+    }
+
+    /// `broadcast_mul`: `lhs ⊙ rhs`, broadcast as `broadcastAdd`.
+    public static func broadcastMul(_ lhs: Symbol, _ rhs: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("broadcast_mul", name: name, arguments: [lhs, rhs])
+    }
+
+    /// `broadcast_div`: `lhs / rhs`, broadcast as `broadcastAdd`.
+    public static func broadcastDiv(_ lhs: Symbol, _ rhs: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("broadcast_div", name: name, arguments: [lhs, rhs])
+    }
+
+    /// `transpose`: the data's axes reordered, output axis `i` being input axis `axes[i]`; all axes
+    /// reversed when `axes` is nil.
+    public static func transpose(_ data: Symbol, axes: [Int]? = nil, name: String? = nil) throws -> Symbol {
+        try operation("transpose", name: name, inputs: [("data", data)], attributes: attrs([("axes", tuple(axes))]))
+    }
+
+    /// `SliceChannel` (`split`): the data cut into `numOutputs` equal parts along `axis` (MXNet
+    /// default 1), one output each (`<name>_output0`, …); `squeezeAxis` removes the cut axis.
+    public static func sliceChannel(
+        _ data: Symbol, numOutputs: Int, axis: Int? = nil, squeezeAxis: Bool? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "SliceChannel", name: name, inputs: [("data", data)],
+            attributes: attrs([
+                ("num_outputs", String(numOutputs)), ("axis", axis.map(String.init)),
+                ("squeeze_axis", flag(squeezeAxis)),
+            ]))
+    }
+
+    /// `Embedding`: each index of `data` (a float) replaced by its row of `<name>_weight`, of shape
+    /// (inputDim, outputDim); indices are clipped to the rows as in MXNet.
+    public static func embedding(_ data: Symbol, inputDim: Int, outputDim: Int, name: String? = nil) throws -> Symbol {
+        try operation(
+            "Embedding", name: name, inputs: [("data", data)],
+            attributes: ["input_dim": String(inputDim), "output_dim": String(outputDim)])
+    }
+
+    /// `LRN`: local response normalization across `nsize` channels (odd), MXNet's
+    /// `x / (knorm + alpha/nsize · Σ x²)^beta`; nil parameters take MXNet's defaults (1e-4, 0.75, 2).
+    public static func lrn(
+        _ data: Symbol, nsize: Int, alpha: Float? = nil, beta: Float? = nil, knorm: Float? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "LRN", name: name, inputs: [("data", data)],
+            attributes: attrs([
+                ("nsize", String(nsize)), ("alpha", number(alpha)), ("beta", number(beta)), ("knorm", number(knorm)),
+            ]))
+    }
+
+    /// `Cast` to float32, the one type SwiftPS arrays hold: the data as it is (MXNet writes it where a
+    /// network casts its input; other types are refused when the symbol is built or loaded).
+    public static func cast(_ data: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("Cast", name: name, inputs: [("data", data)], attributes: ["dtype": "float32"])
+    }
+
+    /// `UpSampling` with `sample_type="nearest"`: each pixel of (N, C, H, W) data repeated into a
+    /// `scale` × `scale` block.
+    public static func upSampling(_ data: Symbol, scale: Int, name: String? = nil) throws -> Symbol {
+        try operation(
+            "UpSampling", name: name, arguments: [data],
+            attributes: ["scale": String(scale), "sample_type": "nearest", "num_args": "1"])
+    }
+
     /// `Concat` of `inputs` along `dim` (MXNet default 1); writes `num_args`.
     public static func concat(_ inputs: [Symbol], dim: Int = 1, name: String? = nil) throws -> Symbol {
         try operation(

@@ -172,6 +172,10 @@ public final class Symbol: Sendable, CustomStringConvertible {
         return Symbol(heads: [heads[i]])
     }
 
+    /// Output `index` alone, MXNet's `symbol[index]`: one output of a multi-output operator
+    /// (`SliceChannel`'s parts) to feed another. `index` must be below `listOutputs().count`.
+    public subscript(_ index: Int) -> Symbol { Symbol(heads: [heads[index]]) }
+
     /// A one-line summary: the outputs and arguments.
     public var description: String {
         "Symbol(outputs: \(listOutputs()), arguments: \(listArguments()))"

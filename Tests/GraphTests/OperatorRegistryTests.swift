@@ -30,7 +30,8 @@ import Testing
     }
 
     @Test(arguments: [
-        ("flatten", "Flatten"), ("_Plus", "elemwise_add"), ("_plus", "elemwise_add"), ("broadcast_add", "elemwise_add"),
+        ("flatten", "Flatten"), ("_Plus", "elemwise_add"), ("_plus", "elemwise_add"),
+        ("broadcast_plus", "broadcast_add"),
         ("reshape", "Reshape"), ("concat", "Concat"),
     ])
     func aliases(alias: String, name: String) throws {

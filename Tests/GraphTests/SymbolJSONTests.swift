@@ -240,6 +240,9 @@ struct SymbolJSONTests {
             "add_n": ["num_args": "2"],
             "_plus_scalar": ["scalar": "1"], "_minus_scalar": ["scalar": "1"], "_rminus_scalar": ["scalar": "1"],
             "_mul_scalar": ["scalar": "1"], "_div_scalar": ["scalar": "1"], "_rdiv_scalar": ["scalar": "1"],
+            "SliceChannel": ["num_outputs": "2"], "Embedding": ["input_dim": "3", "output_dim": "2"],
+            "LRN": ["nsize": "3"], "Cast": ["dtype": "float32"],
+            "UpSampling": ["scale": "2", "sample_type": "nearest", "num_args": "1"],
         ]
         for (name, type) in OperatorRegistry.types {
             let op = try OperatorRegistry.make(name, attributes: samples[type.typeName] ?? [:])

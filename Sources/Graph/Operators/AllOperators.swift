@@ -33,15 +33,23 @@ let allOperatorTypes: [any Operator.Type] = [
     MulScalar.self,
     DivScalar.self,
     ReverseDivScalar.self,
+    BroadcastAdd.self,
+    BroadcastSub.self,
+    BroadcastMul.self,
+    BroadcastDiv.self,
+    Transpose.self,
+    SliceChannel.self,
+    Embedding.self,
+    LRN.self,
+    Cast.self,
+    UpSampling.self,
 ]
 
 /// MXNet's other names for the operators above: alias → the `typeName` it stands for.
-/// (`broadcast_add` is accepted for equal shapes only; shape inference rejects broadcasting.)
 let operatorAliases: [String: String] = [
     "flatten": "Flatten",
     "_Plus": "elemwise_add",
     "_plus": "elemwise_add",
-    "broadcast_add": "elemwise_add",
     "reshape": "Reshape",
     "concat": "Concat",
     "identity": "_copy",
@@ -61,4 +69,8 @@ let operatorAliases: [String: String] = [
     "_MulScalar": "_mul_scalar",
     "_DivScalar": "_div_scalar",
     "_RDivScalar": "_rdiv_scalar",
+    "broadcast_plus": "broadcast_add",
+    "broadcast_minus": "broadcast_sub",
+    "split": "SliceChannel",
+    "cast": "Cast",
 ]

@@ -76,50 +76,73 @@ public struct Concat: Operator {
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
         let shapes = context.inputShapes
-        let a = try axis(shapes[0].count)
-        let outer = shapes[0][..<a].reduce(1, *)
-        let blocks = shapes.map { $0[a...].reduce(1, *) }
-        return Instance(outer: outer, blocks: blocks)
+        return Instance(layout: AxisBlocks(parts: shapes, axis: try axis(shapes[0].count)))
     }
 
     final class Instance: OperatorInstance {
-        /// The product of the axes before `dim`.
-        let outer: Int
-        /// For each input, the contiguous block it contributes per outer index.
-        let blocks: [Int]
-        let total: Int
-        init(outer: Int, blocks: [Int]) {
-            self.outer = outer
-            self.blocks = blocks
-            total = blocks.reduce(0, +)
-        }
+        let layout: AxisBlocks
+        init(layout: AxisBlocks) { self.layout = layout }
 
         func forward(_ b: OpBinding, isTrain: Bool) {
-            let y = b.outputs[0].data
-            var start = 0
-            for (i, block) in blocks.enumerated() {
-                let x = b.inputs[i].data
-                for o in 0..<outer { (y + o * total + start).update(from: x + o * block, count: block) }
-                start += block
-            }
+            for i in b.inputs.indices { layout.put(i, b.inputs[i].data, into: b.outputs[0].data, accumulate: false) }
         }
 
         func backward(_ b: OpBinding) {
-            let dy = b.outputGrads[0].data
-            var start = 0
-            for (i, block) in blocks.enumerated() {
-                b.withGrad(i) { dxArr, acc in
-                    let dx = dxArr.data
-                    for o in 0..<outer {
-                        let src = dy + o * total + start
-                        if acc {
-                            Kernels.addInPlace(block, src, dx + o * block)
-                        } else {
-                            (dx + o * block).update(from: src, count: block)
-                        }
-                    }
+            for i in b.inputs.indices {
+                b.withGrad(i) { dx, accumulate in
+                    layout.take(i, from: b.outputGrads[0].data, into: dx.data, accumulate: accumulate)
                 }
-                start += block
+            }
+        }
+    }
+}
+
+/// Where parts joined along one axis lie in the whole (Concat's inputs in its output, SliceChannel's
+/// outputs in its input): for each index of the axes before it, part `i` is a contiguous block of
+/// `blocks[i]` elements at `starts[i]` within a run of `total`.
+struct AxisBlocks {
+    /// The product of the axes before the joining axis.
+    let outer: Int
+    let blocks: [Int]
+    let starts: [Int]
+    let total: Int
+
+    /// The layout of parts of `parts` shapes (equal off `axis`) joined along `axis`.
+    init(parts: [[Int]], axis: Int) {
+        outer = parts[0][..<axis].reduce(1, *)
+        blocks = parts.map { $0[axis...].reduce(1, *) }
+        var starts: [Int] = []
+        var start = 0
+        for block in blocks {
+            starts.append(start)
+            start += block
+        }
+        self.starts = starts
+        total = start
+    }
+
+    /// Copies (or adds) part `i` into its place in `whole`.
+    func put(_ i: Int, _ part: UnsafePointer<Float>, into whole: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let block = blocks[i]
+        for o in 0..<outer {
+            let dst = whole + o * total + starts[i]
+            if accumulate {
+                Kernels.addInPlace(block, part + o * block, dst)
+            } else {
+                dst.update(from: part + o * block, count: block)
+            }
+        }
+    }
+
+    /// Copies (or adds) part `i`'s place in `whole` into `part`.
+    func take(_ i: Int, from whole: UnsafePointer<Float>, into part: UnsafeMutablePointer<Float>, accumulate: Bool) {
+        let block = blocks[i]
+        for o in 0..<outer {
+            let src = whole + o * total + starts[i]
+            if accumulate {
+                Kernels.addInPlace(block, src, part + o * block)
+            } else {
+                (part + o * block).update(from: src, count: block)
             }
         }
     }

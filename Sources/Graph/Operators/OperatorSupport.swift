@@ -256,3 +256,82 @@ class ConvolutionWork {
         for chunk in 1..<max(1, chunks) { Kernels.addInPlace(dw.count, partials[chunk - 1].data, dw.data) }
     }
 }
+
+/// A walk over a contiguous output of shape `dims`, row by row (its last axis), that carries the
+/// matching offsets into two operands read with their own strides: 0 on an axis where an operand is
+/// repeated (broadcasting), a permuted stride where its axes are reordered (transpose).
+///
+/// Axes of size 1 are dropped and neighbouring axes along which both operands advance as the output
+/// does are merged, so that rows are as long as the pattern allows.
+struct StridedWalk {
+    /// The merged output axes.
+    let dims: [Int]
+    let strides: (a: [Int], b: [Int])
+
+    /// The walk of an output of `shape` with operands of strides `a` and `b` (one per axis).
+    init(shape: [Int], a: [Int], b: [Int]) {
+        var dims: [Int] = []
+        var sa: [Int] = []
+        var sb: [Int] = []
+        for i in shape.indices where shape[i] != 1 {
+            // Axis i continues the previous one when each operand's stride there is the previous
+            // stride divided by this axis's size.
+            if let last = dims.indices.last, sa[last] == a[i] * shape[i], sb[last] == b[i] * shape[i] {
+                dims[last] *= shape[i]
+                sa[last] = a[i]
+                sb[last] = b[i]
+            } else {
+                dims.append(shape[i])
+                sa.append(a[i])
+                sb.append(b[i])
+            }
+        }
+        if dims.isEmpty { (dims, sa, sb) = ([1], [0], [0]) }
+        self.dims = dims
+        strides = (sa, sb)
+    }
+
+    /// The row length and each operand's stride along a row.
+    var row: (count: Int, a: Int, b: Int) {
+        (dims[dims.count - 1], strides.a[dims.count - 1], strides.b[dims.count - 1])
+    }
+
+    /// Calls `body` with the start of each output row and the operands' offsets there. Allocates
+    /// nothing on the heap.
+    @inline(__always)
+    func forEachRow(_ body: (_ out: Int, _ a: Int, _ b: Int) -> Void) {
+        let outer = dims.count - 1
+        let rows = dims[..<outer].reduce(1, *)
+        let inner = dims[outer]
+        withUnsafeTemporaryAllocation(of: Int.self, capacity: max(outer, 1)) { counter in
+            counter.initialize(repeating: 0)
+            var (o, a, b) = (0, 0, 0)
+            for _ in 0..<rows {
+                body(o, a, b)
+                o += inner
+                var axis = outer - 1
+                while axis >= 0 {
+                    counter[axis] += 1
+                    a += strides.a[axis]
+                    b += strides.b[axis]
+                    if counter[axis] < dims[axis] { break }
+                    a -= strides.a[axis] * dims[axis]
+                    b -= strides.b[axis] * dims[axis]
+                    counter[axis] = 0
+                    axis -= 1
+                }
+            }
+        }
+    }
+
+    /// The contiguous (row-major) strides of `shape`.
+    static func contiguousStrides(_ shape: [Int]) -> [Int] {
+        var s = [Int](repeating: 0, count: shape.count)
+        var running = 1
+        for i in shape.indices.reversed() {
+            s[i] = running
+            running *= shape[i]
+        }
+        return s
+    }
+}
