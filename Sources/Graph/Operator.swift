@@ -141,6 +141,9 @@ public protocol Operator: Sendable {
     func inferShape(_ inputShapes: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]])
     /// Creates the bound instance.
     func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance
+    /// Attributes for the variable composing makes for `argument` when it is not given (MXNet's
+    /// `FSetInputVarAttrOnCompose`: prelu's gamma gets `__init__`); none by default.
+    func argumentAttributes(_ argument: String) -> [String: String]
     /// Inputs that are labels (loss layers): the executor never asks for their gradients.
     var labelInputs: Set<Int> { get }
     /// Whether backward reads the gradient of the outputs. False for the loss layers (their gradient
@@ -153,4 +156,5 @@ extension Operator {
     public func listAuxiliaryStates() -> [String] { [] }
     public var labelInputs: Set<Int> { [] }
     public var readsOutputGradient: Bool { true }
+    public func argumentAttributes(_ argument: String) -> [String: String] { [:] }
 }

@@ -32,7 +32,8 @@ extension Symbol {
         try operation("Activation", name: name, inputs: [("data", data)], attributes: ["act_type": actType])
     }
 
-    /// `LeakyReLU` with `act_type` (default leaky) and `slope` (MXNet default 0.25).
+    /// `LeakyReLU` with `act_type` (leaky, the default; elu, selu, gelu, prelu with a learned `gamma`
+    /// argument, rrelu) and `slope` (MXNet default 0.25).
     public static func leakyReLU(
         _ data: Symbol, actType: String = "leaky", slope: Float? = nil, name: String? = nil
     ) throws -> Symbol {

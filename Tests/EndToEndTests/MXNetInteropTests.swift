@@ -174,7 +174,8 @@ struct MXNetInteropTests {
         """
 
     /// MXNet's side of the utility operators' comparison: a checkpoint of identity, FullyConnected,
-    /// clip, softmax (temperature 2), log_softmax, SoftmaxActivation (both modes), BlockGrad,
+    /// clip, softmax (temperature 2), log_softmax, SoftmaxActivation (both modes), BlockGrad, prelu
+    /// (its gamma as MXNet initializes it, 0.25), rrelu (at inference, the mean slope),
     /// arithmetic with scalars and between arrays, add_n and MakeLoss, with MXNet's predictions for
     /// an input.
     static let operatorsScript = """
@@ -191,6 +192,8 @@ struct MXNetInteropTests {
             mx.sym.Flatten(mx.sym.SoftmaxActivation(r, mode="channel", name="sa_channel")),
             mx.sym.SoftmaxActivation(c, name="sa"),
             mx.sym.BlockGrad(c, name="bg"),
+            mx.sym.LeakyReLU(c, act_type="prelu", name="prelu1"),
+            mx.sym.LeakyReLU(h, act_type="rrelu", lower_bound=0.2, upper_bound=0.5, name="rrelu1")[0],
             ((c * 2.0 + 1.0 - c) / 4.0) * (1.0 - c) + 2.0 / (c + 3.0) - c * c,
         ]
         sym = mx.sym.MakeLoss(mx.sym.add_n(*parts, name="sum"), name="loss")

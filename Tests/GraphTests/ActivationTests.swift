@@ -89,9 +89,67 @@ import Testing
     @Test func attributes() throws {
         let d = try LeakyReLU(attributes: [:])
         #expect(d.kind == .leaky && d.slope == 0.25)
-        expectBadAttribute("act_type") { _ = try LeakyReLU(attributes: ["act_type": "prelu"]) }
-        expectBadAttribute("act_type") { _ = try LeakyReLU(attributes: ["act_type": "rrelu"]) }
         expectBadAttribute("act_type") { _ = try LeakyReLU(attributes: ["act_type": "relu6"]) }
         expectBadAttribute("slope") { _ = try LeakyReLU(attributes: ["slope": "steep"]) }
+        expectBadAttribute("upper_bound") {
+            _ = try LeakyReLU(attributes: ["act_type": "rrelu", "lower_bound": "0.5", "upper_bound": "0.25"])
+        }
+        let rrelu = try LeakyReLU(attributes: ["act_type": "rrelu", "lower_bound": "0.1"])
+        #expect(
+            rrelu.attributes == ["act_type": "rrelu", "slope": "0.25", "lower_bound": "0.1", "upper_bound": "0.334"])
+    }
+
+    /// prelu: one learned slope per channel (axis 1), or one for all; MXNet 1.9.1 printed
+    /// [[-0.5, 2], [3, -2]] for the shared case.
+    @Test func preluByHand() throws {
+        let op = try LeakyReLU(attributes: ["act_type": "prelu"])
+        #expect(op.listArguments() == ["data", "gamma"])
+        let shared = try OpFixture(
+            op, shapes: [nil, nil], given: [0: NDArray([-1, 2, 3, -4], shape: [2, 2]), 1: NDArray([0.5])])
+        #expect(try shared.forward()[0].toArray() == [-0.5, 2, 3, -2])
+        // Channels of 2 elements: slopes 0.1 and 0.2.
+        let x = NDArray([-1, 1, -2, 2, -3, 3, 4, -4], shape: [2, 2, 2])
+        let f = try OpFixture(op, shapes: [nil, nil], given: [0: x, 1: NDArray([0.1, 0.2])])
+        f.heads[0].fill(1)
+        let g = try f.gradients()
+        expectClose(f.outputs[0].toArray(), [-0.1, 1, -0.4, 2, -0.3, 3, 4, -0.8], "y")
+        expectClose(g[0]!.toArray(), [0.1, 1, 0.2, 1, 0.1, 1, 1, 0.2], "dx")
+        expectClose(g[1]!.toArray(), [-4, -6], "dγ: the sum of the non-positive x of each channel")
+        #expect(try op.inferShape([[4, 3, 5, 5], nil]).inputs == [[4, 3, 5, 5], [3]])
+        #expect(try op.inferShape([[4, 3, 5, 5], [1]]).inputs == [[4, 3, 5, 5], [1]])
+        expectShapeError { _ = try op.inferShape([[4, 3, 5, 5], [5]]) }
+        expectShapeError { _ = try op.inferShape([[7], nil]) }
+        try GradientCheck.check(try OpFixture(op, shapes: [[2, 3, 2], [1]], fill: .awayFromZero(0.05)))
+        // Composing makes gamma a variable that starts at 0.25, as MXNet's.
+        let sym = try Symbol.leakyReLU(.variable("data"), actType: "prelu", name: "p")
+        #expect(sym.listArguments() == ["data", "p_gamma"])
+        #expect(sym.attributeDictionary()["p_gamma"]?["__init__"] == #"["Constant", {"value": 0.25}]"#)
+    }
+
+    /// rrelu: the mean slope outside training (MXNet 1.9.1 printed −0.2295 for −1 with its default
+    /// bounds); while training each element draws its slope in the bounds and backward uses it.
+    @Test func rreluByHand() throws {
+        let op = LeakyReLU(kind: .rrelu)
+        let x = NDArray((0..<200).map { Float($0 % 2 == 0 ? -1 : 1) * Float($0 + 1) / 10 })
+        let f = try OpFixture(op, shapes: [nil], given: [0: x])
+        #expect(op.listOutputs() == ["output", "mask"] && f.outputShapes == [[200], [200]])
+        let mean = try f.forward(isTrain: false)[0].toArray()
+        expectClose([mean[0]], [-0.1 * 0.2295], "inference slope")
+        f.heads[0].fill(1)
+        let g = try f.gradients(isTrain: true)
+        let y = f.outputs[0].toArray()
+        var slopes: Set<Float> = []
+        for i in 0..<200 {
+            if x.data[i] > 0 {
+                #expect(y[i] == x.data[i] && g[0]!.data[i] == 1)
+            } else {
+                let a = y[i] / x.data[i]
+                #expect(a >= 0.125 - 1e-6 && a <= 0.334 + 1e-6, "slope \(a) outside the bounds")
+                #expect(abs(g[0]!.data[i] - a) < 1e-5, "backward uses the drawn slope")
+                #expect(abs(f.outputs[1].data[i] - a) < 1e-5, "the mask holds the slope")
+                slopes.insert((a * 1000).rounded())
+            }
+        }
+        #expect(slopes.count > 20, "the slopes are drawn, not one value")
     }
 }

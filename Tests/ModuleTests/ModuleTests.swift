@@ -583,6 +583,25 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(!plain.rescaleGradIsGiven && plain.rescaleGrad == 1)
     }
 
+    /// A prelu's gamma, made when composing, starts at 0.25 whatever the global initializer (MXNet
+    /// puts `__init__` Constant 0.25 on it), and trains.
+    @Test func preluGammaStartsAtAQuarterAndTrains() throws {
+        let fc = try Symbol.fullyConnected(.variable("data"), numHidden: 4, name: "fc1")
+        let act = try Symbol.leakyReLU(fc, actType: "prelu", name: "act")
+        let net = try Symbol.softmaxOutput(try Symbol.fullyConnected(act, numHidden: 2, name: "fc2"), name: "softmax")
+        let module = try Module(symbol: try Symbol.fromJSON(net.toJSON()))
+        try module.bind(
+            dataShapes: [DataDesc(name: "data", shape: [16, 2])],
+            labelShapes: [DataDesc(name: "softmax_label", shape: [16])])
+        try module.initParams(initializer: Xavier())
+        #expect(try module.getParams().args["act_gamma"]?.toArray() == [0.25, 0.25, 0.25, 0.25])
+        try module.initOptimizer(optimizer: OptimizerConfig(name: "sgd", learningRate: 0.5))
+        let (x, y) = blobs(16, seed: 4)
+        try module.forwardBackward(DataBatch(data: [x], label: [y]))
+        try module.update()
+        #expect(try module.getParams().args["act_gamma"]?.toArray() != [0.25, 0.25, 0.25, 0.25])
+    }
+
     /// MXNet's `Variable(name, init=…, lr_mult=…, wd_mult=…)`: the variable's own initializer wins
     /// over the global one, `lr_mult` 0 freezes it, `wd_mult` overrides the bias rule, explicit
     /// multipliers in the optimizer config win over the symbol's; and they survive symbol JSON.
