@@ -73,6 +73,29 @@ extension Symbol {
             ]))
     }
 
+    /// `LayerNorm` over `axis` (default the last) with `eps` (MXNet default 1e-5).
+    public static func layerNorm(_ data: Symbol, axis: Int? = nil, eps: Float? = nil, name: String? = nil) throws
+        -> Symbol
+    {
+        try operation(
+            "LayerNorm", name: name, inputs: [("data", data)],
+            attributes: attrs([("axis", axis.map(String.init)), ("eps", number(eps))]))
+    }
+
+    /// `InstanceNorm` with `eps` (MXNet default 1e-3).
+    public static func instanceNorm(_ data: Symbol, eps: Float? = nil, name: String? = nil) throws -> Symbol {
+        try operation("InstanceNorm", name: name, inputs: [("data", data)], attributes: attrs([("eps", number(eps))]))
+    }
+
+    /// `L2Normalization` with `mode` (instance, channel, spatial) and `eps` (MXNet default 1e-10).
+    public static func l2Normalization(_ data: Symbol, mode: String? = nil, eps: Float? = nil, name: String? = nil)
+        throws -> Symbol
+    {
+        try operation(
+            "L2Normalization", name: name, inputs: [("data", data)],
+            attributes: attrs([("mode", mode), ("eps", number(eps))]))
+    }
+
     /// `Pooling` with `kernel`, `pool_type` (max, avg, sum), optional `stride`, `pad`, `global_pool`.
     public static func pooling(
         _ data: Symbol, kernel: [Int], poolType: String = "max", stride: [Int]? = nil, pad: [Int]? = nil,

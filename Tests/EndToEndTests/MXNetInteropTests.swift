@@ -163,11 +163,16 @@ struct MXNetInteropTests {
     }
 
     /// The end of the scripts `predictsTheSame` runs: `sym` (labels: its arguments ending in
-    /// "label") initialized at random, saved as epoch 1 of `prefix`, and its predictions for `x`.
+    /// "label") initialized at random (gammas and betas too, which MXNet sets to 1 and 0), saved as
+    /// epoch 1 of `prefix`, and its predictions for `x`.
     static let savingCheckpointAndPredictions = """
         mod = mx.mod.Module(sym, context=mx.cpu(), label_names=[a for a in sym.list_arguments() if a.endswith("label")])
         mod.bind(data_shapes=[("data", x.shape)], for_training=False)
         mod.init_params(mx.init.Xavier(rnd_type="gaussian", magnitude=3))
+        args, aux = mod.get_params()
+        rng = np.random.RandomState(1)
+        args = {k: mx.nd.array(rng.uniform(0.5, 1.5, v.shape)) if k.endswith(("gamma", "beta")) else v for k, v in args.items()}
+        mod.set_params(args, aux)
         mod.save_checkpoint(prefix, 1)
         mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
         np.save(out, mod.get_outputs()[0].asnumpy())
@@ -207,7 +212,9 @@ struct MXNetInteropTests {
 
     /// MXNet's side of the convolutions' comparison: a depthwise convolution (num_group = channels),
     /// a grouped one dilated by 2, one dilated unevenly with a stride, a grouped dilated
-    /// deconvolution with adj and bias, another dilated, with MXNet's predictions for an input.
+    /// deconvolution with adj and bias, another dilated, InstanceNorm, L2Normalization (channel and
+    /// instance) and LayerNorm (over channels and the last axis), with MXNet's predictions for an
+    /// input.
     /// (MXNet 1.9.1 runs these on oneDNN. Its oneDNN path refuses `target_shape` ("could not create a
     /// descriptor"), and its own CPU deconvolution, taken with oneDNN off, is wrong for a stride and a
     /// dilation both above 1 (it differs from oneDNN and from the definition); `target_shape`'s
@@ -224,7 +231,11 @@ struct MXNetInteropTests {
         h = mx.sym.Convolution(h, kernel=(2, 3), num_filter=4, dilate=(3, 2), stride=(2, 1), no_bias=True, name="dilated")
         h = mx.sym.Deconvolution(h, kernel=(3, 3), num_filter=6, stride=(2, 2), pad=(1, 1), adj=(1, 1), num_group=2, dilate=(2, 1), no_bias=False, name="up1")
         h = mx.sym.Deconvolution(h, kernel=(4, 4), num_filter=3, stride=(2, 2), dilate=(1, 2), pad=(1, 2), adj=(1, 0), name="up2")
+        h = mx.sym.InstanceNorm(h, name="inorm")
+        h = mx.sym.L2Normalization(h, mode="channel", name="l2c")
+        h = mx.sym.LayerNorm(h, axis=1, name="lnorm")
         h = mx.sym.FullyConnected(mx.sym.Flatten(h), num_hidden=5, name="fc1")
+        h = mx.sym.LayerNorm(mx.sym.L2Normalization(h, name="l2"), name="lnfc")
         sym = mx.sym.SoftmaxOutput(h, name="softmax")
         \(savingCheckpointAndPredictions)
         """
