@@ -103,6 +103,44 @@ struct MetricTests {
         #expect(throws: MetricError.self) { try ce.update(labels: [NDArray([0, .nan, 1])], preds: p) }
     }
 
+    /// MXNet 1.9.1 indexes `pred[arange(N), int64(label)]` with numpy: a negative label counts from
+    /// the last class, a fractional one truncates toward zero, and anything past `-K..<K` raises
+    /// `IndexError` (here `labelOutOfRange`, naming the label and the range).
+    @Test func crossEntropyReadsNegativeLabelsFromTheEnd() throws {
+        // Probabilities 0.01 … 0.30 in a (3, 10) array, as in the MXNet session below.
+        let p = NDArray((1...30).map { Float($0) / 100 }, shape: [3, 10])
+        // MXNet 1.9.1 printed, for CrossEntropy and NegativeLogLikelihood alike:
+        //   labels [0, 1, -1]  → 2.6431355476379395  (-1 reads p[2, 9] = 0.30)
+        //   labels [0, 1, 9]   → 2.6431355476379395
+        //   labels [0, 1, 9.7] → 2.6431355476379395  (int64(9.7) = 9)
+        //   labels [0, 1, -1.5] → 2.6431355476379395 (int64(-1.5) = -1)
+        //   labels [0, 1, -10] → 2.762027104695638   (-10 reads p[2, 0] = 0.21)
+        //   labels [0, 1, -0.5] → 2.762027104695638  (int64(-0.5) = 0)
+        let cases: [([Float], Double)] = [
+            ([0, 1, -1], 2.6431355476379395), ([0, 1, 9], 2.6431355476379395), ([0, 1, 9.7], 2.6431355476379395),
+            ([0, 1, -1.5], 2.6431355476379395), ([0, 1, -10], 2.762027104695638), ([0, 1, -0.5], 2.762027104695638),
+        ]
+        for (labels, expected) in cases {
+            for metric in [CrossEntropy(), NegativeLogLikelihood()] as [NegativeLogProbabilityMetric] {
+                try metric.update(labels: [NDArray(labels)], preds: [p])
+                #expect(metric.numInst == 3)
+                #expect(close(value(metric), expected, 1e-6), "\(metric.name) \(labels)")
+            }
+        }
+        // MXNet raises IndexError ("index 10 is out of bounds for axis 1 with size 10", likewise
+        // for -11, and for NaN or infinity, which int64 turns into -9223372036854775808).
+        for bad: Float in [10, -11, 11.5, .infinity, -.infinity] {
+            let ce = CrossEntropy()
+            #expect(throws: MetricError.labelOutOfRange(metric: "cross-entropy", label: bad, classes: 10)) {
+                try ce.update(labels: [NDArray([0, 1, bad])], preds: [p])
+            }
+            #expect(ce.numInst == 0, "a rejected batch adds nothing")
+        }
+        #expect(throws: MetricError.self) { try CrossEntropy().update(labels: [NDArray([0, 1, .nan])], preds: [p]) }
+        let message = MetricError.labelOutOfRange(metric: "nll-loss", label: 10, classes: 10).description
+        #expect(message.contains("label 10.0") && message.contains("-10..<10"))
+    }
+
     @Test func regressionMetricsAverageOverBatches() throws {
         // MXNet's example: differences 0.5, 0.5, 0, 1.
         let labels = [NDArray([2.5, 0, 2, 8], shape: [4, 1])]
