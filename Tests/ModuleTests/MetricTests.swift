@@ -162,6 +162,57 @@ struct MetricTests {
         #expect(throws: MetricError.self) { try r.update(labels: [NDArray([0, 0])], preds: [NDArray([1, 1, 1])]) }
     }
 
+    /// MXNet 1.9.1's MAE/MSE/RMSE reshape a 1-D array to (N, 1) and then broadcast `label - pred`
+    /// as numpy does. Labels are `arange(n) * 0.5` and predictions `arange(n) * 0.3 + 0.1` in the
+    /// shapes given; the values are what MXNet 1.9.1 printed for (mae, mse, rmse).
+    @Test func regressionMetricsBroadcastAsMXNetDoes() throws {
+        func ramp(_ shape: [Int], _ scale: Float, _ offset: Float) -> NDArray {
+            NDArray((0..<NDArray.elementCount(shape)).map { Float($0) * scale + offset }, shape: shape)
+        }
+        let cases: [(label: [Int], pred: [Int], mae: Double, mse: Double, rmse: Double)] = [
+            ([4], [4], 0.25, 0.09000000357627869, 0.30000001192092896),
+            ([4], [4, 1], 0.25, 0.09000000357627869, 0.30000001192092896),
+            ([4, 1], [4], 0.25, 0.09000000357627869, 0.30000001192092896),
+            ([4], [4, 3], 1.0, 1.2599999904632568, 1.1224972009658813),
+            ([4, 3], [4], 2.2166664600372314, 6.806666851043701, 2.6089589595794678),
+            ([4, 1], [1, 4], 0.5625, 0.4649999737739563, 0.6819090843200684),
+            ([4], [1, 4], 0.5625, 0.4649999737739563, 0.6819090843200684),
+            ([1], [4], 0.550000011920929, 0.41499999165534973, 0.6442049145698547),
+            ([4], [1], 0.699999988079071, 0.73499995470047, 0.8573213815689087),
+            ([2, 3, 4], [2, 3, 4], 2.2083332538604736, 6.756666660308838, 2.5993587970733643),
+            ([2, 1, 4], [2, 3, 1], 1.0166667699813843, 1.4850000143051147, 1.2186057567596436),
+        ]
+        for c in cases {
+            let labels = [ramp(c.label, 0.5, 0)]
+            let preds = [ramp(c.pred, 0.3, 0.1)]
+            for (metric, expected) in [(MAE(), c.mae), (MSE(), c.mse), (RMSE(), c.rmse)] as [(RegressionMetric, Double)]
+            {
+                try metric.update(labels: labels, preds: preds)
+                #expect(abs(value(metric) - expected) <= 1e-6 * max(1, expected), "\(metric.name) \(c.label) \(c.pred)")
+            }
+        }
+        // MXNet raises "operands could not be broadcast together" for these; SwiftPS names both shapes.
+        let refused: [([Int], [Int])] = [
+            ([3], [4]), ([4, 2], [4, 3]), ([4, 3], [3]), ([2, 3], [2, 3, 4]), ([2], [2, 3, 4]),
+        ]
+        for (l, p) in refused {
+            for metric in [MAE(), MSE(), RMSE()] {
+                #expect(throws: MetricError.self, "\(l) \(p)") {
+                    try metric.update(labels: [ramp(l, 1, 0)], preds: [ramp(p, 1, 0)])
+                }
+                #expect(metric.numInst == 0)
+            }
+        }
+        // Empty arrays: MXNet adds NaN (numpy's mean of nothing); SwiftPS refuses them.
+        #expect(throws: MetricError.self) { try MSE().update(labels: [NDArray([])], preds: [NDArray([])]) }
+        do {
+            try MAE().update(labels: [ramp([3], 1, 0)], preds: [ramp([4], 1, 0)])
+            Issue.record("(3,) against (4,) must throw")
+        } catch let error as MetricError {
+            #expect(error.description.contains("[3, 1] and [4, 1] do not broadcast"))
+        }
+    }
+
     @Test func f1MacroAndMicro() throws {
         // Batch 1 predicts class 1 everywhere: tp 2, fp 1, fn 0 → P = 2/3, R = 1, F1 = 0.8.
         // Batch 2 predicts class 0 everywhere with labels [1, 0]: tp 0 → F1 = 0.
