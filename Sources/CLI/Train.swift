@@ -110,7 +110,8 @@ struct TrainOptions: ParsableArguments {
     @Option(
         help: """
             Initializer: default (MXNet fit.py's Xavier(gaussian, in, 2)), xavier[:rnd,factor,magnitude], \
-            uniform[:scale], normal[:sigma], msra, zero, one, constant:v.
+            uniform[:scale], normal[:sigma], msra, orthogonal[:scale,rand_type], bilinear, \
+            lstmbias[:forget_bias], zero, one, constant:v.
             """)
     var initializer: String = "default"
 

@@ -52,12 +52,15 @@ public enum TensorError: Error, CustomStringConvertible, Equatable {
     case outOfRange(String)
     /// An array sized by input that this machine cannot hold (`NDArray(checkedShape:for:hint:)`).
     case outOfMemory(String)
+    /// A numerical routine that did not converge (LAPACK's SVD).
+    case notConverged(String)
 
     public var description: String {
         switch self {
         case .shapeMismatch(let s): return "shape mismatch: \(s)"
         case .outOfRange(let s): return "out of range: \(s)"
         case .outOfMemory(let s): return s
+        case .notConverged(let s): return "did not converge: \(s)"
         }
     }
 }

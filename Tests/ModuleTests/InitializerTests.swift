@@ -192,6 +192,6 @@ struct InitializerTests {
         }
         #expect(throws: InitializerError.self) { try Initializers.create(attribute: #"["constant", {}]"#) }
         #expect(throws: InitializerError.self) { try Initializers.create(attribute: #"["xavier", 3]"#) }
-        #expect(throws: InitializerError.self) { try Initializers.create(attribute: #"["bilinear", {}]"#) }
+        #expect(throws: InitializerError.self) { try Initializers.create(attribute: #"["fusedrnn", {}]"#) }
     }
 }

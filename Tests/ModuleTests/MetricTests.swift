@@ -103,6 +103,44 @@ struct MetricTests {
         #expect(throws: MetricError.self) { try ce.update(labels: [NDArray([0, .nan, 1])], preds: p) }
     }
 
+    /// MXNet 1.9.1 indexes `pred[arange(N), int64(label)]` with numpy: a negative label counts from
+    /// the last class, a fractional one truncates toward zero, and anything past `-K..<K` raises
+    /// `IndexError` (here `labelOutOfRange`, naming the label and the range).
+    @Test func crossEntropyReadsNegativeLabelsFromTheEnd() throws {
+        // Probabilities 0.01 … 0.30 in a (3, 10) array, as in the MXNet session below.
+        let p = NDArray((1...30).map { Float($0) / 100 }, shape: [3, 10])
+        // MXNet 1.9.1 printed, for CrossEntropy and NegativeLogLikelihood alike:
+        //   labels [0, 1, -1]  → 2.6431355476379395  (-1 reads p[2, 9] = 0.30)
+        //   labels [0, 1, 9]   → 2.6431355476379395
+        //   labels [0, 1, 9.7] → 2.6431355476379395  (int64(9.7) = 9)
+        //   labels [0, 1, -1.5] → 2.6431355476379395 (int64(-1.5) = -1)
+        //   labels [0, 1, -10] → 2.762027104695638   (-10 reads p[2, 0] = 0.21)
+        //   labels [0, 1, -0.5] → 2.762027104695638  (int64(-0.5) = 0)
+        let cases: [([Float], Double)] = [
+            ([0, 1, -1], 2.6431355476379395), ([0, 1, 9], 2.6431355476379395), ([0, 1, 9.7], 2.6431355476379395),
+            ([0, 1, -1.5], 2.6431355476379395), ([0, 1, -10], 2.762027104695638), ([0, 1, -0.5], 2.762027104695638),
+        ]
+        for (labels, expected) in cases {
+            for metric in [CrossEntropy(), NegativeLogLikelihood()] as [NegativeLogProbabilityMetric] {
+                try metric.update(labels: [NDArray(labels)], preds: [p])
+                #expect(metric.numInst == 3)
+                #expect(close(value(metric), expected, 1e-6), "\(metric.name) \(labels)")
+            }
+        }
+        // MXNet raises IndexError ("index 10 is out of bounds for axis 1 with size 10", likewise
+        // for -11, and for NaN or infinity, which int64 turns into -9223372036854775808).
+        for bad: Float in [10, -11, 11.5, .infinity, -.infinity] {
+            let ce = CrossEntropy()
+            #expect(throws: MetricError.labelOutOfRange(metric: "cross-entropy", label: bad, classes: 10)) {
+                try ce.update(labels: [NDArray([0, 1, bad])], preds: [p])
+            }
+            #expect(ce.numInst == 0, "a rejected batch adds nothing")
+        }
+        #expect(throws: MetricError.self) { try CrossEntropy().update(labels: [NDArray([0, 1, .nan])], preds: [p]) }
+        let message = MetricError.labelOutOfRange(metric: "nll-loss", label: 10, classes: 10).description
+        #expect(message.contains("label 10.0") && message.contains("-10..<10"))
+    }
+
     @Test func regressionMetricsAverageOverBatches() throws {
         // MXNet's example: differences 0.5, 0.5, 0, 1.
         let labels = [NDArray([2.5, 0, 2, 8], shape: [4, 1])]
@@ -122,6 +160,57 @@ struct MetricTests {
         try r.update(labels: [NDArray([0, 0])], preds: [NDArray([3, 3])])
         #expect(close(value(r), 2))
         #expect(throws: MetricError.self) { try r.update(labels: [NDArray([0, 0])], preds: [NDArray([1, 1, 1])]) }
+    }
+
+    /// MXNet 1.9.1's MAE/MSE/RMSE reshape a 1-D array to (N, 1) and then broadcast `label - pred`
+    /// as numpy does. Labels are `arange(n) * 0.5` and predictions `arange(n) * 0.3 + 0.1` in the
+    /// shapes given; the values are what MXNet 1.9.1 printed for (mae, mse, rmse).
+    @Test func regressionMetricsBroadcastAsMXNetDoes() throws {
+        func ramp(_ shape: [Int], _ scale: Float, _ offset: Float) -> NDArray {
+            NDArray((0..<NDArray.elementCount(shape)).map { Float($0) * scale + offset }, shape: shape)
+        }
+        let cases: [(label: [Int], pred: [Int], mae: Double, mse: Double, rmse: Double)] = [
+            ([4], [4], 0.25, 0.09000000357627869, 0.30000001192092896),
+            ([4], [4, 1], 0.25, 0.09000000357627869, 0.30000001192092896),
+            ([4, 1], [4], 0.25, 0.09000000357627869, 0.30000001192092896),
+            ([4], [4, 3], 1.0, 1.2599999904632568, 1.1224972009658813),
+            ([4, 3], [4], 2.2166664600372314, 6.806666851043701, 2.6089589595794678),
+            ([4, 1], [1, 4], 0.5625, 0.4649999737739563, 0.6819090843200684),
+            ([4], [1, 4], 0.5625, 0.4649999737739563, 0.6819090843200684),
+            ([1], [4], 0.550000011920929, 0.41499999165534973, 0.6442049145698547),
+            ([4], [1], 0.699999988079071, 0.73499995470047, 0.8573213815689087),
+            ([2, 3, 4], [2, 3, 4], 2.2083332538604736, 6.756666660308838, 2.5993587970733643),
+            ([2, 1, 4], [2, 3, 1], 1.0166667699813843, 1.4850000143051147, 1.2186057567596436),
+        ]
+        for c in cases {
+            let labels = [ramp(c.label, 0.5, 0)]
+            let preds = [ramp(c.pred, 0.3, 0.1)]
+            for (metric, expected) in [(MAE(), c.mae), (MSE(), c.mse), (RMSE(), c.rmse)] as [(RegressionMetric, Double)]
+            {
+                try metric.update(labels: labels, preds: preds)
+                #expect(abs(value(metric) - expected) <= 1e-6 * max(1, expected), "\(metric.name) \(c.label) \(c.pred)")
+            }
+        }
+        // MXNet raises "operands could not be broadcast together" for these; SwiftPS names both shapes.
+        let refused: [([Int], [Int])] = [
+            ([3], [4]), ([4, 2], [4, 3]), ([4, 3], [3]), ([2, 3], [2, 3, 4]), ([2], [2, 3, 4]),
+        ]
+        for (l, p) in refused {
+            for metric in [MAE(), MSE(), RMSE()] {
+                #expect(throws: MetricError.self, "\(l) \(p)") {
+                    try metric.update(labels: [ramp(l, 1, 0)], preds: [ramp(p, 1, 0)])
+                }
+                #expect(metric.numInst == 0)
+            }
+        }
+        // Empty arrays: MXNet adds NaN (numpy's mean of nothing); SwiftPS refuses them.
+        #expect(throws: MetricError.self) { try MSE().update(labels: [NDArray([])], preds: [NDArray([])]) }
+        do {
+            try MAE().update(labels: [ramp([3], 1, 0)], preds: [ramp([4], 1, 0)])
+            Issue.record("(3,) against (4,) must throw")
+        } catch let error as MetricError {
+            #expect(error.description.contains("[3, 1] and [4, 1] do not broadcast"))
+        }
     }
 
     @Test func f1MacroAndMicro() throws {

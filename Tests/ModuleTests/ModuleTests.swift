@@ -640,7 +640,7 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(after["fc2_weight"]!.maxAbsDifference(initial["fc2_weight"]!) > 0)
 
         // An initializer SwiftPS lacks is an error only when the variable must be drawn.
-        let orthogonal = Symbol.variable("fc1_weight", attributes: ["__init__": #"["orthogonal", {}]"#])
+        let orthogonal = Symbol.variable("fc1_weight", attributes: ["__init__": #"["fusedrnn", {}]"#])
         let cut = try Module(
             symbol: try Symbol.operation(
                 "FullyConnected", name: "fc1", inputs: [("data", Symbol.variable("data")), ("weight", orthogonal)],

@@ -4,13 +4,15 @@ import Foundation
 public enum Initializers {
     /// The names `create` accepts: MXNet's registered names and aliases.
     public static let validNames: [String] = [
-        "constant", "msra", "msraprelu", "normal", "one", "ones", "uniform", "xavier", "zero", "zeros",
+        "bilinear", "constant", "lstmbias", "msra", "msraprelu", "normal", "one", "ones", "orthogonal", "uniform",
+        "xavier", "zero", "zeros",
     ]
 
     /// An initializer from a spec `name` or `name:arg1,arg2,…`, the arguments in the order of
     /// MXNet's constructor: `"uniform:0.1"` (scale), `"normal:0.02"` (sigma), `"constant:0.5"`
     /// (value, required), `"xavier:gaussian,in,2"` (rnd_type, factor_type, magnitude),
-    /// `"msra:avg,0.25"` (factor_type, slope), `"zero"`, `"one"`. Names are case-insensitive;
+    /// `"msra:avg,0.25"` (factor_type, slope), `"orthogonal:1.414,normal"` (scale, rand_type),
+    /// `"lstmbias:1"` (forget_bias), `"bilinear"`, `"zero"`, `"one"`. Names are case-insensitive;
     /// omitted arguments take MXNet's defaults. Unknown names throw `unknownInitializer` listing
     /// the valid ones; bad arguments throw `invalidArgument`.
     public static func create(_ spec: String) throws -> any Initializer {
@@ -71,6 +73,17 @@ public enum Initializers {
             return MSRAPrelu(
                 factorType: try choice(0, "factor_type", default: Xavier.FactorType.avg),
                 slope: try float(1, "slope", default: 0.25))
+        case "orthogonal":
+            try expectArguments(atMost: 2)
+            return Orthogonal(
+                scale: try float(0, "scale", default: 1.414),
+                randType: try choice(1, "rand_type", default: Orthogonal.RandomType.uniform))
+        case "lstmbias":
+            try expectArguments(atMost: 1)
+            return LSTMBias(forgetBias: try float(0, "forget_bias", default: 1))
+        case "bilinear":
+            try expectArguments(atMost: 0)
+            return Bilinear()
         default:
             throw InitializerError.unknownInitializer(name: name, valid: validNames)
         }
@@ -97,6 +110,8 @@ public enum Initializers {
             "xavier": [("rnd_type", "uniform"), ("factor_type", "avg"), ("magnitude", "3")],
             "msra": [("factor_type", "avg"), ("slope", "0.25")],
             "msraprelu": [("factor_type", "avg"), ("slope", "0.25")],
+            "orthogonal": [("scale", "1.414"), ("rand_type", "uniform")], "lstmbias": [("forget_bias", "1.0")],
+            "bilinear": [],
         ]
         guard let keys = parameters[name] else {
             throw InitializerError.unknownInitializer(name: name, valid: validNames)

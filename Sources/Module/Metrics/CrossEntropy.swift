@@ -10,7 +10,10 @@ import SwiftPSTensor
 /// compute the same loss under different names.
 ///
 /// For `(N,)` labels and `(N, K)` probabilities it adds `-log(p[n, label_n] + eps)` per sample to
-/// `sumMetric` and 1 per sample to `numInst`; the value is the mean over samples.
+/// `sumMetric` and 1 per sample to `numInst`; the value is the mean over samples. A label indexes
+/// its row as numpy does in MXNet's `pred[arange(N), int64(label)]`: truncated toward zero, and a
+/// negative label counts from the end (-1 reads the last class, `-K` the first). A label outside
+/// `-K..<K`, NaN or infinite throws `MetricError.labelOutOfRange`, where MXNet raises `IndexError`.
 public class NegativeLogProbabilityMetric: EvalMetric {
     /// The display name.
     public let name: String
@@ -54,7 +57,8 @@ public class NegativeLogProbabilityMetric: EvalMetric {
 /// `"crossentropy"`, alias `"ce"`; display name `"cross-entropy"`).
 ///
 /// For `(N,)` labels and `(N, K)` probabilities it adds `-log(p[n, label_n] + eps)` per sample;
-/// the value is the mean over samples. `eps` defaults to 1e-12 as in MXNet.
+/// the value is the mean over samples. `eps` defaults to 1e-12 as in MXNet. Labels index as numpy
+/// does: -1 is the last class (see `NegativeLogProbabilityMetric`).
 public final class CrossEntropy: NegativeLogProbabilityMetric {
     /// A cross-entropy metric (MXNet's `CrossEntropy(eps=1e-12, name='cross-entropy')`).
     public init(eps: Double = 1e-12, name: String = "cross-entropy") { super.init(name: name, eps: eps) }
@@ -63,7 +67,8 @@ public final class CrossEntropy: NegativeLogProbabilityMetric {
 /// Negative log-likelihood, MXNet 1.x's `mx.metric.NegativeLogLikelihood` (registered as
 /// `"negativeloglikelihood"`, alias `"nll_loss"`; display name `"nll-loss"`).
 ///
-/// The same per-sample `-log(p[label] + eps)` as `CrossEntropy`, averaged over samples.
+/// The same per-sample `-log(p[label] + eps)` as `CrossEntropy`, averaged over samples, with the
+/// same numpy label indexing (-1 is the last class).
 public final class NegativeLogLikelihood: NegativeLogProbabilityMetric {
     /// An NLL metric (MXNet's `NegativeLogLikelihood(eps=1e-12, name='nll-loss')`).
     public init(eps: Double = 1e-12, name: String = "nll-loss") { super.init(name: name, eps: eps) }

@@ -5,7 +5,8 @@ public enum MetricError: Error, CustomStringConvertible, Equatable {
     case arrayCountMismatch(metric: String, labels: Int, preds: Int)
     /// A label array and its prediction array do not fit each other.
     case shapeMismatch(metric: String, label: [Int], pred: [Int], expected: String)
-    /// A label is not a class index of the prediction (negative, too large, NaN or infinite).
+    /// A label is not a class index of the prediction: past the classes either way (numpy's
+    /// negative indexing allows `-classes..<classes`), NaN or infinite.
     case labelOutOfRange(metric: String, label: Float, classes: Int)
     /// F1 received labels with more than two distinct values.
     case notBinary(metric: String, distinctLabels: [Float])
@@ -24,7 +25,8 @@ public enum MetricError: Error, CustomStringConvertible, Equatable {
         case .shapeMismatch(let metric, let label, let pred, let expected):
             return "\(metric): label shape \(label) does not fit prediction shape \(pred): \(expected)"
         case .labelOutOfRange(let metric, let label, let classes):
-            return "\(metric): label \(label) is not a class index in 0..<\(classes)"
+            return "\(metric): label \(label) is out of range for \(classes) classes: a label must be in "
+                + "-\(classes)..<\(classes) (a negative label counts from the last class, as MXNet indexes with numpy)"
         case .notBinary(let metric, let distinct):
             return "\(metric) only supports binary classification, but the labels hold \(distinct.count) "
                 + "distinct values \(distinct.prefix(8).map { String($0) })"

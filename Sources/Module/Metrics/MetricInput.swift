@@ -17,12 +17,15 @@ enum MetricInput {
         return Int(value)
     }
 
-    /// The class index held by `value`, or `labelOutOfRange` when it is not in `0..<classes`.
+    /// The class index held by `value` as numpy indexes a row with it (`pred[n, int64(label)]`):
+    /// truncated toward zero, and a negative index counts from the end, so -1 is the last class and
+    /// `-classes` the first. Anything outside `-classes..<classes`, NaN or infinite throws
+    /// `labelOutOfRange`, where MXNet raises numpy's `IndexError`.
     @inline(__always) static func classIndex(_ metric: String, _ value: Float, classes: Int) throws -> Int {
-        guard let k = integer(value), k >= 0, k < classes else {
+        guard let k = integer(value), k >= -classes, k < classes else {
             throw MetricError.labelOutOfRange(metric: metric, label: value, classes: classes)
         }
-        return k
+        return k < 0 ? k + classes : k
     }
 
     /// The number of rows and columns of `pred` seen as an `(N, K)` matrix whose N must equal the

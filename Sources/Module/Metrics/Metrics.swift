@@ -3,15 +3,17 @@ public enum Metrics {
     /// The names `create` accepts: MXNet's registered class names (lower-cased) and aliases, plus
     /// the display names where they differ.
     public static let validNames: [String] = [
-        "acc", "accuracy", "ce", "composite", "cross-entropy", "crossentropy", "f1", "loss", "mae", "mse",
-        "negativeloglikelihood", "nll-loss", "nll_loss", "perplexity", "rmse", "top_k_acc",
-        "top_k_accuracy", "topkaccuracy",
+        "acc", "accuracy", "ce", "composite", "cross-entropy", "crossentropy", "f1", "loss", "mae", "mcc", "mse",
+        "negativeloglikelihood", "nll-loss", "nll_loss", "pcc", "pearsoncorrelation", "pearsonr", "perplexity",
+        "rmse", "top_k_acc", "top_k_accuracy", "topkaccuracy",
     ]
 
     /// A metric with MXNet's defaults for `name` (case-insensitive): `"acc"` → `Accuracy`,
     /// `"top_k_accuracy"` → `TopKAccuracy(topK: 5)`, `"ce"` → `CrossEntropy`, `"nll_loss"` →
     /// `NegativeLogLikelihood`, `"perplexity"` → `Perplexity(ignoreLabel: -1)`, `"f1"`, `"mse"`,
-    /// `"mae"`, `"rmse"`, `"loss"` (the outputs' mean, for `MakeLoss` networks), `"composite"` (empty); `"top_k_accuracy:3"` sets k (MXNet's `top_k=3`).
+    /// `"mae"`, `"rmse"`, `"mcc"`, `"pearsonr"` (`PearsonCorrelation`), `"pcc"`, `"loss"` (the
+    /// outputs' mean, for `MakeLoss` networks), `"composite"` (empty); `"top_k_accuracy:3"` sets k
+    /// (MXNet's `top_k=3`). F1, MCC and PearsonCorrelation take MXNet's default `average="macro"`.
     /// Unknown names throw `MetricError.unknownMetric` listing the valid ones.
     public static func create(_ spec: String) throws -> any EvalMetric {
         let parts = spec.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
@@ -32,6 +34,9 @@ public enum Metrics {
         case "ce", "crossentropy", "cross-entropy": return CrossEntropy()
         case "nll_loss", "negativeloglikelihood", "nll-loss": return NegativeLogLikelihood()
         case "f1": return F1()
+        case "mcc": return MCC()
+        case "pearsonr", "pearsoncorrelation": return PearsonCorrelation()
+        case "pcc": return PCC()
         case "perplexity": return Perplexity()
         case "mse": return MSE()
         case "mae": return MAE()
