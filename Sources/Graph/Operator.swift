@@ -146,6 +146,9 @@ public protocol Operator: Sendable {
     /// Whether backward reads the gradient of the outputs. False for the loss layers (their gradient
     /// is their own) and BlockGrad: as a network's output they need no head gradient.
     var readsOutputGradient: Bool { get }
+    /// Attributes of the variable a symbol creates for `argument` when it is not given (MXNet's
+    /// `FSetInputVarAttrOnCompose`: bilinear UpSampling's weight gets `__init__`); none by default.
+    func inputVariableAttributes(_ argument: String) -> [String: String]
 }
 
 extension Operator {
@@ -153,4 +156,5 @@ extension Operator {
     public func listAuxiliaryStates() -> [String] { [] }
     public var labelInputs: Set<Int> { [] }
     public var readsOutputGradient: Bool { true }
+    public func inputVariableAttributes(_ argument: String) -> [String: String] { [:] }
 }

@@ -73,7 +73,7 @@ extension Symbol {
             entries[i] = try single(input, s)
         }
         let inputs = entries.enumerated().map { i, entry in
-            entry ?? variable(nodeName + "_" + slots[i]).heads[0]
+            entry ?? variable(nodeName + "_" + slots[i], attributes: op.inputVariableAttributes(slots[i])).heads[0]
         }
         let node = Node(
             op: op, opName: opName, name: nodeName, attributes: attributes, inputs: inputs, shapeHint: nil)
