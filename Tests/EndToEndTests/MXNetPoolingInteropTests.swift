@@ -74,32 +74,14 @@ struct MXNetPoolingInteropTests {
         let mxnet = MXNetInteropTests()
         try mxnet.runMXNet(
             [dir + "/pools", dir + "/in.npy", dir + "/mxnet.npy", dir + "/grads.params"], in: dir, script: Self.script)
-        let ours = try CLIRunner.run([
-            "predict", "--model-prefix", dir + "/pools", "--load-epoch", "1", "--input", dir + "/in.npy", "--format",
-            "npy", "--output", dir + "/swiftps.npy",
-        ])
-        #expect(ours.status == 0, "\(ours.stderr)")
-        let predicted = try mxnet.maxDifference(dir + "/mxnet.npy", dir + "/swiftps.npy")
+        let predicted = try mxnet.predictionDifference(
+            prefix: dir + "/pools", epoch: 1, input: dir + "/in.npy", expected: dir + "/mxnet.npy")
         #expect(predicted < 1e-5, "swiftps predict differs from MXNet by \(predicted)")
-
         // One forward and backward of the outputs' sum, bound from MXNet's files as a user would.
-        let symbol = try Symbol.load(from: dir + "/pools-symbol.json")
-        let (args, _) = try ParamsFile.loadCheckpointParams(dir + "/pools-0001.params")
-        let exec = try symbol.simpleBind(
-            shapes: ["data": input.shape], gradReqs: symbol.listArguments().reduce(into: [:]) { $0[$1] = .write })
-        try exec.copyParams(from: args)
-        try exec.argDict["data"]!.copy(from: input)
-        exec.forward(isTrain: true)
+        let exec = try mxnet.expectGradientsAsMXNet(
+            prefix: dir + "/pools", epoch: 1, input: input, gradients: dir + "/grads.params", withData: true)
         let theirs = try NPYFile.decode(try AtomicFile.read(dir + "/mxnet.npy"), path: dir + "/mxnet.npy")
         let bound = exec.outputs[0].maxAbsDifference(theirs)
         #expect(bound < 1e-5, "the bound executor differs from MXNet by \(bound)")
-        try exec.backward()
-        let gradients = try ParamsFile.load(dir + "/grads.params")
-        #expect(Set(gradients.map(\.0)) == Set(symbol.listArguments()) && gradients.count == 5)
-        for (name, expected) in gradients {
-            let mine = try #require(exec.gradDict[name], "no gradient for \(name)")
-            let scale = max(1, expected.toArray().map(abs).max() ?? 0)
-            #expect(mine.maxAbsDifference(expected) <= 1e-5 * scale, "\(name)'s gradient differs from MXNet's")
-        }
     }
 }
