@@ -142,7 +142,8 @@ public protocol Operator: Sendable {
     /// Creates the bound instance.
     func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance
     /// Attributes for the variable composing makes for `argument` when it is not given (MXNet's
-    /// `FSetInputVarAttrOnCompose`: prelu's gamma gets `__init__`); none by default.
+    /// `FSetInputVarAttrOnCompose`: prelu's gamma and bilinear UpSampling's weight get `__init__`);
+    /// none by default.
     func argumentAttributes(_ argument: String) -> [String: String]
     /// Inputs that are labels (loss layers): the executor never asks for their gradients.
     var labelInputs: Set<Int> { get }

@@ -218,6 +218,19 @@ extension Symbol {
             attributes: ["scale": String(scale), "sample_type": "nearest", "num_args": "1"])
     }
 
+    /// `UpSampling` with `sample_type="bilinear"` of `channels`-channel (N, C, H, W) data: a learned
+    /// depthwise deconvolution by `scale` whose weight `<name>_weight` (C, 1, k, k) carries MXNet's
+    /// `__init__` `["bilinear", {}]`.
+    public static func bilinearUpSampling(
+        _ data: Symbol, scale: Int, channels: Int, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "UpSampling", name: name, inputs: [("data", data)],
+            attributes: [
+                "scale": String(scale), "sample_type": "bilinear", "num_filter": String(channels), "num_args": "1",
+            ])
+    }
+
     /// `Concat` of `inputs` along `dim` (MXNet default 1); writes `num_args`.
     public static func concat(_ inputs: [Symbol], dim: Int = 1, name: String? = nil) throws -> Symbol {
         try operation(

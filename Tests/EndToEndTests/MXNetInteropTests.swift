@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPSGraph
 import SwiftPSModule
 import Testing
 
@@ -108,6 +109,45 @@ struct MXNetInteropTests {
         let y = try NPYFile.decode(try AtomicFile.read(b), path: b)
         #expect(x.shape == y.shape)
         return x.maxAbsDifference(y)
+    }
+
+    /// `swiftps predict` of the checkpoint `prefix`-`epoch` for the .npy `input`: the largest
+    /// difference from the predictions MXNet saved in `expected`.
+    func predictionDifference(prefix: String, epoch: Int, input: String, expected: String) throws -> Float {
+        let output = expected + ".swiftps.npy"
+        let ours = try CLIRunner.run([
+            "predict", "--model-prefix", prefix, "--load-epoch", String(epoch), "--input", input, "--format", "npy",
+            "--output", output,
+        ])
+        #expect(ours.status == 0, "\(ours.stderr)")
+        return try maxDifference(expected, output)
+    }
+
+    /// Binds the checkpoint `prefix`-`epoch` as a user would, with gradients for every parameter (and
+    /// the data when `withData`), runs forward and a backward of the outputs' sum on `input`, and
+    /// expects the gradients to be the ones MXNet saved in `gradients`, each within 1e-5 of its
+    /// largest entry. Returns the executor, its outputs those of the forward.
+    @discardableResult
+    func expectGradientsAsMXNet(
+        prefix: String, epoch: Int, input: NDArray, gradients: String, withData: Bool = false
+    ) throws -> Executor {
+        let symbol = try Symbol.load(from: prefix + "-symbol.json")
+        let (args, _) = try ParamsFile.loadCheckpointParams(prefix + String(format: "-%04d.params", epoch))
+        var reqs = args.mapValues { _ in GradReq.write }
+        if withData { reqs["data"] = .write }
+        let exec = try symbol.simpleBind(shapes: ["data": input.shape], gradReqs: reqs)
+        try exec.copyParams(from: args)
+        try exec.argDict["data"]!.copy(from: input)
+        exec.forward(isTrain: true)
+        try exec.backward()
+        let theirs = try ParamsFile.load(gradients)
+        #expect(Set(theirs.map(\.0)) == Set(reqs.keys) && theirs.count == reqs.count)
+        for (name, expected) in theirs {
+            let mine = try #require(exec.gradDict[name], "no gradient for \(name)")
+            let scale = max(1, expected.toArray().map(abs).max() ?? 0)
+            #expect(mine.maxAbsDifference(expected) <= 1e-5 * scale, "\(name)'s gradient differs from MXNet's")
+        }
+        return exec
     }
 
     /// The strongest evidence that `swiftps train` is MXNet's training: from the same initial weights

@@ -68,28 +68,10 @@ struct MXNetOperatorInteropTests {
         let mxnet = MXNetInteropTests()
         try mxnet.runMXNet(
             [dir + "/ops", dir + "/in.npy", dir + "/mxnet.npy", dir + "/grads.params"], in: dir, script: Self.script)
-        let ours = try CLIRunner.run([
-            "predict", "--model-prefix", dir + "/ops", "--load-epoch", "1", "--input", dir + "/in.npy", "--format",
-            "npy", "--output", dir + "/swiftps.npy",
-        ])
-        #expect(ours.status == 0, "\(ours.stderr)")
-        #expect(try mxnet.maxDifference(dir + "/mxnet.npy", dir + "/swiftps.npy") < 1e-5)
-
+        let difference = try mxnet.predictionDifference(
+            prefix: dir + "/ops", epoch: 1, input: dir + "/in.npy", expected: dir + "/mxnet.npy")
+        #expect(difference < 1e-5)
         // One backward of the outputs' sum, bound from MXNet's files as a user would bind them.
-        let symbol = try Symbol.load(from: dir + "/ops-symbol.json")
-        let (args, _) = try ParamsFile.loadCheckpointParams(dir + "/ops-0001.params")
-        let exec = try symbol.simpleBind(
-            shapes: ["data": input.shape], gradReqs: args.mapValues { _ in GradReq.write })
-        try exec.copyParams(from: args)
-        try exec.argDict["data"]!.copy(from: input)
-        exec.forward(isTrain: true)
-        try exec.backward()
-        let theirs = try ParamsFile.load(dir + "/grads.params")
-        #expect(Set(theirs.map(\.0)) == Set(args.keys) && theirs.count == 6)
-        for (name, expected) in theirs {
-            let mine = try #require(exec.gradDict[name], "no gradient for \(name)")
-            let scale = max(1, expected.toArray().map(abs).max() ?? 0)
-            #expect(mine.maxAbsDifference(expected) <= 1e-5 * scale, "\(name)'s gradient differs from MXNet's")
-        }
+        try mxnet.expectGradientsAsMXNet(prefix: dir + "/ops", epoch: 1, input: input, gradients: dir + "/grads.params")
     }
 }

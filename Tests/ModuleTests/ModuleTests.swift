@@ -602,6 +602,23 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(try module.getParams().args["act_gamma"]?.toArray() != [0.25, 0.25, 0.25, 0.25])
     }
 
+    /// A bilinear UpSampling made by composing initializes its weight as MXNet's (`__init__`
+    /// bilinear): a constant image stays constant away from the border, at twice the size.
+    @Test func bilinearUpSamplingInitializesAsMXNet() throws {
+        let up = try Symbol.bilinearUpSampling(.variable("data"), scale: 2, channels: 3, name: "up")
+        let module = try Module(symbol: up, labelNames: [])
+        try module.bind(dataShapes: [DataDesc(name: "data", shape: [1, 3, 4, 4])], forTraining: false)
+        try module.initParams(initializer: Xavier())
+        try module.forward(DataBatch(data: [NDArray(shape: [1, 3, 4, 4], repeating: 2)], label: []), isTrain: false)
+        let y = try module.getOutputs()[0]
+        #expect(y.shape == [1, 3, 8, 8])
+        for c in 0..<3 {
+            for i in 1..<7 {
+                for j in 1..<7 { #expect(abs(y.data[(c * 8 + i) * 8 + j] - 2) < 1e-5, "(\(c), \(i), \(j))") }
+            }
+        }
+    }
+
     /// MXNet's `Variable(name, init=…, lr_mult=…, wd_mult=…)`: the variable's own initializer wins
     /// over the global one, `lr_mult` 0 freezes it, `wd_mult` overrides the bias rule, explicit
     /// multipliers in the optimizer config win over the symbol's; and they survive symbol JSON.

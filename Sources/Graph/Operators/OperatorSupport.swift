@@ -23,11 +23,21 @@ extension AttributeReader {
     /// tuple `()` is the default, as in MXNet (which writes `dilate=()` for its default).
     /// Every entry must be at least `minimum` and at most `largestWindowEntry`.
     func pair(_ name: String, default d: [Int]?, minimum: Int) throws -> [Int] {
+        try window(name, default: d, minimum: minimum, entries: 2...2, "SwiftPS supports 2-D NCHW only")
+    }
+
+    /// A tuple of a window (kernel, stride, pad) with a number of entries in `entries`; `nil`
+    /// default means required, and an empty tuple `()` is the default. Every entry must be at least
+    /// `minimum` and at most `largestWindowEntry`; `why` explains the allowed counts.
+    func window(
+        _ name: String, default d: [Int]?, minimum: Int, entries: ClosedRange<Int>, _ why: String
+    ) throws -> [Int] {
         let given = try tuple(name)
         guard let t = given?.isEmpty == false ? given : d else { throw bad(name, raw[name] ?? "", "is required") }
         let raw = self.raw[name] ?? AttributeReader.format(t)
-        guard t.count == 2 else {
-            throw bad(name, raw, "must have 2 entries (SwiftPS supports 2-D NCHW only)")
+        guard entries.contains(t.count) else {
+            let count = entries.count == 1 ? "\(entries.lowerBound)" : "\(entries.lowerBound) to \(entries.upperBound)"
+            throw bad(name, raw, "must have \(count) entries (\(why))")
         }
         guard t.allSatisfy({ $0 >= minimum }) else { throw bad(name, raw, "entries must be at least \(minimum)") }
         guard t.allSatisfy({ $0 <= Self.largestWindowEntry }) else {

@@ -1,14 +1,22 @@
+import Foundation
 import SwiftPSTensor
 
-/// MXNet's `Pooling` in 2-D, NCHW: max, average or sum over `kernel` windows.
+/// MXNet's `Pooling` in 1-D (NCW), 2-D (NCHW) or 3-D (NCDHW), the kernel's entries saying which:
+/// max, average, sum or Lp over `kernel` windows.
 ///
-/// MXNet's defaults: `pool_type` max, `stride` (1, 1) (not the kernel), `pad` (0, 0),
-/// `pooling_convention` valid (`Ho = (H + 2·pad − k) / s + 1` rounded down; `full` rounds up),
-/// `count_include_pad` True (an average divides by the window size clipped to the padded image,
-/// so padding counts as zeros). `global_pool` pools each whole plane to 1×1. Max pooling ignores
-/// padding, keeps the argmax of each window at forward and routes the gradient to it (for 2×2
-/// windows at stride 2, backward finds the argmax again from the data and the output). A window
-/// that lies wholly outside the image (possible with `full`) outputs 0 (MXNet leaves the lowest Float).
+/// MXNet's defaults: `pool_type` max, `stride` 1 on every axis (not the kernel), `pad` 0,
+/// `pooling_convention` valid (`out = (in + 2·pad − k) / s + 1` rounded down; `full` rounds up;
+/// `same`, which MXNet 1.9.1 takes for 1-D pooling only and without padding, gives `⌈in / s⌉`
+/// windows starting at `o·s`, the last ones clipped at the end), `count_include_pad` True (an
+/// average divides by the window size clipped to the padded input, so padding counts as zeros;
+/// with `same` that is the window clipped to the input). `global_pool` pools each whole plane to
+/// one value. `pool_type="lp"` with `p_value` 1, 2 or 3 outputs `(Σ xᵖ)^(1/p)` over the window's
+/// input (MXNet's formula: no absolute value, so p = 1 is the plain sum and p = 3 a signed cube
+/// root), with gradient `dy · (x / y)^(p − 1)`, 0 where y = 0. Max pooling ignores padding, keeps
+/// the argmax of each window at forward and routes the gradient to it (for 2×2 windows at stride 2,
+/// backward finds the argmax again from the data and the output). A max window that lies wholly in
+/// the padding (or past the input, with `full`) outputs −3.4028235e38 (the lowest Float, as
+/// MXNet's own kernels do) and passes no gradient; avg, sum and lp give 0 there.
 public struct Pooling: Operator {
     public static let typeName = "Pooling"
     public static let attributeNames: [String] = [
@@ -18,139 +26,313 @@ public struct Pooling: Operator {
 
     /// MXNet's `pool_type` values.
     public enum Kind: String, Sendable, CaseIterable {
-        case max, avg, sum
+        case max, avg, sum, lp
+    }
+
+    /// MXNet's `pooling_convention` values: how many windows fit along an axis.
+    public enum Convention: String, Sendable, CaseIterable {
+        /// `⌊(in + 2·pad − k) / s⌋ + 1`.
+        case valid
+        /// `⌈(in + 2·pad − k) / s⌉ + 1` (Caffe's).
+        case full
+        /// `⌈in / s⌉`, no padding (1-D only in MXNet 1.9.1).
+        case same
     }
 
     /// The reduction.
     public let kind: Kind
-    /// The window (kh, kw); ignored with `globalPool`.
+    /// The window, one entry per spatial axis (1 to 3); empty for `globalPool` without one.
     public let kernel: [Int]
     /// The step between windows.
     public let stride: [Int]
     /// The padding on each side.
     public let pad: [Int]
-    /// Pool each whole plane to 1×1.
+    /// Pool each whole plane to one value.
     public let globalPool: Bool
-    /// Round the output size up (MXNet's `pooling_convention="full"`).
-    public let fullConvention: Bool
+    /// The output-size rule.
+    public let convention: Convention
     /// Count padding in an average's divisor.
     public let countIncludePad: Bool
+    /// The p of Lp pooling (1, 2 or 3); nil for the other kinds.
+    public let pValue: Int?
+
+    /// The layouts MXNet names for 1-, 2- and 3-D data: SwiftPS pools channel-first data only.
+    static let layouts = ["NCW", "NCHW", "NCDHW"]
 
     public init(attributes: [String: String]) throws {
         let r = AttributeReader(op: Self.typeName, attributes)
         kind = Kind(rawValue: try r.choice("pool_type", Kind.allCases.map(\.rawValue), default: "max")) ?? .max
         globalPool = try r.bool("global_pool", default: false)
-        kernel = try r.pair("kernel", default: globalPool ? [1, 1] : nil, minimum: 1)
-        stride = try r.pair("stride", default: [1, 1], minimum: 1)
-        pad = try r.pair("pad", default: [0, 0], minimum: 0)
-        fullConvention = try r.choice("pooling_convention", ["valid", "full"], default: "valid") == "full"
+        convention =
+            Convention(
+                rawValue: try r.choice("pooling_convention", Convention.allCases.map(\.rawValue), default: "valid"))
+            ?? .valid
+        let why = "1-D, 2-D or 3-D pooling"
+        kernel = try r.window(
+            "kernel", default: globalPool ? [] : nil, minimum: 1, entries: globalPool ? 0...3 : 1...3, why)
+        // Without a kernel (global pooling) stride and pad change nothing.
+        let axes = kernel.isEmpty ? 0...3 : kernel.count...kernel.count
+        let alike = kernel.isEmpty ? why : "one per kernel entry"
+        stride = try r.window(
+            "stride", default: Array(repeating: 1, count: kernel.count), minimum: 1, entries: axes, alike)
+        if convention == .same {
+            // MXNet 1.9.1 runs `same` only with `pad=(0, 0, 0)` (its check reads three entries); any
+            // count of zeros is taken here.
+            let zeros = try r.window("pad", default: [], minimum: 0, entries: 0...3, "zeros")
+            guard zeros.allSatisfy({ $0 == 0 }) else {
+                throw r.bad("pad", r.raw["pad"] ?? "", "must be 0: MXNet's pooling_convention 'same' takes no padding")
+            }
+            guard kernel.count <= 1 else {
+                throw r.bad(
+                    "pooling_convention", "same",
+                    "is for 1-D pooling only in MXNet 1.9.1 (kernel \(AttributeReader.format(kernel)))")
+            }
+            pad = Array(repeating: 0, count: kernel.count)
+        } else {
+            pad = try r.window(
+                "pad", default: Array(repeating: 0, count: kernel.count), minimum: 0, entries: axes, alike)
+        }
         countIncludePad = try r.bool("count_include_pad", default: true)
-        try r.requireAbsentOr("layout", ["NCHW", "None"], reason: "is not supported: SwiftPS pools NCHW data only")
+        // MXNet's `p_value` is an optional int it reads for Lp pooling only, which supports 1 to 3.
+        var p: Int?
+        if let given = r.raw["p_value"], given.trimmingSpaces != "None" { p = try r.int("p_value") }
+        if kind == .lp {
+            guard let p else { throw r.bad("p_value", "", "is required with pool_type 'lp'") }
+            guard (1...3).contains(p) else {
+                throw r.bad("p_value", "\(p)", "must be 1, 2 or 3 (MXNet supports no other)")
+            }
+        }
+        pValue = kind == .lp ? p : nil
+        try r.requireAbsentOr(
+            "layout", Set(Self.layouts + ["None"]), reason: "is not supported: SwiftPS pools channel-first data only")
+        if let layout = r.raw["layout"]?.trimmingSpaces, layout != "None", !kernel.isEmpty,
+            layout != Self.layouts[kernel.count - 1]
+        {
+            throw r.bad("layout", layout, "does not match the kernel \(AttributeReader.format(kernel))")
+        }
     }
 
-    /// A Pooling with the given settings.
+    /// A Pooling with the given settings; `kernel` has one entry per spatial axis (1 to 3), as have
+    /// `stride` and `pad` (default 1 and 0 on every axis). Lp pooling needs `pValue`.
     public init(
-        kind: Kind, kernel: [Int], stride: [Int] = [1, 1], pad: [Int] = [0, 0], globalPool: Bool = false,
-        fullConvention: Bool = false, countIncludePad: Bool = true
+        kind: Kind, kernel: [Int], stride: [Int]? = nil, pad: [Int]? = nil, globalPool: Bool = false,
+        convention: Convention = .valid, countIncludePad: Bool = true, pValue: Int? = nil
     ) {
-        precondition(kernel.count == 2 && stride.count == 2 && pad.count == 2, "Pooling is 2-D")
+        let axes = kernel.count
+        let stride = stride ?? Array(repeating: 1, count: axes)
+        let pad = pad ?? Array(repeating: 0, count: axes)
+        precondition((globalPool ? 0...3 : 1...3).contains(axes), "Pooling is 1-, 2- or 3-D")
+        precondition(stride.count == axes && pad.count == axes, "stride and pad need one entry per kernel entry")
+        precondition(convention != .same || (axes <= 1 && pad.allSatisfy { $0 == 0 }), "same is 1-D, unpadded")
+        precondition((kind == .lp) == (pValue != nil) && (pValue.map { (1...3).contains($0) } ?? true), "p is 1 to 3")
         self.kind = kind
         self.kernel = kernel
         self.stride = stride
         self.pad = pad
         self.globalPool = globalPool
-        self.fullConvention = fullConvention
+        self.convention = convention
         self.countIncludePad = countIncludePad
+        self.pValue = pValue
     }
 
     public var attributes: [String: String] {
-        [
-            "pool_type": kind.rawValue, "kernel": AttributeReader.format(kernel),
-            "stride": AttributeReader.format(stride), "pad": AttributeReader.format(pad),
-            "global_pool": AttributeReader.format(globalPool),
-            "pooling_convention": fullConvention ? "full" : "valid",
-            "count_include_pad": AttributeReader.format(countIncludePad),
+        var a = [
+            "pool_type": kind.rawValue, "global_pool": AttributeReader.format(globalPool),
+            "pooling_convention": convention.rawValue, "count_include_pad": AttributeReader.format(countIncludePad),
         ]
+        if !kernel.isEmpty {
+            a["kernel"] = AttributeReader.format(kernel)
+            a["stride"] = AttributeReader.format(stride)
+            // MXNet 1.9.1 reads three pad entries when the convention is `same`.
+            a["pad"] = AttributeReader.format(convention == .same ? [0, 0, 0] : pad)
+        }
+        if let pValue { a["p_value"] = String(pValue) }
+        return a
     }
 
     public func listArguments() -> [String] { ["data"] }
 
     /// The window sweep over one plane for `data`.
     func geometry(_ data: [Int]) throws -> Window {
-        guard data.count == 4 else { throw GraphError.shapeError("Pooling needs 4-D NCHW data, got \(data)") }
-        let (h, w) = (data[2], data[3])
-        if globalPool {
-            return Window(height: h, width: w, kh: h, kw: w, sh: 1, sw: 1, ph: 0, pw: 0, outH: 1, outW: 1)
+        let axes = data.count - 2
+        let expected = kernel.isEmpty ? "3-D, 4-D or 5-D" : "\(kernel.count + 2)-D"
+        guard (1...3).contains(axes), kernel.isEmpty || kernel.count == axes else {
+            throw GraphError.shapeError(
+                "Pooling needs \(expected) data (N, C and \(kernel.isEmpty ? "1 to 3" : "\(kernel.count)") spatial axes, channel first), got \(data)"
+            )
         }
-        guard
-            let oh = windowOutputLength(h, kernel: kernel[0], stride: stride[0], pad: pad[0], roundUp: fullConvention),
-            let ow = windowOutputLength(w, kernel: kernel[1], stride: stride[1], pad: pad[1], roundUp: fullConvention)
-        else {
-            throw GraphError.shapeError("Pooling kernel \(kernel) with pad \(pad) is larger than the input \(h)x\(w)")
+        if convention == .same && axes != 1 {
+            throw GraphError.shapeError("Pooling with pooling_convention 'same' needs 3-D (N, C, W) data, got \(data)")
         }
-        return Window(
-            height: h, width: w, kh: kernel[0], kw: kernel[1], sh: stride[0], sw: stride[1], ph: pad[0], pw: pad[1],
-            outH: oh, outW: ow)
+        var spatial: [Window.Axis] = []
+        for i in 0..<axes {
+            let size = data[2 + i]
+            if globalPool {
+                spatial.append(Window.Axis(size: size, kernel: size, stride: 1, pad: 0, out: 1))
+                continue
+            }
+            guard
+                var out = windowOutputLength(
+                    size, kernel: kernel[i], stride: stride[i], pad: pad[i], roundUp: convention == .full)
+            else {
+                throw GraphError.shapeError(
+                    "Pooling kernel \(kernel) with pad \(pad) is larger than the input \(data[2...].map(String.init).joined(separator: "x"))"
+                )
+            }
+            if convention == .same { out = (size + stride[i] - 1) / stride[i] }
+            spatial.append(Window.Axis(size: size, kernel: kernel[i], stride: stride[i], pad: pad[i], out: out))
+        }
+        let unit = Window.Axis(size: 1, kernel: 1, stride: 1, pad: 0, out: 1)
+        let padded = Array(repeating: unit, count: 3 - axes) + spatial
+        return Window(d: padded[0], h: padded[1], w: padded[2])
     }
 
     public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
         guard let data = s.first ?? nil else { throw GraphError.shapeError("Pooling needs the data shape") }
         let g = try geometry(data)
-        return ([data], [[data[0], data[1], g.outH, g.outW]], [])
+        let out = [g.d.out, g.h.out, g.w.out].suffix(data.count - 2)
+        return ([data], [Array(data[..<2]) + out], [])
     }
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
         let data = context.inputShapes[0]
         let g = try geometry(data)
-        return try Instance(kind: kind, window: g, planes: data[0] * data[1], countIncludePad: countIncludePad)
+        return try Instance(
+            kind: kind, window: g, planes: data[0] * data[1], countIncludePad: countIncludePad, p: pValue ?? 1)
     }
 
-    /// One plane's window sweep.
+    /// One plane's window sweep, over depth, height and width (1-D and 2-D pooling have leading axes
+    /// of size 1).
     struct Window {
-        let height: Int, width: Int, kh: Int, kw: Int, sh: Int, sw: Int, ph: Int, pw: Int, outH: Int, outW: Int
+        /// One axis of the sweep: the input's size there, the window and the number of windows.
+        struct Axis {
+            let size: Int, kernel: Int, stride: Int, pad: Int, out: Int
 
-        /// The rows (or columns) of window `o` inside the image, and its size clipped to the padded image.
+            /// The positions of window `o` inside the input, and its size clipped to the padded input.
+            @inline(__always)
+            func span(_ o: Int) -> (Range<Int>, Int) {
+                let start = o * stride - pad
+                let paddedEnd = min(start + kernel, size + pad)
+                let lo = max(start, 0)
+                let hi = min(paddedEnd, size)
+                return (lo < hi ? lo..<hi : lo..<lo, paddedEnd - start)
+            }
+        }
+
+        let d: Axis, h: Axis, w: Axis
+
+        /// The input's and the output's elements per plane.
+        var volume: Int { d.size * h.size * w.size }
+        var outVolume: Int { d.out * h.out * w.out }
+        /// Shorthands of the 2-D sweeps.
+        var height: Int { h.size }
+        var width: Int { w.size }
+        var outH: Int { h.out }
+        var outW: Int { w.out }
+
+        /// The cells of one window: their flat indices within the plane, and the window's size
+        /// clipped to the padded input.
+        struct Cells {
+            let depths: Range<Int>, rows: Range<Int>, cols: Range<Int>, padded: Int
+            let height: Int, width: Int
+
+            /// The cells inside the input.
+            var count: Int { depths.count * rows.count * cols.count }
+
+            /// Calls `body` with each cell's index, in row-major order.
+            @inline(__always)
+            func forEachIndex(_ body: (Int) -> Void) {
+                for z in depths {
+                    for r in rows {
+                        let row = (z * height + r) * width
+                        for c in cols { body(row + c) }
+                    }
+                }
+            }
+        }
+
+        /// Calls `body` with each output's index within the plane and its window's cells, in order.
         @inline(__always)
-        static func span(_ o: Int, stride: Int, pad: Int, kernel: Int, size: Int) -> (Range<Int>, Int) {
-            let start = o * stride - pad
-            let paddedEnd = min(start + kernel, size + pad)
-            let lo = max(start, 0)
-            let hi = min(paddedEnd, size)
-            return (lo < hi ? lo..<hi : lo..<lo, paddedEnd - start)
+        func forEachWindow(_ body: (Int, Cells) -> Void) {
+            var o = 0
+            for od in 0..<d.out {
+                let (depths, padDepths) = d.span(od)
+                for oh in 0..<h.out {
+                    let (rows, padRows) = h.span(oh)
+                    for ow in 0..<w.out {
+                        let (cols, padCols) = w.span(ow)
+                        let cells = Cells(
+                            depths: depths, rows: rows, cols: cols, padded: padDepths * padRows * padCols,
+                            height: h.size, width: w.size)
+                        body(o, cells)
+                        o += 1
+                    }
+                }
+            }
         }
     }
 
     final class Instance: OperatorInstance {
         let kind: Kind, g: Window, planes: Int, countIncludePad: Bool
+        /// The p of Lp pooling.
+        let p: Int
         /// For max pooling, the flat index within its plane of each output's argmax (−1: empty window);
         /// empty for the 2×2 stride-2 case, whose backward finds the argmax from the data.
         let argmax: IndexBuffer
-        /// Max pooling with 2×2 windows at stride 2 and no padding (lenet's), which gets its own loops.
+        /// 2-D max pooling with 2×2 windows at stride 2 and no padding (lenet's), which gets its own loops.
         let isMax2x2: Bool
 
-        init(kind: Kind, window: Window, planes: Int, countIncludePad: Bool) throws {
+        init(kind: Kind, window: Window, planes: Int, countIncludePad: Bool, p: Int) throws {
             self.kind = kind
             g = window
             self.planes = planes
             self.countIncludePad = countIncludePad
+            self.p = p
             let g = window
             isMax2x2 =
-                kind == .max && g.kh == 2 && g.kw == 2 && g.sh == 2 && g.sw == 2 && g.ph == 0 && g.pw == 0
+                kind == .max && g.d.size == 1 && g.d.kernel == 1 && g.h.kernel == 2 && g.w.kernel == 2
+                && g.h.stride == 2 && g.w.stride == 2 && g.h.pad == 0 && g.w.pad == 0
                 && g.outH == g.height / 2 && g.outW == g.width / 2
             argmax = try IndexBuffer(
-                count: kind == .max && !isMax2x2 ? planes * window.outH * window.outW : 0,
-                for: "a max-pooling index buffer")
+                count: kind == .max && !isMax2x2 ? planes * window.outVolume : 0, for: "a max-pooling index buffer")
         }
 
-        /// The divisor of output (oh, ow) for avg, 1 for sum.
+        /// The divisor of a window for avg, 1 for the other kinds.
         @inline(__always)
-        func divisor(_ rows: Range<Int>, _ padRows: Int, _ cols: Range<Int>, _ padCols: Int) -> Float {
-            switch kind {
-            case .sum, .max: return 1
-            case .avg:
-                let n = countIncludePad ? padRows * padCols : rows.count * cols.count
-                return n > 0 ? Float(n) : 1
+        func divisor(_ cells: Window.Cells) -> Float {
+            guard kind == .avg else { return 1 }
+            let n = countIncludePad ? cells.padded : cells.count
+            return n > 0 ? Float(n) : 1
+        }
+
+        /// `xᵖ` of Lp pooling, without absolute value (as MXNet).
+        @inline(__always)
+        func power(_ x: Float) -> Float {
+            switch p {
+            case 1: return x
+            case 2: return x * x
+            default: return x * x * x
             }
+        }
+
+        /// The p-th root of Lp pooling (a signed cube root for p = 3, as MXNet).
+        @inline(__always)
+        func root(_ s: Float) -> Float {
+            switch p {
+            case 1: return s
+            case 2: return s.squareRoot()
+            default: return cbrt(s)
+            }
+        }
+
+        /// MXNet's Lp gradient of one input `x` of a window with output `y`: `dy · (x / y)^(p − 1)`,
+        /// 0 where y is 0 for p > 1.
+        @inline(__always)
+        func lpGradient(_ dy: Float, _ x: Float, _ y: Float) -> Float {
+            if p == 1 { return dy }
+            if y == 0 { return 0 }
+            let ratio = x / y
+            return p == 2 ? dy * ratio : dy * ratio * ratio
         }
 
         func forward(_ b: OpBinding, isTrain: Bool) {
@@ -160,34 +342,31 @@ public struct Pooling: Operator {
                 ComputeThreads.forEach(planes, grain: planeGrain) { forwardMax2x2(x, y, planes: $0) }
                 return
             }
-            let plane = g.height * g.width
-            let outPlane = g.outH * g.outW
-            for p in 0..<planes {
-                let xp = x + p * plane
-                for oh in 0..<g.outH {
-                    let (rows, padRows) = Window.span(oh, stride: g.sh, pad: g.ph, kernel: g.kh, size: g.height)
-                    for ow in 0..<g.outW {
-                        let (cols, padCols) = Window.span(ow, stride: g.sw, pad: g.pw, kernel: g.kw, size: g.width)
-                        let o = p * outPlane + oh * g.outW + ow
-                        if kind == .max {
-                            var best = -1
-                            var v = -Float.greatestFiniteMagnitude
-                            for r in rows {
-                                for c in cols where best < 0 || xp[r * g.width + c] > v {
-                                    v = xp[r * g.width + c]
-                                    best = r * g.width + c
-                                }
+            for plane in 0..<planes {
+                let xp = x + plane * g.volume
+                let first = plane * g.outVolume
+                g.forEachWindow { o, cells in
+                    switch kind {
+                    case .max:
+                        var best = -1
+                        // A window wholly in the padding keeps the lowest Float, as MXNet's.
+                        var v = -Float.greatestFiniteMagnitude
+                        cells.forEachIndex { i in
+                            if best < 0 || xp[i] > v {
+                                v = xp[i]
+                                best = i
                             }
-                            argmax.base[o] = Int32(best)
-                            y[o] = best < 0 ? 0 : v
-                        } else {
-                            var s: Float = 0
-                            for r in rows {
-                                let row = xp + r * g.width
-                                for c in cols { s += row[c] }
-                            }
-                            y[o] = s / divisor(rows, padRows, cols, padCols)
                         }
+                        argmax.base[first + o] = Int32(best)
+                        y[first + o] = v
+                    case .avg, .sum:
+                        var s: Float = 0
+                        cells.forEachIndex { s += xp[$0] }
+                        y[first + o] = s / divisor(cells)
+                    case .lp:
+                        var s: Float = 0
+                        cells.forEachIndex { s += power(xp[$0]) }
+                        y[first + o] = root(s)
                     }
                 }
             }
@@ -314,8 +493,6 @@ public struct Pooling: Operator {
 
         func backward(_ b: OpBinding) {
             let dy = b.outputGrads[0].data
-            let plane = g.height * g.width
-            let outPlane = g.outH * g.outW
             if isMax2x2 {
                 let (x, y) = (b.inputs[0].data, b.outputs[0].data)
                 b.withGrad(0) { dxArr, acc in
@@ -325,27 +502,29 @@ public struct Pooling: Operator {
                 }
                 return
             }
+            let (x, y) = (b.inputs[0].data, b.outputs[0].data)
             b.withGrad(0) { dxArr, acc in
                 if !acc { dxArr.fill(0) }
                 let dx = dxArr.data
-                for p in 0..<planes {
-                    let dxp = dx + p * plane
+                for plane in 0..<planes {
+                    let dxp = dx + plane * g.volume
+                    let first = plane * g.outVolume
                     if kind == .max {
-                        for o in 0..<outPlane {
-                            let i = Int(argmax.base[p * outPlane + o])
-                            if i >= 0 { dxp[i] += dy[p * outPlane + o] }
+                        for o in 0..<g.outVolume {
+                            let i = Int(argmax.base[first + o])
+                            if i >= 0 { dxp[i] += dy[first + o] }
                         }
                         continue
                     }
-                    for oh in 0..<g.outH {
-                        let (rows, padRows) = Window.span(oh, stride: g.sh, pad: g.ph, kernel: g.kh, size: g.height)
-                        for ow in 0..<g.outW {
-                            let (cols, padCols) = Window.span(ow, stride: g.sw, pad: g.pw, kernel: g.kw, size: g.width)
-                            let d = dy[p * outPlane + oh * g.outW + ow] / divisor(rows, padRows, cols, padCols)
-                            for r in rows {
-                                let row = dxp + r * g.width
-                                for c in cols { row[c] += d }
-                            }
+                    let xp = x + plane * g.volume
+                    g.forEachWindow { o, cells in
+                        let d = dy[first + o]
+                        if kind == .lp {
+                            let out = y[first + o]
+                            cells.forEachIndex { dxp[$0] += lpGradient(d, xp[$0], out) }
+                        } else {
+                            let share = d / divisor(cells)
+                            cells.forEachIndex { dxp[$0] += share }
                         }
                     }
                 }
