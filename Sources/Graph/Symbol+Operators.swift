@@ -195,6 +195,11 @@ extension Symbol {
             attributes: ["scale": String(scale), "sample_type": "nearest", "num_args": "1"])
     }
 
+    /// A unary math operator (`exp`, `log`, `sqrt`, `relu`, `sin`, …): `function` of each element.
+    public static func math(_ function: UnaryFunction, _ data: Symbol, name: String? = nil) throws -> Symbol {
+        try operation(function.operatorName, name: name, inputs: [("data", data)])
+    }
+
     /// `Concat` of `inputs` along `dim` (MXNet default 1); writes `num_args`.
     public static func concat(_ inputs: [Symbol], dim: Int = 1, name: String? = nil) throws -> Symbol {
         try operation(
