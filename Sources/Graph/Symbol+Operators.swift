@@ -200,6 +200,22 @@ extension Symbol {
         try operation(function.operatorName, name: name, inputs: [("data", data)])
     }
 
+    /// A reduction (`sum`, `mean`, `max`, `min`, `prod`; `norm1`/`norm2` write `norm` with its `ord`)
+    /// over `axis` (nil: every axis; negative counts from the end), keeping the folded axes as size 1
+    /// with `keepdims`, or folding the axes not named with `exclude` (not for norm).
+    public static func reduce(
+        _ reduction: ReduceOperation, _ data: Symbol, axis: [Int]? = nil, keepdims: Bool? = nil, exclude: Bool? = nil,
+        name: String? = nil
+    ) throws -> Symbol {
+        let norm = reduction == .norm1 || reduction == .norm2
+        return try operation(
+            norm ? "norm" : reduction.rawValue, name: name, inputs: [("data", data)],
+            attributes: attrs([
+                ("axis", tuple(axis)), ("keepdims", flag(keepdims)), ("exclude", flag(exclude)),
+                ("ord", norm ? (reduction == .norm1 ? "1" : "2") : nil),
+            ]))
+    }
+
     /// `Concat` of `inputs` along `dim` (MXNet default 1); writes `num_args`.
     public static func concat(_ inputs: [Symbol], dim: Int = 1, name: String? = nil) throws -> Symbol {
         try operation(

@@ -63,6 +63,12 @@ let allOperatorTypes: [any Operator.Type] = [
     RoundOp.self,
     SinOp.self,
     CosOp.self,
+    Sum.self,
+    Mean.self,
+    Max.self,
+    Min.self,
+    Prod.self,
+    Norm.self,
 ]
 
 /// MXNet's other names for the operators above: alias → the `typeName` it stands for.
@@ -93,4 +99,7 @@ let operatorAliases: [String: String] = [
     "broadcast_minus": "broadcast_sub",
     "split": "SliceChannel",
     "cast": "Cast",
+    "sum_axis": "sum",
+    "max_axis": "max",
+    "min_axis": "min",
 ]
