@@ -218,6 +218,27 @@ extension Symbol {
             attributes: ["scale": String(scale), "sample_type": "nearest", "num_args": "1"])
     }
 
+    /// A unary math operator (`exp`, `log`, `sqrt`, `relu`, `sin`, …): `function` of each element.
+    public static func math(_ function: UnaryFunction, _ data: Symbol, name: String? = nil) throws -> Symbol {
+        try operation(function.operatorName, name: name, inputs: [("data", data)])
+    }
+
+    /// A reduction (`sum`, `mean`, `max`, `min`, `prod`; `norm1`/`norm2` write `norm` with its `ord`)
+    /// over `axis` (nil: every axis; negative counts from the end), keeping the folded axes as size 1
+    /// with `keepdims`, or folding the axes not named with `exclude` (not for norm).
+    public static func reduce(
+        _ reduction: ReduceOperation, _ data: Symbol, axis: [Int]? = nil, keepdims: Bool? = nil, exclude: Bool? = nil,
+        name: String? = nil
+    ) throws -> Symbol {
+        let norm = reduction == .norm1 || reduction == .norm2
+        return try operation(
+            norm ? "norm" : reduction.rawValue, name: name, inputs: [("data", data)],
+            attributes: attrs([
+                ("axis", tuple(axis)), ("keepdims", flag(keepdims)), ("exclude", flag(exclude)),
+                ("ord", norm ? (reduction == .norm1 ? "1" : "2") : nil),
+            ]))
+    }
+
     /// `UpSampling` with `sample_type="bilinear"` of `channels`-channel (N, C, H, W) data: a learned
     /// depthwise deconvolution by `scale` whose weight `<name>_weight` (C, 1, k, k) carries MXNet's
     /// `__init__` `["bilinear", {}]`.

@@ -1,0 +1,104 @@
+import Foundation
+import SwiftPSGraph
+import SwiftPSModule
+import Testing
+
+@testable import SwiftPSTensor
+
+/// Interoperability of the unary math operators (`exp` … `cos`) and the reductions (`sum`, `mean`,
+/// `max`, `min`, `prod`, `norm`, and the `*_axis` aliases) with the real MXNet 1.9.1: a checkpoint
+/// MXNet writes of a network of all of them predicts the same here, and every parameter's gradient
+/// of one batch is MXNet's. Skipped when MXNet could not be installed.
+@Suite(
+    .serialized, .enabled(if: MXNetPython.path != nil, "MXNet 1.9.1 is not installed (.build-mxnet; see scripts/test)"),
+    .enabled(if: CLIRunner.available, "needs the release swiftps binary (scripts/test builds it)"))
+struct MXNetMathInteropTests {
+    /// MXNet's side: builds the network with random parameters, saves it as PREFIX-0001, its
+    /// predictions for the input .npy, and the gradient of the outputs' sum for every parameter.
+    /// `log`, `sqrt`, `rsqrt`, `reciprocal`, `log1p` and `prod` read `sigmoid + 0.5`, within
+    /// (0.5, 1.5): inside their domains, and no product is 0 (where MXNet's gradient is NaN).
+    static let script = """
+        import sys, numpy as np, mxnet as mx
+        prefix, inp, out, grads = sys.argv[1:5]
+        x = np.load(inp).astype(np.float32)
+        data = mx.sym.Variable("data")
+        h = mx.sym.broadcast_mul(data, mx.sym.Variable("gain", shape=(1, 3, 5)), name="scale")
+        h = mx.sym.broadcast_add(h, mx.sym.Variable("shift", shape=(3, 1)), name="shift_op")
+        p = mx.sym.sigmoid(h, name="sig") + 0.5
+        terms = [mx.sym.log(p, name="log"), mx.sym.sqrt(p, name="sqrt"), mx.sym.rsqrt(p, name="rsqrt"),
+                 mx.sym.reciprocal(p, name="rec"), mx.sym.log1p(p, name="log1p"),
+                 mx.sym.exp(h * 0.5, name="exp"), mx.sym.square(h, name="sq"), mx.sym.abs(h, name="abs"),
+                 mx.sym.negative(h, name="neg"), mx.sym.tanh(h, name="tanh"), mx.sym.relu(h, name="relu"),
+                 mx.sym.softsign(h, name="softsign"), mx.sym.expm1(h * 0.5, name="expm1"),
+                 mx.sym.sign(h, name="sign"), mx.sym.floor(h, name="floor"), mx.sym.ceil(h, name="ceil"),
+                 mx.sym.round(h, name="round"), mx.sym.sin(h, name="sin"), mx.sym.cos(h, name="cos")]
+        u = mx.sym.add_n(*terms, name="terms")
+        a = mx.sym.sum_axis(u, axis=1, name="sum1")
+        b = mx.sym.broadcast_add(mx.sym.max_axis(u, axis=-1, name="max"),
+                                 mx.sym.min(u, axis=1, exclude=True, name="min"), name="maxmin")
+        c = mx.sym.sum(mx.sym.broadcast_mul(h, mx.sym.mean(u, axis=(0, 2), keepdims=True, name="mean")),
+                       axis=2, name="sum2")
+        d = mx.sym.prod(p, axis=2, name="prod")
+        e = mx.sym.norm(u, axis=1, name="l2")
+        f = mx.sym.norm(u, ord=1, axis=(1, 2), keepdims=True, name="l1")
+        g = mx.sym.min_axis(mx.sym.sum(u, axis=(), keepdims=True, name="all"), axis=0, name="min0")
+        sym = mx.sym.Concat(a, b, c, d, e, mx.sym.Flatten(f), mx.sym.broadcast_add(a, g, name="plus_all"),
+                            dim=1, name="out")
+        mod = mx.mod.Module(sym, context=mx.cpu(), label_names=None)
+        mod.bind(data_shapes=[("data", x.shape)], for_training=False)
+        rng = np.random.RandomState(0)
+        shapes = dict(zip(sym.list_arguments(), sym.infer_shape(data=x.shape)[0]))
+        args = {k: mx.nd.array(rng.uniform(-1.5, 1.5, shapes[k])) for k in ("gain", "shift")}
+        mod.set_params(args, {})
+        mod.save_checkpoint(prefix, 1)
+        mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
+        y = mod.get_outputs()[0]
+        np.save(out, y.asnumpy())
+        reqs = {k: ("null" if k == "data" else "write") for k in sym.list_arguments()}
+        ex = sym.simple_bind(mx.cpu(), data=x.shape, grad_req=reqs)
+        for k, v in args.items(): v.copyto(ex.arg_dict[k])
+        ex.arg_dict["data"][:] = x
+        ex.forward(is_train=True)
+        ex.backward(mx.nd.ones(y.shape))
+        mx.nd.save(grads, {k: ex.grad_dict[k] for k in args})
+        """
+
+    @Test func mxnetsMathOperatorsPredictAndDifferentiateTheSameHere() throws {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var rng = RandomGenerator(seed: 5)
+        let input = NDArray(shape: [4, 3, 5])
+        rng.fillUniform(input, low: -2, high: 2)
+        try AtomicFile.write(NPYFile.encode(input), to: dir + "/in.npy")
+        let mxnet = MXNetInteropTests()
+        try mxnet.runMXNet(
+            [dir + "/math", dir + "/in.npy", dir + "/mxnet.npy", dir + "/grads.params"], in: dir, script: Self.script)
+        // One batch of the 4 samples, as MXNet's: the reductions over axis 0 mix the samples, so a
+        // batch padded to predict's default size would change every prediction.
+        let ours = try CLIRunner.run([
+            "predict", "--model-prefix", dir + "/math", "--load-epoch", "1", "--input", dir + "/in.npy", "--format",
+            "npy", "--output", dir + "/swiftps.npy", "--batch-size", "4",
+        ])
+        #expect(ours.status == 0, "\(ours.stderr)")
+        // Relative to the largest prediction: the sums reach the hundreds.
+        let predicted = try NPYFile.decode(try AtomicFile.read(dir + "/mxnet.npy"), path: dir + "/mxnet.npy")
+        let largest = max(1, predicted.toArray().map(abs).max() ?? 0)
+        #expect(try mxnet.maxDifference(dir + "/mxnet.npy", dir + "/swiftps.npy") <= 1e-5 * largest)
+
+        let symbol = try Symbol.load(from: dir + "/math-symbol.json")
+        let (args, _) = try ParamsFile.loadCheckpointParams(dir + "/math-0001.params")
+        let exec = try symbol.simpleBind(
+            shapes: ["data": input.shape], gradReqs: args.mapValues { _ in GradReq.write })
+        try exec.copyParams(from: args)
+        try exec.argDict["data"]!.copy(from: input)
+        exec.forward(isTrain: true)
+        try exec.backward()
+        let theirs = try ParamsFile.load(dir + "/grads.params")
+        #expect(Set(theirs.map(\.0)) == Set(args.keys) && theirs.count == 2)
+        for (name, expected) in theirs {
+            let mine = try #require(exec.gradDict[name], "no gradient for \(name)")
+            let scale = max(1, expected.toArray().map(abs).max() ?? 0)
+            #expect(mine.maxAbsDifference(expected) <= 1e-5 * scale, "\(name)'s gradient differs from MXNet's")
+        }
+    }
+}
