@@ -243,6 +243,8 @@ struct SymbolJSONTests {
             "SliceChannel": ["num_outputs": "2"], "Embedding": ["input_dim": "3", "output_dim": "2"],
             "LRN": ["nsize": "3"], "Cast": ["dtype": "float32"],
             "UpSampling": ["scale": "2", "sample_type": "nearest", "num_args": "1"],
+            "expand_dims": ["axis": "1"], "broadcast_axis": ["axis": "(1,)", "size": "(2,)"],
+            "broadcast_to": ["shape": "(0, 2)"],
         ]
         for (name, type) in OperatorRegistry.types {
             let op = try OperatorRegistry.make(name, attributes: samples[type.typeName] ?? [:])

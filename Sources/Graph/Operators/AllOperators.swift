@@ -72,6 +72,12 @@ let allOperatorTypes: [any Operator.Type] = [
     Min.self,
     Prod.self,
     Norm.self,
+    ExpandDims.self,
+    Squeeze.self,
+    ZerosLike.self,
+    OnesLike.self,
+    BroadcastTo.self,
+    BroadcastAxis.self,
 ]
 
 /// MXNet's other names for the operators above: alias → the `typeName` it stands for.
@@ -105,4 +111,5 @@ let operatorAliases: [String: String] = [
     "sum_axis": "sum",
     "max_axis": "max",
     "min_axis": "min",
+    "broadcast_axes": "broadcast_axis",
 ]
