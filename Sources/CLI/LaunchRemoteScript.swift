@@ -33,7 +33,11 @@ struct LaunchRemoteScript {
             "swiftps_dir=$(mktemp -d \"${TMPDIR:-/tmp}/swiftps-launch.XXXXXX\") || { echo \"swiftps launch: "
                 + "cannot create a temporary directory on $swiftps_host: check TMPDIR and disk space\" >&2; exit 125; }",
             "swiftps_pgid=",
+            "swiftps_watcher=",
+            // The watcher goes first: one that saw stdin close could otherwise write `stopping` into
+            // the directory while rm empties it (a shell ended by a signal does not wait for it).
             "swiftps_cleanup() {",
+            "  if [ -n \"$swiftps_watcher\" ]; then kill \"$swiftps_watcher\" 2>/dev/null; wait \"$swiftps_watcher\" 2>/dev/null; fi",
             "  if [ -n \"$swiftps_pgid\" ]; then kill -KILL \"-$swiftps_pgid\" 2>/dev/null; fi",
             "  rm -rf \"$swiftps_dir\"",
             "}",
@@ -41,6 +45,9 @@ struct LaunchRemoteScript {
             "trap 'exit 129' HUP",
             "trap 'exit 130' INT",
             "trap 'exit 143' TERM",
+            // An ssh connection that is gone closes stdout too: the last echo would end the shell by
+            // SIGPIPE, which runs no EXIT trap, and the directory stayed.
+            "trap 'exit 141' PIPE",
         ]
         if let secret {
             let encoded = Data(secret).base64EncodedString(options: [.lineLength76Characters, .endLineWithLineFeed])

@@ -119,6 +119,22 @@ struct LaunchSSHTests {
     }
 
     @Test func cuttingAHostOffFailsTheJobNamingTheHost() throws {
+        let before = Self.remoteDirectories()
+        try cutAHostOff()
+        // The hosts' shells remove their temporary directories even when the connection is gone
+        // (they used to die of SIGPIPE at their last line and leave them, one per cut host).
+        let left = LaunchPoll.until(.seconds(20)) { Self.remoteDirectories().subtracting(before).isEmpty }
+        #expect(left, "left behind: \(Self.remoteDirectories().subtracting(before))")
+    }
+
+    /// The `swiftps-launch.*` directories of the hosts' shells (the lab's hosts share this /tmp).
+    static func remoteDirectories() -> Set<String> {
+        let tmp = ProcessInfo.processInfo.environment["TMPDIR"] ?? "/tmp"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: tmp)) ?? []
+        return Set(names.filter { $0.hasPrefix("swiftps-launch.") })
+    }
+
+    private func cutAHostOff() throws {
         let lab = try LaunchLab(hosts: 2)
         defer { lab.tearDown() }
         let marker = launchMarker("cut")
