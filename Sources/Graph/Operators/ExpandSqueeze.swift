@@ -169,7 +169,7 @@ public struct BroadcastTo: Operator {
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
         let data = context.inputShapes[0]
-        return RepeatInstance(data, try inferShape([data]).outputs[0])
+        return repeatInstance(data, try inferShape([data]).outputs[0])
     }
 }
 
@@ -223,7 +223,7 @@ public struct BroadcastAxis: Operator {
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
         let data = context.inputShapes[0]
-        return RepeatInstance(data, try inferShape([data]).outputs[0])
+        return repeatInstance(data, try inferShape([data]).outputs[0])
     }
 }
 
@@ -236,31 +236,13 @@ private func repeatedShape(_ data: [Int], _ out: [Int], _ op: String) throws {
     }
 }
 
-/// Data of `data`'s shape repeated along its size-1 axes to `out`'s: walks the output reading the
-/// data with stride 0 on the repeated axes; backward adds each output gradient into its source.
-final class RepeatInstance: OperatorInstance {
-    let walk: StridedWalk
-    init(_ data: [Int], _ out: [Int]) {
-        let strides = StridedWalk.contiguousStrides(data)
-        walk = StridedWalk(
+/// Data of `data`'s shape repeated along its size-1 axes to `out`'s: a `StridedCopyInstance`
+/// reading the data with stride 0 on the repeated axes.
+func repeatInstance(_ data: [Int], _ out: [Int]) -> StridedCopyInstance {
+    let strides = StridedWalk.contiguousStrides(data)
+    return StridedCopyInstance(
+        StridedWalk(
             shape: out, a: data.indices.map { data[$0] == out[$0] ? strides[$0] : 0 },
-            b: Array(repeating: 0, count: out.count))
-    }
-
-    func forward(_ b: OpBinding, isTrain: Bool) {
-        let x = b.inputs[0].data
-        let y = b.outputs[0].data
-        let (n, s, _) = walk.row
-        walk.forEachRow { o, i, _ in for j in 0..<n { y[o + j] = x[i + j * s] } }
-    }
-
-    func backward(_ b: OpBinding) {
-        let dy = b.outputGrads[0].data
-        let (n, s, _) = walk.row
-        b.withGrad(0) { dxArray, accumulate in
-            if !accumulate { dxArray.fill(0) }
-            let dx = dxArray.data
-            walk.forEachRow { o, i, _ in for j in 0..<n { dx[i + j * s] += dy[o + j] } }
-        }
-    }
+            b: Array(repeating: 0, count: out.count)),
+        repeats: true)
 }

@@ -345,3 +345,40 @@ struct StridedWalk {
         return s
     }
 }
+
+/// An output that copies its input read through a `StridedWalk` (operand `a`; `b` unused): the
+/// permuted strides of `transpose`, each input element read once, or the stride-0 axes of
+/// `broadcast_to`/`broadcast_axis` (`repeats`), where backward sums each element's gradients.
+final class StridedCopyInstance: OperatorInstance {
+    let walk: StridedWalk
+    let repeats: Bool
+    init(_ walk: StridedWalk, repeats: Bool) {
+        self.walk = walk
+        self.repeats = repeats
+    }
+
+    func forward(_ b: OpBinding, isTrain: Bool) {
+        let x = b.inputs[0].data
+        let y = b.outputs[0].data
+        let (n, s, _) = walk.row
+        walk.forEachRow { o, i, _ in for j in 0..<n { y[o + j] = x[i + j * s] } }
+    }
+
+    func backward(_ b: OpBinding) {
+        let dy = b.outputGrads[0].data
+        let (n, s, _) = walk.row
+        b.withGrad(0) { dxArray, accumulate in
+            let dx = dxArray.data
+            // Each input element meets one output element unless it repeats: then its gradients add.
+            let adds = accumulate || repeats
+            if adds && !accumulate { dxArray.fill(0) }
+            walk.forEachRow { o, i, _ in
+                if adds {
+                    for j in 0..<n { dx[i + j * s] += dy[o + j] }
+                } else {
+                    for j in 0..<n { dx[i + j * s] = dy[o + j] }
+                }
+            }
+        }
+    }
+}

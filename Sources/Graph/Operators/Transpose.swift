@@ -52,39 +52,6 @@ public struct Transpose: Operator {
         let strides = StridedWalk.contiguousStrides(shape)
         let walk = StridedWalk(
             shape: p.map { shape[$0] }, a: p.map { strides[$0] }, b: [Int](repeating: 0, count: p.count))
-        return Instance(walk: walk, count: NDArray.elementCount(shape))
-    }
-
-    /// Walks the output in order and reads (forward) or writes (backward) the input through the
-    /// permuted strides: each input element meets exactly one output element.
-    final class Instance: OperatorInstance {
-        let walk: StridedWalk
-        let count: Int
-        init(walk: StridedWalk, count: Int) {
-            self.walk = walk
-            self.count = count
-        }
-
-        func forward(_ b: OpBinding, isTrain: Bool) {
-            let x = b.inputs[0].data
-            let y = b.outputs[0].data
-            let (n, s, _) = walk.row
-            walk.forEachRow { o, i, _ in for j in 0..<n { y[o + j] = x[i + j * s] } }
-        }
-
-        func backward(_ b: OpBinding) {
-            let dy = b.outputGrads[0].data
-            let (n, s, _) = walk.row
-            b.withGrad(0) { dxArray, accumulate in
-                let dx = dxArray.data
-                walk.forEachRow { o, i, _ in
-                    if accumulate {
-                        for j in 0..<n { dx[i + j * s] += dy[o + j] }
-                    } else {
-                        for j in 0..<n { dx[i + j * s] = dy[o + j] }
-                    }
-                }
-            }
-        }
+        return StridedCopyInstance(walk, repeats: false)
     }
 }
