@@ -40,7 +40,7 @@ let package = Package(
         .target(
             name: "SwiftPSTensor", dependencies: ["COpenBLAS", "CZlib", "CShims"], path: "Sources/Tensor"),
         // Graph: Symbol, operators, shape inference, symbol JSON, executor.
-        .target(name: "SwiftPSGraph", dependencies: ["SwiftPSTensor"], path: "Sources/Graph"),
+        .target(name: "SwiftPSGraph", dependencies: ["SwiftPSTensor", "CShims"], path: "Sources/Graph"),
         // Optimizers and LR schedules: used by the Module (local updates) and by the servers.
         .target(
             name: "SwiftPSOptimizer", dependencies: ["SwiftPSTensor"], path: "Sources/Optimizer",

@@ -78,6 +78,10 @@ struct BenchSmokeTests {
         #expect(train["blas_core"] as? String == "Haswell", "\(train)")
         let gemm = try bench(["gemm", "--repeats", "2", "--steps", "mlp"])
         #expect(gemm["benchmark"] as? String == "gemm", "\(gemm)")
+        let conv = try bench(["conv", "--repeats", "1", "--only", "depthwise_3x3,lenet_conv1"])
+        let layers = conv["layers"] as? [[String: Any]] ?? []
+        #expect(layers.map { $0["layer"] as? String } == ["lenet_conv1", "depthwise_3x3"], "\(conv)")
+        for layer in layers { expectMeasured(layer["backward_ms_median"], "backward_ms_median") }
     }
 
     /// dist_sync training through a real cluster (here with fp16 compression), with the opt-in CPU

@@ -1,6 +1,7 @@
-import SwiftPSGraph
 import SwiftPSTensor
 import Testing
+
+@testable import SwiftPSGraph
 
 @Suite struct ConvolutionTests {
     static let image = NDArray((1...9).map(Float.init), shape: [1, 1, 3, 3])
@@ -154,6 +155,64 @@ import Testing
         let serial = try ComputeThreads.withThreads(1) { try f.gradients().map { $0!.toArray() } }
         try ComputeThreads.withThreads(2) {
             for (a, b) in zip(try f.gradients(), serial) { expectClose(a!.toArray(), b, "\(op.attributes)") }
+        }
+    }
+
+    /// A depthwise convolution (one channel and one filter per group: the direct loops) equals the
+    /// dense convolution whose weight is zero outside the diagonal blocks (im2col and GEMM): output,
+    /// data gradient, and the weight gradient's diagonal blocks. With a channel multiplier of 2 the
+    /// grouped GEMM path is checked the same way.
+    @Test(arguments: [
+        ([1, 1], [1, 1], [1, 1], 1), ([2, 2], [1, 1], [1, 1], 1), ([1, 2], [0, 2], [2, 1], 1),
+        ([3, 1], [2, 0], [1, 1], 1), ([2, 2], [1, 1], [1, 1], 2),
+    ])
+    func depthwiseEqualsBlockDiagonalDense(stride: [Int], pad: [Int], dilate: [Int], multiplier: Int) throws {
+        let (c, kernel) = (3, [3, 3])
+        let filters = c * multiplier
+        let depthwise = try OpFixture(
+            Convolution(kernel: kernel, numFilter: filters, stride: stride, pad: pad, dilate: dilate, numGroup: c),
+            shapes: [[2, c, 7, 8], nil, nil])
+        let taps = kernel[0] * kernel[1]
+        let dense = NDArray(shape: [filters, c] + kernel)
+        for f in 0..<filters {
+            for t in 0..<taps {
+                dense.data[(f * c + f / multiplier) * taps + t] = depthwise.inputs[1].data[f * taps + t]
+            }
+        }
+        let full = try OpFixture(
+            Convolution(kernel: kernel, numFilter: filters, stride: stride, pad: pad, dilate: dilate),
+            shapes: [nil, nil, nil],
+            given: [0: depthwise.inputs[0], 1: dense, 2: depthwise.inputs[2]])
+        full.heads[0].data.update(from: depthwise.heads[0].data, count: full.heads[0].count)
+        expectClose(try depthwise.forward()[0].toArray(), try full.forward()[0].toArray(), "output")
+        let (dg, fg) = (try depthwise.gradients(), try full.gradients())
+        expectClose(dg[0]!.toArray(), fg[0]!.toArray(), "data gradient")
+        expectClose(dg[2]!.toArray(), fg[2]!.toArray(), "bias gradient")
+        let diagonal = (0..<filters).flatMap { f in
+            (0..<taps).map { fg[1]!.data[(f * c + f / multiplier) * taps + $0] }
+        }
+        expectClose(dg[1]!.toArray(), diagonal, "weight gradient")
+        try GradientCheck.check(depthwise)
+        try GradientCheck.checkAccumulation(depthwise)
+    }
+
+    /// The depthwise kernels are compiled for AVX-512, AVX2 + FMA and the baseline: every level the CPU
+    /// has gives the baseline's results (to rounding: FMA rounds once) and checks against finite
+    /// differences.
+    @Test(arguments: [([1, 1], [1, 1], [1, 1]), ([2, 3], [0, 2], [2, 1])])
+    func depthwiseKernelsAgreeAtEveryLevel(stride: [Int], pad: [Int], dilate: [Int]) throws {
+        defer { DepthwiseKernels.limit(nil) }
+        let f = try OpFixture(
+            Convolution(kernel: [3, 2], numFilter: 2, stride: stride, pad: pad, dilate: dilate, numGroup: 2),
+            shapes: [[1, 2, 9, 37], nil, nil])
+        #expect(DepthwiseKernels.limit(0) == 0)
+        let baseline = (try f.forward()[0].toArray(), try f.gradients().map { $0!.toArray() })
+        for level in 1...2 where DepthwiseKernels.limit(level) == level {
+            expectClose(try f.forward()[0].toArray(), baseline.0, "output at level \(level)")
+            for (g, b) in zip(try f.gradients(), baseline.1) {
+                expectClose(g!.toArray(), b, "gradient at level \(level)")
+            }
+            try GradientCheck.check(f)
         }
     }
 

@@ -24,4 +24,19 @@ void swiftps_f16_to_f32(const uint16_t *src, float *dst, size_t count, int accum
 /// The same conversions without F16C (for tests and CPUs without it).
 size_t swiftps_f32_to_f16_portable(const float *src, uint16_t *dst, size_t count);
 void swiftps_f16_to_f32_portable(const uint16_t *src, float *dst, size_t count, int accumulate);
+/// One plane's convolution window: input height × width, output out_h × out_w, and the kernel,
+/// stride, zero padding and dilation on each axis.
+typedef struct {
+    int32_t height, width, out_h, out_w;
+    int32_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w, dilate_h, dilate_w;
+} swiftps_plane_window;
+/// y (out_h × out_w) += w ⋆ x: one depthwise filter `w` (kernel_h × kernel_w) over one plane `x`.
+void swiftps_depthwise_forward(const swiftps_plane_window *g, const float *x, const float *w, float *y);
+/// dx (height × width) += the data gradient of `swiftps_depthwise_forward` for output gradient `dy`.
+void swiftps_depthwise_data(const swiftps_plane_window *g, const float *dy, const float *w, float *dx);
+/// dw (kernel_h × kernel_w) += the weight gradient of `swiftps_depthwise_forward` for `dy` and `x`.
+void swiftps_depthwise_weight(const swiftps_plane_window *g, const float *dy, const float *x, float *dw);
+/// For tests: the depthwise kernels use at most instruction-set level `limit` (2 AVX-512, 1 AVX2 + FMA,
+/// 0 the baseline; negative: the best the CPU has) from now on. Returns the level now in use.
+int swiftps_depthwise_limit(int32_t limit);
 #endif

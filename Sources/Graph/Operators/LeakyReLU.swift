@@ -99,14 +99,19 @@ public struct LeakyReLU: Operator {
             return PReLUInstance(
                 shape: shape, shared: context.inputShapes[1] == [1] && shape[1] != 1)
         case .rrelu: return RReLUInstance(op: self, count: count, seed: context.seed)
-        default:
-            return Instance(kind: kind, slope: slope, count: count)
+        case .leaky: return Instance(kind: .leaky, slope: slope, count: count)
+        case .elu: return Instance(kind: .elu, slope: slope, count: count)
+        case .selu: return Instance(kind: .selu, slope: slope, count: count)
+        case .gelu: return Instance(kind: .gelu, slope: slope, count: count)
         }
     }
 
+    /// The variants without a learned or drawn slope, which share one instance.
+    enum Pointwise { case leaky, elu, selu, gelu }
+
     final class Instance: OperatorInstance {
-        let kind: Kind, slope: Float, count: Int
-        init(kind: Kind, slope: Float, count: Int) {
+        let kind: Pointwise, slope: Float, count: Int
+        init(kind: Pointwise, slope: Float, count: Int) {
             self.kind = kind
             self.slope = slope
             self.count = count
@@ -118,7 +123,6 @@ public struct LeakyReLU: Operator {
             let n = count
             let a = slope
             switch kind {
-            case .prelu, .rrelu: preconditionFailure("prelu and rrelu have instances of their own")
             case .leaky: for i in 0..<n { y[i] = x[i] > 0 ? x[i] : a * x[i] }
             case .elu: for i in 0..<n { y[i] = x[i] > 0 ? x[i] : a * expm1f(x[i]) }
             case .selu:
@@ -139,7 +143,6 @@ public struct LeakyReLU: Operator {
             b.withGrad(0) { dxArr, acc in
                 let dx = dxArr.data
                 switch kind {
-                case .prelu, .rrelu: preconditionFailure("prelu and rrelu have instances of their own")
                 case .leaky: writeGrad(n, dx, accumulate: acc) { x[$0] > 0 ? dy[$0] : a * dy[$0] }
                 // For x ≤ 0, d/dx a(e^x − 1) = a·e^x = y + a.
                 case .elu: writeGrad(n, dx, accumulate: acc) { x[$0] > 0 ? dy[$0] : dy[$0] * (y[$0] + a) }
