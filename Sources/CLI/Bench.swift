@@ -6,7 +6,7 @@ import SwiftPS
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Benchmarks that print machine-readable JSON.",
-        subcommands: [BenchGemm.self, BenchConv.self, BenchTrain.self, BenchKVStore.self, BenchTags.self])
+        subcommands: [BenchGemm.self, BenchLayers.self, BenchTrain.self, BenchKVStore.self, BenchTags.self])
 }
 
 /// Runs `body` `repeats` times after `warmup` runs and returns the median and best seconds per run.

@@ -78,9 +78,11 @@ struct BenchSmokeTests {
         #expect(train["blas_core"] as? String == "Haswell", "\(train)")
         let gemm = try bench(["gemm", "--repeats", "2", "--steps", "mlp"])
         #expect(gemm["benchmark"] as? String == "gemm", "\(gemm)")
-        let conv = try bench(["conv", "--repeats", "1", "--only", "depthwise_3x3,lenet_conv1"])
-        let layers = conv["layers"] as? [[String: Any]] ?? []
-        #expect(layers.map { $0["layer"] as? String } == ["lenet_conv1", "depthwise_3x3"], "\(conv)")
+        let single = try bench(["layers", "--repeats", "1", "--only", "depthwise_3x3,lenet_conv1,max_pool_3x3_stride2"])
+        let layers = single["layers"] as? [[String: Any]] ?? []
+        #expect(
+            layers.map { $0["layer"] as? String } == ["lenet_conv1", "depthwise_3x3", "max_pool_3x3_stride2"],
+            "\(single)")
         for layer in layers { expectMeasured(layer["backward_ms_median"], "backward_ms_median") }
     }
 

@@ -208,6 +208,15 @@ public struct Pooling: Operator {
         struct Axis {
             let size: Int, kernel: Int, stride: Int, pad: Int, out: Int
 
+            /// The windows that lie wholly inside the input: each covers `kernel` positions from
+            /// `o·stride − pad` on.
+            var interior: Range<Int> {
+                let lo = (pad + stride - 1) / stride
+                let last = size + pad - kernel
+                let hi = last < 0 ? lo : min(out, last / stride + 1)
+                return lo..<max(lo, hi)
+            }
+
             /// The positions of window `o` inside the input, and its size clipped to the padded input.
             @inline(__always)
             func span(_ o: Int) -> (Range<Int>, Int) {
@@ -239,16 +248,48 @@ public struct Pooling: Operator {
             /// The cells inside the input.
             var count: Int { depths.count * rows.count * cols.count }
 
+            /// The index of the first cell (of a window with cells).
+            var first: Int { (depths.lowerBound &* height &+ rows.lowerBound) &* width &+ cols.lowerBound }
+
             /// Calls `body` with each cell's index, in row-major order.
             @inline(__always)
             func forEachIndex(_ body: (Int) -> Void) {
                 for z in depths {
                     for r in rows {
-                        let row = (z * height + r) * width
-                        for c in cols { body(row + c) }
+                        let row = (z &* height &+ r) &* width
+                        var i = row &+ cols.lowerBound
+                        let end = row &+ cols.upperBound
+                        while i < end {
+                            body(i)
+                            i &+= 1
+                        }
                     }
                 }
             }
+        }
+
+        /// Calls `body` for each row of outputs (each depth and height) with the index of its first
+        /// output within the plane, its windows' depths and rows inside the input, and their count
+        /// clipped to the padded input.
+        @inline(__always)
+        func forEachOutputRow(_ body: (Int, Range<Int>, Range<Int>, Int) -> Void) {
+            var o = 0
+            for od in 0..<d.out {
+                let (depths, padDepths) = d.span(od)
+                for oh in 0..<h.out {
+                    let (rows, padRows) = h.span(oh)
+                    body(o, depths, rows, padDepths * padRows)
+                    o += w.out
+                }
+            }
+        }
+
+        /// The cells of window `ow` of an output row whose windows have `depths` and `rows`.
+        @inline(__always)
+        func cells(_ depths: Range<Int>, _ rows: Range<Int>, _ padDepthsRows: Int, _ ow: Int) -> Cells {
+            let (cols, padCols) = w.span(ow)
+            return Cells(
+                depths: depths, rows: rows, cols: cols, padded: padDepthsRows * padCols, height: h.size, width: w.size)
         }
 
         /// Calls `body` with each output's index within the plane and its window's cells, in order.
@@ -342,33 +383,131 @@ public struct Pooling: Operator {
                 ComputeThreads.forEach(planes, grain: planeGrain) { forwardMax2x2(x, y, planes: $0) }
                 return
             }
-            for plane in 0..<planes {
-                let xp = x + plane * g.volume
-                let first = plane * g.outVolume
-                g.forEachWindow { o, cells in
+            ComputeThreads.forEach(planes, grain: planeGrain) { range in
+                for plane in range {
+                    let first = plane * g.outVolume
+                    forwardPlane(x + plane * g.volume, y + first, argmax.base + first)
+                }
+            }
+        }
+
+        /// The windows of each output row swept together: those wholly inside the input, when there
+        /// are at least four (fewer, as in global pooling, go faster one window at a time).
+        var sweptWindows: Range<Int> {
+            let inner = g.w.interior
+            return inner.count >= 4 ? inner : 0..<0
+        }
+
+        /// The output of one plane, row by row. The windows of a row that lie wholly inside the
+        /// input are swept together: each cell offset (depth, row, column, in row-major order) is
+        /// added (or compared) into the whole row of outputs, a loop without a chain from one
+        /// element to the next, which vectorizes at stride 1; in one window the cells still come in
+        /// row-major order, so each output is the same as one window's loop gives. The clipped
+        /// windows at the ends of a row go one at a time (`forwardWindow`).
+        func forwardPlane(
+            _ xp: UnsafePointer<Float>, _ yp: UnsafeMutablePointer<Float>, _ ap: UnsafeMutablePointer<Int32>
+        ) {
+            let inner = sweptWindows
+            let (k, s, plane) = (g.w.kernel, g.w.stride, (g.h.size, g.w.size))
+            // Whole groups of four windows are swept; the rest go one at a time.
+            let swept = inner.lowerBound..<(inner.lowerBound + inner.count / 4 * 4)
+            let lanes = SIMD4<Int32>(0, 1, 2, 3) &* Int32(truncatingIfNeeded: s)
+            // The four values at cell offset `i` of four neighbouring windows.
+            @inline(__always) func load(_ i: Int) -> SIMD4<Float> {
+                s == 1
+                    ? UnsafeRawPointer(xp + i).loadUnaligned(as: SIMD4<Float>.self)
+                    : SIMD4(xp[i], xp[i &+ s], xp[i &+ 2 &* s], xp[i &+ 3 &* s])
+            }
+            g.forEachOutputRow { o, depths, rows, padDR in
+                for ow in 0..<g.w.out where !swept.contains(ow) {
+                    forwardWindow(xp, yp, ap, o + ow, g.cells(depths, rows, padDR, ow))
+                }
+                if swept.isEmpty { return }
+                if depths.isEmpty || rows.isEmpty {
+                    for ow in swept { forwardWindow(xp, yp, ap, o + ow, g.cells(depths, rows, padDR, ow)) }
+                    return
+                }
+                let count = countIncludePad ? padDR * k : depths.count * rows.count * k
+                let divisor = SIMD4<Float>(repeating: kind == .avg && count > 0 ? Float(count) : 1)
+                for ow in Swift.stride(from: swept.lowerBound, to: swept.upperBound, by: 4) {
+                    let left = ow * s - g.w.pad  // the first window's first input column
                     switch kind {
                     case .max:
-                        var best = -1
-                        // A window wholly in the padding keeps the lowest Float, as MXNet's.
-                        var v = -Float.greatestFiniteMagnitude
-                        cells.forEachIndex { i in
-                            if best < 0 || xp[i] > v {
-                                v = xp[i]
-                                best = i
+                        let first = (depths.lowerBound * plane.0 + rows.lowerBound) * plane.1 + left
+                        var v = load(first)
+                        var best = lanes &+ Int32(truncatingIfNeeded: first)
+                        for z in depths {
+                            for r in rows {
+                                let base = (z &* plane.0 &+ r) &* plane.1 &+ left
+                                for c in 0..<k {
+                                    let candidate = load(base &+ c)
+                                    let larger = candidate .> v
+                                    v.replace(with: candidate, where: larger)
+                                    best.replace(with: lanes &+ Int32(truncatingIfNeeded: base &+ c), where: larger)
+                                }
                             }
                         }
-                        argmax.base[first + o] = Int32(best)
-                        y[first + o] = v
+                        UnsafeMutableRawPointer(yp + o + ow).storeBytes(of: v, as: SIMD4<Float>.self)
+                        UnsafeMutableRawPointer(ap + o + ow).storeBytes(of: best, as: SIMD4<Int32>.self)
                     case .avg, .sum:
-                        var s: Float = 0
-                        cells.forEachIndex { s += xp[$0] }
-                        y[first + o] = s / divisor(cells)
+                        var sum = SIMD4<Float>()
+                        for z in depths {
+                            for r in rows {
+                                let base = (z &* plane.0 &+ r) &* plane.1 &+ left
+                                for c in 0..<k { sum += load(base &+ c) }
+                            }
+                        }
+                        UnsafeMutableRawPointer(yp + o + ow).storeBytes(of: sum / divisor, as: SIMD4<Float>.self)
                     case .lp:
-                        var s: Float = 0
-                        cells.forEachIndex { s += power(xp[$0]) }
-                        y[first + o] = root(s)
+                        var sum = SIMD4<Float>()
+                        for z in depths {
+                            for r in rows {
+                                let base = (z &* plane.0 &+ r) &* plane.1 &+ left
+                                for c in 0..<k {
+                                    let x = load(base &+ c)
+                                    sum += SIMD4(power(x[0]), power(x[1]), power(x[2]), power(x[3]))
+                                }
+                            }
+                        }
+                        let out = SIMD4(root(sum[0]), root(sum[1]), root(sum[2]), root(sum[3]))
+                        UnsafeMutableRawPointer(yp + o + ow).storeBytes(of: out, as: SIMD4<Float>.self)
                     }
                 }
+            }
+        }
+
+        /// One window's output (and argmax, for max) at index `o` of the plane, cell by cell.
+        @inline(__always)
+        func forwardWindow(
+            _ xp: UnsafePointer<Float>, _ yp: UnsafeMutablePointer<Float>, _ ap: UnsafeMutablePointer<Int32>, _ o: Int,
+            _ cells: Window.Cells
+        ) {
+            switch kind {
+            case .max:
+                // The first largest in row-major order: a later cell replaces only a larger value.
+                guard cells.count > 0 else {
+                    yp[o] = -Float.greatestFiniteMagnitude
+                    ap[o] = -1
+                    return
+                }
+                var best = cells.first
+                var v = xp[best]
+                cells.forEachIndex { i in
+                    if xp[i] > v {
+                        v = xp[i]
+                        best = i
+                    }
+                }
+                yp[o] = v
+                ap[o] = Int32(truncatingIfNeeded: best)
+            case .avg, .sum:
+                var s: Float = 0
+                cells.forEachIndex { s += xp[$0] }
+                yp[o] = s / divisor(cells)
+            case .lp:
+                var s: Float = 0
+                cells.forEachIndex { s += power(xp[$0]) }
+                yp[o] = root(s)
             }
         }
 
@@ -491,6 +630,43 @@ public struct Pooling: Operator {
             }
         }
 
+        /// The gradient of one plane of avg or sum pooling, added into `dxp`: each window's share of
+        /// its output's gradient to every cell. As forward, the windows of a row wholly inside the
+        /// input are swept together, a cell offset at a time.
+        func backwardSumPlane(_ dyp: UnsafePointer<Float>, _ dxp: UnsafeMutablePointer<Float>) {
+            let inner = sweptWindows
+            let (k, s, plane) = (g.w.kernel, g.w.stride, (g.h.size, g.w.size))
+            let n = inner.count
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, n)) { shares in
+                let share = shares.baseAddress!
+                g.forEachOutputRow { o, depths, rows, padDR in
+                    for ow in Array(0..<inner.lowerBound) + Array(inner.upperBound..<g.w.out) {
+                        let cells = g.cells(depths, rows, padDR, ow)
+                        let d = dyp[o + ow] / divisor(cells)
+                        cells.forEachIndex { dxp[$0] += d }
+                    }
+                    if n == 0 || depths.isEmpty || rows.isEmpty { return }
+                    let count = countIncludePad ? padDR * k : depths.count * rows.count * k
+                    let divisor = kind == .avg && count > 0 ? Float(count) : 1
+                    for j in 0..<n { share[j] = dyp[o + inner.lowerBound + j] / divisor }
+                    let left = inner.lowerBound * s - g.w.pad
+                    for z in depths {
+                        for r in rows {
+                            let base = (z * plane.0 + r) * plane.1 + left
+                            for c in 0..<k {
+                                let dst = dxp + base + c
+                                if s == 1 {
+                                    for j in 0..<n { dst[j] += share[j] }
+                                } else {
+                                    for j in 0..<n { dst[j &* s] += share[j] }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+
         func backward(_ b: OpBinding) {
             let dy = b.outputGrads[0].data
             if isMax2x2 {
@@ -504,27 +680,26 @@ public struct Pooling: Operator {
             }
             let (x, y) = (b.inputs[0].data, b.outputs[0].data)
             b.withGrad(0) { dxArr, acc in
-                if !acc { dxArr.fill(0) }
                 let dx = dxArr.data
-                for plane in 0..<planes {
-                    let dxp = dx + plane * g.volume
-                    let first = plane * g.outVolume
-                    if kind == .max {
-                        for o in 0..<g.outVolume {
-                            let i = Int(argmax.base[first + o])
-                            if i >= 0 { dxp[i] += dy[first + o] }
-                        }
-                        continue
-                    }
-                    let xp = x + plane * g.volume
-                    g.forEachWindow { o, cells in
-                        let d = dy[first + o]
-                        if kind == .lp {
-                            let out = y[first + o]
-                            cells.forEachIndex { dxp[$0] += lpGradient(d, xp[$0], out) }
-                        } else {
-                            let share = d / divisor(cells)
-                            cells.forEachIndex { dxp[$0] += share }
+                // Planes are disjoint, so each thread zeroes and fills its own.
+                ComputeThreads.forEach(planes, grain: planeGrain) { range in
+                    if !acc { (dx + range.lowerBound * g.volume).update(repeating: 0, count: range.count * g.volume) }
+                    for plane in range {
+                        let dxp = dx + plane * g.volume
+                        let first = plane * g.outVolume
+                        switch kind {
+                        case .max:
+                            for o in 0..<g.outVolume {
+                                let i = Int(argmax.base[first + o])
+                                if i >= 0 { dxp[i] += dy[first + o] }
+                            }
+                        case .lp:
+                            let xp = x + plane * g.volume
+                            g.forEachWindow { o, cells in
+                                let (d, out) = (dy[first + o], y[first + o])
+                                cells.forEachIndex { dxp[$0] += lpGradient(d, xp[$0], out) }
+                            }
+                        case .avg, .sum: backwardSumPlane(dy + first, dxp)
                         }
                     }
                 }
