@@ -307,6 +307,40 @@ extension Symbol {
             attributes: attrs([("repeats", String(repeats)), ("axis", axis.map(String.init))]))
     }
 
+    /// `take`: the slices of `a` along `axis` (MXNet default 0) that `indices` name; `mode` clip (the
+    /// default) or wrap.
+    public static func take(
+        _ a: Symbol, _ indices: Symbol, axis: Int? = nil, mode: String? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "take", name: name, inputs: [("a", a), ("indices", indices)],
+            attributes: attrs([("axis", axis.map(String.init)), ("mode", mode)]))
+    }
+
+    /// `pick`: the element of `data` along `axis` (MXNet default −1) that `index` names; `keepdims`;
+    /// `mode` clip (the default) or wrap.
+    public static func pick(
+        _ data: Symbol, _ index: Symbol, axis: Int? = nil, keepdims: Bool? = nil, mode: String? = nil,
+        name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "pick", name: name, inputs: [("data", data), ("index", index)],
+            attributes: attrs([("axis", axis.map(String.init)), ("keepdims", flag(keepdims)), ("mode", mode)]))
+    }
+
+    /// `one_hot`: a row of `depth` values per index, `onValue` (MXNet default 1) at the index and
+    /// `offValue` (0) elsewhere.
+    public static func oneHot(
+        _ indices: Symbol, depth: Int, onValue: Float? = nil, offValue: Float? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "one_hot", name: name, inputs: [("indices", indices)],
+            attributes: attrs([
+                ("depth", String(depth)), ("on_value", onValue.map(formatFloat)),
+                ("off_value", offValue.map(formatFloat)),
+            ]))
+    }
+
     /// `_copy` (MXNet's `identity`): the data as it is.
     public static func identity(_ data: Symbol, name: String? = nil) throws -> Symbol {
         try operation("_copy", name: name, inputs: [("data", data)])

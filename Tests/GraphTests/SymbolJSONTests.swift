@@ -248,6 +248,8 @@ struct SymbolJSONTests {
             "slice": ["begin": "(None, 1)", "end": "(2, None)", "step": "(None, -1)"], "reverse": ["axis": "(0, 1)"],
             "tile": ["reps": "(2, 1)"], "repeat": ["repeats": "2", "axis": "-1"],
             "stack": ["num_args": "2", "axis": "1"],
+            "one_hot": ["depth": "3", "on_value": "2.5", "off_value": "-1"], "take": ["axis": "-1", "mode": "wrap"],
+            "pick": ["axis": "0", "keepdims": "True"],
         ]
         for (name, type) in OperatorRegistry.types {
             let op = try OperatorRegistry.make(name, attributes: samples[type.typeName] ?? [:])

@@ -84,6 +84,9 @@ let allOperatorTypes: [any Operator.Type] = [
     Tile.self,
     Repeat.self,
     Stack.self,
+    Take.self,
+    Pick.self,
+    OneHot.self,
 ]
 
 /// MXNet's other names for the operators above: alias → the `typeName` it stands for.
