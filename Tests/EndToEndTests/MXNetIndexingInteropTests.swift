@@ -86,31 +86,14 @@ struct MXNetIndexingInteropTests {
         try mxnet.runMXNet(
             [dir + "/indexing", dir + "/in.npy", dir + "/mxnet.npy", dir + "/grads.params"], in: dir,
             script: Self.script)
-        // One batch of the 4 samples, as MXNet's: the network reshapes to (4, -1).
-        let ours = try CLIRunner.run([
-            "predict", "--model-prefix", dir + "/indexing", "--load-epoch", "1", "--input", dir + "/in.npy", "--format",
-            "npy", "--output", dir + "/swiftps.npy", "--batch-size", "4",
-        ])
-        #expect(ours.status == 0, "\(ours.stderr)")
-        // Relative to the largest prediction.
+        // One batch of the 4 samples, as MXNet's: the network reshapes to (4, -1). Relative to the
+        // largest prediction.
+        let difference = try mxnet.predictionDifference(
+            prefix: dir + "/indexing", epoch: 1, input: dir + "/in.npy", expected: dir + "/mxnet.npy", batchSize: 4)
         let predicted = try NPYFile.decode(try AtomicFile.read(dir + "/mxnet.npy"), path: dir + "/mxnet.npy")
-        let largest = max(1, predicted.toArray().map(abs).max() ?? 0)
-        #expect(try mxnet.maxDifference(dir + "/mxnet.npy", dir + "/swiftps.npy") <= 1e-5 * largest)
-
-        let symbol = try Symbol.load(from: dir + "/indexing-symbol.json")
-        let (args, _) = try ParamsFile.loadCheckpointParams(dir + "/indexing-0001.params")
-        let exec = try symbol.simpleBind(
-            shapes: ["data": input.shape], gradReqs: args.mapValues { _ in GradReq.write })
-        try exec.copyParams(from: args)
-        try exec.argDict["data"]!.copy(from: input)
-        exec.forward(isTrain: true)
-        try exec.backward()
-        let theirs = try ParamsFile.load(dir + "/grads.params")
-        #expect(Set(theirs.map(\.0)) == Set(args.keys) && theirs.count == 5)
-        for (name, expected) in theirs {
-            let mine = try #require(exec.gradDict[name], "no gradient for \(name)")
-            let scale = max(1, expected.toArray().map(abs).max() ?? 0)
-            #expect(mine.maxAbsDifference(expected) <= 1e-5 * scale, "\(name)'s gradient differs from MXNet's")
-        }
+        #expect(difference <= 1e-5 * max(1, predicted.toArray().map(abs).max() ?? 0))
+        // One backward of the outputs' sum: gain, shift, v, m and table's gradients.
+        try mxnet.expectGradientsAsMXNet(
+            prefix: dir + "/indexing", epoch: 1, input: input, gradients: dir + "/grads.params")
     }
 }

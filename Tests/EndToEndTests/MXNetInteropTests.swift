@@ -111,14 +111,19 @@ struct MXNetInteropTests {
         return x.maxAbsDifference(y)
     }
 
-    /// `swiftps predict` of the checkpoint `prefix`-`epoch` for the .npy `input`: the largest
-    /// difference from the predictions MXNet saved in `expected`.
-    func predictionDifference(prefix: String, epoch: Int, input: String, expected: String) throws -> Float {
+    /// `swiftps predict` of the checkpoint `prefix`-`epoch` for the .npy `input` (in batches of
+    /// `batchSize`, predict's default when nil): the largest difference from the predictions MXNet
+    /// saved in `expected`.
+    func predictionDifference(
+        prefix: String, epoch: Int, input: String, expected: String, batchSize: Int? = nil
+    ) throws -> Float {
         let output = expected + ".swiftps.npy"
-        let ours = try CLIRunner.run([
-            "predict", "--model-prefix", prefix, "--load-epoch", String(epoch), "--input", input, "--format", "npy",
-            "--output", output,
-        ])
+        let batch = batchSize.map { ["--batch-size", String($0)] } ?? []
+        let ours = try CLIRunner.run(
+            [
+                "predict", "--model-prefix", prefix, "--load-epoch", String(epoch), "--input", input, "--format", "npy",
+                "--output", output,
+            ] + batch)
         #expect(ours.status == 0, "\(ours.stderr)")
         return try maxDifference(expected, output)
     }
