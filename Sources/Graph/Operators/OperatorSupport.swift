@@ -379,10 +379,12 @@ final class StridedCopyInstance: OperatorInstance {
         let y = b.outputs[0].data
         let (n, s, _) = walk.row
         walk.forEachRow { o, i, _ in
+            // The common strides get loops of their own, which vectorize.
             switch s {
             case 1: (y + o).update(from: x + i, count: n)
             case 0: Kernels.fill(n, x[i], y + o)
-            default: for j in 0..<n { y[o + j] = x[i + j * s] }
+            case -1: for j in 0..<n { y[o &+ j] = x[i &- j] }
+            default: for j in 0..<n { y[o &+ j] = x[i &+ j &* s] }
             }
         }
     }
@@ -400,10 +402,16 @@ final class StridedCopyInstance: OperatorInstance {
                     // A row of one element repeated (or the one element of a 1-element array).
                     let total = Kernels.sum(n, dy + o)
                     if adds { dx[i] += total } else { dx[i] = total }
+                } else if s == -1 {
+                    if adds {
+                        for j in 0..<n { dx[i &- j] += dy[o &+ j] }
+                    } else {
+                        for j in 0..<n { dx[i &- j] = dy[o &+ j] }
+                    }
                 } else if adds {
-                    for j in 0..<n { dx[i + j * s] += dy[o + j] }
+                    for j in 0..<n { dx[i &+ j &* s] += dy[o &+ j] }
                 } else {
-                    for j in 0..<n { dx[i + j * s] = dy[o + j] }
+                    for j in 0..<n { dx[i &+ j &* s] = dy[o &+ j] }
                 }
             }
         }
