@@ -56,23 +56,8 @@ struct MXNetIndexingInteropTests {
         k6 = mx.sym.broadcast_mul(mx.sym.reshape(k5, shape=(0, 0, -1)), f, name="hot_f")
         terms = [a, b, c, d, r, f, t, t2, p, q, s, s2, k1, k2, k3, k4, k5, k6]
         sym = mx.sym.Concat(*[mx.sym.Flatten(mx.sym.square(u)) for u in terms], dim=1, name="out")
-        mod = mx.mod.Module(sym, context=mx.cpu(), label_names=None)
-        mod.bind(data_shapes=[("data", x.shape)], for_training=False)
-        rng = np.random.RandomState(0)
-        shapes = dict(zip(sym.list_arguments(), sym.infer_shape(data=x.shape)[0]))
-        args = {k: mx.nd.array(rng.uniform(-1.5, 1.5, shapes[k])) for k in ("gain", "shift", "v", "m", "table")}
-        mod.set_params(args, {})
-        mod.save_checkpoint(prefix, 1)
-        mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
-        y = mod.get_outputs()[0]
-        np.save(out, y.asnumpy())
-        reqs = {k: ("null" if k == "data" else "write") for k in sym.list_arguments()}
-        ex = sym.simple_bind(mx.cpu(), data=x.shape, grad_req=reqs)
-        for k, v in args.items(): v.copyto(ex.arg_dict[k])
-        ex.arg_dict["data"][:] = x
-        ex.forward(is_train=True)
-        ex.backward(mx.nd.ones(y.shape))
-        mx.nd.save(grads, {k: ex.grad_dict[k] for k in args})
+        ranges = {k: (-1.5, 1.5) for k in ("gain", "shift", "v", "m", "table")}
+        \(MXNetInteropTests.savingCheckpointPredictionsAndGradients)
         """
 
     @Test func mxnetsIndexingOperatorsPredictAndDifferentiateTheSameHere() throws {
