@@ -259,6 +259,88 @@ extension Symbol {
             attributes: ["num_args": String(inputs.count), "dim": String(dim)])
     }
 
+    /// `stack` of `inputs` (all of one shape) along a new axis `axis` (MXNet default 0); writes
+    /// `num_args`.
+    public static func stack(_ inputs: [Symbol], axis: Int? = nil, name: String? = nil) throws -> Symbol {
+        try operation(
+            "stack", name: name, arguments: inputs,
+            attributes: attrs([("axis", axis.map(String.init)), ("num_args", String(inputs.count))]))
+    }
+
+    /// `slice_axis`: elements `begin ..< end` of axis `axis` (nil `end`: to the axis's end; negative
+    /// values count from the end).
+    public static func sliceAxis(_ data: Symbol, axis: Int, begin: Int, end: Int?, name: String? = nil) throws
+        -> Symbol
+    {
+        try operation(
+            "slice_axis", name: name, inputs: [("data", data)],
+            attributes: SliceAxis(axis: axis, begin: begin, end: end).attributes)
+    }
+
+    /// `slice` (`crop`): Python's `begin:end:step` on each of the first axes (nil entries: MXNet's
+    /// `None`; no `step`: all 1).
+    public static func slice(_ data: Symbol, begin: [Int?], end: [Int?], step: [Int?]? = nil, name: String? = nil)
+        throws -> Symbol
+    {
+        var attributes = ["begin": AttributeReader.format(begin), "end": AttributeReader.format(end)]
+        if let step { attributes["step"] = AttributeReader.format(step) }
+        return try operation("slice", name: name, inputs: [("data", data)], attributes: attributes)
+    }
+
+    /// `reverse` (`flip`): the order of the elements along each axis of `axis` reversed.
+    public static func reverse(_ data: Symbol, axis: [Int], name: String? = nil) throws -> Symbol {
+        try operation(
+            "reverse", name: name, inputs: [("data", data)], attributes: ["axis": AttributeReader.format(axis)])
+    }
+
+    /// `tile`: the data repeated `reps` times along each axis.
+    public static func tile(_ data: Symbol, reps: [Int], name: String? = nil) throws -> Symbol {
+        try operation("tile", name: name, inputs: [("data", data)], attributes: ["reps": AttributeReader.format(reps)])
+    }
+
+    /// `repeat`: each element repeated `repeats` times along `axis` (nil: of the flattened data).
+    public static func repeatElements(_ data: Symbol, repeats: Int, axis: Int? = nil, name: String? = nil) throws
+        -> Symbol
+    {
+        try operation(
+            "repeat", name: name, inputs: [("data", data)],
+            attributes: attrs([("repeats", String(repeats)), ("axis", axis.map(String.init))]))
+    }
+
+    /// `take`: the slices of `a` along `axis` (MXNet default 0) that `indices` name; `mode` clip (the
+    /// default) or wrap.
+    public static func take(
+        _ a: Symbol, _ indices: Symbol, axis: Int? = nil, mode: String? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "take", name: name, inputs: [("a", a), ("indices", indices)],
+            attributes: attrs([("axis", axis.map(String.init)), ("mode", mode)]))
+    }
+
+    /// `pick`: the element of `data` along `axis` (MXNet default −1) that `index` names; `keepdims`;
+    /// `mode` clip (the default) or wrap.
+    public static func pick(
+        _ data: Symbol, _ index: Symbol, axis: Int? = nil, keepdims: Bool? = nil, mode: String? = nil,
+        name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "pick", name: name, inputs: [("data", data), ("index", index)],
+            attributes: attrs([("axis", axis.map(String.init)), ("keepdims", flag(keepdims)), ("mode", mode)]))
+    }
+
+    /// `one_hot`: a row of `depth` values per index, `onValue` (MXNet default 1) at the index and
+    /// `offValue` (0) elsewhere.
+    public static func oneHot(
+        _ indices: Symbol, depth: Int, onValue: Float? = nil, offValue: Float? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "one_hot", name: name, inputs: [("indices", indices)],
+            attributes: attrs([
+                ("depth", String(depth)), ("on_value", onValue.map(formatFloat)),
+                ("off_value", offValue.map(formatFloat)),
+            ]))
+    }
+
     /// `_copy` (MXNet's `identity`): the data as it is.
     public static func identity(_ data: Symbol, name: String? = nil) throws -> Symbol {
         try operation("_copy", name: name, inputs: [("data", data)])

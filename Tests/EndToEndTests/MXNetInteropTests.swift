@@ -111,14 +111,19 @@ struct MXNetInteropTests {
         return x.maxAbsDifference(y)
     }
 
-    /// `swiftps predict` of the checkpoint `prefix`-`epoch` for the .npy `input`: the largest
-    /// difference from the predictions MXNet saved in `expected`.
-    func predictionDifference(prefix: String, epoch: Int, input: String, expected: String) throws -> Float {
+    /// `swiftps predict` of the checkpoint `prefix`-`epoch` for the .npy `input` (in batches of
+    /// `batchSize`, predict's default when nil): the largest difference from the predictions MXNet
+    /// saved in `expected`.
+    func predictionDifference(
+        prefix: String, epoch: Int, input: String, expected: String, batchSize: Int? = nil
+    ) throws -> Float {
         let output = expected + ".swiftps.npy"
-        let ours = try CLIRunner.run([
-            "predict", "--model-prefix", prefix, "--load-epoch", String(epoch), "--input", input, "--format", "npy",
-            "--output", output,
-        ])
+        let batch = batchSize.map { ["--batch-size", String($0)] } ?? []
+        let ours = try CLIRunner.run(
+            [
+                "predict", "--model-prefix", prefix, "--load-epoch", String(epoch), "--input", input, "--format", "npy",
+                "--output", output,
+            ] + batch)
         #expect(ours.status == 0, "\(ours.stderr)")
         return try maxDifference(expected, output)
     }
@@ -216,6 +221,30 @@ struct MXNetInteropTests {
         mod.save_checkpoint(prefix, 1)
         mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
         np.save(out, mod.get_outputs()[0].asnumpy())
+        """
+
+    /// The end of the interop scripts that compare gradients too: `sym` (no labels) with its
+    /// parameters drawn uniformly from `ranges` (name: (low, high), in order, from one seed), saved
+    /// as epoch 1 of `prefix`, its predictions for `x` in `out`, and in `grads` every parameter's
+    /// gradient of the outputs' sum (the data takes none).
+    static let savingCheckpointPredictionsAndGradients = """
+        mod = mx.mod.Module(sym, context=mx.cpu(), label_names=None)
+        mod.bind(data_shapes=[("data", x.shape)], for_training=False)
+        rng = np.random.RandomState(0)
+        shapes = dict(zip(sym.list_arguments(), sym.infer_shape(data=x.shape)[0]))
+        args = {k: mx.nd.array(rng.uniform(*ranges[k], shapes[k])) for k in ranges}
+        mod.set_params(args, {})
+        mod.save_checkpoint(prefix, 1)
+        mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
+        y = mod.get_outputs()[0]
+        np.save(out, y.asnumpy())
+        reqs = {k: ("null" if k == "data" else "write") for k in sym.list_arguments()}
+        ex = sym.simple_bind(mx.cpu(), data=x.shape, grad_req=reqs)
+        for k, v in args.items(): v.copyto(ex.arg_dict[k])
+        ex.arg_dict["data"][:] = x
+        ex.forward(is_train=True)
+        ex.backward(mx.nd.ones(y.shape))
+        mx.nd.save(grads, {k: ex.grad_dict[k] for k in args})
         """
 
     /// MXNet's side of the utility operators' comparison: a checkpoint of identity, FullyConnected,

@@ -244,7 +244,12 @@ struct SymbolJSONTests {
             "LRN": ["nsize": "3"], "Cast": ["dtype": "float32"],
             "UpSampling": ["scale": "2", "sample_type": "nearest", "num_args": "1"],
             "expand_dims": ["axis": "1"], "broadcast_axis": ["axis": "(1,)", "size": "(2,)"],
-            "broadcast_to": ["shape": "(0, 2)"],
+            "broadcast_to": ["shape": "(0, 2)"], "slice_axis": ["axis": "1", "begin": "0", "end": "None"],
+            "slice": ["begin": "(None, 1)", "end": "(2, None)", "step": "(None, -1)"], "reverse": ["axis": "(0, 1)"],
+            "tile": ["reps": "(2, 1)"], "repeat": ["repeats": "2", "axis": "-1"],
+            "stack": ["num_args": "2", "axis": "1"],
+            "one_hot": ["depth": "3", "on_value": "2.5", "off_value": "-1"], "take": ["axis": "-1", "mode": "wrap"],
+            "pick": ["axis": "0", "keepdims": "True"],
         ]
         for (name, type) in OperatorRegistry.types {
             let op = try OperatorRegistry.make(name, attributes: samples[type.typeName] ?? [:])

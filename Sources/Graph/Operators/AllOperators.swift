@@ -78,6 +78,15 @@ let allOperatorTypes: [any Operator.Type] = [
     OnesLike.self,
     BroadcastTo.self,
     BroadcastAxis.self,
+    SliceAxis.self,
+    Slice.self,
+    Reverse.self,
+    Tile.self,
+    Repeat.self,
+    Stack.self,
+    Take.self,
+    Pick.self,
+    OneHot.self,
 ]
 
 /// MXNet's other names for the operators above: alias → the `typeName` it stands for.
@@ -112,4 +121,6 @@ let operatorAliases: [String: String] = [
     "max_axis": "max",
     "min_axis": "min",
     "broadcast_axes": "broadcast_axis",
+    "crop": "slice",
+    "flip": "reverse",
 ]

@@ -241,8 +241,6 @@ private func repeatedShape(_ data: [Int], _ out: [Int], _ op: String) throws {
 func repeatInstance(_ data: [Int], _ out: [Int]) -> StridedCopyInstance {
     let strides = StridedWalk.contiguousStrides(data)
     return StridedCopyInstance(
-        StridedWalk(
-            shape: out, a: data.indices.map { data[$0] == out[$0] ? strides[$0] : 0 },
-            b: Array(repeating: 0, count: out.count)),
-        repeats: true)
+        StridedWalk(shape: out, reading: data.indices.map { data[$0] == out[$0] ? strides[$0] : 0 }),
+        reads: .repeatedly)
 }

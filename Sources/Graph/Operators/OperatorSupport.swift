@@ -301,6 +301,9 @@ struct StridedWalk {
         strides = (sa, sb)
     }
 
+    /// The walk of an output of `shape` reading one operand of strides `a`.
+    init(shape: [Int], reading a: [Int]) { self.init(shape: shape, a: a, b: Array(repeating: 0, count: shape.count)) }
+
     /// The row length and each operand's stride along a row.
     var row: (count: Int, a: Int, b: Int) {
         (dims[dims.count - 1], strides.a[dims.count - 1], strides.b[dims.count - 1])
@@ -346,37 +349,69 @@ struct StridedWalk {
     }
 }
 
-/// An output that copies its input read through a `StridedWalk` (operand `a`; `b` unused): the
-/// permuted strides of `transpose`, each input element read once, or the stride-0 axes of
-/// `broadcast_to`/`broadcast_axis` (`repeats`), where backward sums each element's gradients.
+/// An output that copies its input read through a `StridedWalk` (operand `a`, from `offset`; `b`
+/// unused): the permuted strides of `transpose`, each input element read once; a box of the data
+/// (`slice`, `slice_axis`, `reverse`: offset at its first element, negative strides where it runs
+/// backwards), each element read at most once; or stride-0 axes (`broadcast_to`, `tile`, `repeat`),
+/// where backward sums each element's gradients.
 final class StridedCopyInstance: OperatorInstance {
+    /// How the output reads the input's elements, which decides how backward writes the gradient.
+    enum Reads {
+        /// Every input element once: the gradient is written in place.
+        case eachOnce
+        /// Some input elements once, others never: the gradient is zero off the box.
+        case atMostOnce
+        /// Some input elements several times: their gradients add.
+        case repeatedly
+    }
+
     let walk: StridedWalk
-    let repeats: Bool
-    init(_ walk: StridedWalk, repeats: Bool) {
+    let offset: Int
+    let reads: Reads
+    init(_ walk: StridedWalk, offset: Int = 0, reads: Reads) {
         self.walk = walk
-        self.repeats = repeats
+        self.offset = offset
+        self.reads = reads
     }
 
     func forward(_ b: OpBinding, isTrain: Bool) {
-        let x = b.inputs[0].data
+        let x = b.inputs[0].data + offset
         let y = b.outputs[0].data
         let (n, s, _) = walk.row
-        walk.forEachRow { o, i, _ in for j in 0..<n { y[o + j] = x[i + j * s] } }
+        walk.forEachRow { o, i, _ in
+            // The common strides get loops of their own, which vectorize.
+            switch s {
+            case 1: (y + o).update(from: x + i, count: n)
+            case 0: Kernels.fill(n, x[i], y + o)
+            case -1: for j in 0..<n { y[o &+ j] = x[i &- j] }
+            default: for j in 0..<n { y[o &+ j] = x[i &+ j &* s] }
+            }
+        }
     }
 
     func backward(_ b: OpBinding) {
         let dy = b.outputGrads[0].data
         let (n, s, _) = walk.row
         b.withGrad(0) { dxArray, accumulate in
-            let dx = dxArray.data
+            let dx = dxArray.data + offset
+            if !accumulate && reads != .eachOnce { dxArray.fill(0) }
             // Each input element meets one output element unless it repeats: then its gradients add.
-            let adds = accumulate || repeats
-            if adds && !accumulate { dxArray.fill(0) }
+            let adds = accumulate || reads == .repeatedly
             walk.forEachRow { o, i, _ in
-                if adds {
-                    for j in 0..<n { dx[i + j * s] += dy[o + j] }
+                if s == 0 {
+                    // A row of one element repeated (or the one element of a 1-element array).
+                    let total = Kernels.sum(n, dy + o)
+                    if adds { dx[i] += total } else { dx[i] = total }
+                } else if s == -1 {
+                    if adds {
+                        for j in 0..<n { dx[i &- j] += dy[o &+ j] }
+                    } else {
+                        for j in 0..<n { dx[i &- j] = dy[o &+ j] }
+                    }
+                } else if adds {
+                    for j in 0..<n { dx[i &+ j &* s] += dy[o &+ j] }
                 } else {
-                    for j in 0..<n { dx[i + j * s] = dy[o + j] }
+                    for j in 0..<n { dx[i &+ j &* s] = dy[o &+ j] }
                 }
             }
         }

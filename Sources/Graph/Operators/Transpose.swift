@@ -50,8 +50,7 @@ public struct Transpose: Operator {
         let shape = context.inputShapes[0]
         let p = try permutation(shape.count)
         let strides = StridedWalk.contiguousStrides(shape)
-        let walk = StridedWalk(
-            shape: p.map { shape[$0] }, a: p.map { strides[$0] }, b: [Int](repeating: 0, count: p.count))
-        return StridedCopyInstance(walk, repeats: false)
+        let walk = StridedWalk(shape: p.map { shape[$0] }, reading: p.map { strides[$0] })
+        return StridedCopyInstance(walk, reads: .eachOnce)
     }
 }
