@@ -12,6 +12,7 @@ let allOperatorTypes: [any Operator.Type] = [
     BatchNorm.self,
     LayerNorm.self,
     InstanceNorm.self,
+    GroupNorm.self,
     L2Normalization.self,
     Dropout.self,
     ElemwiseAdd.self,
@@ -78,6 +79,8 @@ let allOperatorTypes: [any Operator.Type] = [
     OnesLike.self,
     BroadcastTo.self,
     BroadcastAxis.self,
+    Dot.self,
+    BatchDot.self,
 ]
 
 /// MXNet's other names for the operators above: alias → the `typeName` it stands for.
