@@ -198,6 +198,20 @@ extension Symbol {
             attributes: attrs([("transpose_a", flag(transposeA)), ("transpose_b", flag(transposeB))]))
     }
 
+    /// `_linalg_gemm2` (`mx.sym.linalg.gemm2`): `alpha · op(A) · op(B)` per matrix of `a` and `b`, the
+    /// matrices' rows along `axis` (MXNet default −2) and columns along the last axis.
+    public static func linalgGemm2(
+        _ a: Symbol, _ b: Symbol, transposeA: Bool? = nil, transposeB: Bool? = nil, alpha: Float? = nil,
+        axis: Int? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "_linalg_gemm2", name: name, inputs: [("A", a), ("B", b)],
+            attributes: attrs([
+                ("transpose_a", flag(transposeA)), ("transpose_b", flag(transposeB)), ("alpha", number(alpha)),
+                ("axis", axis.map(String.init)),
+            ]))
+    }
+
     /// `transpose`: the data's axes reordered, output axis `i` being input axis `axes[i]`; all axes
     /// reversed when `axes` is nil.
     public static func transpose(_ data: Symbol, axes: [Int]? = nil, name: String? = nil) throws -> Symbol {

@@ -2,7 +2,7 @@ import SwiftPSGraph
 import SwiftPSTensor
 import Testing
 
-/// dot, batch_dot and GroupNorm: MXNet 1.9.1's numbers for x = 0, 0.1, 0.2, … of the shapes given,
+/// dot, batch_dot, linalg_gemm2 and GroupNorm: MXNet 1.9.1's numbers for x = 0, 0.1, 0.2, … of the shapes given,
 /// and gradients against finite differences with gradReq write and add.
 @Suite struct LinalgOperatorTests {
     /// 0, 0.1, … of `shape`, as the MXNet probes used.
@@ -130,6 +130,51 @@ import Testing
         let four = try ComputeThreads.withThreads(4) { try f.gradients() }
         #expect(f.outputs[0].toArray() == y1)
         for (a, b) in zip(one, four) { #expect(a?.toArray() == b?.toArray()) }
+    }
+
+    @Test func linalgGemm2AsMXNet() throws {
+        // MXNet 1.9.1 printed these: rows along axis 0, B transposed, alpha 2; and the default axis.
+        let rows = try Self.forward(LinalgGemm2(transposeB: true, alpha: 2, axis: 0), [2, 3, 2], [4, 3, 2])
+        #expect(rows.shape == [2, 3, 4])
+        expectClose(
+            rows.toArray(),
+            [
+                0.02, 0.14, 0.26, 0.38, 0.26, 0.86, 1.46, 2.06, 0.82, 1.9, 2.98, 4.06, 0.14, 1.7, 3.26, 4.82, 0.86,
+                2.9, 4.94, 6.98, 1.9, 4.42, 6.94, 9.46,
+            ], "axis 0")
+        let last = try Self.forward(LinalgGemm2(transposeA: true, alpha: -0.5), [2, 3, 2], [2, 3, 2])
+        expectClose(last.toArray(), [-0.1, -0.13, -0.13, -0.175, -1.0, -1.12, -1.12, -1.255], "transpose_a")
+        func out(_ op: LinalgGemm2, _ a: [Int], _ b: [Int]) throws -> [Int] { try op.inferShape([a, b]).outputs[0] }
+        #expect(try out(LinalgGemm2(), [2, 3], [3, 4]) == [2, 4])
+        #expect(try out(LinalgGemm2(axis: -3), [7, 2, 5, 3], [7, 3, 5, 4]) == [7, 2, 5, 4])
+        #expect(try out(LinalgGemm2(axis: 1), [7, 2, 5, 3], [7, 3, 5, 4]) == [7, 2, 5, 4])
+        // MXNet refuses these: a row axis that is the last or out of range, batch axes that differ,
+        // inner sizes that differ.
+        expectShapeError { _ = try out(LinalgGemm2(axis: 2), [2, 5, 3], [3, 5, 4]) }
+        expectShapeError { _ = try out(LinalgGemm2(axis: -1), [2, 5, 3], [3, 5, 4]) }
+        expectShapeError { _ = try out(LinalgGemm2(axis: -4), [2, 5, 3], [3, 5, 4]) }
+        expectShapeError { _ = try out(LinalgGemm2(), [5, 2, 3], [6, 3, 4]) }
+        expectShapeError { _ = try out(LinalgGemm2(), [2, 3], [2, 4]) }
+        expectShapeError { _ = try out(LinalgGemm2(), [3], [3]) }
+        expectShapeError { _ = try out(LinalgGemm2(), [2, 3, 4], [3, 4]) }
+        expectBadAttribute("alpha") { _ = try LinalgGemm2(attributes: ["alpha": "x"]) }
+        expectBadAttribute("axis") { _ = try LinalgGemm2(attributes: ["axis": "1.5"]) }
+        #expect(try OperatorRegistry.make("linalg_gemm2", attributes: ["alpha": "2.0"]).attributes["alpha"] == "2")
+    }
+
+    @Test(arguments: [(false, false, -2), (true, false, 0), (false, true, 1), (true, true, -3)])
+    func linalgGemm2Gradient(transposeA: Bool, transposeB: Bool, axis: Int) throws {
+        let op = LinalgGemm2(transposeA: transposeA, transposeB: transposeB, alpha: 1.5, axis: axis)
+        // Rows along `axis` of 4-axis arrays; (m, k) = (2, 3) and (k, n) = (3, 4) before transposes.
+        func shape(_ rows: Int, _ columns: Int, _ transposed: Bool) -> [Int] {
+            var s = [2, 2, 2, 0]
+            s[axis < 0 ? axis + 4 : axis] = transposed ? columns : rows
+            s[3] = transposed ? rows : columns
+            return s
+        }
+        let f = try OpFixture(op, shapes: [shape(2, 3, transposeA), shape(3, 4, transposeB)])
+        try GradientCheck.check(f)
+        try GradientCheck.checkAccumulation(f)
     }
 
     @Test func groupNormAsMXNet() throws {

@@ -81,6 +81,7 @@ let allOperatorTypes: [any Operator.Type] = [
     BroadcastAxis.self,
     Dot.self,
     BatchDot.self,
+    LinalgGemm2.self,
 ]
 
 /// MXNet's other names for the operators above: alias → the `typeName` it stands for.
@@ -115,4 +116,5 @@ let operatorAliases: [String: String] = [
     "max_axis": "max",
     "min_axis": "min",
     "broadcast_axes": "broadcast_axis",
+    "linalg_gemm2": "_linalg_gemm2",
 ]

@@ -14,13 +14,32 @@ final class MatrixProductInstance: OperatorInstance {
     let offsets: (a: [Int], b: [Int], c: [Int])
     let ld: (a: Int, b: Int, c: Int)
 
-    /// Products of contiguous matrices, item `i` at `i` times the matrix size in each array.
-    convenience init(batch: Int, m: Int, n: Int, k: Int, transA: Bool, transB: Bool, alpha: Float = 1) {
-        let items = 0..<batch
+    /// One product of contiguous matrices (`dot`).
+    convenience init(m: Int, n: Int, k: Int, transA: Bool, transB: Bool) {
         self.init(
-            m: m, n: n, k: k, transA: transA, transB: transB, alpha: alpha,
-            offsets: (items.map { $0 * m * k }, items.map { $0 * k * n }, items.map { $0 * m * n }),
+            m: m, n: n, k: k, transA: transA, transB: transB, alpha: 1, offsets: ([0], [0], [0]),
             ld: (max(1, transA ? m : k), max(1, transB ? k : n), max(1, n)))
+    }
+
+    /// The products of arrays of shapes `a`, `b` and `c` (of one rank) whose matrices have their rows
+    /// along axis `rowAxis` and their columns along the last axis; every other axis is a batch axis,
+    /// of the same size in the three.
+    convenience init(
+        a: [Int], b: [Int], c: [Int], rowAxis: Int, k: Int, transA: Bool, transB: Bool, alpha: Float
+    ) {
+        /// Each matrix's first element, the batch axes in row-major order, and the row stride.
+        func layout(_ shape: [Int]) -> (offsets: [Int], ld: Int) {
+            let strides = StridedWalk.contiguousStrides(shape)
+            var offsets = [0]
+            for axis in shape.indices where axis != rowAxis && axis != shape.count - 1 {
+                offsets = offsets.flatMap { o in (0..<shape[axis]).map { o + $0 * strides[axis] } }
+            }
+            return (offsets, max(1, strides[rowAxis]))
+        }
+        let (la, lb, lc) = (layout(a), layout(b), layout(c))
+        self.init(
+            m: c[rowAxis], n: c[c.count - 1], k: k, transA: transA, transB: transB, alpha: alpha,
+            offsets: (la.offsets, lb.offsets, lc.offsets), ld: (la.ld, lb.ld, lc.ld))
     }
 
     init(
@@ -121,10 +140,10 @@ struct DotAttributes: Equatable {
         ["transpose_a": AttributeReader.format(transposeA), "transpose_b": AttributeReader.format(transposeB)]
     }
 
-    /// Both operand shapes, or a shape error naming `op`.
+    /// Both operand shapes (of `dot`, `batch_dot` or `_linalg_gemm2`), or a shape error naming `op`.
     static func operands(_ s: [[Int]?], _ op: String) throws -> ([Int], [Int]) {
         guard let lhs = s.first ?? nil, s.count > 1, let rhs = s[1] else {
-            throw GraphError.shapeError("\(op) needs both the lhs and the rhs shape")
+            throw GraphError.shapeError("\(op) needs the shapes of both operands")
         }
         return (lhs, rhs)
     }
@@ -188,7 +207,7 @@ public struct Dot: Operator {
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
         let p = try product(context.inputShapes[0], context.inputShapes[1])
-        return MatrixProductInstance(batch: 1, m: p.m, n: p.n, k: p.k, transA: transposeA, transB: transposeB)
+        return MatrixProductInstance(m: p.m, n: p.n, k: p.k, transA: transposeA, transB: transposeB)
     }
 }
 
@@ -215,8 +234,8 @@ public struct BatchDot: Operator {
 
     public func listArguments() -> [String] { ["lhs", "rhs"] }
 
-    /// The batch, m, n, k and output shape for operands `lhs` and `rhs`.
-    func product(_ lhs: [Int], _ rhs: [Int]) throws -> (batch: Int, m: Int, n: Int, k: Int, output: [Int]) {
+    /// The inner size k and the output shape for operands `lhs` and `rhs`.
+    func product(_ lhs: [Int], _ rhs: [Int]) throws -> (k: Int, output: [Int]) {
         guard lhs.count >= 3, lhs.count == rhs.count else {
             throw GraphError.shapeError(
                 "batch_dot needs operands of the same number N ≥ 3 of axes, got \(lhs) and \(rhs)")
@@ -234,7 +253,7 @@ public struct BatchDot: Operator {
                 "batch_dot shape error: \(lhs) × \(rhs) (transpose_a=\(transposeA), transpose_b=\(transposeB)) "
                     + "multiply matrices of \(kl) and \(kr) inner values")
         }
-        return (leading.reduce(1, *), m, n, kl, Array(leading) + [m, n])
+        return (kl, Array(leading) + [m, n])
     }
 
     public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
@@ -243,8 +262,91 @@ public struct BatchDot: Operator {
     }
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
-        let p = try product(context.inputShapes[0], context.inputShapes[1])
+        let (lhs, rhs) = (context.inputShapes[0], context.inputShapes[1])
+        let p = try product(lhs, rhs)
         return MatrixProductInstance(
-            batch: p.batch, m: p.m, n: p.n, k: p.k, transA: transposeA, transB: transposeB)
+            a: lhs, b: rhs, c: p.output, rowAxis: lhs.count - 2, k: p.k, transA: transposeA, transB: transposeB,
+            alpha: 1)
+    }
+}
+
+/// MXNet's `_linalg_gemm2` (`linalg_gemm2`, `mx.sym.linalg.gemm2`): `alpha · op(A) · op(B)` for each
+/// pair of matrices of `A` and `B`, arrays of one rank n ≥ 2 that agree on every axis but the
+/// matrices' own; `op` transposes with `transpose_a`/`transpose_b`. A matrix's columns are the last
+/// axis and its rows the axis `axis` (default −2, negative counting from the end; it must come
+/// before the last): as MXNet's swapaxes/gemm/swapaxes, but read and written in place with the
+/// rows' stride. `alpha` default 1. One sgemm per matrix, gradients too.
+public struct LinalgGemm2: Operator {
+    public static let typeName = "_linalg_gemm2"
+    public static let attributeNames: [String] = ["transpose_a", "transpose_b", "alpha", "axis"]
+    public let transposeA: Bool, transposeB: Bool
+    public let alpha: Float
+    public let axis: Int
+
+    public init(attributes: [String: String]) throws {
+        let r = AttributeReader(op: Self.typeName, attributes)
+        transposeA = try r.bool("transpose_a", default: false)
+        transposeB = try r.bool("transpose_b", default: false)
+        alpha = try r.float("alpha", default: 1)
+        axis = try r.int("axis", default: -2)
+        guard alpha.isFinite else { throw r.bad("alpha", attributes["alpha"] ?? "", "must be finite") }
+    }
+
+    /// A gemm2 with the given settings.
+    public init(transposeA: Bool = false, transposeB: Bool = false, alpha: Float = 1, axis: Int = -2) {
+        self.transposeA = transposeA
+        self.transposeB = transposeB
+        self.alpha = alpha
+        self.axis = axis
+    }
+
+    public var attributes: [String: String] {
+        [
+            "transpose_a": AttributeReader.format(transposeA), "transpose_b": AttributeReader.format(transposeB),
+            "alpha": formatFloat(alpha), "axis": String(axis),
+        ]
+    }
+
+    public func listArguments() -> [String] { ["A", "B"] }
+
+    /// The row axis, the inner size k and the output shape for `a` and `b`.
+    func product(_ a: [Int], _ b: [Int]) throws -> (rowAxis: Int, k: Int, output: [Int]) {
+        guard a.count >= 2, a.count == b.count else {
+            throw GraphError.shapeError(
+                "_linalg_gemm2 needs A and B of the same number n ≥ 2 of axes, got \(a) and \(b)")
+        }
+        let last = a.count - 1
+        let row = axis < 0 ? axis + a.count : axis
+        guard row >= 0, row < last else {
+            throw GraphError.shapeError(
+                "_linalg_gemm2 axis=\(axis) is no row axis of \(a.count)-axis A and B: it must come before the last")
+        }
+        for i in a.indices where i != row && i != last && a[i] != b[i] {
+            throw GraphError.shapeError(
+                "_linalg_gemm2 A \(a) and B \(b) must have the same shape except on the row and column axes")
+        }
+        let (m, ka) = transposeA ? (a[last], a[row]) : (a[row], a[last])
+        let (kb, n) = transposeB ? (b[last], b[row]) : (b[row], b[last])
+        guard ka == kb else {
+            throw GraphError.shapeError(
+                "_linalg_gemm2 A \(a) and B \(b) (transpose_a=\(transposeA), transpose_b=\(transposeB), "
+                    + "axis=\(axis)): incompatible matrix dimensions for multiplication, \(ka) and \(kb)")
+        }
+        var output = a
+        output[row] = m
+        output[last] = n
+        return (row, ka, output)
+    }
+
+    public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
+        let (a, b) = try DotAttributes.operands(s, Self.typeName)
+        return ([a, b], [try product(a, b).output], [])
+    }
+
+    public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
+        let (a, b) = (context.inputShapes[0], context.inputShapes[1])
+        let p = try product(a, b)
+        return MatrixProductInstance(
+            a: a, b: b, c: p.output, rowAxis: p.rowAxis, k: p.k, transA: transposeA, transB: transposeB, alpha: alpha)
     }
 }
