@@ -115,38 +115,49 @@ final class MatrixProductInstance: OperatorInstance {
     }
 }
 
-/// The attributes `dot` and `batch_dot` share: `transpose_a`, `transpose_b` and `forward_stype`,
-/// which SwiftPS accepts only where it asks for a dense output (`None`, MXNet's default, or
-/// `default`): SwiftPS arrays are dense.
-struct DotAttributes: Equatable {
-    let transposeA: Bool, transposeB: Bool
+/// What `dot` and `batch_dot` share: their attributes `transpose_a`, `transpose_b` and
+/// `forward_stype`, which SwiftPS accepts only where it asks for a dense output (`None`, MXNet's
+/// default, or `default`): SwiftPS arrays are dense; their arguments `lhs` and `rhs`; shape inference
+/// from both.
+protocol TransposingProduct: Operator {
+    var transposeA: Bool { get }
+    var transposeB: Bool { get }
+    init(transposeA: Bool, transposeB: Bool)
+    /// The output shape for operands `lhs` and `rhs`, or a shape error.
+    func outputShape(_ lhs: [Int], _ rhs: [Int]) throws -> [Int]
+}
 
-    init(_ r: AttributeReader) throws {
-        transposeA = try r.bool("transpose_a", default: false)
-        transposeB = try r.bool("transpose_b", default: false)
+extension TransposingProduct {
+    public static var attributeNames: [String] { ["transpose_a", "transpose_b", "forward_stype"] }
+
+    public init(attributes: [String: String]) throws {
+        let r = AttributeReader(op: Self.typeName, attributes)
         try r.requireAbsentOr(
             "forward_stype", ["None", "default"], reason: "is not supported: SwiftPS arrays are dense (None or default)"
         )
+        self.init(
+            transposeA: try r.bool("transpose_a", default: false), transposeB: try r.bool("transpose_b", default: false)
+        )
     }
 
-    init(transposeA: Bool, transposeB: Bool) {
-        self.transposeA = transposeA
-        self.transposeB = transposeB
-    }
-
-    static let names = ["transpose_a", "transpose_b", "forward_stype"]
-
-    var attributes: [String: String] {
+    public var attributes: [String: String] {
         ["transpose_a": AttributeReader.format(transposeA), "transpose_b": AttributeReader.format(transposeB)]
     }
 
-    /// Both operand shapes (of `dot`, `batch_dot` or `_linalg_gemm2`), or a shape error naming `op`.
-    static func operands(_ s: [[Int]?], _ op: String) throws -> ([Int], [Int]) {
-        guard let lhs = s.first ?? nil, s.count > 1, let rhs = s[1] else {
-            throw GraphError.shapeError("\(op) needs the shapes of both operands")
-        }
-        return (lhs, rhs)
+    public func listArguments() -> [String] { ["lhs", "rhs"] }
+
+    public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
+        let (lhs, rhs) = try productOperands(s, Self.typeName)
+        return ([lhs, rhs], [try outputShape(lhs, rhs)], [])
     }
+}
+
+/// Both operand shapes of a matrix product `op`, or a shape error naming it.
+func productOperands(_ s: [[Int]?], _ op: String) throws -> ([Int], [Int]) {
+    guard let lhs = s.first ?? nil, s.count > 1, let rhs = s[1] else {
+        throw GraphError.shapeError("\(op) needs the shapes of both operands")
+    }
+    return (lhs, rhs)
 }
 
 /// MXNet's `dot`: the product of two dense arrays, summing over the last axis of `lhs` and the first
@@ -156,25 +167,15 @@ struct DotAttributes: Equatable {
 /// As MXNet 1.9.1 (dot-inl.h), `transpose_a` views `lhs` as the matrix (first axis, all the others)
 /// and transposes it, so the sum runs over its first axis; `transpose_b` views `rhs` as (all axes but
 /// the last, last axis) transposed, summing over its last axis. Two vectors cannot be transposed.
-public struct Dot: Operator {
+public struct Dot: TransposingProduct {
     public static let typeName = "dot"
-    public static let attributeNames = DotAttributes.names
-    let settings: DotAttributes
-    public var transposeA: Bool { settings.transposeA }
-    public var transposeB: Bool { settings.transposeB }
-
-    public init(attributes: [String: String]) throws {
-        settings = try DotAttributes(AttributeReader(op: Self.typeName, attributes))
-    }
+    public let transposeA: Bool, transposeB: Bool
 
     /// A `dot` with the given transposes.
     public init(transposeA: Bool = false, transposeB: Bool = false) {
-        settings = DotAttributes(transposeA: transposeA, transposeB: transposeB)
+        self.transposeA = transposeA
+        self.transposeB = transposeB
     }
-
-    public var attributes: [String: String] { settings.attributes }
-
-    public func listArguments() -> [String] { ["lhs", "rhs"] }
 
     /// The product's m, n, k and output shape for operands `lhs` and `rhs`.
     func product(_ lhs: [Int], _ rhs: [Int]) throws -> (m: Int, n: Int, k: Int, output: [Int]) {
@@ -200,10 +201,7 @@ public struct Dot: Operator {
         return (freeL.reduce(1, *), freeR.reduce(1, *), kl, freeL + freeR)
     }
 
-    public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
-        let (lhs, rhs) = try DotAttributes.operands(s, Self.typeName)
-        return ([lhs, rhs], [try product(lhs, rhs).output], [])
-    }
+    func outputShape(_ lhs: [Int], _ rhs: [Int]) throws -> [Int] { try product(lhs, rhs).output }
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
         let p = try product(context.inputShapes[0], context.inputShapes[1])
@@ -214,25 +212,15 @@ public struct Dot: Operator {
 /// MXNet's `batch_dot`: for operands of N ≥ 3 axes whose leading N − 2 axes agree, the matrix
 /// product of each pair of trailing matrices, `transpose_a`/`transpose_b` transposing them: shapes
 /// (B…, n, m) · (B…, m, k) → (B…, n, k). One sgemm per matrix.
-public struct BatchDot: Operator {
+public struct BatchDot: TransposingProduct {
     public static let typeName = "batch_dot"
-    public static let attributeNames = DotAttributes.names
-    let settings: DotAttributes
-    public var transposeA: Bool { settings.transposeA }
-    public var transposeB: Bool { settings.transposeB }
-
-    public init(attributes: [String: String]) throws {
-        settings = try DotAttributes(AttributeReader(op: Self.typeName, attributes))
-    }
+    public let transposeA: Bool, transposeB: Bool
 
     /// A `batch_dot` with the given transposes.
     public init(transposeA: Bool = false, transposeB: Bool = false) {
-        settings = DotAttributes(transposeA: transposeA, transposeB: transposeB)
+        self.transposeA = transposeA
+        self.transposeB = transposeB
     }
-
-    public var attributes: [String: String] { settings.attributes }
-
-    public func listArguments() -> [String] { ["lhs", "rhs"] }
 
     /// The inner size k and the output shape for operands `lhs` and `rhs`.
     func product(_ lhs: [Int], _ rhs: [Int]) throws -> (k: Int, output: [Int]) {
@@ -256,10 +244,7 @@ public struct BatchDot: Operator {
         return (kl, Array(leading) + [m, n])
     }
 
-    public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
-        let (lhs, rhs) = try DotAttributes.operands(s, Self.typeName)
-        return ([lhs, rhs], [try product(lhs, rhs).output], [])
-    }
+    func outputShape(_ lhs: [Int], _ rhs: [Int]) throws -> [Int] { try product(lhs, rhs).output }
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
         let (lhs, rhs) = (context.inputShapes[0], context.inputShapes[1])
@@ -339,7 +324,7 @@ public struct LinalgGemm2: Operator {
     }
 
     public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
-        let (a, b) = try DotAttributes.operands(s, Self.typeName)
+        let (a, b) = try productOperands(s, Self.typeName)
         return ([a, b], [try product(a, b).output], [])
     }
 
