@@ -95,6 +95,29 @@ struct MXNetInteropTests {
         mod.save_checkpoint(prefix + "-after", 1)
         """
 
+    /// The end of an interop script that has built `sym` from the variable `data` for the input `x`:
+    /// parameters drawn uniformly from [−1, 1), MXNet's checkpoint `prefix`-0001 of them, its
+    /// predictions for `x` in `out`, and in `grads` the gradient of the outputs' sum for the data and
+    /// every parameter.
+    static let checkpointPredictionsAndGradients = """
+        mod = mx.mod.Module(sym, context=mx.cpu(), label_names=None)
+        mod.bind(data_shapes=[("data", x.shape)], for_training=False)
+        rng = np.random.RandomState(0)
+        shapes = dict(zip(sym.list_arguments(), sym.infer_shape(data=x.shape)[0]))
+        args = {k: mx.nd.array(rng.uniform(-1, 1, shapes[k])) for k in sym.list_arguments() if k != "data"}
+        mod.set_params(args, {})
+        mod.save_checkpoint(prefix, 1)
+        mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
+        y = mod.get_outputs()[0]
+        np.save(out, y.asnumpy())
+        ex = sym.simple_bind(mx.cpu(), data=x.shape, grad_req="write")
+        for k, v in args.items(): v.copyto(ex.arg_dict[k])
+        ex.arg_dict["data"][:] = x
+        ex.forward(is_train=True)
+        ex.backward(mx.nd.ones(y.shape))
+        mx.nd.save(grads, {k: ex.grad_dict[k] for k in sym.list_arguments()})
+        """
+
     func runMXNet(_ arguments: [String], in dir: String, script: String = Self.script) throws {
         let scriptPath = dir + "/mx_interop.py"
         try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)
