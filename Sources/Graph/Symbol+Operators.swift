@@ -87,6 +87,19 @@ extension Symbol {
         try operation("InstanceNorm", name: name, inputs: [("data", data)], attributes: attrs([("eps", number(eps))]))
     }
 
+    /// `GroupNorm` of `numGroups` groups of channels (MXNet default 1) with `eps` (MXNet default
+    /// 1e-5); creates `<name>_gamma` and `<name>_beta` of shape (numGroups,), as MXNet 1.9.1's.
+    public static func groupNorm(
+        _ data: Symbol, numGroups: Int? = nil, eps: Float? = nil, outputMeanVar: Bool? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "GroupNorm", name: name, inputs: [("data", data)],
+            attributes: attrs([
+                ("num_groups", numGroups.map(String.init)), ("eps", number(eps)),
+                ("output_mean_var", flag(outputMeanVar)),
+            ]))
+    }
+
     /// `L2Normalization` with `mode` (instance, channel, spatial) and `eps` (MXNet default 1e-10).
     public static func l2Normalization(_ data: Symbol, mode: String? = nil, eps: Float? = nil, name: String? = nil)
         throws -> Symbol
@@ -163,6 +176,40 @@ extension Symbol {
     /// `broadcast_div`: `lhs / rhs`, broadcast as `broadcastAdd`.
     public static func broadcastDiv(_ lhs: Symbol, _ rhs: Symbol, name: String? = nil) throws -> Symbol {
         try operation("broadcast_div", name: name, arguments: [lhs, rhs])
+    }
+
+    /// `dot`: the sum product over the last axis of `lhs` and the first of `rhs` (vectors, matrices,
+    /// N-D arrays); `transposeA` sums over `lhs`'s first axis instead, `transposeB` over `rhs`'s last.
+    public static func dot(
+        _ lhs: Symbol, _ rhs: Symbol, transposeA: Bool? = nil, transposeB: Bool? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "dot", name: name, inputs: [("lhs", lhs), ("rhs", rhs)],
+            attributes: attrs([("transpose_a", flag(transposeA)), ("transpose_b", flag(transposeB))]))
+    }
+
+    /// `batch_dot`: the matrix products of the trailing matrices of N-D (N ≥ 3) `lhs` and `rhs` whose
+    /// leading axes agree, each transposed first with `transposeA`/`transposeB`.
+    public static func batchDot(
+        _ lhs: Symbol, _ rhs: Symbol, transposeA: Bool? = nil, transposeB: Bool? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "batch_dot", name: name, inputs: [("lhs", lhs), ("rhs", rhs)],
+            attributes: attrs([("transpose_a", flag(transposeA)), ("transpose_b", flag(transposeB))]))
+    }
+
+    /// `_linalg_gemm2` (`mx.sym.linalg.gemm2`): `alpha · op(A) · op(B)` per matrix of `a` and `b`, the
+    /// matrices' rows along `axis` (MXNet default −2) and columns along the last axis.
+    public static func linalgGemm2(
+        _ a: Symbol, _ b: Symbol, transposeA: Bool? = nil, transposeB: Bool? = nil, alpha: Float? = nil,
+        axis: Int? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "_linalg_gemm2", name: name, inputs: [("A", a), ("B", b)],
+            attributes: attrs([
+                ("transpose_a", flag(transposeA)), ("transpose_b", flag(transposeB)), ("alpha", number(alpha)),
+                ("axis", axis.map(String.init)),
+            ]))
     }
 
     /// `transpose`: the data's axes reordered, output axis `i` being input axis `axes[i]`; all axes

@@ -224,10 +224,13 @@ struct MXNetInteropTests {
         """
 
     /// The end of the interop scripts that compare gradients too: `sym` (no labels) with its
-    /// parameters drawn uniformly from `ranges` (name: (low, high), in order, from one seed), saved
-    /// as epoch 1 of `prefix`, its predictions for `x` in `out`, and in `grads` every parameter's
-    /// gradient of the outputs' sum (the data takes none).
+    /// parameters drawn uniformly from `ranges` (name: (low, high), in order, from one seed; when the
+    /// script sets none, every argument but the data from [−1, 1) in the order of the arguments),
+    /// saved as epoch 1 of `prefix`, its predictions for `x` in `out`, and in `grads` every
+    /// parameter's gradient of the outputs' sum, and the data's when the script sets `data_grad`.
     static let savingCheckpointPredictionsAndGradients = """
+        ranges = globals().get("ranges") or {k: (-1, 1) for k in sym.list_arguments() if k != "data"}
+        data_grad = globals().get("data_grad", False)
         mod = mx.mod.Module(sym, context=mx.cpu(), label_names=None)
         mod.bind(data_shapes=[("data", x.shape)], for_training=False)
         rng = np.random.RandomState(0)
@@ -238,13 +241,13 @@ struct MXNetInteropTests {
         mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
         y = mod.get_outputs()[0]
         np.save(out, y.asnumpy())
-        reqs = {k: ("null" if k == "data" else "write") for k in sym.list_arguments()}
+        reqs = {k: ("write" if k != "data" or data_grad else "null") for k in sym.list_arguments()}
         ex = sym.simple_bind(mx.cpu(), data=x.shape, grad_req=reqs)
         for k, v in args.items(): v.copyto(ex.arg_dict[k])
         ex.arg_dict["data"][:] = x
         ex.forward(is_train=True)
         ex.backward(mx.nd.ones(y.shape))
-        mx.nd.save(grads, {k: ex.grad_dict[k] for k in args})
+        mx.nd.save(grads, {k: ex.grad_dict[k] for k in list(args) + (["data"] if data_grad else [])})
         """
 
     /// MXNet's side of the utility operators' comparison: a checkpoint of identity, FullyConnected,

@@ -46,23 +46,7 @@ struct MXNetPoolingInteropTests {
             P(vol, kernel=(2, 2, 2), stride=(1, 2, 2), name="max3d"),
         ]
         sym = mx.sym.Concat(*[mx.sym.Flatten(p) for p in pools], dim=1, name="out")
-        mod = mx.mod.Module(sym, context=mx.cpu(), label_names=None)
-        mod.bind(data_shapes=[("data", x.shape)], for_training=False)
-        rng = np.random.RandomState(0)
-        shapes = dict(zip(sym.list_arguments(), sym.infer_shape(data=x.shape)[0]))
-        args = {k: mx.nd.array(rng.uniform(-1, 1, shapes[k])) for k in sym.list_arguments() if k != "data"}
-        mod.set_params(args, {})
-        mod.save_checkpoint(prefix, 1)
-        mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
-        y = mod.get_outputs()[0]
-        np.save(out, y.asnumpy())
-        ex = sym.simple_bind(mx.cpu(), data=x.shape, grad_req="write")
-        for k, v in args.items(): v.copyto(ex.arg_dict[k])
-        ex.arg_dict["data"][:] = x
-        ex.forward(is_train=True)
-        ex.backward(mx.nd.ones(y.shape))
-        mx.nd.save(grads, {k: ex.grad_dict[k] for k in sym.list_arguments()})
-        """
+        """ + "\ndata_grad = True\n" + MXNetInteropTests.savingCheckpointPredictionsAndGradients
 
     @Test func mxnetsPoolingModesAndBilinearUpSamplingPredictAndDifferentiateTheSameHere() throws {
         let dir = try CLIRunner.temporaryDirectory()

@@ -602,6 +602,18 @@ func smallNet(hidden: Int = 8, dropout: Bool = false) throws -> Symbol {
         #expect(try module.getParams().args["act_gamma"]?.toArray() != [0.25, 0.25, 0.25, 0.25])
     }
 
+    /// GroupNorm's parameters, made when composing, start as MXNet's by their names: `gamma` ones,
+    /// `beta` zeros, one per group.
+    @Test func groupNormParametersStartAsMXNets() throws {
+        let gn = try Symbol.groupNorm(.variable("data"), numGroups: 2, name: "gn")
+        let module = try Module(symbol: gn, labelNames: [])
+        try module.bind(dataShapes: [DataDesc(name: "data", shape: [1, 4, 3])], forTraining: false)
+        try module.initParams(initializer: Xavier())
+        let args = try module.getParams().args
+        #expect(args["gn_gamma"]?.toArray() == [1, 1])
+        #expect(args["gn_beta"]?.toArray() == [0, 0])
+    }
+
     /// A bilinear UpSampling made by composing initializes its weight as MXNet's (`__init__`
     /// bilinear): a constant image stays constant away from the border, at twice the size.
     @Test func bilinearUpSamplingInitializesAsMXNet() throws {

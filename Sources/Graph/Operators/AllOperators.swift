@@ -12,6 +12,7 @@ let allOperatorTypes: [any Operator.Type] = [
     BatchNorm.self,
     LayerNorm.self,
     InstanceNorm.self,
+    GroupNorm.self,
     L2Normalization.self,
     Dropout.self,
     ElemwiseAdd.self,
@@ -87,6 +88,9 @@ let allOperatorTypes: [any Operator.Type] = [
     Take.self,
     Pick.self,
     OneHot.self,
+    Dot.self,
+    BatchDot.self,
+    LinalgGemm2.self,
 ]
 
 /// MXNet's other names for the operators above: alias → the `typeName` it stands for.
@@ -123,4 +127,5 @@ let operatorAliases: [String: String] = [
     "broadcast_axes": "broadcast_axis",
     "crop": "slice",
     "flip": "reverse",
+    "linalg_gemm2": "_linalg_gemm2",
 ]

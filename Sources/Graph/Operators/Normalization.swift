@@ -26,9 +26,10 @@ struct NormalizationGroups {
     @inline(__always) func base(_ g: Int) -> Int { (g / inner) * length * inner + g % inner }
 }
 
-/// What `LayerNorm` and `InstanceNorm` share: `y = γ_p · (x − μ) / σ + β_p` over each group, σ =
-/// √(var + eps) with the biased variance; the parameter index p is the element's position in its
-/// group (`perPosition`, LayerNorm) or the group's channel (InstanceNorm, `g mod channels`).
+/// What `LayerNorm`, `InstanceNorm` and `GroupNorm` share: `y = γ_p · (x − μ) / σ + β_p` over each
+/// group, σ = √(var + eps) with the biased variance; the parameter index p is the element's position
+/// in its group (`perPosition`, LayerNorm) or the group's channel (InstanceNorm) or channel group
+/// (GroupNorm), `g mod channels`.
 final class AffineNormalizationInstance: OperatorInstance {
     let groups: NormalizationGroups
     let eps: Float
@@ -324,5 +325,71 @@ public struct L2Normalization: Operator {
                 }
             }
         }
+    }
+}
+
+/// MXNet's `GroupNorm`: each image's channels split into `num_groups` groups (default 1) of
+/// consecutive channels, each group's values (its channels' spatial values) normalized to mean 0
+/// and variance 1, then scaled by `gamma` and shifted by `beta`: `y = γ_g · (x − μ) / √(var + eps) +
+/// β_g`, eps default 1e-5. As MXNet 1.9.1 (group_norm.cc), `gamma` and `beta` have one value per
+/// group, shape (num_groups,), not per channel. With `output_mean_var` it has MXNet's two more
+/// outputs, each group's mean and σ, of shape (N, num_groups).
+public struct GroupNorm: Operator {
+    public static let typeName = "GroupNorm"
+    public static let attributeNames: [String] = ["num_groups", "eps", "output_mean_var"]
+    public let numGroups: Int
+    public let eps: Float
+    public let outputMeanVar: Bool
+
+    public init(attributes: [String: String]) throws {
+        let r = AttributeReader(op: Self.typeName, attributes)
+        numGroups = try r.int("num_groups", default: 1)
+        eps = try r.float("eps", default: 1e-5)
+        outputMeanVar = try r.bool("output_mean_var", default: false)
+        // MXNet 1.9.1 divides by num_groups unchecked: 0 kills the process (SIGFPE).
+        guard numGroups >= 1 else { throw r.bad("num_groups", attributes["num_groups"] ?? "", "must be positive") }
+        guard eps >= 0 else { throw r.bad("eps", attributes["eps"] ?? "", "must not be negative") }
+    }
+
+    /// A GroupNorm of `numGroups` groups.
+    public init(numGroups: Int = 1, eps: Float = 1e-5, outputMeanVar: Bool = false) {
+        precondition(numGroups >= 1, "GroupNorm num_groups must be positive")
+        self.numGroups = numGroups
+        self.eps = eps
+        self.outputMeanVar = outputMeanVar
+    }
+
+    public var attributes: [String: String] {
+        [
+            "num_groups": String(numGroups), "eps": formatFloat(eps),
+            "output_mean_var": AttributeReader.format(outputMeanVar),
+        ]
+    }
+
+    public func listArguments() -> [String] { ["data", "gamma", "beta"] }
+    public func listOutputs() -> [String] { outputMeanVar ? ["output", "mean", "std"] : ["output"] }
+
+    public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
+        guard let data = s.first ?? nil else { throw GraphError.shapeError("GroupNorm needs the data shape") }
+        guard data.count >= 3 else {
+            throw GraphError.shapeError("GroupNorm needs data (N, C, spatial…) of 3 axes or more, got \(data)")
+        }
+        guard data[1] % numGroups == 0 else {
+            throw GraphError.shapeError(
+                "GroupNorm data \(data): its \(data[1]) channels cannot be divided into num_groups=\(numGroups) groups")
+        }
+        let parameter = [numGroups]
+        try checkParameters(s, expected: parameter, op: "GroupNorm", data: data)
+        let statistics = [data[0], numGroups]
+        return ([data, parameter, parameter], outputMeanVar ? [data, statistics, statistics] : [data], [])
+    }
+
+    public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
+        let data = context.inputShapes[0]
+        // Each (image, group) is a contiguous run: data viewed as (N, num_groups, the rest).
+        let grouped = [data[0], numGroups, NDArray.elementCount(data) / max(1, data[0] * numGroups)]
+        return try AffineNormalizationInstance(
+            groups: NormalizationGroups(shape: grouped, from: 2), eps: eps, perPosition: false, channels: numGroups,
+            exposesStatistics: outputMeanVar)
     }
 }
