@@ -3,6 +3,7 @@
 // so that the short rows of a depthwise layer are added a whole vector at a time (Swift code here is
 // compiled for the x86-64 baseline, SSE2).
 #include "cshims.h"
+#include <string.h>
 #include <stdatomic.h>
 
 // The output columns [lo, hi) of tap column j whose input column ow*stride - pad + j*dilate lies in
@@ -68,9 +69,63 @@ static inline __attribute__((always_inline)) void data_body(
     axpy_body(g, dy, w, dx, 1);
 }
 
-// Per tap, the products are summed in eight running lanes (kept in a register, so that they
-// vectorize without reassociating a sum) and one for the columns past the last eight, over every
-// row, then added up once.
+// Eight-float vectors (two SSE registers in the baseline build). They never cross a call: every
+// function using them is always inlined, so the ABI note clang gives for the baseline build does not
+// apply.
+#pragma clang diagnostic ignored "-Wpsabi"
+typedef float v8 __attribute__((vector_size(32)));
+
+// Eight floats from `p`, `s` apart (unaligned).
+static inline __attribute__((always_inline)) v8 load8(const float *p, const int32_t s) {
+    if (s == 1) {
+        v8 v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    return (v8){p[0], p[s], p[2 * s], p[3 * s], p[4 * s], p[5 * s], p[6 * s], p[7 * s]};
+}
+
+// One tap's weight gradient: Σ dy·x over rows r0..r1, n columns each. Three vectors of eight sum
+// the whole groups of eight columns (a row's groups in turn, so that they are independent chains),
+// a fourth the columns past them, zero-padded; added up once at the end. Inlined with the constant
+// stride 1, the loads are plain vector loads.
+static inline __attribute__((always_inline)) float tap_weight(
+    const float *restrict dy, const float *restrict x, ptrdiff_t out_w, ptrdiff_t in_row, int32_t r0, int32_t r1,
+    int32_t n, const int32_t s) {
+    const int32_t body = n & ~7;
+    v8 s0 = {0}, s1 = {0}, s2 = {0}, rest = {0};
+    for (int32_t oh = r0; oh < r1; oh++) {
+        const float *a = dy + (oh - r0) * out_w;
+        const float *b = x + (oh - r0) * in_row;
+        int32_t k = 0;
+        for (; k + 24 <= body; k += 24) {
+            s0 += load8(a + k, 1) * load8(b + k * s, s);
+            s1 += load8(a + k + 8, 1) * load8(b + (k + 8) * s, s);
+            s2 += load8(a + k + 16, 1) * load8(b + (k + 16) * s, s);
+        }
+        if (k + 8 <= body) {
+            s0 += load8(a + k, 1) * load8(b + k * s, s);
+            k += 8;
+        }
+        if (k + 8 <= body) {
+            s1 += load8(a + k, 1) * load8(b + k * s, s);
+            k += 8;
+        }
+        if (k < n) {
+            v8 ta = {0}, tb = {0};
+            for (int32_t t = 0; t < n - k; t++) {
+                ta[t] = a[k + t];
+                tb[t] = b[(k + t) * s];
+            }
+            rest += ta * tb;
+        }
+    }
+    v8 all = s0 + s1 + s2 + rest;
+    float sum = 0;
+    for (int l = 0; l < 8; l++) sum += all[l];
+    return sum;
+}
+
 static inline __attribute__((always_inline)) void weight_body(
     const swiftps_plane_window *g, const float *restrict dy, const float *restrict x, float *restrict dw) {
     const int32_t s = g->stride_w;
@@ -82,19 +137,12 @@ static inline __attribute__((always_inline)) void weight_body(
             int32_t c0, c1;
             valid_range(g->width, g->out_w, g->stride_w, g->pad_w, j * g->dilate_w, &c0, &c1);
             if (c0 >= c1) continue;
-            const int32_t n = c1 - c0, body = s == 1 ? n & ~7 : 0;
-            float lanes[8] = {0}, rest = 0;
-            for (int32_t oh = r0; oh < r1; oh++) {
-                const float *restrict a = dy + (ptrdiff_t)oh * g->out_w + c0;
-                const float *restrict b = x + (ptrdiff_t)(oh * g->stride_h - g->pad_h + i * g->dilate_h) * g->width +
-                                          c0 * s + j * g->dilate_w - g->pad_w;
-                for (int32_t k = 0; k < body; k += 8)
-                    for (int l = 0; l < 8; l++) lanes[l] += a[k + l] * b[k + l];
-                for (int32_t k = body; k < n; k++) rest += a[k] * b[k * s];
-            }
-            float sum = rest;
-            for (int l = 0; l < 8; l++) sum += lanes[l];
-            dw[i * g->kernel_w + j] += sum;
+            const float *a = dy + (ptrdiff_t)r0 * g->out_w + c0;
+            const float *b = x + (ptrdiff_t)(r0 * g->stride_h - g->pad_h + i * g->dilate_h) * g->width + c0 * s +
+                             j * g->dilate_w - g->pad_w;
+            const ptrdiff_t in_row = (ptrdiff_t)g->stride_h * g->width;
+            dw[i * g->kernel_w + j] += s == 1 ? tap_weight(a, b, g->out_w, in_row, r0, r1, c1 - c0, 1)
+                                              : tap_weight(a, b, g->out_w, in_row, r0, r1, c1 - c0, s);
         }
     }
 }
