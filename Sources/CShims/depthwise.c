@@ -1,8 +1,10 @@
 // A depthwise convolution's three passes over one plane, for `Depthwise.swift`: plain loops over
 // row segments, compiled for AVX-512, AVX2 + FMA and the baseline and picked by what the CPU has,
 // so that the short rows of a depthwise layer are added a whole vector at a time (Swift code here is
-// compiled for the x86-64 baseline, SSE2).
+// compiled for the x86-64 baseline, SSE2). Every loop reads and writes contiguously: at a stride
+// above 1 through the input split into phases.
 #include "cshims.h"
+#include <stdlib.h>
 #include <string.h>
 #include <stdatomic.h>
 
@@ -39,23 +41,102 @@ static inline __attribute__((always_inline)) void valid_range(
         }                                                                                              \
     }
 
-// forward: y += w ⋆ x, each output segment from a (strided) input segment; `adjoint`: its data
-// gradient dx += wᵀ ⋆ dy, each output-gradient segment added back into the (strided) input.
+// At a horizontal stride s above 1 the input is first split by column modulo s into s phases, each
+// (height × cols, cols = ⌈width / s⌉) holding columns p, p + s, p + 2s, … of every row; a tap's
+// valid outputs then read one phase contiguously, so every loop below is a stride-1 loop. Phase p,
+// row r, position m is x[r·width + p + m·s] (0 past the row's end).
+static inline __attribute__((always_inline)) int32_t phase_cols(const swiftps_plane_window *g) {
+    return (g->width + g->stride_w - 1) / g->stride_w;
+}
+
+static inline __attribute__((always_inline)) void split_phases(
+    const swiftps_plane_window *g, const float *restrict x, float *restrict phases) {
+    const int32_t s = g->stride_w, cols = phase_cols(g);
+    for (int32_t p = 0; p < s; p++)
+        for (int32_t r = 0; r < g->height; r++) {
+            float *restrict dst = phases + ((ptrdiff_t)p * g->height + r) * cols;
+            const float *restrict src = x + (ptrdiff_t)r * g->width + p;
+            const int32_t m1 = (g->width - p + s - 1) / s;
+            for (int32_t m = 0; m < m1; m++) dst[m] = src[m * s];
+            for (int32_t m = m1; m < cols; m++) dst[m] = 0;
+        }
+}
+
+// x += the phases put back in their columns: the adjoint of `split_phases`.
+static inline __attribute__((always_inline)) void add_phases(
+    const swiftps_plane_window *g, const float *restrict phases, float *restrict x) {
+    const int32_t s = g->stride_w, cols = phase_cols(g);
+    for (int32_t p = 0; p < s; p++)
+        for (int32_t r = 0; r < g->height; r++) {
+            const float *restrict src = phases + ((ptrdiff_t)p * g->height + r) * cols;
+            float *restrict dst = x + (ptrdiff_t)r * g->width + p;
+            const int32_t m1 = (g->width - p + s - 1) / s;
+            for (int32_t m = 0; m < m1; m++) dst[m * s] += src[m];
+        }
+}
+
+// FOR_EACH_SEGMENT over the phases: `in` is the offset in the phases of the input under the first
+// valid output column; the segment's next outputs read the next positions of the same phase.
+#define FOR_EACH_PHASE_SEGMENT(g, BODY)                                                                \
+    for (int32_t i = 0; i < (g)->kernel_h; i++) {                                                      \
+        int32_t r0, r1;                                                                                \
+        valid_range((g)->height, (g)->out_h, (g)->stride_h, (g)->pad_h, i * (g)->dilate_h, &r0, &r1);  \
+        for (int32_t j = 0; j < (g)->kernel_w; j++) {                                                  \
+            int32_t c0, c1;                                                                            \
+            valid_range((g)->width, (g)->out_w, (g)->stride_w, (g)->pad_w, j * (g)->dilate_w, &c0, &c1); \
+            if (c0 >= c1) continue;                                                                    \
+            const int32_t tap = i * (g)->kernel_w + j, n = c1 - c0;                                    \
+            const int32_t col = c0 * (g)->stride_w + j * (g)->dilate_w - (g)->pad_w;                   \
+            const int32_t phase = col % (g)->stride_w, first = col / (g)->stride_w;                    \
+            for (int32_t oh = r0; oh < r1; oh++) {                                                     \
+                const ptrdiff_t in =                                                                   \
+                    ((ptrdiff_t)phase * (g)->height + oh * (g)->stride_h - (g)->pad_h + i * (g)->dilate_h) * \
+                        phase_cols(g) +                                                                \
+                    first;                                                                             \
+                const ptrdiff_t o = (ptrdiff_t)oh * (g)->out_w + c0;                                   \
+                BODY                                                                                   \
+            }                                                                                          \
+        }                                                                                              \
+    }
+
+// Scratch for the phases: on the stack when small, else the heap.
+#define WITH_PHASES(g, name, BODY)                                                                     \
+    {                                                                                                  \
+        float stack_[8192];                                                                            \
+        const size_t count_ = (size_t)(g)->stride_w * (size_t)(g)->height * (size_t)phase_cols(g);     \
+        float *name = count_ <= 8192 ? stack_ : malloc(count_ * sizeof(float));                        \
+        if (name == NULL) abort();                                                                     \
+        BODY                                                                                           \
+        if (name != stack_) free(name);                                                                \
+    }
+
+// forward: y += w ⋆ x, each output segment from an input segment (of a phase, at a stride above 1);
+// `adjoint`: its data gradient dx += wᵀ ⋆ dy, each output-gradient segment added back into the input.
 static inline __attribute__((always_inline)) void axpy_body(
     const swiftps_plane_window *g, const float *restrict from, const float *restrict w, float *restrict to,
     int adjoint) {
-    const int32_t s = g->stride_w;
-    FOR_EACH_SEGMENT(g, {
-        const float wv = w[tap];
-        const float *restrict src = from + (adjoint ? o : in);
-        float *restrict dst = to + (adjoint ? in : o);
-        if (s == 1) {
+    if (g->stride_w == 1) {
+        FOR_EACH_SEGMENT(g, {
+            const float wv = w[tap];
+            const float *restrict src = from + (adjoint ? o : in);
+            float *restrict dst = to + (adjoint ? in : o);
             for (int32_t k = 0; k < n; k++) dst[k] += wv * src[k];
-        } else if (adjoint) {
-            for (int32_t k = 0; k < n; k++) dst[k * s] += wv * src[k];
+        })
+        return;
+    }
+    WITH_PHASES(g, phases, {
+        if (adjoint) {
+            memset(phases, 0, count_ * sizeof(float));
         } else {
-            for (int32_t k = 0; k < n; k++) dst[k] += wv * src[k * s];
+            split_phases(g, from, phases);
         }
+        FOR_EACH_PHASE_SEGMENT(g, {
+            const float wv = w[tap];
+            const float *restrict src = adjoint ? from + o : phases + in;
+            float *restrict dst = adjoint ? phases + in : to + o;
+            for (int32_t k = 0; k < n; k++) dst[k] += wv * src[k];
+        })
+        if (adjoint) add_phases(g, phases, to);
     })
 }
 
@@ -75,23 +156,42 @@ static inline __attribute__((always_inline)) void data_body(
 #pragma clang diagnostic ignored "-Wpsabi"
 typedef float v8 __attribute__((vector_size(32)));
 
-// Eight floats from `p`, `s` apart (unaligned).
-static inline __attribute__((always_inline)) v8 load8(const float *p, const int32_t s) {
-    if (s == 1) {
-        v8 v;
-        memcpy(&v, p, sizeof v);
-        return v;
-    }
-    return (v8){p[0], p[s], p[2 * s], p[3 * s], p[4 * s], p[5 * s], p[6 * s], p[7 * s]};
+// Eight floats from `p` (unaligned).
+static inline __attribute__((always_inline)) v8 load8(const float *p) {
+    v8 v;
+    memcpy(&v, p, sizeof v);
+    return v;
 }
 
-// One tap's weight gradient: Σ dy·x over rows r0..r1, n columns each. Three vectors of eight sum
-// the whole groups of eight columns (a row's groups in turn, so that they are independent chains),
-// a fourth the columns past them, zero-padded; added up once at the end. Inlined with the constant
-// stride 1, the loads are plain vector loads.
+// Calls BODY for every tap with valid rows [r0, r1) and columns [c0, c1) (n of them): `a` is the
+// output gradient at the first, and with `phased` `phase` and `first` locate its input in the phases.
+#define FOR_EACH_TAP_ROWS(g, phased, BODY)                                                             \
+    for (int32_t i = 0; i < (g)->kernel_h; i++) {                                                      \
+        int32_t r0, r1;                                                                                \
+        valid_range((g)->height, (g)->out_h, (g)->stride_h, (g)->pad_h, i * (g)->dilate_h, &r0, &r1);  \
+        if (r0 >= r1) continue;                                                                        \
+        for (int32_t j = 0; j < (g)->kernel_w; j++) {                                                  \
+            int32_t c0, c1;                                                                            \
+            valid_range((g)->width, (g)->out_w, (g)->stride_w, (g)->pad_w, j * (g)->dilate_w, &c0, &c1); \
+            if (c0 >= c1) continue;                                                                    \
+            const int32_t tap = i * (g)->kernel_w + j, n = c1 - c0;                                    \
+            const int32_t col = c0 * (g)->stride_w + j * (g)->dilate_w - (g)->pad_w;                   \
+            const int32_t phase = (phased) ? col % (g)->stride_w : 0;                                  \
+            const int32_t first = (phased) ? col / (g)->stride_w : col;                                \
+            (void)phase;                                                                               \
+            (void)first;                                                                               \
+            const float *a = dy + (ptrdiff_t)r0 * (g)->out_w + c0;                                     \
+            BODY                                                                                       \
+        }                                                                                              \
+    }
+
+// One tap's weight gradient: Σ dy·x over rows r0..r1, n contiguous columns each, the rows of `x`
+// `in_row` apart. Three vectors of eight sum the whole groups of eight columns (a row's groups in
+// turn, so that they are independent chains), a fourth the columns past them, zero-padded; added up
+// once at the end.
 static inline __attribute__((always_inline)) float tap_weight(
     const float *restrict dy, const float *restrict x, ptrdiff_t out_w, ptrdiff_t in_row, int32_t r0, int32_t r1,
-    int32_t n, const int32_t s) {
+    int32_t n) {
     const int32_t body = n & ~7;
     v8 s0 = {0}, s1 = {0}, s2 = {0}, rest = {0};
     for (int32_t oh = r0; oh < r1; oh++) {
@@ -99,23 +199,23 @@ static inline __attribute__((always_inline)) float tap_weight(
         const float *b = x + (oh - r0) * in_row;
         int32_t k = 0;
         for (; k + 24 <= body; k += 24) {
-            s0 += load8(a + k, 1) * load8(b + k * s, s);
-            s1 += load8(a + k + 8, 1) * load8(b + (k + 8) * s, s);
-            s2 += load8(a + k + 16, 1) * load8(b + (k + 16) * s, s);
+            s0 += load8(a + k) * load8(b + k);
+            s1 += load8(a + k + 8) * load8(b + k + 8);
+            s2 += load8(a + k + 16) * load8(b + k + 16);
         }
         if (k + 8 <= body) {
-            s0 += load8(a + k, 1) * load8(b + k * s, s);
+            s0 += load8(a + k) * load8(b + k);
             k += 8;
         }
         if (k + 8 <= body) {
-            s1 += load8(a + k, 1) * load8(b + k * s, s);
+            s1 += load8(a + k) * load8(b + k);
             k += 8;
         }
         if (k < n) {
             v8 ta = {0}, tb = {0};
             for (int32_t t = 0; t < n - k; t++) {
                 ta[t] = a[k + t];
-                tb[t] = b[(k + t) * s];
+                tb[t] = b[k + t];
             }
             rest += ta * tb;
         }
@@ -128,23 +228,23 @@ static inline __attribute__((always_inline)) float tap_weight(
 
 static inline __attribute__((always_inline)) void weight_body(
     const swiftps_plane_window *g, const float *restrict dy, const float *restrict x, float *restrict dw) {
-    const int32_t s = g->stride_w;
-    for (int32_t i = 0; i < g->kernel_h; i++) {
-        int32_t r0, r1;
-        valid_range(g->height, g->out_h, g->stride_h, g->pad_h, i * g->dilate_h, &r0, &r1);
-        if (r0 >= r1) continue;
-        for (int32_t j = 0; j < g->kernel_w; j++) {
-            int32_t c0, c1;
-            valid_range(g->width, g->out_w, g->stride_w, g->pad_w, j * g->dilate_w, &c0, &c1);
-            if (c0 >= c1) continue;
-            const float *a = dy + (ptrdiff_t)r0 * g->out_w + c0;
-            const float *b = x + (ptrdiff_t)(r0 * g->stride_h - g->pad_h + i * g->dilate_h) * g->width + c0 * s +
+    if (g->stride_w == 1) {
+        FOR_EACH_TAP_ROWS(g, 0, {
+            const float *b = x + (ptrdiff_t)(r0 * g->stride_h - g->pad_h + i * g->dilate_h) * g->width + c0 +
                              j * g->dilate_w - g->pad_w;
-            const ptrdiff_t in_row = (ptrdiff_t)g->stride_h * g->width;
-            dw[i * g->kernel_w + j] += s == 1 ? tap_weight(a, b, g->out_w, in_row, r0, r1, c1 - c0, 1)
-                                              : tap_weight(a, b, g->out_w, in_row, r0, r1, c1 - c0, s);
-        }
+            dw[tap] += tap_weight(a, b, g->out_w, (ptrdiff_t)g->stride_h * g->width, r0, r1, n);
+        })
+        return;
     }
+    WITH_PHASES(g, phases, {
+        split_phases(g, x, phases);
+        const int32_t cols = phase_cols(g);
+        FOR_EACH_TAP_ROWS(g, 1, {
+            const float *b = phases + ((ptrdiff_t)phase * g->height + r0 * g->stride_h - g->pad_h + i * g->dilate_h) * cols +
+                             first;
+            dw[tap] += tap_weight(a, b, g->out_w, (ptrdiff_t)g->stride_h * cols, r0, r1, n);
+        })
+    })
 }
 
 #define VARIANTS(name, body, A, B, C)                                                                  \
