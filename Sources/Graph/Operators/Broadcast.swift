@@ -24,17 +24,22 @@ private func padded(_ shape: [Int], to n: Int) -> [Int] {
     Array(repeating: 1, count: n - shape.count) + shape
 }
 
+/// The broadcasting instance of `F` (opens the existential).
+func makeBroadcastInstance<F: BinaryFunction>(_: F.Type, lhs: [Int], rhs: [Int], op: String) throws
+    -> any OperatorInstance
+{
+    try BroadcastInstance<F>(lhs: lhs, rhs: rhs, op: op)
+}
+
 /// `lhs ∘ rhs` of different shapes that broadcast to the output's.
 ///
 /// Each operand is read with stride 0 on the axes where it is repeated (`StridedWalk`); backward
 /// adds each output element's gradient into the operand element it came from, which sums it over
-/// the broadcast axes.
-final class BroadcastInstance: OperatorInstance {
-    let operation: BinaryOperation
+/// the broadcast axes. Specialized for each function `F`, so that each row's loop vectorizes.
+final class BroadcastInstance<F: BinaryFunction>: OperatorInstance {
     let walk: StridedWalk
 
-    init(_ operation: BinaryOperation, lhs: [Int], rhs: [Int], op: String) throws {
-        self.operation = operation
+    init(lhs: [Int], rhs: [Int], op: String) throws {
         let out = try broadcastShape(lhs, rhs, op)
         func strides(_ shape: [Int]) -> [Int] {
             let s = padded(shape, to: out.count)
@@ -49,13 +54,7 @@ final class BroadcastInstance: OperatorInstance {
         let y = b.outputs[0].data
         let (n, ls, rs) = walk.row
         walk.forEachRow { o, l, r in
-            // One loop per operation, so that each vectorizes.
-            switch operation {
-            case .add: for j in 0..<n { y[o + j] = x[l + j * ls] + z[r + j * rs] }
-            case .subtract: for j in 0..<n { y[o + j] = x[l + j * ls] - z[r + j * rs] }
-            case .multiply: for j in 0..<n { y[o + j] = x[l + j * ls] * z[r + j * rs] }
-            case .divide: for j in 0..<n { y[o + j] = x[l + j * ls] / z[r + j * rs] }
-            }
+            for j in 0..<n { y[o + j] = F.apply(x[l + j * ls], z[r + j * rs]) }
         }
     }
 
@@ -65,17 +64,19 @@ final class BroadcastInstance: OperatorInstance {
         let dy = b.outputGrads[0].data
         let (n, ls, rs) = walk.row
         b.withGrad(0) { dxArray, accumulate in
+            guard F.passesGradient else { return zeroGrad(dxArray, accumulate: accumulate) }
             if !accumulate { dxArray.fill(0) }
             let dx = dxArray.data
             walk.forEachRow { o, l, r in
-                for j in 0..<n { dx[l + j * ls] += operation.lhsGradient(dy[o + j], x[l + j * ls], z[r + j * rs]) }
+                for j in 0..<n { dx[l + j * ls] += F.lhsGradient(dy[o + j], x[l + j * ls], z[r + j * rs]) }
             }
         }
         b.withGrad(1) { dzArray, accumulate in
+            guard F.passesGradient else { return zeroGrad(dzArray, accumulate: accumulate) }
             if !accumulate { dzArray.fill(0) }
             let dz = dzArray.data
             walk.forEachRow { o, l, r in
-                for j in 0..<n { dz[r + j * rs] += operation.rhsGradient(dy[o + j], x[l + j * ls], z[r + j * rs]) }
+                for j in 0..<n { dz[r + j * rs] += F.rhsGradient(dy[o + j], x[l + j * ls], z[r + j * rs]) }
             }
         }
     }
@@ -109,6 +110,69 @@ public enum BroadcastDivideKind: BinaryOperatorKind {
     public static let broadcasts = true
 }
 
+/// `broadcast_maximum`.
+public enum BroadcastMaximumKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_maximum"
+    public static let operation = BinaryOperation.maximum
+    public static let broadcasts = true
+}
+
+/// `broadcast_minimum`.
+public enum BroadcastMinimumKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_minimum"
+    public static let operation = BinaryOperation.minimum
+    public static let broadcasts = true
+}
+
+/// `broadcast_power`.
+public enum BroadcastPowerKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_power"
+    public static let operation = BinaryOperation.power
+    public static let broadcasts = true
+}
+
+/// `broadcast_equal`.
+public enum BroadcastEqualKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_equal"
+    public static let operation = BinaryOperation.equal
+    public static let broadcasts = true
+}
+
+/// `broadcast_not_equal`.
+public enum BroadcastNotEqualKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_not_equal"
+    public static let operation = BinaryOperation.notEqual
+    public static let broadcasts = true
+}
+
+/// `broadcast_greater`.
+public enum BroadcastGreaterKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_greater"
+    public static let operation = BinaryOperation.greater
+    public static let broadcasts = true
+}
+
+/// `broadcast_greater_equal`.
+public enum BroadcastGreaterEqualKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_greater_equal"
+    public static let operation = BinaryOperation.greaterEqual
+    public static let broadcasts = true
+}
+
+/// `broadcast_lesser`.
+public enum BroadcastLesserKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_lesser"
+    public static let operation = BinaryOperation.lesser
+    public static let broadcasts = true
+}
+
+/// `broadcast_lesser_equal`.
+public enum BroadcastLesserEqualKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_lesser_equal"
+    public static let operation = BinaryOperation.lesserEqual
+    public static let broadcasts = true
+}
+
 /// MXNet's `broadcast_add`.
 public typealias BroadcastAdd = BinaryElementwise<BroadcastAddKind>
 /// MXNet's `broadcast_sub`.
@@ -117,3 +181,21 @@ public typealias BroadcastSub = BinaryElementwise<BroadcastSubtractKind>
 public typealias BroadcastMul = BinaryElementwise<BroadcastMultiplyKind>
 /// MXNet's `broadcast_div`.
 public typealias BroadcastDiv = BinaryElementwise<BroadcastDivideKind>
+/// MXNet's `broadcast_maximum`.
+public typealias BroadcastMaximum = BinaryElementwise<BroadcastMaximumKind>
+/// MXNet's `broadcast_minimum`.
+public typealias BroadcastMinimum = BinaryElementwise<BroadcastMinimumKind>
+/// MXNet's `broadcast_power`.
+public typealias BroadcastPower = BinaryElementwise<BroadcastPowerKind>
+/// MXNet's `broadcast_equal`.
+public typealias BroadcastEqual = BinaryElementwise<BroadcastEqualKind>
+/// MXNet's `broadcast_not_equal`.
+public typealias BroadcastNotEqual = BinaryElementwise<BroadcastNotEqualKind>
+/// MXNet's `broadcast_greater`.
+public typealias BroadcastGreater = BinaryElementwise<BroadcastGreaterKind>
+/// MXNet's `broadcast_greater_equal`.
+public typealias BroadcastGreaterEqual = BinaryElementwise<BroadcastGreaterEqualKind>
+/// MXNet's `broadcast_lesser`.
+public typealias BroadcastLesser = BinaryElementwise<BroadcastLesserKind>
+/// MXNet's `broadcast_lesser_equal`.
+public typealias BroadcastLesserEqual = BinaryElementwise<BroadcastLesserEqualKind>

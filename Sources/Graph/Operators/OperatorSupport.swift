@@ -382,3 +382,9 @@ final class StridedCopyInstance: OperatorInstance {
         }
     }
 }
+
+/// The gradient of an input that receives none (a comparison's): zeros written, nothing added.
+@inline(__always)
+func zeroGrad(_ dx: NDArray, accumulate: Bool) {
+    if !accumulate { dx.fill(0) }
+}
