@@ -95,6 +95,27 @@ struct MXNetInteropTests {
         mod.save_checkpoint(prefix + "-after", 1)
         """
 
+    /// The end of an interop script that has built `sym` on the variable `data` from the input `x`
+    /// and drawn its parameters `args` (name → NDArray): saves the checkpoint `prefix`-0001, its
+    /// predictions for `x` in `out`, and in `grads` the gradient of the outputs' sum for every
+    /// parameter of `args` (the data takes none).
+    static let saveCheckpointPredictionsAndGradients = """
+        mod = mx.mod.Module(sym, context=mx.cpu(), label_names=None)
+        mod.bind(data_shapes=[("data", x.shape)], for_training=False)
+        mod.set_params(args, {})
+        mod.save_checkpoint(prefix, 1)
+        mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
+        y = mod.get_outputs()[0]
+        np.save(out, y.asnumpy())
+        reqs = {k: ("null" if k == "data" else "write") for k in sym.list_arguments()}
+        ex = sym.simple_bind(mx.cpu(), data=x.shape, grad_req=reqs)
+        for k, v in args.items(): v.copyto(ex.arg_dict[k])
+        ex.arg_dict["data"][:] = x
+        ex.forward(is_train=True)
+        ex.backward(mx.nd.ones(y.shape))
+        mx.nd.save(grads, {k: ex.grad_dict[k] for k in args})
+        """
+
     func runMXNet(_ arguments: [String], in dir: String, script: String = Self.script) throws {
         let scriptPath = dir + "/mx_interop.py"
         try script.write(toFile: scriptPath, atomically: true, encoding: .utf8)

@@ -51,23 +51,10 @@ struct MXNetMathInteropTests {
         z = mx.sym.ones_like(a, name="ones") + mx.sym.zeros_like(e, name="zeros")
         sym = mx.sym.Concat(a, b, c, d, e, mx.sym.Flatten(f), mx.sym.broadcast_add(a, g, name="plus_all"),
                             mx.sym.Flatten(s), mx.sym.Flatten(t), z, dim=1, name="out")
-        mod = mx.mod.Module(sym, context=mx.cpu(), label_names=None)
-        mod.bind(data_shapes=[("data", x.shape)], for_training=False)
         rng = np.random.RandomState(0)
         shapes = dict(zip(sym.list_arguments(), sym.infer_shape(data=x.shape)[0]))
         args = {k: mx.nd.array(rng.uniform(-1.5, 1.5, shapes[k])) for k in ("gain", "shift")}
-        mod.set_params(args, {})
-        mod.save_checkpoint(prefix, 1)
-        mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
-        y = mod.get_outputs()[0]
-        np.save(out, y.asnumpy())
-        reqs = {k: ("null" if k == "data" else "write") for k in sym.list_arguments()}
-        ex = sym.simple_bind(mx.cpu(), data=x.shape, grad_req=reqs)
-        for k, v in args.items(): v.copyto(ex.arg_dict[k])
-        ex.arg_dict["data"][:] = x
-        ex.forward(is_train=True)
-        ex.backward(mx.nd.ones(y.shape))
-        mx.nd.save(grads, {k: ex.grad_dict[k] for k in args})
+        \(MXNetInteropTests.saveCheckpointPredictionsAndGradients)
         """
 
     @Test func mxnetsMathOperatorsPredictAndDifferentiateTheSameHere() throws {

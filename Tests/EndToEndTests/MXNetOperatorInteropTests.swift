@@ -37,24 +37,11 @@ struct MXNetOperatorInteropTests {
         rows = mx.sym.split(mx.sym.Reshape(d, shape=(0, 2, -1)), num_outputs=2, axis=1, squeeze_axis=True, name="rows")
         e = mx.sym.Embedding(data, input_dim=5, output_dim=3, name="emb")
         sym = mx.sym.Concat(rows[0], rows[1], mx.sym.Flatten(e), dim=1, name="out")
-        mod = mx.mod.Module(sym, context=mx.cpu(), label_names=None)
-        mod.bind(data_shapes=[("data", x.shape)], for_training=False)
         rng = np.random.RandomState(0)
         ranges = {"gain": (0.5, 1.5), "bscale": (-1, 1), "bsub": (-1, 1), "bcol": (2, 3), "brow": (-0.5, 0), "emb_weight": (-1, 1)}
         shapes = dict(zip(sym.list_arguments(), sym.infer_shape(data=x.shape)[0]))
         args = {k: mx.nd.array(rng.uniform(*ranges[k], shapes[k])) for k in ranges}
-        mod.set_params(args, {})
-        mod.save_checkpoint(prefix, 1)
-        mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
-        y = mod.get_outputs()[0]
-        np.save(out, y.asnumpy())
-        reqs = {k: ("null" if k == "data" else "write") for k in sym.list_arguments()}
-        ex = sym.simple_bind(mx.cpu(), data=x.shape, grad_req=reqs)
-        for k, v in args.items(): v.copyto(ex.arg_dict[k])
-        ex.arg_dict["data"][:] = x
-        ex.forward(is_train=True)
-        ex.backward(mx.nd.ones(y.shape))
-        mx.nd.save(grads, {k: ex.grad_dict[k] for k in args})
+        \(MXNetInteropTests.saveCheckpointPredictionsAndGradients)
         """
 
     @Test func mxnetsNewOperatorsPredictAndDifferentiateTheSameHere() throws {

@@ -91,51 +91,62 @@ public struct ScalarOperator<Kind: ScalarOperatorKind>: Operator {
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
         let (operation, reversed) = Kind.arithmetic.operation
-        return makeScalarInstance(
-            operation.function, scalar: scalar, reversed: reversed, count: NDArray.elementCount(context.inputShapes[0]))
+        return ScalarInstance(
+            operation, scalar: scalar, reversed: reversed, count: NDArray.elementCount(context.inputShapes[0]))
     }
 }
 
-/// The scalar instance of `F` (opens the existential).
-func makeScalarInstance<F: BinaryFunction>(_: F.Type, scalar: Float, reversed: Bool, count: Int)
-    -> any OperatorInstance
-{
-    ScalarInstance<F>(scalar: scalar, reversed: reversed, count: count)
-}
-
-/// `x ∘ s`, or `s ∘ x` when `reversed`, for each element `x`: one specialized loop per function.
-final class ScalarInstance<F: BinaryFunction>: OperatorInstance {
+/// `x ∘ s`, or `s ∘ x` when `reversed`, for each element `x`: one loop per operation.
+final class ScalarInstance: OperatorInstance {
+    let operation: BinaryOperation
     let scalar: Float
     let reversed: Bool
     let count: Int
-    init(scalar: Float, reversed: Bool, count: Int) {
+    init(_ operation: BinaryOperation, scalar: Float, reversed: Bool, count: Int) {
+        self.operation = operation
         self.scalar = scalar
         self.reversed = reversed
         self.count = count
     }
 
-    func forward(_ b: OpBinding, isTrain: Bool) {
-        let x = b.inputs[0].data
-        let y = b.outputs[0].data
-        let s = scalar
-        if reversed {
-            for i in 0..<count { y[i] = F.apply(s, x[i]) }
-        } else {
-            for i in 0..<count { y[i] = F.apply(x[i], s) }
+    /// `y = x ∘ s` (or `s ∘ x`) over `n` elements.
+    struct Forward: BinaryLoop {
+        let n: Int, s: Float, reversed: Bool
+        let x: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
+        func run<F: BinaryFunction>(_: F.Type) {
+            if reversed {
+                for i in 0..<n { y[i] = F.apply(s, x[i]) }
+            } else {
+                for i in 0..<n { y[i] = F.apply(x[i], s) }
+            }
         }
     }
 
-    func backward(_ b: OpBinding) {
-        let x = b.inputs[0].data
-        let dy = b.outputGrads[0].data
-        let s = scalar
-        b.withGrad(0) { dx, accumulate in
-            guard F.passesGradient else { return zeroGrad(dx, accumulate: accumulate) }
+    /// The data's gradient over `n` elements into `dst`, written or added.
+    struct Gradient: BinaryLoop {
+        let n: Int, s: Float, reversed: Bool
+        let dy: UnsafeMutablePointer<Float>, x: UnsafeMutablePointer<Float>, dst: UnsafeMutablePointer<Float>
+        let accumulate: Bool
+        func run<F: BinaryFunction>(_: F.Type) {
             if reversed {
-                writeGrad(count, dx.data, accumulate: accumulate) { F.rhsGradient(dy[$0], s, x[$0]) }
+                writeGrad(n, dst, accumulate: accumulate) { F.rhsGradient(dy[$0], s, x[$0]) }
             } else {
-                writeGrad(count, dx.data, accumulate: accumulate) { F.lhsGradient(dy[$0], x[$0], s) }
+                writeGrad(n, dst, accumulate: accumulate) { F.lhsGradient(dy[$0], x[$0], s) }
             }
+        }
+    }
+
+    func forward(_ b: OpBinding, isTrain: Bool) {
+        operation.run(Forward(n: count, s: scalar, reversed: reversed, x: b.inputs[0].data, y: b.outputs[0].data))
+    }
+
+    func backward(_ b: OpBinding) {
+        b.withGrad(0) { dx, accumulate in
+            guard operation.passesGradient else { return zeroGrad(dx, accumulate: accumulate) }
+            operation.run(
+                Gradient(
+                    n: count, s: scalar, reversed: reversed, dy: b.outputGrads[0].data, x: b.inputs[0].data,
+                    dst: dx.data, accumulate: accumulate))
         }
     }
 }

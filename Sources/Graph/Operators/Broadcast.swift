@@ -24,22 +24,17 @@ private func padded(_ shape: [Int], to n: Int) -> [Int] {
     Array(repeating: 1, count: n - shape.count) + shape
 }
 
-/// The broadcasting instance of `F` (opens the existential).
-func makeBroadcastInstance<F: BinaryFunction>(_: F.Type, lhs: [Int], rhs: [Int], op: String) throws
-    -> any OperatorInstance
-{
-    try BroadcastInstance<F>(lhs: lhs, rhs: rhs, op: op)
-}
-
 /// `lhs ∘ rhs` of different shapes that broadcast to the output's.
 ///
 /// Each operand is read with stride 0 on the axes where it is repeated (`StridedWalk`); backward
 /// adds each output element's gradient into the operand element it came from, which sums it over
-/// the broadcast axes. Specialized for each function `F`, so that each row's loop vectorizes.
-final class BroadcastInstance<F: BinaryFunction>: OperatorInstance {
+/// the broadcast axes. Each operation has its own row loop (`BinaryOperation.run`).
+final class BroadcastInstance: OperatorInstance {
+    let operation: BinaryOperation
     let walk: StridedWalk
 
-    init(lhs: [Int], rhs: [Int], op: String) throws {
+    init(_ operation: BinaryOperation, lhs: [Int], rhs: [Int], op: String) throws {
+        self.operation = operation
         let out = try broadcastShape(lhs, rhs, op)
         func strides(_ shape: [Int]) -> [Int] {
             let s = padded(shape, to: out.count)
@@ -48,35 +43,51 @@ final class BroadcastInstance<F: BinaryFunction>: OperatorInstance {
         walk = StridedWalk(shape: out, a: strides(lhs), b: strides(rhs))
     }
 
-    func forward(_ b: OpBinding, isTrain: Bool) {
-        let x = b.inputs[0].data
-        let z = b.inputs[1].data
-        let y = b.outputs[0].data
-        let (n, ls, rs) = walk.row
-        walk.forEachRow { o, l, r in
-            for j in 0..<n { y[o + j] = F.apply(x[l + j * ls], z[r + j * rs]) }
+    /// `y = x ∘ z`, row by row.
+    struct Forward: BinaryLoop {
+        let walk: StridedWalk
+        let x: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
+        func run<F: BinaryFunction>(_: F.Type) {
+            let (n, ls, rs) = walk.row
+            walk.forEachRow { o, l, r in
+                for j in 0..<n { y[o + j] = F.apply(x[l + j * ls], z[r + j * rs]) }
+            }
         }
     }
 
-    func backward(_ b: OpBinding) {
-        let x = b.inputs[0].data
-        let z = b.inputs[1].data
-        let dy = b.outputGrads[0].data
-        let (n, ls, rs) = walk.row
-        b.withGrad(0) { dxArray, accumulate in
-            guard F.passesGradient else { return zeroGrad(dxArray, accumulate: accumulate) }
-            if !accumulate { dxArray.fill(0) }
-            let dx = dxArray.data
-            walk.forEachRow { o, l, r in
-                for j in 0..<n { dx[l + j * ls] += F.lhsGradient(dy[o + j], x[l + j * ls], z[r + j * rs]) }
+    /// Adds the gradient of the lhs (or the rhs) into `dst`, row by row.
+    struct Gradient: BinaryLoop {
+        let walk: StridedWalk
+        let dy: UnsafeMutablePointer<Float>, x: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>
+        let dst: UnsafeMutablePointer<Float>
+        let lhs: Bool
+        func run<F: BinaryFunction>(_: F.Type) {
+            let (n, ls, rs) = walk.row
+            if lhs {
+                walk.forEachRow { o, l, r in
+                    for j in 0..<n { dst[l + j * ls] += F.lhsGradient(dy[o + j], x[l + j * ls], z[r + j * rs]) }
+                }
+            } else {
+                walk.forEachRow { o, l, r in
+                    for j in 0..<n { dst[r + j * rs] += F.rhsGradient(dy[o + j], x[l + j * ls], z[r + j * rs]) }
+                }
             }
         }
-        b.withGrad(1) { dzArray, accumulate in
-            guard F.passesGradient else { return zeroGrad(dzArray, accumulate: accumulate) }
-            if !accumulate { dzArray.fill(0) }
-            let dz = dzArray.data
-            walk.forEachRow { o, l, r in
-                for j in 0..<n { dz[r + j * rs] += F.rhsGradient(dy[o + j], x[l + j * ls], z[r + j * rs]) }
+    }
+
+    func forward(_ b: OpBinding, isTrain: Bool) {
+        operation.run(Forward(walk: walk, x: b.inputs[0].data, z: b.inputs[1].data, y: b.outputs[0].data))
+    }
+
+    func backward(_ b: OpBinding) {
+        for side in 0..<2 {
+            b.withGrad(side) { dst, accumulate in
+                guard operation.passesGradient else { return zeroGrad(dst, accumulate: accumulate) }
+                if !accumulate { dst.fill(0) }
+                operation.run(
+                    Gradient(
+                        walk: walk, dy: b.outputGrads[0].data, x: b.inputs[0].data, z: b.inputs[1].data, dst: dst.data,
+                        lhs: side == 0))
             }
         }
     }

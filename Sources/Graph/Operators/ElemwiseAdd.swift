@@ -30,24 +30,39 @@ public enum BinaryOperation: Sendable, CaseIterable {
         return [.add, .subtract, .multiply, .divide].contains(self) ? "elemwise_" + base : "_" + base
     }
 
-    /// The function's type, whose loops are specialized (one loop per operation, no switch inside).
-    var function: any BinaryFunction.Type {
+    /// Runs `loop` specialized for this operation's function: the one switch stands outside the
+    /// loop, and each function gets its own loop, which vectorizes.
+    @inline(__always) func run(_ loop: some BinaryLoop) {
         switch self {
-        case .add: AddFunction.self
-        case .subtract: SubtractFunction.self
-        case .multiply: MultiplyFunction.self
-        case .divide: DivideFunction.self
-        case .maximum: MaximumFunction.self
-        case .minimum: MinimumFunction.self
-        case .power: PowerFunction.self
-        case .equal: Comparison<Equal>.self
-        case .notEqual: Comparison<NotEqual>.self
-        case .greater: Comparison<Greater>.self
-        case .greaterEqual: Comparison<GreaterEqual>.self
-        case .lesser: Comparison<Lesser>.self
-        case .lesserEqual: Comparison<LesserEqual>.self
+        case .add: loop.run(AddFunction.self)
+        case .subtract: loop.run(SubtractFunction.self)
+        case .multiply: loop.run(MultiplyFunction.self)
+        case .divide: loop.run(DivideFunction.self)
+        case .maximum: loop.run(MaximumFunction.self)
+        case .minimum: loop.run(MinimumFunction.self)
+        case .power: loop.run(PowerFunction.self)
+        case .equal: loop.run(Comparison<Equal>.self)
+        case .notEqual: loop.run(Comparison<NotEqual>.self)
+        case .greater: loop.run(Comparison<Greater>.self)
+        case .greaterEqual: loop.run(Comparison<GreaterEqual>.self)
+        case .lesser: loop.run(Comparison<Lesser>.self)
+        case .lesserEqual: loop.run(Comparison<LesserEqual>.self)
         }
     }
+
+    /// False for the comparisons, whose gradients are zeros.
+    var passesGradient: Bool {
+        switch self {
+        case .add, .subtract, .multiply, .divide, .maximum, .minimum, .power: true
+        case .equal, .notEqual, .greater, .greaterEqual, .lesser, .lesserEqual: false
+        }
+    }
+}
+
+/// A loop written once for every binary function and run for one by `BinaryOperation.run`, which
+/// calls `run` with the function's concrete type, so that the loop is specialized for it.
+protocol BinaryLoop {
+    func run<F: BinaryFunction>(_: F.Type)
 }
 
 /// A binary element-wise function with its partial derivatives as MXNet 1.9.1 defines them
@@ -60,12 +75,6 @@ protocol BinaryFunction {
     static func lhsGradient(_ dy: Float, _ l: Float, _ r: Float) -> Float
     /// The gradient reaching `r` from the output's gradient `dy`.
     static func rhsGradient(_ dy: Float, _ l: Float, _ r: Float) -> Float
-    /// False for the comparisons: their gradients are zeros (MXNet's `MakeZeroGradNodes`).
-    static var passesGradient: Bool { get }
-}
-
-extension BinaryFunction {
-    static var passesGradient: Bool { true }
 }
 
 enum AddFunction: BinaryFunction {
@@ -152,12 +161,11 @@ enum LesserEqual: ComparisonPredicate {
 }
 
 /// 1 where the predicate holds, else 0 (as floats, as MXNet's comparisons of float arrays); no
-/// gradient passes.
+/// gradient passes (MXNet's `MakeZeroGradNodes`: `BinaryOperation.passesGradient` is false).
 enum Comparison<Predicate: ComparisonPredicate>: BinaryFunction {
     @inline(__always) static func apply(_ l: Float, _ r: Float) -> Float { Predicate.holds(l, r) ? 1 : 0 }
     @inline(__always) static func lhsGradient(_ dy: Float, _ l: Float, _ r: Float) -> Float { 0 }
     @inline(__always) static func rhsGradient(_ dy: Float, _ l: Float, _ r: Float) -> Float { 0 }
-    static var passesGradient: Bool { false }
 }
 
 /// A binary element-wise operator's MXNet name, operation, and whether its operands broadcast.
@@ -219,12 +227,12 @@ public struct BinaryElementwise<Kind: BinaryOperatorKind>: Operator {
         let lhs = context.inputShapes[0]
         let rhs = context.inputShapes[1]
         guard lhs == rhs else {
-            return try makeBroadcastInstance(Kind.operation.function, lhs: lhs, rhs: rhs, op: Self.typeName)
+            return try BroadcastInstance(Kind.operation, lhs: lhs, rhs: rhs, op: Self.typeName)
         }
         let count = NDArray.elementCount(lhs)
         // The sum of two: add_n's instance.
         if Kind.operation == .add { return AddN.Instance(count: count) }
-        return makeBinaryInstance(Kind.operation.function, count: count)
+        return BinaryInstance(Kind.operation, count: count)
     }
 }
 
@@ -334,34 +342,52 @@ public typealias LesserOp = BinaryElementwise<LesserKind>
 /// MXNet's `_lesser_equal`.
 public typealias LesserEqualOp = BinaryElementwise<LesserEqualKind>
 
-/// The element-wise instance of `F` over `count` elements (opens the existential).
-func makeBinaryInstance<F: BinaryFunction>(_: F.Type, count: Int) -> any OperatorInstance {
-    BinaryInstance<F>(count: count)
-}
-
-/// `lhs ∘ rhs` of one shape (addition runs on `AddN.Instance`): one specialized loop per function.
-final class BinaryInstance<F: BinaryFunction>: OperatorInstance {
+/// `lhs ∘ rhs` of one shape (addition runs on `AddN.Instance`): one loop per operation.
+final class BinaryInstance: OperatorInstance {
+    let operation: BinaryOperation
     let count: Int
-    init(count: Int) { self.count = count }
+    init(_ operation: BinaryOperation, count: Int) {
+        self.operation = operation
+        self.count = count
+    }
+
+    /// `y = x ∘ z` over `n` elements.
+    struct Forward: BinaryLoop {
+        let n: Int
+        let x: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
+        func run<F: BinaryFunction>(_: F.Type) {
+            for i in 0..<n { y[i] = F.apply(x[i], z[i]) }
+        }
+    }
+
+    /// The gradient of the lhs (or the rhs) over `n` elements into `dst`, written or added.
+    struct Gradient: BinaryLoop {
+        let n: Int
+        let dy: UnsafeMutablePointer<Float>, x: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>
+        let dst: UnsafeMutablePointer<Float>
+        let lhs: Bool, accumulate: Bool
+        func run<F: BinaryFunction>(_: F.Type) {
+            if lhs {
+                writeGrad(n, dst, accumulate: accumulate) { F.lhsGradient(dy[$0], x[$0], z[$0]) }
+            } else {
+                writeGrad(n, dst, accumulate: accumulate) { F.rhsGradient(dy[$0], x[$0], z[$0]) }
+            }
+        }
+    }
 
     func forward(_ b: OpBinding, isTrain: Bool) {
-        let x = b.inputs[0].data
-        let z = b.inputs[1].data
-        let y = b.outputs[0].data
-        for i in 0..<count { y[i] = F.apply(x[i], z[i]) }
+        operation.run(Forward(n: count, x: b.inputs[0].data, z: b.inputs[1].data, y: b.outputs[0].data))
     }
 
     func backward(_ b: OpBinding) {
-        let dy = b.outputGrads[0].data
-        let x = b.inputs[0].data
-        let z = b.inputs[1].data
-        b.withGrad(0) { dx, accumulate in
-            guard F.passesGradient else { return zeroGrad(dx, accumulate: accumulate) }
-            writeGrad(count, dx.data, accumulate: accumulate) { F.lhsGradient(dy[$0], x[$0], z[$0]) }
-        }
-        b.withGrad(1) { dz, accumulate in
-            guard F.passesGradient else { return zeroGrad(dz, accumulate: accumulate) }
-            writeGrad(count, dz.data, accumulate: accumulate) { F.rhsGradient(dy[$0], x[$0], z[$0]) }
+        for side in 0..<2 {
+            b.withGrad(side) { dst, accumulate in
+                guard operation.passesGradient else { return zeroGrad(dst, accumulate: accumulate) }
+                operation.run(
+                    Gradient(
+                        n: count, dy: b.outputGrads[0].data, x: b.inputs[0].data, z: b.inputs[1].data, dst: dst.data,
+                        lhs: side == 0, accumulate: accumulate))
+            }
         }
     }
 }
