@@ -182,10 +182,14 @@ import Testing
         }
     }
 
-    /// The backward loops, one per operation, compute exactly (bit for bit) what the per-element
-    /// formulas did before they were split: `dy`, `−dy`, `dy·r`, `dy·l`, `dy / r`, `−dy·l / r²`,
-    /// summed in the output's order over the broadcast axes, written or added.
-    @Test(arguments: [([2, 3, 4], [3, 1]), ([4, 1, 3], [2, 1]), ([5, 6], [5, 6]), ([3], [2, 3])])
+    /// The backward loops, one per operation and row pattern (both operands contiguous along a row,
+    /// or one repeated), compute exactly (bit for bit) what the per-element formulas did before they
+    /// were split: `dy`, `−dy`, `dy·r`, `dy·l`, `dy / r`, `−dy·l / r²`, summed in the output's order
+    /// over the broadcast axes, written or added.
+    @Test(arguments: [
+        ([2, 3, 4], [3, 1]), ([4, 1, 3], [2, 1]), ([5, 6], [5, 6]), ([3], [2, 3]), ([2, 1], [2, 3]),
+        ([2, 3, 1], [1, 1, 4]),
+    ])
     func backwardIsBitIdenticalToTheFormulas(lhs: [Int], rhs: [Int]) throws {
         typealias Formula = (_ dy: Float, _ l: Float, _ r: Float) -> Float
         let formulas: [(any Operator, any Operator, (Float, Float) -> Float, Formula, Formula)] = [

@@ -47,29 +47,58 @@ final class BroadcastInstance: OperatorInstance {
     struct Forward: BinaryLoop {
         let walk: StridedWalk
         let x: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
-        func run<F: BinaryFunction>(_: F.Type) {
-            let (n, ls, rs) = walk.row
-            walk.forEachRow { o, l, r in
-                for j in 0..<n { y[o + j] = F.apply(x[l + j * ls], z[r + j * rs]) }
+        func run<F: BinaryFunction>(_: F.Type) { walk.run(Rows<F>(loop: self)) }
+
+        struct Rows<F: BinaryFunction>: RowLoop {
+            let loop: Forward
+            func rows<A: RowStride, B: RowStride>(_: A.Type, _: B.Type) {
+                let (x, z, y) = (loop.x, loop.z, loop.y)
+                let (n, ls, rs) = loop.walk.row
+                loop.walk.forEachRow { o, l, r in
+                    for j in 0..<n { y[o + j] = F.apply(x[l + A.at(j, ls)], z[r + B.at(j, rs)]) }
+                }
             }
         }
     }
 
-    /// Adds the gradient of the lhs (or the rhs) into `dst`, row by row.
+    /// Adds the gradient of the lhs (or the rhs) into `dst`, row by row; into one element per row
+    /// where that operand repeats along the row, summed in a register in the same order.
     struct Gradient: BinaryLoop {
         let walk: StridedWalk
         let dy: UnsafeMutablePointer<Float>, x: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>
         let dst: UnsafeMutablePointer<Float>
         let lhs: Bool
-        func run<F: BinaryFunction>(_: F.Type) {
-            let (n, ls, rs) = walk.row
-            if lhs {
-                walk.forEachRow { o, l, r in
-                    for j in 0..<n { dst[l + j * ls] += F.lhsGradient(dy[o + j], x[l + j * ls], z[r + j * rs]) }
-                }
-            } else {
-                walk.forEachRow { o, l, r in
-                    for j in 0..<n { dst[r + j * rs] += F.rhsGradient(dy[o + j], x[l + j * ls], z[r + j * rs]) }
+        func run<F: BinaryFunction>(_: F.Type) { walk.run(Rows<F>(loop: self)) }
+
+        struct Rows<F: BinaryFunction>: RowLoop {
+            let loop: Gradient
+            func rows<A: RowStride, B: RowStride>(_: A.Type, _: B.Type) {
+                let (dy, x, z, dst) = (loop.dy, loop.x, loop.z, loop.dst)
+                let (n, ls, rs) = loop.walk.row
+                if loop.lhs {
+                    loop.walk.forEachRow { o, l, r in
+                        if A.repeats {
+                            var sum = dst[l]
+                            for j in 0..<n { sum += F.lhsGradient(dy[o + j], x[l], z[r + B.at(j, rs)]) }
+                            dst[l] = sum
+                        } else {
+                            for j in 0..<n {
+                                dst[l + A.at(j, ls)] += F.lhsGradient(dy[o + j], x[l + A.at(j, ls)], z[r + B.at(j, rs)])
+                            }
+                        }
+                    }
+                } else {
+                    loop.walk.forEachRow { o, l, r in
+                        if B.repeats {
+                            var sum = dst[r]
+                            for j in 0..<n { sum += F.rhsGradient(dy[o + j], x[l + A.at(j, ls)], z[r]) }
+                            dst[r] = sum
+                        } else {
+                            for j in 0..<n {
+                                dst[r + B.at(j, rs)] += F.rhsGradient(dy[o + j], x[l + A.at(j, ls)], z[r + B.at(j, rs)])
+                            }
+                        }
+                    }
                 }
             }
         }

@@ -104,7 +104,11 @@ enum DivideFunction: BinaryFunction {
 /// MXNet's `maximum`: NaN on either side gives NaN. On a tie the gradient goes to `lhs` (MXNet's
 /// `ge` for lhs, `lt` for rhs), multiplied in so that an infinite `dy` gives NaN as there.
 enum MaximumFunction: BinaryFunction {
-    @inline(__always) static func apply(_ l: Float, _ r: Float) -> Float { l > r || l.isNaN ? l : r }
+    @inline(__always) static func apply(_ l: Float, _ r: Float) -> Float {
+        // Two selects rather than `l > r || l.isNaN`, whose branch would not vectorize.
+        let larger = l > r ? l : r
+        return l.isNaN ? l : larger
+    }
     @inline(__always) static func lhsGradient(_ dy: Float, _ l: Float, _ r: Float) -> Float {
         dy * (l >= r ? 1 : 0)
     }
@@ -115,7 +119,10 @@ enum MaximumFunction: BinaryFunction {
 
 /// MXNet's `minimum`: NaN on either side gives NaN; a tie's gradient goes to `lhs` (`le`, `gt`).
 enum MinimumFunction: BinaryFunction {
-    @inline(__always) static func apply(_ l: Float, _ r: Float) -> Float { l < r || l.isNaN ? l : r }
+    @inline(__always) static func apply(_ l: Float, _ r: Float) -> Float {
+        let smaller = l < r ? l : r
+        return l.isNaN ? l : smaller
+    }
     @inline(__always) static func lhsGradient(_ dy: Float, _ l: Float, _ r: Float) -> Float {
         dy * (l <= r ? 1 : 0)
     }
