@@ -33,7 +33,8 @@ public enum ScalarArithmetic: Sendable, CaseIterable {
 
     /// The binary operation between the data and the scalar, and whether the scalar is its left
     /// operand (`_rminus_scalar`: `s − x`, `_rpower_scalar`: `s ^ x`). Its gradient formulas are
-    /// MXNet's for the scalar forms too (`_maximum_scalar`'s tie goes to the data).
+    /// MXNet's for the scalar forms too (`_maximum_scalar`'s tie goes to the data), but for
+    /// `_div_scalar`'s `dy · (1 / s)`, where MXNet divides, `dy / s`: a rounding apart.
     var operation: (BinaryOperation, reversed: Bool) {
         switch self {
         case .plus: (.add, false)

@@ -95,10 +95,12 @@ enum MultiplyFunction: BinaryFunction {
     @inline(__always) static func rhsGradient(_ dy: Float, _ l: Float, _ r: Float) -> Float { dy * l }
 }
 
+/// `l / r` with MXNet's gradients to the bit: `dy · (1 / r)` and `dy · (−l / r²)` (`div_grad`,
+/// `div_rgrad`); `_rdiv_scalar`'s is the second with `l` the scalar.
 enum DivideFunction: BinaryFunction {
     @inline(__always) static func apply(_ l: Float, _ r: Float) -> Float { l / r }
-    @inline(__always) static func lhsGradient(_ dy: Float, _ l: Float, _ r: Float) -> Float { dy / r }
-    @inline(__always) static func rhsGradient(_ dy: Float, _ l: Float, _ r: Float) -> Float { -dy * l / (r * r) }
+    @inline(__always) static func lhsGradient(_ dy: Float, _ l: Float, _ r: Float) -> Float { dy * (1 / r) }
+    @inline(__always) static func rhsGradient(_ dy: Float, _ l: Float, _ r: Float) -> Float { dy * (-l / (r * r)) }
 }
 
 /// MXNet's `maximum`: NaN on either side gives NaN. On a tie the gradient goes to `lhs` (MXNet's
