@@ -29,6 +29,20 @@ import Testing
         return (f.outputs[0].toArray(), g.map { $0!.toArray() })
     }
 
+    /// Each operator's output and gradients for `lhs` and `rhs` (a head of ones) are the expected.
+    func expectCases(
+        _ cases: [(any Operator, [Float], [Float], [Float])], _ lhs: NDArray, _ rhs: NDArray,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) throws {
+        for (op, y, dl, dr) in cases {
+            let name = type(of: op).typeName
+            let r = try run(op, [lhs, rhs])
+            expectSame(r.y, y, "\(name) y", sourceLocation: sourceLocation)
+            expectSame(r.grads[0], dl, "\(name) dlhs", sourceLocation: sourceLocation)
+            expectSame(r.grads[1], dr, "\(name) drhs", sourceLocation: sourceLocation)
+        }
+    }
+
     static let nan = Float.nan
     static let inf = Float.infinity
 
@@ -49,13 +63,7 @@ import Testing
             (EqualOp(), [1, 0, 0, 1, 1, 0], [0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0]),
             (ElemwiseDiv(), [1, 2, 0.75, 1, nan, 0], [1, 1, 0.25, -1, inf, 0.5], [-1, -2, -0.1875, 1, nan, -0]),
         ]
-        for (op, y, dx, dz) in cases {
-            let name = type(of: op).typeName
-            let r = try run(op, [x, z])
-            expectSame(r.y, y, "\(name) y")
-            expectSame(r.grads[0], dx, "\(name) dlhs")
-            expectSame(r.grads[1], dz, "\(name) drhs")
-        }
+        try expectCases(cases, x, z)
         // The rest of the comparisons, by hand.
         let comparisons: [(any Operator, [Float])] = [
             (NotEqualOp(), [0, 1, 1, 0, 0, 1]), (GreaterEqualOp(), [1, 1, 0, 1, 1, 0]),
@@ -84,13 +92,7 @@ import Testing
             (BroadcastLesser(), [1, 0, 0, 1, 0, 0], [0, 0, 0, 0, 0, 0], [0, 0]),
             (BroadcastLesserEqual(), [1, 1, 0, 1, 1, 0], [0, 0, 0, 0, 0, 0], [0, 0]),
         ]
-        for (op, y, dl, dr) in cases {
-            let name = type(of: op).typeName
-            let res = try run(op, [l, r])
-            expectSame(res.y, y, "\(name) y")
-            expectSame(res.grads[0], dl, "\(name) dlhs")
-            expectSame(res.grads[1], dr, "\(name) drhs")
-        }
+        try expectCases(cases, l, r)
     }
 
     /// MXNet 1.9.1's scalar forms of x = [1, 2, −4, 0.5, 0] with a head of ones, as it printed them

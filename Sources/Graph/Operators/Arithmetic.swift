@@ -7,28 +7,18 @@ public enum ScalarArithmetic: Sendable, CaseIterable {
     /// The comparisons `x ∘ s`: 1 where it holds, else 0; no gradient passes.
     case equal, notEqual, greater, greaterEqual, lesser, lesserEqual
 
-    /// MXNet's name of the operator: `_plus_scalar`, `_rminus_scalar`, `_greater_equal_scalar`, ….
+    /// MXNet's name of the operator: `_plus_scalar`, `_rminus_scalar`, `_greater_equal_scalar`, …:
+    /// the binary operation's name (`plus` and `minus` for add and subtract), `r` before it when
+    /// the scalar is the left operand.
     public var operatorName: String {
+        let (operation, reversed) = self.operation
         let base =
-            switch self {
-            case .plus: "plus"
-            case .minus: "minus"
-            case .reverseMinus: "rminus"
-            case .times: "mul"
-            case .divide: "div"
-            case .reverseDivide: "rdiv"
-            case .maximum: "maximum"
-            case .minimum: "minimum"
-            case .power: "power"
-            case .reversePower: "rpower"
-            case .equal: "equal"
-            case .notEqual: "not_equal"
-            case .greater: "greater"
-            case .greaterEqual: "greater_equal"
-            case .lesser: "lesser"
-            case .lesserEqual: "lesser_equal"
+            switch operation {
+            case .add: "plus"
+            case .subtract: "minus"
+            default: operation.baseName
             }
-        return "_" + base + "_scalar"
+        return "_" + (reversed ? "r" : "") + base + "_scalar"
     }
 
     /// The binary operation between the data and the scalar, and whether the scalar is its left

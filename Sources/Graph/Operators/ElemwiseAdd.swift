@@ -10,24 +10,27 @@ public enum BinaryOperation: Sendable, CaseIterable {
     /// MXNet's name of the operator: `broadcast_<op>` when it broadcasts, else `elemwise_<op>` for
     /// the four arithmetic operations and `_<op>` for the others (`_maximum`, `_greater_equal`).
     public func operatorName(broadcasts: Bool) -> String {
-        let base =
-            switch self {
-            case .add: "add"
-            case .subtract: "sub"
-            case .multiply: "mul"
-            case .divide: "div"
-            case .maximum: "maximum"
-            case .minimum: "minimum"
-            case .power: "power"
-            case .equal: "equal"
-            case .notEqual: "not_equal"
-            case .greater: "greater"
-            case .greaterEqual: "greater_equal"
-            case .lesser: "lesser"
-            case .lesserEqual: "lesser_equal"
-            }
-        if broadcasts { return "broadcast_" + base }
-        return [.add, .subtract, .multiply, .divide].contains(self) ? "elemwise_" + base : "_" + base
+        if broadcasts { return "broadcast_" + baseName }
+        return [.add, .subtract, .multiply, .divide].contains(self) ? "elemwise_" + baseName : "_" + baseName
+    }
+
+    /// The name MXNet's operators build on: `add`, `sub`, `maximum`, `not_equal`, ….
+    var baseName: String {
+        switch self {
+        case .add: "add"
+        case .subtract: "sub"
+        case .multiply: "mul"
+        case .divide: "div"
+        case .maximum: "maximum"
+        case .minimum: "minimum"
+        case .power: "power"
+        case .equal: "equal"
+        case .notEqual: "not_equal"
+        case .greater: "greater"
+        case .greaterEqual: "greater_equal"
+        case .lesser: "lesser"
+        case .lesserEqual: "lesser_equal"
+        }
     }
 
     /// Runs `loop` specialized for this operation's function: the one switch stands outside the
