@@ -210,6 +210,48 @@ extension Symbol {
                 ("transpose_a", flag(transposeA)), ("transpose_b", flag(transposeB)), ("alpha", number(alpha)),
                 ("axis", axis.map(String.init)),
             ]))
+
+    /// `elemwise_div` (`a / b` on two symbols in MXNet): `lhs / rhs` of equal shapes.
+    public static func elemwiseDiv(_ lhs: Symbol, _ rhs: Symbol, name: String? = nil) throws -> Symbol {
+        try binary(.divide, lhs, rhs, name: name)
+    }
+
+    /// `_maximum` (MXNet's `maximum(a, b)` of two symbols), or `broadcast_maximum` with `broadcasts`.
+    public static func maximum(_ lhs: Symbol, _ rhs: Symbol, broadcasts: Bool = false, name: String? = nil) throws
+        -> Symbol
+    {
+        try binary(.maximum, lhs, rhs, broadcasts: broadcasts, name: name)
+    }
+
+    /// `_minimum` (MXNet's `minimum(a, b)` of two symbols), or `broadcast_minimum` with `broadcasts`.
+    public static func minimum(_ lhs: Symbol, _ rhs: Symbol, broadcasts: Bool = false, name: String? = nil) throws
+        -> Symbol
+    {
+        try binary(.minimum, lhs, rhs, broadcasts: broadcasts, name: name)
+    }
+
+    /// `_power` (`a ** b` on two symbols in MXNet), or `broadcast_power` with `broadcasts`.
+    public static func power(_ lhs: Symbol, _ rhs: Symbol, broadcasts: Bool = false, name: String? = nil) throws
+        -> Symbol
+    {
+        try binary(.power, lhs, rhs, broadcasts: broadcasts, name: name)
+    }
+
+    /// Any binary element-wise operator between two symbols: `elemwise_*`/`_maximum`/`_greater`…
+    /// of equal shapes, or with `broadcasts` its `broadcast_*` form (`BinaryOperation.operatorName`).
+    public static func binary(
+        _ operation: BinaryOperation, _ lhs: Symbol, _ rhs: Symbol, broadcasts: Bool = false, name: String? = nil
+    ) throws -> Symbol {
+        try Symbol.operation(operation.operatorName(broadcasts: broadcasts), name: name, arguments: [lhs, rhs])
+    }
+
+    /// A `_…_scalar` operator: `data ∘ scalar` (`data + 1`, `data ** 2`, `data > 0` in MXNet), or
+    /// `scalar ∘ data` for the reversed ones (`1 - data`, `2 ** data`).
+    public static func scalar(
+        _ arithmetic: ScalarArithmetic, _ data: Symbol, _ scalar: Float, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            arithmetic.operatorName, name: name, inputs: [("data", data)], attributes: ["scalar": formatFloat(scalar)])
     }
 
     /// `transpose`: the data's axes reordered, output axis `i` being input axis `axes[i]`; all axes

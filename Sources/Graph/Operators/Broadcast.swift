@@ -28,7 +28,7 @@ private func padded(_ shape: [Int], to n: Int) -> [Int] {
 ///
 /// Each operand is read with stride 0 on the axes where it is repeated (`StridedWalk`); backward
 /// adds each output element's gradient into the operand element it came from, which sums it over
-/// the broadcast axes.
+/// the broadcast axes. Each operation has its own row loop (`BinaryOperation.run`).
 final class BroadcastInstance: OperatorInstance {
     let operation: BinaryOperation
     let walk: StridedWalk
@@ -43,39 +43,80 @@ final class BroadcastInstance: OperatorInstance {
         walk = StridedWalk(shape: out, a: strides(lhs), b: strides(rhs))
     }
 
-    func forward(_ b: OpBinding, isTrain: Bool) {
-        let x = b.inputs[0].data
-        let z = b.inputs[1].data
-        let y = b.outputs[0].data
-        let (n, ls, rs) = walk.row
-        walk.forEachRow { o, l, r in
-            // One loop per operation, so that each vectorizes.
-            switch operation {
-            case .add: for j in 0..<n { y[o + j] = x[l + j * ls] + z[r + j * rs] }
-            case .subtract: for j in 0..<n { y[o + j] = x[l + j * ls] - z[r + j * rs] }
-            case .multiply: for j in 0..<n { y[o + j] = x[l + j * ls] * z[r + j * rs] }
-            case .divide: for j in 0..<n { y[o + j] = x[l + j * ls] / z[r + j * rs] }
+    /// `y = x ∘ z`, row by row.
+    struct Forward: BinaryLoop {
+        let walk: StridedWalk
+        let x: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>, y: UnsafeMutablePointer<Float>
+        func run<F: BinaryFunction>(_: F.Type) { walk.run(Rows<F>(loop: self)) }
+
+        struct Rows<F: BinaryFunction>: RowLoop {
+            let loop: Forward
+            func rows<A: RowStride, B: RowStride>(_: A.Type, _: B.Type) {
+                let (x, z, y) = (loop.x, loop.z, loop.y)
+                let (n, ls, rs) = loop.walk.row
+                loop.walk.forEachRow { o, l, r in
+                    for j in 0..<n { y[o + j] = F.apply(x[l + A.at(j, ls)], z[r + B.at(j, rs)]) }
+                }
             }
         }
     }
 
-    func backward(_ b: OpBinding) {
-        let x = b.inputs[0].data
-        let z = b.inputs[1].data
-        let dy = b.outputGrads[0].data
-        let (n, ls, rs) = walk.row
-        b.withGrad(0) { dxArray, accumulate in
-            if !accumulate { dxArray.fill(0) }
-            let dx = dxArray.data
-            walk.forEachRow { o, l, r in
-                for j in 0..<n { dx[l + j * ls] += operation.lhsGradient(dy[o + j], x[l + j * ls], z[r + j * rs]) }
+    /// Adds the gradient of the lhs (or the rhs) into `dst`, row by row; into one element per row
+    /// where that operand repeats along the row, summed in a register in the same order.
+    struct Gradient: BinaryLoop {
+        let walk: StridedWalk
+        let dy: UnsafeMutablePointer<Float>, x: UnsafeMutablePointer<Float>, z: UnsafeMutablePointer<Float>
+        let dst: UnsafeMutablePointer<Float>
+        let lhs: Bool
+        func run<F: BinaryFunction>(_: F.Type) { walk.run(Rows<F>(loop: self)) }
+
+        struct Rows<F: BinaryFunction>: RowLoop {
+            let loop: Gradient
+            func rows<A: RowStride, B: RowStride>(_: A.Type, _: B.Type) {
+                let (dy, x, z, dst) = (loop.dy, loop.x, loop.z, loop.dst)
+                let (n, ls, rs) = loop.walk.row
+                if loop.lhs {
+                    loop.walk.forEachRow { o, l, r in
+                        if A.repeats {
+                            var sum = dst[l]
+                            for j in 0..<n { sum += F.lhsGradient(dy[o + j], x[l], z[r + B.at(j, rs)]) }
+                            dst[l] = sum
+                        } else {
+                            for j in 0..<n {
+                                dst[l + A.at(j, ls)] += F.lhsGradient(dy[o + j], x[l + A.at(j, ls)], z[r + B.at(j, rs)])
+                            }
+                        }
+                    }
+                } else {
+                    loop.walk.forEachRow { o, l, r in
+                        if B.repeats {
+                            var sum = dst[r]
+                            for j in 0..<n { sum += F.rhsGradient(dy[o + j], x[l + A.at(j, ls)], z[r]) }
+                            dst[r] = sum
+                        } else {
+                            for j in 0..<n {
+                                dst[r + B.at(j, rs)] += F.rhsGradient(dy[o + j], x[l + A.at(j, ls)], z[r + B.at(j, rs)])
+                            }
+                        }
+                    }
+                }
             }
         }
-        b.withGrad(1) { dzArray, accumulate in
-            if !accumulate { dzArray.fill(0) }
-            let dz = dzArray.data
-            walk.forEachRow { o, l, r in
-                for j in 0..<n { dz[r + j * rs] += operation.rhsGradient(dy[o + j], x[l + j * ls], z[r + j * rs]) }
+    }
+
+    func forward(_ b: OpBinding, isTrain: Bool) {
+        operation.run(Forward(walk: walk, x: b.inputs[0].data, z: b.inputs[1].data, y: b.outputs[0].data))
+    }
+
+    func backward(_ b: OpBinding) {
+        for side in 0..<2 {
+            b.withGrad(side) { dst, accumulate in
+                guard operation.passesGradient else { return zeroGrad(dst, accumulate: accumulate) }
+                if !accumulate { dst.fill(0) }
+                operation.run(
+                    Gradient(
+                        walk: walk, dy: b.outputGrads[0].data, x: b.inputs[0].data, z: b.inputs[1].data, dst: dst.data,
+                        lhs: side == 0))
             }
         }
     }
@@ -109,6 +150,69 @@ public enum BroadcastDivideKind: BinaryOperatorKind {
     public static let broadcasts = true
 }
 
+/// `broadcast_maximum`.
+public enum BroadcastMaximumKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_maximum"
+    public static let operation = BinaryOperation.maximum
+    public static let broadcasts = true
+}
+
+/// `broadcast_minimum`.
+public enum BroadcastMinimumKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_minimum"
+    public static let operation = BinaryOperation.minimum
+    public static let broadcasts = true
+}
+
+/// `broadcast_power`.
+public enum BroadcastPowerKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_power"
+    public static let operation = BinaryOperation.power
+    public static let broadcasts = true
+}
+
+/// `broadcast_equal`.
+public enum BroadcastEqualKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_equal"
+    public static let operation = BinaryOperation.equal
+    public static let broadcasts = true
+}
+
+/// `broadcast_not_equal`.
+public enum BroadcastNotEqualKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_not_equal"
+    public static let operation = BinaryOperation.notEqual
+    public static let broadcasts = true
+}
+
+/// `broadcast_greater`.
+public enum BroadcastGreaterKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_greater"
+    public static let operation = BinaryOperation.greater
+    public static let broadcasts = true
+}
+
+/// `broadcast_greater_equal`.
+public enum BroadcastGreaterEqualKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_greater_equal"
+    public static let operation = BinaryOperation.greaterEqual
+    public static let broadcasts = true
+}
+
+/// `broadcast_lesser`.
+public enum BroadcastLesserKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_lesser"
+    public static let operation = BinaryOperation.lesser
+    public static let broadcasts = true
+}
+
+/// `broadcast_lesser_equal`.
+public enum BroadcastLesserEqualKind: BinaryOperatorKind {
+    public static let typeName = "broadcast_lesser_equal"
+    public static let operation = BinaryOperation.lesserEqual
+    public static let broadcasts = true
+}
+
 /// MXNet's `broadcast_add`.
 public typealias BroadcastAdd = BinaryElementwise<BroadcastAddKind>
 /// MXNet's `broadcast_sub`.
@@ -117,3 +221,21 @@ public typealias BroadcastSub = BinaryElementwise<BroadcastSubtractKind>
 public typealias BroadcastMul = BinaryElementwise<BroadcastMultiplyKind>
 /// MXNet's `broadcast_div`.
 public typealias BroadcastDiv = BinaryElementwise<BroadcastDivideKind>
+/// MXNet's `broadcast_maximum`.
+public typealias BroadcastMaximum = BinaryElementwise<BroadcastMaximumKind>
+/// MXNet's `broadcast_minimum`.
+public typealias BroadcastMinimum = BinaryElementwise<BroadcastMinimumKind>
+/// MXNet's `broadcast_power`.
+public typealias BroadcastPower = BinaryElementwise<BroadcastPowerKind>
+/// MXNet's `broadcast_equal`.
+public typealias BroadcastEqual = BinaryElementwise<BroadcastEqualKind>
+/// MXNet's `broadcast_not_equal`.
+public typealias BroadcastNotEqual = BinaryElementwise<BroadcastNotEqualKind>
+/// MXNet's `broadcast_greater`.
+public typealias BroadcastGreater = BinaryElementwise<BroadcastGreaterKind>
+/// MXNet's `broadcast_greater_equal`.
+public typealias BroadcastGreaterEqual = BinaryElementwise<BroadcastGreaterEqualKind>
+/// MXNet's `broadcast_lesser`.
+public typealias BroadcastLesser = BinaryElementwise<BroadcastLesserKind>
+/// MXNet's `broadcast_lesser_equal`.
+public typealias BroadcastLesserEqual = BinaryElementwise<BroadcastLesserEqualKind>

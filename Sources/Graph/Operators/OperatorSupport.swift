@@ -349,6 +349,48 @@ struct StridedWalk {
     }
 }
 
+/// Where element `j` of a row lies from the row's start for an operand read with `stride`: a type
+/// for each common stride (1, and 0 where the operand repeats along the row), so that a row loop
+/// specialized for it (`RowLoop`) vectorizes.
+protocol RowStride {
+    static func at(_ j: Int, _ stride: Int) -> Int
+    /// True when every element of the row is the same operand element (stride 0).
+    static var repeats: Bool { get }
+}
+
+enum UnitStride: RowStride {
+    @inline(__always) static func at(_ j: Int, _ stride: Int) -> Int { j }
+    static var repeats: Bool { false }
+}
+
+enum ZeroStride: RowStride {
+    @inline(__always) static func at(_ j: Int, _ stride: Int) -> Int { 0 }
+    static var repeats: Bool { true }
+}
+
+enum AnyStride: RowStride {
+    @inline(__always) static func at(_ j: Int, _ stride: Int) -> Int { j * stride }
+    static var repeats: Bool { false }
+}
+
+/// The rows of a `StridedWalk`, run by `StridedWalk.run` with the operands' row strides as types.
+protocol RowLoop {
+    func rows<A: RowStride, B: RowStride>(_: A.Type, _: B.Type)
+}
+
+extension StridedWalk {
+    /// Runs `loop` specialized for the operands' strides along a row: both 1, one of them 0 (a
+    /// broadcast operand), or any other.
+    @inline(__always) func run(_ loop: some RowLoop) {
+        switch (row.a, row.b) {
+        case (1, 1): loop.rows(UnitStride.self, UnitStride.self)
+        case (1, 0): loop.rows(UnitStride.self, ZeroStride.self)
+        case (0, 1): loop.rows(ZeroStride.self, UnitStride.self)
+        default: loop.rows(AnyStride.self, AnyStride.self)
+        }
+    }
+}
+
 /// An output that copies its input read through a `StridedWalk` (operand `a`, from `offset`; `b`
 /// unused): the permuted strides of `transpose`, each input element read once; a box of the data
 /// (`slice`, `slice_axis`, `reverse`: offset at its first element, negative strides where it runs
@@ -416,4 +458,10 @@ final class StridedCopyInstance: OperatorInstance {
             }
         }
     }
+}
+
+/// The gradient of an input that receives none (a comparison's): zeros written, nothing added.
+@inline(__always)
+func zeroGrad(_ dx: NDArray, accumulate: Bool) {
+    if !accumulate { dx.fill(0) }
 }
