@@ -413,3 +413,35 @@ private final class UnreachableDistStore: KVStore {
         #expect(values(try fresh.getParams().args["pred_weight"]!) != values(expected["pred_weight"]!))
     }
 }
+
+/// README.md's bucketing example, kept here so that it compiles and runs (on the rule sentences,
+/// for two epochs).
+@Suite struct ReadmeBucketingExampleTests {
+    @Test func theReadmeBucketingExampleRuns() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "swiftps-readme-bucketing-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let sentences = ruleSentences(200, seed: 4)
+
+        let vocab = 1000
+        func network(_ length: Int) throws -> (symbol: Symbol, dataNames: [String], labelNames: [String]) {
+            let embedded = try Symbol.embedding(
+                Symbol.variable("data"), inputDim: vocab, outputDim: 32, name: "embed")
+            // (N, length, vocab)
+            let scores = try Symbol.fullyConnected(embedded, numHidden: vocab, flatten: false, name: "pred")
+            let flat = try Symbol.reshape(scores, shape: [-1, vocab])
+            let label = try Symbol.reshape(Symbol.variable("softmax_label"), shape: [-1])
+            let out = try Symbol.softmaxOutput(flat, label: label, name: "softmax", ignoreLabel: -1, useIgnore: true)
+            return (out, ["data"], ["softmax_label"])
+        }
+        let train = try BucketSentenceIter(sentences: sentences, batchSize: 32, buckets: [10, 20, 30], seed: 1)
+        let model = try BucketingModule(symbolGenerator: network, defaultBucketKey: train.defaultBucketKey)
+        try model.fit(
+            train, evalMetric: Perplexity(ignoreLabel: -1), optimizer: OptimizerConfig(name: "sgd", learningRate: 0.1),
+            initializer: Xavier(), numEpoch: 2)
+        try model.saveCheckpoint(prefix: directory.path + "/lm", epoch: 2, saveOptimizerStates: true)
+        #expect(train.defaultBucketKey == 10)
+        #expect(FileManager.default.fileExists(atPath: directory.path + "/lm-0002.states"))
+    }
+}
