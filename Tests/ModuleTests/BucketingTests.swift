@@ -315,6 +315,38 @@ private final class UnreachableDistStore: KVStore {
         #expect(try module.getOutputs()[0].shape == [72, 8])
     }
 
+    @Test func monitorsAndEpochCallbacksSeeEveryBucket() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "swiftps-bucketing-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let module = try makeModule()
+        let iter = try makeIter(count: 80)
+        try module.bind(dataShapes: iter.provideData, labelShapes: iter.provideLabel)
+        let monitor = Monitor(interval: 1, pattern: "pred")
+        try module.installMonitor(monitor)
+        try module.initParams(initializer: Xavier())
+        var seen: [Int: Set<String>] = [:]
+        while let batch = try iter.next() {
+            monitor.tic()
+            try module.forward(batch, isTrain: false)
+            seen[batch.bucketKey!, default: []].formUnion(monitor.toc().map(\.name).filter { $0.hasSuffix("_output") })
+        }
+        // Bucket k's network has k prediction layers, and a module bound later is monitored too.
+        #expect(seen[3]?.count == 3)
+        #expect(seen[6]?.count == 6)
+        #expect(seen[9]?.count == 9)
+        // What the epoch-end callbacks get, and so doCheckpoint writes, is the default bucket's symbol.
+        let prefix = directory.path + "/lm"
+        try module.fit(
+            iter, epochEndCallbacks: [doCheckpoint(prefix: prefix)],
+            optimizer: OptimizerConfig(name: "sgd", learningRate: 0.1), numEpoch: 1)
+        let saved = try Symbol.load(from: prefix + "-symbol.json")
+        #expect(saved.listArguments() == (try unrolledNet(9)).symbol.listArguments())
+        #expect(saved.internals.listOutputs().contains("pred8_output"))
+        #expect(module.symbol?.internals.listOutputs().contains("pred8_output") == true)
+    }
+
     @Test func fitLowersTheLossOverThreeBuckets() throws {
         let module = try makeModule()
         let iter = try makeIter()

@@ -74,8 +74,11 @@ public final class BucketingModule: BaseModule {
     public var currentModule: Module? { currentBucketKey.flatMap { buckets[$0] } }
     private var defaultModule: Module? { buckets[defaultBucketKey] }
 
-    /// The current bucket's symbol; before `bind`, the default bucket's.
-    public var symbol: Symbol? { currentModule?.symbol ?? defaultNetwork.symbol }
+    /// The default bucket's symbol. (MXNet's is the current bucket's; the default one's makes what
+    /// `fit` hands the epoch-end callbacks, and so `doCheckpoint`'s `prefix-symbol.json`, the same
+    /// whichever bucket ran last, and the one `saveCheckpoint` writes. The current bucket's is
+    /// `currentModule?.symbol`.)
+    public var symbol: Symbol? { defaultNetwork.symbol }
     public var dataNames: [String] { currentModule?.dataNames ?? defaultNetwork.dataNames }
     public var outputNames: [String] { currentModule?.outputNames ?? defaultNetwork.symbol.listOutputs() }
     public var dataShapes: [DataDesc] { currentModule?.dataShapes ?? [] }
