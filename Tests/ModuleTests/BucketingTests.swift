@@ -477,3 +477,30 @@ private final class UnreachableDistStore: KVStore {
         #expect(FileManager.default.fileExists(atPath: directory.path + "/lm-0002.states"))
     }
 }
+
+@Suite struct BucketShapeTests {
+    @Test func aBucketWhoseParametersHaveOtherShapesIsRefused() throws {
+        let module = try BucketingModule(
+            symbolGenerator: { key in
+                let fc = try Symbol.fullyConnected(Symbol.variable("data"), numHidden: key, name: "fc")
+                return (try Symbol.softmaxOutput(fc, name: "softmax"), ["data"], ["softmax_label"])
+            }, defaultBucketKey: 4)
+        try module.bind(
+            dataShapes: [DataDesc(name: "data", shape: [2, 3])],
+            labelShapes: [DataDesc(name: "softmax_label", shape: [2])])
+        try module.initParams(initializer: Xavier())
+        let batch = DataBatch(data: [NDArray(shape: [2, 3])], label: [NDArray(shape: [2])], bucketKey: 5)
+        do {
+            try module.forward(batch)
+            Issue.record("a bucket with a (5, 3) weight was bound on the default bucket's (4, 3) one")
+        } catch {
+            #expect(
+                "\(error)".hasPrefix(
+                    "bucket 5 cannot be bound for [DataDesc[data,[2, 3]], DataDesc[softmax_label,[2]]] on the parameters of the default bucket 4"
+                ))
+            #expect("\(error)".contains("expected [5, 3]"))
+        }
+        #expect(module.buckets.keys.sorted() == [4])
+        #expect(module.currentBucketKey == 4)
+    }
+}

@@ -142,9 +142,16 @@ public final class BucketingModule: BaseModule {
         guard paramsInitialized else { throw ModuleError.wrongState(call: "switchBucket", needs: "initParams") }
         if buckets[key] == nil {
             let module = try makeModule(key)
-            try module.bind(
-                dataShapes: dataShapes, labelShapes: labelShapes, forTraining: forTraining,
-                inputsNeedGrad: inputsNeedGrad, forceRebind: false, sharedModule: main, gradReq: gradReq)
+            do {
+                try module.bind(
+                    dataShapes: dataShapes, labelShapes: labelShapes, forTraining: forTraining,
+                    inputsNeedGrad: inputsNeedGrad, forceRebind: false, sharedModule: main, gradReq: gradReq)
+            } catch {
+                // Most often a parameter whose shape depends on the bucket, which buckets cannot share.
+                throw ModuleError.badInput(
+                    "bucket \(key) cannot be bound for \(dataShapes + (labelShapes ?? [])) on the parameters of the default bucket \(defaultBucketKey) (every bucket's parameters must have the same shapes): \(error)"
+                )
+            }
             if main.optimizerInitialized { try module.borrowOptimizer(from: main) }
             if let monitor { try module.installMonitor(monitor) }
             if let epoch { try module.startEpoch(epoch) }
