@@ -173,24 +173,6 @@ private func epochBatches(_ iter: BucketSentenceIter) throws -> [(
     }
 }
 
-/// A dist_sync store that is never reached: `initOptimizer` must refuse it first.
-private final class UnreachableDistStore: KVStore {
-    var type: KVStoreType { .distSync }
-    var rank: Int { 0 }
-    var numWorkers: Int { 2 }
-    var updatesOnStore: Bool { true }
-    var gradientCompression: GradientCompression { .none }
-    func initialize(_ keys: [String], values: [NDArray]) throws { Issue.record("reached") }
-    func push(_ key: String, _ value: NDArray, priority: Int) throws { Issue.record("reached") }
-    func pull(_ key: String, into out: NDArray, priority: Int) throws { Issue.record("reached") }
-    func pushPull(_ key: String, _ value: NDArray, into out: NDArray, priority: Int) throws { Issue.record("reached") }
-    func wait(_ key: String) throws {}
-    func waitAll() throws {}
-    func setOptimizer(_ config: OptimizerConfig) throws { Issue.record("reached") }
-    func barrier() throws {}
-    func setGradientCompression(_ compression: GradientCompression) throws {}
-}
-
 @Suite struct BucketingModuleTests {
     private static let buckets = [3, 6, 9]
 
@@ -235,13 +217,6 @@ private final class UnreachableDistStore: KVStore {
         #expect(throws: ModuleError.wrongState(call: "update", needs: "initOptimizer")) { try module.update() }
         #expect(throws: ModuleError.wrongState(call: "getInputGrads", needs: "bind(inputsNeedGrad: true)")) {
             try module.getInputGrads()
-        }
-        #expect(throws: ModuleError.self) { try module.initOptimizer(kvstore: UnreachableDistStore()) }
-        #expect(!module.optimizerInitialized)
-        do {
-            try module.initOptimizer(kvstore: UnreachableDistStore())
-        } catch {
-            #expect("\(error)".contains("BucketingModule does not support a distributed kvstore (dist_sync)"))
         }
         // An unknown data name is refused as MXNet's _check_input_names does.
         #expect(throws: ModuleError.self) {

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import SwiftPSGraph
 import SwiftPSKVStore
@@ -14,8 +15,10 @@ import SwiftPSTensor
 /// that bucket's module on the default one's parameter memory the first time (`switchBucket`). All
 /// buckets thus train one set of weights with one optimizer, whose state is kept by parameter name.
 ///
-/// Calls in the wrong state throw `ModuleError.wrongState`. A distributed kvstore (dist_sync,
-/// dist_async) is refused at `initOptimizer`: train bucketed models with a local kvstore.
+/// Calls in the wrong state throw `ModuleError.wrongState`. With a distributed kvstore every
+/// bucket pushes and pulls the same keys through the one store; weights still in flight when the
+/// next batch is another bucket's are waited for by that bucket's forward, each just before its
+/// first use (when the servers update) or all at the switch (when the workers do).
 public final class BucketingModule: BaseModule {
     /// Builds bucket `key`'s network: (symbol, data names, label names).
     public typealias SymbolGenerator = (_ bucketKey: Int) throws -> (
@@ -42,6 +45,11 @@ public final class BucketingModule: BaseModule {
     public private(set) var inputsNeedGrad = false
     public private(set) var paramsInitialized = false
     public private(set) var optimizerInitialized = false
+
+    /// Passed to the default bucket's module at `initOptimizer`: see `Module.updateOnKVStore`.
+    public var updateOnKVStore = Module.updateOnKVStore(environment: ProcessInfo.processInfo.environment)
+    /// Passed to the default bucket's module at `initOptimizer`: see `Module.gradientCompression`.
+    public var gradientCompression = GradientCompression.none
 
     private var gradReq = GradReq.write
     private var monitor: Monitor?
@@ -112,6 +120,7 @@ public final class BucketingModule: BaseModule {
         }
         // The default bucket's module is kept across rebinds: `Module.bind` keeps its parameter
         // values and optimizer; the other buckets are bound anew on its new memory when used.
+        if paramsInitialized { try settle() }
         let module = try defaultModule ?? makeModule(defaultBucketKey)
         if let preloaded, !module.binded {
             module.preloadedParams = (preloaded.args, preloaded.aux)
@@ -157,7 +166,30 @@ public final class BucketingModule: BaseModule {
             if let epoch { try module.startEpoch(epoch) }
             buckets[key] = module
         }
+        try enter(key)
+    }
+
+    /// Makes `key`'s module (bound) the current one. The weights the previous one's `update` sent
+    /// for are still to be waited for: with the servers updating, the new one's forward waits for
+    /// each (the kvstore waits by key) before its first use; with this worker updating, the sums
+    /// are applied to the shared weights now, with the gradients they came from.
+    private func enter(_ key: Int) throws {
+        if let previous = currentModule, let next = buckets[key], previous !== next {
+            if previous.gradientsInFlight.isEmpty {
+                next.pendingWeights = next.pendingWeights || previous.pendingWeights
+                previous.pendingWeights = false
+            } else {
+                try previous.awaitPendingWeights()
+            }
+            next.weightsRounded = next.weightsRounded || previous.weightsRounded
+            previous.weightsRounded = false
+        }
         currentBucketKey = key
+    }
+
+    /// Lets the weights in flight land, before the default module's arrays are read or set directly.
+    private func settle() throws {
+        if let current = currentModule, current !== defaultModule { try current.syncWeights() }
     }
 
     // MARK: parameters and optimizer
@@ -170,6 +202,7 @@ public final class BucketingModule: BaseModule {
         if paramsInitialized && !forceInit { return }
         guard binded, let main = defaultModule else { throw ModuleError.wrongState(call: "initParams", needs: "bind") }
         // Every bucket reads the default module's arrays, so setting them there sets them for all.
+        try settle()
         try main.initParams(
             initializer: initializer, argParams: argParams, auxParams: auxParams, allowMissing: allowMissing,
             forceInit: true, allowExtra: allowExtra)
@@ -185,7 +218,7 @@ public final class BucketingModule: BaseModule {
 
     /// Installs the optimizer on the default bucket's module, which every bucket's module then
     /// updates through (MXNet's `init_optimizer` and `borrow_optimizer`): one kvstore, one optimizer
-    /// state per parameter. A distributed kvstore is refused.
+    /// state per parameter, on the servers or on this worker (`updateOnKVStore`).
     public func initOptimizer(
         kvstore: (any KVStore)? = nil, optimizer: OptimizerConfig = OptimizerConfig(name: "sgd", learningRate: 0.01),
         forceInit: Bool = false
@@ -197,11 +230,9 @@ public final class BucketingModule: BaseModule {
             logger.warning("optimizer already initialized, ignoring.")
             return
         }
-        if let kvstore, kvstore.type.isDistributed {
-            throw ModuleError.badInput(
-                "BucketingModule does not support a distributed kvstore (\(kvstore.type)): its buckets' modules would push and pull the same keys through one store, which is not supported; train it with a local kvstore"
-            )
-        }
+        try settle()
+        main.updateOnKVStore = updateOnKVStore
+        main.gradientCompression = gradientCompression
         try main.initOptimizer(kvstore: kvstore, optimizer: optimizer, forceInit: true)
         for (key, module) in buckets where key != defaultBucketKey { try module.borrowOptimizer(from: main) }
         optimizerInitialized = true
@@ -222,7 +253,23 @@ public final class BucketingModule: BaseModule {
     /// that bucket's module forward (MXNet's `forward`). A batch without descriptions is described
     /// by its arrays' shapes under the bucket's input names.
     public func forward(_ batch: DataBatch, isTrain: Bool? = nil) throws {
-        let current = try requireCurrent("forward")
+        try enter(batch, "forward").forward(batch, isTrain: isTrain)
+    }
+
+    /// One training step on the batch's bucket, that module's `forwardBackwardUpdate` (with a
+    /// distributed kvstore, each gradient is pushed as soon as backward has produced it).
+    public func forwardBackwardUpdate(_ batch: DataBatch) throws {
+        guard optimizerInitialized else {
+            try forwardBackward(batch)
+            try update()
+            return
+        }
+        try enter(batch, "forward").forwardBackwardUpdate(batch)
+    }
+
+    /// Makes the batch's bucket current, binding it if it is new, and returns its module.
+    private func enter(_ batch: DataBatch, _ call: String) throws -> Module {
+        let current = try requireCurrent(call)
         let key = batch.bucketKey ?? defaultBucketKey
         if buckets[key] == nil {
             let data =
@@ -233,9 +280,9 @@ public final class BucketingModule: BaseModule {
                 ?? zip(current.labelShapes.map(\.name), batch.label).map { DataDesc(name: $0, shape: $1.shape) }
             try switchBucket(key, dataShapes: data, labelShapes: labels.isEmpty ? nil : labels)
         } else {
-            currentBucketKey = key
+            try enter(key)
         }
-        try requireCurrent("forward").forward(batch, isTrain: isTrain)
+        return try requireCurrent(call)
     }
 
     public func backward(outGrads: [NDArray]? = nil) throws {
@@ -293,6 +340,7 @@ public final class BucketingModule: BaseModule {
         guard binded, paramsInitialized, let main = defaultModule else {
             throw ModuleError.wrongState(call: "saveCheckpoint", needs: binded ? "initParams" : "bind")
         }
+        try settle()
         try main.saveCheckpoint(prefix: prefix, epoch: epoch, saveOptimizerStates: saveOptimizerStates)
     }
 
