@@ -38,11 +38,15 @@ public final class DataBatch {
     public var providedData: [DataDesc]?
     /// The descriptions of `label`, when they differ from the iterator's `provideLabel`.
     public var providedLabel: [DataDesc]?
+    /// The bucket this batch belongs to (MXNet's `bucket_key`): for sequence data, the length its
+    /// sequences are padded to. `BucketingModule.forward` runs the batch on that bucket's network
+    /// (nil: the default bucket's).
+    public var bucketKey: Int?
 
     /// A batch of the given arrays.
     public init(
         data: [NDArray], label: [NDArray], pad: Int = 0, index: [Int]? = nil,
-        providedData: [DataDesc]? = nil, providedLabel: [DataDesc]? = nil
+        providedData: [DataDesc]? = nil, providedLabel: [DataDesc]? = nil, bucketKey: Int? = nil
     ) {
         self.data = data
         self.label = label
@@ -50,6 +54,7 @@ public final class DataBatch {
         self.index = index
         self.providedData = providedData
         self.providedLabel = providedLabel
+        self.bucketKey = bucketKey
     }
 
     /// A zero-filled batch for `data` and `label`, the reusable buffers of iterator `owner`; a batch

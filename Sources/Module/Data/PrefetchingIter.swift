@@ -201,11 +201,19 @@ private final class PrefetchState: @unchecked Sendable {
                 "PrefetchingIter: the wrapped iterator yielded \(batch.data.count) data and \(batch.label.count) "
                     + "label arrays, but provides \(buffer.data.count) and \(buffer.label.count)")
         }
-        for (source, target) in zip(batch.data, buffer.data) { try target.copy(from: source) }
-        for (source, target) in zip(batch.label, buffer.label) { try target.copy(from: source) }
+        // A batch of its own shapes (a bucket's, `DataBatch.bucketKey`) gets arrays of those shapes.
+        for (i, source) in batch.data.enumerated() {
+            if buffer.data[i].shape != source.shape { buffer.data[i] = NDArray(shape: source.shape) }
+            try buffer.data[i].copy(from: source)
+        }
+        for (i, source) in batch.label.enumerated() {
+            if buffer.label[i].shape != source.shape { buffer.label[i] = NDArray(shape: source.shape) }
+            try buffer.label[i].copy(from: source)
+        }
         buffer.pad = batch.pad
         buffer.providedData = batch.providedData
         buffer.providedLabel = batch.providedLabel
+        buffer.bucketKey = batch.bucketKey
         if let source = batch.index {
             var index = buffer.index ?? []
             buffer.index = nil

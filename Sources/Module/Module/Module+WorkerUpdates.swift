@@ -78,6 +78,22 @@ extension Module {
         workerUpdater = updater
     }
 
+    /// Updates through `shared`'s optimizer from now on (MXNet's `borrow_optimizer`): its kvstore,
+    /// with the optimizer state it keeps by parameter name, so modules on the same parameter memory
+    /// (`BucketingModule`'s buckets) train as one.
+    func borrowOptimizer(from shared: Module) throws {
+        guard shared.optimizerInitialized, let store = shared.kvstore else {
+            throw ModuleError.wrongState(call: "borrowOptimizer", needs: "the shared module's initOptimizer")
+        }
+        kvstore = store
+        optimizerConfig = shared.optimizerConfig
+        workerUpdater = shared.workerUpdater
+        updateOnKVStore = shared.updateOnKVStore
+        gradientCompression = shared.gradientCompression
+        gradientsInFlight.removeAll()
+        optimizerInitialized = true
+    }
+
     /// MXNet's broadcast at init: every worker of a distributed `store` pulls rank 0's weights of
     /// `names` (which rank 0 has just initialized the store with), and this worker's updater, when
     /// it runs the optimizer, starts from them. `initOptimizer` and a later `setParams` call it.
