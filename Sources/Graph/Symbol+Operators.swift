@@ -210,6 +210,7 @@ extension Symbol {
                 ("transpose_a", flag(transposeA)), ("transpose_b", flag(transposeB)), ("alpha", number(alpha)),
                 ("axis", axis.map(String.init)),
             ]))
+    }
 
     /// `elemwise_div` (`a / b` on two symbols in MXNet): `lhs / rhs` of equal shapes.
     public static func elemwiseDiv(_ lhs: Symbol, _ rhs: Symbol, name: String? = nil) throws -> Symbol {
