@@ -196,6 +196,53 @@ import Testing
         try GradientCheck.checkAccumulation(depthwise)
     }
 
+    /// Stride 1 with padding over rows wide enough runs im2col over whole padded rows (`WideRows`):
+    /// the output equals the definition's sum (written out below), the gradients check against
+    /// finite differences, accumulating too, and split over threads.
+    @Test(arguments: [
+        ([3, 3], [1, 1], [1, 1], 1, false), ([3, 2], [1, 2], [1, 2], 1, true), ([3, 3], [1, 1], [1, 1], 2, false),
+        ([1, 5], [0, 2], [1, 1], 1, false),
+    ])
+    func wideRowsFollowTheDefinition(kernel: [Int], pad: [Int], dilate: [Int], groups: Int, noBias: Bool) throws {
+        let op = Convolution(kernel: kernel, numFilter: 4, pad: pad, dilate: dilate, numGroup: groups, noBias: noBias)
+        let (n, c, h, w) = (3, 4, 6, 17)
+        let f = try OpFixture(op, shapes: [[n, c, h, w]] + Array(repeating: nil, count: noBias ? 1 : 2))
+        let (x, wt) = (f.inputs[0], f.inputs[1])
+        let out = f.outputShapes[0]
+        #expect(out == [n, 4, h, w - (kernel[1] - 1) * dilate[1] + 2 * pad[1]])
+        let y = try f.forward()[0]
+        let perGroup = c / groups
+        for img in 0..<n {
+            for filter in 0..<4 {
+                for oh in 0..<out[2] {
+                    for ow in 0..<out[3] {
+                        var sum: Double = noBias ? 0 : Double(f.inputs[2].data[filter])
+                        for ci in 0..<perGroup {
+                            let channel = filter / (4 / groups) * perGroup + ci
+                            for i in 0..<kernel[0] {
+                                for j in 0..<kernel[1] {
+                                    let (ih, iw) = (oh - pad[0] + i * dilate[0], ow - pad[1] + j * dilate[1])
+                                    guard ih >= 0, ih < h, iw >= 0, iw < w else { continue }
+                                    sum +=
+                                        Double(x.data[((img * c + channel) * h + ih) * w + iw])
+                                        * Double(wt.data[((filter * perGroup + ci) * kernel[0] + i) * kernel[1] + j])
+                                }
+                            }
+                        }
+                        let got = y.data[((img * 4 + filter) * out[2] + oh) * out[3] + ow]
+                        #expect(abs(Double(got) - sum) < 1e-4, "y[\(img), \(filter), \(oh), \(ow)]")
+                    }
+                }
+            }
+        }
+        try GradientCheck.check(f)
+        try GradientCheck.checkAccumulation(f)
+        let serial = try ComputeThreads.withThreads(1) { try f.gradients().map { $0!.toArray() } }
+        try ComputeThreads.withThreads(2) {
+            for (a, b) in zip(try f.gradients(), serial) { expectClose(a!.toArray(), b, "two threads") }
+        }
+    }
+
     /// The depthwise kernels are compiled for AVX-512, AVX2 + FMA and the baseline: every level the CPU
     /// has gives the baseline's results (to rounding: FMA rounds once) and checks against finite
     /// differences.

@@ -88,11 +88,37 @@ public struct Convolution: Operator {
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
         let data = context.inputShapes[0]
         let g = try geometry(data)
-        let (cols, partials) = try window.workspaces(g, batch: data[0], weights: numFilter * g.rows, of: Self.typeName)
-        return Instance(geometry: g, workspaces: (cols, partials), batch: data[0], window: window)
+        // A depthwise convolution runs directly; others padded at stride 1 over wide rows.
+        let wide = g.channels == 1 && numFilter == numGroup ? nil : WideRows(g)
+        let (cols, partials) = try window.workspaces(
+            g, batch: data[0], weights: numFilter * g.rows, of: Self.typeName, columns: wide?.columns)
+        // Per chunk: the padded image, the padded data gradient, and one group's wide output.
+        let scratch = try wide.map { wide in
+            try cols.indices.map { _ in
+                try Symbol.allocate(
+                    [2 * wide.paddedCount + numFilter / numGroup * wide.columns],
+                    for: "the padded-image workspace of a \(Self.typeName)", hint: "use fewer channels")
+            }
+        }
+        return Instance(
+            geometry: g, workspaces: (cols, partials), batch: data[0], window: window, wide: wide,
+            scratch: scratch ?? [])
     }
 
     final class Instance: ConvolutionWork, OperatorInstance {
+        /// Stride 1 with padding: im2col over whole padded rows (`WideRows`), with `scratch` per chunk.
+        let wide: WideRows?
+        let scratch: [NDArray]
+
+        init(
+            geometry: Im2Col, workspaces: (cols: [NDArray], partials: [NDArray]), batch: Int,
+            window: ConvolutionWindow, wide: WideRows?, scratch: [NDArray]
+        ) {
+            self.wide = wide
+            self.scratch = scratch
+            super.init(geometry: geometry, workspaces: workspaces, batch: batch, window: window)
+        }
+
         /// One input channel and one filter per group (a depthwise convolution): `Depthwise.swift`'s
         /// direct loops instead of im2col and a 1-row GEMM per filter, 2.5x faster for a 3×3 layer
         /// of 64 channels at 28×28 (`swiftps bench conv`). With a channel multiplier (several
@@ -117,7 +143,7 @@ public struct Convolution: Operator {
                 let col = cols[chunk].data
                 for n in images {
                     let yn = y + n * outSize
-                    if let bias {
+                    if let bias, wide == nil {
                         for f in 0..<filters { (yn + f * g.columns).update(repeating: bias[f], count: g.columns) }
                     } else if direct {
                         yn.update(repeating: 0, count: outSize)
@@ -126,6 +152,22 @@ public struct Convolution: Operator {
                         for f in 0..<filters {
                             g.depthwiseForward(
                                 x + n * inSize + (f / groupFilters) * groupIn, w + f * g.rows, into: yn + f * g.columns)
+                        }
+                        continue
+                    }
+                    if let wide {
+                        let padded = scratch[chunk].data
+                        let out = padded + 2 * wide.paddedCount
+                        for group in 0..<groups {
+                            wide.pad(x + n * inSize + group * groupIn, into: padded)
+                            wide.unroll(padded, into: col)
+                            BLAS.gemm(
+                                m: groupFilters, n: wide.columns, k: g.rows, a: w + group * groupWeights, b: col,
+                                beta: 0,
+                                c: out)
+                            wide.narrow(
+                                out, into: yn + group * groupOut, filters: groupFilters,
+                                bias: bias.map { $0 + group * groupFilters })
                         }
                         continue
                     }
@@ -172,6 +214,29 @@ public struct Convolution: Operator {
                             let dyf = dy + n * outSize + f * g.columns
                             if let sum { g.depthwiseWeight(dyf, x + n * inSize + xf, into: sum + f * g.rows) }
                             if let dxn { g.depthwiseData(dyf, w + f * g.rows, into: dxn + xf) }
+                        }
+                        continue
+                    }
+                    if let wide {
+                        let padded = scratch[chunk].data
+                        let paddedGrad = padded + wide.paddedCount
+                        let dyWide = padded + 2 * wide.paddedCount
+                        for group in 0..<groups {
+                            wide.widen(dy + n * outSize + group * groupOut, into: dyWide, filters: groupFilters)
+                            if let sum {
+                                wide.pad(x + n * inSize + group * groupIn, into: padded)
+                                wide.unroll(padded, into: col)
+                                BLAS.gemm(
+                                    transB: true, m: groupFilters, n: g.rows, k: wide.columns, a: dyWide, b: col,
+                                    beta: (n == images.lowerBound && !keep) ? 0 : 1, c: sum + group * groupWeights)
+                            }
+                            if let dxn {
+                                BLAS.gemm(
+                                    transA: true, m: g.rows, n: wide.columns, k: groupFilters,
+                                    a: w + group * groupWeights,
+                                    b: dyWide, beta: 0, c: col)
+                                wide.fold(col, paddedGrad, into: dxn + group * groupIn)
+                            }
                         }
                         continue
                     }

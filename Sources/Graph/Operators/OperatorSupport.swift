@@ -200,15 +200,17 @@ public struct ConvolutionWindow: Sendable, Equatable {
     /// gradient (of `weights` elements, added up in chunk order at the end). The chunks past the first
     /// may take `extraWorkspaceBytes` in all: with many CPUs and a large image, fewer chunks than
     /// threads. One image's patches can dwarf the weights and the output (a large kernel over many
-    /// channels): an error naming the workspace, not an allocation that kills the process.
-    func workspaces(_ g: Im2Col, batch: Int, weights: Int, of op: String) throws -> (
+    /// channels): an error naming the workspace, not an allocation that kills the process. `columns`
+    /// (default `g.columns`) is the im2col buffer's width (`WideRows` makes it wider).
+    func workspaces(_ g: Im2Col, batch: Int, weights: Int, of op: String, columns: Int? = nil) throws -> (
         cols: [NDArray], partials: [NDArray]
     ) {
-        let perChunk = (g.rows * g.columns + weights) * MemoryLayout<Float>.stride
+        let columns = columns ?? g.columns
+        let perChunk = (g.rows * columns + weights) * MemoryLayout<Float>.stride
         let chunks = min(ComputeThreads.chunks(for: batch), 1 + Self.extraWorkspaceBytes / max(1, perChunk))
         let hint = "use a smaller kernel or fewer channels"
         let cols = try (0..<chunks).map { _ in
-            try Symbol.allocate([g.rows, g.columns], for: "the im2col workspace of a \(op)", hint: hint)
+            try Symbol.allocate([g.rows, columns], for: "the im2col workspace of a \(op)", hint: hint)
         }
         let partials = try (1..<max(1, chunks)).map { _ in
             try Symbol.allocate([weights], for: "a weight-gradient workspace of a \(op)", hint: hint)
