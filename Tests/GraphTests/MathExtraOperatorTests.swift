@@ -152,6 +152,10 @@ import Testing
         expectClose(r.output, [0], "softmax_cross_entropy out of range")
         expectClose(
             r.grads[0] ?? [], [0.0900306, 0.2447285, 0.6652409, 0.1752904, 0.0391126, 0.785597], "d out of range")
+        // MXNet clips the probability at 1e-8: a row's loss is at most 18.420681; not its gradient.
+        r = try Self.run(op, [NDArray([0, 30, 0, 17], shape: [2, 2]), NDArray([0, 0], shape: [2])])
+        expectClose(r.output, [35.42068], "softmax_cross_entropy clipped")
+        expectClose(r.grads[0] ?? [], [-1, 1, -0.99999994, 1], "d clipped")
         let f = try OpFixture(op, shapes: [[3, 4], nil], given: [1: NDArray([2, 0, 3], shape: [3])])
         try GradientCheck.check(f, step: 1e-3)
         try GradientCheck.checkAccumulation(f)

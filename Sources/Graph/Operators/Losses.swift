@@ -30,7 +30,8 @@ public struct SmoothL1: Operator {
 }
 
 /// MXNet's `softmax_cross_entropy`: for `data` of (batch, classes) and `label` of (batch,), the
-/// (1,) sum over the rows of −log softmax(row)[label]. A label names its class truncated toward
+/// (1,) sum over the rows of −log max(softmax(row)[label], 1e-8): as MXNet, each row's term is at
+/// most −log 1e-8 ≈ 18.42 (its gradient stays that of the unclipped loss). A label names its class truncated toward
 /// zero, as MXNet; a row whose label is outside [0, classes) adds nothing to the loss (MXNet reads
 /// outside the row there) and its gradient is the softmax alone, as MXNet's. The data's gradient is
 /// (softmax − onehot(label)) times the output's gradient; the label takes none (MXNet refuses to
@@ -73,6 +74,9 @@ final class SoftmaxCrossEntropyInstance: OperatorInstance {
         self.classes = classes
     }
 
+    /// log 1e-8: MXNet clips the probability at the label to at least 1e-8.
+    static let smallestLog = logf(1e-8)
+
     /// The row's largest value and the sum of exp(x − largest).
     @inline(__always) func normalizer(_ x: UnsafePointer<Float>) -> (top: Float, sum: Float) {
         var top = -Float.infinity
@@ -95,7 +99,7 @@ final class SoftmaxCrossEntropyInstance: OperatorInstance {
             guard let t = target(label[r]) else { continue }
             let row = x + r * classes
             let (top, sum) = normalizer(row)
-            loss += top + logf(sum) - row[t]
+            loss -= max(row[t] - top - logf(sum), Self.smallestLog)
         }
         b.outputs[0].data[0] = loss
     }
