@@ -313,6 +313,31 @@ extension Symbol {
         try operation(function.operatorName, name: name, inputs: [("data", data)])
     }
 
+    /// `hard_sigmoid`: clip(`alpha`·x + `beta`, 0, 1) of each element.
+    public static func hardSigmoid(
+        _ data: Symbol, alpha: Float? = nil, beta: Float? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "hard_sigmoid", name: name, inputs: [("data", data)],
+            attributes: attrs([("alpha", number(alpha)), ("beta", number(beta))]))
+    }
+
+    /// `smooth_l1` of each element with σ = `scalar`.
+    public static func smoothL1(_ data: Symbol, scalar: Float? = nil, name: String? = nil) throws -> Symbol {
+        try operation(
+            "smooth_l1", name: name, inputs: [("data", data)], attributes: attrs([("scalar", number(scalar))]))
+    }
+
+    /// `where`: `x`'s element where `condition` is nonzero, else `y`'s (a 1-D condition picks rows).
+    public static func `where`(_ condition: Symbol, _ x: Symbol, _ y: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("where", name: name, inputs: [("condition", condition), ("x", x), ("y", y)])
+    }
+
+    /// `softmax_cross_entropy`: the (1,) sum of −log softmax(row)[label] over the rows of `data`.
+    public static func softmaxCrossEntropy(_ data: Symbol, label: Symbol, name: String? = nil) throws -> Symbol {
+        try operation("softmax_cross_entropy", name: name, inputs: [("data", data), ("label", label)])
+    }
+
     /// A reduction (`sum`, `mean`, `max`, `min`, `prod`; `norm1`/`norm2` write `norm` with its `ord`)
     /// over `axis` (nil: every axis; negative counts from the end), keeping the folded axes as size 1
     /// with `keepdims`, or folding the axes not named with `exclude` (not for norm).
@@ -465,6 +490,15 @@ extension Symbol {
     /// `add_n` (`ElementWiseSum`): the sum of `inputs`, all of one shape.
     public static func addN(_ inputs: [Symbol], name: String? = nil) throws -> Symbol {
         try operation("add_n", name: name, arguments: inputs, attributes: ["num_args": String(inputs.count)])
+    }
+
+    /// `softmin`: the softmax of `−data / temperature` along `axis` (default the last).
+    public static func softmin(
+        _ data: Symbol, axis: Int? = nil, temperature: Float? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try operation(
+            "softmin", name: name, inputs: [("data", data)],
+            attributes: attrs([("axis", axis.map(String.init)), ("temperature", number(temperature))]))
     }
 
     /// `softmax` (or `log_softmax` with `log`) along `axis` (default the last).

@@ -96,12 +96,18 @@ public struct SoftmaxOp: Operator {
     public let axis: Int
     public let temperature: Float
     public let log: Bool
+    /// Whether the data is negated first (`softmin`).
+    let negated: Bool
+
+    /// The operator's MXNet name: `softmax`, `log_softmax` or `softmin`.
+    var name: String { log ? "log_softmax" : (negated ? "softmin" : Self.typeName) }
 
     public init(attributes: [String: String]) throws { try self.init(attributes: attributes, log: false) }
 
-    init(attributes: [String: String], log: Bool) throws {
-        let name = log ? "log_softmax" : Self.typeName
-        let r = AttributeReader(op: name, attributes)
+    init(attributes: [String: String], log: Bool, negated: Bool = false) throws {
+        self.log = log
+        self.negated = negated
+        let r = AttributeReader(op: log ? "log_softmax" : (negated ? "softmin" : Self.typeName), attributes)
         axis = try r.int("axis", default: -1)
         let t = attributes["temperature"].map { $0.trimmingCharacters(in: .whitespaces) }
         temperature = t == nil || t == "None" ? 1 : try r.float("temperature", default: 1)
@@ -114,14 +120,18 @@ public struct SoftmaxOp: Operator {
         if let dtype = attributes["dtype"], !["None", "float32"].contains(dtype) {
             throw r.bad("dtype", dtype, "must be None or float32 (SwiftPS computes in float32)")
         }
-        self.log = log
     }
 
     /// A softmax (or log-softmax) along `axis`.
     public init(axis: Int = -1, temperature: Float = 1, log: Bool = false) {
+        self.init(axis: axis, temperature: temperature, log: log, negated: false)
+    }
+
+    init(axis: Int, temperature: Float, log: Bool, negated: Bool) {
         self.axis = axis
         self.temperature = temperature
         self.log = log
+        self.negated = negated
     }
 
     public var attributes: [String: String] { ["axis": String(axis), "temperature": formatFloat(temperature)] }
@@ -129,21 +139,39 @@ public struct SoftmaxOp: Operator {
     public func listArguments() -> [String] { ["data"] }
 
     public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
-        let shapes = try elementwiseShape(s, log ? "log_softmax" : "softmax")
-        _ = try SoftmaxAxis(shape: shapes.inputs[0], axis: axis, op: log ? "log_softmax" : "softmax")
+        let shapes = try elementwiseShape(s, name)
+        _ = try SoftmaxAxis(shape: shapes.inputs[0], axis: axis, op: name)
         return shapes
     }
 
     public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
-        let layout = try SoftmaxAxis(shape: context.inputShapes[0], axis: axis, op: log ? "log_softmax" : "softmax")
-        return SoftmaxAxisInstance(layout: layout, temperature: temperature, log: log)
+        let layout = try SoftmaxAxis(shape: context.inputShapes[0], axis: axis, op: name)
+        // softmin(x) = softmax(x / −T): the temperature's sign negates the data, and the gradient.
+        return SoftmaxAxisInstance(layout: layout, temperature: negated ? -temperature : temperature, log: log)
+    }
+}
+
+/// `log_softmax` and `softmin`: a `softmax` set up differently, with its attributes, checks and
+/// instance.
+protocol SoftmaxVariant: Operator {
+    var base: SoftmaxOp { get }
+}
+
+extension SoftmaxVariant {
+    public static var attributeNames: [String] { SoftmaxOp.attributeNames }
+    public var attributes: [String: String] { base.attributes }
+    public func listArguments() -> [String] { ["data"] }
+    public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
+        try base.inferShape(s)
+    }
+    public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
+        try base.makeInstance(context)
     }
 }
 
 /// MXNet's `log_softmax`: `softmax`'s logarithm, computed stably.
-public struct LogSoftmax: Operator {
+public struct LogSoftmax: SoftmaxVariant {
     public static let typeName = "log_softmax"
-    public static let attributeNames = SoftmaxOp.attributeNames
     let base: SoftmaxOp
 
     public init(attributes: [String: String]) throws { base = try SoftmaxOp(attributes: attributes, log: true) }
@@ -153,14 +181,23 @@ public struct LogSoftmax: Operator {
         base = SoftmaxOp(axis: axis, temperature: temperature, log: true)
     }
 
-    public var attributes: [String: String] { base.attributes }
-    public func listArguments() -> [String] { ["data"] }
-    public func inferShape(_ s: [[Int]?]) throws -> (inputs: [[Int]], outputs: [[Int]], aux: [[Int]]) {
-        try base.inferShape(s)
+}
+
+/// MXNet's `softmin`: the softmax of `−data / temperature` along `axis`, with `softmax`'s attributes
+/// and checks.
+public struct Softmin: SoftmaxVariant {
+    public static let typeName = "softmin"
+    let base: SoftmaxOp
+
+    public init(attributes: [String: String]) throws {
+        base = try SoftmaxOp(attributes: attributes, log: false, negated: true)
     }
-    public func makeInstance(_ context: OpCreationContext) throws -> any OperatorInstance {
-        try base.makeInstance(context)
+
+    /// A softmin along `axis`.
+    public init(axis: Int = -1, temperature: Float = 1) {
+        base = SoftmaxOp(axis: axis, temperature: temperature, log: false, negated: true)
     }
+
 }
 
 /// MXNet's `SoftmaxActivation`: with `mode="instance"` (the default) the softmax of each sample's
