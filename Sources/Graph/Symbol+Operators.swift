@@ -147,6 +147,27 @@ extension Symbol {
             ]))
     }
 
+    /// `RNN`, MXNet's fused recurrent operator over TNC `data`: `numLayers` layers of `mode` cells
+    /// (rnn_relu, rnn_tanh, lstm, gru) of `stateSize`, optionally bidirectional, with dropout `p`
+    /// between layers in training. `parameters`, `state` and (lstm) `stateCell` become variables
+    /// (`<name>_parameters`, …) when not given; `stateOutputs` adds the final states as outputs.
+    public static func rnn(
+        _ data: Symbol, parameters: Symbol? = nil, state: Symbol? = nil, stateCell: Symbol? = nil,
+        stateSize: Int, numLayers: Int, mode: RNN.Mode, bidirectional: Bool = false, p: Float? = nil,
+        stateOutputs: Bool = false, name: String? = nil
+    ) throws -> Symbol {
+        let given: [(String, Symbol?)] = [
+            ("data", data), ("parameters", parameters), ("state", state), ("state_cell", stateCell),
+        ]
+        return try operation(
+            "RNN", name: name, inputs: given.compactMap { key, value in value.map { (key, $0) } },
+            attributes: attrs([
+                ("state_size", String(stateSize)), ("num_layers", String(numLayers)),
+                ("bidirectional", flag(bidirectional)), ("mode", mode.rawValue), ("p", number(p)),
+                ("state_outputs", flag(stateOutputs)),
+            ]))
+    }
+
     /// `Dropout` with drop probability `p` (MXNet default 0.5); identity when not training.
     public static func dropout(_ data: Symbol, p: Float = 0.5, name: String? = nil) throws -> Symbol {
         try operation("Dropout", name: name, inputs: [("data", data)], attributes: ["p": String(p)])

@@ -250,6 +250,10 @@ struct SymbolJSONTests {
             "stack": ["num_args": "2", "axis": "1"],
             "one_hot": ["depth": "3", "on_value": "2.5", "off_value": "-1"], "take": ["axis": "-1", "mode": "wrap"],
             "pick": ["axis": "0", "keepdims": "True"],
+            "RNN": [
+                "state_size": "3", "num_layers": "2", "mode": "lstm", "bidirectional": "True", "p": "0.2",
+                "state_outputs": "True",
+            ],
         ]
         for (name, type) in OperatorRegistry.types {
             let op = try OperatorRegistry.make(name, attributes: samples[type.typeName] ?? [:])

@@ -11,6 +11,7 @@ let allOperatorTypes: [any Operator.Type] = [
     Reshape.self,
     BatchNorm.self,
     LayerNorm.self,
+    RNN.self,
     InstanceNorm.self,
     GroupNorm.self,
     L2Normalization.self,
