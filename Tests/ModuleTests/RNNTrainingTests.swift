@@ -47,4 +47,27 @@ import Testing
         let after = try module.score(train, CrossEntropy())[0].value
         #expect(after < 0.25 && after < before / 2, "cross-entropy \(before) → \(after)")
     }
+
+    /// The `__init__` `mx.rnn.FusedRNNCell(4, num_layers=2, mode="lstm", bidirectional=True)` writes
+    /// on its parameters (printed by MXNet 1.9.1), with the global initializer (`init` null) or its own.
+    @Test func readsTheFusedRNNAttributeMXNetWrites() throws {
+        let spec =
+            #"["fusedrnn", {"init": null, "num_hidden": 4, "num_layers": 2, "mode": "lstm", "bidirectional": true, "#
+            + #""forget_bias": 1.0}]"#
+        let fused = try #require(try Initializers.create(attribute: spec) as? FusedRNN)
+        #expect(fused.inner == nil && fused.forgetBias == 1)
+        #expect(
+            fused.rnn.stateSize == 4 && fused.rnn.numLayers == 2 && fused.rnn.mode == .lstm && fused.rnn.bidirectional)
+        let array = NDArray(shape: [fused.rnn.parameterCount(inputSize: 6)])
+        var rng = RandomGenerator(seed: 1)
+        try fused.with(global: Zero()).initWeight(name: "f_parameters", array: array, rng: &rng)
+        // Only the forget biases: input and recurrent side, 2 layers, 2 directions, 4 units.
+        #expect(array.sum() == 2 * 2 * 2 * 4)
+        let own = spec.replacingOccurrences(of: "null", with: #""[\"constant\", {\"value\": 0.5}]""#)
+        let constant = try #require(try Initializers.create(attribute: own) as? FusedRNN)
+        #expect(constant.inner is Constant)
+        #expect(throws: InitializerError.self) {
+            try fused.initWeight(name: "f_parameters", array: NDArray(shape: [7]), rng: &rng)
+        }
+    }
 }
