@@ -168,6 +168,40 @@ extension Symbol {
             ]))
     }
 
+    /// `SequenceMask`: steps at or past each entry's `sequenceLength` set to `value` (MXNet default 0);
+    /// time on `axis` 0 or 1. Without `sequenceLength`, the identity.
+    public static func sequenceMask(
+        _ data: Symbol, sequenceLength: Symbol? = nil, value: Float? = nil, axis: Int? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try sequenceOperation(
+            "SequenceMask", data, sequenceLength, [("value", number(value)), ("axis", axis.map(String.init))], name)
+    }
+
+    /// `SequenceLast`: each entry's last step (by `sequenceLength` when given); time on `axis` 0 or 1.
+    public static func sequenceLast(
+        _ data: Symbol, sequenceLength: Symbol? = nil, axis: Int? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try sequenceOperation("SequenceLast", data, sequenceLength, [("axis", axis.map(String.init))], name)
+    }
+
+    /// `SequenceReverse`: each entry's first `sequenceLength` steps (all without it) reversed; time on
+    /// axis 0.
+    public static func sequenceReverse(_ data: Symbol, sequenceLength: Symbol? = nil, name: String? = nil) throws
+        -> Symbol
+    {
+        try sequenceOperation("SequenceReverse", data, sequenceLength, [], name)
+    }
+
+    private static func sequenceOperation(
+        _ op: String, _ data: Symbol, _ length: Symbol?, _ pairs: [(String, String?)], _ name: String?
+    ) throws -> Symbol {
+        var inputs = [("data", data)]
+        if let length { inputs.append(("sequence_length", length)) }
+        return try operation(
+            op, name: name, inputs: inputs,
+            attributes: attrs(pairs + [("use_sequence_length", flag(length != nil))]))
+    }
+
     /// `Dropout` with drop probability `p` (MXNet default 0.5); identity when not training.
     public static func dropout(_ data: Symbol, p: Float = 0.5, name: String? = nil) throws -> Symbol {
         try operation("Dropout", name: name, inputs: [("data", data)], attributes: ["p": String(p)])
