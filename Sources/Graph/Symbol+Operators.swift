@@ -147,6 +147,61 @@ extension Symbol {
             ]))
     }
 
+    /// `RNN`, MXNet's fused recurrent operator over TNC `data`: `numLayers` layers of `mode` cells
+    /// (rnn_relu, rnn_tanh, lstm, gru) of `stateSize`, optionally bidirectional, with dropout `p`
+    /// between layers in training. `parameters`, `state` and (lstm) `stateCell` become variables
+    /// (`<name>_parameters`, …) when not given; `stateOutputs` adds the final states as outputs.
+    public static func rnn(
+        _ data: Symbol, parameters: Symbol? = nil, state: Symbol? = nil, stateCell: Symbol? = nil,
+        stateSize: Int, numLayers: Int, mode: RNN.Mode, bidirectional: Bool = false, p: Float? = nil,
+        stateOutputs: Bool = false, name: String? = nil
+    ) throws -> Symbol {
+        let given: [(String, Symbol?)] = [
+            ("data", data), ("parameters", parameters), ("state", state), ("state_cell", stateCell),
+        ]
+        return try operation(
+            "RNN", name: name, inputs: given.compactMap { key, value in value.map { (key, $0) } },
+            attributes: attrs([
+                ("state_size", String(stateSize)), ("num_layers", String(numLayers)),
+                ("bidirectional", flag(bidirectional)), ("mode", mode.rawValue), ("p", number(p)),
+                ("state_outputs", flag(stateOutputs)),
+            ]))
+    }
+
+    /// `SequenceMask`: steps at or past each entry's `sequenceLength` set to `value` (MXNet default 0);
+    /// time on `axis` 0 or 1. Without `sequenceLength`, the identity.
+    public static func sequenceMask(
+        _ data: Symbol, sequenceLength: Symbol? = nil, value: Float? = nil, axis: Int? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try sequenceOperation(
+            "SequenceMask", data, sequenceLength, [("value", number(value)), ("axis", axis.map(String.init))], name)
+    }
+
+    /// `SequenceLast`: each entry's last step (by `sequenceLength` when given); time on `axis` 0 or 1.
+    public static func sequenceLast(
+        _ data: Symbol, sequenceLength: Symbol? = nil, axis: Int? = nil, name: String? = nil
+    ) throws -> Symbol {
+        try sequenceOperation("SequenceLast", data, sequenceLength, [("axis", axis.map(String.init))], name)
+    }
+
+    /// `SequenceReverse`: each entry's first `sequenceLength` steps (all without it) reversed; time on
+    /// axis 0.
+    public static func sequenceReverse(_ data: Symbol, sequenceLength: Symbol? = nil, name: String? = nil) throws
+        -> Symbol
+    {
+        try sequenceOperation("SequenceReverse", data, sequenceLength, [], name)
+    }
+
+    private static func sequenceOperation(
+        _ op: String, _ data: Symbol, _ length: Symbol?, _ pairs: [(String, String?)], _ name: String?
+    ) throws -> Symbol {
+        var inputs = [("data", data)]
+        if let length { inputs.append(("sequence_length", length)) }
+        return try operation(
+            op, name: name, inputs: inputs,
+            attributes: attrs(pairs + [("use_sequence_length", flag(length != nil))]))
+    }
+
     /// `Dropout` with drop probability `p` (MXNet default 0.5); identity when not training.
     public static func dropout(_ data: Symbol, p: Float = 0.5, name: String? = nil) throws -> Symbol {
         try operation("Dropout", name: name, inputs: [("data", data)], attributes: ["p": String(p)])

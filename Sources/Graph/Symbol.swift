@@ -156,6 +156,20 @@ public final class Symbol: Sendable, CustomStringConvertible {
         return out
     }
 
+    /// For each variable that an operator reads, the first such operator and the argument it fills
+    /// (`"parameters"` of an `RNN`): what a default initializer may need beyond the name.
+    public func variableConsumers() -> [String: (op: any Operator, argument: String)] {
+        var out: [String: (op: any Operator, argument: String)] = [:]
+        for node in topologicalNodes {
+            guard let op = node.op else { continue }
+            let arguments = op.listArguments()
+            for (i, entry) in node.inputs.enumerated() where i < arguments.count && entry.node.isVariable {
+                if out[entry.node.name] == nil { out[entry.node.name] = (op, arguments[i]) }
+            }
+        }
+        return out
+    }
+
     /// Every output of every node, variables included, as one symbol (MXNet's `get_internals`).
     public var internals: Symbol {
         var entries: [Entry] = []

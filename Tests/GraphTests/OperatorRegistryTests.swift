@@ -41,8 +41,8 @@ import Testing
     }
 
     @Test func unknownOperator() {
-        #expect(throws: GraphError.unknownOperator("RNN")) {
-            _ = try OperatorRegistry.make("RNN", attributes: [:])
+        #expect(throws: GraphError.unknownOperator("CTCLoss")) {
+            _ = try OperatorRegistry.make("CTCLoss", attributes: [:])
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SwiftPSGraph
 
 /// Creating initializers by name, MXNet 1.x's `mx.init.create` / `init_params(initializer="xavier")`.
 public enum Initializers {
@@ -92,6 +93,7 @@ public enum Initializers {
     /// The initializer a variable's `__init__` attribute names (`mx.sym.Variable(name, init=…)`), as
     /// MXNet writes it with `Initializer.dumps()`: a JSON pair of the registered name and the
     /// constructor's keyword arguments, `["xavier", {"rnd_type": "gaussian", "magnitude": 2}]`;
+    /// `["fusedrnn", {…}]` for a fused RNN's parameter vector (`FusedRNN`),
     /// or a plain name or `create` spec (MXNet accepts an initializer's name there too). Throws
     /// `invalidArgument` or `unknownInitializer` saying what is wrong.
     public static func create(attribute text: String) throws -> any Initializer {
@@ -103,6 +105,7 @@ public enum Initializers {
             throw InitializerError.invalidArgument(
                 "'\(spec)' is not an initializer as MXNet writes it: [\"name\", {…}]")
         }
+        if name == "fusedrnn" { return try fusedRNN(kwargs, spec: spec) }
         // MXNet's keyword arguments in constructor order, with the defaults that fill earlier gaps.
         let parameters: [String: [(key: String, fallback: String?)]] = [
             "zero": [], "zeros": [], "one": [], "ones": [], "constant": [("value", nil)],
@@ -127,6 +130,25 @@ public enum Initializers {
         let given = keys.lastIndex { kwargs[$0.key] != nil }.map { keys[...$0] } ?? []
         let args = given.map { parameter in kwargs[parameter.key].map(spelled) ?? parameter.fallback ?? "" }
         return try create(args.isEmpty ? name : "\(name):\(args.joined(separator: ","))")
+    }
+
+    /// `["fusedrnn", {"init": null, "num_hidden": 4, "num_layers": 2, "mode": "lstm",
+    /// "bidirectional": true, "forget_bias": 1.0}]`, as `mx.rnn.FusedRNNCell` writes it; `init` is
+    /// null (the global initializer) or another initializer as MXNet writes it.
+    private static func fusedRNN(_ kwargs: [String: Any], spec: String) throws -> any Initializer {
+        func number(_ key: String) -> Double? { (kwargs[key] as? NSNumber)?.doubleValue }
+        guard let hidden = number("num_hidden"), let layers = number("num_layers"),
+            let mode = (kwargs["mode"] as? String).flatMap(RNN.Mode.init(rawValue:))
+        else {
+            throw InitializerError.invalidArgument(
+                "fusedrnn needs num_hidden, num_layers and mode (rnn_relu, rnn_tanh, lstm, gru): '\(spec)'")
+        }
+        var inner: (any Initializer)?
+        if let text = kwargs["init"] as? String { inner = try create(attribute: text) }
+        let rnn = RNN(
+            stateSize: Int(hidden), numLayers: Int(layers), mode: mode,
+            bidirectional: (kwargs["bidirectional"] as? NSNumber)?.boolValue ?? false)
+        return FusedRNN(inner, rnn: rnn, forgetBias: Float(number("forget_bias") ?? 1))
     }
 
     /// `text` without leading and trailing spaces.

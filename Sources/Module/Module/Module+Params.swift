@@ -72,7 +72,9 @@ extension Module {
             }
             guard let initializer else { throw ModuleError.missingParameter(name) }
             if let own = variableAttributes.initializers[name] {
-                try own.get().initWeight(name: name, array: array, rng: &rng)
+                let chosen = try own.get()
+                let filled = (chosen as? FusedRNN).map { $0.with(global: initializer) } ?? chosen
+                try filled.initWeight(name: name, array: array, rng: &rng)
             } else {
                 try initializer.initialize(name: name, array: array, rng: &rng)
             }

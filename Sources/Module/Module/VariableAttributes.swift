@@ -20,7 +20,14 @@ struct VariableAttributes {
     /// naming the variable and the multiplier that is not a number.
     init(symbol: Symbol, names: [String]) throws {
         let attributes = symbol.attributeDictionary()
+        let consumers = symbol.variableConsumers()
         for name in names {
+            // A fused RNN's vector and states, which MXNet's name rules refuse ("Unknown
+            // initialization pattern"): the vector gate by gate as mx.rnn.FusedRNNCell does, the
+            // states zero, unless the variable names its own initializer.
+            if attributes[name]?["__init__"] == nil, let (op, argument) = consumers[name], let rnn = op as? RNN {
+                initializers[name] = .success(argument == "parameters" ? FusedRNN(nil, rnn: rnn) : Zero())
+            }
             guard let attrs = attributes[name] else { continue }
             if let spec = attrs["__init__"], !spec.isEmpty {
                 do {
