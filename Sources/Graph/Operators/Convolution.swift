@@ -120,8 +120,8 @@ public struct Convolution: Operator {
         }
 
         /// One input channel and one filter per group (a depthwise convolution): `Depthwise.swift`'s
-        /// direct loops instead of im2col and a 1-row GEMM per filter, 2.5x faster for a 3×3 layer
-        /// of 64 channels at 28×28 (`swiftps bench conv`). With a channel multiplier (several
+        /// direct loops instead of im2col and a 1-row GEMM per filter, 5-6x faster for a 3×3 layer
+        /// of 64 channels at 28×28 (`swiftps bench layers`). With a channel multiplier (several
         /// filters per group) the GEMM has rows to work with and was faster.
         private var direct: Bool { g.channels == 1 && groupFilters == 1 }
         /// Filters per group.
