@@ -20,27 +20,6 @@ static inline __attribute__((always_inline)) void valid_range(
     *hi = l < h ? h : l;
 }
 
-// Walks every tap (i, j) and output row whose input row is inside the plane: `in` is the input
-// under the first valid output column, `o` that output position, `n` the valid columns.
-#define FOR_EACH_SEGMENT(g, BODY)                                                                      \
-    for (int32_t i = 0; i < (g)->kernel_h; i++) {                                                      \
-        int32_t r0, r1;                                                                                \
-        valid_range((g)->height, (g)->out_h, (g)->stride_h, (g)->pad_h, i * (g)->dilate_h, &r0, &r1);  \
-        for (int32_t j = 0; j < (g)->kernel_w; j++) {                                                  \
-            int32_t c0, c1;                                                                            \
-            valid_range((g)->width, (g)->out_w, (g)->stride_w, (g)->pad_w, j * (g)->dilate_w, &c0, &c1); \
-            if (c0 >= c1) continue;                                                                    \
-            const int32_t tap = i * (g)->kernel_w + j, n = c1 - c0;                                    \
-            for (int32_t oh = r0; oh < r1; oh++) {                                                     \
-                const ptrdiff_t in = (ptrdiff_t)(oh * (g)->stride_h - (g)->pad_h + i * (g)->dilate_h) *  \
-                                         (g)->width +                                                  \
-                                     c0 * (g)->stride_w + j * (g)->dilate_w - (g)->pad_w;              \
-                const ptrdiff_t o = (ptrdiff_t)oh * (g)->out_w + c0;                                   \
-                BODY                                                                                   \
-            }                                                                                          \
-        }                                                                                              \
-    }
-
 // At a horizontal stride s above 1 the input is first split by column modulo s into s phases, each
 // (height × cols, cols = ⌈width / s⌉) holding columns p, p + s, p + 2s, … of every row; a tap's
 // valid outputs then read one phase contiguously, so every loop below is a stride-1 loop. Phase p,
@@ -75,12 +54,16 @@ static inline __attribute__((always_inline)) void add_phases(
         }
 }
 
-// FOR_EACH_SEGMENT over the phases: `in` is the offset in the phases of the input under the first
-// valid output column; the segment's next outputs read the next positions of the same phase.
-#define FOR_EACH_PHASE_SEGMENT(g, BODY)                                                                \
+// Walks every tap (i, j) whose valid outputs, rows [r0, r1) and columns [c0, c0 + n), are not
+// empty. `in0` is the offset, in the phases, of the input under the first of them, and `in_step`
+// the step to the next output row's; the outputs along a row read consecutive positions of one
+// phase. At stride 1 the one phase is the plane itself (`phase_cols` is its width), so these are
+// plain offsets into it.
+#define FOR_EACH_TAP(g, BODY)                                                                          \
     for (int32_t i = 0; i < (g)->kernel_h; i++) {                                                      \
         int32_t r0, r1;                                                                                \
         valid_range((g)->height, (g)->out_h, (g)->stride_h, (g)->pad_h, i * (g)->dilate_h, &r0, &r1);  \
+        if (r0 >= r1) continue;                                                                        \
         for (int32_t j = 0; j < (g)->kernel_w; j++) {                                                  \
             int32_t c0, c1;                                                                            \
             valid_range((g)->width, (g)->out_w, (g)->stride_w, (g)->pad_w, j * (g)->dilate_w, &c0, &c1); \
@@ -88,22 +71,31 @@ static inline __attribute__((always_inline)) void add_phases(
             const int32_t tap = i * (g)->kernel_w + j, n = c1 - c0;                                    \
             const int32_t col = c0 * (g)->stride_w + j * (g)->dilate_w - (g)->pad_w;                   \
             const int32_t phase = col % (g)->stride_w, first = col / (g)->stride_w;                    \
-            for (int32_t oh = r0; oh < r1; oh++) {                                                     \
-                const ptrdiff_t in =                                                                   \
-                    ((ptrdiff_t)phase * (g)->height + oh * (g)->stride_h - (g)->pad_h + i * (g)->dilate_h) * \
-                        phase_cols(g) +                                                                \
-                    first;                                                                             \
-                const ptrdiff_t o = (ptrdiff_t)oh * (g)->out_w + c0;                                   \
-                BODY                                                                                   \
-            }                                                                                          \
+            const ptrdiff_t in_step = (ptrdiff_t)(g)->stride_h * phase_cols(g);                        \
+            const ptrdiff_t in0 =                                                                      \
+                ((ptrdiff_t)phase * (g)->height + r0 * (g)->stride_h - (g)->pad_h + i * (g)->dilate_h) * \
+                    phase_cols(g) +                                                                    \
+                first;                                                                                 \
+            BODY                                                                                       \
         }                                                                                              \
     }
 
-// Scratch for the phases: on the stack when small, else the heap.
+// FOR_EACH_TAP and each of its output rows: `in` the input offset (in the phases), `o` the output's.
+#define FOR_EACH_SEGMENT(g, BODY)                                                                      \
+    FOR_EACH_TAP(g, {                                                                                  \
+        for (int32_t oh = r0; oh < r1; oh++) {                                                         \
+            const ptrdiff_t in = in0 + (oh - r0) * in_step;                                            \
+            const ptrdiff_t o = (ptrdiff_t)oh * (g)->out_w + c0;                                       \
+            BODY                                                                                       \
+        }                                                                                              \
+    })
+
+// Scratch for the phases (none at stride 1): on the stack when small, else the heap.
 #define WITH_PHASES(g, name, BODY)                                                                     \
     {                                                                                                  \
         float stack_[8192];                                                                            \
-        const size_t count_ = (size_t)(g)->stride_w * (size_t)(g)->height * (size_t)phase_cols(g);     \
+        const size_t count_ =                                                                          \
+            (g)->stride_w == 1 ? 0 : (size_t)(g)->stride_w * (size_t)(g)->height * (size_t)phase_cols(g); \
         float *name = count_ <= 8192 ? stack_ : malloc(count_ * sizeof(float));                        \
         if (name == NULL) abort();                                                                     \
         BODY                                                                                           \
@@ -115,28 +107,20 @@ static inline __attribute__((always_inline)) void add_phases(
 static inline __attribute__((always_inline)) void axpy_body(
     const swiftps_plane_window *g, const float *restrict from, const float *restrict w, float *restrict to,
     int adjoint) {
-    if (g->stride_w == 1) {
+    const int split = g->stride_w > 1;
+    WITH_PHASES(g, phases, {
+        if (split && adjoint) memset(phases, 0, count_ * sizeof(float));
+        if (split && !adjoint) split_phases(g, from, phases);
+        // The input side: read in forward, written in the adjoint; the phases when split.
+        const float *read = split && !adjoint ? phases : from;
+        float *write = split && adjoint ? phases : to;
         FOR_EACH_SEGMENT(g, {
             const float wv = w[tap];
-            const float *restrict src = from + (adjoint ? o : in);
-            float *restrict dst = to + (adjoint ? in : o);
+            const float *restrict src = read + (adjoint ? o : in);
+            float *restrict dst = write + (adjoint ? in : o);
             for (int32_t k = 0; k < n; k++) dst[k] += wv * src[k];
         })
-        return;
-    }
-    WITH_PHASES(g, phases, {
-        if (adjoint) {
-            memset(phases, 0, count_ * sizeof(float));
-        } else {
-            split_phases(g, from, phases);
-        }
-        FOR_EACH_PHASE_SEGMENT(g, {
-            const float wv = w[tap];
-            const float *restrict src = adjoint ? from + o : phases + in;
-            float *restrict dst = adjoint ? phases + in : to + o;
-            for (int32_t k = 0; k < n; k++) dst[k] += wv * src[k];
-        })
-        if (adjoint) add_phases(g, phases, to);
+        if (split && adjoint) add_phases(g, phases, to);
     })
 }
 
@@ -162,28 +146,6 @@ static inline __attribute__((always_inline)) v8 load8(const float *p) {
     memcpy(&v, p, sizeof v);
     return v;
 }
-
-// Calls BODY for every tap with valid rows [r0, r1) and columns [c0, c1) (n of them): `a` is the
-// output gradient at the first, and with `phased` `phase` and `first` locate its input in the phases.
-#define FOR_EACH_TAP_ROWS(g, phased, BODY)                                                             \
-    for (int32_t i = 0; i < (g)->kernel_h; i++) {                                                      \
-        int32_t r0, r1;                                                                                \
-        valid_range((g)->height, (g)->out_h, (g)->stride_h, (g)->pad_h, i * (g)->dilate_h, &r0, &r1);  \
-        if (r0 >= r1) continue;                                                                        \
-        for (int32_t j = 0; j < (g)->kernel_w; j++) {                                                  \
-            int32_t c0, c1;                                                                            \
-            valid_range((g)->width, (g)->out_w, (g)->stride_w, (g)->pad_w, j * (g)->dilate_w, &c0, &c1); \
-            if (c0 >= c1) continue;                                                                    \
-            const int32_t tap = i * (g)->kernel_w + j, n = c1 - c0;                                    \
-            const int32_t col = c0 * (g)->stride_w + j * (g)->dilate_w - (g)->pad_w;                   \
-            const int32_t phase = (phased) ? col % (g)->stride_w : 0;                                  \
-            const int32_t first = (phased) ? col / (g)->stride_w : col;                                \
-            (void)phase;                                                                               \
-            (void)first;                                                                               \
-            const float *a = dy + (ptrdiff_t)r0 * (g)->out_w + c0;                                     \
-            BODY                                                                                       \
-        }                                                                                              \
-    }
 
 // One tap's weight gradient: Σ dy·x over rows r0..r1, n contiguous columns each, the rows of `x`
 // `in_row` apart. Three vectors of eight sum the whole groups of eight columns (a row's groups in
@@ -228,21 +190,11 @@ static inline __attribute__((always_inline)) float tap_weight(
 
 static inline __attribute__((always_inline)) void weight_body(
     const swiftps_plane_window *g, const float *restrict dy, const float *restrict x, float *restrict dw) {
-    if (g->stride_w == 1) {
-        FOR_EACH_TAP_ROWS(g, 0, {
-            const float *b = x + (ptrdiff_t)(r0 * g->stride_h - g->pad_h + i * g->dilate_h) * g->width + c0 +
-                             j * g->dilate_w - g->pad_w;
-            dw[tap] += tap_weight(a, b, g->out_w, (ptrdiff_t)g->stride_h * g->width, r0, r1, n);
-        })
-        return;
-    }
     WITH_PHASES(g, phases, {
-        split_phases(g, x, phases);
-        const int32_t cols = phase_cols(g);
-        FOR_EACH_TAP_ROWS(g, 1, {
-            const float *b = phases + ((ptrdiff_t)phase * g->height + r0 * g->stride_h - g->pad_h + i * g->dilate_h) * cols +
-                             first;
-            dw[tap] += tap_weight(a, b, g->out_w, (ptrdiff_t)g->stride_h * cols, r0, r1, n);
+        if (g->stride_w > 1) split_phases(g, x, phases);
+        const float *input = g->stride_w > 1 ? phases : x;
+        FOR_EACH_TAP(g, {
+            dw[tap] += tap_weight(dy + (ptrdiff_t)r0 * g->out_w + c0, input + in0, g->out_w, in_step, r0, r1, n);
         })
     })
 }

@@ -57,22 +57,10 @@ struct MXNetBinaryInteropTests {
         """
 
     @Test func mxnetsBinaryOperatorsPredictAndDifferentiateTheSameHere() throws {
-        let dir = try CLIRunner.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         var rng = RandomGenerator(seed: 5)
         let input = NDArray(shape: [4, 3, 5])
         rng.fillUniform(input, low: -2, high: 2)
-        try AtomicFile.write(NPYFile.encode(input), to: dir + "/in.npy")
-        let mxnet = MXNetInteropTests()
-        try mxnet.runMXNet(
-            [dir + "/binary", dir + "/in.npy", dir + "/mxnet.npy", dir + "/grads.params"], in: dir, script: Self.script)
-        let difference = try mxnet.predictionDifference(
-            prefix: dir + "/binary", epoch: 1, input: dir + "/in.npy", expected: dir + "/mxnet.npy")
         // Relative to the largest prediction: the sums of 13 terms reach the tens.
-        let predicted = try NPYFile.decode(try AtomicFile.read(dir + "/mxnet.npy"), path: dir + "/mxnet.npy")
-        #expect(difference <= 1e-5 * max(1, predicted.toArray().map(abs).max() ?? 0))
-        // One backward of the outputs' sum, bound from MXNet's files as a user would bind them.
-        try mxnet.expectGradientsAsMXNet(
-            prefix: dir + "/binary", epoch: 1, input: input, gradients: dir + "/grads.params")
+        try MXNetInteropTests().expectNetAsMXNet("binary", script: Self.script, input: input, relative: true)
     }
 }

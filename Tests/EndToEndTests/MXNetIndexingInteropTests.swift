@@ -61,24 +61,12 @@ struct MXNetIndexingInteropTests {
         """
 
     @Test func mxnetsIndexingOperatorsPredictAndDifferentiateTheSameHere() throws {
-        let dir = try CLIRunner.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         var rng = RandomGenerator(seed: 5)
         let input = NDArray(shape: [4, 3, 5])
         rng.fillUniform(input, low: -2, high: 2)
-        try AtomicFile.write(NPYFile.encode(input), to: dir + "/in.npy")
-        let mxnet = MXNetInteropTests()
-        try mxnet.runMXNet(
-            [dir + "/indexing", dir + "/in.npy", dir + "/mxnet.npy", dir + "/grads.params"], in: dir,
-            script: Self.script)
         // One batch of the 4 samples, as MXNet's: the network reshapes to (4, -1). Relative to the
         // largest prediction.
-        let difference = try mxnet.predictionDifference(
-            prefix: dir + "/indexing", epoch: 1, input: dir + "/in.npy", expected: dir + "/mxnet.npy", batchSize: 4)
-        let predicted = try NPYFile.decode(try AtomicFile.read(dir + "/mxnet.npy"), path: dir + "/mxnet.npy")
-        #expect(difference <= 1e-5 * max(1, predicted.toArray().map(abs).max() ?? 0))
-        // One backward of the outputs' sum: gain, shift, v, m and table's gradients.
-        try mxnet.expectGradientsAsMXNet(
-            prefix: dir + "/indexing", epoch: 1, input: input, gradients: dir + "/grads.params")
+        try MXNetInteropTests().expectNetAsMXNet(
+            "indexing", script: Self.script, input: input, batchSize: 4, relative: true)
     }
 }

@@ -131,10 +131,12 @@ struct MXNetInteropTests {
     /// Binds the checkpoint `prefix`-`epoch` as a user would, with gradients for every parameter (and
     /// the data when `withData`), runs forward and a backward of the outputs' sum on `input`, and
     /// expects the gradients to be the ones MXNet saved in `gradients`, each within 1e-5 of its
-    /// largest entry. Returns the executor, its outputs those of the forward.
+    /// largest entry; but the gradients named in `unwritten`, which MXNet leaves unwritten (whatever
+    /// the array held), must be zero here. Returns the executor, its outputs those of the forward.
     @discardableResult
     func expectGradientsAsMXNet(
-        prefix: String, epoch: Int, input: NDArray, gradients: String, withData: Bool = false
+        prefix: String, epoch: Int, input: NDArray, gradients: String, withData: Bool = false,
+        unwritten: Set<String> = []
     ) throws -> Executor {
         let symbol = try Symbol.load(from: prefix + "-symbol.json")
         let (args, _) = try ParamsFile.loadCheckpointParams(prefix + String(format: "-%04d.params", epoch))
@@ -147,12 +149,41 @@ struct MXNetInteropTests {
         try exec.backward()
         let theirs = try ParamsFile.load(gradients)
         #expect(Set(theirs.map(\.0)) == Set(reqs.keys) && theirs.count == reqs.count)
-        for (name, expected) in theirs {
+        for name in unwritten { #expect(exec.gradDict[name]?.toArray().allSatisfy { $0 == 0 } == true, "\(name)") }
+        for (name, expected) in theirs where !unwritten.contains(name) {
             let mine = try #require(exec.gradDict[name], "no gradient for \(name)")
             let scale = max(1, expected.toArray().map(abs).max() ?? 0)
             #expect(mine.maxAbsDifference(expected) <= 1e-5 * scale, "\(name)'s gradient differs from MXNet's")
         }
         return exec
+    }
+
+    /// One operator interop net, both sides: `input` saved as DIR/in.npy, MXNet's `script` run with
+    /// PREFIX (DIR/`name`), that file, DIR/mxnet.npy and DIR/grads.params (its ending is
+    /// `savingCheckpointPredictionsAndGradients`); then `swiftps predict` of checkpoint PREFIX-0001
+    /// (in batches of `batchSize`, predict's default when nil) must give MXNet's predictions within
+    /// 1e-5, or within 1e-5 of the largest prediction (at least 1) when `relative`, and the gradients
+    /// must be MXNet's (`expectGradientsAsMXNet`, with `withData` and `unwritten`). Returns the bound
+    /// executor and MXNet's predictions, for checks of a suite's own.
+    @discardableResult
+    func expectNetAsMXNet(
+        _ name: String, script: String, input: NDArray, batchSize: Int? = nil, relative: Bool = false,
+        withData: Bool = false, unwritten: Set<String> = []
+    ) throws -> (exec: Executor, predictions: NDArray) {
+        let dir = try CLIRunner.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let prefix = dir + "/" + name
+        try AtomicFile.write(NPYFile.encode(input), to: dir + "/in.npy")
+        try runMXNet([prefix, dir + "/in.npy", dir + "/mxnet.npy", dir + "/grads.params"], in: dir, script: script)
+        let predictions = try NPYFile.decode(try AtomicFile.read(dir + "/mxnet.npy"), path: dir + "/mxnet.npy")
+        let scale = relative ? max(1, predictions.toArray().map(abs).max() ?? 0) : 1
+        let difference = try predictionDifference(
+            prefix: prefix, epoch: 1, input: dir + "/in.npy", expected: dir + "/mxnet.npy", batchSize: batchSize)
+        #expect(difference <= 1e-5 * scale, "swiftps predict differs from MXNet by \(difference)")
+        let exec = try expectGradientsAsMXNet(
+            prefix: prefix, epoch: 1, input: input, gradients: dir + "/grads.params", withData: withData,
+            unwritten: unwritten)
+        return (exec, predictions)
     }
 
     /// The strongest evidence that `swiftps train` is MXNet's training: from the same initial weights

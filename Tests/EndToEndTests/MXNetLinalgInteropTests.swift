@@ -45,22 +45,11 @@ struct MXNetLinalgInteropTests {
         """ + "\ndata_grad = True\n" + MXNetInteropTests.savingCheckpointPredictionsAndGradients
 
     @Test func mxnetsLinalgOperatorsPredictAndDifferentiateTheSameHere() throws {
-        let dir = try CLIRunner.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         var rng = RandomGenerator(seed: 11)
         let input = NDArray(shape: [4, 6, 5])
         rng.fillUniform(input, low: -2, high: 2)
-        try AtomicFile.write(NPYFile.encode(input), to: dir + "/in.npy")
-        let mxnet = MXNetInteropTests()
-        try mxnet.runMXNet(
-            [dir + "/linalg", dir + "/in.npy", dir + "/mxnet.npy", dir + "/grads.params"], in: dir, script: Self.script)
-        let predicted = try mxnet.predictionDifference(
-            prefix: dir + "/linalg", epoch: 1, input: dir + "/in.npy", expected: dir + "/mxnet.npy")
-        #expect(predicted < 1e-5, "swiftps predict differs from MXNet by \(predicted)")
-        // One forward and backward of the outputs' sum, bound from MXNet's files as a user would.
-        let exec = try mxnet.expectGradientsAsMXNet(
-            prefix: dir + "/linalg", epoch: 1, input: input, gradients: dir + "/grads.params", withData: true)
-        let theirs = try NPYFile.decode(try AtomicFile.read(dir + "/mxnet.npy"), path: dir + "/mxnet.npy")
+        let (exec, theirs) = try MXNetInteropTests().expectNetAsMXNet(
+            "linalg", script: Self.script, input: input, withData: true)
         #expect(theirs.shape == [4, 149])
         let bound = exec.outputs[0].maxAbsDifference(theirs)
         #expect(bound < 1e-5, "the bound executor differs from MXNet by \(bound)")

@@ -60,22 +60,11 @@ struct MXNetMathExtraInteropTests {
         """
 
     @Test func mxnetsFurtherMathOperatorsPredictAndDifferentiateTheSameHere() throws {
-        let dir = try CLIRunner.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         var rng = RandomGenerator(seed: 5)
         let input = NDArray(shape: [4, 3, 5])
         rng.fillUniform(input, low: -2, high: 2)
-        try AtomicFile.write(NPYFile.encode(input), to: dir + "/in.npy")
-        let mxnet = MXNetInteropTests()
-        try mxnet.runMXNet(
-            [dir + "/mathx", dir + "/in.npy", dir + "/mxnet.npy", dir + "/grads.params"], in: dir, script: Self.script)
         // One batch of the 4 samples, as MXNet's: softmax_cross_entropy sums over the samples.
-        let predicted = try NPYFile.decode(try AtomicFile.read(dir + "/mxnet.npy"), path: dir + "/mxnet.npy")
-        let largest = max(1, predicted.toArray().map(abs).max() ?? 0)
-        let difference = try mxnet.predictionDifference(
-            prefix: dir + "/mathx", epoch: 1, input: dir + "/in.npy", expected: dir + "/mxnet.npy", batchSize: 4)
-        #expect(difference <= 1e-5 * largest, "predictions differ from MXNet's by \(difference)")
-        try mxnet.expectGradientsAsMXNet(
-            prefix: dir + "/mathx", epoch: 1, input: input, gradients: dir + "/grads.params")
+        try MXNetInteropTests().expectNetAsMXNet(
+            "mathx", script: Self.script, input: input, batchSize: 4, relative: true)
     }
 }

@@ -56,41 +56,13 @@ struct MXNetMathInteropTests {
         """
 
     @Test func mxnetsMathOperatorsPredictAndDifferentiateTheSameHere() throws {
-        let dir = try CLIRunner.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         var rng = RandomGenerator(seed: 5)
         let input = NDArray(shape: [4, 3, 5])
         rng.fillUniform(input, low: -2, high: 2)
-        try AtomicFile.write(NPYFile.encode(input), to: dir + "/in.npy")
-        let mxnet = MXNetInteropTests()
-        try mxnet.runMXNet(
-            [dir + "/math", dir + "/in.npy", dir + "/mxnet.npy", dir + "/grads.params"], in: dir, script: Self.script)
         // One batch of the 4 samples, as MXNet's: the reductions over axis 0 mix the samples, so a
-        // batch padded to predict's default size would change every prediction.
-        let ours = try CLIRunner.run([
-            "predict", "--model-prefix", dir + "/math", "--load-epoch", "1", "--input", dir + "/in.npy", "--format",
-            "npy", "--output", dir + "/swiftps.npy", "--batch-size", "4",
-        ])
-        #expect(ours.status == 0, "\(ours.stderr)")
-        // Relative to the largest prediction: the sums reach the hundreds.
-        let predicted = try NPYFile.decode(try AtomicFile.read(dir + "/mxnet.npy"), path: dir + "/mxnet.npy")
-        let largest = max(1, predicted.toArray().map(abs).max() ?? 0)
-        #expect(try mxnet.maxDifference(dir + "/mxnet.npy", dir + "/swiftps.npy") <= 1e-5 * largest)
-
-        let symbol = try Symbol.load(from: dir + "/math-symbol.json")
-        let (args, _) = try ParamsFile.loadCheckpointParams(dir + "/math-0001.params")
-        let exec = try symbol.simpleBind(
-            shapes: ["data": input.shape], gradReqs: args.mapValues { _ in GradReq.write })
-        try exec.copyParams(from: args)
-        try exec.argDict["data"]!.copy(from: input)
-        exec.forward(isTrain: true)
-        try exec.backward()
-        let theirs = try ParamsFile.load(dir + "/grads.params")
-        #expect(Set(theirs.map(\.0)) == Set(args.keys) && theirs.count == 2)
-        for (name, expected) in theirs {
-            let mine = try #require(exec.gradDict[name], "no gradient for \(name)")
-            let scale = max(1, expected.toArray().map(abs).max() ?? 0)
-            #expect(mine.maxAbsDifference(expected) <= 1e-5 * scale, "\(name)'s gradient differs from MXNet's")
-        }
+        // batch padded to predict's default size would change every prediction. Relative to the
+        // largest prediction: the sums reach the hundreds.
+        try MXNetInteropTests().expectNetAsMXNet(
+            "math", script: Self.script, input: input, batchSize: 4, relative: true)
     }
 }

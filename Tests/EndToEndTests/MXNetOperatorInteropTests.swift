@@ -42,20 +42,10 @@ struct MXNetOperatorInteropTests {
         """
 
     @Test func mxnetsNewOperatorsPredictAndDifferentiateTheSameHere() throws {
-        let dir = try CLIRunner.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         // Indices from -1 to 6 for an Embedding of 5 rows: some are clipped at either end.
         var rng = RandomGenerator(seed: 11)
         let input = NDArray(shape: [3, 4, 3, 4])
         rng.fillUniform(input, low: -1.5, high: 6.5)
-        try AtomicFile.write(NPYFile.encode(input), to: dir + "/in.npy")
-        let mxnet = MXNetInteropTests()
-        try mxnet.runMXNet(
-            [dir + "/ops", dir + "/in.npy", dir + "/mxnet.npy", dir + "/grads.params"], in: dir, script: Self.script)
-        let difference = try mxnet.predictionDifference(
-            prefix: dir + "/ops", epoch: 1, input: dir + "/in.npy", expected: dir + "/mxnet.npy")
-        #expect(difference < 1e-5)
-        // One backward of the outputs' sum, bound from MXNet's files as a user would bind them.
-        try mxnet.expectGradientsAsMXNet(prefix: dir + "/ops", epoch: 1, input: input, gradients: dir + "/grads.params")
+        try MXNetInteropTests().expectNetAsMXNet("ops", script: Self.script, input: input)
     }
 }

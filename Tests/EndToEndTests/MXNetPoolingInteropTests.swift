@@ -49,22 +49,11 @@ struct MXNetPoolingInteropTests {
         """ + "\ndata_grad = True\n" + MXNetInteropTests.savingCheckpointPredictionsAndGradients
 
     @Test func mxnetsPoolingModesAndBilinearUpSamplingPredictAndDifferentiateTheSameHere() throws {
-        let dir = try CLIRunner.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         var rng = RandomGenerator(seed: 12)
         let input = NDArray(shape: [2, 4, 6, 5])
         rng.fillUniform(input, low: -1, high: 1)
-        try AtomicFile.write(NPYFile.encode(input), to: dir + "/in.npy")
-        let mxnet = MXNetInteropTests()
-        try mxnet.runMXNet(
-            [dir + "/pools", dir + "/in.npy", dir + "/mxnet.npy", dir + "/grads.params"], in: dir, script: Self.script)
-        let predicted = try mxnet.predictionDifference(
-            prefix: dir + "/pools", epoch: 1, input: dir + "/in.npy", expected: dir + "/mxnet.npy")
-        #expect(predicted < 1e-5, "swiftps predict differs from MXNet by \(predicted)")
-        // One forward and backward of the outputs' sum, bound from MXNet's files as a user would.
-        let exec = try mxnet.expectGradientsAsMXNet(
-            prefix: dir + "/pools", epoch: 1, input: input, gradients: dir + "/grads.params", withData: true)
-        let theirs = try NPYFile.decode(try AtomicFile.read(dir + "/mxnet.npy"), path: dir + "/mxnet.npy")
+        let (exec, theirs) = try MXNetInteropTests().expectNetAsMXNet(
+            "pools", script: Self.script, input: input, withData: true)
         let bound = exec.outputs[0].maxAbsDifference(theirs)
         #expect(bound < 1e-5, "the bound executor differs from MXNet by \(bound)")
     }

@@ -49,45 +49,18 @@ struct MXNetRNNInteropTests {
         """
 
     @Test func mxnetsFusedRNNsPredictAndDifferentiateTheSameHere() throws {
-        let dir = try CLIRunner.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: dir) }
         var rng = RandomGenerator(seed: 11)
         let input = NDArray(shape: [4, 5, 3])
         rng.fillUniform(input, low: -1.5, high: 1.5)
-        try AtomicFile.write(NPYFile.encode(input), to: dir + "/in.npy")
-        let mxnet = MXNetInteropTests()
-        try mxnet.runMXNet(
-            [dir + "/rnn", dir + "/in.npy", dir + "/mxnet.npy", dir + "/grads.params"], in: dir, script: Self.script)
-        // One batch of the 4 sequences, as MXNet's: the initial states have the batch size.
-        let ours = try CLIRunner.run([
-            "predict", "--model-prefix", dir + "/rnn", "--load-epoch", "1", "--input", dir + "/in.npy", "--format",
-            "npy", "--output", dir + "/swiftps.npy", "--batch-size", "4",
-        ])
-        #expect(ours.status == 0, "\(ours.stderr)")
-        #expect(try mxnet.maxDifference(dir + "/mxnet.npy", dir + "/swiftps.npy") <= 1e-5)
-
-        let symbol = try Symbol.load(from: dir + "/rnn-symbol.json")
-        let (args, _) = try ParamsFile.loadCheckpointParams(dir + "/rnn-0001.params")
-        var reqs = args.mapValues { _ in GradReq.write }
-        reqs["data"] = .write
-        let exec = try symbol.simpleBind(shapes: ["data": input.shape], gradReqs: reqs)
-        try exec.copyParams(from: args)
-        try exec.argDict["data"]!.copy(from: input)
-        exec.forward(isTrain: true)
-        try exec.backward()
-        let theirs = try ParamsFile.load(dir + "/grads.params")
+        // One batch of the 4 sequences, as MXNet's: the initial states have the batch size. MXNet
+        // 1.9.1's sequence operators never write the lengths' gradient (it keeps whatever the array
+        // held, here uninitialized memory, even with grad_req write); SwiftPS writes 0.
+        let (exec, _) = try MXNetInteropTests().expectNetAsMXNet(
+            "rnn", script: Self.script, input: input, batchSize: 4, withData: true, unwritten: ["len"])
         let expectedNames: Set<String> = [
             "data", "lstm_parameters", "lstm_state", "lstm_state_cell", "gru_parameters", "gru_state",
             "tanh_parameters", "tanh_state", "relu_parameters", "relu_state", "len",
         ]
-        // MXNet 1.9.1's sequence operators never write the lengths' gradient (it keeps whatever the
-        // array held, here uninitialized memory, even with grad_req write); SwiftPS writes 0.
-        #expect(exec.gradDict["len"]!.toArray().allSatisfy { $0 == 0 })
-        #expect(Set(theirs.map(\.0)) == expectedNames)
-        for (name, expected) in theirs where name != "len" {
-            let mine = try #require(exec.gradDict[name], "no gradient for \(name)")
-            let scale = max(1, expected.toArray().map(abs).max() ?? 0)
-            #expect(mine.maxAbsDifference(expected) <= 1e-5 * scale, "\(name)'s gradient differs from MXNet's")
-        }
+        #expect(Set(exec.argDict.keys) == expectedNames)
     }
 }

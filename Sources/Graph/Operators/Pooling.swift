@@ -295,20 +295,8 @@ public struct Pooling: Operator {
         /// Calls `body` with each output's index within the plane and its window's cells, in order.
         @inline(__always)
         func forEachWindow(_ body: (Int, Cells) -> Void) {
-            var o = 0
-            for od in 0..<d.out {
-                let (depths, padDepths) = d.span(od)
-                for oh in 0..<h.out {
-                    let (rows, padRows) = h.span(oh)
-                    for ow in 0..<w.out {
-                        let (cols, padCols) = w.span(ow)
-                        let cells = Cells(
-                            depths: depths, rows: rows, cols: cols, padded: padDepths * padRows * padCols,
-                            height: h.size, width: w.size)
-                        body(o, cells)
-                        o += 1
-                    }
-                }
+            forEachOutputRow { o, depths, rows, padDepthsRows in
+                for ow in 0..<w.out { body(o + ow, cells(depths, rows, padDepthsRows, ow)) }
             }
         }
     }
@@ -427,8 +415,8 @@ public struct Pooling: Operator {
                     for ow in swept { forwardWindow(xp, yp, ap, o + ow, g.cells(depths, rows, padDR, ow)) }
                     return
                 }
-                let count = countIncludePad ? padDR * k : depths.count * rows.count * k
-                let divisor = SIMD4<Float>(repeating: kind == .avg && count > 0 ? Float(count) : 1)
+                // Every swept window has the same cells' count: the first one's divisor serves all.
+                let sweptDivisor = SIMD4<Float>(repeating: divisor(g.cells(depths, rows, padDR, swept.lowerBound)))
                 for ow in Swift.stride(from: swept.lowerBound, to: swept.upperBound, by: 4) {
                     let left = ow * s - g.w.pad  // the first window's first input column
                     switch kind {
@@ -457,7 +445,7 @@ public struct Pooling: Operator {
                                 for c in 0..<k { sum += load(base &+ c) }
                             }
                         }
-                        UnsafeMutableRawPointer(yp + o + ow).storeBytes(of: sum / divisor, as: SIMD4<Float>.self)
+                        UnsafeMutableRawPointer(yp + o + ow).storeBytes(of: sum / sweptDivisor, as: SIMD4<Float>.self)
                     case .lp:
                         var sum = SIMD4<Float>()
                         for z in depths {
@@ -640,15 +628,15 @@ public struct Pooling: Operator {
             withUnsafeTemporaryAllocation(of: Float.self, capacity: max(1, n)) { shares in
                 let share = shares.baseAddress!
                 g.forEachOutputRow { o, depths, rows, padDR in
-                    for ow in Array(0..<inner.lowerBound) + Array(inner.upperBound..<g.w.out) {
+                    for ow in 0..<g.w.out where !inner.contains(ow) {
                         let cells = g.cells(depths, rows, padDR, ow)
                         let d = dyp[o + ow] / divisor(cells)
                         cells.forEachIndex { dxp[$0] += d }
                     }
                     if n == 0 || depths.isEmpty || rows.isEmpty { return }
-                    let count = countIncludePad ? padDR * k : depths.count * rows.count * k
-                    let divisor = kind == .avg && count > 0 ? Float(count) : 1
-                    for j in 0..<n { share[j] = dyp[o + inner.lowerBound + j] / divisor }
+                    // Every inner window has the same cells' count: the first one's divisor serves all.
+                    let innerDivisor = divisor(g.cells(depths, rows, padDR, inner.lowerBound))
+                    for j in 0..<n { share[j] = dyp[o + inner.lowerBound + j] / innerDivisor }
                     let left = inner.lowerBound * s - g.w.pad
                     for z in depths {
                         for r in rows {
